@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Compiles the CUDA kernels into one fatbin (sm_90 SASS + compute_90 PTX) under the output folder given as $1:
+#   kernels.fatbin     the module io.tokenroute.device.KernelImage loads (tokenroute_kernels.cu #includes every family)
+#   kernels.properties how it was built (compiled=true|false, nvcc version, targets), read by tests and diagnostics
+# Without nvcc it says so, writes compiled=false, removes a stale fatbin and exits 0: the Java side then reports the
+# kernels as absent at run time instead of failing the build.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:?output folder}
+mkdir -p "$out"
+fatbin="$out/kernels.fatbin"
+props="$out/kernels.properties"
+gencode=(-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90)
+
+nvcc_bin=${NVCC:-}
+if [ -z "$nvcc_bin" ]; then
+  for c in "$(command -v nvcc || true)" "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" /usr/local/cuda/bin/nvcc; do
+    if [ -n "$c" ] && [ -x "$c" ]; then nvcc_bin=$c; break; fi
+  done
+fi
+if [ -z "$nvcc_bin" ]; then
+  echo "[tokenroute] nvcc not found (PATH, \$CUDA_HOME, /usr/local/cuda): CUDA kernels NOT compiled; GPU paths will be unavailable."
+  rm -f "$fatbin"
+  printf 'compiled=false\nreason=nvcc not found on the build machine (PATH, CUDA_HOME, /usr/local/cuda)\n' > "$props"
+  exit 0
+fi
+
+newest=$(find "$here" -name '*.cu' -o -name '*.cuh' | xargs ls -t | head -n 1)
+if [ -f "$fatbin" ] && [ -f "$props" ] && [ "$fatbin" -nt "$newest" ] && [ "$fatbin" -nt "$0" ]; then
+  echo "[tokenroute] CUDA kernels up to date: $fatbin"
+  exit 0
+fi
+version=$("$nvcc_bin" --version | tail -n 1)
+echo "[tokenroute] compiling CUDA kernels with $nvcc_bin ($version)"
+# The kernels must match Java bit for bit: IEEE division and square root, no flush-to-zero, no fast-math. These are
+# nvcc's defaults; they are spelled out so that nobody "optimises" them away.
+"$nvcc_bin" -std=c++17 -O3 -lineinfo --fatbin "${gencode[@]}" \
+  -ftz=false -prec-div=true -prec-sqrt=true \
+  -I"$here" -o "$fatbin.tmp" "$here/tokenroute_kernels.cu"
+mv "$fatbin.tmp" "$fatbin"
+printf 'compiled=true\nnvcc=%s\ngencode=%s\n' "$version" "${gencode[*]}" > "$props"
+echo "[tokenroute] wrote $fatbin ($(stat -c %s "$fatbin") bytes)"

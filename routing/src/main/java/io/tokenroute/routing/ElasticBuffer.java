@@ -1,0 +1,548 @@
+package io.tokenroute.routing;
+
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.batch.TokenBatchSchema;
+import io.tokenroute.arrow.types.HiddenDtype;
+import io.tokenroute.routing.memory.SymmetricMemory;
+import io.tokenroute.routing.protocol.MaskState;
+import io.tokenroute.routing.protocol.RankProtocol;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.util.MemoryUtil;
+import org.apache.arrow.vector.FieldVector;
+import org.apache.arrow.vector.IntVector;
+import org.apache.arrow.vector.VarBinaryVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.complex.FixedSizeListVector;
+import org.apache.arrow.vector.types.pojo.ArrowType;
+
+/**
+ * One rank's handle on an elastic expert-parallel group (DeepEP's {@code Buffer}): dispatch, combine, cleanBuffer,
+ * barrier, allGather, the mask API and stats of {@code spec/elastic-ep.md} §2–§3, with Arrow record batches in and out.
+ *
+ * <p>Every operation except the mask queries is collective: all active ranks call them in the same order. Inputs are
+ * checked before anything is published, so a rejected call leaves no peer waiting and the buffer usable. One thread at
+ * a time per buffer; a second concurrent call fails fast. {@link #updateMask} may also be called from another thread
+ * (it unblocks a wait on that peer at once).
+ *
+ * <p>Make one with a transport, e.g. {@link io.tokenroute.routing.local.LocalGroup}. Closing frees this rank's memory
+ * and never waits on peers.
+ */
+public final class ElasticBuffer implements AutoCloseable {
+    private final BufferConfig config;
+    private final RankProtocol protocol;
+    private final ResultViews views;
+    private final Dispatched dispatched;
+    private final Combined combined;
+    private final AtomicReference<Thread> activeCaller = new AtomicReference<>();
+    private final BufferAllocator allocator;
+    private RuntimeException failure;
+    private boolean closed;
+
+    /**
+     * Opens rank {@code config.rank()} over a group's symmetric memory. Transports call this; users call theirs.
+     *
+     * @param config this rank's configuration (equal across ranks apart from the rank)
+     * @param memory the group's memory, owned by the transport and closed after every buffer of this process
+     * @param allocator pays for this rank's private memory; close the buffer before the allocator
+     */
+    public ElasticBuffer(BufferConfig config, SymmetricMemory memory, BufferAllocator allocator) {
+        this.config = config;
+        this.allocator = allocator;
+        this.protocol = new RankProtocol(config, memory, allocator);
+        try {
+            this.views = new ResultViews(config, protocol, allocator);
+        } catch (RuntimeException e) {
+            protocol.close();
+            throw e;
+        }
+        this.dispatched = new Dispatched(protocol, views, config.localExperts(), config.ranks());
+        this.combined = new Combined(protocol, views.combined, config.ranks(), config.hidden());
+    }
+
+    /** The configuration this buffer was built from. */
+    public BufferConfig config() {
+        return config;
+    }
+
+    /** This buffer's rank. */
+    public int rank() {
+        return config.rank();
+    }
+
+    // ------------------------------------------------------------------------------------------------ dispatch
+
+    /** {@link #dispatch(TokenBatch, DispatchOptions)} with bf16 rows and stats. */
+    public Dispatched dispatch(TokenBatch batch) {
+        return dispatch(batch, DispatchOptions.BF16);
+    }
+
+    /**
+     * Sends each token to the ranks owning its top-k experts and returns what this rank received.
+     *
+     * @param batch {@code n <= T} tokens in host memory: {@code hidden [n][H]} of the configured dtype (bf16, or
+     *     fp16/fp32 converted to bf16 for the wire), {@code topk_idx [n][k]} with {@code k <= maxTopK}, ids in
+     *     {@code [0, E)} or {@code -1}, no expert twice in one token; {@code topk_weights} is not read here
+     * @param options bf16 or fp8 rows; equal on every rank
+     * @return the buffer's reusable result, valid until the next dispatch
+     * @throws IllegalArgumentException on bad input (nothing was sent)
+     * @throws PeerTimeoutException non-elastic mode only, when a peer stays silent past the timeout
+     */
+    public Dispatched dispatch(TokenBatch batch, DispatchOptions options) {
+        enter("dispatch");
+        try {
+            ensureWorking();
+            validateTokens(batch, "dispatch");
+            if (options.fp8() && config.hidden() % 128 != 0) {
+                throw new IllegalArgumentException("fp8 dispatch needs hidden % 128 == 0, hidden is "
+                        + config.hidden());
+            }
+            long step = protocol.dispatch(batch.numTokens(), batch.topK(), batch.hiddenAddress(), batch.dtype(),
+                    batch.topkIdxAddress(), options.formatCode(), options.stats());
+            dispatched.publish(step, options);
+            return dispatched;
+        } catch (PeerTimeoutException e) {
+            throw fail(e);
+        } finally {
+            exit();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ combine
+
+    /**
+     * Zero-copy combine: the expert outputs were written into {@link Dispatched#expertOutput(int)}.
+     *
+     * @param dispatched this buffer's latest, not yet combined dispatch result
+     * @param routing the batch that was dispatched (its {@code topk_idx} must be unchanged; {@code topk_weights} are
+     *     the combine weights)
+     * @return the buffer's reusable result, valid until the next combine
+     */
+    public Combined combine(Dispatched dispatched, TokenBatch routing) {
+        return combine(dispatched, null, routing);
+    }
+
+    /**
+     * Sends expert outputs back to the tokens' ranks and reduces them with the routing weights.
+     *
+     * @param dispatched this buffer's latest, not yet combined dispatch result
+     * @param expertOutputs null for zero-copy, else one host batch per local expert {@code l} with a {@code hidden}
+     *     column FixedSizeList&lt;tokenroute.bfloat16&gt;[H] of exactly {@code dispatched.recvCount(l)} rows, aligned with
+     *     the received rows; copied into the send memory
+     * @param routing the batch that was dispatched
+     * @throws IllegalArgumentException on bad input (nothing was sent)
+     */
+    public Combined combine(Dispatched dispatched, List<VectorSchemaRoot> expertOutputs, TokenBatch routing) {
+        enter("combine");
+        try {
+            ensureWorking();
+            if (dispatched != this.dispatched || !dispatched.isCurrent(protocol)) {
+                throw new IllegalArgumentException("combine needs this buffer's latest dispatch result, not yet combined"
+                        + " (a later dispatch or combine invalidated it)");
+            }
+            validateRouting(routing);
+            if (expertOutputs != null) {
+                validateOutputs(expertOutputs);
+                copyOutputs(expertOutputs);
+            }
+            dispatched.markCombined();
+            protocol.combine(routing.topkWeightsAddress());
+            combined.publish(routing.numTokens());
+            return combined;
+        } catch (PeerTimeoutException e) {
+            throw fail(e);
+        } finally {
+            exit();
+        }
+    }
+
+    private void validateRouting(TokenBatch routing) {
+        validateTokens(routing, "combine");
+        int n = protocol.tokens();
+        int k = protocol.topK();
+        if (routing.numTokens() != n || routing.topK() != k) {
+            throw new IllegalArgumentException("combine routing has n = " + routing.numTokens() + ", k = "
+                    + routing.topK() + " but the step dispatched n = " + n + ", k = " + k);
+        }
+        long a = routing.topkIdxAddress();
+        for (int i = 0; i < n * k; i++) {
+            if (MemoryUtil.getLong(a + 8L * i) != protocol.routedIdx(i)) {
+                throw new IllegalArgumentException("combine routing differs from the dispatched topk_idx at token "
+                        + (i / k) + ", slot " + (i % k));
+            }
+        }
+    }
+
+    private void validateOutputs(List<VectorSchemaRoot> outputs) {
+        int experts = config.localExperts();
+        if (outputs.size() != experts) {
+            throw new IllegalArgumentException("expected " + experts + " expert outputs (one per local expert), got "
+                    + outputs.size());
+        }
+        for (int l = 0; l < experts; l++) {
+            VectorSchemaRoot out = outputs.get(l);
+            FieldVector column;
+            try {
+                column = out.getVector(TokenBatchSchema.HIDDEN);
+            } catch (RuntimeException e) {
+                column = null;
+            }
+            if (!(column instanceof FixedSizeListVector list)) {
+                throw new IllegalArgumentException("expert output " + l + " needs a 'hidden' FixedSizeList column");
+            }
+            ArrowType.FixedSizeList type = (ArrowType.FixedSizeList) list.getField().getType();
+            HiddenDtype dtype = HiddenDtype.of(list.getField().getChildren().get(0).getType());
+            if (dtype != HiddenDtype.BF16 || type.getListSize() != config.hidden()) {
+                throw new IllegalArgumentException("expert output " + l + " must be bf16 rows of H = "
+                        + config.hidden() + ", got " + dtype + " rows of " + type.getListSize());
+            }
+            if (out.getRowCount() != protocol.recvCount(l)) {
+                throw new IllegalArgumentException("expert output " + l + " has " + out.getRowCount()
+                        + " rows, but expert " + l + " received " + protocol.recvCount(l));
+            }
+        }
+    }
+
+    private void copyOutputs(List<VectorSchemaRoot> outputs) {
+        for (int l = 0; l < outputs.size(); l++) {
+            VectorSchemaRoot out = outputs.get(l);
+            if (out == views.expertOutputs[l]) {
+                continue;
+            }
+            FixedSizeListVector list = (FixedSizeListVector) out.getVector(TokenBatchSchema.HIDDEN);
+            ArrowBuf data = list.getDataVector().getDataBuffer();
+            MemoryUtil.copyMemory(data.memoryAddress(), protocol.combineSendAddress(l),
+                    2L * config.hidden() * out.getRowCount());
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ collectives
+
+    /**
+     * Fault-tolerant barrier among active ranks; a silent peer is masked after the timeout (elastic) or fails the call.
+     */
+    public void barrier() {
+        enter("barrier");
+        try {
+            ensureWorking();
+            protocol.barrier();
+        } catch (PeerTimeoutException e) {
+            throw fail(e);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Fault-tolerant all-gather (replaces engine collectives that would hang on a dead rank).
+     *
+     * @param payload at most {@code collectiveBytes} bytes
+     * @param resultAllocator allocates the result
+     * @return a record batch of R rows, {@code rank} int32 and {@code payload} binary (null for masked ranks); the
+     *     caller closes it
+     */
+    public VectorSchemaRoot allGather(byte[] payload, BufferAllocator resultAllocator) {
+        byte[][] parts = allGatherBytes(payload);
+        IntVector rankColumn = new IntVector("rank", resultAllocator);
+        VarBinaryVector payloadColumn = new VarBinaryVector("payload", resultAllocator);
+        rankColumn.allocateNew(parts.length);
+        payloadColumn.allocateNew(parts.length);
+        for (int r = 0; r < parts.length; r++) {
+            rankColumn.set(r, r);
+            if (parts[r] == null) {
+                payloadColumn.setNull(r);
+            } else {
+                payloadColumn.setSafe(r, parts[r]);
+            }
+        }
+        VectorSchemaRoot root = VectorSchemaRoot.of(rankColumn, payloadColumn);
+        root.setRowCount(parts.length);
+        return root;
+    }
+
+    /** {@link #allGather} as Java arrays: one entry per rank, null for masked ranks. */
+    public byte[][] allGatherBytes(byte[] payload) {
+        enter("allGather");
+        try {
+            ensureWorking();
+            if (payload.length > config.collectiveBytes()) {
+                throw new IllegalArgumentException("allGather payload of " + payload.length
+                        + " bytes exceeds collectiveBytes = " + config.collectiveBytes());
+            }
+            return protocol.allGather(payload);
+        } catch (PeerTimeoutException e) {
+            throw fail(e);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Resets the buffers' step state after a failure or a mask change: a fault-tolerant rendezvous of the active ranks
+     * (all ranks in non-elastic mode) after which every sequence restarts in a new generation. Clears a non-elastic
+     * failure on success. Invalidates the current {@link Dispatched}.
+     */
+    public void cleanBuffer() {
+        enter("cleanBuffer");
+        try {
+            ensureOpen();
+            boolean[] participants = activeRanks();
+            protocol.rendezvous(participants, protocol.waiter().timeoutNanos());
+            failure = null;
+        } catch (PeerTimeoutException e) {
+            throw fail(e);
+        } finally {
+            exit();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ mask API
+
+    /** Per-rank status, 1 = masked, 0 = active (DeepEP polarity). Elastic mode only. */
+    public int[] queryMask() {
+        requireElastic("queryMask");
+        return protocol.mask().snapshot();
+    }
+
+    /** Whether {@code rank} is masked in this rank's view. Elastic mode only. */
+    public boolean isMasked(int rank) {
+        requireElastic("isMasked");
+        return protocol.mask().isMasked(checkRank(rank));
+    }
+
+    /**
+     * Masks or unmasks one peer (engine-driven masking). Safe to call from another thread while this rank waits: the
+     * wait gives up on that peer at once. A rank cannot mask itself.
+     */
+    public void updateMask(int rank, boolean masked) {
+        requireElastic("updateMask");
+        protocol.mask().set(checkRank(rank), masked);
+    }
+
+    /** Marks every rank active. */
+    public void clearMask() {
+        requireElastic("clearMask");
+        MaskState mask = protocol.mask();
+        for (int r = 0; r < config.ranks(); r++) {
+            mask.set(r, false);
+        }
+    }
+
+    /**
+     * Collective: all-gathers the active ranks' masks and adopts their union, so every survivor ends with the same view.
+     *
+     * @return the agreed mask (1 = masked); its entry for this rank is 1 if some peer had masked this rank, which then
+     *     has to be {@link #readmit readmitted}
+     */
+    public int[] agreeMask() {
+        requireElastic("agreeMask");
+        MaskState mask = protocol.mask();
+        byte[] mine = new byte[config.ranks()];
+        for (int r = 0; r < mine.length; r++) {
+            mine[r] = (byte) (mask.isMasked(r) ? 1 : 0);
+        }
+        byte[][] all = allGatherBytes(mine);
+        int[] union = new int[mine.length];
+        for (byte[] view : all) {
+            if (view != null) {
+                for (int r = 0; r < union.length && r < view.length; r++) {
+                    union[r] |= view[r];
+                }
+            }
+        }
+        for (int r = 0; r < union.length; r++) {
+            if (union[r] != 0 && r != rank()) {
+                mask.set(r, true);
+            }
+        }
+        return union;
+    }
+
+    /**
+     * Collective among the active ranks and the returning rank {@code rank}: cleans the buffers and unmasks it, after
+     * which it takes part in dispatch and combine again. The returning rank calls it with its own id; it adopts the
+     * survivors' mask.
+     *
+     * @param rank the rank coming back
+     * @param timeout how long to wait for the other side
+     * @return whether the rank was readmitted (false: the other side did not show up in time; nothing changed)
+     */
+    public boolean readmit(int rank, Duration timeout) {
+        requireElastic("readmit");
+        checkRank(rank);
+        enter("readmit");
+        try {
+            ensureOpen();
+            long nanos = timeout.toNanos();
+            MaskState mask = protocol.mask();
+            if (rank == rank()) {
+                if (!protocol.adoptMaskOfReadmittingPeer(nanos)) {
+                    return false;
+                }
+                protocol.rendezvous(activeRanks(), nanos);
+                return true;
+            }
+            protocol.publishReadmitIntent(rank);
+            mask.set(rank, false);
+            boolean[] participants = activeRanks();
+            protocol.rendezvous(participants, nanos);
+            protocol.clearReadmitIntent();
+            failure = null;
+            return participants[rank];
+        } finally {
+            exit();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ stats
+
+    /** Per local expert, tokens received over all dispatches with {@code stats} on (a copy). */
+    public long[] cumulativeRecvStats() {
+        return protocol.cumulativeRecv().clone();
+    }
+
+    /** Per source rank, nanoseconds spent waiting for it in dispatch (a copy). */
+    public long[] dispatchWaitNanos() {
+        return protocol.dispatchWait().clone();
+    }
+
+    /** Per source rank, nanoseconds spent waiting for it in combine (a copy). */
+    public long[] combineWaitNanos() {
+        return protocol.combineWait().clone();
+    }
+
+    /** Sets the per-peer wait timeout (a runtime setting; down to 1 ms on CPU transports). */
+    public void setTimeout(Duration timeout) {
+        protocol.waiter().setTimeoutNanos(timeout.toNanos());
+    }
+
+    /** The current wait timeout. */
+    public Duration timeout() {
+        return Duration.ofNanos(protocol.waiter().timeoutNanos());
+    }
+
+    // ------------------------------------------------------------------------------------------------ lifecycle
+
+    @Override
+    public void close() {
+        if (!activeCaller.compareAndSet(null, Thread.currentThread())) {
+            throw new IllegalStateException("rank " + rank() + ": close() while thread "
+                    + activeCaller.get().getName() + " is inside a call");
+        }
+        try {
+            if (!closed) {
+                closed = true;
+                views.close();
+                protocol.close();
+            }
+        } finally {
+            activeCaller.set(null);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ internals
+
+    /** A non-elastic timeout leaves the buffer failed until cleanBuffer succeeds. */
+    private PeerTimeoutException fail(PeerTimeoutException e) {
+        failure = e;
+        return e;
+    }
+
+    private void validateTokens(TokenBatch batch, String op) {
+        if (batch == null) {
+            throw new IllegalArgumentException(op + ": batch is null");
+        }
+        if (batch.isClosed()) {
+            throw new IllegalArgumentException(op + ": the token batch is closed");
+        }
+        if (!batch.location().isCpuAccessible()) {
+            throw new IllegalArgumentException(op + ": this transport needs a host batch, got one in "
+                    + batch.location() + " memory");
+        }
+        if (batch.dtype() != config.dtype()) {
+            throw new IllegalArgumentException(op + ": batch dtype " + batch.dtype() + " differs from the buffer's "
+                    + config.dtype());
+        }
+        if (batch.hiddenSize() != config.hidden()) {
+            throw new IllegalArgumentException(op + ": batch hidden size " + batch.hiddenSize()
+                    + " differs from the buffer's " + config.hidden());
+        }
+        int n = batch.numTokens();
+        if (n > config.maxTokensPerRank()) {
+            throw new IllegalArgumentException(op + ": " + n + " tokens exceed maxTokensPerRank = "
+                    + config.maxTokensPerRank());
+        }
+        int k = batch.topK();
+        if (k > config.maxTopK()) {
+            throw new IllegalArgumentException(op + ": k = " + k + " exceeds maxTopK = " + config.maxTopK());
+        }
+        long a = batch.topkIdxAddress();
+        int experts = config.experts();
+        for (int t = 0; t < n; t++) {
+            for (int j = 0; j < k; j++) {
+                long e = MemoryUtil.getLong(a + 8L * (t * k + j));
+                if (e < -1 || e >= experts) {
+                    throw new IllegalArgumentException(op + ": topk_idx[" + t + "][" + j + "] = " + e
+                            + " is outside [0, " + experts + ") and not -1");
+                }
+                for (int i = 0; i < j && e >= 0; i++) {
+                    if (MemoryUtil.getLong(a + 8L * (t * k + i)) == e) {
+                        throw new IllegalArgumentException(op + ": token " + t + " lists expert " + e + " twice");
+                    }
+                }
+            }
+        }
+    }
+
+    private boolean[] activeRanks() {
+        boolean[] out = new boolean[config.ranks()];
+        for (int r = 0; r < out.length; r++) {
+            out[r] = !config.elastic() || !protocol.mask().isMasked(r);
+        }
+        return out;
+    }
+
+    private int checkRank(int rank) {
+        if (rank < 0 || rank >= config.ranks()) {
+            throw new IllegalArgumentException("rank " + rank + " outside [0, " + config.ranks() + ")");
+        }
+        return rank;
+    }
+
+    private void requireElastic(String op) {
+        if (!config.elastic()) {
+            throw new IllegalStateException(op + " needs elastic mode; this buffer was built with elastic = false");
+        }
+    }
+
+    private void enter(String op) {
+        Thread me = Thread.currentThread();
+        if (!activeCaller.compareAndSet(null, me)) {
+            Thread other = activeCaller.get();
+            throw new IllegalStateException("rank " + rank() + ": " + op + " called from thread " + me.getName()
+                    + " while thread " + (other == null ? "?" : other.getName())
+                    + " is inside a call on the same buffer; use one thread per rank");
+        }
+    }
+
+    private void exit() {
+        activeCaller.set(null);
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("rank " + rank() + ": the buffer is closed");
+        }
+    }
+
+    private void ensureWorking() {
+        ensureOpen();
+        if (failure != null) {
+            throw new IllegalStateException("rank " + rank() + ": the buffer failed (" + failure.getMessage()
+                    + "); call cleanBuffer() first", failure);
+        }
+    }
+}

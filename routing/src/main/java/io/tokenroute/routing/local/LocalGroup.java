@@ -1,0 +1,84 @@
+package io.tokenroute.routing.local;
+
+import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.ElasticBuffer;
+import io.tokenroute.routing.memory.HostSymmetricMemory;
+import io.tokenroute.routing.protocol.RegionLayout;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * The embedded {@code local} transport: R ranks as threads of one JVM over shared off-heap memory. Each rank's
+ * {@link ElasticBuffer} must be driven by its own thread (ranks wait for each other).
+ *
+ * <pre>{@code
+ * try (BufferAllocator allocator = new RootAllocator();
+ *      LocalGroup group = new LocalGroup(allocator, config)) {
+ *     // on thread r:
+ *     ElasticBuffer buffer = group.buffer(r);
+ *     Dispatched d = buffer.dispatch(batch);
+ * }
+ * }</pre>
+ *
+ * <p>The group owns the shared memory and the R buffers; closing it closes them all, after every rank thread stopped
+ * calling them.
+ */
+public final class LocalGroup implements AutoCloseable {
+    private final BufferConfig template;
+    private final HostSymmetricMemory memory;
+    private final BufferAllocator[] allocators;
+    private final ElasticBuffer[] buffers;
+
+    /**
+     * @param allocator pays for the shared memory and each rank's private memory (a child allocator per rank)
+     * @param config the group's configuration; its {@code rank} is ignored
+     */
+    public LocalGroup(BufferAllocator allocator, BufferConfig config) {
+        this.template = config;
+        int ranks = config.ranks();
+        this.memory = new HostSymmetricMemory(allocator, ranks, new RegionLayout(config).regionBytes());
+        this.allocators = new BufferAllocator[ranks];
+        this.buffers = new ElasticBuffer[ranks];
+        try {
+            for (int r = 0; r < ranks; r++) {
+                allocators[r] = allocator.newChildAllocator("rank-" + r, 0, Long.MAX_VALUE);
+                buffers[r] = new ElasticBuffer(config.withRank(r), memory, allocators[r]);
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** R. */
+    public int ranks() {
+        return buffers.length;
+    }
+
+    /** The group's configuration (rank 0's). */
+    public BufferConfig config() {
+        return template;
+    }
+
+    /** Rank {@code r}'s buffer, owned by the group: do not close it yourself. */
+    public ElasticBuffer buffer(int r) {
+        if (r < 0 || r >= buffers.length) {
+            throw new IllegalArgumentException("rank " + r + " outside [0, " + buffers.length + ")");
+        }
+        return buffers[r];
+    }
+
+    @Override
+    public void close() {
+        for (int r = 0; r < buffers.length; r++) {
+            if (buffers[r] != null) {
+                buffers[r].close();
+                buffers[r] = null;
+            }
+            if (allocators[r] != null) {
+                allocators[r].close();
+                allocators[r] = null;
+            }
+        }
+        memory.close();
+    }
+}

@@ -1,0 +1,774 @@
+package io.tokenroute.routing.protocol;
+
+import io.tokenroute.arrow.numeric.BFloat16;
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
+import io.tokenroute.arrow.numeric.Ue8m0;
+import io.tokenroute.arrow.types.HiddenDtype;
+import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.memory.RankRegion;
+import io.tokenroute.routing.memory.SymmetricMemory;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.nio.ShortBuffer;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.util.Float16;
+import org.apache.arrow.memory.util.MemoryUtil;
+
+/**
+ * One rank's side of the elastic EP protocol over {@link SymmetricMemory}: the reference implementation the CUDA
+ * kernels are checked against. Not thread-safe; {@code ElasticBuffer} guards it.
+ *
+ * <p><b>Pull model.</b> Each rank writes only its own region: its staged rows plus, per destination expert, the
+ * ascending list of its tokens routed there (dispatch), and its expert outputs plus their layout (combine). Peers read
+ * those after an acquire-load of the owner's state word sees the step published. A receiver copies each block straight
+ * into its packed position (blocks in ascending source rank, rows in ascending source token), so one copy per
+ * (token, expert) row gives the deterministic layout of spec §2, and a dead or stale rank can never write into a live
+ * one. Before overwriting staged data a rank checks that every active peer has finished reading the previous step
+ * (normally already true); a peer that masked this rank may still move on early, which the seqlock re-check after
+ * each copy detects.
+ *
+ * <p><b>Sequence numbers.</b> {@code seq} counts dispatch/combine steps, {@code syncSeq} barriers and allGathers.
+ * Both restart at {@code generation << 32} after every cleanBuffer/readmit rendezvous, so words left by a stale rank
+ * (older generation) never satisfy a wait.
+ */
+public final class RankProtocol implements AutoCloseable {
+    private static final long NO_POSITION = -1;
+
+    private final BufferConfig config;
+    private final RegionLayout layout;
+    private final SymmetricMemory memory;
+    private final RankRegion own;
+    private final RankRegion[] regions;
+    private final ShortBuffer[] regionShorts;
+    private final int self;
+    private final int ranks;
+    private final int localExperts;
+    private final int hidden;
+    private final int capacity;
+    private final MaskState mask;
+    private final Waiter waiter;
+    private final PhaseListener listener;
+
+    // Private memory: what this rank received and produced.
+    private final ArrowBuf recvRows;
+    private final ArrowBuf recvScales;
+    private final ArrowBuf srcRank;
+    private final ArrowBuf srcToken;
+    private final ArrowBuf combineOut;
+    private final ArrowBuf lostWeight;
+    private final ArrowBuf scratchRow;
+
+    // Step state, allocated once.
+    private final boolean[] pending;
+    private final boolean[] met;
+    private final boolean[] expertValid;
+    private final int[] sentCount;
+    private final int[] csrStart;
+    private final int[] recvCount;
+    private final int[] layoutBegin;
+    private final int[] layoutCount;
+    private final long[] routedIdx;
+    private final long[] position;
+    private final float[] acc;
+    private final short[] rowBits;
+    private final long[] cumulativeRecv;
+    private final long[] dispatchWait;
+    private final long[] combineWait;
+    private final Waiter.PeerCondition dispatchReady = p -> stateOf(p, RegionLayout.DISPATCH_STATE) == ready(seqNow());
+    private final Waiter.PeerCondition combineReady = p -> stateOf(p, RegionLayout.COMBINE_STATE) == ready(seqNow());
+    private final Waiter.PeerCondition dispatchConsumed =
+            p -> stateOf(p, RegionLayout.DISPATCH_DONE) >= seqNow() - 1;
+    private final Waiter.PeerCondition combineConsumed = p -> stateOf(p, RegionLayout.COMBINE_DONE) >= seqNow() - 1;
+    private final Waiter.PeerCondition syncArrived = p -> stateOf(p, RegionLayout.SYNC) >= syncSeqNow();
+
+    private long generation;
+    private long seq;
+    private long syncSeq;
+    private int tokens;
+    private int topK;
+    private int format;
+    private boolean stepOpen;
+
+    /**
+     * @param config this rank's configuration
+     * @param memory the group's symmetric memory, laid out by {@link RegionLayout}; not closed here
+     * @param allocator pays for this rank's private receive and output buffers until {@link #close()}
+     */
+    public RankProtocol(BufferConfig config, SymmetricMemory memory, BufferAllocator allocator) {
+        this.config = config;
+        this.layout = new RegionLayout(config);
+        if (memory.regionBytes() < layout.regionBytes() || memory.ranks() != config.ranks()) {
+            throw new IllegalArgumentException("symmetric memory of " + memory.ranks() + " × " + memory.regionBytes()
+                    + " bytes does not fit " + config + " (needs " + config.ranks() + " × " + layout.regionBytes()
+                    + ")");
+        }
+        this.memory = memory;
+        this.self = config.rank();
+        this.ranks = config.ranks();
+        this.localExperts = config.localExperts();
+        this.hidden = config.hidden();
+        this.capacity = layout.recvCapacity();
+        this.own = memory.region(self);
+        this.regions = new RankRegion[ranks];
+        this.regionShorts = new ShortBuffer[ranks];
+        for (int r = 0; r < ranks; r++) {
+            regions[r] = memory.region(r);
+            regionShorts[r] = MemoryUtil.directBuffer(regions[r].address(0), (int) memory.regionBytes())
+                    .order(ByteOrder.nativeOrder()).asShortBuffer();
+        }
+        this.mask = new MaskState(ranks, self);
+        this.waiter = new Waiter(self, config.elastic(), mask, config.timeout().toNanos());
+        this.listener = config.phaseListener();
+        long rows = (long) localExperts * capacity;
+        int scalesPerRow = hidden % 128 == 0 ? hidden / 128 : 0;
+        ArrowBuf[] bufs = new ArrowBuf[7];
+        try {
+            bufs[0] = allocator.buffer(rows * 2 * hidden);
+            bufs[1] = allocator.buffer(Math.max(1, rows * 4 * scalesPerRow));
+            bufs[2] = allocator.buffer(rows * 4);
+            bufs[3] = allocator.buffer(rows * 4);
+            bufs[4] = allocator.buffer(2L * hidden * config.maxTokensPerRank());
+            bufs[5] = allocator.buffer(4L * config.maxTokensPerRank());
+            bufs[6] = allocator.buffer(2L * hidden);
+        } catch (RuntimeException e) {
+            for (ArrowBuf b : bufs) {
+                if (b != null) {
+                    b.close();
+                }
+            }
+            throw e;
+        }
+        this.recvRows = bufs[0];
+        this.recvScales = bufs[1];
+        this.srcRank = bufs[2];
+        this.srcToken = bufs[3];
+        this.combineOut = bufs[4];
+        this.lostWeight = bufs[5];
+        this.scratchRow = bufs[6];
+        this.pending = new boolean[ranks];
+        this.met = new boolean[ranks];
+        this.expertValid = new boolean[config.experts()];
+        this.sentCount = new int[config.experts()];
+        this.csrStart = new int[config.experts()];
+        this.recvCount = new int[localExperts];
+        this.layoutBegin = new int[localExperts * ranks];
+        this.layoutCount = new int[localExperts * ranks];
+        this.routedIdx = new long[config.maxTokensPerRank() * config.maxTopK()];
+        this.position = new long[config.maxTokensPerRank() * config.maxTopK()];
+        this.acc = new float[hidden];
+        this.rowBits = new short[hidden];
+        this.cumulativeRecv = new long[localExperts];
+        this.dispatchWait = new long[ranks];
+        this.combineWait = new long[ranks];
+    }
+
+    // ------------------------------------------------------------------------------------------------ dispatch
+
+    /**
+     * Runs one dispatch. Inputs were validated by the caller (shapes, expert ids, no duplicate expert per token).
+     *
+     * @param n tokens
+     * @param k routing slots per token
+     * @param hiddenAddress host address of {@code n × H} values of {@code dtype}
+     * @param dtype input dtype (bf16, fp16 or fp32)
+     * @param topkIdxAddress host address of {@code n × k} int64 expert ids
+     * @param fp8Format the dispatch options' format code (0 = bf16)
+     * @param stats whether to add received counts to the cumulative stats
+     * @return the step's sequence number
+     */
+    public long dispatch(int n, int k, long hiddenAddress, HiddenDtype dtype, long topkIdxAddress, int fp8Format,
+            boolean stats) {
+        mask.beginCall();
+        long q = ++seq;
+        stepOpen = true;
+        tokens = n;
+        topK = k;
+        format = fp8Format;
+        listener.onPhase(self, Phase.BEFORE_DISPATCH, q);
+        planRouting(n, k, topkIdxAddress);
+
+        awaitActivePeers(dispatchConsumed, Phase.DISPATCH_SEND, null);
+        own.setRelease(RegionLayout.DISPATCH_STATE, q << 1);
+        writeRoutingLists(n);
+        listener.onPhase(self, Phase.DISPATCH_SEND, q);
+        writeRows(n, hiddenAddress, dtype);
+        own.setRelease(RegionLayout.DISPATCH_STATE, ready(q));
+        awaitActivePeers(combineConsumed, Phase.DISPATCH_SEND, null);
+        own.setRelease(RegionLayout.COMBINE_STATE, q << 1);
+
+        listener.onPhase(self, Phase.DISPATCH_RECV, q);
+        awaitActivePeers(dispatchReady, Phase.DISPATCH_RECV, dispatchWait);
+        int mismatched = -1;
+        for (int p = 0; p < ranks; p++) {
+            if (met[p] && (int) regions[p].getAcquire(RegionLayout.DISPATCH_FORMAT) != fp8Format) {
+                met[p] = false;
+                mismatched = p;
+            }
+        }
+        do {
+            receiveRows();
+            VarHandle.acquireFence();
+        } while (dropPeersThatMovedOn(RegionLayout.DISPATCH_STATE, q));
+        publishCombineLayout();
+        own.setRelease(RegionLayout.DISPATCH_DONE, q);
+        if (stats) {
+            for (int l = 0; l < localExperts; l++) {
+                cumulativeRecv[l] += recvCount[l];
+            }
+        }
+        if (mismatched >= 0) {
+            throw new IllegalStateException("rank " + self + ": peer rank " + mismatched
+                    + " dispatched step " + q + " with other fp8 options; every rank must pass the same options");
+        }
+        return q;
+    }
+
+    /** Per destination expert: counts, and for each (token, slot) its row among this rank's rows for that expert. */
+    private void planRouting(int n, int k, long topkIdxAddress) {
+        java.util.Arrays.fill(sentCount, 0);
+        for (int i = 0; i < n * k; i++) {
+            long e = MemoryUtil.getLong(topkIdxAddress + 8L * i);
+            routedIdx[i] = e;
+            if (e >= 0 && !mask.isMasked((int) e / localExperts)) {
+                position[i] = sentCount[(int) e]++;
+            } else {
+                position[i] = NO_POSITION;
+            }
+        }
+    }
+
+    private void writeRoutingLists(int n) {
+        int experts = config.experts();
+        int offset = 0;
+        for (int e = 0; e < experts; e++) {
+            csrStart[e] = offset;
+            MemoryUtil.putInt(own.address(layout.csrEntry(e)), offset);
+            offset += sentCount[e];
+        }
+        MemoryUtil.putInt(own.address(layout.csrEntry(experts)), offset);
+        for (int i = 0, total = n * topK; i < total; i++) {
+            if (position[i] >= 0) {
+                int start = csrStart[(int) routedIdx[i]];
+                MemoryUtil.putInt(own.address(layout.tokenListEntry(start + (int) position[i])), i / topK);
+            }
+        }
+        own.setRelease(RegionLayout.DISPATCH_FORMAT, format);
+    }
+
+    private void writeRows(int n, long hiddenAddress, HiddenDtype dtype) {
+        long rowBytes = 2L * hidden;
+        for (int t = 0; t < n; t++) {
+            long src = bf16Row(hiddenAddress, dtype, t);
+            long dst = own.address(layout.stageRow(t));
+            if (format == 0) {
+                MemoryUtil.copyMemory(src, dst, rowBytes);
+            } else {
+                Fp8Quantizer.quantizeRowBf16(src, hidden, (format & 2) != 0, dst, dst + hidden);
+            }
+        }
+    }
+
+    /** Address of token t's row as bf16: the input itself, or the scratch row after conversion. */
+    private long bf16Row(long hiddenAddress, HiddenDtype dtype, int t) {
+        switch (dtype) {
+            case BF16:
+                return hiddenAddress + 2L * hidden * t;
+            case FP16: {
+                long src = hiddenAddress + 2L * hidden * t;
+                long dst = scratchRow.memoryAddress();
+                for (int h = 0; h < hidden; h++) {
+                    MemoryUtil.putShort(dst + 2L * h,
+                            BFloat16.fromFloat(Float16.toFloat(MemoryUtil.getShort(src + 2L * h))));
+                }
+                return dst;
+            }
+            case FP32: {
+                long src = hiddenAddress + 4L * hidden * t;
+                long dst = scratchRow.memoryAddress();
+                for (int h = 0; h < hidden; h++) {
+                    MemoryUtil.putShort(dst + 2L * h,
+                            BFloat16.fromFloat(Float.intBitsToFloat(MemoryUtil.getInt(src + 4L * h))));
+                }
+                return dst;
+            }
+            default:
+                throw new IllegalArgumentException("dispatch input dtype " + dtype + " is not supported");
+        }
+    }
+
+    /** Copies every met peer's rows for this rank's experts into their packed, deterministic positions. */
+    private void receiveRows() {
+        boolean fp8 = format != 0;
+        boolean ue8m0 = (format & 4) != 0;
+        int scalesPerRow = fp8 ? hidden / 128 : 0;
+        long bf16Bytes = 2L * hidden;
+        for (int l = 0; l < localExperts; l++) {
+            int e = self * localExperts + l;
+            int offset = 0;
+            long expertRows = recvRows.memoryAddress() + bf16Bytes * (long) l * capacity;
+            for (int p = 0; p < ranks; p++) {
+                int slot = l * ranks + p;
+                layoutBegin[slot] = offset;
+                if (!met[p]) {
+                    layoutCount[slot] = 0;
+                    continue;
+                }
+                RankRegion peer = regions[p];
+                int begin = MemoryUtil.getInt(peer.address(layout.csrEntry(e)));
+                int count = MemoryUtil.getInt(peer.address(layout.csrEntry(e + 1))) - begin;
+                layoutCount[slot] = count;
+                for (int i = 0; i < count; i++) {
+                    int token = MemoryUtil.getInt(peer.address(layout.tokenListEntry(begin + i)));
+                    long src = peer.address(layout.stageRow(token));
+                    int row = offset + i;
+                    long rowIndex = (long) l * capacity + row;
+                    if (!fp8) {
+                        MemoryUtil.copyMemory(src, expertRows + bf16Bytes * row, bf16Bytes);
+                    } else {
+                        MemoryUtil.copyMemory(src, expertRows + (long) hidden * row, hidden);
+                        copyScales(src + hidden, rowIndex, scalesPerRow, ue8m0);
+                    }
+                    MemoryUtil.putInt(srcRank.memoryAddress() + 4L * rowIndex, p);
+                    MemoryUtil.putInt(srcToken.memoryAddress() + 4L * rowIndex, token);
+                }
+                offset += count;
+            }
+            recvCount[l] = offset;
+        }
+    }
+
+    private void copyScales(long src, long rowIndex, int scalesPerRow, boolean ue8m0) {
+        if (ue8m0) {
+            long dst = recvScales.memoryAddress() + rowIndex * scalesPerRow;
+            for (int g = 0; g < scalesPerRow; g++) {
+                MemoryUtil.putByte(dst + g, Ue8m0.pack(Float.intBitsToFloat(MemoryUtil.getInt(src + 4L * g))));
+            }
+        } else {
+            MemoryUtil.copyMemory(src, recvScales.memoryAddress() + rowIndex * 4L * scalesPerRow, 4L * scalesPerRow);
+        }
+    }
+
+    /** Publishes, for each (local expert, source rank), where that source's rows start and how many there are. */
+    private void publishCombineLayout() {
+        for (int l = 0; l < localExperts; l++) {
+            for (int p = 0; p < ranks; p++) {
+                long a = own.address(layout.combineLayout(l, p));
+                MemoryUtil.putInt(a, layoutBegin[l * ranks + p]);
+                MemoryUtil.putInt(a + 4, layoutCount[l * ranks + p]);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ combine
+
+    /**
+     * Runs the combine of the current step. Expert outputs must already be in this rank's combine-send rows.
+     *
+     * @param topkWeightsAddress host address of {@code n × k} float32 weights (same n, k as the dispatch)
+     */
+    public void combine(long topkWeightsAddress) {
+        mask.beginCall();
+        long q = seq;
+        stepOpen = false;
+        listener.onPhase(self, Phase.COMBINE_SEND, q);
+        own.setRelease(RegionLayout.COMBINE_STATE, ready(q));
+        listener.onPhase(self, Phase.COMBINE_RECV, q);
+        java.util.Arrays.fill(pending, false);
+        for (int i = 0, total = tokens * topK; i < total; i++) {
+            if (position[i] >= 0) {
+                pending[(int) routedIdx[i] / localExperts] = true;
+            }
+        }
+        waiter.awaitAll(pending, met, combineReady, Phase.COMBINE_RECV, combineWait);
+        do {
+            markValidExperts();
+            reduce(topkWeightsAddress);
+            VarHandle.acquireFence();
+        } while (dropPeersThatMovedOn(RegionLayout.COMBINE_STATE, q));
+        own.setRelease(RegionLayout.COMBINE_DONE, q);
+    }
+
+    /** An expert's outputs are usable when its rank published and received exactly the rows this rank sent. */
+    private void markValidExperts() {
+        for (int e = 0; e < expertValid.length; e++) {
+            int r = e / localExperts;
+            expertValid[e] = met[r] && sentCount[e] > 0
+                    && MemoryUtil.getInt(regions[r].address(layout.combineLayout(e % localExperts, self) + 4))
+                            == sentCount[e];
+        }
+    }
+
+    private void reduce(long topkWeightsAddress) {
+        long out = combineOut.memoryAddress();
+        for (int t = 0; t < tokens; t++) {
+            java.util.Arrays.fill(acc, 0f);
+            float lost = 0f;
+            for (int j = 0; j < topK; j++) {
+                int i = t * topK + j;
+                long e = routedIdx[i];
+                if (e < 0) {
+                    continue;
+                }
+                float w = Float.intBitsToFloat(MemoryUtil.getInt(topkWeightsAddress + 4L * i));
+                if (position[i] < 0 || !expertValid[(int) e]) {
+                    lost += w;
+                    continue;
+                }
+                int r = (int) e / localExperts;
+                int l = (int) e % localExperts;
+                int begin = MemoryUtil.getInt(regions[r].address(layout.combineLayout(l, self)));
+                long rowByte = layout.combineRows(l) + layout.bf16RowBytes() * (begin + position[i]);
+                regionShorts[r].get((int) (rowByte >> 1), rowBits, 0, hidden);
+                accumulate(w);
+            }
+            long dst = out + 2L * hidden * t;
+            for (int h = 0; h < hidden; h++) {
+                MemoryUtil.putShort(dst + 2L * h, BFloat16.fromFloat(acc[h]));
+            }
+            MemoryUtil.putInt(lostWeight.memoryAddress() + 4L * t, Float.floatToRawIntBits(lost));
+        }
+    }
+
+    private void accumulate(float w) {
+        for (int h = 0; h < hidden; h++) {
+            acc[h] += w * Float.intBitsToFloat(rowBits[h] << 16);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ shared helpers
+
+    private long seqNow() {
+        return seq;
+    }
+
+    private long syncSeqNow() {
+        return syncSeq;
+    }
+
+    private static long ready(long q) {
+        return q << 1 | 1;
+    }
+
+    private long stateOf(int peer, int word) {
+        return regions[peer].getAcquire(word);
+    }
+
+    /** Waits on every active peer (self excluded) for {@code condition}; results in {@link #met}. */
+    private void awaitActivePeers(Waiter.PeerCondition condition, Phase phase, long[] waitCost) {
+        for (int p = 0; p < ranks; p++) {
+            pending[p] = p != self && !mask.isMasked(p);
+        }
+        waiter.awaitAll(pending, met, condition, phase, waitCost);
+        met[self] = true;
+    }
+
+    /**
+     * The seqlock half of the pull model: a peer whose state word changed while this rank read its data moved on
+     * without this rank (it had masked us); its data may be torn, so it is masked and the caller redoes the step
+     * without it. Returns whether any peer was dropped.
+     */
+    private boolean dropPeersThatMovedOn(int stateWord, long q) {
+        boolean dropped = false;
+        for (int p = 0; p < ranks; p++) {
+            if (p != self && met[p] && regions[p].getAcquire(stateWord) != ready(q)) {
+                met[p] = false;
+                mask.maskOnTimeout(p);
+                dropped = true;
+            }
+        }
+        return dropped;
+    }
+
+    // ------------------------------------------------------------------------------------------------ collectives
+
+    /** Fault-tolerant barrier among active ranks. */
+    public void barrier() {
+        mask.beginCall();
+        syncSeq++;
+        listener.onPhase(self, Phase.BARRIER, syncSeq);
+        own.setRelease(RegionLayout.SYNC, syncSeq);
+        awaitActivePeers(syncArrived, Phase.BARRIER, null);
+    }
+
+    /**
+     * Fault-tolerant all-gather: every active rank contributes {@code payload}; the result has one entry per rank,
+     * null for masked ranks (and for peers that turned out to have moved on without this rank).
+     */
+    public byte[][] allGather(byte[] payload) {
+        if (payload.length > config.collectiveBytes()) {
+            throw new IllegalArgumentException("allGather payload of " + payload.length + " bytes exceeds collectiveBytes "
+                    + config.collectiveBytes());
+        }
+        mask.beginCall();
+        long q = ++syncSeq;
+        listener.onPhase(self, Phase.ALL_GATHER, q);
+        int slot = (int) (q & 1);
+        long base = own.address(layout.payloadSlot(slot));
+        MemoryUtil.putLong(base, payload.length);
+        MemoryUtil.copyToMemory(payload, 0, base + 8, payload.length);
+        own.setRelease(RegionLayout.SYNC, q);
+        awaitActivePeers(syncArrived, Phase.ALL_GATHER, null);
+        byte[][] out = new byte[ranks][];
+        for (int p = 0; p < ranks; p++) {
+            if (met[p]) {
+                long src = regions[p].address(layout.payloadSlot(slot));
+                int length = (int) Math.min(Math.max(0, MemoryUtil.getLong(src)), config.collectiveBytes());
+                out[p] = new byte[length];
+                MemoryUtil.copyFromMemory(src + 8, out[p], 0, length);
+            }
+        }
+        VarHandle.acquireFence();
+        for (int p = 0; p < ranks; p++) {
+            if (p != self && out[p] != null && regions[p].getAcquire(RegionLayout.SYNC) >= q + 2) {
+                out[p] = null;
+                mask.maskOnTimeout(p);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The generation rendezvous behind cleanBuffer and readmit: participants converge on the largest generation any of
+     * them proposes (each proposes one more than every generation it can see), then confirm, then every sequence
+     * restarts at {@code generation << 32}. A participant silent past {@code timeoutNanos} is masked (elastic) or fails
+     * the call.
+     *
+     * @param participants ranks taking part, self included; entries of ranks that time out are cleared
+     */
+    public void rendezvous(boolean[] participants, long timeoutNanos) {
+        listener.onPhase(self, Phase.CLEAN, generation + 1);
+        long proposal = generation;
+        for (int p = 0; p < ranks; p++) {
+            if (participants[p]) {
+                proposal = Math.max(proposal, regions[p].getAcquire(RegionLayout.RENDEZVOUS) >> 1);
+            }
+        }
+        proposal++;
+        own.setRelease(RegionLayout.RENDEZVOUS, proposal << 1);
+        long agreed = converge(participants, proposal, timeoutNanos);
+        long base = agreed << 32;
+        seq = base;
+        syncSeq = base;
+        stepOpen = false;
+        own.setRelease(RegionLayout.DISPATCH_STATE, ready(base));
+        own.setRelease(RegionLayout.COMBINE_STATE, ready(base));
+        own.setRelease(RegionLayout.DISPATCH_DONE, base);
+        own.setRelease(RegionLayout.COMBINE_DONE, base);
+        own.setRelease(RegionLayout.SYNC, base);
+        own.setRelease(RegionLayout.RENDEZVOUS, agreed << 1 | 1);
+        long start = System.nanoTime();
+        for (int pass = 0; ; pass++) {
+            boolean all = true;
+            for (int p = 0; p < ranks; p++) {
+                if (p != self && participants[p] && !mask.isMasked(p)
+                        && regions[p].getAcquire(RegionLayout.RENDEZVOUS) < (agreed << 1 | 1)) {
+                    all = false;
+                }
+            }
+            if (all) {
+                break;
+            }
+            if (System.nanoTime() - start > timeoutNanos) {
+                giveUpOnSilent(participants, p -> regions[p].getAcquire(RegionLayout.RENDEZVOUS) < (agreed << 1 | 1),
+                        timeoutNanos);
+                break;
+            }
+            Waiter.backOff(pass);
+        }
+        generation = agreed;
+    }
+
+    private long converge(boolean[] participants, long proposal, long timeoutNanos) {
+        long mine = proposal;
+        long start = System.nanoTime();
+        for (int pass = 0; ; pass++) {
+            boolean all = true;
+            for (int p = 0; p < ranks; p++) {
+                if (p == self || !participants[p] || mask.isMasked(p)) {
+                    continue;
+                }
+                long g = regions[p].getAcquire(RegionLayout.RENDEZVOUS) >> 1;
+                if (g > mine) {
+                    mine = g;
+                    own.setRelease(RegionLayout.RENDEZVOUS, mine << 1);
+                    all = false;
+                } else if (g < mine) {
+                    all = false;
+                }
+            }
+            if (all) {
+                return mine;
+            }
+            if (System.nanoTime() - start > timeoutNanos) {
+                long target = mine;
+                giveUpOnSilent(participants, p -> regions[p].getAcquire(RegionLayout.RENDEZVOUS) >> 1 != target,
+                        timeoutNanos);
+                return mine;
+            }
+            Waiter.backOff(pass);
+        }
+    }
+
+    private void giveUpOnSilent(boolean[] participants, Waiter.PeerCondition silent, long timeoutNanos) {
+        for (int p = 0; p < ranks; p++) {
+            if (p != self && participants[p] && !mask.isMasked(p) && silent.isMet(p)) {
+                if (!config.elastic()) {
+                    throw new io.tokenroute.routing.PeerTimeoutException(self, p, Phase.CLEAN, timeoutNanos);
+                }
+                participants[p] = false;
+                mask.maskOnTimeout(p);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ readmit support
+
+    /** Publishes this rank's mask bytes and its intent to readmit {@code rank} (0 clears the intent). */
+    public void publishReadmitIntent(int rank) {
+        for (int p = 0; p < ranks; p++) {
+            MemoryUtil.putByte(own.address(layout.maskByte(p)), (byte) (mask.isMasked(p) ? 1 : 0));
+        }
+        own.setRelease(RegionLayout.READMIT, rank + 1L);
+    }
+
+    /** Clears the readmit intent. */
+    public void clearReadmitIntent() {
+        own.setRelease(RegionLayout.READMIT, 0);
+    }
+
+    /**
+     * For the returning rank: waits until some peer announces it readmits this rank, then adopts that peer's mask with
+     * this rank active. Returns false if nobody did within the timeout.
+     */
+    public boolean adoptMaskOfReadmittingPeer(long timeoutNanos) {
+        long start = System.nanoTime();
+        for (int pass = 0; ; pass++) {
+            for (int p = 0; p < ranks; p++) {
+                if (p != self && regions[p].getAcquire(RegionLayout.READMIT) == self + 1L) {
+                    for (int r = 0; r < ranks; r++) {
+                        if (r != self) {
+                            mask.set(r, MemoryUtil.getByte(regions[p].address(layout.maskByte(r))) != 0);
+                        }
+                    }
+                    return true;
+                }
+            }
+            if (System.nanoTime() - start > timeoutNanos) {
+                return false;
+            }
+            Waiter.backOff(pass);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ accessors
+
+    public MaskState mask() {
+        return mask;
+    }
+
+    public Waiter waiter() {
+        return waiter;
+    }
+
+    public RegionLayout layout() {
+        return layout;
+    }
+
+    public long seq() {
+        return seq;
+    }
+
+    /** Whether the current step was dispatched and not yet combined. */
+    public boolean stepOpen() {
+        return stepOpen;
+    }
+
+    public int tokens() {
+        return tokens;
+    }
+
+    public int topK() {
+        return topK;
+    }
+
+    public int format() {
+        return format;
+    }
+
+    /** The expert ids the current step was dispatched with ({@code n × k}, row-major). */
+    public long routedIdx(int i) {
+        return routedIdx[i];
+    }
+
+    public int recvCount(int localExpert) {
+        return recvCount[localExpert];
+    }
+
+    public int layoutBegin(int localExpert, int srcRank) {
+        return layoutBegin[localExpert * ranks + srcRank];
+    }
+
+    public int layoutCount(int localExpert, int srcRank) {
+        return layoutCount[localExpert * ranks + srcRank];
+    }
+
+    public long[] cumulativeRecv() {
+        return cumulativeRecv;
+    }
+
+    public long[] dispatchWait() {
+        return dispatchWait;
+    }
+
+    public long[] combineWait() {
+        return combineWait;
+    }
+
+    public ArrowBuf recvRows() {
+        return recvRows;
+    }
+
+    public ArrowBuf recvScales() {
+        return recvScales;
+    }
+
+    public ArrowBuf srcRank() {
+        return srcRank;
+    }
+
+    public ArrowBuf srcToken() {
+        return srcToken;
+    }
+
+    public ArrowBuf combineOut() {
+        return combineOut;
+    }
+
+    public ArrowBuf lostWeight() {
+        return lostWeight;
+    }
+
+    /** Address of local expert {@code l}'s first combine-send row in this rank's region. */
+    public long combineSendAddress(int localExpert) {
+        return own.address(layout.combineRows(localExpert));
+    }
+
+    /** This rank's own region. */
+    public RankRegion ownRegion() {
+        return own;
+    }
+
+    @Override
+    public void close() {
+        recvRows.close();
+        recvScales.close();
+        srcRank.close();
+        srcToken.close();
+        combineOut.close();
+        lostWeight.close();
+        scratchRow.close();
+    }
+}

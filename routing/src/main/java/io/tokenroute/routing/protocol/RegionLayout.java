@@ -1,0 +1,155 @@
+package io.tokenroute.routing.protocol;
+
+import io.tokenroute.routing.BufferConfig;
+
+/**
+ * Byte offsets inside one rank's symmetric region. Every rank computes the same layout from equal configurations.
+ *
+ * <pre>
+ * control words   8 bytes each, one per 64-byte line (no false sharing between words peers poll)
+ * published mask  R bytes (read by a readmitted rank)
+ * payload         2 slots × (8-byte length + collectiveBytes), alternating by sync sequence
+ * staging         CSR offsets int32[E + 1], token lists int32[T × maxTopK], rows [T][stageRowBytes]
+ * combine send    layout int32[L][R][2] (begin, count), rows [L][R × T][H] bf16
+ * </pre>
+ *
+ * <p>Only the owner writes its region; peers read it (a dead or stale rank can therefore never corrupt a live one).
+ */
+public final class RegionLayout {
+    /** Dispatch staging state: {@code seq << 1 | ready}. */
+    public static final int DISPATCH_STATE = 0;
+    /** Highest dispatch sequence whose peers' rows this rank finished copying. */
+    public static final int DISPATCH_DONE = 64;
+    /** Combine-send state: {@code seq << 1 | ready}. */
+    public static final int COMBINE_STATE = 128;
+    /** Highest combine sequence whose peers' outputs this rank finished reducing. */
+    public static final int COMBINE_DONE = 192;
+    /** Highest barrier/allGather sequence this rank arrived at. */
+    public static final int SYNC = 256;
+    /** Rendezvous word: {@code generation << 1 | done}. */
+    public static final int RENDEZVOUS = 320;
+    /** {@code rank + 1} while this rank is readmitting {@code rank}, else 0. */
+    public static final int READMIT = 384;
+    /** Dispatch wire format of the current step ({@link io.tokenroute.routing.DispatchOptions}). */
+    public static final int DISPATCH_FORMAT = 448;
+    /** Fingerprint of the configuration, checked when a process attaches to shared memory. */
+    public static final int CONFIG_FINGERPRINT = 512;
+    private static final int CONTROL_BYTES = 576;
+
+    private final int ranks;
+    private final int experts;
+    private final int localExperts;
+    private final int maxTokens;
+    private final int maxTopK;
+    private final int hidden;
+    private final long bf16RowBytes;
+    private final long stageRowBytes;
+    private final long maskOffset;
+    private final long payloadOffset;
+    private final long payloadSlotBytes;
+    private final long csrOffset;
+    private final long tokenListOffset;
+    private final long stageRowsOffset;
+    private final long combineLayoutOffset;
+    private final long combineRowsOffset;
+    private final long regionBytes;
+
+    public RegionLayout(BufferConfig c) {
+        this.ranks = c.ranks();
+        this.experts = c.experts();
+        this.localExperts = c.localExperts();
+        this.maxTokens = c.maxTokensPerRank();
+        this.maxTopK = c.maxTopK();
+        this.hidden = c.hidden();
+        this.bf16RowBytes = 2L * hidden;
+        long fp8RowBytes = hidden % 128 == 0 ? hidden + 4L * (hidden / 128) : 0;
+        this.stageRowBytes = align(Math.max(bf16RowBytes, fp8RowBytes), 16);
+        this.maskOffset = CONTROL_BYTES;
+        this.payloadOffset = align(maskOffset + ranks, 64);
+        this.payloadSlotBytes = align(8L + c.collectiveBytes(), 64);
+        this.csrOffset = payloadOffset + 2 * payloadSlotBytes;
+        this.tokenListOffset = align(csrOffset + 4L * (experts + 1), 64);
+        this.stageRowsOffset = align(tokenListOffset + 4L * maxTokens * maxTopK, 64);
+        this.combineLayoutOffset = align(stageRowsOffset + stageRowBytes * maxTokens, 64);
+        this.combineRowsOffset = align(combineLayoutOffset + 8L * localExperts * ranks, 64);
+        this.regionBytes = align(combineRowsOffset + bf16RowBytes * localExperts * recvCapacity(), 64);
+    }
+
+    static long align(long v, long a) {
+        return (v + a - 1) / a * a;
+    }
+
+    /** Rows each local expert can receive: {@code R × T}. */
+    public int recvCapacity() {
+        return ranks * maxTokens;
+    }
+
+    /** Total bytes of one rank's region. */
+    public long regionBytes() {
+        return regionBytes;
+    }
+
+    /** The byte holding whether rank {@code r} is masked in the owner's published mask. */
+    public long maskByte(int r) {
+        return maskOffset + r;
+    }
+
+    /** Start of allGather payload slot {@code slot} (0 or 1): an int64 length, then the bytes. */
+    public long payloadSlot(int slot) {
+        return payloadOffset + slot * payloadSlotBytes;
+    }
+
+    /** {@code csr[e]}: start of expert {@code e}'s token list; {@code csr[E]} = total entries. */
+    public long csrEntry(int expert) {
+        return csrOffset + 4L * expert;
+    }
+
+    /** Entry {@code i} of the concatenated token lists (int32 source-token index). */
+    public long tokenListEntry(int i) {
+        return tokenListOffset + 4L * i;
+    }
+
+    /** Staged row of token {@code t} (bf16, or fp8 bytes followed by float32 scales). */
+    public long stageRow(int t) {
+        return stageRowsOffset + stageRowBytes * t;
+    }
+
+    /** Combine layout of (local expert, source rank): int32 begin then int32 count. */
+    public long combineLayout(int localExpert, int srcRank) {
+        return combineLayoutOffset + 8L * ((long) localExpert * ranks + srcRank);
+    }
+
+    /** First combine-send row of local expert {@code l}. */
+    public long combineRows(int localExpert) {
+        return combineRowsOffset + bf16RowBytes * (long) localExpert * recvCapacity();
+    }
+
+    /** Bytes of one bf16 row, {@code 2H}. */
+    public long bf16RowBytes() {
+        return bf16RowBytes;
+    }
+
+    public int ranks() {
+        return ranks;
+    }
+
+    public int experts() {
+        return experts;
+    }
+
+    public int localExperts() {
+        return localExperts;
+    }
+
+    public int maxTokens() {
+        return maxTokens;
+    }
+
+    public int maxTopK() {
+        return maxTopK;
+    }
+
+    public int hidden() {
+        return hidden;
+    }
+}

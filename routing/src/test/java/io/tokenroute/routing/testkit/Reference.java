@@ -1,0 +1,97 @@
+package io.tokenroute.routing.testkit;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The independent reference of spec §2 in plain loops over Java arrays: what a rank must receive and what its combine
+ * must return, given every rank's inputs and which ranks count as present.
+ */
+public final class Reference {
+    private Reference() {
+    }
+
+    /** One received row. */
+    public record Row(int srcRank, int srcToken, short[] bits) {
+    }
+
+    /**
+     * Rows of local expert {@code l} on rank {@code self}: sources ascending, tokens ascending; only sources with
+     * {@code sourcePresent[p]}.
+     */
+    public static List<Row> expertRows(RankInput[] inputs, int self, int localExperts, int l,
+            boolean[] sourcePresent) {
+        int e = self * localExperts + l;
+        List<Row> rows = new ArrayList<>();
+        for (int p = 0; p < inputs.length; p++) {
+            if (!sourcePresent[p]) {
+                continue;
+            }
+            RankInput in = inputs[p];
+            for (int t = 0; t < in.n(); t++) {
+                for (int j = 0; j < in.topK(); j++) {
+                    if (in.idx()[t * in.topK() + j] == e) {
+                        short[] row = new short[in.hidden()];
+                        System.arraycopy(in.bits(), t * in.hidden(), row, 0, in.hidden());
+                        rows.add(new Row(p, t, row));
+                    }
+                }
+            }
+        }
+        return rows;
+    }
+
+    /** Combine output: bf16 bits {@code [n][H]} and lost weight {@code [n]}. */
+    public record CombineResult(short[] bits, float[] lostWeight) {
+    }
+
+    /**
+     * Combine of rank {@code mine} where expert {@code e} contributes {@link ExpertFunction#apply} of the token's row
+     * (as received: {@code receivedRow} gives the row the expert saw, e.g. dequantised fp8) iff
+     * {@code expertRankPresent[e / L]}; fp32 accumulation in top-k order, one rounding.
+     */
+    public static CombineResult combine(RankInput mine, int localExperts, boolean[] expertRankPresent,
+            RowSource receivedRow) {
+        int h = mine.hidden();
+        short[] out = new short[mine.n() * h];
+        float[] lost = new float[mine.n()];
+        float[] acc = new float[h];
+        for (int t = 0; t < mine.n(); t++) {
+            java.util.Arrays.fill(acc, 0f);
+            for (int j = 0; j < mine.topK(); j++) {
+                long e = mine.idx()[t * mine.topK() + j];
+                if (e < 0) {
+                    continue;
+                }
+                float w = mine.weights()[t * mine.topK() + j];
+                if (!expertRankPresent[(int) e / localExperts]) {
+                    lost[t] += w;
+                    continue;
+                }
+                short[] x = receivedRow.row(t);
+                for (int c = 0; c < h; c++) {
+                    acc[c] += w * ExpertFunction.toFloat(ExpertFunction.apply((int) e, x[c]));
+                }
+            }
+            for (int c = 0; c < h; c++) {
+                out[t * h + c] = ExpertFunction.roundToBf16(acc[c]);
+            }
+        }
+        return new CombineResult(out, lost);
+    }
+
+    /** The row expert computation sees for token t of the combining rank. */
+    @FunctionalInterface
+    public interface RowSource {
+        short[] row(int token);
+    }
+
+    /** Token t's bf16 row of {@code in}. */
+    public static RowSource bf16Rows(RankInput in) {
+        return t -> {
+            short[] row = new short[in.hidden()];
+            System.arraycopy(in.bits(), t * in.hidden(), row, 0, in.hidden());
+            return row;
+        };
+    }
+}

@@ -1,0 +1,239 @@
+package io.tokenroute.routing.testkit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.batch.TokenBatchSchema;
+import io.tokenroute.arrow.numeric.Float8E4M3;
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
+import io.tokenroute.arrow.numeric.Ue8m0;
+import io.tokenroute.arrow.types.HiddenDtype;
+import io.tokenroute.routing.Combined;
+import io.tokenroute.routing.DispatchOptions;
+import io.tokenroute.routing.Dispatched;
+import io.tokenroute.routing.ElasticBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.util.MemoryUtil;
+import org.apache.arrow.vector.FieldVector;
+import org.apache.arrow.vector.IntVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.complex.FixedSizeListVector;
+
+/**
+ * Runs one dispatch → expert → combine step on one rank and checks every output against {@link Reference}, with
+ * outputs poisoned before the step. Shared by every transport's conformance tests.
+ */
+public final class StepChecker {
+    private static final byte POISON = (byte) 0xA5;
+
+    private StepChecker() {
+    }
+
+    /** Which ranks count as present for this rank's step. */
+    public record Presence(boolean[] dispatchSources, boolean[] combineExperts) {
+        public static Presence all(int ranks) {
+            boolean[] all = new boolean[ranks];
+            java.util.Arrays.fill(all, true);
+            return new Presence(all, all.clone());
+        }
+
+        public static Presence without(int ranks, int... absent) {
+            Presence p = all(ranks);
+            for (int a : absent) {
+                p.dispatchSources[a] = false;
+                p.combineExperts[a] = false;
+            }
+            return p;
+        }
+    }
+
+    /** Dispatches {@code inputs[self]}, checks, runs the expert, combines, checks; returns the step's reports. */
+    public static StepOutcome step(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
+            DispatchOptions options, boolean zeroCopy, Presence presence) {
+        int self = buffer.rank();
+        int localExperts = buffer.config().localExperts();
+        try (TokenBatch batch = inputs[self].toBatch(allocator)) {
+            Dispatched d = buffer.dispatch(batch, options);
+            int dispatchMasked = d.newlyMaskedCount();
+            int[] dispatchMaskedRanks = d.newlyMasked();
+            List<short[][]> seen = checkDispatch(d, inputs, self, localExperts, options, presence.dispatchSources());
+            List<VectorSchemaRoot> outputs = zeroCopy ? null : new ArrayList<>();
+            for (int l = 0; l < localExperts; l++) {
+                poisonRoot(d.expertOutput(l));
+            }
+            try {
+                for (int l = 0; l < localExperts; l++) {
+                    int e = self * localExperts + l;
+                    short[][] rows = seen.get(l);
+                    if (zeroCopy) {
+                        writeRows(d.expertOutputAddress(l), e, rows);
+                    } else {
+                        outputs.add(expertOutputBatch(allocator, buffer.config().hidden(), e, rows));
+                    }
+                }
+                Combined c = buffer.combine(d, outputs, batch);
+                checkCombine(c, inputs[self], localExperts, presence.combineExperts(), options);
+                poisonReceived(d);
+                poisonRoot(c.batch());
+                return new StepOutcome(d, dispatchMaskedRanks, c.newlyMasked(), dispatchMasked);
+            } finally {
+                if (outputs != null) {
+                    outputs.forEach(VectorSchemaRoot::close);
+                }
+            }
+        }
+    }
+
+    /** What one step reported. */
+    public record StepOutcome(Dispatched dispatched, int[] dispatchNewlyMasked, int[] combineNewlyMasked,
+            int dispatchMaskedCount) {
+    }
+
+    /** Checks every expert's rows, provenance and layout; returns the rows as the expert sees them (bf16). */
+    public static List<short[][]> checkDispatch(Dispatched d, RankInput[] inputs, int self, int localExperts,
+            DispatchOptions options, boolean[] sources) {
+        List<short[][]> seen = new ArrayList<>();
+        for (int l = 0; l < localExperts; l++) {
+            List<Reference.Row> expected = Reference.expertRows(inputs, self, localExperts, l, sources);
+            assertEquals(expected.size(), d.recvCount(l), "rank " + self + " expert " + l + " row count");
+            VectorSchemaRoot root = d.expert(l);
+            assertEquals(expected.size(), root.getRowCount());
+            IntVector srcRank = (IntVector) root.getVector("src_rank");
+            IntVector srcToken = (IntVector) root.getVector("src_token");
+            int hidden = inputs[self].hidden();
+            short[][] rows = new short[expected.size()][];
+            int[] perSource = new int[inputs.length];
+            for (int i = 0; i < expected.size(); i++) {
+                Reference.Row row = expected.get(i);
+                String where = "rank " + self + " expert " + l + " row " + i;
+                assertEquals(row.srcRank(), srcRank.get(i), where + " src_rank");
+                assertEquals(row.srcToken(), srcToken.get(i), where + " src_token");
+                perSource[row.srcRank()]++;
+                rows[i] = options.fp8() ? checkFp8Row(root, i, hidden, row.bits(), options, where)
+                        : checkBf16Row(root, i, hidden, row.bits(), where);
+            }
+            int begin = 0;
+            for (int p = 0; p < inputs.length; p++) {
+                assertEquals(begin, d.layoutBegin(l, p), "layout begin expert " + l + " source " + p);
+                assertEquals(perSource[p], d.layoutCount(l, p), "layout count expert " + l + " source " + p);
+                begin += perSource[p];
+            }
+            seen.add(rows);
+        }
+        return seen;
+    }
+
+    private static short[] checkBf16Row(VectorSchemaRoot root, int i, int hidden, short[] expected, String where) {
+        long a = dataAddress(root, TokenBatchSchema.HIDDEN) + 2L * hidden * i;
+        short[] actual = new short[hidden];
+        for (int c = 0; c < hidden; c++) {
+            actual[c] = MemoryUtil.getShort(a + 2L * c);
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(expected, actual, where + " hidden bits");
+        return actual;
+    }
+
+    private static short[] checkFp8Row(VectorSchemaRoot root, int i, int hidden, short[] source,
+            DispatchOptions options, String where) {
+        int groups = hidden / 128;
+        byte[] q = new byte[hidden];
+        float[] scales = new float[groups];
+        Fp8Quantizer.quantizeRowBf16(source, 0, hidden, options.roundScale(), q, 0, scales, 0);
+        long qa = dataAddress(root, "fp8") + (long) hidden * i;
+        long sa = dataAddress(root, "scales");
+        short[] dequantised = new short[hidden];
+        for (int c = 0; c < hidden; c++) {
+            assertEquals(q[c], MemoryUtil.getByte(qa + c), where + " fp8 channel " + c);
+        }
+        for (int g = 0; g < groups; g++) {
+            if (options.ue8m0()) {
+                assertEquals(Ue8m0.pack(scales[g]), MemoryUtil.getByte(sa + (long) groups * i + g), where + " ue8m0");
+            } else {
+                assertEquals(Float.floatToIntBits(scales[g]),
+                        MemoryUtil.getInt(sa + 4L * ((long) groups * i + g)), where + " scale " + g);
+            }
+        }
+        for (int c = 0; c < hidden; c++) {
+            dequantised[c] = ExpertFunction.roundToBf16(Float8E4M3.toFloat(q[c]) * scales[c / 128]);
+        }
+        return dequantised;
+    }
+
+    /** Checks combine output bits and lost weight against the reference. */
+    public static void checkCombine(Combined c, RankInput mine, int localExperts, boolean[] present,
+            DispatchOptions options) {
+        Reference.RowSource rows = Reference.bf16Rows(mine);
+        if (options.fp8()) {
+            rows = t -> {
+                short[] src = Reference.bf16Rows(mine).row(t);
+                byte[] q = new byte[mine.hidden()];
+                float[] s = new float[mine.hidden() / 128];
+                Fp8Quantizer.quantizeRowBf16(src, 0, mine.hidden(), options.roundScale(), q, 0, s, 0);
+                short[] out = new short[mine.hidden()];
+                for (int h = 0; h < out.length; h++) {
+                    out[h] = ExpertFunction.roundToBf16(Float8E4M3.toFloat(q[h]) * s[h / 128]);
+                }
+                return out;
+            };
+        }
+        Reference.CombineResult expected = Reference.combine(mine, localExperts, present, rows);
+        assertEquals(mine.n(), c.numTokens());
+        for (int t = 0; t < mine.n(); t++) {
+            assertEquals(expected.lostWeight()[t], c.lostWeight(t), 0f, "lost weight of token " + t);
+            for (int h = 0; h < mine.hidden(); h++) {
+                short want = expected.bits()[t * mine.hidden() + h];
+                short got = c.hiddenBits(t, h);
+                if (want != got) {
+                    throw new AssertionError("combine token " + t + " channel " + h + ": expected "
+                            + ExpertFunction.toFloat(want) + " got " + ExpertFunction.toFloat(got));
+                }
+            }
+        }
+    }
+
+    private static void writeRows(long address, int expert, short[][] rows) {
+        for (int i = 0; i < rows.length; i++) {
+            for (int c = 0; c < rows[i].length; c++) {
+                MemoryUtil.putShort(address + 2L * ((long) i * rows[i].length + c),
+                        ExpertFunction.apply(expert, rows[i][c]));
+            }
+        }
+    }
+
+    private static VectorSchemaRoot expertOutputBatch(BufferAllocator allocator, int hidden, int expert,
+            short[][] rows) {
+        try (ArrowBuf data = allocator.buffer(Math.max(1, 2L * hidden * rows.length))) {
+            writeRows(data.memoryAddress(), expert, rows);
+            return io.tokenroute.arrow.batch.ColumnViews.load(new org.apache.arrow.vector.types.pojo.Schema(List.of(
+                    TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden))), allocator,
+                    rows.length, List.of(data));
+        }
+    }
+
+    private static long dataAddress(VectorSchemaRoot root, String column) {
+        FieldVector v = root.getVector(column);
+        return ((FixedSizeListVector) v).getDataVector().getDataBuffer().memoryAddress();
+    }
+
+    /**
+     * Overwrites the rank's private receive buffers with a poison pattern after they were checked, so stale data cannot
+     * pass next time. (The combine-send rows are shared memory peers may still read: they are poisoned right after
+     * the next dispatch, when the protocol guarantees peers are done with them.)
+     */
+    public static void poisonReceived(Dispatched d) {
+        for (int l = 0; l < d.numLocalExperts(); l++) {
+            poisonRoot(d.expert(l));
+        }
+    }
+
+    private static void poisonRoot(VectorSchemaRoot root) {
+        for (FieldVector v : root.getFieldVectors()) {
+            FieldVector data = v instanceof FixedSizeListVector list ? list.getDataVector() : v;
+            ArrowBuf buf = data.getDataBuffer();
+            MemoryUtil.setMemory(buf.memoryAddress(), buf.capacity(), POISON);
+        }
+    }
+}
