@@ -7,15 +7,22 @@ package io.tokenroute.routing;
 public final class PeerTimeoutException extends RuntimeException {
     private static final long serialVersionUID = 1L;
     private final int rank;
-    private final int peer;
+    private final int[] peers;
     private final Phase phase;
 
-    public PeerTimeoutException(int rank, int peer, Phase phase, long timeoutNanos) {
-        super("rank " + rank + ": peer rank " + peer + " did not answer within " + (timeoutNanos / 1_000_000.0)
-                + " ms in phase " + phase + " (elastic mode is off, so the operation fails instead of masking it;"
-                + " call cleanBuffer() on every rank before the next operation)");
+    /**
+     * @param rank the rank that waited
+     * @param peers the peers still silent at the timeout, ascending (at least one)
+     * @param phase where
+     * @param timeoutNanos the timeout that expired
+     */
+    public PeerTimeoutException(int rank, int[] peers, Phase phase, long timeoutNanos) {
+        super("rank " + rank + ": peer rank" + (peers.length > 1 ? "s " : " ")
+                + java.util.Arrays.toString(peers).replaceAll("[\\[\\]]", "") + " did not answer within "
+                + (timeoutNanos / 1_000_000.0) + " ms in phase " + phase + " (elastic mode is off, so the operation"
+                + " fails instead of masking; call cleanBuffer() on every rank before the next operation)");
         this.rank = rank;
-        this.peer = peer;
+        this.peers = peers.clone();
         this.phase = phase;
     }
 
@@ -24,9 +31,14 @@ public final class PeerTimeoutException extends RuntimeException {
         return rank;
     }
 
-    /** The peer that did not answer. */
+    /** The first (lowest) peer that did not answer. */
     public int peer() {
-        return peer;
+        return peers[0];
+    }
+
+    /** Every peer still silent at the timeout, ascending. */
+    public int[] peers() {
+        return peers.clone();
     }
 
     /** Where it happened. */

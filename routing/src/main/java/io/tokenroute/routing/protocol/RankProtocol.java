@@ -613,14 +613,14 @@ public final class RankProtocol implements AutoCloseable {
     }
 
     private void giveUpOnSilent(boolean[] participants, Waiter.PeerCondition silent, long timeoutNanos) {
-        for (int p = 0; p < ranks; p++) {
-            if (p != self && participants[p] && !mask.isMasked(p) && silent.isMet(p)) {
-                if (!config.elastic()) {
-                    throw new io.tokenroute.routing.PeerTimeoutException(self, p, Phase.CLEAN, timeoutNanos);
-                }
-                participants[p] = false;
-                mask.maskOnTimeout(p);
-            }
+        int[] silentPeers = java.util.stream.IntStream.range(0, ranks)
+                .filter(p -> p != self && participants[p] && !mask.isMasked(p) && silent.isMet(p)).toArray();
+        if (!config.elastic() && silentPeers.length > 0) {
+            throw new io.tokenroute.routing.PeerTimeoutException(self, silentPeers, Phase.CLEAN, timeoutNanos);
+        }
+        for (int p : silentPeers) {
+            participants[p] = false;
+            mask.maskOnTimeout(p);
         }
     }
 

@@ -91,13 +91,14 @@ public final class Waiter {
     }
 
     private void timeOut(boolean[] pending, Phase phase) {
+        if (!elastic) {
+            int[] silent = java.util.stream.IntStream.range(0, pending.length).filter(p -> pending[p]).toArray();
+            java.util.Arrays.fill(pending, false);
+            throw new PeerTimeoutException(self, silent, phase, timeoutNanos);
+        }
         for (int p = 0; p < pending.length; p++) {
             if (pending[p]) {
                 pending[p] = false;
-                if (!elastic) {
-                    java.util.Arrays.fill(pending, false);
-                    throw new PeerTimeoutException(self, p, phase, timeoutNanos);
-                }
                 mask.maskOnTimeout(p);
             }
         }

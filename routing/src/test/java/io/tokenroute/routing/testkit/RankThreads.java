@@ -22,12 +22,13 @@ public final class RankThreads {
     }
 
     /**
-     * Runs {@code body} for ranks {@code 0..ranks-1} concurrently and waits for those in {@code awaited} (null = all).
-     * Ranks not awaited (e.g. a parked victim) keep running on daemon threads until released.
+     * Runs {@code body} for ranks {@code 0..ranks-1} concurrently. Waits for the {@code checked} ranks (null = all) and
+     * reports their failures; then runs {@code releaseOthers} (e.g. lets a parked victim go) and waits for the other
+     * ranks too, ignoring how they end, so that nothing still runs when the caller frees the group's memory.
      *
-     * @param bound how long the awaited ranks may take in total before the test fails as a hang
+     * @param bound how long the ranks may take in total before the test fails as a hang
      */
-    public static void run(int ranks, boolean[] awaited, Duration bound, RankBody body) {
+    public static void run(int ranks, boolean[] checked, Runnable releaseOthers, Duration bound, RankBody body) {
         ExecutorService pool = Executors.newFixedThreadPool(ranks, r -> {
             Thread t = new Thread(r);
             t.setDaemon(true);
@@ -45,21 +46,17 @@ public final class RankThreads {
         pool.shutdown();
         long deadline = System.nanoTime() + bound.toNanos();
         try {
-            for (int r = 0; r < ranks; r++) {
-                if (awaited != null && !awaited[r]) {
-                    continue;
+            try {
+                awaitRanks(futures, checked, true, deadline, bound);
+            } finally {
+                releaseOthers.run();
+            }
+            if (checked != null) {
+                boolean[] others = new boolean[ranks];
+                for (int r = 0; r < ranks; r++) {
+                    others[r] = !checked[r];
                 }
-                try {
-                    futures.get(r).get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-                } catch (TimeoutException e) {
-                    throw new AssertionError("rank " + r + " did not finish within " + bound + " (hang)");
-                } catch (ExecutionException e) {
-                    Throwable cause = e.getCause();
-                    if (cause instanceof Error err) {
-                        throw err;
-                    }
-                    throw new AssertionError("rank " + r + " failed: " + cause, cause);
-                }
+                awaitRanks(futures, others, false, deadline + bound.toNanos(), bound);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -67,8 +64,31 @@ public final class RankThreads {
         }
     }
 
-    /** {@link #run(int, boolean[], Duration, RankBody)} awaiting every rank. */
+    private static void awaitRanks(List<Future<?>> futures, boolean[] which, boolean report, long deadline,
+            Duration bound) throws InterruptedException {
+        for (int r = 0; r < futures.size(); r++) {
+            if (which != null && !which[r]) {
+                continue;
+            }
+            try {
+                futures.get(r).get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException e) {
+                throw new AssertionError("rank " + r + " did not finish within " + bound + " (hang)");
+            } catch (ExecutionException e) {
+                if (!report) {
+                    continue;
+                }
+                Throwable cause = e.getCause();
+                if (cause instanceof Error err) {
+                    throw err;
+                }
+                throw new AssertionError("rank " + r + " failed: " + cause, cause);
+            }
+        }
+    }
+
+    /** {@link #run(int, boolean[], Runnable, Duration, RankBody)} checking every rank. */
     public static void run(int ranks, Duration bound, RankBody body) {
-        run(ranks, null, bound, body);
+        run(ranks, null, () -> { }, bound, body);
     }
 }

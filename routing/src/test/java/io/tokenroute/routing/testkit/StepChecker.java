@@ -87,6 +87,29 @@ public final class StepChecker {
         }
     }
 
+    /**
+     * A step without checks, for a rank whose view differs from the survivors' (a stalled victim): dispatch, the expert
+     * on whatever arrived (so peers that still read this rank's outputs get correct ones), combine.
+     */
+    public static void stepUnchecked(ElasticBuffer buffer, BufferAllocator allocator, RankInput mine) {
+        int localExperts = buffer.config().localExperts();
+        int hidden = buffer.config().hidden();
+        try (TokenBatch batch = mine.toBatch(allocator)) {
+            Dispatched d = buffer.dispatch(batch);
+            for (int l = 0; l < localExperts; l++) {
+                long in = dataAddress(d.expert(l), TokenBatchSchema.HIDDEN);
+                short[][] rows = new short[d.recvCount(l)][hidden];
+                for (int i = 0; i < rows.length; i++) {
+                    for (int c = 0; c < hidden; c++) {
+                        rows[i][c] = MemoryUtil.getShort(in + 2L * ((long) i * hidden + c));
+                    }
+                }
+                writeRows(d.expertOutputAddress(l), buffer.rank() * localExperts + l, rows);
+            }
+            buffer.combine(d, batch);
+        }
+    }
+
     /** What one step reported. */
     public record StepOutcome(Dispatched dispatched, int[] dispatchNewlyMasked, int[] combineNewlyMasked,
             int dispatchMaskedCount) {

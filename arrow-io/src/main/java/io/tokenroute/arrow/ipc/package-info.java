@@ -1,0 +1,4 @@
+/**
+ * Token batches as Arrow IPC files and streams ({@link io.tokenroute.arrow.ipc.TokenBatchIpc}), host memory only.
+ */
+package io.tokenroute.arrow.ipc;
