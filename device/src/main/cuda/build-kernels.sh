@@ -3,7 +3,8 @@
 #   kernels.fatbin     the module io.tokenroute.device.KernelImage loads (tokenroute_kernels.cu #includes every family)
 #   kernels.properties how it was built (compiled=true|false, nvcc version, targets), read by tests and diagnostics
 # Without nvcc it says so, writes compiled=false, removes a stale fatbin and exits 0: the Java side then reports the
-# kernels as absent at run time instead of failing the build.
+# kernels as absent at run time instead of failing the build. NVCC=/path/to/nvcc picks a compiler; NVCC=none builds as
+# if there were none (to check the no-CUDA path).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?output folder}
@@ -13,7 +14,9 @@ props="$out/kernels.properties"
 gencode=(-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90)
 
 nvcc_bin=${NVCC:-}
-if [ -z "$nvcc_bin" ]; then
+if [ "$nvcc_bin" = none ]; then
+  nvcc_bin=""
+elif [ -z "$nvcc_bin" ]; then
   for c in "$(command -v nvcc || true)" "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" /usr/local/cuda/bin/nvcc; do
     if [ -n "$c" ] && [ -x "$c" ]; then nvcc_bin=$c; break; fi
   done

@@ -26,9 +26,14 @@ import org.apache.arrow.memory.util.MemoryUtil;
  * those after an acquire-load of the owner's state word sees the step published. A receiver copies each block straight
  * into its packed position (blocks in ascending source rank, rows in ascending source token), so one copy per
  * (token, expert) row gives the deterministic layout of spec §2, and a dead or stale rank can never write into a live
- * one. Before overwriting staged data a rank checks that every active peer has finished reading the previous step
- * (normally already true); a peer that masked this rank may still move on early, which the seqlock re-check after
- * each copy detects.
+ * one.
+ *
+ * <p><b>Publish first, then wait.</b> Every operation publishes before it waits, and waits on every active peer (as
+ * DeepEP's kernels do): all survivors then meet a dead peer in the same phase and lose the same timeout, instead of
+ * one survivor's wait delaying its next publish past another survivor's timeout. Reuse needs no acknowledgements:
+ * staging is double-buffered (see {@link RegionLayout}), and a rank overwrites its expert outputs of step q only after
+ * its dispatch of step q + 1 heard from every active peer, which each do after finishing combine q. A peer that masked
+ * this rank may still move on early; the seqlock re-check after each copy detects that.
  *
  * <p><b>Sequence numbers.</b> {@code seq} counts dispatch/combine steps, {@code syncSeq} barriers and allGathers.
  * Both restart at {@code generation << 32} after every cleanBuffer/readmit rendezvous, so words left by a stale rank
@@ -77,11 +82,8 @@ public final class RankProtocol implements AutoCloseable {
     private final long[] cumulativeRecv;
     private final long[] dispatchWait;
     private final long[] combineWait;
-    private final Waiter.PeerCondition dispatchReady = p -> stateOf(p, RegionLayout.DISPATCH_STATE) == ready(seqNow());
-    private final Waiter.PeerCondition combineReady = p -> stateOf(p, RegionLayout.COMBINE_STATE) == ready(seqNow());
-    private final Waiter.PeerCondition dispatchConsumed =
-            p -> stateOf(p, RegionLayout.DISPATCH_DONE) >= seqNow() - 1;
-    private final Waiter.PeerCondition combineConsumed = p -> stateOf(p, RegionLayout.COMBINE_DONE) >= seqNow() - 1;
+    private final Waiter.PeerCondition dispatchReady = p -> stateOf(p, RegionLayout.DISPATCH_STATE) >= ready(seqNow());
+    private final Waiter.PeerCondition combineReady = p -> stateOf(p, RegionLayout.COMBINE_STATE) >= ready(seqNow());
     private final Waiter.PeerCondition syncArrived = p -> stateOf(p, RegionLayout.SYNC) >= syncSeqNow();
 
     private long generation;
@@ -189,31 +191,28 @@ public final class RankProtocol implements AutoCloseable {
         format = fp8Format;
         listener.onPhase(self, Phase.BEFORE_DISPATCH, q);
         planRouting(n, k, topkIdxAddress);
-
-        awaitActivePeers(dispatchConsumed, Phase.DISPATCH_SEND, null);
+        int slot = RegionLayout.slotOf(q);
         own.setRelease(RegionLayout.DISPATCH_STATE, q << 1);
-        writeRoutingLists(n);
+        writeRoutingLists(slot, n);
         listener.onPhase(self, Phase.DISPATCH_SEND, q);
-        writeRows(n, hiddenAddress, dtype);
+        writeRows(slot, n, hiddenAddress, dtype);
         own.setRelease(RegionLayout.DISPATCH_STATE, ready(q));
-        awaitActivePeers(combineConsumed, Phase.DISPATCH_SEND, null);
-        own.setRelease(RegionLayout.COMBINE_STATE, q << 1);
 
         listener.onPhase(self, Phase.DISPATCH_RECV, q);
         awaitActivePeers(dispatchReady, Phase.DISPATCH_RECV, dispatchWait);
         int mismatched = -1;
         for (int p = 0; p < ranks; p++) {
-            if (met[p] && (int) regions[p].getAcquire(RegionLayout.DISPATCH_FORMAT) != fp8Format) {
+            if (met[p] && regions[p].getAcquire((int) layout.stageFormat(slot)) != fp8Format) {
                 met[p] = false;
                 mismatched = p;
             }
         }
         do {
-            receiveRows();
+            receiveRows(slot);
             VarHandle.acquireFence();
-        } while (dropPeersThatMovedOn(RegionLayout.DISPATCH_STATE, q));
+        } while (dropPeersThatMovedOn(RegionLayout.DISPATCH_STATE, (q + 2) << 1));
+        own.setRelease(RegionLayout.COMBINE_STATE, q << 1);
         publishCombineLayout();
-        own.setRelease(RegionLayout.DISPATCH_DONE, q);
         if (stats) {
             for (int l = 0; l < localExperts; l++) {
                 cumulativeRecv[l] += recvCount[l];
@@ -240,29 +239,29 @@ public final class RankProtocol implements AutoCloseable {
         }
     }
 
-    private void writeRoutingLists(int n) {
+    private void writeRoutingLists(int slot, int n) {
         int experts = config.experts();
         int offset = 0;
         for (int e = 0; e < experts; e++) {
             csrStart[e] = offset;
-            MemoryUtil.putInt(own.address(layout.csrEntry(e)), offset);
+            MemoryUtil.putInt(own.address(layout.csrEntry(slot, e)), offset);
             offset += sentCount[e];
         }
-        MemoryUtil.putInt(own.address(layout.csrEntry(experts)), offset);
+        MemoryUtil.putInt(own.address(layout.csrEntry(slot, experts)), offset);
         for (int i = 0, total = n * topK; i < total; i++) {
             if (position[i] >= 0) {
                 int start = csrStart[(int) routedIdx[i]];
-                MemoryUtil.putInt(own.address(layout.tokenListEntry(start + (int) position[i])), i / topK);
+                MemoryUtil.putInt(own.address(layout.tokenListEntry(slot, start + (int) position[i])), i / topK);
             }
         }
-        own.setRelease(RegionLayout.DISPATCH_FORMAT, format);
+        own.setRelease((int) layout.stageFormat(slot), format);
     }
 
-    private void writeRows(int n, long hiddenAddress, HiddenDtype dtype) {
+    private void writeRows(int slot, int n, long hiddenAddress, HiddenDtype dtype) {
         long rowBytes = 2L * hidden;
         for (int t = 0; t < n; t++) {
             long src = bf16Row(hiddenAddress, dtype, t);
-            long dst = own.address(layout.stageRow(t));
+            long dst = own.address(layout.stageRow(slot, t));
             if (format == 0) {
                 MemoryUtil.copyMemory(src, dst, rowBytes);
             } else {
@@ -300,7 +299,7 @@ public final class RankProtocol implements AutoCloseable {
     }
 
     /** Copies every met peer's rows for this rank's experts into their packed, deterministic positions. */
-    private void receiveRows() {
+    private void receiveRows(int slot) {
         boolean fp8 = format != 0;
         boolean ue8m0 = (format & 4) != 0;
         int scalesPerRow = fp8 ? hidden / 128 : 0;
@@ -310,19 +309,19 @@ public final class RankProtocol implements AutoCloseable {
             int offset = 0;
             long expertRows = recvRows.memoryAddress() + bf16Bytes * (long) l * capacity;
             for (int p = 0; p < ranks; p++) {
-                int slot = l * ranks + p;
-                layoutBegin[slot] = offset;
+                int cell = l * ranks + p;
+                layoutBegin[cell] = offset;
                 if (!met[p]) {
-                    layoutCount[slot] = 0;
+                    layoutCount[cell] = 0;
                     continue;
                 }
                 RankRegion peer = regions[p];
-                int begin = MemoryUtil.getInt(peer.address(layout.csrEntry(e)));
-                int count = MemoryUtil.getInt(peer.address(layout.csrEntry(e + 1))) - begin;
-                layoutCount[slot] = count;
+                int begin = MemoryUtil.getInt(peer.address(layout.csrEntry(slot, e)));
+                int count = MemoryUtil.getInt(peer.address(layout.csrEntry(slot, e + 1))) - begin;
+                layoutCount[cell] = count;
                 for (int i = 0; i < count; i++) {
-                    int token = MemoryUtil.getInt(peer.address(layout.tokenListEntry(begin + i)));
-                    long src = peer.address(layout.stageRow(token));
+                    int token = MemoryUtil.getInt(peer.address(layout.tokenListEntry(slot, begin + i)));
+                    long src = peer.address(layout.stageRow(slot, token));
                     int row = offset + i;
                     long rowIndex = (long) l * capacity + row;
                     if (!fp8) {
@@ -376,19 +375,12 @@ public final class RankProtocol implements AutoCloseable {
         listener.onPhase(self, Phase.COMBINE_SEND, q);
         own.setRelease(RegionLayout.COMBINE_STATE, ready(q));
         listener.onPhase(self, Phase.COMBINE_RECV, q);
-        java.util.Arrays.fill(pending, false);
-        for (int i = 0, total = tokens * topK; i < total; i++) {
-            if (position[i] >= 0) {
-                pending[(int) routedIdx[i] / localExperts] = true;
-            }
-        }
-        waiter.awaitAll(pending, met, combineReady, Phase.COMBINE_RECV, combineWait);
+        awaitActivePeers(combineReady, Phase.COMBINE_RECV, combineWait);
         do {
             markValidExperts();
             reduce(topkWeightsAddress);
             VarHandle.acquireFence();
-        } while (dropPeersThatMovedOn(RegionLayout.COMBINE_STATE, q));
-        own.setRelease(RegionLayout.COMBINE_DONE, q);
+        } while (dropPeersThatMovedOn(RegionLayout.COMBINE_STATE, ready(q) + 1));
     }
 
     /** An expert's outputs are usable when its rank published and received exactly the rows this rank sent. */
@@ -466,14 +458,14 @@ public final class RankProtocol implements AutoCloseable {
     }
 
     /**
-     * The seqlock half of the pull model: a peer whose state word changed while this rank read its data moved on
-     * without this rank (it had masked us); its data may be torn, so it is masked and the caller redoes the step
-     * without it. Returns whether any peer was dropped.
+     * The seqlock half of the pull model: a peer whose state word reached {@code overwrittenFrom} started rewriting
+     * the data this rank read (it moved on without this rank, having masked it); the data may be torn, so the peer is
+     * masked and the caller redoes the step without it. Returns whether any peer was dropped.
      */
-    private boolean dropPeersThatMovedOn(int stateWord, long q) {
+    private boolean dropPeersThatMovedOn(int stateWord, long overwrittenFrom) {
         boolean dropped = false;
         for (int p = 0; p < ranks; p++) {
-            if (p != self && met[p] && regions[p].getAcquire(stateWord) != ready(q)) {
+            if (p != self && met[p] && regions[p].getAcquire(stateWord) >= overwrittenFrom) {
                 met[p] = false;
                 mask.maskOnTimeout(p);
                 dropped = true;
@@ -555,8 +547,6 @@ public final class RankProtocol implements AutoCloseable {
         stepOpen = false;
         own.setRelease(RegionLayout.DISPATCH_STATE, ready(base));
         own.setRelease(RegionLayout.COMBINE_STATE, ready(base));
-        own.setRelease(RegionLayout.DISPATCH_DONE, base);
-        own.setRelease(RegionLayout.COMBINE_DONE, base);
         own.setRelease(RegionLayout.SYNC, base);
         own.setRelease(RegionLayout.RENDEZVOUS, agreed << 1 | 1);
         long start = System.nanoTime();

@@ -9,32 +9,31 @@ import io.tokenroute.routing.BufferConfig;
  * control words   8 bytes each, one per 64-byte line (no false sharing between words peers poll)
  * published mask  R bytes (read by a readmitted rank)
  * payload         2 slots × (8-byte length + collectiveBytes), alternating by sync sequence
- * staging         CSR offsets int32[E + 1], token lists int32[T × maxTopK], rows [T][stageRowBytes]
+ * staging         2 slots, alternating by step: format int64, CSR offsets int32[E + 1],
+ *                 token lists int32[T × maxTopK], rows [T][stageRowBytes]
  * combine send    layout int32[L][R][2] (begin, count), rows [L][R × T][H] bf16
  * </pre>
  *
  * <p>Only the owner writes its region; peers read it (a dead or stale rank can therefore never corrupt a live one).
+ * Staging alternates between two slots so a rank can publish step q + 1 while a slower peer still copies step q:
+ * publishing never has to wait for peers, which keeps one dead peer from delaying the healthy ones past their
+ * timeouts. Slot q mod 2 is rewritten only at step q + 2, by which time every peer this rank heard from in step
+ * q + 1 has finished step q.
  */
 public final class RegionLayout {
     /** Dispatch staging state: {@code seq << 1 | ready}. */
     public static final int DISPATCH_STATE = 0;
-    /** Highest dispatch sequence whose peers' rows this rank finished copying. */
-    public static final int DISPATCH_DONE = 64;
     /** Combine-send state: {@code seq << 1 | ready}. */
-    public static final int COMBINE_STATE = 128;
-    /** Highest combine sequence whose peers' outputs this rank finished reducing. */
-    public static final int COMBINE_DONE = 192;
+    public static final int COMBINE_STATE = 64;
     /** Highest barrier/allGather sequence this rank arrived at. */
-    public static final int SYNC = 256;
+    public static final int SYNC = 128;
     /** Rendezvous word: {@code generation << 1 | done}. */
-    public static final int RENDEZVOUS = 320;
+    public static final int RENDEZVOUS = 192;
     /** {@code rank + 1} while this rank is readmitting {@code rank}, else 0. */
-    public static final int READMIT = 384;
-    /** Dispatch wire format of the current step ({@link io.tokenroute.routing.DispatchOptions}). */
-    public static final int DISPATCH_FORMAT = 448;
+    public static final int READMIT = 256;
     /** Fingerprint of the configuration, checked when a process attaches to shared memory. */
-    public static final int CONFIG_FINGERPRINT = 512;
-    private static final int CONTROL_BYTES = 576;
+    public static final int CONFIG_FINGERPRINT = 320;
+    private static final int CONTROL_BYTES = 384;
 
     private final int ranks;
     private final int experts;
@@ -47,6 +46,8 @@ public final class RegionLayout {
     private final long maskOffset;
     private final long payloadOffset;
     private final long payloadSlotBytes;
+    private final long stagingOffset;
+    private final long slotBytes;
     private final long csrOffset;
     private final long tokenListOffset;
     private final long stageRowsOffset;
@@ -67,10 +68,12 @@ public final class RegionLayout {
         this.maskOffset = CONTROL_BYTES;
         this.payloadOffset = align(maskOffset + ranks, 64);
         this.payloadSlotBytes = align(8L + c.collectiveBytes(), 64);
-        this.csrOffset = payloadOffset + 2 * payloadSlotBytes;
+        this.stagingOffset = payloadOffset + 2 * payloadSlotBytes;
+        this.csrOffset = 64;
         this.tokenListOffset = align(csrOffset + 4L * (experts + 1), 64);
         this.stageRowsOffset = align(tokenListOffset + 4L * maxTokens * maxTopK, 64);
-        this.combineLayoutOffset = align(stageRowsOffset + stageRowBytes * maxTokens, 64);
+        this.slotBytes = align(stageRowsOffset + stageRowBytes * maxTokens, 64);
+        this.combineLayoutOffset = stagingOffset + 2 * slotBytes;
         this.combineRowsOffset = align(combineLayoutOffset + 8L * localExperts * ranks, 64);
         this.regionBytes = align(combineRowsOffset + bf16RowBytes * localExperts * recvCapacity(), 64);
     }
@@ -99,19 +102,29 @@ public final class RegionLayout {
         return payloadOffset + slot * payloadSlotBytes;
     }
 
+    /** Staging slot of step {@code q}. */
+    public static int slotOf(long q) {
+        return (int) (q & 1);
+    }
+
+    /** The int64 wire format ({@link io.tokenroute.routing.DispatchOptions}) of the step staged in {@code slot}. */
+    public long stageFormat(int slot) {
+        return stagingOffset + slotBytes * slot;
+    }
+
     /** {@code csr[e]}: start of expert {@code e}'s token list; {@code csr[E]} = total entries. */
-    public long csrEntry(int expert) {
-        return csrOffset + 4L * expert;
+    public long csrEntry(int slot, int expert) {
+        return stagingOffset + slotBytes * slot + csrOffset + 4L * expert;
     }
 
     /** Entry {@code i} of the concatenated token lists (int32 source-token index). */
-    public long tokenListEntry(int i) {
-        return tokenListOffset + 4L * i;
+    public long tokenListEntry(int slot, int i) {
+        return stagingOffset + slotBytes * slot + tokenListOffset + 4L * i;
     }
 
     /** Staged row of token {@code t} (bf16, or fp8 bytes followed by float32 scales). */
-    public long stageRow(int t) {
-        return stageRowsOffset + stageRowBytes * t;
+    public long stageRow(int slot, int t) {
+        return stagingOffset + slotBytes * slot + stageRowsOffset + stageRowBytes * t;
     }
 
     /** Combine layout of (local expert, source rank): int32 begin then int32 count. */

@@ -1,0 +1,100 @@
+package io.tokenroute.device;
+
+import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
+import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
+import static org.bytedeco.cuda.global.cudart.cudaSuccess;
+
+import org.bytedeco.cuda.cudart.CUstream_st;
+
+/**
+ * A CUDA stream ({@code cudaStream_t}) on the device current when it was created: an in-order queue of kernels and
+ * copies. Closing it ({@code cudaStreamDestroy}) does not wait; work already queued still completes.
+ */
+public final class CudaStream implements AutoCloseable {
+
+    /** {@code cudaStreamDefault}: the stream also synchronises with the legacy default stream (stream 0). */
+    public static final int DEFAULT = 0;
+    /** {@code cudaStreamNonBlocking}: no implicit synchronisation with the legacy default stream. */
+    public static final int NON_BLOCKING = 1;
+
+    private final CUstream_st handle;
+    private boolean closed;
+
+    private CudaStream(CUstream_st handle) {
+        this.handle = handle;
+    }
+
+    /**
+     * A stream with {@link #DEFAULT} flags on the calling thread's current device. Such a stream is ordered with
+     * synchronous copies ({@code cudaMemcpy}) issued on the legacy default stream, the safer choice for mixed code.
+     *
+     * @throws CudaUnavailableException if CUDA is unavailable
+     */
+    public static CudaStream create() {
+        return create(DEFAULT);
+    }
+
+    /**
+     * A stream with the given {@code cudaStreamCreateWithFlags} flags ({@link #DEFAULT} or {@link #NON_BLOCKING}).
+     *
+     * @return the stream; the caller closes it
+     * @throws CudaUnavailableException if CUDA is unavailable
+     * @throws CudaException if creation fails
+     */
+    public static CudaStream create(int flags) {
+        Cuda.requireAvailable("CudaStream.create");
+        CUstream_st handle = new CUstream_st();
+        CudaException.check(cudaStreamCreateWithFlags(handle, flags), "cudaStreamCreateWithFlags(" + flags + ")");
+        return new CudaStream(handle);
+    }
+
+    /** Blocks until all work queued on this stream has finished; a failed kernel's error surfaces here. */
+    public void synchronize() {
+        CudaException.check(cudaStreamSynchronize(handle()), "cudaStreamSynchronize");
+    }
+
+    /** Whether all queued work has finished, without blocking ({@code cudaStreamQuery}). */
+    public boolean isIdle() {
+        int rc = cudaStreamQuery(handle());
+        if (rc == cudaErrorNotReady) {
+            return false;
+        }
+        CudaException.check(rc, "cudaStreamQuery");
+        return true;
+    }
+
+    /** Makes work queued on this stream from now on wait until {@code event}'s last recorded work has finished. */
+    public void waitFor(CudaEvent event) {
+        CudaException.check(cudaStreamWaitEvent(handle(), event.handle(), 0), "cudaStreamWaitEvent");
+    }
+
+    /** The raw {@code cudaStream_t}, for native code that launches onto this stream. */
+    public long address() {
+        return handle().address();
+    }
+
+    CUstream_st handle() {
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalStateException("CudaStream is closed");
+            }
+        }
+        return handle;
+    }
+
+    /** Destroys the stream; later calls do nothing. */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        CudaException.check(cudaStreamDestroy(handle), "cudaStreamDestroy");
+    }
+}

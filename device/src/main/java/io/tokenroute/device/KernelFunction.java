@@ -1,0 +1,71 @@
+package io.tokenroute.device;
+
+import org.bytedeco.cuda.cudart.CUfunc_st;
+
+/**
+ * One {@code extern "C" __global__} kernel of a loaded {@link KernelModule}, with the launch limits the module reports
+ * for it. Launch it through {@link KernelModule#launch}. Valid while its module is open.
+ */
+public final class KernelFunction {
+
+    private final KernelModule module;
+    private final String name;
+    private final CUfunc_st handle;
+    private final int maxThreadsPerBlock;
+    private final int residentBlocksPerSm;
+
+    KernelFunction(KernelModule module, String name, CUfunc_st handle, int maxThreadsPerBlock,
+                   int residentBlocksPerSm) {
+        this.module = module;
+        this.name = name;
+        this.handle = handle;
+        this.maxThreadsPerBlock = maxThreadsPerBlock;
+        this.residentBlocksPerSm = residentBlocksPerSm;
+    }
+
+    /** The kernel's symbol name. */
+    public String name() {
+        return name;
+    }
+
+    /**
+     * The largest block this kernel can be launched with on its device: its {@code __launch_bounds__} (set in
+     * {@code tokenroute_config.cuh}) or less if registers run out. The project's launchers use it as the block size,
+     * so the config header stays the only place block sizes are written down.
+     */
+    public int maxThreadsPerBlock() {
+        return maxThreadsPerBlock;
+    }
+
+    /** How many blocks of {@link #maxThreadsPerBlock()} threads fit on one SM at once (occupancy API). */
+    public int residentBlocksPerSm() {
+        return residentBlocksPerSm;
+    }
+
+    /**
+     * A grid size for grid-stride kernels: {@code blocksWanted} clamped to at least 1 and at most one full wave
+     * ({@code smCount * residentBlocksPerSm}), beyond which extra blocks only queue.
+     */
+    public int gridFor(long blocksWanted) {
+        long fullWave = (long) module.device().smCount() * Math.max(1, residentBlocksPerSm);
+        return (int) Math.max(1, Math.min(blocksWanted, fullWave));
+    }
+
+    /** {@code ceil(a / b)} for {@code a >= 0, b > 0} ({@code Math.ceilDiv} arrived after Java 17). */
+    static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
+    }
+
+    KernelModule module() {
+        return module;
+    }
+
+    CUfunc_st handle() {
+        return handle;
+    }
+
+    @Override
+    public String toString() {
+        return name + " (max " + maxThreadsPerBlock + " threads/block, " + residentBlocksPerSm + " blocks/SM)";
+    }
+}

@@ -1,0 +1,51 @@
+package io.tokenroute.device;
+
+import static org.bytedeco.cuda.global.cudart.cudaGetDevice;
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+
+import org.bytedeco.javacpp.Pointer;
+
+/** Small glue between raw {@code long} addresses, JavaCPP pointers and the per-thread current device. */
+final class Native {
+
+    private Native() {
+    }
+
+    /** A JavaCPP pointer to {@code address} that owns nothing, for passing raw addresses to the bindings. */
+    static Pointer at(long address) {
+        return new Raw(address);
+    }
+
+    /** The calling thread's current CUDA device ordinal (the runtime's view, {@code cudaGetDevice}). */
+    static int currentDevice() {
+        int[] device = new int[1];
+        CudaException.check(cudaGetDevice(device), "cudaGetDevice");
+        return device[0];
+    }
+
+    /**
+     * Runs a CUDA call with {@code device} current on the calling thread and restores the previous device after.
+     * Needed where the calling thread is not ours to configure: Arrow's release callbacks and the tracker's reclaim
+     * run on whatever thread dropped the last reference.
+     */
+    static void onDevice(int device, Runnable call) {
+        int previous = currentDevice();
+        if (previous == device) {
+            call.run();
+            return;
+        }
+        CudaException.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        try {
+            call.run();
+        } finally {
+            CudaException.check(cudaSetDevice(previous), "cudaSetDevice(" + previous + ")");
+        }
+    }
+
+    /** JavaCPP sets {@code address} only from subclasses; this one owns nothing and frees nothing. */
+    private static final class Raw extends Pointer {
+        Raw(long address) {
+            this.address = address;
+        }
+    }
+}

@@ -1,0 +1,75 @@
+package io.tokenroute.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenroute.arrow.memory.MemoryLocation;
+import org.apache.arrow.memory.RootAllocator;
+import org.junit.jupiter.api.Test;
+
+class CudaDeviceGpuTest extends GpuTestBase {
+
+    /** The kernels' __launch_bounds__ in tokenroute_config.cuh; the module must report them back. */
+    private static final int CONFIGURED_THREADS = 256;
+
+    @Test
+    void reportsPropertiesOfASupportedDevice() {
+        try (RootAllocator allocator = new RootAllocator()) {
+            System.out.println("device: " + device + "; " + Cuda.versions());
+            assertFalse(device.name().isBlank());
+            assertTrue(device.smCount() > 0);
+            assertTrue(device.smClockKHz() > 100_000, device.smClockKHz() + " kHz");
+            assertTrue(device.computeCapabilityMajor() * 10 + device.computeCapabilityMinor() >= 90,
+                    "the kernels are built for sm_90: " + device);
+            assertEquals(MemoryLocation.cuda(0), device.location());
+            assertEquals(0, allocator.getAllocatedMemory());
+        }
+    }
+
+    @Test
+    void everyKernelResolvesWithItsConfiguredBlockSize() {
+        try (RootAllocator allocator = new RootAllocator()) {
+            for (String name : new String[] {"tr_fill", "tr_cast_bf16_to_fp32", "tr_cast_fp32_to_bf16",
+                    "tr_cast_fp16_to_bf16", "tr_fp8_quantize_bf16"}) {
+                KernelFunction function = module.function(name);
+                System.out.println(function);
+                assertSame(function, module.function(name), "cached");
+                assertEquals(CONFIGURED_THREADS, function.maxThreadsPerBlock(), name);
+                assertTrue(function.residentBlocksPerSm() >= 1, name);
+            }
+            assertEquals(0, allocator.getAllocatedMemory());
+        }
+    }
+
+    @Test
+    void unknownKernelsAndBadArgumentsAreRejected() {
+        try (RootAllocator allocator = new RootAllocator()) {
+            CudaException missing = assertThrows(CudaException.class, () -> module.function("tr_no_such_kernel"));
+            assertEquals("CUDA_ERROR_NOT_FOUND", missing.errorName());
+            KernelFunction function = module.function("tr_fill");
+            assertThrows(IllegalArgumentException.class,
+                    () -> module.launch(function, 1, 32, 0, stream, 0L, 0L, 0L, "four"));
+            assertThrows(IllegalArgumentException.class,
+                    () -> module.launch(function, 1, 2048, 0, stream, 0L, 0L, 0L, 1));
+            assertEquals(0, allocator.getAllocatedMemory());
+        }
+    }
+
+    @Test
+    void aSecondHandleOnTheSameDeviceWorksAndClosesIndependently() {
+        try (RootAllocator allocator = new RootAllocator()) {
+            try (CudaDevice again = CudaDevice.open(0)) {
+                assertEquals(device.name(), again.name());
+            }
+            device.makeCurrent();
+            try (DeviceBuffer buffer = DeviceBuffer.allocate(1024)) {
+                fill.fill(buffer.address(), 256, 4, 0x01020304, stream);
+                stream.synchronize();
+            }
+            assertEquals(0, allocator.getAllocatedMemory());
+        }
+    }
+}

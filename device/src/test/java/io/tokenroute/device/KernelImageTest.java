@@ -1,0 +1,38 @@
+package io.tokenroute.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Properties;
+import org.junit.jupiter.api.Test;
+
+/** Runs everywhere: the kernels are on the class path whenever the build had nvcc. */
+class KernelImageTest {
+
+    /** First word of every CUDA fatbin container ({@code FATBIN_CONTROL_SECTION_MAGIC}). */
+    private static final int FATBIN_MAGIC = 0xBA55ED50;
+
+    @Test
+    void bundledFatbinIsPackagedWhenTheBuildHadNvcc() {
+        Properties info = KernelImage.buildInfo();
+        assumeTrue("true".equals(info.getProperty("compiled")),
+                "kernels were not compiled at build time: " + info.getProperty("reason", "no kernels.properties"));
+        KernelImage image = KernelImage.bundled();
+        assertTrue(image.size() > 1024, "fatbin of " + image.size() + " bytes");
+        int magic = ByteBuffer.wrap(image.bytes()).order(ByteOrder.LITTLE_ENDIAN).getInt(0);
+        assertEquals(FATBIN_MAGIC, magic, "fatbin magic, got 0x" + Integer.toHexString(magic));
+        assertTrue(info.getProperty("gencode").contains("code=sm_90"), info.getProperty("gencode"));
+    }
+
+    @Test
+    void anAbsentImageSaysTheBuildHadNoNvcc() {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> KernelImage.fromResource("io/tokenroute/device/kernels/absent.fatbin"));
+        assertTrue(e.getMessage().contains("nvcc"), e.getMessage());
+        assertTrue(e.getMessage().contains("absent.fatbin"), e.getMessage());
+    }
+}

@@ -1,0 +1,172 @@
+package io.tokenroute.routing;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenroute.routing.testkit.RankInput;
+import io.tokenroute.routing.testkit.StepChecker;
+import io.tokenroute.routing.testkit.StepChecker.Presence;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A randomized soak: many steps with random stalls at random phases and readmits; every survivor checks every step
+ * against the reference, and only the stalled rank is ever masked. {@code -Dtokenroute.soak.steps=N} runs longer.
+ */
+public abstract class SoakSuite {
+    private static final int RANKS = 8;
+    private static final int EXPERTS = 16;
+    private static final int TOP_K = 4;
+    private static final int HIDDEN = 16;
+    private static final int MAX_TOKENS = 6;
+    private static final Duration TIMEOUT = Duration.ofMillis(40);
+    private static final Phase[] PHASES = {Phase.BEFORE_DISPATCH, Phase.DISPATCH_SEND, Phase.DISPATCH_RECV,
+        Phase.COMBINE_SEND, Phase.COMBINE_RECV, Phase.BARRIER};
+
+    /** Runs {@code body} on every rank of a fresh group, each on its own thread; all ranks are checked. */
+    protected abstract void runGroup(BufferConfig config, ConformanceSuite.GroupBody body);
+
+    /** One injected stall: {@code victim} parks at {@code phase} of {@code step} and is readmitted at {@code back}. */
+    record Stall(int step, int victim, Phase phase, int back, CountDownLatch survivorsReady) {
+    }
+
+    /** Parks a rank at a phase it armed for itself; released when every survivor is ready to readmit it. */
+    static final class Injector implements PhaseListener {
+        private final AtomicReferenceArray<Stall> armed = new AtomicReferenceArray<>(RANKS);
+        final AtomicInteger parkings = new AtomicInteger();
+
+        void arm(int rank, Stall stall) {
+            armed.set(rank, stall);
+        }
+
+        @Override
+        public void onPhase(int rank, Phase phase, long step) {
+            Stall stall = armed.get(rank);
+            if (stall != null && stall.phase() == phase && armed.compareAndSet(rank, stall, null)) {
+                parkings.incrementAndGet();
+                try {
+                    stall.survivorsReady().await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    static List<Stall> schedule(long seed, int steps) {
+        Random rng = new Random(seed);
+        List<Stall> out = new ArrayList<>();
+        int s = 20 + rng.nextInt(20);
+        while (s + 10 < steps) {
+            int back = s + 2 + rng.nextInt(4);
+            out.add(new Stall(s, rng.nextInt(RANKS), PHASES[rng.nextInt(PHASES.length)], back,
+                    new CountDownLatch(RANKS - 1)));
+            s = back + 5 + rng.nextInt(60);
+        }
+        return out;
+    }
+
+    @Test
+    void randomStallsAndReadmitsNeverCorruptSurvivors() {
+        int steps = Integer.getInteger("tokenroute.soak.steps", 10_000);
+        List<Stall> stalls = schedule(4242, steps);
+        Injector injector = new Injector();
+        BufferConfig config = BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
+                .maxTokensPerRank(MAX_TOKENS).timeout(Duration.ofSeconds(20)).phaseListener(injector).build();
+        AtomicInteger checkedSteps = new AtomicInteger();
+        runGroup(config, (buffer, allocator) -> {
+            int self = buffer.rank();
+            int next = 0;
+            for (int s = 0; s < steps; s++) {
+                if (s == 1) {
+                    buffer.setTimeout(TIMEOUT);
+                }
+                while (next < stalls.size() && stalls.get(next).back() <= s) {
+                    next++;
+                }
+                Stall current = next < stalls.size() && stalls.get(next).step() <= s ? stalls.get(next) : null;
+                RankInput[] inputs = inputs(s);
+                if (current != null && current.victim() == self) {
+                    injector.arm(self, current);
+                    runUnchecked(buffer, allocator, inputs);
+                    assertTrue(buffer.readmit(self, Duration.ofSeconds(60)), "rank " + self + " readmitted");
+                    s = current.back() - 1;
+                    continue;
+                }
+                if (current != null && s == current.back() - 1) {
+                    checkStep(buffer, allocator, inputs, current, s);
+                    current.survivorsReady().countDown();
+                    assertTrue(buffer.readmit(current.victim(), Duration.ofSeconds(60)), "survivor readmits");
+                    assertArrayEquals(new int[RANKS], buffer.queryMask(), "everyone back after readmit");
+                    continue;
+                }
+                checkStep(buffer, allocator, inputs, current, s);
+                if (self == 0) {
+                    checkedSteps.incrementAndGet();
+                }
+            }
+        });
+        assertEquals(stalls.size(), injector.parkings.get(), "every scheduled stall happened");
+        assertTrue(checkedSteps.get() > steps / 2, "most steps were checked on rank 0");
+    }
+
+    private static void checkStep(ElasticBuffer buffer, org.apache.arrow.memory.BufferAllocator allocator,
+            RankInput[] inputs, Stall current, int s) {
+        Presence presence = current == null ? Presence.all(RANKS) : presenceDuring(current, s);
+        StepChecker.StepOutcome out;
+        try {
+            out = StepChecker.step(buffer, allocator, inputs, DispatchOptions.BF16, s % 3 == 0, presence);
+        } catch (AssertionError e) {
+            throw new AssertionError("rank " + buffer.rank() + " step " + s + " during " + current + ": "
+                    + e.getMessage(), e);
+        }
+        for (int r : out.dispatchNewlyMasked()) {
+            assertEquals(current == null ? -1 : current.victim(), r, "step " + s + ": a healthy rank was masked");
+        }
+        for (int r : out.combineNewlyMasked()) {
+            assertEquals(current == null ? -1 : current.victim(), r, "step " + s + ": a healthy rank was masked");
+        }
+        buffer.barrier();
+        if (current != null && s > current.step()) {
+            int[] expected = new int[RANKS];
+            expected[current.victim()] = 1;
+            assertArrayEquals(expected, buffer.queryMask(), "step " + s + ": exactly the stalled rank is masked");
+        }
+    }
+
+    private static Presence presenceDuring(Stall stall, int s) {
+        if (s > stall.step()) {
+            return Presence.without(RANKS, stall.victim());
+        }
+        Presence p = Presence.all(RANKS);
+        Phase phase = stall.phase();
+        if (phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND) {
+            p.dispatchSources()[stall.victim()] = false;
+        }
+        if (phase != Phase.COMBINE_RECV && phase != Phase.BARRIER) {
+            p.combineExperts()[stall.victim()] = false;
+        }
+        return p;
+    }
+
+    private static void runUnchecked(ElasticBuffer buffer, org.apache.arrow.memory.BufferAllocator allocator,
+            RankInput[] inputs) {
+        StepChecker.stepUnchecked(buffer, allocator, inputs[buffer.rank()]);
+        buffer.barrier();
+    }
+
+    private static RankInput[] inputs(int s) {
+        RankInput[] in = new RankInput[RANKS];
+        for (int r = 0; r < RANKS; r++) {
+            in[r] = RankInput.random(99, s, r, MAX_TOKENS, HIDDEN, TOP_K, EXPERTS, true);
+        }
+        return in;
+    }
+}
