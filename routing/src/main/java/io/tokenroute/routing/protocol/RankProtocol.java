@@ -56,6 +56,7 @@ public final class RankProtocol implements AutoCloseable {
     private final MaskState mask;
     private final Waiter waiter;
     private final PhaseListener listener;
+    private final RowAccumulator accumulator = RowAccumulator.best();
 
     // Private memory: what this rank received and produced.
     private final ArrowBuf recvRows;
@@ -414,7 +415,7 @@ public final class RankProtocol implements AutoCloseable {
                 int begin = MemoryUtil.getInt(regions[r].address(layout.combineLayout(l, self)));
                 long rowByte = layout.combineRows(l) + layout.bf16RowBytes() * (begin + position[i]);
                 regionShorts[r].get((int) (rowByte >> 1), rowBits, 0, hidden);
-                accumulate(w);
+                accumulator.accumulate(rowBits, w, acc, hidden);
             }
             long dst = out + 2L * hidden * t;
             for (int h = 0; h < hidden; h++) {
@@ -424,11 +425,6 @@ public final class RankProtocol implements AutoCloseable {
         }
     }
 
-    private void accumulate(float w) {
-        for (int h = 0; h < hidden; h++) {
-            acc[h] += w * Float.intBitsToFloat(rowBits[h] << 16);
-        }
-    }
 
     // ------------------------------------------------------------------------------------------------ shared helpers
 
