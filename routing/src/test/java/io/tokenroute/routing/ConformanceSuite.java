@@ -57,6 +57,7 @@ public abstract class ConformanceSuite {
         checkSteps(2, 4, 2, 128, 10, options, 3);
     }
 
+    /** Every rank sends n = 0 in some steps and n = T in others, so both edges are covered on every shape. */
     private void checkSteps(int ranks, int experts, int topK, int hidden, int maxTokens, DispatchOptions options,
             int steps) {
         BufferConfig config = BufferConfig.builder().ranks(ranks).experts(experts).maxTopK(topK).hidden(hidden)
@@ -66,7 +67,12 @@ public abstract class ConformanceSuite {
             for (int s = 0; s < steps; s++) {
                 RankInput[] inputs = new RankInput[ranks];
                 for (int r = 0; r < ranks; r++) {
-                    inputs[r] = RankInput.random(seed, s, r, maxTokens, hidden, topK, experts, true);
+                    inputs[r] = switch ((s + r) % 4) {
+                        case 0 -> RankInput.random(new java.util.Random(seed + 31L * s + r), 0, hidden, topK, experts);
+                        case 1 -> RankInput.random(new java.util.Random(seed + 31L * s + r), maxTokens, hidden, topK,
+                                experts);
+                        default -> RankInput.random(seed, s, r, maxTokens, hidden, topK, experts, true);
+                    };
                 }
                 StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs, options, s % 2 == 0,
                         Presence.all(ranks));
