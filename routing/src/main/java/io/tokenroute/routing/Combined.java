@@ -31,6 +31,7 @@ public final class Combined extends StepReport {
 
     /** The output record batch ({@code hidden}, {@code lost_weight}). */
     public VectorSchemaRoot batch() {
+        ensureReadable();
         return batch;
     }
 
@@ -61,10 +62,19 @@ public final class Combined extends StepReport {
 
     /** Address of {@code hidden[0][0]} (host memory, {@code n × H} bf16 row-major). */
     public long hiddenAddress() {
+        ensureReadable();
         return protocol.combineOut().memoryAddress();
     }
 
+    /** The batch views the buffer's memory: once it is closed, reading it would touch freed memory. */
+    private void ensureReadable() {
+        if (protocol.isClosed()) {
+            throw new IllegalStateException("this combine result belongs to a closed buffer");
+        }
+    }
+
     private void checkToken(int t) {
+        ensureReadable();
         if (t < 0 || t >= batch.getRowCount()) {
             throw new IndexOutOfBoundsException("token " + t + " outside [0, " + batch.getRowCount() + ")");
         }

@@ -92,6 +92,7 @@ public final class Dispatched extends StepReport {
      * (int32): the rows of {@code expert(local_expert)} that came from {@code src_rank}.
      */
     public VectorSchemaRoot layout() {
+        ensureReadable();
         return views.layout;
     }
 
@@ -119,6 +120,13 @@ public final class Dispatched extends StepReport {
         return protocol.combineSendAddress(checkExpert(l));
     }
 
+    /** The views point into the buffer's memory: once it is closed, reading them would touch freed memory. */
+    private void ensureReadable() {
+        if (protocol.isClosed()) {
+            throw new IllegalStateException("this dispatch result belongs to a closed buffer");
+        }
+    }
+
     boolean isCurrent(RankProtocol p) {
         return p == protocol && !combined && step == p.seq() && p.stepOpen();
     }
@@ -128,6 +136,7 @@ public final class Dispatched extends StepReport {
     }
 
     private int checkExpert(int l) {
+        ensureReadable();
         if (l < 0 || l >= localExperts) {
             throw new IndexOutOfBoundsException("local expert " + l + " outside [0, " + localExperts + ")");
         }

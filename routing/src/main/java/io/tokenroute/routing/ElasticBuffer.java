@@ -95,6 +95,10 @@ public final class ElasticBuffer implements AutoCloseable {
         enter("dispatch");
         try {
             ensureWorking();
+            if (protocol.stepOpen()) {
+                throw new IllegalStateException("rank " + rank() + ": dispatch while step " + protocol.seq()
+                        + " is not combined yet; call combine (or cleanBuffer) first");
+            }
             validateTokens(batch, "dispatch");
             if (options.fp8() && config.hidden() % 128 != 0) {
                 throw new IllegalArgumentException("fp8 dispatch needs hidden % 128 == 0, hidden is "

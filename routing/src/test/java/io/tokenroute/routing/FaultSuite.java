@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
-import io.tokenroute.routing.testkit.StopAt;
+import io.tokenroute.routing.testkit.ParkAt;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Set;
@@ -44,7 +44,7 @@ public abstract class FaultSuite {
     protected abstract void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
             ConformanceSuite.GroupBody body);
 
-    protected static BufferConfig config(boolean elastic, StopAt stop) {
+    protected static BufferConfig config(boolean elastic, ParkAt stop) {
         return BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
                 .maxTokensPerRank(MAX_TOKENS).elastic(elastic).timeout(WARM_UP_TIMEOUT).phaseListener(stop).build();
     }
@@ -101,7 +101,7 @@ public abstract class FaultSuite {
     @ParameterizedTest(name = "victim stops at {0}")
     @EnumSource(Phase.class)
     void survivorsMaskExactlyTheStoppedRankAndStayExact(Phase phase) {
-        StopAt stop = new StopAt(VICTIM, phase, FAIL_STEP + 1);
+        ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         int steps = FAIL_STEP + 4;
         runGroup(config(true, stop), survivorsOnly(), stop::release, (buffer, allocator) -> {
                 int self = buffer.rank();
@@ -137,7 +137,7 @@ public abstract class FaultSuite {
     @ParameterizedTest(name = "non-elastic, victim stops at {0}")
     @EnumSource(Phase.class)
     void nonElasticModeThrowsNamingPeerAndPhase(Phase phase) {
-        StopAt stop = new StopAt(VICTIM, phase, FAIL_STEP + 1);
+        ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         Set<Integer> named = java.util.concurrent.ConcurrentHashMap.newKeySet();
         runGroup(config(false, stop), survivorsOnly(), stop::release, (buffer, allocator) -> {
                 if (buffer.rank() == VICTIM) {
@@ -177,7 +177,7 @@ public abstract class FaultSuite {
     @EnumSource(value = Phase.class, names = {"DISPATCH_SEND", "DISPATCH_RECV", "COMBINE_RECV", "BARRIER"})
     void stalledRankIsMaskedThenReadmitted(Phase phase) {
         CountDownLatch survivorsPastFailure = new CountDownLatch(RANKS - 1);
-        StopAt stop = new StopAt(VICTIM, phase, FAIL_STEP + 1);
+        ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         int readmitStep = FAIL_STEP + 2;
         int steps = readmitStep + 3;
         runGroup(config(true, stop), null, stop::release, (buffer, allocator) -> {

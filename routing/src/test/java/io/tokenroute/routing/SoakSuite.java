@@ -26,7 +26,7 @@ public abstract class SoakSuite {
     private static final int TOP_K = 4;
     private static final int HIDDEN = 16;
     private static final int MAX_TOKENS = 6;
-    private static final Duration TIMEOUT = Duration.ofMillis(40);
+    private static final Duration TIMEOUT = Duration.ofMillis(100);
     private static final Phase[] PHASES = {Phase.BEFORE_DISPATCH, Phase.DISPATCH_SEND, Phase.DISPATCH_RECV,
         Phase.COMBINE_SEND, Phase.COMBINE_RECV, Phase.BARRIER};
 

@@ -94,6 +94,7 @@ public final class RankProtocol implements AutoCloseable {
     private int topK;
     private int format;
     private boolean stepOpen;
+    private boolean closed;
 
     /**
      * @param config this rank's configuration
@@ -747,8 +748,14 @@ public final class RankProtocol implements AutoCloseable {
         return own;
     }
 
+    /** Whether {@link #close()} ran: results that view this rank's memory must not be read any more. */
+    public boolean isClosed() {
+        return closed;
+    }
+
     @Override
     public void close() {
+        closed = true;
         recvRows.close();
         recvScales.close();
         srcRank.close();

@@ -1,0 +1,55 @@
+package io.tokenroute.routing.testkit;
+
+import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.PhaseListener;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+
+/**
+ * Opens once every one of the given ranks has reached {@code phase} for the {@code occurrence}-th time (1-based):
+ * "all survivors are inside this wait now", without sleeping. Never blocks the ranks.
+ */
+public final class PhaseLatch implements PhaseListener {
+    private final Phase phase;
+    private final int occurrence;
+    private final boolean[] watched;
+    private final AtomicIntegerArray seen;
+    private final CountDownLatch latch;
+
+    /**
+     * @param ranks R, the group size
+     * @param watchedRanks the ranks to wait for
+     */
+    public PhaseLatch(int ranks, Phase phase, int occurrence, int... watchedRanks) {
+        this.phase = phase;
+        this.occurrence = occurrence;
+        this.watched = new boolean[ranks];
+        for (int r : watchedRanks) {
+            watched[r] = true;
+        }
+        this.seen = new AtomicIntegerArray(ranks);
+        this.latch = new CountDownLatch(watchedRanks.length);
+    }
+
+    @Override
+    public void onPhase(int rank, Phase reached, long step) {
+        if (reached == phase && watched[rank] && seen.incrementAndGet(rank) == occurrence) {
+            latch.countDown();
+        }
+    }
+
+    /** Waits until every watched rank got there; false if not within {@code bound}. */
+    public boolean await(Duration bound) throws InterruptedException {
+        return latch.await(bound.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /** Both listeners, in order. */
+    public static PhaseListener both(PhaseListener first, PhaseListener second) {
+        return (rank, reached, step) -> {
+            first.onPhase(rank, reached, step);
+            second.onPhase(rank, reached, step);
+        };
+    }
+}
