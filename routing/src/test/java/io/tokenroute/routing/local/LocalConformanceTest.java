@@ -2,23 +2,13 @@ package io.tokenroute.routing.local;
 
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ConformanceSuite;
-import io.tokenroute.routing.testkit.RankThreads;
 import java.time.Duration;
-import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.RootAllocator;
 
 /** The conformance suite on the embedded {@code local} transport (ranks as threads). */
 class LocalConformanceTest extends ConformanceSuite {
 
     @Override
     protected void runGroup(BufferConfig config, GroupBody body) {
-        try (BufferAllocator allocator = new RootAllocator();
-                LocalGroup group = new LocalGroup(allocator, config)) {
-            RankThreads.run(config.ranks(), Duration.ofMinutes(2), rank -> {
-                try (BufferAllocator mine = allocator.newChildAllocator("test-rank-" + rank, 0, Long.MAX_VALUE)) {
-                    body.run(group.buffer(rank), mine);
-                }
-            });
-        }
+        LocalGroups.run(config, Duration.ofMinutes(2), body);
     }
 }
