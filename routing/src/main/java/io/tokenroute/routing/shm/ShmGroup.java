@@ -1,0 +1,182 @@
+package io.tokenroute.routing.shm;
+
+import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.ElasticBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.regex.Pattern;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * The {@code shm} transport: one rank per process, all processes of a group on one host, sharing a memory-mapped file
+ * ({@link ShmMemory}). Each process joins with its own rank and drives its {@link ElasticBuffer} from one thread.
+ *
+ * <pre>{@code
+ * BufferConfig config = BufferConfig.builder().ranks(4).rank(myRank).experts(64).hidden(7168).build();
+ * try (BufferAllocator allocator = new RootAllocator();
+ *      ShmGroup group = ShmGroup.join("decode-0", config, allocator, Duration.ofSeconds(60))) {
+ *     ElasticBuffer buffer = group.buffer();
+ *     Dispatched d = buffer.dispatch(batch);
+ *     ...
+ * }
+ * }</pre>
+ *
+ * <p><b>Joining</b> opens the group file, creating it on first arrival, checks that it was made for an equal
+ * configuration (a different one fails with a message naming every differing field), claims the rank's attach word
+ * for this process (a second live claimant is refused), and waits until all R ranks attached; a timeout lists the
+ * missing ranks. Everything is in {@link ShmJoinException}.
+ *
+ * <p><b>Closing</b> closes the buffer, marks the rank gone and unmaps the file; it never waits on a peer. The last live
+ * rank to close (live: attached, process alive, not gone) deletes the file, also when other ranks died; a launcher
+ * should still delete what a group that died entirely leaves behind ({@link RankLauncher} does).
+ */
+public final class ShmGroup implements AutoCloseable {
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,200}");
+
+    private final BufferConfig config;
+    private final ShmMemory memory;
+    private final BufferAllocator allocator;
+    private final ElasticBuffer buffer;
+    private boolean closed;
+
+    private ShmGroup(BufferConfig config, ShmMemory memory, BufferAllocator allocator, ElasticBuffer buffer) {
+        this.config = config;
+        this.memory = memory;
+        this.allocator = allocator;
+        this.buffer = buffer;
+    }
+
+    /**
+     * Joins the group named {@code name}: the file {@link #pathOf pathOf(name)}.
+     *
+     * @see #join(Path, BufferConfig, BufferAllocator, Duration)
+     */
+    public static ShmGroup join(String name, BufferConfig config, BufferAllocator allocator, Duration joinTimeout) {
+        return join(pathOf(name), config, allocator, joinTimeout);
+    }
+
+    /**
+     * Joins the group whose shared file is {@code groupFile} as rank {@code config.rank()}, and returns once every rank
+     * of the group attached.
+     *
+     * @param groupFile the group's file; the first rank to arrive creates it (and its directory)
+     * @param config this rank's configuration; equal to every other rank's apart from rank, timeout and listener
+     * @param allocator pays for the buffer's private memory (a child allocator, closed by {@link #close()}); the shared
+     *     file is not accounted to it
+     * @param joinTimeout how long to wait for the other ranks to attach
+     * @throws ShmJoinException on a configuration mismatch, a rank held by a live process, a file left over from a dead
+     *     group, or a timeout ({@link ShmJoinException#missingRanks()} says who is missing)
+     */
+    public static ShmGroup join(Path groupFile, BufferConfig config, BufferAllocator allocator, Duration joinTimeout) {
+        Objects.requireNonNull(groupFile, "groupFile");
+        Objects.requireNonNull(config, "config");
+        Objects.requireNonNull(allocator, "allocator");
+        if (joinTimeout.isNegative()) {
+            throw new IllegalArgumentException("joinTimeout must not be negative, got " + joinTimeout);
+        }
+        int rank = config.rank();
+        ShmMemory memory = ShmMemory.openOrCreate(groupFile, config);
+        boolean claimed = false;
+        BufferAllocator child = null;
+        try {
+            memory.claim(rank);
+            claimed = true;
+            memory.awaitAll(rank, joinTimeout);
+            child = allocator.newChildAllocator("shm-rank-" + rank, 0, Long.MAX_VALUE);
+            ElasticBuffer buffer = new ElasticBuffer(config, memory, child);
+            return new ShmGroup(config, memory, child, buffer);
+        } catch (RuntimeException | Error e) {
+            if (child != null) {
+                child.close();
+            }
+            if (claimed) {
+                memory.leave(rank);
+            }
+            memory.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The file of the group named {@code name}: {@code tokenroute-<name>.shm} in {@code /dev/shm} where that is a
+     * writable directory (memory-backed), else in {@code java.io.tmpdir}. Every process of one host resolves a name
+     * to the same path.
+     *
+     * @param name letters, digits, '.', '_' and '-'
+     */
+    public static Path pathOf(String name) {
+        if (name == null || !NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("group name must be 1-200 of [A-Za-z0-9._-], got '" + name + "'");
+        }
+        return defaultDirectory().resolve("tokenroute-" + name + ".shm");
+    }
+
+    /** {@code /dev/shm} where it is a writable directory, else {@code java.io.tmpdir}. */
+    public static Path defaultDirectory() {
+        Path shm = Path.of("/dev/shm");
+        if (Files.isDirectory(shm) && Files.isWritable(shm)) {
+            return shm;
+        }
+        return Path.of(System.getProperty("java.io.tmpdir"));
+    }
+
+    /** This process's buffer, owned by the group: do not close it yourself. */
+    public ElasticBuffer buffer() {
+        return buffer;
+    }
+
+    /** This process's rank. */
+    public int rank() {
+        return config.rank();
+    }
+
+    /** R. */
+    public int ranks() {
+        return config.ranks();
+    }
+
+    /** This rank's configuration. */
+    public BufferConfig config() {
+        return config;
+    }
+
+    /** The group file. */
+    public Path path() {
+        return memory.path();
+    }
+
+    /** The shared memory (attach words, regions). */
+    public ShmMemory memory() {
+        return memory;
+    }
+
+    /** The pid attached as {@code rank} (negative once it left, 0 if none): e.g. to signal a stalled peer. */
+    public long pidOf(int rank) {
+        if (rank < 0 || rank >= ranks()) {
+            throw new IllegalArgumentException("rank " + rank + " outside [0, " + ranks() + ")");
+        }
+        return memory.attachWord(rank);
+    }
+
+    /**
+     * Closes the buffer and leaves the group without waiting on any peer: marks this rank gone, deletes the file if no
+     * other rank is live, and unmaps it. Call it after this rank's thread stopped using the buffer; if a thread is
+     * still inside a call, this throws and releases nothing (the mapping must outlive that call), so it can be retried.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        buffer.close();
+        closed = true;
+        try {
+            allocator.close();
+        } finally {
+            memory.leave(rank());
+            memory.close();
+        }
+    }
+}

@@ -1,0 +1,75 @@
+package io.tokenroute.routing.shm;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * POSIX signals through the {@code kill} command (Java can signal other processes only with SIGTERM/SIGKILL through
+ * {@link ProcessHandle#destroy}, and never itself).
+ */
+final class Signals {
+    private static volatile String command;
+
+    private Signals() {
+    }
+
+    /** The {@code kill} executable, or null where there is none. */
+    static String killCommand() {
+        String found = command;
+        if (found == null) {
+            found = locate();
+            command = found == null ? "" : found;
+        }
+        return found == null || found.isEmpty() ? null : found;
+    }
+
+    private static String locate() {
+        String path = System.getenv("PATH");
+        if (path != null) {
+            for (String dir : path.split(File.pathSeparator)) {
+                if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, "kill"))) {
+                    return Path.of(dir, "kill").toString();
+                }
+            }
+        }
+        for (String candidate : new String[] {"/bin/kill", "/usr/bin/kill"}) {
+            if (Files.isExecutable(Path.of(candidate))) {
+                return candidate;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Sends {@code signal} (a name such as {@code KILL}, {@code STOP}, {@code CONT}) to {@code pid}, by starting
+     * {@code kill -SIGNAL pid}. With {@code wait}, returns after the command exited (the signal was sent).
+     *
+     * @throws IOException where {@code kill} is missing or fails
+     */
+    static void send(long pid, String signal, boolean wait) throws IOException {
+        String kill = killCommand();
+        if (kill == null) {
+            throw new IOException("no 'kill' command on this machine (PATH, /bin, /usr/bin): cannot send SIG" + signal);
+        }
+        Process p = new ProcessBuilder(kill, "-" + signal, Long.toString(pid))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start();
+        if (!wait) {
+            return;
+        }
+        try {
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException("'kill -" + signal + " " + pid + "' did not finish within 30 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while sending SIG" + signal + " to " + pid, e);
+        }
+        if (p.exitValue() != 0) {
+            throw new IOException("'kill -" + signal + " " + pid + "' exited with " + p.exitValue());
+        }
+    }
+}
