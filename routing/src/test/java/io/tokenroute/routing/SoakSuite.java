@@ -26,7 +26,7 @@ public abstract class SoakSuite {
     private static final int TOP_K = 4;
     private static final int HIDDEN = 16;
     private static final int MAX_TOKENS = 6;
-    private static final Duration TIMEOUT = Duration.ofMillis(100);
+    private static final Duration TIMEOUT = Duration.ofMillis(250);
     private static final Phase[] PHASES = {Phase.BEFORE_DISPATCH, Phase.DISPATCH_SEND, Phase.DISPATCH_RECV,
         Phase.COMBINE_SEND, Phase.COMBINE_RECV, Phase.BARRIER};
 
@@ -68,7 +68,7 @@ public abstract class SoakSuite {
             int back = s + 2 + rng.nextInt(4);
             out.add(new Stall(s, rng.nextInt(RANKS), PHASES[rng.nextInt(PHASES.length)], back,
                     new CountDownLatch(RANKS - 1)));
-            s = back + 5 + rng.nextInt(60);
+            s = back + 60 + rng.nextInt(200);
         }
         return out;
     }

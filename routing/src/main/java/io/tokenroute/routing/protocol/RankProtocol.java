@@ -563,7 +563,7 @@ public final class RankProtocol implements AutoCloseable {
                         timeoutNanos);
                 break;
             }
-            Waiter.backOff(pass);
+            Waiter.backOff(pass, System.nanoTime() - start);
         }
         generation = agreed;
     }
@@ -595,7 +595,7 @@ public final class RankProtocol implements AutoCloseable {
                         timeoutNanos);
                 return mine;
             }
-            Waiter.backOff(pass);
+            Waiter.backOff(pass, System.nanoTime() - start);
         }
     }
 
@@ -646,7 +646,7 @@ public final class RankProtocol implements AutoCloseable {
             if (System.nanoTime() - start > timeoutNanos) {
                 return false;
             }
-            Waiter.backOff(pass);
+            Waiter.backOff(pass, System.nanoTime() - start);
         }
     }
 

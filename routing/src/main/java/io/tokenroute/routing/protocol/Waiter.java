@@ -9,13 +9,14 @@ import java.util.concurrent.locks.LockSupport;
  * in one loop (so several dead peers cost one timeout, not one each), the mask is re-read on every pass, and a peer
  * that stays silent past the timeout is masked (elastic) or fails the operation (non-elastic).
  *
- * <p>The loop spins briefly, then yields, then parks for growing intervals up to 50 µs, so that waiting ranks leave
- * the CPU to the ranks they wait for when there are more ranks than cores.
+ * <p>The loop spins briefly, then yields, then parks for an eighth of the time waited so far (at most 500 µs): short
+ * waits stay fast, while long waits wake up rarely and leave the CPU to the ranks they wait for when there are more
+ * ranks than cores (a waiter that woke every few microseconds would starve the very rank it waits for).
  */
 public final class Waiter {
     private static final int SPINS = 128;
     private static final int YIELDS = 256;
-    private static final long MAX_PARK_NANOS = 50_000;
+    private static final long MAX_PARK_NANOS = 500_000;
 
     /** The condition a peer must meet; implementations are reused across calls (no allocation per wait). */
     @FunctionalInterface
@@ -86,7 +87,7 @@ public final class Waiter {
                 timeOut(pending, phase);
                 return;
             }
-            backOff(pass);
+            backOff(pass, now - start);
         }
     }
 
@@ -104,14 +105,19 @@ public final class Waiter {
         }
     }
 
-    /** One step of the spin → yield → park schedule; {@code pass} counts from 0 within one wait. */
-    public static void backOff(int pass) {
+    /**
+     * One step of the spin → yield → park schedule.
+     *
+     * @param pass counts from 0 within one wait
+     * @param waitedNanos time since the wait began
+     */
+    public static void backOff(int pass, long waitedNanos) {
         if (pass < SPINS) {
             Thread.onSpinWait();
         } else if (pass < YIELDS) {
             Thread.yield();
         } else {
-            LockSupport.parkNanos(Math.min(MAX_PARK_NANOS, 1_000L << Math.min(6, (pass - YIELDS) / 64)));
+            LockSupport.parkNanos(Math.max(1_000L, Math.min(MAX_PARK_NANOS, waitedNanos >> 3)));
         }
     }
 }
