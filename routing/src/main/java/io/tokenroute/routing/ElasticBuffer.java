@@ -386,8 +386,15 @@ public final class ElasticBuffer implements AutoCloseable {
                 if (!protocol.adoptMaskOfReadmittingPeer(nanos)) {
                     return false;
                 }
-                protocol.rendezvous(activeRanks(), nanos);
-                return true;
+                boolean[] participants = activeRanks();
+                protocol.rendezvous(participants, nanos);
+                // Readmitted only if some survivor actually took part (an intent word left by a dead rank is not one).
+                for (int r = 0; r < participants.length; r++) {
+                    if (r != rank && participants[r]) {
+                        return true;
+                    }
+                }
+                return false;
             }
             protocol.publishReadmitIntent(rank);
             mask.set(rank, false);

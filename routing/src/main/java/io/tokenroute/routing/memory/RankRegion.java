@@ -55,6 +55,16 @@ public final class RankRegion {
         LONGS.setRelease(control, offset, value);
     }
 
+    /**
+     * Announces that the data guarded by the word at {@code offset} is about to be rewritten: a release-store followed by
+     * a store-store fence, so no store that follows can become visible before the announcement (a release store alone
+     * orders only the stores before it; AArch64 would otherwise let a reader see new data under the old word).
+     */
+    public void announce(int offset, long value) {
+        LONGS.setRelease(control, offset, value);
+        java.lang.invoke.VarHandle.storeStoreFence();
+    }
+
     /** Plain load of an 8-byte word the caller itself wrote (no ordering needed). */
     public long getPlain(int offset) {
         return (long) LONGS.get(control, offset);

@@ -194,7 +194,7 @@ public final class RankProtocol implements AutoCloseable {
         listener.onPhase(self, Phase.BEFORE_DISPATCH, q);
         planRouting(n, k, topkIdxAddress);
         int slot = RegionLayout.slotOf(q);
-        own.setRelease(RegionLayout.DISPATCH_STATE, q << 1);
+        own.announce(RegionLayout.DISPATCH_STATE, q << 1);
         writeRoutingLists(slot, n);
         listener.onPhase(self, Phase.DISPATCH_SEND, q);
         writeRows(slot, n, hiddenAddress, dtype);
@@ -213,7 +213,7 @@ public final class RankProtocol implements AutoCloseable {
             receiveRows(slot);
             VarHandle.acquireFence();
         } while (dropPeersThatMovedOn(RegionLayout.DISPATCH_STATE, (q + 2) << 1));
-        own.setRelease(RegionLayout.COMBINE_STATE, q << 1);
+        own.announce(RegionLayout.COMBINE_STATE, q << 1);
         publishCombineLayout();
         if (stats) {
             for (int l = 0; l < localExperts; l++) {
@@ -496,8 +496,10 @@ public final class RankProtocol implements AutoCloseable {
         listener.onPhase(self, Phase.ALL_GATHER, q);
         int slot = (int) (q & 1);
         long base = own.address(layout.payloadSlot(slot));
+        own.announce(RegionLayout.PAYLOAD_STATE, q << 1);
         MemoryUtil.putLong(base, payload.length);
         MemoryUtil.copyToMemory(payload, 0, base + 8, payload.length);
+        own.setRelease(RegionLayout.PAYLOAD_STATE, q << 1 | 1);
         own.setRelease(RegionLayout.SYNC, q);
         awaitActivePeers(syncArrived, Phase.ALL_GATHER, null);
         byte[][] out = new byte[ranks][];
@@ -511,7 +513,8 @@ public final class RankProtocol implements AutoCloseable {
         }
         VarHandle.acquireFence();
         for (int p = 0; p < ranks; p++) {
-            if (p != self && out[p] != null && regions[p].getAcquire(RegionLayout.SYNC) >= q + 2) {
+            // A peer that started rewriting this slot (for q + 2) moved on without this rank: its bytes may be torn.
+            if (p != self && out[p] != null && regions[p].getAcquire(RegionLayout.PAYLOAD_STATE) >= (q + 2) << 1) {
                 out[p] = null;
                 mask.maskOnTimeout(p);
             }
@@ -544,6 +547,7 @@ public final class RankProtocol implements AutoCloseable {
         stepOpen = false;
         own.setRelease(RegionLayout.DISPATCH_STATE, ready(base));
         own.setRelease(RegionLayout.COMBINE_STATE, ready(base));
+        own.setRelease(RegionLayout.PAYLOAD_STATE, base << 1 | 1);
         own.setRelease(RegionLayout.SYNC, base);
         own.setRelease(RegionLayout.RENDEZVOUS, agreed << 1 | 1);
         long start = System.nanoTime();

@@ -33,7 +33,9 @@ public final class RegionLayout {
     public static final int READMIT = 256;
     /** Fingerprint of the configuration, checked when a process attaches to shared memory. */
     public static final int CONFIG_FINGERPRINT = 320;
-    private static final int CONTROL_BYTES = 384;
+    /** allGather payload state: {@code syncSeq << 1 | written}; the slot of {@code syncSeq} is being rewritten while odd. */
+    public static final int PAYLOAD_STATE = 384;
+    private static final int CONTROL_BYTES = 448;
 
     private final int ranks;
     private final int experts;

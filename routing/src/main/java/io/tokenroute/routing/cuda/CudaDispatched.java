@@ -1,0 +1,207 @@
+package io.tokenroute.routing.cuda;
+
+import io.tokenroute.arrow.cdata.DeviceExport;
+import io.tokenroute.arrow.cdata.ExportedDeviceBatch;
+import io.tokenroute.arrow.cdata.NullCounts;
+import io.tokenroute.device.CudaEvent;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.VectorSchemaRoot;
+
+/**
+ * One rank's result of {@link CudaLocalGroup#dispatch}: what the rank received, in <b>CUDA device memory</b>, as the
+ * {@code local} transport's {@link io.tokenroute.routing.Dispatched} describes it (rows per local expert grouped by
+ * source rank ascending, then source token ascending; bf16 {@code hidden}, or {@code fp8} + {@code scales};
+ * {@code src_rank}, {@code src_token}). Counts and layout were copied to the host after the receive phase, so reading
+ * them costs nothing; the rows themselves must never be read by the CPU: use {@link io.tokenroute.device.Memcpy} on the
+ * addresses, the Arrow views with device-aware consumers only (buffer addresses, row counts), or
+ * {@link #exportExpert}.
+ *
+ * <p>Owned by the group and reused: valid until the rank's next dispatch. Do not close it or its batches.
+ */
+public final class CudaDispatched {
+    private final CudaLocalGroup.Rank rank;
+    private final CudaRankLayout layout;
+    private final int[] recvCount;
+    private final int[] layoutBegin;
+    private final int[] layoutCount;
+    private final boolean[] newlyMasked;
+    private int newlyMaskedCount;
+    private long step;
+    private int tokens;
+    private boolean fp8;
+    private boolean ue8m0;
+
+    CudaDispatched(CudaLocalGroup.Rank rank, CudaRankLayout layout) {
+        this.rank = rank;
+        this.layout = layout;
+        this.recvCount = new int[layout.localExperts];
+        this.layoutBegin = new int[layout.localExperts * layout.ranks];
+        this.layoutCount = new int[layout.localExperts * layout.ranks];
+        this.newlyMasked = new boolean[layout.ranks];
+    }
+
+    /** Reads the rank's report after its receive phase completed. */
+    void publish(long newStep, int n, boolean isFp8, boolean isUe8m0, CudaReport report) {
+        step = newStep;
+        tokens = n;
+        fp8 = isFp8;
+        ue8m0 = isUe8m0;
+        for (int l = 0; l < recvCount.length; l++) {
+            recvCount[l] = report.recvCount(l);
+            for (int p = 0; p < layout.ranks; p++) {
+                layoutBegin[l * layout.ranks + p] = report.layoutBegin(l, p);
+                layoutCount[l * layout.ranks + p] = report.layoutCount(l, p);
+            }
+        }
+        newlyMaskedCount = report.copyNewly(CudaRankLayout.CALL_DISPATCH, newlyMasked);
+    }
+
+    /** This result's rank. */
+    public int rank() {
+        return rank.id;
+    }
+
+    /** The dispatch's step number in the rank's current generation (1, 2, ... after each cleanBuffer). */
+    public long step() {
+        return step;
+    }
+
+    /** Whether rows are fp8 with scales. */
+    public boolean isFp8() {
+        return fp8;
+    }
+
+    /** Whether fp8 scales are UE8M0 bytes rather than float32. */
+    public boolean isUe8m0() {
+        return ue8m0;
+    }
+
+    /** L. */
+    public int numLocalExperts() {
+        return recvCount.length;
+    }
+
+    /** Tokens this rank dispatched (the row count of its combine output). */
+    public int numTokens() {
+        return tokens;
+    }
+
+    /** Rows received by local expert {@code l}. */
+    public int recvCount(int l) {
+        return recvCount[checkExpert(l)];
+    }
+
+    /** First row of local expert {@code l} that came from {@code srcRank}. */
+    public int layoutBegin(int l, int srcRank) {
+        return layoutBegin[checkExpert(l) * layout.ranks + checkRank(srcRank)];
+    }
+
+    /** Rows of local expert {@code l} that came from {@code srcRank} (0 if that rank was masked). */
+    public int layoutCount(int l, int srcRank) {
+        return layoutCount[checkExpert(l) * layout.ranks + checkRank(srcRank)];
+    }
+
+    /** Number of peers this dispatch masked (0 on a healthy step). */
+    public int newlyMaskedCount() {
+        return newlyMaskedCount;
+    }
+
+    /** Whether this dispatch masked {@code peer}. */
+    public boolean isNewlyMasked(int peer) {
+        return newlyMasked[checkRank(peer)];
+    }
+
+    /** The peers this dispatch masked, ascending (allocates; for reporting). */
+    public int[] newlyMasked() {
+        int[] out = new int[newlyMaskedCount];
+        for (int r = 0, i = 0; r < newlyMasked.length; r++) {
+            if (newlyMasked[r]) {
+                out[i++] = r;
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Local expert {@code l}'s received rows as an Arrow record batch over device memory (columns as
+     * {@link io.tokenroute.routing.Dispatched#expert}). Only addresses, schema and row count may be used on the CPU.
+     */
+    public VectorSchemaRoot expert(int l) {
+        return rank.views.expert(checkExpert(l), fp8, ue8m0, recvCount[l]);
+    }
+
+    /** The layout batch in host memory: {@code L × R} rows of {@code local_expert, src_rank, begin, count}. */
+    public VectorSchemaRoot layout() {
+        return rank.views.layout(layoutBegin, layoutCount);
+    }
+
+    /**
+     * Zero-copy combine target: local expert {@code l}'s combine-send rows ({@code hidden} bf16, one row per received
+     * row) over device memory. Write expert outputs there on {@link CudaLocalGroup#stream(int)} (or synchronise
+     * first), then call {@link CudaLocalGroup#combine(java.util.List)}.
+     */
+    public VectorSchemaRoot expertOutput(int l) {
+        return rank.views.output(checkExpert(l), recvCount[l]);
+    }
+
+    /** Device address of local expert {@code l}'s first combine-send row ({@code recvCount(l) × H} bf16). */
+    public long expertOutputAddress(int l) {
+        return rank.base + layout.offCombRows + checkExpert(l) * layout.expertRowBytes();
+    }
+
+    /** Device address of local expert {@code l}'s first received row (bf16 {@code [rows][H]} or fp8 {@code [rows][H]}). */
+    public long rowsAddress(int l) {
+        return rank.base + layout.offRecvX + checkExpert(l) * layout.expertRowBytes();
+    }
+
+    /** Device address of local expert {@code l}'s scales ({@code [rows][H / 128]} float32, or bytes for UE8M0). */
+    public long scalesAddress(int l) {
+        return rank.base + layout.offRecvScales
+                + (long) checkExpert(l) * layout.recvCapacity * layout.scaleGroups * (ue8m0 ? 1 : 4);
+    }
+
+    /** Device address of local expert {@code l}'s {@code src_rank} int32 column. */
+    public long srcRankAddress(int l) {
+        return rank.base + layout.offSrcRank + 4L * checkExpert(l) * layout.recvCapacity;
+    }
+
+    /** Device address of local expert {@code l}'s {@code src_token} int32 column. */
+    public long srcTokenAddress(int l) {
+        return rank.base + layout.offSrcToken + 4L * checkExpert(l) * layout.recvCapacity;
+    }
+
+    /**
+     * The event recorded on the rank's stream after its receive phase: the C Device Data sync event of
+     * {@link #exportExpert}. Owned by the group; re-recorded by the rank's next dispatch.
+     */
+    public CudaEvent readyEvent() {
+        return rank.dispatchDone;
+    }
+
+    /**
+     * Exports local expert {@code l}'s rows through the Arrow C Device Data Interface ({@code ArrowDeviceArray} with
+     * {@code device_type} CUDA, this device's id and {@link #readyEvent()} as sync event). Zero-copy: the exported
+     * buffer addresses are the receive buffer's. Valid until the rank's next dispatch.
+     *
+     * @param allocator allocates the host-side C structs
+     * @return the export; the caller closes it
+     */
+    public ExportedDeviceBatch exportExpert(int l, BufferAllocator allocator) {
+        return DeviceExport.export(allocator, expert(l), rank.group.device().location(), NullCounts.KNOWN_ZERO,
+                rank.dispatchDone.syncEventSlotAddress());
+    }
+
+    private int checkExpert(int l) {
+        if (l < 0 || l >= recvCount.length) {
+            throw new IndexOutOfBoundsException("local expert " + l + " outside [0, " + recvCount.length + ")");
+        }
+        return l;
+    }
+
+    private int checkRank(int r) {
+        if (r < 0 || r >= layout.ranks) {
+            throw new IndexOutOfBoundsException("rank " + r + " outside [0, " + layout.ranks + ")");
+        }
+        return r;
+    }
+}

@@ -1,0 +1,1385 @@
+package io.tokenroute.routing.cuda;
+
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.batch.TokenBatchSchema;
+import io.tokenroute.arrow.memory.DeviceType;
+import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.arrow.types.HiddenDtype;
+import io.tokenroute.device.CudaDevice;
+import io.tokenroute.device.CudaEvent;
+import io.tokenroute.device.CudaGraph;
+import io.tokenroute.device.CudaStream;
+import io.tokenroute.device.DeviceBuffer;
+import io.tokenroute.device.FillKernel;
+import io.tokenroute.device.KernelFunction;
+import io.tokenroute.device.KernelLaunch;
+import io.tokenroute.device.KernelModule;
+import io.tokenroute.device.Memcpy;
+import io.tokenroute.device.PinnedHostBuffer;
+import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.DispatchOptions;
+import io.tokenroute.routing.PeerTimeoutException;
+import io.tokenroute.routing.Phase;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.util.MemoryUtil;
+import org.apache.arrow.vector.FieldVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.complex.FixedSizeListVector;
+import org.apache.arrow.vector.types.pojo.ArrowType;
+
+/**
+ * The {@code cuda-local} transport (spec §6): R ranks inside one process on one GPU, each rank's buffers in one device
+ * allocation, peers reached by plain device pointers, the protocol run by the CUDA kernels of
+ * {@code device/src/main/cuda/{sync,dispatch,combine}.cu}. It gives real kernels and latency figures on one GPU and
+ * checks the kernels against the Java reference ({@code local} transport) bit for bit.
+ *
+ * <p><b>One host thread drives every rank.</b> Each operation takes one entry per rank and launches, on the rank's own
+ * stream, first every rank's send phase, then every rank's receive phase, so no kernel relies on another rank's kernel
+ * being resident at the same time (only single-block wait kernels spin). A {@code null} entry means the rank is not
+ * launched in this call: that is how a dead or late rank is emulated, and survivors mask it after the timeout
+ * (elastic) or fail with a {@link PeerTimeoutException} (non-elastic). {@link #stall} holds a rank's stream behind a
+ * spin kernel instead, so its phases run late, after survivors gave up on it.
+ *
+ * <p><b>Memory.</b> Results live in device memory ({@link CudaDispatched}, {@link CudaCombined}: Arrow batches over
+ * device buffers, exportable through the C Device Data Interface with a CUDA sync event). Counts, layout, newly-masked
+ * peers and faults come back through a pinned host report the kernels write, read after the receive phase. The CPU
+ * never reads device memory; tests copy results with {@link Memcpy}. Host token batches are copied in; device batches
+ * (CUDA memory of this device) are read in place, {@code topk_idx} copied to pinned memory for validation unless
+ * {@link #setValidateDeviceInputs(boolean) disabled}.
+ *
+ * <p><b>Hot path.</b> Kernel arguments are pre-built ({@link KernelLaunch}); a dispatch or combine allocates nothing
+ * on the Java heap, and the returned lists are views over per-group arrays, valid until the next call of the same
+ * kind. {@link #captureGraph} records queued steps ({@link #queueDispatch}, {@link #queueCombine}) into a CUDA graph:
+ * the kernels keep their step state in device memory, so a graph replays step after step. What needs a host
+ * synchronisation: reading results (counts and layout), validation of device inputs, the mask API, stats, allGather
+ * results and cleanBuffer's outcome.
+ *
+ * <p>Not thread-safe apart from the mask calls, which may come from another thread while an operation waits.
+ * Closing frees every rank's memory; it never waits for a stalled rank beyond the kernels' timeouts.
+ */
+public final class CudaLocalGroup implements AutoCloseable {
+    /** A stall ends by itself after this long, so a forgotten {@link #release} cannot hang the process. */
+    private static final long STALL_CAP_NANOS = 120_000_000_000L;
+    private static final long POISON = 0xA5L;
+
+    private final CudaDevice device;
+    private final BufferConfig config;
+    private final CudaRankLayout layout;
+    private final KernelModule module;
+    private final BufferAllocator allocator;
+    private final CudaStream control;
+    private final CudaStream origin;
+    private final CudaEvent fork;
+    private final PinnedHostBuffer pinned;
+    private final long pinnedStride;
+    private final Rank[] ranks;
+    private final CudaDispatched[] dispatchSlots;
+    private final CudaCombined[] combineSlots;
+    private final List<CudaDispatched> dispatchView;
+    private final List<CudaCombined> combineView;
+    private final AtomicReference<Thread> caller = new AtomicReference<>();
+    private final KernelFunction quantizeFunction;
+    private long timeoutNanos;
+    private boolean validateDeviceInputs = true;
+    private long lastHostNanos;
+    private boolean closed;
+
+    /** One emulated rank: its allocation, stream, events, report, prepared launches and host-side step state. */
+    final class Rank {
+        final int id;
+        final CudaLocalGroup group = CudaLocalGroup.this;
+        final DeviceBuffer memory;
+        final long base;
+        final CudaStream stream;
+        final CudaEvent dispatchDone;
+        final CudaEvent combineDone;
+        final CudaEvent syncDone;
+        final CudaEvent join;
+        final CudaReport report;
+        final long releaseFlag;
+        final long pinnedIdx;
+        final long pinnedScratch;
+        CudaRankViews views;
+        final CudaDispatched dispatched;
+        final CudaCombined combined;
+        final long[] routedIdx;
+        final List<KernelLaunch> launches = new ArrayList<>();
+        KernelLaunch send;
+        KernelLaunch quantize;
+        KernelLaunch publish;
+        KernelLaunch waitDispatch;
+        KernelLaunch copy;
+        KernelLaunch combineSend;
+        KernelLaunch waitCombine;
+        KernelLaunch reduce;
+        KernelLaunch syncArrive;
+        KernelLaunch syncWait;
+        KernelLaunch clean;
+        KernelLaunch spin;
+        long hostSeq;
+        long step;
+        int tokens;
+        int topK;
+        boolean fp8;
+        boolean ue8m0;
+        boolean stepOpen;
+        boolean stalled;
+        boolean pendingDispatch;
+        boolean pendingCombine;
+        RuntimeException failure;
+
+        Rank(int id, DeviceBuffer memory, long pinnedBase) {
+            this.id = id;
+            this.memory = memory;
+            this.base = memory.address();
+            this.stream = CudaStream.create(CudaStream.NON_BLOCKING);
+            this.dispatchDone = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+            this.combineDone = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+            this.syncDone = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+            this.join = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+            long reportBytes = align64(4L * layout.reportInts());
+            this.report = new CudaReport(layout, pinnedBase);
+            this.releaseFlag = pinnedBase + reportBytes;
+            this.pinnedIdx = releaseFlag + 64;
+            this.pinnedScratch = pinnedIdx + align64(8L * layout.maxTokens * layout.maxTopK);
+            this.dispatched = new CudaDispatched(this, layout);
+            this.combined = new CudaCombined(this, layout);
+            this.routedIdx = new long[layout.maxTokens * layout.maxTopK];
+        }
+
+        long desc() {
+            return base + layout.offDesc;
+        }
+
+        KernelLaunch prepare(String kernel, int arguments) {
+            KernelLaunch launch = new KernelLaunch(module.function(kernel), arguments);
+            launches.add(launch);
+            if (arguments > 0 && !kernel.equals("tr_fp8_quantize_bf16") && !kernel.equals("tr_ep_spin")) {
+                launch.setLong(0, desc());
+            }
+            return launch;
+        }
+
+        void prepareLaunches() {
+            send = prepare("tr_ep_dispatch_send", 9);
+            send.shape(2, send.function().maxThreadsPerBlock(), layout.planSharedBytes());
+            quantize = prepare("tr_fp8_quantize_bf16", 6);
+            publish = prepare("tr_ep_dispatch_publish", 1).shape(1, 32, 0);
+            waitDispatch = prepare("tr_ep_dispatch_wait", 3);
+            waitDispatch.shape(1, waitDispatch.function().maxThreadsPerBlock(), 0);
+            copy = prepare("tr_ep_dispatch_copy", 1);
+            combineSend = prepare("tr_ep_combine_send", 1).shape(1, 32, 0);
+            waitCombine = prepare("tr_ep_combine_wait", 2);
+            waitCombine.shape(1, waitCombine.function().maxThreadsPerBlock(), 0);
+            reduce = prepare("tr_ep_combine_reduce", 2);
+            syncArrive = prepare("tr_ep_sync_arrive", 2);
+            syncArrive.shape(1, syncArrive.function().maxThreadsPerBlock(), 0);
+            syncWait = prepare("tr_ep_sync_wait", 4);
+            syncWait.shape(1, syncWait.function().maxThreadsPerBlock(), 0);
+            clean = prepare("tr_ep_clean", 2).shape(1, 32, 0);
+            spin = prepare("tr_ep_spin", 2).shape(1, 32, 0);
+            setTimeoutArguments(timeoutNanos);
+        }
+
+        void setTimeoutArguments(long nanos) {
+            waitDispatch.setLong(1, nanos);
+            waitCombine.setLong(1, nanos);
+            syncWait.setLong(1, nanos);
+            clean.setLong(1, nanos);
+        }
+
+        long slot(long seq) {
+            return base + layout.stage((int) (seq & 1));
+        }
+
+        void close() {
+            launches.forEach(KernelLaunch::close);
+            if (views != null) {
+                views.close();
+            }
+            join.close();
+            syncDone.close();
+            combineDone.close();
+            dispatchDone.close();
+            stream.close();
+            memory.close();
+        }
+    }
+
+    private CudaLocalGroup(CudaDevice device, BufferConfig config, BufferAllocator parent) {
+        this.device = device;
+        this.config = config;
+        this.layout = new CudaRankLayout(config);
+        this.timeoutNanos = config.timeout().toNanos();
+        int r = config.ranks();
+        if (r > 256) {
+            throw new IllegalArgumentException("cuda-local emulates at most 256 ranks on one GPU, got " + r);
+        }
+        device.makeCurrent();
+        this.module = KernelModule.load(device);
+        this.quantizeFunction = module.function("tr_fp8_quantize_bf16");
+        this.allocator = parent.newChildAllocator("cuda-local", 0, Long.MAX_VALUE);
+        this.control = CudaStream.create(CudaStream.NON_BLOCKING);
+        this.origin = CudaStream.create(CudaStream.NON_BLOCKING);
+        this.fork = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+        this.pinnedStride = align64(4L * layout.reportInts()) + 64 + align64(8L * layout.maxTokens * layout.maxTopK)
+                + align64(8L * Math.max(r, layout.localExperts));
+        this.pinned = PinnedHostBuffer.allocate(pinnedStride * r);
+        MemoryUtil.setMemory(pinned.address(), pinned.size(), (byte) 0);
+        this.ranks = new Rank[r];
+        this.dispatchSlots = new CudaDispatched[r];
+        this.combineSlots = new CudaCombined[r];
+        this.dispatchView = Collections.unmodifiableList(Arrays.asList(dispatchSlots));
+        this.combineView = Collections.unmodifiableList(Arrays.asList(combineSlots));
+    }
+
+    /**
+     * Opens a group of {@code config.ranks()} emulated ranks on {@code device}: one device allocation per rank
+     * (poisoned, then its control words zeroed), a non-blocking stream and events per rank, the kernel module.
+     *
+     * @param device the GPU; must stay open until the group is closed
+     * @param config the group's configuration ({@code rank} ignored); {@code timeout} is the kernels' wait timeout
+     * @param allocator pays for the Arrow views (host validity bitmaps, the layout batches); close the group first
+     * @return the group; the caller closes it
+     * @throws io.tokenroute.device.CudaUnavailableException without CUDA
+     */
+    public static CudaLocalGroup open(CudaDevice device, BufferConfig config, BufferAllocator allocator) {
+        CudaLocalGroup group = new CudaLocalGroup(device, config, allocator);
+        try {
+            group.initialise();
+            return group;
+        } catch (RuntimeException | Error e) {
+            group.closeQuietly();
+            throw e;
+        }
+    }
+
+    private void initialise() {
+        FillKernel fill = new FillKernel(module);
+        for (int r = 0; r < ranks.length; r++) {
+            DeviceBuffer memory = DeviceBuffer.allocate(layout.bytes);
+            try {
+                ranks[r] = new Rank(r, memory, pinned.address() + r * pinnedStride);
+            } catch (RuntimeException e) {
+                memory.close();
+                throw e;
+            }
+        }
+        long[] peers = new long[ranks.length];
+        for (int r = 0; r < ranks.length; r++) {
+            peers[r] = ranks[r].base;
+        }
+        for (Rank rk : ranks) {
+            fill.fill(rk.base, layout.bytes, 1, POISON, control);
+            fill.fill(rk.base + layout.offCtrl, CudaRankLayout.CTRL_BYTES, 1, 0, control);
+            fill.fill(rk.base + layout.offLayout, 8L * layout.localExperts * layout.ranks, 1, 0, control);
+            fill.fill(rk.base + layout.offState, layout.zeroEnd - layout.offState, 1, 0, control);
+            Memcpy.toDevice(rk.desc(), layout.descriptor(rk.id, config.elastic(), rk.base, rk.report.address()),
+                    control);
+            Memcpy.toDevice(rk.base + layout.offPeers, peers, control);
+        }
+        control.synchronize();
+        resetTrace();
+        for (Rank rk : ranks) {
+            rk.views = new CudaRankViews(layout, allocator, rk.memory.toArrowBuf(allocator));
+            rk.prepareLaunches();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ accessors
+
+    /** R. */
+    public int ranks() {
+        return ranks.length;
+    }
+
+    /** The group's configuration. */
+    public BufferConfig config() {
+        return config;
+    }
+
+    /** The GPU. */
+    public CudaDevice device() {
+        return device;
+    }
+
+    /** Rank {@code rank}'s stream: queue expert kernels writing zero-copy outputs here. */
+    public CudaStream stream(int rank) {
+        return rank(rank).stream;
+    }
+
+    /** The kernels' wait timeout. */
+    public Duration timeout() {
+        return Duration.ofNanos(timeoutNanos);
+    }
+
+    /** Sets the wait timeout of later launches (a runtime kernel argument; 100 µs and up are meaningful on a GPU). */
+    public void setTimeout(Duration timeout) {
+        long nanos = timeout.toNanos();
+        if (nanos <= 0) {
+            throw new IllegalArgumentException("timeout must be positive, got " + timeout);
+        }
+        timeoutNanos = nanos;
+        for (Rank rk : ranks) {
+            rk.setTimeoutArguments(nanos);
+        }
+    }
+
+    /**
+     * Whether device token batches are validated on the host (their {@code topk_idx} copied to pinned memory first:
+     * one copy and synchronisation per rank). Off, the kernels still drop out-of-range ids (and report them after
+     * the call), but a bad batch is no longer refused before anything is sent.
+     */
+    public void setValidateDeviceInputs(boolean validate) {
+        validateDeviceInputs = validate;
+    }
+
+    /** Host nanoseconds of the last dispatch/combine call spent outside blocking synchronisation (all ranks). */
+    public long lastCallHostNanos() {
+        return lastHostNanos;
+    }
+
+    /** Bytes of one rank's device allocation. */
+    public long bytesPerRank() {
+        return layout.bytes;
+    }
+
+    // ------------------------------------------------------------------------------------------------ dispatch
+
+    /**
+     * Dispatches one step on every rank with a batch.
+     *
+     * @param perRank one entry per rank: the rank's tokens (host memory, or CUDA memory of this device), or
+     *     {@code null} to leave the rank out of this call
+     * @param options equal for every rank
+     * @return per rank its result, {@code null} for ranks left out or stalled; a view valid until the next dispatch
+     * @throws IllegalArgumentException on bad input (nothing was launched)
+     * @throws PeerTimeoutException non-elastic mode, when a peer stayed silent (the rank refuses work until
+     *     {@link #cleanBuffer()})
+     */
+    public List<CudaDispatched> dispatch(List<TokenBatch> perRank, DispatchOptions options) {
+        enter("dispatch");
+        try {
+            long start = System.nanoTime();
+            checkDispatch(perRank, options);
+            queueDispatchChecked(perRank, options);
+            long blocked = finishDispatch(perRank, options);
+            lastHostNanos = System.nanoTime() - start - blocked;
+            return dispatchView;
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Queues a dispatch without validation or synchronisation (graph capture, benchmarks): inputs must be valid device
+     * batches or host batches. Results are not read back; call {@link #synchronize()} before using the group's
+     * host-side state again.
+     */
+    public void queueDispatch(List<TokenBatch> perRank, DispatchOptions options) {
+        checkOpen();
+        checkList(perRank, "dispatch");
+        queueDispatchChecked(perRank, options);
+    }
+
+    private void checkDispatch(List<TokenBatch> perRank, DispatchOptions options) {
+        checkOpen();
+        checkList(perRank, "dispatch");
+        if (options.fp8() && layout.scaleGroups == 0) {
+            throw new IllegalArgumentException("fp8 dispatch needs hidden % 128 == 0, hidden is " + layout.hidden);
+        }
+        for (int r = 0; r < ranks.length; r++) {
+            TokenBatch batch = perRank.get(r);
+            if (batch != null) {
+                ensureWorking(ranks[r]);
+                validateTokens(ranks[r], batch, "dispatch", true);
+            }
+        }
+    }
+
+    private void queueDispatchChecked(List<TokenBatch> perRank, DispatchOptions options) {
+        int format = (options.fp8() ? 1 : 0) | (options.roundScale() ? 2 : 0) | (options.ue8m0() ? 4 : 0);
+        int scaleMode = options.ue8m0() ? 2 : options.roundScale() ? 1 : 0;
+        long totalEntries = 0;
+        for (int r = 0; r < ranks.length; r++) {
+            TokenBatch batch = perRank.get(r);
+            if (batch == null) {
+                continue;
+            }
+            Rank rk = ranks[r];
+            int n = batch.numTokens();
+            int k = batch.topK();
+            totalEntries += (long) n * k;
+            int dtype = dtypeCode(batch.dtype());
+            long x;
+            long idx;
+            if (isHost(batch)) {
+                x = rk.base + layout.offInputX;
+                idx = rk.base + layout.offInputIdx;
+                Memcpy.hostToDevice(x, batch.hiddenAddress(), n * batch.hiddenRowBytes(), rk.stream);
+                Memcpy.hostToDevice(idx, batch.topkIdxAddress(), 8L * n * k, rk.stream);
+            } else {
+                x = batch.hiddenAddress();
+                idx = batch.topkIdxAddress();
+            }
+            boolean stageRows = !options.fp8() || batch.dtype() != HiddenDtype.BF16;
+            int warps = rk.send.block() / 32;
+            rk.send.grid(stageRows ? 1 + Math.max(1, (n + warps - 1) / warps) : 1).setLong(1, x).setLong(2, idx)
+                    .setInt(3, n)
+                    .setInt(4, k).setInt(5, dtype).setInt(6, format).setInt(7, stageRows ? 1 : 0)
+                    .setInt(8, options.fp8() ? 0 : 1);
+            rk.send.launch(rk.stream);
+            if (options.fp8()) {
+                long slot = rk.slot(rk.hostSeq + 1);
+                int block = rk.quantize.function().maxThreadsPerBlock() / 32 * 32;
+                long groups = (long) n * layout.scaleGroups;
+                long perBlock = block / 32 * 2L;
+                rk.quantize.shape(rk.quantize.function().gridFor(Math.max(1, (groups + perBlock - 1) / perBlock)),
+                        block, 0);
+                rk.quantize.setLong(0, slot + layout.stFp8).setLong(1, slot + layout.stScales)
+                        .setLong(2, stageRows ? slot + layout.stBf16 : x).setLong(3, n).setInt(4, layout.hidden)
+                        .setInt(5, scaleMode);
+                rk.quantize.launch(rk.stream);
+                rk.publish.launch(rk.stream);
+            }
+            rk.hostSeq++;
+            rk.tokens = n;
+            rk.topK = k;
+            rk.fp8 = options.fp8();
+            rk.ue8m0 = options.ue8m0();
+            rk.stepOpen = true;
+        }
+        int copyWarps = ranks[0].copy.block() / 32;
+        long rowsPerRank = Math.max(1, totalEntries / ranks.length);
+        int copyGrid = ranks[0].copy.function().gridFor((rowsPerRank + copyWarps - 1) / copyWarps);
+        for (int r = 0; r < ranks.length; r++) {
+            if (perRank.get(r) == null) {
+                continue;
+            }
+            Rank rk = ranks[r];
+            rk.waitDispatch.setInt(2, options.stats() ? 1 : 0).launch(rk.stream);
+            rk.copy.grid(copyGrid).launch(rk.stream);
+            rk.dispatchDone.record(rk.stream);
+        }
+    }
+
+    /** Waits for every launched, unstalled rank, reads its report; returns the nanoseconds spent blocked. */
+    private long finishDispatch(List<TokenBatch> perRank, DispatchOptions options) {
+        long blocked = 0;
+        RuntimeException first = null;
+        for (int r = 0; r < ranks.length; r++) {
+            Rank rk = ranks[r];
+            dispatchSlots[r] = null;
+            if (perRank.get(r) == null) {
+                continue;
+            }
+            if (rk.stalled) {
+                rk.pendingDispatch = true;
+                continue;
+            }
+            long t = System.nanoTime();
+            rk.dispatchDone.synchronize();
+            blocked += System.nanoTime() - t;
+            RuntimeException fault = publishDispatch(rk);
+            first = first == null ? fault : first;
+            dispatchSlots[r] = rk.dispatched;
+        }
+        if (first != null) {
+            throw first;
+        }
+        return blocked;
+    }
+
+    private RuntimeException publishDispatch(Rank rk) {
+        rk.step++;
+        rk.pendingDispatch = false;
+        rk.dispatched.publish(rk.step, rk.tokens, rk.fp8, rk.ue8m0, rk.report);
+        return faultOf(rk, Phase.DISPATCH_RECV);
+    }
+
+    // ------------------------------------------------------------------------------------------------ combine
+
+    /**
+     * Zero-copy combine: every launched rank's expert outputs are already in its combine-send rows
+     * ({@link CudaDispatched#expertOutput}), written on the rank's stream or synchronised.
+     *
+     * @param routing per rank the batch it dispatched (its {@code topk_weights} are the combine weights), or
+     *     {@code null} to leave the rank out
+     */
+    public List<CudaCombined> combine(List<TokenBatch> routing) {
+        return combine(null, routing);
+    }
+
+    /**
+     * Combines the current step.
+     *
+     * @param expertOutputs null (zero-copy for every rank), or per rank null (zero-copy) or L host batches with a
+     *     {@code hidden} bf16 column of exactly {@code recvCount(l)} rows each, copied into the combine-send rows
+     * @param routing per rank the dispatched batch, or null to leave the rank out
+     * @return per rank its result ({@code null} for ranks left out or stalled); a view valid until the next combine
+     * @throws IllegalArgumentException on bad input (nothing was launched)
+     */
+    public List<CudaCombined> combine(List<List<VectorSchemaRoot>> expertOutputs, List<TokenBatch> routing) {
+        enter("combine");
+        try {
+            long start = System.nanoTime();
+            checkOpen();
+            checkList(routing, "combine");
+            if (expertOutputs != null && expertOutputs.size() != ranks.length) {
+                throw new IllegalArgumentException("expected " + ranks.length + " expert-output entries, got "
+                        + expertOutputs.size());
+            }
+            for (int r = 0; r < ranks.length; r++) {
+                TokenBatch batch = routing.get(r);
+                if (batch == null) {
+                    continue;
+                }
+                Rank rk = ranks[r];
+                ensureWorking(rk);
+                validateCombine(rk, batch);
+                List<VectorSchemaRoot> outputs = expertOutputs == null ? null : expertOutputs.get(r);
+                if (outputs != null) {
+                    validateOutputs(rk, outputs);
+                }
+            }
+            for (int r = 0; r < ranks.length; r++) {
+                List<VectorSchemaRoot> outputs = expertOutputs == null ? null : expertOutputs.get(r);
+                if (routing.get(r) != null && outputs != null) {
+                    copyOutputs(ranks[r], outputs);
+                }
+            }
+            queueCombineChecked(routing);
+            long blocked = finishCombine(routing);
+            lastHostNanos = System.nanoTime() - start - blocked;
+            return combineView;
+        } finally {
+            exit();
+        }
+    }
+
+    /** Queues a zero-copy combine without validation or synchronisation (graph capture, benchmarks). */
+    public void queueCombine(List<TokenBatch> routing) {
+        checkOpen();
+        checkList(routing, "combine");
+        queueCombineChecked(routing);
+    }
+
+    private void queueCombineChecked(List<TokenBatch> routing) {
+        for (int r = 0; r < ranks.length; r++) {
+            TokenBatch batch = routing.get(r);
+            if (batch == null) {
+                continue;
+            }
+            Rank rk = ranks[r];
+            long weights;
+            if (isHost(batch)) {
+                weights = rk.base + layout.offInputW;
+                Memcpy.hostToDevice(weights, batch.topkWeightsAddress(), 4L * batch.numTokens() * batch.topK(),
+                        rk.stream);
+            } else {
+                weights = batch.topkWeightsAddress();
+            }
+            rk.reduce.setLong(1, weights).grid(Math.max(1, batch.numTokens()));
+            rk.combineSend.launch(rk.stream);
+            rk.stepOpen = false;
+        }
+        for (int r = 0; r < ranks.length; r++) {
+            if (routing.get(r) == null) {
+                continue;
+            }
+            Rank rk = ranks[r];
+            rk.waitCombine.launch(rk.stream);
+            rk.reduce.launch(rk.stream);
+            rk.combineDone.record(rk.stream);
+        }
+    }
+
+    private long finishCombine(List<TokenBatch> routing) {
+        long blocked = 0;
+        RuntimeException first = null;
+        for (int r = 0; r < ranks.length; r++) {
+            Rank rk = ranks[r];
+            combineSlots[r] = null;
+            if (routing.get(r) == null) {
+                continue;
+            }
+            if (rk.stalled) {
+                rk.pendingCombine = true;
+                continue;
+            }
+            long t = System.nanoTime();
+            rk.combineDone.synchronize();
+            blocked += System.nanoTime() - t;
+            RuntimeException fault = publishCombine(rk);
+            first = first == null ? fault : first;
+            combineSlots[r] = rk.combined;
+        }
+        if (first != null) {
+            throw first;
+        }
+        return blocked;
+    }
+
+    private RuntimeException publishCombine(Rank rk) {
+        rk.pendingCombine = false;
+        rk.combined.publish(rk.tokens, rk.report);
+        return faultOf(rk, Phase.COMBINE_RECV);
+    }
+
+    private void validateCombine(Rank rk, TokenBatch routing) {
+        if (!rk.stepOpen) {
+            throw new IllegalArgumentException("rank " + rk.id + ": combine needs a dispatch that was not combined yet");
+        }
+        validateTokens(rk, routing, "combine", false);
+        if (routing.numTokens() != rk.tokens || routing.topK() != rk.topK) {
+            throw new IllegalArgumentException("rank " + rk.id + ": combine routing has n = " + routing.numTokens()
+                    + ", k = " + routing.topK() + " but the step dispatched n = " + rk.tokens + ", k = " + rk.topK);
+        }
+        if (!isHost(routing) && !validateDeviceInputs) {
+            return;
+        }
+        long a = idxHostAddress(rk, routing);
+        int entries = rk.tokens * rk.topK;
+        for (int i = 0; i < entries; i++) {
+            if (MemoryUtil.getLong(a + 8L * i) != rk.routedIdx[i]) {
+                throw new IllegalArgumentException("rank " + rk.id + ": combine routing differs from the dispatched"
+                        + " topk_idx at token " + (i / rk.topK) + ", slot " + (i % rk.topK));
+            }
+        }
+    }
+
+    private void validateOutputs(Rank rk, List<VectorSchemaRoot> outputs) {
+        if (outputs.size() != layout.localExperts) {
+            throw new IllegalArgumentException("rank " + rk.id + ": expected " + layout.localExperts
+                    + " expert outputs (one per local expert), got " + outputs.size());
+        }
+        for (int l = 0; l < outputs.size(); l++) {
+            VectorSchemaRoot out = outputs.get(l);
+            FieldVector column = out == null ? null : out.getSchema().getFields().stream()
+                    .anyMatch(f -> f.getName().equals(TokenBatchSchema.HIDDEN)) ? out.getVector(TokenBatchSchema.HIDDEN)
+                    : null;
+            if (!(column instanceof FixedSizeListVector list)) {
+                throw new IllegalArgumentException("rank " + rk.id + ": expert output " + l
+                        + " needs a 'hidden' FixedSizeList column");
+            }
+            ArrowType.FixedSizeList type = (ArrowType.FixedSizeList) list.getField().getType();
+            HiddenDtype dtype = HiddenDtype.of(list.getField().getChildren().get(0).getType());
+            if (dtype != HiddenDtype.BF16 || type.getListSize() != layout.hidden) {
+                throw new IllegalArgumentException("rank " + rk.id + ": expert output " + l + " must be bf16 rows of H = "
+                        + layout.hidden + ", got " + dtype + " rows of " + type.getListSize());
+            }
+            if (out.getRowCount() != rk.dispatched.recvCount(l)) {
+                throw new IllegalArgumentException("rank " + rk.id + ": expert output " + l + " has "
+                        + out.getRowCount() + " rows, but expert " + l + " received " + rk.dispatched.recvCount(l));
+            }
+        }
+    }
+
+    private void copyOutputs(Rank rk, List<VectorSchemaRoot> outputs) {
+        for (int l = 0; l < outputs.size(); l++) {
+            VectorSchemaRoot out = outputs.get(l);
+            FixedSizeListVector list = (FixedSizeListVector) out.getVector(TokenBatchSchema.HIDDEN);
+            ArrowBuf data = list.getDataVector().getDataBuffer();
+            Memcpy.hostToDevice(rk.dispatched.expertOutputAddress(l), data.memoryAddress(),
+                    2L * layout.hidden * out.getRowCount(), rk.stream);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ collectives
+
+    /** {@link #barrier(boolean[])} over every rank. */
+    public void barrier() {
+        barrier(all());
+    }
+
+    /**
+     * Fault-tolerant barrier of the launched ranks (among each one's unmasked peers).
+     *
+     * @param launch which ranks take part in this call
+     */
+    public void barrier(boolean[] launch) {
+        enter("barrier");
+        try {
+            checkLaunch(launch);
+            for (int r = 0; r < ranks.length; r++) {
+                if (launch[r]) {
+                    ranks[r].syncArrive.setLong(1, -1L).launch(ranks[r].stream);
+                }
+            }
+            for (int r = 0; r < ranks.length; r++) {
+                if (launch[r]) {
+                    ranks[r].syncWait.setInt(2, 0).setInt(3, Phase.BARRIER.ordinal()).launch(ranks[r].stream);
+                    ranks[r].syncDone.record(ranks[r].stream);
+                }
+            }
+            throwFirst(finishSync(launch, Phase.BARRIER));
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Fault-tolerant allGather (spec §2): each launched rank contributes its payload.
+     *
+     * @param payloads per rank at most {@code collectiveBytes} bytes, or null to leave the rank out
+     * @return per launched rank its view: one entry per rank, null for ranks it masks (or that moved on); null for
+     *     ranks left out or stalled
+     */
+    public byte[][][] allGather(byte[][] payloads) {
+        enter("allGather");
+        try {
+            boolean[] launch = new boolean[ranks.length];
+            if (payloads.length != ranks.length) {
+                throw new IllegalArgumentException("expected " + ranks.length + " payload entries, got "
+                        + payloads.length);
+            }
+            for (int r = 0; r < ranks.length; r++) {
+                launch[r] = payloads[r] != null;
+                if (launch[r] && payloads[r].length > layout.collectiveBytes) {
+                    throw new IllegalArgumentException("rank " + r + ": allGather payload of " + payloads[r].length
+                            + " bytes exceeds collectiveBytes = " + layout.collectiveBytes);
+                }
+            }
+            checkLaunch(launch);
+            for (int r = 0; r < ranks.length; r++) {
+                if (launch[r]) {
+                    Rank rk = ranks[r];
+                    if (payloads[r].length > 0) {
+                        Memcpy.toDevice(rk.base + layout.offGatherIn, payloads[r], rk.stream);
+                    }
+                    rk.syncArrive.setLong(1, payloads[r].length).launch(rk.stream);
+                }
+            }
+            for (int r = 0; r < ranks.length; r++) {
+                if (launch[r]) {
+                    ranks[r].syncWait.setInt(2, 1).setInt(3, Phase.ALL_GATHER.ordinal()).launch(ranks[r].stream);
+                    ranks[r].syncDone.record(ranks[r].stream);
+                }
+            }
+            RuntimeException fault = finishSync(launch, Phase.ALL_GATHER);
+            byte[][][] out = new byte[ranks.length][][];
+            int stride = 8 + layout.collectiveBytes;
+            for (int r = 0; r < ranks.length; r++) {
+                if (!launch[r] || ranks[r].stalled) {
+                    continue;
+                }
+                byte[] raw = new byte[stride * ranks.length];
+                Memcpy.toHost(raw, ranks[r].base + layout.offGatherOut, ranks[r].stream);
+                out[r] = new byte[ranks.length][];
+                java.nio.ByteBuffer view = java.nio.ByteBuffer.wrap(raw).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                for (int p = 0; p < ranks.length; p++) {
+                    long length = view.getLong(p * stride);
+                    if (length >= 0 && length <= layout.collectiveBytes) {
+                        out[r][p] = Arrays.copyOfRange(raw, p * stride + 8, p * stride + 8 + (int) length);
+                    }
+                }
+            }
+            throwFirst(fault);
+            return out;
+        } finally {
+            exit();
+        }
+    }
+
+    private RuntimeException finishSync(boolean[] launch, Phase phase) {
+        RuntimeException first = null;
+        for (int r = 0; r < ranks.length; r++) {
+            if (!launch[r] || ranks[r].stalled) {
+                continue;
+            }
+            ranks[r].syncDone.synchronize();
+            RuntimeException fault = faultOf(ranks[r], phase);
+            first = first == null ? fault : first;
+        }
+        return first;
+    }
+
+    /** {@link #cleanBuffer(boolean[])} over every rank. */
+    public void cleanBuffer() {
+        cleanBuffer(all());
+    }
+
+    /**
+     * Resets the launched ranks' step state through the device rendezvous (spec §2 cleanBuffer): participants are
+     * each rank's unmasked peers (all ranks in non-elastic mode); sequences restart in a new generation; a rank's
+     * non-elastic failure is cleared when its rendezvous succeeds. Invalidates open steps.
+     *
+     * @param launch which ranks take part in this call
+     * @throws PeerTimeoutException non-elastic mode, when a participant stayed silent (phase CLEAN)
+     */
+    public void cleanBuffer(boolean[] launch) {
+        enter("cleanBuffer");
+        try {
+            checkOpen();
+            if (launch.length != ranks.length) {
+                throw new IllegalArgumentException("expected " + ranks.length + " launch flags, got " + launch.length);
+            }
+            for (int r = 0; r < ranks.length; r++) {
+                if (launch[r]) {
+                    ranks[r].clean.launch(ranks[r].stream);
+                    ranks[r].syncDone.record(ranks[r].stream);
+                    ranks[r].hostSeq = 0;
+                    ranks[r].step = 0;
+                    ranks[r].stepOpen = false;
+                }
+            }
+            RuntimeException first = null;
+            for (int r = 0; r < ranks.length; r++) {
+                if (!launch[r] || ranks[r].stalled) {
+                    continue;
+                }
+                ranks[r].syncDone.synchronize();
+                RuntimeException fault = faultOf(ranks[r], Phase.CLEAN);
+                if (fault == null) {
+                    ranks[r].failure = null;
+                }
+                first = first == null ? fault : first;
+            }
+            throwFirst(first);
+        } finally {
+            exit();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ mask API
+
+    /** Rank {@code rank}'s mask, 1 = masked (DeepEP polarity), read from the device. Elastic mode only. */
+    public int[] queryMask(int rank) {
+        requireElastic("queryMask");
+        Rank rk = rank(rank);
+        synchronized (rk) {
+            int[] out = new int[ranks.length];
+            Memcpy.toHost(out, rk.base + layout.offMask, control);
+            return out;
+        }
+    }
+
+    /**
+     * Masks or unmasks {@code peer} in rank {@code rank}'s view (engine-driven masking). Written to the device on a
+     * separate stream, so it also unblocks a wait of that rank on that peer at once. Elastic mode only; a rank cannot
+     * mask itself.
+     */
+    public void updateMask(int rank, int peer, boolean masked) {
+        requireElastic("updateMask");
+        Rank rk = rank(rank);
+        rank(peer);
+        if (peer == rank && masked) {
+            throw new IllegalArgumentException("rank " + rank + " cannot mask itself");
+        }
+        synchronized (rk) {
+            MemoryUtil.putInt(rk.pinnedScratch, masked ? 1 : 0);
+            Memcpy.hostToDevice(rk.base + layout.offMask + 4L * peer, rk.pinnedScratch, 4, control);
+            control.synchronize();
+        }
+    }
+
+    /** Marks every rank active in rank {@code rank}'s view. Elastic mode only. */
+    public void clearMask(int rank) {
+        requireElastic("clearMask");
+        Rank rk = rank(rank);
+        synchronized (rk) {
+            Memcpy.toDevice(rk.base + layout.offMask, new int[ranks.length], control);
+            control.synchronize();
+        }
+    }
+
+    /**
+     * Collective of the launched ranks: all-gathers their masks over the fault-tolerant allGather and makes each
+     * adopt the union of what it received (spec §2 agreeMask). Elastic mode only.
+     *
+     * @return per launched rank the agreed mask (its own entry is 1 if some peer masks it), null for others
+     */
+    public int[][] agreeMask(boolean[] launch) {
+        requireElastic("agreeMask");
+        checkLaunch(launch);
+        byte[][] payloads = new byte[ranks.length][];
+        for (int r = 0; r < ranks.length; r++) {
+            if (launch[r]) {
+                int[] mask = queryMask(r);
+                payloads[r] = new byte[ranks.length];
+                for (int p = 0; p < mask.length; p++) {
+                    payloads[r][p] = (byte) mask[p];
+                }
+            }
+        }
+        byte[][][] views = allGather(payloads);
+        int[][] out = new int[ranks.length][];
+        for (int r = 0; r < ranks.length; r++) {
+            if (views[r] == null) {
+                continue;
+            }
+            int[] union = new int[ranks.length];
+            for (byte[] view : views[r]) {
+                if (view != null) {
+                    for (int p = 0; p < union.length && p < view.length; p++) {
+                        union[p] |= view[p];
+                    }
+                }
+            }
+            for (int p = 0; p < union.length; p++) {
+                if (union[p] != 0 && p != r) {
+                    updateMask(r, p, true);
+                }
+            }
+            out[r] = union;
+        }
+        return out;
+    }
+
+    /**
+     * Readmits {@code returning} (spec §2 readmit): every launched survivor unmasks it, the returning rank adopts the
+     * first survivor's mask, and all of them run the cleanBuffer rendezvous. Elastic mode only.
+     *
+     * @param returning the rank coming back (it must not be stalled)
+     * @param survivors the ranks readmitting it (launched in this call, {@code returning} excluded)
+     * @return whether every survivor ended with {@code returning} unmasked
+     */
+    public boolean readmit(int returning, boolean[] survivors) {
+        requireElastic("readmit");
+        Rank back = rank(returning);
+        checkLaunch(survivors);
+        if (survivors[returning]) {
+            throw new IllegalArgumentException("rank " + returning + " cannot readmit itself");
+        }
+        if (back.stalled) {
+            throw new IllegalStateException("rank " + returning + " is stalled: release and await it first");
+        }
+        int first = -1;
+        for (int r = 0; r < ranks.length; r++) {
+            if (survivors[r]) {
+                updateMask(r, returning, false);
+                first = first < 0 ? r : first;
+            }
+        }
+        if (first < 0) {
+            throw new IllegalArgumentException("readmit needs at least one survivor");
+        }
+        int[] adopted = queryMask(first);
+        adopted[returning] = 0;
+        synchronized (back) {
+            Memcpy.toDevice(back.base + layout.offMask, adopted, control);
+            control.synchronize();
+        }
+        boolean[] launch = survivors.clone();
+        launch[returning] = true;
+        cleanBuffer(launch);
+        for (int r = 0; r < ranks.length; r++) {
+            if (survivors[r] && queryMask(r)[returning] != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ------------------------------------------------------------------------------------------------ stats
+
+    /** Per local expert of {@code rank}, tokens received over all dispatches with {@code stats} on. */
+    public long[] cumulativeRecvStats(int rank) {
+        return readLongs(rank, layout.offCumRecv, layout.localExperts);
+    }
+
+    /** Per source rank, nanoseconds rank {@code rank} waited for it in dispatch (GPU %globaltimer). */
+    public long[] dispatchWaitNanos(int rank) {
+        return readLongs(rank, layout.offDwait, ranks.length);
+    }
+
+    /** Per source rank, nanoseconds rank {@code rank} waited for it in combine. */
+    public long[] combineWaitNanos(int rank) {
+        return readLongs(rank, layout.offCwait, ranks.length);
+    }
+
+    private long[] readLongs(int rank, long offset, int count) {
+        Rank rk = rank(rank);
+        synchronized (rk) {
+            long[] out = new long[count];
+            Memcpy.toHost(out, rk.base + offset, control);
+            return out;
+        }
+    }
+
+    /**
+     * Resets every rank's kernel phase trace (diagnostics): each elastic EP kernel stamps the %globaltimer of its
+     * first block's start and its last block's end per phase; after a reset the next launch of each phase is recorded.
+     * Waits for the reset; ranks that are stalled are skipped.
+     */
+    public void resetTrace() {
+        long[] empty = new long[2 * CudaRankLayout.TRACE_PHASES];
+        for (int p = 0; p < CudaRankLayout.TRACE_PHASES; p++) {
+            empty[2 * p] = -1L;
+        }
+        for (Rank rk : ranks) {
+            if (!rk.stalled) {
+                Memcpy.toDevice(rk.base + layout.offTrace, empty, rk.stream);
+                rk.stream.synchronize();
+            }
+        }
+    }
+
+    /**
+     * Rank {@code rank}'s phase trace since {@link #resetTrace()}: {@code [2 p]} = start, {@code [2 p + 1]} = end in
+     * GPU nanoseconds (%globaltimer) of phase {@code p}: 0 dispatch send, 1 dispatch wait, 2 dispatch copy, 3 combine
+     * send, 4 combine wait, 5 combine reduce ({@code -1} / 0 when the phase did not run). Waits for the rank's stream.
+     */
+    public long[] phaseTrace(int rank) {
+        Rank rk = rank(rank);
+        long[] out = new long[2 * CudaRankLayout.TRACE_PHASES];
+        Memcpy.toHost(out, rk.base + layout.offTrace, rk.stream);
+        return out;
+    }
+
+    // ------------------------------------------------------------------------------------------------ failure injection
+
+    /**
+     * Holds rank {@code rank}'s stream behind a spin kernel until {@link #release}: everything launched for it meanwhile
+     * runs late. Its results are not waited for ({@code null} in result lists) until {@link #awaitRank}.
+     */
+    public void stall(int rank) {
+        Rank rk = rank(rank);
+        if (rk.stalled) {
+            throw new IllegalStateException("rank " + rank + " is already stalled");
+        }
+        MemoryUtil.putInt(rk.releaseFlag, 0);
+        rk.spin.setLong(0, rk.releaseFlag).setLong(1, STALL_CAP_NANOS).launch(rk.stream);
+        rk.stalled = true;
+    }
+
+    /** Lets a stalled rank's stream run on (does not wait for it). */
+    public void release(int rank) {
+        MemoryUtil.putInt(rank(rank).releaseFlag, 1);
+        java.lang.invoke.VarHandle.fullFence();
+    }
+
+    /**
+     * Waits until everything launched for rank {@code rank} finished (after {@link #release}) and publishes its pending
+     * results, which reflect the view of a rank that ran late (not checked against anything).
+     */
+    public void awaitRank(int rank) {
+        Rank rk = rank(rank);
+        rk.stream.synchronize();
+        rk.stalled = false;
+        if (rk.pendingDispatch) {
+            publishDispatch(rk);
+        }
+        if (rk.pendingCombine) {
+            publishCombine(rk);
+        }
+    }
+
+    /** The last dispatch result of {@code rank} (after {@link #awaitRank}, say). */
+    public CudaDispatched lastDispatch(int rank) {
+        return rank(rank).dispatched;
+    }
+
+    /** The last combine result of {@code rank}. */
+    public CudaCombined lastCombine(int rank) {
+        return rank(rank).combined;
+    }
+
+    /**
+     * Overwrites every rank's receive rows, scales, provenance columns, combine-send rows and combine output with the
+     * byte 0xA5 (tests: an element a kernel skipped then shows up instead of passing on stale data). Between steps
+     * only; waits until done. Ranks that are stalled are skipped.
+     */
+    public void poisonResults() {
+        enter("poisonResults");
+        try {
+            checkOpen();
+            FillKernel fill = new FillKernel(module);
+            for (Rank rk : ranks) {
+                if (rk.stalled) {
+                    continue;
+                }
+                fill.fill(rk.base + layout.offCombRows, layout.localExperts * layout.expertRowBytes(), 1, POISON,
+                        rk.stream);
+                fill.fill(rk.base + layout.offRecvX, layout.offOut + 2L * layout.hidden * layout.maxTokens
+                        - layout.offRecvX, 1, POISON, rk.stream);
+                fill.fill(rk.base + layout.offLost, 4L * layout.maxTokens, 1, POISON, rk.stream);
+                rk.stream.synchronize();
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ graphs
+
+    /**
+     * Records what {@code queue} launches on the ranks' streams (e.g. {@link #queueDispatch}, {@link #queueCombine})
+     * into a CUDA graph, forking every rank stream from an origin stream and joining them back. Replay it with
+     * {@link #replay}. Host-side step state is not advanced by replays: call {@link #synchronize()} afterwards.
+     */
+    public CudaGraph captureGraph(Runnable queue) {
+        return CudaGraph.capture(origin, () -> {
+            fork.record(origin);
+            for (Rank rk : ranks) {
+                rk.stream.waitFor(fork);
+            }
+            queue.run();
+            for (Rank rk : ranks) {
+                rk.join.record(rk.stream);
+                origin.waitFor(rk.join);
+            }
+        });
+    }
+
+    /** Queues one replay of a graph from {@link #captureGraph} on the group's origin stream. */
+    public void replay(CudaGraph graph) {
+        graph.launch(origin);
+    }
+
+    /** The stream graphs replay on (record timing events here). */
+    public CudaStream originStream() {
+        return origin;
+    }
+
+    /**
+     * Waits for all queued work of unstalled ranks and re-reads each rank's step sequence from the device (after graph
+     * replays or {@code queue*} calls).
+     */
+    public void synchronize() {
+        origin.synchronize();
+        for (Rank rk : ranks) {
+            if (rk.stalled) {
+                continue;
+            }
+            rk.stream.synchronize();
+            long[] seq = new long[1];
+            Memcpy.toHost(seq, rk.base + layout.offState, control);
+            rk.hostSeq = seq[0];
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ lifecycle
+
+    /**
+     * Frees everything. Stalled ranks are released first; their queued kernels end within the wait timeout, which
+     * freeing device memory (a device-wide synchronisation) waits for: never longer.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        enter("close");
+        try {
+            closed = true;
+            closeQuietly();
+        } finally {
+            exit();
+        }
+    }
+
+    private void closeQuietly() {
+        closed = true;
+        RuntimeException failure = null;
+        for (Rank rk : ranks) {
+            if (rk != null) {
+                MemoryUtil.putInt(rk.releaseFlag, 1);
+            }
+        }
+        for (Rank rk : ranks) {
+            if (rk == null) {
+                continue;
+            }
+            try {
+                rk.close();
+            } catch (RuntimeException e) {
+                failure = failure == null ? e : failure;
+            }
+        }
+        fork.close();
+        origin.close();
+        control.close();
+        pinned.close();
+        allocator.close();
+        module.close();
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ internals
+
+    private RuntimeException faultOf(Rank rk, Phase phase) {
+        int fault = rk.report.fault();
+        if (fault == 0) {
+            return null;
+        }
+        if ((fault & CudaRankLayout.FAULT_TIMEOUT) != 0) {
+            int code = rk.report.phase();
+            Phase where = code >= 0 && code < Phase.values().length ? Phase.values()[code] : phase;
+            PeerTimeoutException e = new PeerTimeoutException(rk.id, rk.report.faultPeers(), where, timeoutNanos);
+            rk.failure = e;
+            return e;
+        }
+        if ((fault & CudaRankLayout.FAULT_FORMAT) != 0) {
+            return new IllegalStateException("rank " + rk.id + ": peer rank " + rk.report.mismatchedPeer()
+                    + " dispatched step " + rk.step + " with other fp8 options; every rank must pass the same options");
+        }
+        return new IllegalArgumentException("rank " + rk.id + ": " + rk.report.badIds() + " topk_idx entries outside"
+                + " [0, " + layout.experts + ") and not -1 were dropped on the device (validation was off)");
+    }
+
+    private static void throwFirst(RuntimeException e) {
+        if (e != null) {
+            throw e;
+        }
+    }
+
+    private void validateTokens(Rank rk, TokenBatch batch, String op, boolean saveIdx) {
+        if (batch.isClosed()) {
+            throw new IllegalArgumentException(who(rk, op) + "the token batch is closed");
+        }
+        MemoryLocation where = batch.location();
+        boolean host = where.isCpuAccessible();
+        if (!host && (where.type() != DeviceType.CUDA || where.deviceId() != device.ordinal())) {
+            throw new IllegalArgumentException(who(rk, op) + "the batch lives in " + where + " memory; this group runs"
+                    + " on " + device.location() + " (host batches are copied in)");
+        }
+        if (batch.dtype() != config.dtype()) {
+            throw new IllegalArgumentException(who(rk, op) + "batch dtype " + batch.dtype()
+                    + " differs from the buffer's " + config.dtype());
+        }
+        if (batch.hiddenSize() != layout.hidden) {
+            throw new IllegalArgumentException(who(rk, op) + "batch hidden size " + batch.hiddenSize()
+                    + " differs from the buffer's " + layout.hidden);
+        }
+        int n = batch.numTokens();
+        if (n > layout.maxTokens) {
+            throw new IllegalArgumentException(who(rk, op) + n + " tokens exceed maxTokensPerRank = "
+                    + layout.maxTokens);
+        }
+        int k = batch.topK();
+        if (k > layout.maxTopK) {
+            throw new IllegalArgumentException(who(rk, op) + "k = " + k + " exceeds maxTopK = " + layout.maxTopK);
+        }
+        if (!host && !validateDeviceInputs) {
+            return;
+        }
+        long a = idxHostAddress(rk, batch);
+        for (int t = 0; t < n; t++) {
+            for (int j = 0; j < k; j++) {
+                long e = MemoryUtil.getLong(a + 8L * (t * k + j));
+                if (e < -1 || e >= layout.experts) {
+                    throw new IllegalArgumentException(who(rk, op) + "topk_idx[" + t + "][" + j + "] = " + e
+                            + " is outside [0, " + layout.experts + ") and not -1");
+                }
+                for (int i = 0; i < j && e >= 0; i++) {
+                    if (MemoryUtil.getLong(a + 8L * (t * k + i)) == e) {
+                        throw new IllegalArgumentException(who(rk, op) + "token " + t + " lists expert " + e
+                                + " twice");
+                    }
+                }
+                if (saveIdx) {
+                    rk.routedIdx[t * k + j] = e;
+                }
+            }
+        }
+    }
+
+    private static String who(Rank rk, String op) {
+        return "rank " + rk.id + ": " + op + ": ";
+    }
+
+    /** A host address holding the batch's topk_idx: the batch itself, or a pinned copy of a device batch's. */
+    private long idxHostAddress(Rank rk, TokenBatch batch) {
+        if (isHost(batch)) {
+            return batch.topkIdxAddress();
+        }
+        long bytes = 8L * batch.numTokens() * batch.topK();
+        if (bytes > 0) {
+            Memcpy.deviceToHost(rk.pinnedIdx, batch.topkIdxAddress(), bytes, control);
+            control.synchronize();
+        }
+        return rk.pinnedIdx;
+    }
+
+    private static boolean isHost(TokenBatch batch) {
+        return batch.location().isCpuAccessible();
+    }
+
+    private static int dtypeCode(HiddenDtype dtype) {
+        return switch (dtype) {
+            case BF16 -> 0;
+            case FP16 -> 1;
+            case FP32 -> 2;
+            default -> throw new IllegalArgumentException("dispatch input dtype " + dtype + " is not supported");
+        };
+    }
+
+    private Rank rank(int r) {
+        if (r < 0 || r >= ranks.length) {
+            throw new IllegalArgumentException("rank " + r + " outside [0, " + ranks.length + ")");
+        }
+        return ranks[r];
+    }
+
+    private void checkList(List<?> perRank, String op) {
+        if (perRank == null || perRank.size() != ranks.length) {
+            throw new IllegalArgumentException(op + " needs one entry per rank (" + ranks.length + "), got "
+                    + (perRank == null ? "null" : perRank.size()));
+        }
+    }
+
+    private void checkLaunch(boolean[] launch) {
+        checkOpen();
+        if (launch == null || launch.length != ranks.length) {
+            throw new IllegalArgumentException("expected " + ranks.length + " launch flags");
+        }
+        for (int r = 0; r < ranks.length; r++) {
+            if (launch[r]) {
+                ensureWorking(ranks[r]);
+            }
+        }
+    }
+
+    private boolean[] all() {
+        boolean[] launch = new boolean[ranks.length];
+        Arrays.fill(launch, true);
+        return launch;
+    }
+
+    private void ensureWorking(Rank rk) {
+        if (rk.failure != null) {
+            throw new IllegalStateException("rank " + rk.id + ": the buffer failed (" + rk.failure.getMessage()
+                    + "); call cleanBuffer() first", rk.failure);
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the cuda-local group is closed");
+        }
+    }
+
+    private void requireElastic(String op) {
+        checkOpen();
+        if (!config.elastic()) {
+            throw new IllegalStateException(op + " needs elastic mode; this group was built with elastic = false");
+        }
+    }
+
+    private void enter(String op) {
+        Thread me = Thread.currentThread();
+        if (!caller.compareAndSet(null, me)) {
+            Thread other = caller.get();
+            throw new IllegalStateException(op + " called from thread " + me.getName() + " while thread "
+                    + (other == null ? "?" : other.getName()) + " is inside a call on the same cuda-local group");
+        }
+    }
+
+    private void exit() {
+        caller.set(null);
+    }
+
+    private static long align64(long v) {
+        return (v + 63) & ~63L;
+    }
+}
