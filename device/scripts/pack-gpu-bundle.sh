@@ -66,6 +66,17 @@ say "fetching the JUnit Platform Console Standalone $platform (Jupiter $jupiter)
 mvn "${mvn_flags[@]}" -N dependency:copy \
   -Dartifact="org.junit.platform:junit-platform-console-standalone:$platform" -DoutputDirectory="$out/lib"
 
+# The cuda-local benchmark (examples module) as a small jar of its own, compiled against the packed jars, so the GPU run
+# needs neither JMH nor the CLI (device/scripts/run-cuda-bench.sh runs it).
+bench_src="$repo/examples/src/main/java/io/tokenroute/examples/bench/CudaLocalBench.java"
+if [ -f "$bench_src" ]; then
+  say "compiling $(basename "$bench_src") into tokenroute-cuda-bench.jar"
+  bench_classes=$(mktemp -d)
+  javac --release 17 -nowarn -d "$bench_classes" -cp "$out/lib/*" "$bench_src"
+  jar cf "$out/lib/tokenroute-cuda-bench.jar" -C "$bench_classes" .
+  rm -rf "$bench_classes"
+fi
+
 kernels="$repo/device/target/classes/io/tokenroute/device/kernels"
 if [ -f "$kernels/kernels.fatbin" ]; then
   cp "$kernels/kernels.fatbin" "$kernels/kernels.properties" "$out/kernels/"

@@ -22,3 +22,44 @@
 #define TR_FP8_E4M3_MAX 448.0f
 // Lower bound on a group's amax so that an all-zero group still gets a finite scale (Fp8Quantizer.AMAX_FLOOR).
 #define TR_FP8_AMAX_FLOOR 1e-4f
+
+// ---- elastic EP kernels: dispatch, combine, barrier/allGather/clean (dispatch.cu, combine.cu, sync.cu) ----
+// Block of the dispatch-send kernel. Block 0 plans the routing (per-expert token lists) with a shared-memory scan
+// of this many partial sums; the other blocks stage rows, one warp per row.
+#define TR_EP_SEND_THREADS 256
+// Resident send blocks per SM the kernel is compiled for (with the explicit bound ptxas also avoids spilling).
+#define TR_EP_SEND_MIN_BLOCKS 3
+// Blocks that wait on peers (dispatch/combine wait, barrier/allGather wait, publish): one thread per peer, looping.
+#define TR_EP_WAIT_THREADS 256
+// Dispatch receive copy: one warp per received row, 16-byte loads, TR_EP_COPY_UNROLL loads in flight per lane.
+#define TR_EP_COPY_THREADS 256
+#define TR_EP_COPY_UNROLL 8
+// Resident blocks per SM the copy kernel is compiled for (caps its registers).
+#ifndef TR_EP_COPY_MIN_BLOCKS
+#define TR_EP_COPY_MIN_BLOCKS 2
+#endif
+// The copy kernel caches the row bases of up to this many local experts and the layout of up to this many
+// (local expert, source rank) cells in shared memory; larger groups read them from global memory.
+#define TR_EP_COPY_MAX_EXPERTS 1024
+#define TR_EP_COPY_MAX_CELLS 2048
+// build_layout keeps the per-(expert, source) counts of up to this many cells in shared memory.
+#define TR_EP_LAYOUT_SMEM_CELLS 2048
+// Dispatch-send plans in shared memory (token bitmaps + CSR) when they fit in this many bytes, else in global memory.
+#define TR_EP_PLAN_SMEM_BYTES 40960
+// Combine reduce: one block per token; each thread owns TR_EP_REDUCE_CHUNKS chunks of 8 channels per pass, so one
+// pass covers TR_EP_REDUCE_THREADS * 8 * TR_EP_REDUCE_CHUNKS channels (8192 with 128 x 8).
+#define TR_EP_REDUCE_THREADS 128
+#define TR_EP_REDUCE_CHUNKS 8
+// Resident blocks per SM the reduce kernel is compiled for (caps its registers).
+#ifndef TR_EP_REDUCE_MIN_BLOCKS
+#define TR_EP_REDUCE_MIN_BLOCKS 4
+#endif
+// Most ranks one cuda-local group may emulate (size of per-block mask snapshots in shared memory).
+#define TR_EP_MAX_RANKS 256
+// Most ranks one batched launch covers (blockIdx.y = rank; per-rank arguments travel in the kernel parameters).
+#define TR_EP_BATCH_RANKS 64
+// Dispatch-send: group pairs each fp8 warp quantises per step (loads in flight per lane).
+#define TR_EP_FP8_UNROLL 4
+// Wait loops poll a peer word this many times before they start sleeping between polls (__nanosleep).
+#define TR_EP_SPIN_POLLS 64
+#define TR_EP_SLEEP_NS 64

@@ -7,3 +7,7 @@
 #include "fill.cu"
 #include "cast.cu"
 #include "fp8.cu"
+// Elastic EP (cuda-local and, through nvshmem_ptr, nvshmem): shared helpers + collectives, dispatch, combine.
+#include "sync.cu"
+#include "dispatch.cu"
+#include "combine.cu"

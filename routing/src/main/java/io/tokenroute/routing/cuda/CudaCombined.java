@@ -65,7 +65,7 @@ public final class CudaCombined {
         if (dst.length != tokens * layout.hidden) {
             throw new IllegalArgumentException("need " + tokens * layout.hidden + " values, got " + dst.length);
         }
-        Memcpy.toHost(dst, hiddenAddress(), rank.stream);
+        Memcpy.toHost(dst, hiddenAddress(), rank.exec());
     }
 
     /** Copies {@code lost_weight} to {@code dst}, which must hold exactly {@code n} values. */
@@ -73,7 +73,7 @@ public final class CudaCombined {
         if (dst.length != tokens) {
             throw new IllegalArgumentException("need " + tokens + " values, got " + dst.length);
         }
-        Memcpy.toHost(dst, lostWeightAddress(), rank.stream);
+        Memcpy.toHost(dst, lostWeightAddress(), rank.exec());
     }
 
     /** Number of peers this combine masked. */
@@ -99,7 +99,7 @@ public final class CudaCombined {
 
     /** The event recorded on the rank's stream after the reduce: the export's sync event. Owned by the group. */
     public CudaEvent readyEvent() {
-        return rank.combineDone;
+        return rank.lastCombineEvent;
     }
 
     /**
@@ -109,6 +109,6 @@ public final class CudaCombined {
      */
     public ExportedDeviceBatch export(BufferAllocator allocator) {
         return DeviceExport.export(allocator, batch(), rank.group.device().location(), NullCounts.KNOWN_ZERO,
-                rank.combineDone.syncEventSlotAddress());
+                rank.lastCombineEvent.syncEventSlotAddress());
     }
 }

@@ -21,10 +21,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
 public final class CudaDispatched {
     private final CudaLocalGroup.Rank rank;
     private final CudaRankLayout layout;
-    private final int[] recvCount;
-    private final int[] layoutBegin;
-    private final int[] layoutCount;
     private final boolean[] newlyMasked;
+    private CudaReport report;
     private int newlyMaskedCount;
     private long step;
     private int tokens;
@@ -34,26 +32,20 @@ public final class CudaDispatched {
     CudaDispatched(CudaLocalGroup.Rank rank, CudaRankLayout layout) {
         this.rank = rank;
         this.layout = layout;
-        this.recvCount = new int[layout.localExperts];
-        this.layoutBegin = new int[layout.localExperts * layout.ranks];
-        this.layoutCount = new int[layout.localExperts * layout.ranks];
         this.newlyMasked = new boolean[layout.ranks];
     }
 
-    /** Reads the rank's report after its receive phase completed. */
-    void publish(long newStep, int n, boolean isFp8, boolean isUe8m0, CudaReport report) {
+    /**
+     * Takes the rank's report after its receive phase completed. Counts and layout are read from the report when
+     * asked for (nothing else writes them before the rank's next dispatch), so publishing costs R reads.
+     */
+    void publish(long newStep, int n, boolean isFp8, boolean isUe8m0, CudaReport newReport) {
         step = newStep;
         tokens = n;
         fp8 = isFp8;
         ue8m0 = isUe8m0;
-        for (int l = 0; l < recvCount.length; l++) {
-            recvCount[l] = report.recvCount(l);
-            for (int p = 0; p < layout.ranks; p++) {
-                layoutBegin[l * layout.ranks + p] = report.layoutBegin(l, p);
-                layoutCount[l * layout.ranks + p] = report.layoutCount(l, p);
-            }
-        }
-        newlyMaskedCount = report.copyNewly(CudaRankLayout.CALL_DISPATCH, newlyMasked);
+        report = newReport;
+        newlyMaskedCount = newReport.copyNewly(CudaRankLayout.CALL_DISPATCH, newlyMasked);
     }
 
     /** This result's rank. */
@@ -78,7 +70,7 @@ public final class CudaDispatched {
 
     /** L. */
     public int numLocalExperts() {
-        return recvCount.length;
+        return layout.localExperts;
     }
 
     /** Tokens this rank dispatched (the row count of its combine output). */
@@ -88,17 +80,17 @@ public final class CudaDispatched {
 
     /** Rows received by local expert {@code l}. */
     public int recvCount(int l) {
-        return recvCount[checkExpert(l)];
+        return report.recvCount(checkExpert(l));
     }
 
     /** First row of local expert {@code l} that came from {@code srcRank}. */
     public int layoutBegin(int l, int srcRank) {
-        return layoutBegin[checkExpert(l) * layout.ranks + checkRank(srcRank)];
+        return report.layoutBegin(checkExpert(l), checkRank(srcRank));
     }
 
     /** Rows of local expert {@code l} that came from {@code srcRank} (0 if that rank was masked). */
     public int layoutCount(int l, int srcRank) {
-        return layoutCount[checkExpert(l) * layout.ranks + checkRank(srcRank)];
+        return report.layoutCount(checkExpert(l), checkRank(srcRank));
     }
 
     /** Number of peers this dispatch masked (0 on a healthy step). */
@@ -127,12 +119,12 @@ public final class CudaDispatched {
      * {@link io.tokenroute.routing.Dispatched#expert}). Only addresses, schema and row count may be used on the CPU.
      */
     public VectorSchemaRoot expert(int l) {
-        return rank.views.expert(checkExpert(l), fp8, ue8m0, recvCount[l]);
+        return rank.views.expert(checkExpert(l), fp8, ue8m0, recvCount(l));
     }
 
     /** The layout batch in host memory: {@code L × R} rows of {@code local_expert, src_rank, begin, count}. */
     public VectorSchemaRoot layout() {
-        return rank.views.layout(layoutBegin, layoutCount);
+        return rank.views.layout(report);
     }
 
     /**
@@ -141,7 +133,7 @@ public final class CudaDispatched {
      * first), then call {@link CudaLocalGroup#combine(java.util.List)}.
      */
     public VectorSchemaRoot expertOutput(int l) {
-        return rank.views.output(checkExpert(l), recvCount[l]);
+        return rank.views.output(checkExpert(l), recvCount(l));
     }
 
     /** Device address of local expert {@code l}'s first combine-send row ({@code recvCount(l) × H} bf16). */
@@ -175,7 +167,7 @@ public final class CudaDispatched {
      * {@link #exportExpert}. Owned by the group; re-recorded by the rank's next dispatch.
      */
     public CudaEvent readyEvent() {
-        return rank.dispatchDone;
+        return rank.lastDispatchEvent;
     }
 
     /**
@@ -188,12 +180,12 @@ public final class CudaDispatched {
      */
     public ExportedDeviceBatch exportExpert(int l, BufferAllocator allocator) {
         return DeviceExport.export(allocator, expert(l), rank.group.device().location(), NullCounts.KNOWN_ZERO,
-                rank.dispatchDone.syncEventSlotAddress());
+                rank.lastDispatchEvent.syncEventSlotAddress());
     }
 
     private int checkExpert(int l) {
-        if (l < 0 || l >= recvCount.length) {
-            throw new IndexOutOfBoundsException("local expert " + l + " outside [0, " + recvCount.length + ")");
+        if (l < 0 || l >= layout.localExperts) {
+            throw new IndexOutOfBoundsException("local expert " + l + " outside [0, " + layout.localExperts + ")");
         }
         return l;
     }

@@ -11,7 +11,6 @@ import io.tokenroute.device.CudaGraph;
 import io.tokenroute.device.CudaStream;
 import io.tokenroute.device.DeviceBuffer;
 import io.tokenroute.device.FillKernel;
-import io.tokenroute.device.KernelFunction;
 import io.tokenroute.device.KernelLaunch;
 import io.tokenroute.device.KernelModule;
 import io.tokenroute.device.Memcpy;
@@ -40,12 +39,14 @@ import org.apache.arrow.vector.types.pojo.ArrowType;
  * {@code device/src/main/cuda/{sync,dispatch,combine}.cu}. It gives real kernels and latency figures on one GPU and
  * checks the kernels against the Java reference ({@code local} transport) bit for bit.
  *
- * <p><b>One host thread drives every rank.</b> Each operation takes one entry per rank and launches, on the rank's own
- * stream, first every rank's send phase, then every rank's receive phase, so no kernel relies on another rank's kernel
- * being resident at the same time (only single-block wait kernels spin). A {@code null} entry means the rank is not
- * launched in this call: that is how a dead or late rank is emulated, and survivors mask it after the timeout
- * (elastic) or fail with a {@link PeerTimeoutException} (non-elastic). {@link #stall} holds a rank's stream behind a
- * spin kernel instead, so its phases run late, after survivors gave up on it.
+ * <p><b>One host thread drives every rank.</b> Each operation takes one entry per rank and launches first every rank's
+ * send phase, then every rank's receive phase, so no kernel relies on another rank's kernel being resident at the
+ * same time (only single-block wait kernels spin). Launches are batched: one grid covers all unstalled ranks
+ * ({@code blockIdx.y} = rank, per-rank arguments in the kernel parameters), on one shared stream, so a step costs
+ * three launches for the whole group, not three per rank. A {@code null} entry means the rank is not launched in this
+ * call: that is how a dead rank is emulated, and survivors mask it after the timeout (elastic) or fail with a
+ * {@link PeerTimeoutException} (non-elastic). {@link #stall} holds a rank's own stream behind a spin kernel instead:
+ * while stalled, its phases are launched per rank on that stream and run late, after survivors gave up on it.
  *
  * <p><b>Memory.</b> Results live in device memory ({@link CudaDispatched}, {@link CudaCombined}: Arrow batches over
  * device buffers, exportable through the C Device Data Interface with a CUDA sync event). Counts, layout, newly-masked
@@ -68,6 +69,20 @@ public final class CudaLocalGroup implements AutoCloseable {
     /** A stall ends by itself after this long, so a forgotten {@link #release} cannot hang the process. */
     private static final long STALL_CAP_NANOS = 120_000_000_000L;
     private static final long POISON = 0xA5L;
+    /** tokenroute_config.cuh TR_EP_BATCH_RANKS: ranks per batched launch. */
+    static final int BATCH = 64;
+    /** tokenroute_config.cuh TR_EP_FP8_UNROLL. */
+    private static final int FP8_UNROLL = 4;
+    // Byte layout of the batched kernels' by-value parameters (sync.cu TrEpBatch, TrEpSendBatch, TrEpReduceBatch).
+    private static final long BATCH_BYTES = 8L * BATCH;
+    private static final long SEND_X = 8L * BATCH;
+    private static final long SEND_IDX = 16L * BATCH;
+    private static final long SEND_N = 24L * BATCH;
+    private static final long SEND_K = 28L * BATCH;
+    private static final long SEND_DTYPE = 32L * BATCH;
+    private static final long SEND_BYTES = 36L * BATCH;
+    private static final long REDUCE_WEIGHTS = 8L * BATCH;
+    private static final long REDUCE_BYTES = 16L * BATCH;
 
     private final CudaDevice device;
     private final BufferConfig config;
@@ -75,8 +90,19 @@ public final class CudaLocalGroup implements AutoCloseable {
     private final KernelModule module;
     private final BufferAllocator allocator;
     private final CudaStream control;
+    /** The stream batched launches (every unstalled rank at once) and graph replays run on. */
     private final CudaStream origin;
-    private final CudaEvent fork;
+    private final CudaEvent dispatchReady;
+    private final CudaEvent combineReady;
+    private final CudaEvent mainMark;
+    /** Batched launches, one per chunk of {@link #BATCH} ranks (blockIdx.y = rank within the chunk). */
+    private KernelLaunch[] sendBatch;
+    private KernelLaunch[] waitBatch;
+    private KernelLaunch[] copyBatch;
+    private KernelLaunch[] combineSendBatch;
+    private KernelLaunch[] combineWaitBatch;
+    private KernelLaunch[] reduceBatch;
+    private final List<KernelLaunch> batchLaunches = new ArrayList<>();
     private final PinnedHostBuffer pinned;
     private final long pinnedStride;
     private final Rank[] ranks;
@@ -85,7 +111,6 @@ public final class CudaLocalGroup implements AutoCloseable {
     private final List<CudaDispatched> dispatchView;
     private final List<CudaCombined> combineView;
     private final AtomicReference<Thread> caller = new AtomicReference<>();
-    private final KernelFunction quantizeFunction;
     private long timeoutNanos;
     private boolean validateDeviceInputs = true;
     private long lastHostNanos;
@@ -101,7 +126,6 @@ public final class CudaLocalGroup implements AutoCloseable {
         final CudaEvent dispatchDone;
         final CudaEvent combineDone;
         final CudaEvent syncDone;
-        final CudaEvent join;
         final CudaReport report;
         final long releaseFlag;
         final long pinnedIdx;
@@ -111,9 +135,8 @@ public final class CudaLocalGroup implements AutoCloseable {
         final CudaCombined combined;
         final long[] routedIdx;
         final List<KernelLaunch> launches = new ArrayList<>();
+        // Per-rank launches of the batched kernels (gridDim.y = 1), for a stalled rank on its own stream.
         KernelLaunch send;
-        KernelLaunch quantize;
-        KernelLaunch publish;
         KernelLaunch waitDispatch;
         KernelLaunch copy;
         KernelLaunch combineSend;
@@ -123,7 +146,8 @@ public final class CudaLocalGroup implements AutoCloseable {
         KernelLaunch syncWait;
         KernelLaunch clean;
         KernelLaunch spin;
-        long hostSeq;
+        CudaEvent lastDispatchEvent;
+        CudaEvent lastCombineEvent;
         long step;
         int tokens;
         int topK;
@@ -143,7 +167,6 @@ public final class CudaLocalGroup implements AutoCloseable {
             this.dispatchDone = CudaEvent.create(CudaEvent.DISABLE_TIMING);
             this.combineDone = CudaEvent.create(CudaEvent.DISABLE_TIMING);
             this.syncDone = CudaEvent.create(CudaEvent.DISABLE_TIMING);
-            this.join = CudaEvent.create(CudaEvent.DISABLE_TIMING);
             long reportBytes = align64(4L * layout.reportInts());
             this.report = new CudaReport(layout, pinnedBase);
             this.releaseFlag = pinnedBase + reportBytes;
@@ -161,24 +184,30 @@ public final class CudaLocalGroup implements AutoCloseable {
         KernelLaunch prepare(String kernel, int arguments) {
             KernelLaunch launch = new KernelLaunch(module.function(kernel), arguments);
             launches.add(launch);
-            if (arguments > 0 && !kernel.equals("tr_fp8_quantize_bf16") && !kernel.equals("tr_ep_spin")) {
+            if (arguments > 0 && !kernel.equals("tr_ep_spin")) {
                 launch.setLong(0, desc());
             }
             return launch;
         }
 
+        /** A per-rank launch of a batched kernel: gridDim.y = 1 and this rank's descriptor in slot 0. */
+        KernelLaunch prepareOne(String kernel, long... argumentBytes) {
+            KernelLaunch launch = new KernelLaunch(module.function(kernel), argumentBytes);
+            launches.add(launch);
+            launch.setLongAt(0, 0, desc());
+            return launch;
+        }
+
         void prepareLaunches() {
-            send = prepare("tr_ep_dispatch_send", 9);
+            send = prepareOne("tr_ep_dispatch_send", SEND_BYTES, 8);
             send.shape(2, send.function().maxThreadsPerBlock(), layout.planSharedBytes());
-            quantize = prepare("tr_fp8_quantize_bf16", 6);
-            publish = prepare("tr_ep_dispatch_publish", 1).shape(1, 32, 0);
-            waitDispatch = prepare("tr_ep_dispatch_wait", 3);
+            waitDispatch = prepareOne("tr_ep_dispatch_wait", BATCH_BYTES, 8, 8);
             waitDispatch.shape(1, waitDispatch.function().maxThreadsPerBlock(), 0);
-            copy = prepare("tr_ep_dispatch_copy", 1);
-            combineSend = prepare("tr_ep_combine_send", 1).shape(1, 32, 0);
-            waitCombine = prepare("tr_ep_combine_wait", 2);
+            copy = prepareOne("tr_ep_dispatch_copy", BATCH_BYTES);
+            combineSend = prepareOne("tr_ep_combine_send", BATCH_BYTES).shape(1, 32, 0);
+            waitCombine = prepareOne("tr_ep_combine_wait", BATCH_BYTES, 8);
             waitCombine.shape(1, waitCombine.function().maxThreadsPerBlock(), 0);
-            reduce = prepare("tr_ep_combine_reduce", 2);
+            reduce = prepareOne("tr_ep_combine_reduce", REDUCE_BYTES);
             syncArrive = prepare("tr_ep_sync_arrive", 2);
             syncArrive.shape(1, syncArrive.function().maxThreadsPerBlock(), 0);
             syncWait = prepare("tr_ep_sync_wait", 4);
@@ -195,8 +224,9 @@ public final class CudaLocalGroup implements AutoCloseable {
             clean.setLong(1, nanos);
         }
 
-        long slot(long seq) {
-            return base + layout.stage((int) (seq & 1));
+        /** The stream this rank's dispatch/combine work runs on: the shared one, or its own while stalled. */
+        CudaStream exec() {
+            return stalled ? stream : origin;
         }
 
         void close() {
@@ -204,7 +234,6 @@ public final class CudaLocalGroup implements AutoCloseable {
             if (views != null) {
                 views.close();
             }
-            join.close();
             syncDone.close();
             combineDone.close();
             dispatchDone.close();
@@ -224,11 +253,12 @@ public final class CudaLocalGroup implements AutoCloseable {
         }
         device.makeCurrent();
         this.module = KernelModule.load(device);
-        this.quantizeFunction = module.function("tr_fp8_quantize_bf16");
         this.allocator = parent.newChildAllocator("cuda-local", 0, Long.MAX_VALUE);
         this.control = CudaStream.create(CudaStream.NON_BLOCKING);
         this.origin = CudaStream.create(CudaStream.NON_BLOCKING);
-        this.fork = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+        this.dispatchReady = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+        this.combineReady = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+        this.mainMark = CudaEvent.create(CudaEvent.DISABLE_TIMING);
         this.pinnedStride = align64(4L * layout.reportInts()) + 64 + align64(8L * layout.maxTokens * layout.maxTopK)
                 + align64(8L * Math.max(r, layout.localExperts));
         this.pinned = PinnedHostBuffer.allocate(pinnedStride * r);
@@ -291,6 +321,46 @@ public final class CudaLocalGroup implements AutoCloseable {
             rk.views = new CudaRankViews(layout, allocator, rk.memory.toArrowBuf(allocator));
             rk.prepareLaunches();
         }
+        int chunks = (ranks.length + BATCH - 1) / BATCH;
+        sendBatch = new KernelLaunch[chunks];
+        waitBatch = new KernelLaunch[chunks];
+        copyBatch = new KernelLaunch[chunks];
+        combineSendBatch = new KernelLaunch[chunks];
+        combineWaitBatch = new KernelLaunch[chunks];
+        reduceBatch = new KernelLaunch[chunks];
+        for (int c = 0; c < chunks; c++) {
+            int rows = Math.min(BATCH, ranks.length - c * BATCH);
+            sendBatch[c] = batched("tr_ep_dispatch_send", rows, SEND_BYTES, 8);
+            sendBatch[c].shape(2, sendBatch[c].function().maxThreadsPerBlock(), layout.planSharedBytes()).gridY(rows);
+            waitBatch[c] = batched("tr_ep_dispatch_wait", rows, BATCH_BYTES, 8, 8);
+            waitBatch[c].shape(1, waitBatch[c].function().maxThreadsPerBlock(), 0).gridY(rows);
+            copyBatch[c] = batched("tr_ep_dispatch_copy", rows, BATCH_BYTES);
+            combineSendBatch[c] = batched("tr_ep_combine_send", rows, BATCH_BYTES);
+            combineSendBatch[c].shape(1, 32, 0).gridY(rows);
+            combineWaitBatch[c] = batched("tr_ep_combine_wait", rows, BATCH_BYTES, 8);
+            combineWaitBatch[c].shape(1, combineWaitBatch[c].function().maxThreadsPerBlock(), 0).gridY(rows);
+            reduceBatch[c] = batched("tr_ep_combine_reduce", rows, REDUCE_BYTES);
+        }
+        setTimeoutArguments(timeoutNanos);
+    }
+
+    private KernelLaunch batched(String kernel, int rows, long... argumentBytes) {
+        KernelLaunch launch = new KernelLaunch(module.function(kernel), argumentBytes);
+        batchLaunches.add(launch);
+        launch.gridY(rows);
+        return launch;
+    }
+
+    private void setTimeoutArguments(long nanos) {
+        for (Rank rk : ranks) {
+            rk.setTimeoutArguments(nanos);
+        }
+        if (waitBatch != null) {
+            for (int c = 0; c < waitBatch.length; c++) {
+                waitBatch[c].setLong(1, nanos);
+                combineWaitBatch[c].setLong(1, nanos);
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ accessors
@@ -310,9 +380,13 @@ public final class CudaLocalGroup implements AutoCloseable {
         return device;
     }
 
-    /** Rank {@code rank}'s stream: queue expert kernels writing zero-copy outputs here. */
+    /**
+     * The stream rank {@code rank}'s dispatch and combine kernels run on: queue expert kernels writing zero-copy
+     * outputs here. Unstalled ranks share one stream (their kernels are launched batched, one grid for all ranks); a
+     * stalled rank has its own.
+     */
     public CudaStream stream(int rank) {
-        return rank(rank).stream;
+        return rank(rank).exec();
     }
 
     /** The kernels' wait timeout. */
@@ -327,9 +401,7 @@ public final class CudaLocalGroup implements AutoCloseable {
             throw new IllegalArgumentException("timeout must be positive, got " + timeout);
         }
         timeoutNanos = nanos;
-        for (Rank rk : ranks) {
-            rk.setTimeoutArguments(nanos);
-        }
+        setTimeoutArguments(nanos);
     }
 
     /**
@@ -400,79 +472,119 @@ public final class CudaLocalGroup implements AutoCloseable {
             if (batch != null) {
                 ensureWorking(ranks[r]);
                 validateTokens(ranks[r], batch, "dispatch", true);
+                if (options.fp8() && !isHost(batch) && batch.hiddenAddress() % 16 != 0) {
+                    throw new IllegalArgumentException("rank " + r + ": fp8 dispatch reads rows with 16-byte loads;"
+                            + " the batch's hidden data at 0x" + Long.toHexString(batch.hiddenAddress())
+                            + " is not 16-byte aligned");
+                }
             }
         }
     }
 
     private void queueDispatchChecked(List<TokenBatch> perRank, DispatchOptions options) {
         int format = (options.fp8() ? 1 : 0) | (options.roundScale() ? 2 : 0) | (options.ue8m0() ? 4 : 0);
-        int scaleMode = options.ue8m0() ? 2 : options.roundScale() ? 1 : 0;
         long totalEntries = 0;
+        int maxTokens = 0;
+        boolean anyBatched = false;
         for (int r = 0; r < ranks.length; r++) {
             TokenBatch batch = perRank.get(r);
+            int c = r / BATCH;
+            long cell = 8L * (r % BATCH);
+            Rank rk = ranks[r];
+            if (batch == null || rk.stalled) {
+                // Not part of the batched launch (left out, or launched on its own stream below).
+                sendBatch[c].setLongAt(0, cell, 0);
+                waitBatch[c].setLongAt(0, cell, 0);
+                copyBatch[c].setLongAt(0, cell, 0);
+            }
             if (batch == null) {
                 continue;
             }
-            Rank rk = ranks[r];
             int n = batch.numTokens();
             int k = batch.topK();
             totalEntries += (long) n * k;
-            int dtype = dtypeCode(batch.dtype());
             long x;
             long idx;
             if (isHost(batch)) {
                 x = rk.base + layout.offInputX;
                 idx = rk.base + layout.offInputIdx;
-                Memcpy.hostToDevice(x, batch.hiddenAddress(), n * batch.hiddenRowBytes(), rk.stream);
-                Memcpy.hostToDevice(idx, batch.topkIdxAddress(), 8L * n * k, rk.stream);
+                Memcpy.hostToDevice(x, batch.hiddenAddress(), n * batch.hiddenRowBytes(), rk.exec());
+                Memcpy.hostToDevice(idx, batch.topkIdxAddress(), 8L * n * k, rk.exec());
             } else {
                 x = batch.hiddenAddress();
                 idx = batch.topkIdxAddress();
             }
-            boolean stageRows = !options.fp8() || batch.dtype() != HiddenDtype.BF16;
-            int warps = rk.send.block() / 32;
-            rk.send.grid(stageRows ? 1 + Math.max(1, (n + warps - 1) / warps) : 1).setLong(1, x).setLong(2, idx)
-                    .setInt(3, n)
-                    .setInt(4, k).setInt(5, dtype).setInt(6, format).setInt(7, stageRows ? 1 : 0)
-                    .setInt(8, options.fp8() ? 0 : 1);
-            rk.send.launch(rk.stream);
-            if (options.fp8()) {
-                long slot = rk.slot(rk.hostSeq + 1);
-                int block = rk.quantize.function().maxThreadsPerBlock() / 32 * 32;
-                long groups = (long) n * layout.scaleGroups;
-                long perBlock = block / 32 * 2L;
-                rk.quantize.shape(rk.quantize.function().gridFor(Math.max(1, (groups + perBlock - 1) / perBlock)),
-                        block, 0);
-                rk.quantize.setLong(0, slot + layout.stFp8).setLong(1, slot + layout.stScales)
-                        .setLong(2, stageRows ? slot + layout.stBf16 : x).setLong(3, n).setInt(4, layout.hidden)
-                        .setInt(5, scaleMode);
-                rk.quantize.launch(rk.stream);
-                rk.publish.launch(rk.stream);
+            KernelLaunch send = rk.stalled ? rk.send : sendBatch[c];
+            long at = rk.stalled ? 0 : cell;
+            long quarter = at / 2;
+            send.setLongAt(0, at, rk.desc()).setLongAt(0, SEND_X + at, x).setLongAt(0, SEND_IDX + at, idx)
+                    .setIntAt(0, SEND_N + quarter, n).setIntAt(0, SEND_K + quarter, k)
+                    .setIntAt(0, SEND_DTYPE + quarter, dtypeCode(batch.dtype())).setInt(1, format);
+            if (rk.stalled) {
+                send.grid(sendGrid(n, options.fp8(), send)).launch(rk.stream);
+            } else {
+                waitBatch[c].setLongAt(0, cell, rk.desc());
+                copyBatch[c].setLongAt(0, cell, rk.desc());
+                maxTokens = Math.max(maxTokens, n);
+                anyBatched = true;
             }
-            rk.hostSeq++;
             rk.tokens = n;
             rk.topK = k;
             rk.fp8 = options.fp8();
             rk.ue8m0 = options.ue8m0();
             rk.stepOpen = true;
         }
-        int copyWarps = ranks[0].copy.block() / 32;
-        long rowsPerRank = Math.max(1, totalEntries / ranks.length);
-        int copyGrid = ranks[0].copy.function().gridFor((rowsPerRank + copyWarps - 1) / copyWarps);
-        for (int r = 0; r < ranks.length; r++) {
-            if (perRank.get(r) == null) {
-                continue;
+        if (anyBatched) {
+            for (KernelLaunch send : sendBatch) {
+                send.setInt(1, format).grid(sendGrid(maxTokens, options.fp8(), send)).launch(origin);
             }
-            Rank rk = ranks[r];
-            rk.waitDispatch.setInt(2, options.stats() ? 1 : 0).launch(rk.stream);
-            rk.copy.grid(copyGrid).launch(rk.stream);
-            rk.dispatchDone.record(rk.stream);
         }
+        int warps = copyBatch[0].block() / 32;
+        long rowsPerRank = Math.max(1, totalEntries / ranks.length);
+        // About one resident wave over all ranks: blocks stay put and each warp copies a few rows.
+        int copyGrid = (int) Math.max(1, Math.min((rowsPerRank + warps - 1) / warps,
+                copyBatch[0].function().gridFor(Long.MAX_VALUE) / Math.min(ranks.length, BATCH)));
+        int stats = options.stats() ? 1 : 0;
+        for (int r = 0; r < ranks.length; r++) {
+            Rank rk = ranks[r];
+            if (perRank.get(r) != null && rk.stalled) {
+                rk.waitDispatch.setInt(2, stats).launch(rk.stream);
+                rk.copy.grid(copyGrid).launch(rk.stream);
+                rk.dispatchDone.record(rk.stream);
+                rk.lastDispatchEvent = rk.dispatchDone;
+            }
+        }
+        if (anyBatched) {
+            for (int c = 0; c < waitBatch.length; c++) {
+                waitBatch[c].setInt(2, stats).launch(origin);
+                copyBatch[c].grid(copyGrid).launch(origin);
+            }
+            dispatchReady.record(origin);
+            for (int r = 0; r < ranks.length; r++) {
+                if (perRank.get(r) != null && !ranks[r].stalled) {
+                    ranks[r].lastDispatchEvent = dispatchReady;
+                }
+            }
+        }
+    }
+
+    /** Blocks of a send grid: block 0 plans, the others stage rows (bf16) or quantise group pairs (fp8). */
+    private int sendGrid(int n, boolean fp8, KernelLaunch send) {
+        int warps = send.block() / 32;
+        if (!fp8) {
+            return 1 + Math.max(1, (n + warps - 1) / warps);
+        }
+        long pairs = ((long) n * layout.scaleGroups + 1) / 2;
+        long wanted = (pairs + (long) warps * FP8_UNROLL - 1) / ((long) warps * FP8_UNROLL);
+        // Up to two resident waves over all ranks: quantisation is latency-bound, more warps in flight help.
+        long cap = Math.max(1, 2L * send.function().gridFor(Long.MAX_VALUE) / Math.min(ranks.length, BATCH));
+        return 1 + (int) Math.max(1, Math.min(wanted, cap));
     }
 
     /** Waits for every launched, unstalled rank, reads its report; returns the nanoseconds spent blocked. */
     private long finishDispatch(List<TokenBatch> perRank, DispatchOptions options) {
         long blocked = 0;
+        CudaEvent synced = null;
         RuntimeException first = null;
         for (int r = 0; r < ranks.length; r++) {
             Rank rk = ranks[r];
@@ -484,9 +596,12 @@ public final class CudaLocalGroup implements AutoCloseable {
                 rk.pendingDispatch = true;
                 continue;
             }
-            long t = System.nanoTime();
-            rk.dispatchDone.synchronize();
-            blocked += System.nanoTime() - t;
+            if (rk.lastDispatchEvent != synced) {
+                long t = System.nanoTime();
+                rk.lastDispatchEvent.synchronize();
+                blocked += System.nanoTime() - t;
+                synced = rk.lastDispatchEvent;
+            }
             RuntimeException fault = publishDispatch(rk);
             first = first == null ? fault : first;
             dispatchSlots[r] = rk.dispatched;
@@ -572,37 +687,72 @@ public final class CudaLocalGroup implements AutoCloseable {
     }
 
     private void queueCombineChecked(List<TokenBatch> routing) {
+        int maxTokens = 0;
+        boolean anyBatched = false;
         for (int r = 0; r < ranks.length; r++) {
             TokenBatch batch = routing.get(r);
+            int c = r / BATCH;
+            long cell = 8L * (r % BATCH);
+            Rank rk = ranks[r];
+            if (batch == null || rk.stalled) {
+                combineSendBatch[c].setLongAt(0, cell, 0);
+                combineWaitBatch[c].setLongAt(0, cell, 0);
+                reduceBatch[c].setLongAt(0, cell, 0);
+            }
             if (batch == null) {
                 continue;
             }
-            Rank rk = ranks[r];
             long weights;
             if (isHost(batch)) {
                 weights = rk.base + layout.offInputW;
                 Memcpy.hostToDevice(weights, batch.topkWeightsAddress(), 4L * batch.numTokens() * batch.topK(),
-                        rk.stream);
+                        rk.exec());
             } else {
                 weights = batch.topkWeightsAddress();
             }
-            rk.reduce.setLong(1, weights).grid(Math.max(1, batch.numTokens()));
-            rk.combineSend.launch(rk.stream);
+            if (rk.stalled) {
+                rk.reduce.setLongAt(0, REDUCE_WEIGHTS, weights).grid(Math.max(1, batch.numTokens()));
+                rk.combineSend.launch(rk.stream);
+            } else {
+                combineSendBatch[c].setLongAt(0, cell, rk.desc());
+                combineWaitBatch[c].setLongAt(0, cell, rk.desc());
+                reduceBatch[c].setLongAt(0, cell, rk.desc()).setLongAt(0, REDUCE_WEIGHTS + cell, weights);
+                maxTokens = Math.max(maxTokens, batch.numTokens());
+                anyBatched = true;
+            }
             rk.stepOpen = false;
         }
-        for (int r = 0; r < ranks.length; r++) {
-            if (routing.get(r) == null) {
-                continue;
+        if (anyBatched) {
+            for (KernelLaunch send : combineSendBatch) {
+                send.launch(origin);
             }
+        }
+        for (int r = 0; r < ranks.length; r++) {
             Rank rk = ranks[r];
-            rk.waitCombine.launch(rk.stream);
-            rk.reduce.launch(rk.stream);
-            rk.combineDone.record(rk.stream);
+            if (routing.get(r) != null && rk.stalled) {
+                rk.waitCombine.launch(rk.stream);
+                rk.reduce.launch(rk.stream);
+                rk.combineDone.record(rk.stream);
+                rk.lastCombineEvent = rk.combineDone;
+            }
+        }
+        if (anyBatched) {
+            for (int c = 0; c < combineWaitBatch.length; c++) {
+                combineWaitBatch[c].launch(origin);
+                reduceBatch[c].grid(Math.max(1, maxTokens)).launch(origin);
+            }
+            combineReady.record(origin);
+            for (int r = 0; r < ranks.length; r++) {
+                if (routing.get(r) != null && !ranks[r].stalled) {
+                    ranks[r].lastCombineEvent = combineReady;
+                }
+            }
         }
     }
 
     private long finishCombine(List<TokenBatch> routing) {
         long blocked = 0;
+        CudaEvent synced = null;
         RuntimeException first = null;
         for (int r = 0; r < ranks.length; r++) {
             Rank rk = ranks[r];
@@ -614,9 +764,12 @@ public final class CudaLocalGroup implements AutoCloseable {
                 rk.pendingCombine = true;
                 continue;
             }
-            long t = System.nanoTime();
-            rk.combineDone.synchronize();
-            blocked += System.nanoTime() - t;
+            if (rk.lastCombineEvent != synced) {
+                long t = System.nanoTime();
+                rk.lastCombineEvent.synchronize();
+                blocked += System.nanoTime() - t;
+                synced = rk.lastCombineEvent;
+            }
             RuntimeException fault = publishCombine(rk);
             first = first == null ? fault : first;
             combineSlots[r] = rk.combined;
@@ -688,7 +841,7 @@ public final class CudaLocalGroup implements AutoCloseable {
             FixedSizeListVector list = (FixedSizeListVector) out.getVector(TokenBatchSchema.HIDDEN);
             ArrowBuf data = list.getDataVector().getDataBuffer();
             Memcpy.hostToDevice(rk.dispatched.expertOutputAddress(l), data.memoryAddress(),
-                    2L * layout.hidden * out.getRowCount(), rk.stream);
+                    2L * layout.hidden * out.getRowCount(), rk.exec());
         }
     }
 
@@ -708,6 +861,7 @@ public final class CudaLocalGroup implements AutoCloseable {
         enter("barrier");
         try {
             checkLaunch(launch);
+            orderAfterShared(launch);
             for (int r = 0; r < ranks.length; r++) {
                 if (launch[r]) {
                     ranks[r].syncArrive.setLong(1, -1L).launch(ranks[r].stream);
@@ -748,6 +902,7 @@ public final class CudaLocalGroup implements AutoCloseable {
                 }
             }
             checkLaunch(launch);
+            orderAfterShared(launch);
             for (int r = 0; r < ranks.length; r++) {
                 if (launch[r]) {
                     Rank rk = ranks[r];
@@ -788,6 +943,16 @@ public final class CudaLocalGroup implements AutoCloseable {
         }
     }
 
+    /** Collectives run per rank on the ranks' own streams: after whatever was queued on the shared stream. */
+    private void orderAfterShared(boolean[] launch) {
+        mainMark.record(origin);
+        for (int r = 0; r < ranks.length; r++) {
+            if (launch[r] && !ranks[r].stalled) {
+                ranks[r].stream.waitFor(mainMark);
+            }
+        }
+    }
+
     private RuntimeException finishSync(boolean[] launch, Phase phase) {
         RuntimeException first = null;
         for (int r = 0; r < ranks.length; r++) {
@@ -821,11 +986,11 @@ public final class CudaLocalGroup implements AutoCloseable {
             if (launch.length != ranks.length) {
                 throw new IllegalArgumentException("expected " + ranks.length + " launch flags, got " + launch.length);
             }
+            orderAfterShared(launch);
             for (int r = 0; r < ranks.length; r++) {
                 if (launch[r]) {
                     ranks[r].clean.launch(ranks[r].stream);
                     ranks[r].syncDone.record(ranks[r].stream);
-                    ranks[r].hostSeq = 0;
                     ranks[r].step = 0;
                     ranks[r].stepOpen = false;
                 }
@@ -1016,7 +1181,12 @@ public final class CudaLocalGroup implements AutoCloseable {
         }
         for (Rank rk : ranks) {
             if (!rk.stalled) {
-                Memcpy.toDevice(rk.base + layout.offTrace, empty, rk.stream);
+                Memcpy.toDevice(rk.base + layout.offTrace, empty, rk.exec());
+            }
+        }
+        origin.synchronize();
+        for (Rank rk : ranks) {
+            if (!rk.stalled) {
                 rk.stream.synchronize();
             }
         }
@@ -1030,7 +1200,7 @@ public final class CudaLocalGroup implements AutoCloseable {
     public long[] phaseTrace(int rank) {
         Rank rk = rank(rank);
         long[] out = new long[2 * CudaRankLayout.TRACE_PHASES];
-        Memcpy.toHost(out, rk.base + layout.offTrace, rk.stream);
+        Memcpy.toHost(out, rk.base + layout.offTrace, rk.exec());
         return out;
     }
 
@@ -1097,11 +1267,16 @@ public final class CudaLocalGroup implements AutoCloseable {
                     continue;
                 }
                 fill.fill(rk.base + layout.offCombRows, layout.localExperts * layout.expertRowBytes(), 1, POISON,
-                        rk.stream);
+                        origin);
                 fill.fill(rk.base + layout.offRecvX, layout.offOut + 2L * layout.hidden * layout.maxTokens
-                        - layout.offRecvX, 1, POISON, rk.stream);
-                fill.fill(rk.base + layout.offLost, 4L * layout.maxTokens, 1, POISON, rk.stream);
-                rk.stream.synchronize();
+                        - layout.offRecvX, 1, POISON, origin);
+                fill.fill(rk.base + layout.offLost, 4L * layout.maxTokens, 1, POISON, origin);
+            }
+            origin.synchronize();
+            for (Rank rk : ranks) {
+                if (!rk.stalled) {
+                    rk.stream.synchronize();
+                }
             }
         } finally {
             exit();
@@ -1111,22 +1286,18 @@ public final class CudaLocalGroup implements AutoCloseable {
     // ------------------------------------------------------------------------------------------------ graphs
 
     /**
-     * Records what {@code queue} launches on the ranks' streams (e.g. {@link #queueDispatch}, {@link #queueCombine})
-     * into a CUDA graph, forking every rank stream from an origin stream and joining them back. Replay it with
-     * {@link #replay}. Host-side step state is not advanced by replays: call {@link #synchronize()} afterwards.
+     * Records what {@code queue} launches (e.g. {@link #queueDispatch}, {@link #queueCombine}: batched kernels on the
+     * shared stream) into a CUDA graph. Replay it with {@link #replay}; the kernels keep their step state on the
+     * device, so replays run step after step. Host-side results are not refreshed by replays: call
+     * {@link #synchronize()} before reading device results.
      */
     public CudaGraph captureGraph(Runnable queue) {
-        return CudaGraph.capture(origin, () -> {
-            fork.record(origin);
-            for (Rank rk : ranks) {
-                rk.stream.waitFor(fork);
+        for (Rank rk : ranks) {
+            if (rk.stalled) {
+                throw new IllegalStateException("rank " + rk.id + " is stalled: graphs capture the shared stream only");
             }
-            queue.run();
-            for (Rank rk : ranks) {
-                rk.join.record(rk.stream);
-                origin.waitFor(rk.join);
-            }
-        });
+        }
+        return CudaGraph.capture(origin, queue);
     }
 
     /** Queues one replay of a graph from {@link #captureGraph} on the group's origin stream. */
@@ -1140,19 +1311,14 @@ public final class CudaLocalGroup implements AutoCloseable {
     }
 
     /**
-     * Waits for all queued work of unstalled ranks and re-reads each rank's step sequence from the device (after graph
-     * replays or {@code queue*} calls).
+     * Waits for all queued work of unstalled ranks (after graph replays or {@code queue*} calls).
      */
     public void synchronize() {
         origin.synchronize();
         for (Rank rk : ranks) {
-            if (rk.stalled) {
-                continue;
+            if (!rk.stalled) {
+                rk.stream.synchronize();
             }
-            rk.stream.synchronize();
-            long[] seq = new long[1];
-            Memcpy.toHost(seq, rk.base + layout.offState, control);
-            rk.hostSeq = seq[0];
         }
     }
 
@@ -1194,7 +1360,10 @@ public final class CudaLocalGroup implements AutoCloseable {
                 failure = failure == null ? e : failure;
             }
         }
-        fork.close();
+        batchLaunches.forEach(KernelLaunch::close);
+        mainMark.close();
+        combineReady.close();
+        dispatchReady.close();
         origin.close();
         control.close();
         pinned.close();

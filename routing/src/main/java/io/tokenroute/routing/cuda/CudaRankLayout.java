@@ -326,9 +326,12 @@ final class CudaRankLayout {
         return d;
     }
 
-    /** Bytes of dynamic shared memory the dispatch-send kernel plans in, or 0 to plan in global memory. */
+    /**
+     * Bytes of dynamic shared memory the dispatch-send kernel plans in (token bitmaps, CSR, routed and position
+     * entries; the kernel applies the same condition), or 0 to plan in global memory.
+     */
     int planSharedBytes() {
-        long bytes = 4L * ((long) experts * bitmapWords + experts + 1);
+        long bytes = 4L * ((long) experts * bitmapWords + experts + 1) + 8L * maxTokens * maxTopK;
         return bytes <= PLAN_SMEM_BYTES ? (int) bytes : 0;
     }
 

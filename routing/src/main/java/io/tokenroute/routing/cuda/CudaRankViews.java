@@ -165,14 +165,15 @@ final class CudaRankViews implements AutoCloseable {
         return combined;
     }
 
-    /** The host layout batch, with begin/count taken from {@code begin[l * R + p]}, {@code count[...]}. */
-    VectorSchemaRoot layout(int[] begin, int[] count) {
-        int cells = begin.length;
+    /** The host layout batch, with begin/count taken from the rank's report. */
+    VectorSchemaRoot layout(CudaReport report) {
+        int ranks = layout.ranks;
+        int cells = layout.localExperts * ranks;
         long column = 4L * cells;
         long a = layoutData.memoryAddress();
         for (int i = 0; i < cells; i++) {
-            MemoryUtil.putInt(a + 2 * column + 4L * i, begin[i]);
-            MemoryUtil.putInt(a + 3 * column + 4L * i, count[i]);
+            MemoryUtil.putInt(a + 2 * column + 4L * i, report.layoutBegin(i / ranks, i % ranks));
+            MemoryUtil.putInt(a + 3 * column + 4L * i, report.layoutCount(i / ranks, i % ranks));
         }
         return layoutRoot;
     }

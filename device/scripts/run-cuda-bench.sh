@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the cuda-local benchmark on the GPU machine, from the repository root, with the bundle of pack-gpu-bundle.sh:
+#
+#   device/scripts/run-cuda-bench.sh [--iters N] [--warmup N] [--sets N]
+#
+# 1. io.tokenroute.examples.bench.CudaLocalBench (R = 8 emulated ranks, T = 128, H = 7168, k = 8, E = 256): bf16 and
+#    fp8 dispatch, bf16 combine, copy bandwidth, elastic vs non-elastic, masked and detection steps, host cost;
+#    it writes set 0's inputs and results to $TOKENROUTE_BENCH_DIR (default /tmp/tokenroute-bench; ~150 MB, kept off
+#    $OUT on purpose);
+# 2. device/scripts/torch_ep_bench.py: checks PyTorch against those results and times the same math in PyTorch.
+# Logs go to $OUT (else .gpu/logs); each part prints its table last.
+set -uo pipefail
+export NVSHMEM_DISABLE_NVLS=1
+export NCCL_NVLS_ENABLE=0
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+bundle="$repo/.gpu"
+logs="${OUT:-$bundle/logs}"
+data=${TOKENROUTE_BENCH_DIR:-/tmp/tokenroute-bench}
+mkdir -p "$logs" "$data"
+say() { echo "[run-cuda-bench] $*"; }
+[ -f "$bundle/lib/tokenroute-cuda-bench.jar" ] || { say "no .gpu/lib/tokenroute-cuda-bench.jar: run pack-gpu-bundle.sh"; exit 2; }
+
+if [ -n "${TOKENROUTE_JAVA:-}" ]; then
+  java=$TOKENROUTE_JAVA
+else
+  jre_dir="/tmp/tokenroute-jre-$(sha256sum "$bundle/jre.tar.xz" | cut -c 1-16)"
+  if [ ! -x "$jre_dir/jre/bin/java" ]; then
+    rm -rf "$jre_dir.partial" && mkdir -p "$jre_dir.partial"
+    tar -C "$jre_dir.partial" -xJf "$bundle/jre.tar.xz" || { say "cannot unpack the JRE"; exit 2; }
+    rm -rf "$jre_dir" && mv "$jre_dir.partial" "$jre_dir"
+  fi
+  java="$jre_dir/jre/bin/java"
+fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libcudart\.so\.13 '; then
+  for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64; do
+    if ls "$dir"/libcudart.so.13* >/dev/null 2>&1; then
+      export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      break
+    fi
+  done
+fi
+classpath=$(ls "$bundle"/lib/*.jar | grep -v junit-platform-console-standalone | tr '\n' ':')
+
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+"$java" --add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED \
+  "-Dorg.bytedeco.javacpp.cachedir=/tmp/tokenroute-javacpp-$(id -u)" -Xmx8g \
+  -cp "$classpath" io.tokenroute.examples.bench.CudaLocalBench --dir "$data" "$@" 2>&1 | tee "$logs/cuda-bench.log"
+java_status=${PIPESTATUS[0]}
+PYTHONUNBUFFERED=1 python3 "$repo/device/scripts/torch_ep_bench.py" "$data" 2>&1 | tee "$logs/torch-bench.log"
+torch_status=${PIPESTATUS[0]}
+[ "$java_status" = 0 ] && [ "$torch_status" = 0 ]

@@ -1,0 +1,204 @@
+package io.tokenroute.device;
+
+import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+/**
+ * A prepared launch of one kernel for hot loops: the argument block and the {@code void* kernelParams[]} array are
+ * native memory allocated once here, so {@link #launch(CudaStream)} allocates nothing on the Java heap (unlike
+ * {@link KernelModule#launch}, which boxes and allocates per call).
+ *
+ * <p>By default each argument occupies one 8-byte cell; set it with the setter matching the C parameter's size:
+ * {@link #setLong} for pointers, {@code int64_t} and {@code uint64_t}, {@link #setInt} for {@code int}/{@code uint32_t},
+ * {@link #setFloat} for {@code float}. A struct passed by value gets a cell of its size ({@link #KernelLaunch(KernelFunction,
+ * long...)}); its fields are set with the {@code *At} setters at their byte offsets (C layout, little-endian). As with
+ * every driver launch, a wrong size is not detected: the kernel reads garbage. Values stay set between launches; the
+ * driver copies them at each launch, so changing an argument after {@code launch} returns never affects work already
+ * queued (which is also what makes launches safe to capture into a CUDA graph).
+ *
+ * <p>Not thread-safe: one owner thread sets arguments and launches. Close it (frees the native block) before the
+ * module.
+ */
+public final class KernelLaunch implements AutoCloseable {
+
+    private final KernelFunction function;
+    private final long[] offsets;
+    private final long[] sizes;
+    private final BytePointer values;
+    private final PointerPointer<Pointer> params;
+    private int gridX = 1;
+    private int gridY = 1;
+    private int blockX;
+    private int sharedBytes;
+    private boolean closed;
+
+    /**
+     * A launch whose parameters are all 8-byte cells.
+     *
+     * @param function the kernel (its module must stay open while this object launches)
+     * @param arguments number of kernel parameters
+     */
+    public KernelLaunch(KernelFunction function, int arguments) {
+        this(function, cells(arguments));
+    }
+
+    /**
+     * A launch with parameters of the given sizes in bytes (8 for scalars and pointers, {@code sizeof} for a struct
+     * passed by value); each starts on an 8-byte boundary of the native argument block.
+     */
+    public KernelLaunch(KernelFunction function, long... argumentBytes) {
+        this.function = function;
+        int arguments = argumentBytes.length;
+        this.offsets = new long[arguments];
+        this.sizes = argumentBytes.clone();
+        long total = 0;
+        for (int i = 0; i < arguments; i++) {
+            if (argumentBytes[i] <= 0) {
+                throw new IllegalArgumentException("argument " + i + " has size " + argumentBytes[i]);
+            }
+            offsets[i] = total;
+            total += (argumentBytes[i] + 7) & ~7L;
+        }
+        this.blockX = function.maxThreadsPerBlock();
+        this.values = new BytePointer(Math.max(8L, total));
+        this.values.fill(0);
+        this.params = new PointerPointer<>(Math.max(1, arguments));
+        for (int i = 0; i < arguments; i++) {
+            params.put(i, Native.at(values.address() + offsets[i]));
+        }
+    }
+
+    private static long[] cells(int arguments) {
+        if (arguments < 0) {
+            throw new IllegalArgumentException("negative argument count " + arguments);
+        }
+        long[] sizes = new long[arguments];
+        java.util.Arrays.fill(sizes, 8L);
+        return sizes;
+    }
+
+    /** The kernel this object launches. */
+    public KernelFunction function() {
+        return function;
+    }
+
+    /**
+     * Sets the launch shape.
+     *
+     * @param grid blocks, {@code >= 1}
+     * @param block threads per block, {@code 1 .. function().maxThreadsPerBlock()}
+     * @param shared dynamic shared memory bytes per block
+     * @return this
+     */
+    public KernelLaunch shape(int grid, int block, int shared) {
+        if (grid < 1 || block < 1 || block > function.maxThreadsPerBlock() || shared < 0) {
+            throw new IllegalArgumentException("bad launch shape for " + function + ": grid " + grid + ", block "
+                    + block + ", shared " + shared);
+        }
+        this.gridX = grid;
+        this.blockX = block;
+        this.sharedBytes = shared;
+        return this;
+    }
+
+    /** Sets the grid's x size only (block and y stay). */
+    public KernelLaunch grid(int grid) {
+        if (grid < 1) {
+            throw new IllegalArgumentException("grid must be >= 1, got " + grid);
+        }
+        this.gridX = grid;
+        return this;
+    }
+
+    /** Sets the grid's y size (e.g. one row of blocks per rank of a batched launch). */
+    public KernelLaunch gridY(int grid) {
+        if (grid < 1) {
+            throw new IllegalArgumentException("grid y must be >= 1, got " + grid);
+        }
+        this.gridY = grid;
+        return this;
+    }
+
+    /** The current grid size (x). */
+    public int grid() {
+        return gridX;
+    }
+
+    /** The current block size. */
+    public int block() {
+        return blockX;
+    }
+
+    /** Sets the 8-byte field at {@code byteOffset} of argument {@code index} (a struct passed by value). */
+    public KernelLaunch setLongAt(int index, long byteOffset, long value) {
+        values.putLong(offset(index, byteOffset, 8), value);
+        return this;
+    }
+
+    /** Sets the 4-byte integer field at {@code byteOffset} of argument {@code index}. */
+    public KernelLaunch setIntAt(int index, long byteOffset, int value) {
+        values.putInt(offset(index, byteOffset, 4), value);
+        return this;
+    }
+
+    /** Sets argument {@code index} to an 8-byte value (pointer, {@code int64_t}, {@code uint64_t}). */
+    public KernelLaunch setLong(int index, long value) {
+        values.putLong(offset(index, 0, 8), value);
+        return this;
+    }
+
+    /** Sets argument {@code index} to a 4-byte integer ({@code int}, {@code uint32_t}). */
+    public KernelLaunch setInt(int index, int value) {
+        values.putInt(offset(index, 0, 4), value);
+        return this;
+    }
+
+    /** Sets argument {@code index} to a {@code float}. */
+    public KernelLaunch setFloat(int index, float value) {
+        values.putFloat(offset(index, 0, 4), value);
+        return this;
+    }
+
+    /**
+     * Queues the kernel on {@code stream} with the current arguments ({@code cuLaunchKernel}); allocates nothing.
+     *
+     * @throws CudaException if the driver rejects the launch (errors inside the kernel surface on synchronisation)
+     */
+    public void launch(CudaStream stream) {
+        if (closed) {
+            throw new IllegalStateException("KernelLaunch of " + function.name() + " is closed");
+        }
+        int rc = cuLaunchKernel(function.handle(), gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream.handle(), params,
+                (PointerPointer<?>) null);
+        if (rc != 0) {
+            CudaException.checkDriver(rc, "cuLaunchKernel(" + function.name() + ", grid " + gridX + " x " + gridY
+                    + ", block " + blockX + ")");
+        }
+    }
+
+    /** Frees the native argument block; later launches throw. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        params.close();
+        values.close();
+    }
+
+    private long offset(int index, long byteOffset, int bytes) {
+        if (index < 0 || index >= offsets.length) {
+            throw new IndexOutOfBoundsException("argument " + index + " of " + function.name() + " outside [0, "
+                    + offsets.length + ")");
+        }
+        if (byteOffset < 0 || byteOffset + bytes > sizes[index]) {
+            throw new IndexOutOfBoundsException("bytes [" + byteOffset + ", " + (byteOffset + bytes) + ") outside"
+                    + " argument " + index + " of " + function.name() + " (" + sizes[index] + " bytes)");
+        }
+        return offsets[index] + byteOffset;
+    }
+}
