@@ -425,6 +425,17 @@ public final class ElasticBuffer implements AutoCloseable {
         return protocol.combineWait().clone();
     }
 
+    /**
+     * Tells peers this rank is alive. Waits beat on their own; an engine calls this during host-side work between
+     * operations (expert computation, verification) that can take longer than the timeout, so that peers waiting for
+     * this rank's next publish do not mask it. A rank that does not beat is masked one timeout after its last beat;
+     * a beating one is waited for at most {@value io.tokenroute.routing.protocol.Waiter#LIVE_WAIT_LIMIT} timeouts.
+     * Safe to call from the rank's own thread at any time, also between operations; allocation-free.
+     */
+    public void heartbeat() {
+        protocol.heartbeat();
+    }
+
     /** Sets the per-peer wait timeout (a runtime setting; down to 1 ms on CPU transports). */
     public void setTimeout(Duration timeout) {
         protocol.waiter().setTimeoutNanos(timeout.toNanos());

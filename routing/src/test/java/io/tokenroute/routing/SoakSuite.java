@@ -124,8 +124,8 @@ public abstract class SoakSuite {
         try {
             out = StepChecker.step(buffer, allocator, inputs, DispatchOptions.BF16, s % 3 == 0, presence);
         } catch (AssertionError e) {
-            throw new AssertionError("rank " + buffer.rank() + " step " + s + " during " + current + ": "
-                    + e.getMessage(), e);
+            throw new AssertionError("rank " + buffer.rank() + " step " + s + " during " + current + ", mask "
+                    + java.util.Arrays.toString(buffer.queryMask()) + ": " + e.getMessage(), e);
         }
         for (int r : out.dispatchNewlyMasked()) {
             assertEquals(current == null ? -1 : current.victim(), r, "step " + s + ": a healthy rank was masked");

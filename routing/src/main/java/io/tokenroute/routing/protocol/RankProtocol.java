@@ -83,6 +83,18 @@ public final class RankProtocol implements AutoCloseable {
     private final long[] cumulativeRecv;
     private final long[] dispatchWait;
     private final long[] combineWait;
+    private final Waiter.Liveness liveness = new Waiter.Liveness() {
+        @Override
+        public long beatOf(int peer) {
+            return regions[peer].getAcquire(RegionLayout.HEARTBEAT);
+        }
+
+        @Override
+        public void beat() {
+            heartbeat();
+        }
+    };
+    private long beats;
     private final Waiter.PeerCondition dispatchReady = p -> stateOf(p, RegionLayout.DISPATCH_STATE) >= ready(seqNow());
     private final Waiter.PeerCondition combineReady = p -> stateOf(p, RegionLayout.COMBINE_STATE) >= ready(seqNow());
     private final Waiter.PeerCondition syncArrived = p -> stateOf(p, RegionLayout.SYNC) >= syncSeqNow();
@@ -124,7 +136,7 @@ public final class RankProtocol implements AutoCloseable {
                     .order(ByteOrder.nativeOrder()).asShortBuffer();
         }
         this.mask = new MaskState(ranks, self);
-        this.waiter = new Waiter(self, config.elastic(), mask, config.timeout().toNanos());
+        this.waiter = new Waiter(self, config.elastic(), mask, liveness, config.timeout().toNanos());
         this.listener = config.phaseListener();
         long rows = (long) localExperts * capacity;
         int scalesPerRow = hidden % 128 == 0 ? hidden / 128 : 0;
@@ -652,6 +664,14 @@ public final class RankProtocol implements AutoCloseable {
             }
             Waiter.backOff(pass, System.nanoTime() - start);
         }
+    }
+
+    /**
+     * Shows peers that this rank is alive: call during host-side work between operations that may take longer than the
+     * timeout (waits beat on their own). Cheap: one release store to this rank's own region.
+     */
+    public void heartbeat() {
+        own.setRelease(RegionLayout.HEARTBEAT, ++beats);
     }
 
     // ------------------------------------------------------------------------------------------------ accessors

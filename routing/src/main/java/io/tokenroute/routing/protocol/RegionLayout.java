@@ -35,7 +35,9 @@ public final class RegionLayout {
     public static final int CONFIG_FINGERPRINT = 320;
     /** allGather payload state: {@code syncSeq << 1 | written}; the slot of {@code syncSeq} is being rewritten while odd. */
     public static final int PAYLOAD_STATE = 384;
-    private static final int CONTROL_BYTES = 448;
+    /** Heartbeat count: advanced while the owner waits and when its engine reports host-side work. */
+    public static final int HEARTBEAT = 448;
+    private static final int CONTROL_BYTES = 512;
 
     private final int ranks;
     private final int experts;
