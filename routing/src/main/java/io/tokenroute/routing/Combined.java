@@ -8,7 +8,9 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * The result of {@link ElasticBuffer#combine}: one row per dispatched token, aligned with the input batch:
  * {@code hidden} FixedSizeList&lt;tokenroute.bfloat16&gt;[H] = Σ over unmasked experts of weight × expert output
  * (fp32 accumulation in top-k order, rounded to bf16 once), and {@code lost_weight} float32 = the summed weights of the
- * experts skipped because their rank was masked (0 for undamaged tokens).
+ * experts skipped because their rank was masked (0 for undamaged tokens). An expert also counts as skipped when its rank
+ * had masked <em>this</em> rank and so did not receive the token (its layout does not match what was sent): the weight is
+ * lost either way, and an engine that sees its own rank in {@link ElasticBuffer#agreeMask()} must readmit it.
  *
  * <p>Owned by the buffer and reused: valid until the next {@code combine}. Do not close the batch.
  */

@@ -337,6 +337,7 @@ public final class ElasticBuffer implements AutoCloseable {
 
     /**
      * Collective: all-gathers the active ranks' masks and adopts their union, so every survivor ends with the same view.
+     * Peers this rank masked during the gather itself are part of the union too.
      *
      * @return the agreed mask (1 = masked); its entry for this rank is 1 if some peer had masked this rank, which then
      *     has to be {@link #readmit readmitted}
@@ -349,7 +350,8 @@ public final class ElasticBuffer implements AutoCloseable {
             mine[r] = (byte) (mask.isMasked(r) ? 1 : 0);
         }
         byte[][] all = allGatherBytes(mine);
-        int[] union = new int[mine.length];
+        int[] union = mask.snapshot();
+        union[rank()] = 0;
         for (byte[] view : all) {
             if (view != null) {
                 for (int r = 0; r < union.length && r < view.length; r++) {

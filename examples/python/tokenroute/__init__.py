@@ -1,0 +1,17 @@
+"""TokenRoute from Python: the JVM in-process through JPype, results handed over without copies.
+
+- :class:`LocalSession` runs TokenRoute's ``local`` transport (R ranks as Java threads): ``step``, ``dispatch`` /
+  ``combine``, ``agree_mask``, ``readmit``.
+- Results are exported through the Arrow C Data Interface: ``step.combined(r).to_pyarrow()`` (pyarrow) or
+  ``.to_numpy()`` (numpy views), same buffer addresses as Java's.
+- Inputs come in the same way: ``session.import_pyarrow(batch)`` / ``session.import_numpy(...)``.
+- Device batches (C Device Data Interface) go to torch with :func:`tokenroute.device.to_torch`.
+"""
+
+from . import bf16, cdata
+from ._jvm import find_classpath, find_libjvm, jclass, start_jvm
+from .host import Exported
+from .session import LocalSession, Step, TokenBatch, pyarrow_batch
+
+__all__ = ["LocalSession", "Step", "TokenBatch", "Exported", "start_jvm", "jclass", "find_classpath",
+           "find_libjvm", "pyarrow_batch", "bf16", "cdata"]

@@ -1,0 +1,248 @@
+package io.tokenroute.examples.cli;
+
+import io.tokenroute.examples.demo.DecodeDemo;
+import io.tokenroute.examples.demo.DemoConfig;
+import io.tokenroute.examples.demo.DemoConfig.Defaults;
+import io.tokenroute.examples.demo.DemoListener;
+import io.tokenroute.examples.demo.DemoSummary;
+import io.tokenroute.examples.demo.FailureSpec;
+import io.tokenroute.examples.demo.ReadmitSpec;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
+
+/**
+ * {@code tokenroute demo}: parses the options into a {@link DemoConfig}, runs the {@link DecodeDemo} with a progress
+ * bar, prints the {@link SummaryTable} and writes the {@link DemoPlot}. Exit code 0 when the run is clean, 1 on a
+ * mismatch, a false mask or an error, 2 on bad options.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
+        sortOptions = false, usageHelpAutoWidth = true,
+        description = {
+            "Elastic MoE decode loop: R ranks (threads of the local transport, no GPU) route tokens to experts, "
+                    + "compute them (block-diagonal matrices in Java), combine, and check every output bit for bit "
+                    + "against a plain-loop reference.",
+            "Injected failures stop a rank inside a step; the survivors mask it after --timeout, agree on the mask, "
+                    + "re-place its experts into redundant slots and recompute exactly the damaged tokens. "
+                    + "Readmissions bring stopped ranks back.",
+            "Prints a summary (latency percentiles, detection latency, recomputed tokens, mismatches) and plots "
+                    + "step latency and live ranks to --plot. Exits 1 on any mismatch or false mask."})
+public final class DemoCommand implements Callable<Integer> {
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--transport", paramLabel = "NAME", defaultValue = "local", converter = Transports.Converter.class,
+            completionCandidates = Transports.Candidates.class,
+            description = "Transport; available on this machine: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}.")
+    private String transport;
+
+    @Option(names = "--ranks", paramLabel = "R", defaultValue = "" + Defaults.RANKS,
+            description = "Ranks. Default: ${DEFAULT-VALUE}.")
+    private int ranks;
+
+    @Option(names = "--experts", paramLabel = "E", defaultValue = "" + Defaults.EXPERTS,
+            description = "Logical experts (the model's). Default: ${DEFAULT-VALUE}.")
+    private int experts;
+
+    @Option(names = "--redundant", paramLabel = "N", defaultValue = "" + Defaults.REDUNDANT,
+            description = "Redundant expert slots per rank, empty at start, that host a failed rank's experts; "
+                    + "slots per rank = ceil(experts / ranks) + redundant. Default: ${DEFAULT-VALUE}.")
+    private int redundant;
+
+    @Option(names = "--tokens", paramLabel = "T", defaultValue = "" + Defaults.TOKENS,
+            description = "Tokens per rank per step. Default: ${DEFAULT-VALUE}.")
+    private int tokens;
+
+    @Option(names = "--hidden", paramLabel = "H", defaultValue = "" + Defaults.HIDDEN,
+            description = "Hidden size H. Default: ${DEFAULT-VALUE}.")
+    private int hidden;
+
+    @Option(names = "--topk", paramLabel = "K", defaultValue = "" + Defaults.TOP_K,
+            description = "Experts per token. Default: ${DEFAULT-VALUE}.")
+    private int topK;
+
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "" + Defaults.STEPS,
+            description = "Decode steps. Default: ${DEFAULT-VALUE}.")
+    private int steps;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = Defaults.TIMEOUT,
+            converter = DurationConverter.class,
+            description = "Per-peer wait timeout after the warm-up (e.g. 20ms, 500us, 2s): a peer silent this long "
+                    + "is masked. Default: ${DEFAULT-VALUE}.")
+    private Duration timeout;
+
+    @Option(names = "--fail", paramLabel = "R@S:PHASE", split = ",", defaultValue = Defaults.FAILURES,
+            converter = FailureConverter.class,
+            description = "Stop rank R in step S (repeatable). PHASE dispatch: R parks before publishing its rows, "
+                    + "survivors detect it in dispatch; combine: R parks before publishing its expert outputs, "
+                    + "survivors detect it in combine. Default: ${DEFAULT-VALUE}.")
+    private List<FailureSpec> failures;
+
+    @Option(names = "--readmit", paramLabel = "R@S", split = ",", defaultValue = Defaults.READMITS,
+            converter = ReadmitConverter.class,
+            description = "Bring the stopped rank R back before step S (repeatable). Default: ${DEFAULT-VALUE}, "
+                    + "dropped when --fail is given without --readmit.")
+    private List<ReadmitSpec> readmits;
+
+    @Option(names = "--healthy", description = "No failures and no readmissions (ignores --fail and --readmit).")
+    private boolean healthy;
+
+    @Option(names = "--warmup", paramLabel = "STEPS", defaultValue = "" + Defaults.WARMUP_STEPS,
+            description = "First steps run with --warmup-timeout while the JIT compiles (so that its pauses do not "
+                    + "look like dead ranks); failures must come later. Default: ${DEFAULT-VALUE}.")
+    private int warmupSteps;
+
+    @Option(names = "--warmup-timeout", paramLabel = "DURATION", defaultValue = Defaults.WARMUP_TIMEOUT,
+            converter = DurationConverter.class,
+            description = "Timeout of the warm-up steps. Default: ${DEFAULT-VALUE}.")
+    private Duration warmupTimeout;
+
+    @Option(names = "--no-rehearsal",
+            description = "Skip the throw-away 18-step rehearsal (a failure in dispatch, one in combine) that "
+                    + "compiles the failure paths before the run; without it the first failure can stall ranks while "
+                    + "the JIT recompiles, and a tight --timeout then masks healthy ones.")
+    private boolean noRehearsal;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "" + Defaults.SEED,
+            description = "Seed of the router, the hidden states and the expert weights. Default: ${DEFAULT-VALUE}.")
+    private long seed;
+
+    @Option(names = "--plot", paramLabel = "FILE", defaultValue = "target/tokenroute-demo.png",
+            description = "PNG of step latency and live ranks per step (relative to the working directory). "
+                    + "Default: ${DEFAULT-VALUE}.")
+    private Path plot;
+
+    @Option(names = "--no-progress", description = "No progress bar; events are printed as they happen.")
+    private boolean noProgress;
+
+    private DemoSummary summary;
+
+    /** The summary of the last run (tests assert on it); null before a run. */
+    public DemoSummary summary() {
+        return summary;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        DemoConfig config = config();
+        PrintWriter out = spec.commandLine().getOut();
+        out.println(SummaryTable.header(config, transport));
+        if (config.rehearse()) {
+            out.println("warming up: an 18-step rehearsal with a failure in dispatch and one in combine compiles the "
+                    + "failure paths (not measured)");
+        }
+        out.flush();
+        if (noProgress) {
+            summary = new DecodeDemo(config).run(new DemoListener() {
+                @Override
+                public void onEvent(String message) {
+                    out.println(message);
+                    out.flush();
+                }
+            });
+        } else {
+            Progress progress = new Progress(config);
+            try {
+                summary = new DecodeDemo(config).run(progress);
+            } finally {
+                progress.close();
+            }
+            progress.events.forEach(out::println);
+        }
+        StringBuilder table = new StringBuilder(SummaryTable.format(summary));
+        SummaryTable.row(table, "plot", DemoPlot.write(summary, plot).toString());
+        out.print(table);
+        out.flush();
+        return summary.exitCode();
+    }
+
+    /** The run's configuration, or a usage error naming the bad option (exit code 2). */
+    private DemoConfig config() {
+        boolean failGiven = spec.commandLine().getParseResult().hasMatchedOption("--fail");
+        boolean readmitGiven = spec.commandLine().getParseResult().hasMatchedOption("--readmit");
+        List<ReadmitSpec> readmissions = healthy || (failGiven && !readmitGiven) ? List.of() : readmits;
+        try {
+            return DemoConfig.builder().ranks(ranks).experts(experts).redundant(redundant).tokens(tokens)
+                    .hidden(hidden).topK(topK).steps(steps).timeout(timeout).warmupSteps(warmupSteps)
+                    .warmupTimeout(warmupTimeout).rehearse(!noRehearsal).seed(seed)
+                    .failures(healthy ? List.of() : failures).readmits(readmissions).build();
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The progress bar (on stderr), shown from the first finished step: the rehearsal before it is not part of the
+     * run. Events are kept and printed once the bar is done, since lines printed meanwhile would break it.
+     */
+    private static final class Progress implements DemoListener {
+        private final DemoConfig config;
+        private final List<String> events = new ArrayList<>();
+        private ProgressBar bar;
+
+        Progress(DemoConfig config) {
+            this.config = config;
+        }
+
+        @Override
+        public synchronized void onProgress(int completed, int liveRanks) {
+            if (bar == null) {
+                bar = new ProgressBarBuilder().setTaskName("decode").setInitialMax(config.steps())
+                        .setUnit(" steps", 1).setUpdateIntervalMillis(200)
+                        .setConsumer(new ConsoleProgressBarConsumer(System.err)).build();
+            }
+            bar.stepTo(completed);
+            bar.setExtraMessage(liveRanks + "/" + config.ranks() + " ranks live");
+        }
+
+        @Override
+        public synchronized void onEvent(String message) {
+            events.add(message);
+        }
+
+        synchronized void close() {
+            if (bar != null) {
+                bar.close();
+                bar = null;
+            }
+        }
+    }
+
+    /** {@code --fail} values. */
+    static final class FailureConverter implements ITypeConverter<FailureSpec> {
+        @Override
+        public FailureSpec convert(String value) {
+            try {
+                return FailureSpec.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    /** {@code --readmit} values. */
+    static final class ReadmitConverter implements ITypeConverter<ReadmitSpec> {
+        @Override
+        public ReadmitSpec convert(String value) {
+            try {
+                return ReadmitSpec.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+package io.tokenroute.examples.cli;
+
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.TypeConversionException;
+
+/**
+ * The {@code --transport} option's values: the transports available on this machine (spec §6), and a clear refusal of
+ * anything else. Only the embedded {@code local} transport exists so far; the others are named so that asking for
+ * them says "not available" rather than "unknown".
+ */
+final class Transports {
+    /** Transports this build can run, in preference order. */
+    static final List<String> AVAILABLE = List.of("local");
+
+    /** Transports of the spec that this build does not provide yet. */
+    private static final Map<String, String> NOT_YET = Map.of(
+            "shm", "processes on one host over shared memory",
+            "cuda-local", "streams of one process on one GPU",
+            "nvshmem", "one process per GPU over NVSHMEM");
+
+    private Transports() {
+    }
+
+    /** Completion candidates, shown in the help as {@code ${COMPLETION-CANDIDATES}}. */
+    static final class Candidates implements Iterable<String> {
+        @Override
+        public Iterator<String> iterator() {
+            return AVAILABLE.iterator();
+        }
+    }
+
+    /** Accepts an available transport, refuses the rest naming the available ones. */
+    static final class Converter implements ITypeConverter<String> {
+        @Override
+        public String convert(String value) {
+            if (AVAILABLE.contains(value)) {
+                return value;
+            }
+            String available = String.join(", ", AVAILABLE);
+            String planned = NOT_YET.get(value);
+            if (planned != null) {
+                throw new TypeConversionException("transport '" + value + "' (" + planned
+                        + ") is not available on this machine; available: " + available);
+            }
+            throw new TypeConversionException("unknown transport '" + value + "'; available on this machine: "
+                    + available);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+package io.tokenroute.examples.demo;
+
+import io.tokenroute.examples.demo.DemoSummary.FailureReport;
+import io.tokenroute.examples.demo.DemoSummary.LatencyStats;
+import io.tokenroute.examples.demo.DemoSummary.ReadmitReport;
+import io.tokenroute.examples.demo.DemoSummary.StepKind;
+import io.tokenroute.examples.demo.DemoSummary.UnexpectedMask;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+
+/**
+ * Collects what the rank threads report during a {@link DecodeDemo} run and turns it into a {@link DemoSummary}.
+ *
+ * <p>Per-step timings go into plain arrays, one cell per (step, rank) written by that rank only and read after the
+ * threads were joined; events (detections, readmissions, mismatches) are rare and synchronised.
+ */
+final class DemoRecorder {
+    private static final int MAX_MISMATCH_EXAMPLES = 5;
+
+    /**
+     * One agreed detection: the survivors that agree on the same newly masked ranks in the same step share it and add
+     * their own damaged and recomputed tokens.
+     */
+    static final class Detection {
+        final int step;
+        final int[] ranks;
+        final int[] maskedAfter;
+        final AtomicLong damaged = new AtomicLong();
+        final AtomicLong recomputed = new AtomicLong();
+        /** Per masked rank: how many survivors masked it in dispatch, in combine, or learned it from agreeMask. */
+        private final Map<Integer, int[]> seenIn = new LinkedHashMap<>();
+        private int moves = -1;
+        private int[] unhosted = new int[0];
+
+        Detection(int step, int[] ranks, int[] maskedAfter) {
+            this.step = step;
+            this.ranks = ranks;
+            this.maskedAfter = maskedAfter;
+            for (int r : ranks) {
+                seenIn.put(r, new int[3]);
+            }
+        }
+
+        /** A survivor's view: which of the newly agreed ranks it had masked itself, and where. */
+        synchronized void observe(boolean[] inDispatch, boolean[] inCombine) {
+            seenIn.forEach((r, counts) -> counts[inDispatch[r] ? 0 : inCombine[r] ? 1 : 2]++);
+        }
+
+        /** The replan's outcome (equal on every survivor; the first report is kept). */
+        synchronized void replanned(int expertMoves, int[] unhostedExperts) {
+            if (moves < 0) {
+                moves = expertMoves;
+                unhosted = unhostedExperts;
+            }
+        }
+
+        synchronized String seenIn(int rank) {
+            int[] c = seenIn.get(rank);
+            String[] names = {"dispatch", "combine", "agreeMask"};
+            return IntStream.range(0, 3).filter(i -> c[i] > 0).mapToObj(i -> names[i] + " " + c[i])
+                    .collect(Collectors.joining(", "));
+        }
+
+        synchronized int moves() {
+            return moves;
+        }
+
+        synchronized int[] unhosted() {
+            return unhosted;
+        }
+    }
+
+    /** The readmissions before one step, shared by their participants. */
+    private static final class Readmission {
+        boolean ok = true;
+        long survivorNanos;
+        int[] maskedAfter = new int[0];
+        int moves = -1;
+    }
+
+    private final DemoConfig config;
+    private final DemoListener listener;
+    private final long[][] stepNanos;
+    private final long[][] agreeNanos;
+    private final int[] liveRanks;
+    private final AtomicInteger progress = new AtomicInteger();
+    private final AtomicLong decoded = new AtomicLong();
+    private final AtomicLong rerouted = new AtomicLong();
+    private final AtomicLong checked = new AtomicLong();
+    private final AtomicLong mismatches = new AtomicLong();
+    private final List<String> mismatchExamples = new ArrayList<>();
+    private final Map<String, Detection> detections = new LinkedHashMap<>();
+    private final Map<Integer, Readmission> readmissions = new LinkedHashMap<>();
+    private final List<UnexpectedMask> selfMasked = new ArrayList<>();
+    private final List<String> errors = new ArrayList<>();
+
+    DemoRecorder(DemoConfig config, DemoListener listener) {
+        this.config = config;
+        this.listener = listener;
+        this.stepNanos = new long[config.steps()][config.ranks()];
+        this.agreeNanos = new long[config.steps()][config.ranks()];
+        this.liveRanks = new int[config.steps()];
+    }
+
+    // ------------------------------------------------------------------------------------------------ from ranks
+
+    /**
+     * Rank {@code rank} completed {@code step}: its time, its first agreeMask's time, the live ranks it agreed on, its
+     * tokens, and how many of them the router sent around unhosted experts.
+     */
+    void stepDone(int step, int rank, long nanos, long agreeMaskNanos, int live, int tokensDecoded, int rerouted) {
+        stepNanos[step][rank] = nanos;
+        agreeNanos[step][rank] = agreeMaskNanos;
+        liveRanks[step] = live;
+        decoded.addAndGet(tokensDecoded);
+        this.rerouted.addAndGet(rerouted);
+        if (progress.getAndAccumulate(step + 1, Math::max) < step + 1) {
+            listener.onProgress(step + 1, live);
+        }
+    }
+
+    /** {@code count} combine outputs were compared with the reference. */
+    void checked(int count) {
+        checked.addAndGet(count);
+    }
+
+    /** Token {@code token} of rank {@code rank}'s round {@code round} in {@code step} differed from the reference. */
+    void mismatch(int rank, int step, int round, int token) {
+        mismatches.incrementAndGet();
+        synchronized (mismatchExamples) {
+            if (mismatchExamples.size() < MAX_MISMATCH_EXAMPLES) {
+                mismatchExamples.add("rank " + rank + ", step " + step + ", round " + round + ", token " + token);
+            }
+        }
+    }
+
+    /** A survivor agreed in {@code step} that {@code newlyMasked} are gone; returns the detection it shares. */
+    synchronized Detection detected(int step, int[] newlyMasked, int[] agreedMask) {
+        String key = step + ":" + Arrays.toString(newlyMasked);
+        Detection d = detections.get(key);
+        if (d == null) {
+            d = new Detection(step, newlyMasked, masked(agreedMask));
+            detections.put(key, d);
+            listener.onEvent("step " + step + ": survivors agree rank(s) " + Arrays.toString(newlyMasked)
+                    + " stopped; masked now " + Arrays.toString(d.maskedAfter)
+                    + "; re-placing experts and recomputing damaged tokens");
+        }
+        return d;
+    }
+
+    /**
+     * A participant finished the readmissions before {@code step}.
+     *
+     * @param survivor whether it was active before (only survivors time the readmission and count moves: a returning
+     *     rank's old placement is stale)
+     */
+    synchronized void readmitted(int step, boolean survivor, boolean ok, long nanos, int[] mask, int moves) {
+        Readmission r = readmissions.computeIfAbsent(step, s -> new Readmission());
+        boolean first = r.moves < 0 && survivor;
+        r.ok &= ok;
+        r.maskedAfter = masked(mask);
+        if (survivor) {
+            r.survivorNanos = Math.max(r.survivorNanos, nanos);
+            r.moves = moves;
+        }
+        if (first) {
+            listener.onEvent("step " + step + ": readmitted " + config.readmitsAt(step).stream()
+                    .map(s -> String.valueOf(s.rank())).collect(Collectors.joining(", ")) + "; masked now "
+                    + Arrays.toString(r.maskedAfter) + "; experts re-placed (" + moves + " moves)");
+        }
+    }
+
+    /** Rank {@code rank} found in {@code step} that its peers had masked it, and left the run. */
+    synchronized void selfMasked(int rank, int step) {
+        selfMasked.add(new UnexpectedMask(rank, step));
+        listener.onEvent("step " + step + ": rank " + rank + " was masked by its peers although it was running");
+    }
+
+    /** Rank {@code rank}'s thread ended with {@code error}. */
+    synchronized void error(int rank, Throwable error) {
+        errors.add("rank " + rank + ": " + error);
+        listener.onEvent("rank " + rank + " failed: " + error);
+    }
+
+    // ------------------------------------------------------------------------------------------------ summary
+
+    /** The summary; call after every rank thread ended. */
+    synchronized DemoSummary summary(long elapsedNanos) {
+        int steps = config.steps();
+        double[] stepMillis = new double[steps];
+        StepKind[] kinds = new StepKind[steps];
+        Set<Integer> detectionSteps = detections.values().stream().map(d -> d.step).collect(Collectors.toSet());
+        List<Double> agree = new ArrayList<>();
+        for (int s = 0; s < steps; s++) {
+            long max = Arrays.stream(stepNanos[s]).max().orElse(0);
+            stepMillis[s] = max > 0 ? max / 1e6 : Double.NaN;
+            kinds[s] = detectionSteps.contains(s) ? StepKind.DETECTION
+                    : s < config.warmupSteps() ? StepKind.WARMUP
+                    : liveRanks[s] < config.ranks() ? StepKind.DEGRADED : StepKind.HEALTHY;
+            if (kinds[s] == StepKind.HEALTHY || kinds[s] == StepKind.DEGRADED) {
+                Arrays.stream(agreeNanos[s]).filter(n -> n > 0).forEach(n -> agree.add(n / 1e6));
+            }
+        }
+        Set<String> matched = new HashSet<>();
+        List<FailureReport> failures = config.failures().stream().map(f -> failureReport(f, stepMillis, matched))
+                .toList();
+        List<UnexpectedMask> unexpected = new ArrayList<>();
+        for (Detection d : detections.values()) {
+            for (int r : d.ranks) {
+                if (!matched.contains(d.step + ":" + r)) {
+                    unexpected.add(new UnexpectedMask(r, d.step));
+                }
+            }
+        }
+        selfMasked.stream().filter(m -> !unexpected.contains(m)).forEach(unexpected::add);
+        List<ReadmitReport> readmits = config.readmits().stream().map(this::readmitReport).toList();
+        return new DemoSummary(config, elapsedNanos, decoded.get(), checked.get(), rerouted.get(),
+                detections.values().stream().mapToLong(d -> d.damaged.get()).sum(),
+                detections.values().stream().mapToLong(d -> d.recomputed.get()).sum(), mismatches.get(),
+                List.copyOf(mismatchExamples), failures, readmits, unexpected, List.copyOf(errors), stepMillis,
+                liveRanks.clone(), kinds, stats(stepMillis, kinds, StepKind.HEALTHY),
+                stats(stepMillis, kinds, StepKind.DEGRADED), stats(stepMillis, kinds, StepKind.DETECTION),
+                LatencyStats.of(agree.stream().mapToDouble(Double::doubleValue).toArray()));
+    }
+
+    /**
+     * Matches an injected failure with the first detection of its rank from its step until the rank's next
+     * readmission (a rank may fail, come back and fail again).
+     */
+    private FailureReport failureReport(FailureSpec f, double[] stepMillis, Set<String> matched) {
+        int until = config.readmits().stream().filter(r -> r.rank() == f.rank() && r.step() > f.step())
+                .mapToInt(ReadmitSpec::step).min().orElse(config.steps());
+        for (Detection d : detections.values()) {
+            if (d.step >= f.step() && d.step < until && Arrays.stream(d.ranks).anyMatch(r -> r == f.rank())) {
+                matched.add(d.step + ":" + f.rank());
+                return new FailureReport(f, d.step, stepMillis[d.step], d.seenIn(f.rank()), d.maskedAfter,
+                        d.damaged.get(), d.recomputed.get(), d.moves(), d.unhosted());
+            }
+        }
+        return new FailureReport(f, -1, Double.NaN, "", new int[0], 0, 0, 0, new int[0]);
+    }
+
+    private ReadmitReport readmitReport(ReadmitSpec spec) {
+        Readmission r = readmissions.get(spec.step());
+        if (r == null) {
+            return new ReadmitReport(spec, false, Double.NaN, new int[0], 0);
+        }
+        return new ReadmitReport(spec, r.ok && Arrays.stream(r.maskedAfter).noneMatch(m -> m == spec.rank()),
+                r.survivorNanos / 1e6, r.maskedAfter, r.moves);
+    }
+
+    private static LatencyStats stats(double[] millis, StepKind[] kinds, StepKind kind) {
+        return LatencyStats.of(IntStream.range(0, millis.length).filter(s -> kinds[s] == kind)
+                .mapToDouble(s -> millis[s]).toArray());
+    }
+
+    private static int[] masked(int[] mask) {
+        return IntStream.range(0, mask.length).filter(r -> mask[r] != 0).toArray();
+    }
+}

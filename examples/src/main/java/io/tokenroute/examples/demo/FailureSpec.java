@@ -1,0 +1,50 @@
+package io.tokenroute.examples.demo;
+
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One injected failure, {@code RANK@STEP:PHASE} on the command line: rank {@code rank} stops at {@code phase} of
+ * decode step {@code step} (0-based) and stays stopped until a {@link ReadmitSpec} brings it back, or the run ends.
+ *
+ * @param rank the rank that stops
+ * @param step the decode step in which it stops
+ * @param phase where in that step
+ */
+public record FailureSpec(int rank, int step, FailurePhase phase) {
+    private static final Pattern SYNTAX = Pattern.compile("(\\d+)@(\\d+):([A-Za-z-]+)");
+
+    /** Checks the fields' own ranges; how they fit a run is {@link DemoConfig}'s business. */
+    public FailureSpec {
+        if (rank < 0 || step < 0 || phase == null) {
+            throw new IllegalArgumentException("failure needs rank >= 0, step >= 0 and a phase; got " + rank + "@"
+                    + step + ":" + phase);
+        }
+    }
+
+    /**
+     * Parses {@code RANK@STEP:PHASE}, e.g. {@code 3@60:dispatch}.
+     *
+     * @throws IllegalArgumentException with the expected syntax when {@code text} does not match
+     */
+    public static FailureSpec parse(String text) {
+        Matcher m = SYNTAX.matcher(text.trim());
+        if (!m.matches()) {
+            throw new IllegalArgumentException("'" + text + "' is not RANK@STEP:PHASE (e.g. 3@60:dispatch; PHASE is one"
+                    + " of " + FailurePhase.labels() + ")");
+        }
+        try {
+            return new FailureSpec(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
+                    FailurePhase.parse(m.group(3)));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("'" + text + "': rank or step is too large", e);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("'" + text + "': " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return rank + "@" + step + ":" + phase.label();
+    }
+}

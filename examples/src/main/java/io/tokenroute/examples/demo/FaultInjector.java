@@ -1,0 +1,119 @@
+package io.tokenroute.examples.demo;
+
+import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.PhaseListener;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * Simulates dead ranks: the {@link PhaseListener} of every rank's buffer. When rank {@code R} reaches the phase of a
+ * {@link FailureSpec} in the spec's decode step, its thread parks right there, inside the routing call, as a process
+ * that stopped would: its peers see nothing more from it and mask it after their timeout.
+ *
+ * <p>A parked rank resumes when {@link #release} names it (a readmission: it then finishes the call it was parked in,
+ * which times out on everyone, and rejoins at the readmit step) or when {@link #releaseAll} ends the run (so that no
+ * thread touches the group's memory after the group is closed).
+ *
+ * <p>The decode step is not the protocol's sequence number (recompute rounds and readmissions advance that), so each
+ * rank thread {@link #arm arms} the injector with its current decode step; {@link #onPhase} runs on that same thread.
+ */
+final class FaultInjector implements PhaseListener {
+    /** A failure's lifecycle: armed, parked, released with the step to resume at ({@link #NO_RESUME}: never). */
+    private static final class Fault {
+        final FailureSpec spec;
+        final CountDownLatch release = new CountDownLatch(1);
+        volatile boolean parked;
+        volatile int resumeStep = NO_RESUME;
+
+        Fault(FailureSpec spec) {
+            this.spec = spec;
+        }
+    }
+
+    /** {@link #takeStop} result of a rank released at the end of the run: it does not come back. */
+    static final int NO_RESUME = -1;
+
+    private final List<List<Fault>> byRank = new ArrayList<>();
+    /** The decode step each rank is in; written and read by that rank's own thread only. */
+    private final int[] armedStep;
+    /** The fault a rank was parked by during its current call; that rank's own thread only. */
+    private final Fault[] stopped;
+
+    FaultInjector(int ranks, List<FailureSpec> failures) {
+        this.armedStep = new int[ranks];
+        this.stopped = new Fault[ranks];
+        Arrays.fill(armedStep, -1);
+        for (int r = 0; r < ranks; r++) {
+            byRank.add(new ArrayList<>());
+        }
+        for (FailureSpec f : failures) {
+            byRank.get(f.rank()).add(new Fault(f));
+        }
+    }
+
+    /** Called by rank {@code rank}'s thread as it starts decode step {@code step}. */
+    void arm(int rank, int step) {
+        armedStep[rank] = step;
+    }
+
+    @Override
+    public void onPhase(int rank, Phase phase, long seq) {
+        for (Fault f : byRank.get(rank)) {
+            if (f.spec.step() == armedStep[rank] && f.spec.phase().phase() == phase && !f.parked) {
+                f.parked = true;
+                stopped[rank] = f;
+                awaitUninterruptibly(f.release);
+                return;
+            }
+        }
+    }
+
+    /**
+     * For rank {@code rank}'s thread after each routing call: whether it was parked during that call, and if so the
+     * step to rejoin at, or {@link #NO_RESUME}. Returns {@code null} when the call ran normally. Clears the report.
+     */
+    Integer takeStop(int rank) {
+        Fault f = stopped[rank];
+        if (f == null) {
+            return null;
+        }
+        stopped[rank] = null;
+        return f.resumeStep;
+    }
+
+    /**
+     * Lets the stopped rank {@code rank} resume to rejoin at {@code resumeStep}. Every survivor calls this before
+     * readmitting the rank, so it runs even if some of them are slow; calls after the first do nothing.
+     */
+    synchronized void release(int rank, int resumeStep) {
+        for (Fault f : byRank.get(rank)) {
+            if (f.spec.step() < resumeStep && f.release.getCount() > 0) {
+                f.resumeStep = resumeStep;
+                f.release.countDown();
+                return;
+            }
+        }
+    }
+
+    /** Lets every parked rank go, for good (end of run). */
+    synchronized void releaseAll() {
+        byRank.forEach(faults -> faults.forEach(f -> f.release.countDown()));
+    }
+
+    private static void awaitUninterruptibly(CountDownLatch latch) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                latch.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

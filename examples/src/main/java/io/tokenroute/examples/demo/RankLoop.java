@@ -1,0 +1,485 @@
+package io.tokenroute.examples.demo;
+
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.batch.TokenBatchSchema;
+import io.tokenroute.routing.Combined;
+import io.tokenroute.routing.Dispatched;
+import io.tokenroute.routing.ElasticBuffer;
+import io.tokenroute.routing.placement.ExpertPlacement;
+import io.tokenroute.routing.placement.StepStatus;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.nio.ShortBuffer;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Supplier;
+import java.util.stream.IntStream;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.util.MemoryUtil;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.complex.FixedSizeListVector;
+
+/**
+ * One rank's decode loop, the engine side of spec §4 and the seed's "Engine Integration Example". Per step:
+ * <ol>
+ *   <li>the synthetic router picks each token's top-k logical experts, mapped to physical slots by the current
+ *       {@link ExpertPlacement};</li>
+ *   <li>dispatch → every local slot runs the logical expert it hosts → combine (zero-copy into the send rows);</li>
+ *   <li>{@code agreeMask()}: every survivor calls it every step, so deciding whether something changed needs no extra
+ *       collective; then every output is checked against the plain-loop {@link ReferenceCheck}.
+ *       On a new failure: report it, all-gather the routed load, replan the placement, and recompute
+ *       the damaged tokens ({@code lost_weight > 0}; their first output is discarded, i.e. rolled back) in an extra
+ *       dispatch/combine round under the new placement, which every survivor joins, with zero tokens if it has none;
+ *       repeated while rounds bring new failures.</li>
+ * </ol>
+ * Before a readmit step the survivors release the stopped rank and readmit it, and every participant re-places the
+ * experts from the initial placement with the current mask, so the returning rank hosts experts again.
+ *
+ * <p>When this rank's own thread was parked by the {@link FaultInjector} (it is the "dead" rank), the routing call it
+ * was parked in returns once released; the rank then abandons the step and either rejoins at the readmit step or
+ * ends. It does not check anything in between: its view of the group is stale.
+ *
+ * <p>Between routing calls the rank {@link ElasticBuffer#heartbeat() beats} while it computes (experts, checks,
+ * inputs), so a peer waiting for its next publish sees it alive even when the CPU is oversubscribed; a stopped rank
+ * does not beat and is masked one timeout after its last beat.
+ *
+ * <p>Per step the hot path allocates little (the library's mask snapshots, the damaged-token list); the inputs, the
+ * token batch and the scratch rows are reused, so garbage collection stays rare, since a pause longer than the
+ * timeout would make healthy ranks look dead.
+ */
+final class RankLoop {
+    /** The rank was parked during a routing call; the step is abandoned. */
+    private static final class Stopped extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final int resumeStep;
+
+        Stopped(int resumeStep) {
+            super(null, null, false, false);
+            this.resumeStep = resumeStep;
+        }
+    }
+
+    /** The survivors agreed that this rank is masked although it was running (a false mask): it leaves the run. */
+    private static final class MaskedByPeers extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final int step;
+
+        MaskedByPeers(int step) {
+            super(null, null, false, false);
+            this.step = step;
+        }
+    }
+
+    /**
+     * One dispatch/combine round's tokens: the step's, or the damaged ones being recomputed; {@code tokens[i]} is row
+     * i's token index in the step.
+     */
+    private record Round(int index, TokenBatch batch, int n, int[] tokens, short[] bits, long[] logical,
+            float[] weights, long[] physical) {
+    }
+
+    /** Tokens checked between two heartbeats (a few tens of microseconds of work). */
+    private static final int HEARTBEAT_TOKENS = 16;
+
+    private final int rank;
+    private final DemoConfig config;
+    private final ElasticBuffer buffer;
+    private final BufferAllocator allocator;
+    private final SyntheticModel model;
+    private final BlockExperts experts;
+    private final ReferenceCheck reference;
+    private final FaultInjector faults;
+    private final DemoRecorder recorder;
+    private final ExpertPlacement initial;
+    private final int slotsPerRank;
+    private final int tokens;
+    private final int hidden;
+    private final int topK;
+    private final Duration readmitTimeout;
+
+    /** The placement every active rank holds (each computes it from the same agreed inputs). */
+    private ExpertPlacement placement;
+    /** Per logical expert, whether {@link #placement} hosts it (the router picks only those). */
+    private final boolean[] hosted;
+    /** The last agreed mask, 1 = masked. */
+    private int[] agreed;
+    /** Per logical expert, the tokens this rank routed to it so far: the load the replan balances. */
+    private final long[] routedLoad;
+    /** Ranks this rank masked in dispatch / combine since the last agreement (to report where failures showed). */
+    private final boolean[] maskedInDispatch;
+    private final boolean[] maskedInCombine;
+
+    // The step's inputs and the reused token batch over which dispatch reads them.
+    private final int[] stepTokens;
+    private final float[] logits;
+    private final short[] bits;
+    private final long[] logical;
+    private final float[] weights;
+    private final long[] physical;
+    private final TokenBatch batch;
+    private final ShortBuffer batchHidden;
+    private final LongBuffer batchIdx;
+    private final FloatBuffer batchWeights;
+    private final short[] rowBits;
+    private final float[] x;
+    private final float[] y;
+
+    RankLoop(int rank, DemoConfig config, ElasticBuffer buffer, BufferAllocator allocator, SyntheticModel model,
+            BlockExperts experts, FaultInjector faults, DemoRecorder recorder) {
+        this.rank = rank;
+        this.config = config;
+        this.buffer = buffer;
+        this.allocator = allocator;
+        this.model = model;
+        this.experts = experts;
+        this.faults = faults;
+        this.recorder = recorder;
+        this.initial = ExpertPlacement.initial(config.experts(), config.ranks(), config.redundant());
+        this.placement = initial;
+        this.hosted = new boolean[config.experts()];
+        updateHosted();
+        this.slotsPerRank = config.slotsPerRank();
+        this.tokens = config.tokens();
+        this.hidden = config.hidden();
+        this.topK = config.topK();
+        this.reference = new ReferenceCheck(experts, hidden, topK, slotsPerRank);
+        // The returning rank first times out of the call it was parked in; the rest is a rendezvous. Bounded, so that
+        // readmitting a rank that left the run (after a false mask) costs seconds, not a hang.
+        this.readmitTimeout = Duration.ofSeconds(2).plus(config.timeout().multipliedBy(50));
+        this.agreed = new int[config.ranks()];
+        this.routedLoad = new long[config.experts()];
+        this.maskedInDispatch = new boolean[config.ranks()];
+        this.maskedInCombine = new boolean[config.ranks()];
+        this.stepTokens = IntStream.range(0, tokens).toArray();
+        this.logits = new float[config.experts()];
+        this.bits = new short[tokens * hidden];
+        this.logical = new long[tokens * topK];
+        this.weights = new float[tokens * topK];
+        this.physical = new long[tokens * topK];
+        this.batch = TokenBatch.fromBf16Bits(allocator, hidden, bits, topK, physical, weights);
+        this.batchHidden = view(batch.hiddenAddress(), bits.length * 2L).asShortBuffer();
+        this.batchIdx = view(batch.topkIdxAddress(), physical.length * 8L).asLongBuffer();
+        this.batchWeights = view(batch.topkWeightsAddress(), weights.length * 4L).asFloatBuffer();
+        this.rowBits = new short[hidden];
+        this.x = new float[hidden];
+        this.y = new float[hidden];
+    }
+
+    /** Runs every step; never throws (errors and false masks go to the recorder). Closes this rank's batch. */
+    void run() {
+        try (batch) {
+            int step = 0;
+            boolean readmitsDone = false;
+            while (step < config.steps()) {
+                try {
+                    if (!readmitsDone) {
+                        readmissions(step, -1);
+                    }
+                    readmitsDone = false;
+                    runStep(step);
+                    step++;
+                } catch (Stopped stopped) {
+                    if (stopped.resumeStep == FaultInjector.NO_RESUME) {
+                        return;
+                    }
+                    step = stopped.resumeStep;
+                    rejoin(step);
+                    readmitsDone = true;
+                }
+            }
+        } catch (MaskedByPeers e) {
+            recorder.selfMasked(rank, e.step);
+        } catch (RuntimeException | Error e) {
+            recorder.error(rank, e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ one step
+
+    private void runStep(int step) {
+        faults.arm(rank, step);
+        if (step == config.warmupSteps()) {
+            buffer.setTimeout(config.timeout());
+        }
+        model.hiddenStates(step, rank, tokens, bits);
+        int rerouted = 0;
+        for (int t = 0; t < tokens; t++) {
+            rerouted += model.route(step, rank, t, hosted, logits, logical, weights, t * topK) ? 1 : 0;
+        }
+        for (long e : logical) {
+            if (e >= 0) {
+                routedLoad[(int) e]++;
+            }
+        }
+        placement.toPhysical(logical, topK, physical);
+        batchHidden.put(0, bits);
+        batchIdx.put(0, physical);
+        batchWeights.put(0, weights);
+        buffer.heartbeat();
+
+        long start = System.nanoTime();
+        Round round = new Round(0, batch, tokens, stepTokens, bits, logical, weights, physical);
+        Outcome outcome = route(round);
+        long firstAgreeNanos = -1;
+        while (true) {
+            long agreeStart = System.nanoTime();
+            int[] union = buffer.agreeMask();
+            if (firstAgreeNanos < 0) {
+                firstAgreeNanos = System.nanoTime() - agreeStart;
+            }
+            if (union[rank] != 0) {
+                // Peers stopped serving this rank when they masked it, so its output lacks their experts: it is no
+                // survivor, and there is nothing to check.
+                throw new MaskedByPeers(step);
+            }
+            // Checked after the agreement rather than before: the check's time then adds to one wait (the next
+            // dispatch's) instead of two, which keeps every rank's lead on its slowest peer under the timeout.
+            verify(step, round, outcome);
+            int[] newly = StepStatus.newlyMasked(agreed, union);
+            agreed = union;
+            DemoRecorder.Detection detection = newly.length == 0 ? null : recorder.detected(step, newly, union);
+            if (detection != null) {
+                detection.observe(maskedInDispatch, maskedInCombine);
+                detection.damaged.addAndGet(outcome.damaged().length);
+            }
+            Arrays.fill(maskedInDispatch, false);
+            Arrays.fill(maskedInCombine, false);
+            if (detection == null || replan(outcome.damaged().length, detection) == 0) {
+                break;
+            }
+            Round redo = recomputeRound(step, round, outcome.damaged());
+            try {
+                outcome = route(redo);
+            } finally {
+                redo.batch().close();
+            }
+            detection.recomputed.addAndGet(redo.n() - outcome.damaged().length);
+            // A further round, if this one brought another failure, recomputes from this round's arrays.
+            round = redo;
+        }
+        recorder.stepDone(step, rank, System.nanoTime() - start, firstAgreeNanos, liveRanks(), tokens, rerouted);
+    }
+
+    /**
+     * A round's result, valid until the next combine: the output, this rank's mask right after the round (what the
+     * reference must leave out) and the damaged tokens (indices into the round) whose output lost expert weight.
+     */
+    private record Outcome(Combined combined, int[] mask, int[] damaged) {
+    }
+
+    /** Dispatch → experts → combine for one round. */
+    private Outcome route(Round round) {
+        Dispatched d = routed(() -> buffer.dispatch(round.batch()));
+        if (d.newlyMaskedCount() > 0) {
+            note(d.newlyMasked(), maskedInDispatch);
+        }
+        runExperts(d);
+        Combined c = routed(() -> buffer.combine(d, round.batch()));
+        if (c.newlyMaskedCount() > 0) {
+            note(c.newlyMasked(), maskedInCombine);
+        }
+        return new Outcome(c, buffer.queryMask(),
+                StepStatus.of(c.newlyMasked(), c::lostWeight, round.n()).damagedTokens());
+    }
+
+    /** Compares every output of the round with the reference; counts mismatches. */
+    private void verify(int step, Round round, Outcome outcome) {
+        Combined c = outcome.combined();
+        long out = c.hiddenAddress();
+        for (int t = 0; t < round.n(); t++) {
+            if (!reference.matches(t, round.bits(), round.logical(), round.physical(), round.weights(), outcome.mask(),
+                    out, c.lostWeight(t))) {
+                recorder.mismatch(rank, step, round.index(), t);
+            }
+            if (t % HEARTBEAT_TOKENS == HEARTBEAT_TOKENS - 1) {
+                buffer.heartbeat();
+            }
+        }
+        recorder.checked(round.n());
+    }
+
+    /** Each local slot runs the logical expert it hosts on the rows it received, into the zero-copy send rows. */
+    private void runExperts(Dispatched d) {
+        for (int l = 0; l < slotsPerRank; l++) {
+            int rows = d.recvCount(l);
+            if (rows == 0) {
+                continue;
+            }
+            int expert = placement.logicalAt(rank * slotsPerRank + l);
+            if (expert == ExpertPlacement.EMPTY) {
+                throw new IllegalStateException("rank " + rank + ": empty slot " + l + " received " + rows
+                        + " rows; the ranks' placements differ");
+            }
+            experts.applyRows(expert, rowsAddress(d.expert(l)), d.expertOutputAddress(l), rows, rowBits, x, y);
+            buffer.heartbeat();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ failures
+
+    /**
+     * After a new failure: all-gathers every survivor's routed load and damaged-token count, and replans the placement
+     * (the same on every survivor, as the inputs are the same).
+     *
+     * @return the damaged tokens over all survivors, so that all of them decide alike whether to run a recompute round
+     */
+    private long replan(int damagedHere, DemoRecorder.Detection detection) {
+        long[] load = new long[config.experts()];
+        long damagedEverywhere = gatherLoad(damagedHere, load);
+        ExpertPlacement before = placement;
+        placement = placement.replan(maskedRanks(), load);
+        updateHosted();
+        detection.replanned(placement.movesFrom(before).size(), placement.unhostedExperts());
+        return damagedEverywhere;
+    }
+
+    /**
+     * The damaged tokens of {@code from} as a new round under the current (replanned) placement. They are routed
+     * again, as the router now avoids experts the new placement could not host.
+     */
+    private Round recomputeRound(int step, Round from, int[] damaged) {
+        int m = damaged.length;
+        int[] ids = new int[m];
+        short[] b = new short[m * hidden];
+        long[] lg = new long[m * topK];
+        float[] w = new float[m * topK];
+        long[] ph = new long[m * topK];
+        for (int i = 0; i < m; i++) {
+            ids[i] = from.tokens()[damaged[i]];
+            System.arraycopy(from.bits(), damaged[i] * hidden, b, i * hidden, hidden);
+            model.route(step, rank, ids[i], hosted, logits, lg, w, i * topK);
+        }
+        placement.toPhysical(lg, topK, ph);
+        return new Round(from.index() + 1, TokenBatch.fromBf16Bits(allocator, hidden, b, topK, ph, w), m, ids, b, lg,
+                w, ph);
+    }
+
+    // ------------------------------------------------------------------------------------------------ readmission
+
+    /**
+     * The readmissions before {@code step} (if any), in ascending rank order, then the re-placement; every active rank
+     * runs them. {@code rejoining} is this rank when it just came back itself (it skips the readmissions that happened
+     * while it was stopped, and its own), else -1.
+     */
+    private void readmissions(int step, int rejoining) {
+        List<ReadmitSpec> specs = config.readmitsAt(step);
+        if (specs.isEmpty()) {
+            return;
+        }
+        long start = System.nanoTime();
+        boolean ok = true;
+        for (ReadmitSpec r : specs) {
+            if (r.rank() <= rejoining) {
+                continue;
+            }
+            // The step's last agreeMask already had every survivor arrive, and no survivor waits on a peer again
+            // before readmit's rendezvous (which waits for all of them), so the stopped rank can go now.
+            faults.release(r.rank(), step);
+            ok &= buffer.readmit(r.rank(), readmitTimeout);
+        }
+        agreed = buffer.queryMask();
+        ExpertPlacement before = placement;
+        long[] load = new long[config.experts()];
+        gatherLoad(0, load);
+        placement = initial.replan(maskedRanks(), load);
+        updateHosted();
+        recorder.readmitted(step, rejoining < 0, ok, System.nanoTime() - start, agreed,
+                placement.movesFrom(before).size());
+    }
+
+    /** This rank was released to rejoin at {@code step}: readmit itself, then take part in the step's re-placement. */
+    private void rejoin(int step) {
+        if (!buffer.readmit(rank, readmitTimeout)) {
+            throw new IllegalStateException("rank " + rank + ": nobody readmitted it before step " + step + " within "
+                    + readmitTimeout);
+        }
+        readmissions(step, rank);
+    }
+
+    // ------------------------------------------------------------------------------------------------ helpers
+
+    /**
+     * All-gathers {@code damagedHere} and this rank's routed load; sums the loads of every active rank into
+     * {@code load}. Returns the summed damaged count.
+     */
+    private long gatherLoad(int damagedHere, long[] load) {
+        ByteBuffer mine = ByteBuffer.allocate(4 + 8 * load.length).order(ByteOrder.LITTLE_ENDIAN);
+        mine.putInt(damagedHere);
+        mine.asLongBuffer().put(routedLoad);
+        long damaged = 0;
+        for (byte[] part : buffer.allGatherBytes(mine.array())) {
+            if (part != null) {
+                ByteBuffer in = ByteBuffer.wrap(part).order(ByteOrder.LITTLE_ENDIAN);
+                damaged += in.getInt();
+                for (int e = 0; e < load.length; e++) {
+                    load[e] += in.getLong();
+                }
+            }
+        }
+        return damaged;
+    }
+
+    /**
+     * Runs a routing call. If this rank was parked in it (it is the "dead" rank), the step is abandoned however the
+     * call ended: after a stop the rank's view is stale, and its results mean nothing.
+     */
+    private <T> T routed(Supplier<T> call) {
+        T result;
+        try {
+            result = call.get();
+        } catch (RuntimeException e) {
+            abandonIfStopped();
+            throw e;
+        }
+        abandonIfStopped();
+        return result;
+    }
+
+    private void abandonIfStopped() {
+        Integer resume = faults.takeStop(rank);
+        if (resume != null) {
+            throw new Stopped(resume);
+        }
+    }
+
+    private static void note(int[] newlyMasked, boolean[] into) {
+        for (int r : newlyMasked) {
+            into[r] = true;
+        }
+    }
+
+    private void updateHosted() {
+        Arrays.fill(hosted, true);
+        for (int e : placement.unhostedExperts()) {
+            hosted[e] = false;
+        }
+    }
+
+    private boolean[] maskedRanks() {
+        boolean[] out = new boolean[agreed.length];
+        for (int r = 0; r < out.length; r++) {
+            out[r] = agreed[r] != 0;
+        }
+        return out;
+    }
+
+    private int liveRanks() {
+        int live = 0;
+        for (int m : agreed) {
+            live += m == 0 ? 1 : 0;
+        }
+        return live;
+    }
+
+    private static long rowsAddress(VectorSchemaRoot expertRows) {
+        FixedSizeListVector hiddenColumn = (FixedSizeListVector) expertRows.getVector(TokenBatchSchema.HIDDEN);
+        return hiddenColumn.getDataVector().getDataBuffer().memoryAddress();
+    }
+
+    private static ByteBuffer view(long address, long bytes) {
+        return MemoryUtil.directBuffer(address, Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
+    }
+}

@@ -1,0 +1,138 @@
+package io.tokenroute.examples.python;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.cdata.ExportedBatch;
+import io.tokenroute.arrow.cdata.HostExport;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.memory.util.MemoryUtil;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.complex.FixedSizeListVector;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The one-thread facade over a {@code local} group: a step on R rank threads, a left-out rank masked and readmitted,
+ * bad input refused before any rank runs, and a close that waits for the last consumer of an export.
+ */
+class LocalSessionTest {
+    private static final int RANKS = 3;
+    private static final int EXPERTS = 6;
+    private static final int HIDDEN = 16;
+    private static final int TOKENS = 5;
+    private static final int TOP_K = 2;
+    /** Generous next to a healthy step, so that a loaded machine never masks a live rank. */
+    private static final long TIMEOUT_MILLIS = 300;
+
+    /** Weights summing to 1 with identity experts: every combined row is the token's own row (exact in bf16). */
+    private static List<TokenBatch> batches(LocalSession s, long seed) {
+        Random random = new Random(seed);
+        List<TokenBatch> out = new ArrayList<>();
+        for (int r = 0; r < RANKS; r++) {
+            float[] x = new float[TOKENS * HIDDEN];
+            long[] idx = new long[TOKENS * TOP_K];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) random.nextGaussian();
+            }
+            for (int t = 0; t < TOKENS; t++) {
+                int first = random.nextInt(EXPERTS);
+                idx[t * TOP_K] = first;
+                idx[t * TOP_K + 1] = (first + 1 + random.nextInt(EXPERTS - 1)) % EXPERTS;
+            }
+            float[] w = new float[TOKENS * TOP_K];
+            Arrays.fill(w, 0.5f);
+            out.add(s.batch(x, idx, w, TOP_K));
+        }
+        return out;
+    }
+
+    @Test
+    void identityStepReturnsEveryTokensRow() {
+        try (LocalSession s = LocalSession.open(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, TIMEOUT_MILLIS)) {
+            List<TokenBatch> batches = batches(s, 1);
+            StepResult step = s.step(batches, Experts.IDENTITY);
+            assertFalse(step.anyNewlyMasked());
+            for (int r = 0; r < RANKS; r++) {
+                assertArrayEquals(batches.get(r).hiddenBf16Bits(), step.hiddenBits(r), "rank " + r);
+                assertArrayEquals(new float[TOKENS], step.lostWeights(r));
+            }
+            batches.forEach(TokenBatch::close);
+        }
+    }
+
+    @Test
+    void leftOutRankIsMaskedThenReadmitted() {
+        try (LocalSession s = LocalSession.open(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, TIMEOUT_MILLIS)) {
+            List<TokenBatch> batches = batches(s, 2);
+            List<TokenBatch> withoutRank1 = new ArrayList<>(batches);
+            withoutRank1.set(1, null);
+            StepResult step = s.step(withoutRank1, Experts.IDENTITY);
+            assertArrayEquals(new int[] {1}, step.newlyMasked(0));
+            assertArrayEquals(new int[] {1}, step.newlyMasked(2));
+            assertArrayEquals(new int[] {0, 1, 0}, s.agreeMask());
+            assertThrows(IllegalArgumentException.class, () -> s.step(batches, Experts.IDENTITY));
+            assertTrue(s.readmit(1));
+            StepResult healthy = s.step(batches, Experts.IDENTITY);
+            assertFalse(healthy.anyNewlyMasked());
+            assertArrayEquals(batches.get(1).hiddenBf16Bits(), healthy.hiddenBits(1));
+            assertThrows(IllegalStateException.class, () -> step.combined(0), "an older step's views are stale");
+            batches.forEach(TokenBatch::close);
+        }
+    }
+
+    @Test
+    void badBatchIsRefusedBeforeAnyRankRuns() {
+        try (LocalSession s = LocalSession.open(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, TIMEOUT_MILLIS)) {
+            List<TokenBatch> batches = batches(s, 3);
+            TokenBatch bad = s.batch(new float[HIDDEN], new long[] {EXPERTS, -1}, new float[] {1, 0}, TOP_K);
+            List<TokenBatch> withBad = new ArrayList<>(batches);
+            withBad.set(2, bad);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> s.step(withBad, Experts.IDENTITY));
+            assertTrue(e.getMessage().contains("rank 2") && e.getMessage().contains("topk_idx"), e.getMessage());
+            assertFalse(s.step(batches, Experts.IDENTITY).anyNewlyMasked(), "nothing was sent: all ranks still up");
+            bad.close();
+            batches.forEach(TokenBatch::close);
+        }
+    }
+
+    @Test
+    void closeWaitsForTheLastConsumerOfAnExport() {
+        try (RootAllocator consumer = new RootAllocator()) {
+            LocalSession s = LocalSession.open(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, TIMEOUT_MILLIS);
+            List<TokenBatch> batches = batches(s, 4);
+            StepResult step = s.step(batches, Experts.IDENTITY);
+            short[] expected = batches.get(0).hiddenBf16Bits();
+            long combinedAddress = step.combined(0).hiddenAddress();
+            VectorSchemaRoot imported;
+            try (ExportedBatch exported = step.exportCombined(0)) {
+                imported = HostExport.importRoot(consumer, exported.arrayAddress(), exported.schemaAddress());
+            }
+            batches.forEach(TokenBatch::close);
+            s.close();
+            assertTrue(s.isCloseRequested());
+            assertFalse(s.isClosed(), "a consumer still reads rank 0's output");
+            long values = ((FixedSizeListVector) imported.getVector("hidden")).getDataVector().getDataBuffer()
+                    .memoryAddress();
+            assertEquals(combinedAddress, values, "the consumer reads rank 0's own output memory");
+            short[] read = new short[expected.length];
+            for (int i = 0; i < read.length; i++) {
+                read[i] = MemoryUtil.getShort(values + 2L * i);
+            }
+            assertArrayEquals(expected, read, "still readable after close()");
+            imported.close();
+            assertTrue(s.isClosed(), "the last release completed the close");
+            assertNull(s.closeFailure());
+            assertEquals(0, s.exportBytes());
+        }
+    }
+}
