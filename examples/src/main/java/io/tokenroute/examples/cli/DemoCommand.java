@@ -7,6 +7,8 @@ import io.tokenroute.examples.demo.DemoListener;
 import io.tokenroute.examples.demo.DemoSummary;
 import io.tokenroute.examples.demo.FailureSpec;
 import io.tokenroute.examples.demo.ReadmitSpec;
+import io.tokenroute.examples.demo.ShmDemo;
+import io.tokenroute.examples.demo.ShmDemoRank;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -39,6 +41,8 @@ import picocli.CommandLine.TypeConversionException;
             "Injected failures stop a rank inside a step; the survivors mask it after --timeout, agree on the mask, "
                     + "re-place its experts into redundant slots and recompute exactly the damaged tokens. "
                     + "Readmissions bring stopped ranks back.",
+            "--transport shm runs each rank as its own JVM process over a shared-memory file; a --fail rank then "
+                    + "SIGKILLs its own process (no --readmit: a killed process cannot come back).",
             "Prints a summary (latency percentiles, detection latency, recomputed tokens, mismatches) and plots "
                     + "step latency and live ranks to --plot. Exits 1 on any mismatch or false mask."})
 public final class DemoCommand implements Callable<Integer> {
@@ -130,24 +134,35 @@ public final class DemoCommand implements Callable<Integer> {
     private boolean noProgress;
 
     private DemoSummary summary;
+    private ShmDemo.Run shmRun;
 
     /** The summary of the last run (tests assert on it); null before a run. */
     public DemoSummary summary() {
         return summary;
     }
 
+    /** The last {@code --transport shm} run (group file, rank processes); null otherwise. */
+    ShmDemo.Run shmRun() {
+        return shmRun;
+    }
+
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws IOException, InterruptedException {
         DemoConfig config = config();
+        boolean shm = transport.equals("shm");
         PrintWriter out = spec.commandLine().getOut();
         out.println(SummaryTable.header(config, transport));
         if (config.rehearse()) {
             out.println("warming up: an 18-step rehearsal with a failure in dispatch and one in combine compiles the "
-                    + "failure paths (not measured)");
+                    + "failure paths (not measured)" + (shm ? "; in each rank process, on local threads" : ""));
+        }
+        if (shm) {
+            out.println("starting " + config.ranks() + " rank processes (" + ShmDemoRank.class.getSimpleName()
+                    + "); --fail ranks SIGKILL themselves");
         }
         out.flush();
         if (noProgress) {
-            summary = new DecodeDemo(config).run(new DemoListener() {
+            summary = run(config, new DemoListener() {
                 @Override
                 public void onEvent(String message) {
                     out.println(message);
@@ -157,7 +172,7 @@ public final class DemoCommand implements Callable<Integer> {
         } else {
             Progress progress = new Progress(config);
             try {
-                summary = new DecodeDemo(config).run(progress);
+                summary = run(config, progress);
             } finally {
                 progress.close();
             }
@@ -170,11 +185,25 @@ public final class DemoCommand implements Callable<Integer> {
         return summary.exitCode();
     }
 
+    private DemoSummary run(DemoConfig config, DemoListener listener) throws IOException, InterruptedException {
+        if (transport.equals("shm")) {
+            shmRun = new ShmDemo(config).run(listener);
+            return shmRun.summary();
+        }
+        return new DecodeDemo(config).run(listener);
+    }
+
     /** The run's configuration, or a usage error naming the bad option (exit code 2). */
     private DemoConfig config() {
         boolean failGiven = spec.commandLine().getParseResult().hasMatchedOption("--fail");
         boolean readmitGiven = spec.commandLine().getParseResult().hasMatchedOption("--readmit");
-        List<ReadmitSpec> readmissions = healthy || (failGiven && !readmitGiven) ? List.of() : readmits;
+        boolean shm = transport.equals("shm");
+        if (shm && readmitGiven && !healthy) {
+            throw new ParameterException(spec.commandLine(), "--readmit is not possible with --transport shm: a "
+                    + "failed rank's process is SIGKILLed and cannot come back; use --fail without --readmit");
+        }
+        // The local default readmission is dropped with --fail, and always on shm (its default failures stay).
+        List<ReadmitSpec> readmissions = healthy || shm || (failGiven && !readmitGiven) ? List.of() : readmits;
         try {
             return DemoConfig.builder().ranks(ranks).experts(experts).redundant(redundant).tokens(tokens)
                     .hidden(hidden).topK(topK).steps(steps).timeout(timeout).warmupSteps(warmupSteps)

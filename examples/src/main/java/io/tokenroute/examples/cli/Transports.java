@@ -1,5 +1,6 @@
 package io.tokenroute.examples.cli;
 
+import io.tokenroute.routing.shm.RankLauncher;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -8,16 +9,18 @@ import picocli.CommandLine.TypeConversionException;
 
 /**
  * The {@code --transport} option's values: the transports available on this machine (spec §6), and a clear refusal of
- * anything else. Only the embedded {@code local} transport exists so far; the others are named so that asking for
- * them says "not available" rather than "unknown".
+ * anything else. The embedded {@code local} transport always; {@code shm} (rank processes over a mapped file) where
+ * signals can be sent ({@code kill}, for the ranks' real SIGKILL). The others are named so that asking for them says
+ * "not available" rather than "unknown".
  */
 final class Transports {
     /** Transports this build can run, in preference order. */
-    static final List<String> AVAILABLE = List.of("local");
+    static final List<String> AVAILABLE = RankLauncher.signalsAvailable() ? List.of("local", "shm")
+            : List.of("local");
 
-    /** Transports of the spec that this build does not provide yet. */
+    /** Transports of the spec that this build does not provide (here). */
     private static final Map<String, String> NOT_YET = Map.of(
-            "shm", "processes on one host over shared memory",
+            "shm", "processes on one host over shared memory; needs the kill command",
             "cuda-local", "streams of one process on one GPU",
             "nvshmem", "one process per GPU over NVSHMEM");
 

@@ -1,6 +1,7 @@
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.PhaseListener;
 import io.tokenroute.routing.local.LocalGroup;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -52,7 +53,7 @@ public final class DecodeDemo {
      */
     public DemoSummary run(DemoListener listener) {
         if (config.rehearse()) {
-            new DecodeDemo(rehearsalOf(config)).runGroup(DemoListener.NONE);
+            rehearse(config);
         }
         return runGroup(listener);
     }
@@ -85,17 +86,27 @@ public final class DecodeDemo {
                 .seed(c.seed() + 1).failures(failures).readmits(List.of()).build();
     }
 
+    /** Runs {@link #rehearsalOf the rehearsal} of {@code config} on the local transport; its outcome is ignored. */
+    static void rehearse(DemoConfig config) {
+        new DecodeDemo(rehearsalOf(config)).runGroup(DemoListener.NONE);
+    }
+
+    /** The buffer configuration of every rank (rank 0; the shm ranks take {@code withRank}). */
+    static BufferConfig bufferConfig(DemoConfig config, PhaseListener faults) {
+        return BufferConfig.builder().ranks(config.ranks()).experts(config.physicalExperts())
+                .maxTokensPerRank(config.tokens()).hidden(config.hidden()).maxTopK(config.topK()).elastic(true)
+                .timeout(config.warmupSteps() > 0 ? config.warmupTimeout() : config.timeout())
+                .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts())).phaseListener(faults)
+                .build();
+    }
+
     private DemoSummary runGroup(DemoListener listener) {
         long start = System.nanoTime();
         FaultInjector faults = new FaultInjector(config.ranks(), config.failures());
         DemoRecorder recorder = new DemoRecorder(config, listener);
         SyntheticModel model = new SyntheticModel(config.seed(), config.experts(), config.hidden(), config.topK());
         BlockExperts experts = new BlockExperts(config.seed(), config.experts(), config.hidden());
-        BufferConfig bufferConfig = BufferConfig.builder().ranks(config.ranks()).experts(config.physicalExperts())
-                .maxTokensPerRank(config.tokens()).hidden(config.hidden()).maxTopK(config.topK()).elastic(true)
-                .timeout(config.warmupSteps() > 0 ? config.warmupTimeout() : config.timeout())
-                .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts())).phaseListener(faults)
-                .build();
+        BufferConfig bufferConfig = bufferConfig(config, faults);
         RootAllocator allocator = new RootAllocator();
         LocalGroup group;
         try {

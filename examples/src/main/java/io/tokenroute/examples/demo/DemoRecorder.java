@@ -70,6 +70,18 @@ final class DemoRecorder {
                     .collect(Collectors.joining(", "));
         }
 
+        /** Adds another process's survivor counts for {@code rank} (dispatch, combine, agreeMask). */
+        synchronized void addSeen(int rank, int[] counts) {
+            int[] c = seenIn.get(rank);
+            for (int i = 0; i < 3; i++) {
+                c[i] += counts[i];
+            }
+        }
+
+        synchronized int[] seenCounts(int rank) {
+            return seenIn.get(rank).clone();
+        }
+
         synchronized int moves() {
             return moves;
         }
@@ -189,6 +201,106 @@ final class DemoRecorder {
     synchronized void error(int rank, Throwable error) {
         errors.add("rank " + rank + ": " + error);
         listener.onEvent("rank " + rank + " failed: " + error);
+    }
+
+    // ------------------------------------------------------------------------------------------------ processes
+
+    /**
+     * What rank {@code rank} recorded, as {@code key=value} pairs for its launcher ({@code shm}: one recorder per rank
+     * process, which only ever saw its own rank); {@link #merge} reads them back in the parent.
+     */
+    synchronized Map<String, String> export(int rank) {
+        Map<String, String> out = new LinkedHashMap<>();
+        out.put("stepNanos", join(IntStream.range(0, config.steps()).mapToObj(s -> stepNanos[s][rank]), ","));
+        out.put("agreeNanos", join(IntStream.range(0, config.steps()).mapToObj(s -> agreeNanos[s][rank]), ","));
+        out.put("live", join(Arrays.stream(liveRanks).boxed(), ","));
+        out.put("decoded", String.valueOf(decoded.get()));
+        out.put("rerouted", String.valueOf(rerouted.get()));
+        out.put("checked", String.valueOf(checked.get()));
+        out.put("mismatches", String.valueOf(mismatches.get()));
+        synchronized (mismatchExamples) {
+            out.put("mismatchExamples", String.join(";", mismatchExamples));
+        }
+        // step|ranks|maskedAfter|seen (d.c.a per rank, '/')|damaged|recomputed|moves|unhosted; detections ';'
+        out.put("detections", join(detections.values().stream().map(d -> d.step + "|" + dots(d.ranks) + "|"
+                + dots(d.maskedAfter) + "|" + join(Arrays.stream(d.ranks).mapToObj(r -> dots(d.seenCounts(r))), "/")
+                + "|" + d.damaged.get() + "|" + d.recomputed.get() + "|" + d.moves() + "|" + dots(d.unhosted())),
+                ";"));
+        out.put("selfMasked", join(selfMasked.stream().map(m -> m.rank() + ":" + m.step()), ","));
+        out.put("errors", String.join("\n", errors));
+        return out;
+    }
+
+    /** Adds what rank process {@code rank} {@link #export exported}. */
+    synchronized void merge(int rank, Map<String, String> in) {
+        long[] nanos = longs(in.get("stepNanos"), ",");
+        long[] agree = longs(in.get("agreeNanos"), ",");
+        long[] live = longs(in.get("live"), ",");
+        for (int s = 0; s < config.steps() && s < nanos.length; s++) {
+            stepNanos[s][rank] = nanos[s];
+            agreeNanos[s][rank] = agree[s];
+            if (nanos[s] > 0) {
+                liveRanks[s] = (int) live[s];
+            }
+        }
+        decoded.addAndGet(Long.parseLong(in.get("decoded")));
+        rerouted.addAndGet(Long.parseLong(in.get("rerouted")));
+        checked.addAndGet(Long.parseLong(in.get("checked")));
+        mismatches.addAndGet(Long.parseLong(in.get("mismatches")));
+        for (String m : split(in.get("mismatchExamples"), ";")) {
+            if (mismatchExamples.size() < MAX_MISMATCH_EXAMPLES) {
+                mismatchExamples.add(m);
+            }
+        }
+        for (String text : split(in.get("detections"), ";")) {
+            String[] f = text.split("\\|", -1);
+            int[] newly = ints(f[1]);
+            int[] maskedAfter = ints(f[2]);
+            int[] mask = new int[config.ranks()];
+            for (int r : maskedAfter) {
+                mask[r] = 1;
+            }
+            Detection d = detected(Integer.parseInt(f[0]), newly, mask);
+            String[] seen = f[3].split("/", -1);
+            for (int i = 0; i < newly.length; i++) {
+                d.addSeen(newly[i], ints(seen[i]));
+            }
+            d.damaged.addAndGet(Long.parseLong(f[4]));
+            d.recomputed.addAndGet(Long.parseLong(f[5]));
+            int moves = Integer.parseInt(f[6]);
+            if (moves >= 0) {
+                d.replanned(moves, ints(f[7]));
+            }
+        }
+        for (String m : split(in.get("selfMasked"), ",")) {
+            String[] rs = m.split(":");
+            selfMasked(Integer.parseInt(rs[0]), Integer.parseInt(rs[1]));
+        }
+        for (String e : split(in.get("errors"), "\n")) {
+            errors.add(e);
+            listener.onEvent(e);
+        }
+    }
+
+    private static String join(java.util.stream.Stream<?> values, String separator) {
+        return values.map(String::valueOf).collect(Collectors.joining(separator));
+    }
+
+    private static String dots(int[] values) {
+        return join(Arrays.stream(values).boxed(), ".");
+    }
+
+    private static List<String> split(String text, String separator) {
+        return text == null || text.isEmpty() ? List.of()
+                : Arrays.asList(text.split(java.util.regex.Pattern.quote(separator), -1));
+    }
+
+    private static long[] longs(String text, String separator) {
+        return split(text, separator).stream().mapToLong(Long::parseLong).toArray();
+    }
+
+    private static int[] ints(String text) {
+        return split(text, ".").stream().mapToInt(Integer::parseInt).toArray();
     }
 
     // ------------------------------------------------------------------------------------------------ summary

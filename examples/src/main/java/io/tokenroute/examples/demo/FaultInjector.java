@@ -2,6 +2,7 @@ package io.tokenroute.examples.demo;
 
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.shm.RankFault;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -15,6 +16,9 @@ import java.util.concurrent.CountDownLatch;
  * <p>A parked rank resumes when {@link #release} names it (a readmission: it then finishes the call it was parked in,
  * which times out on everyone, and rejoins at the readmit step) or when {@link #releaseAll} ends the run (so that no
  * thread touches the group's memory after the group is closed).
+ *
+ * <p>In a rank process of the {@code shm} transport ({@link ShmDemoRank}) the injector {@linkplain #killing kills}
+ * instead: the rank SIGKILLs its own process at that phase ({@link RankFault#kill}), and never comes back.
  *
  * <p>The decode step is not the protocol's sequence number (recompute rounds and readmissions advance that), so each
  * rank thread {@link #arm arms} the injector with its current decode step; {@link #onPhase} runs on that same thread.
@@ -40,8 +44,20 @@ final class FaultInjector implements PhaseListener {
     private final int[] armedStep;
     /** The fault a rank was parked by during its current call; that rank's own thread only. */
     private final Fault[] stopped;
+    /** SIGKILL the own process instead of parking (shm rank processes). */
+    private final boolean kill;
 
     FaultInjector(int ranks, List<FailureSpec> failures) {
+        this(ranks, failures, false);
+    }
+
+    /** An injector whose failures SIGKILL the process they happen in, instead of parking its thread. */
+    static FaultInjector killing(int ranks, List<FailureSpec> failures) {
+        return new FaultInjector(ranks, failures, true);
+    }
+
+    private FaultInjector(int ranks, List<FailureSpec> failures, boolean kill) {
+        this.kill = kill;
         this.armedStep = new int[ranks];
         this.stopped = new Fault[ranks];
         Arrays.fill(armedStep, -1);
@@ -62,6 +78,10 @@ final class FaultInjector implements PhaseListener {
     public void onPhase(int rank, Phase phase, long seq) {
         for (Fault f : byRank.get(rank)) {
             if (f.spec.step() == armedStep[rank] && f.spec.phase().phase() == phase && !f.parked) {
+                if (kill) {
+                    // A real death: SIGKILL of this process at its first arrival here from now on; never returns.
+                    RankFault.kill(phase, 1).listener().onPhase(rank, phase, seq);
+                }
                 f.parked = true;
                 stopped[rank] = f;
                 awaitUninterruptibly(f.release);

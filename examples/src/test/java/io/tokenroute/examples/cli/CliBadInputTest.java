@@ -28,9 +28,9 @@ class CliBadInputTest {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
-        "--transport shm             | transport 'shm' (processes on one host over shared memory) is not available",
+        "--transport nvshmem         | transport 'nvshmem' (one process per GPU over NVSHMEM) is not available",
         "--transport cuda-local      | transport 'cuda-local' (streams of one process on one GPU) is not available",
-        "--transport shm             | is not available on this machine; available: local",
+        "--transport nvshmem         | is not available on this machine; available: local",
         "--transport carrier-pigeon  | unknown transport 'carrier-pigeon'; available on this machine: local",
         "--fail 3@x:dispatch         | '3@x:dispatch' is not RANK@STEP:PHASE",
         "--fail 3@60                 | '3@60' is not RANK@STEP:PHASE",
