@@ -25,6 +25,14 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 "$repo/examples/python/gpu/fetch-jpype.sh"
 
+# AWT's font rendering (the plot in notebook 03) needs HarfBuzz, FreeType and a font, which the GPU image lacks:
+# Debian's shared libraries and DejaVu Sans travel along and run-gpu-check.sh puts them on the library path.
+rm -rf "$out/native" && mkdir -p "$out/native/debs"
+(cd "$out/native/debs" && apt-get download libharfbuzz0b libgraphite2-3 libfreetype6 libpng16-16 libbrotli1 libglib2.0-0 libfontconfig1 libexpat1 \
+  fonts-dejavu-core >/dev/null 2>&1) || say "could not download the font libraries: notebook 03's plot will fail there"
+for deb in "$out"/native/debs/*.deb; do [ -f "$deb" ] && dpkg -x "$deb" "$out/native/root"; done
+rm -rf "$out/native/debs"
+
 rm -rf "$out/lib"
 mkdir -p "$out/lib"
 jar=$(ls examples/target/tokenroute-examples-*.jar | grep -v -E -- '-(sources|javadoc|tests)\.jar$' | head -n 1)

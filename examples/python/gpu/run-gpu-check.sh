@@ -19,6 +19,15 @@ cd "$repo"
 if [ ! -x "$work/jre/bin/java" ]; then
   tar -C "$work" -xJf "$bundle/jre.tar.xz"
 fi
+native="$bundle/native/root"
+if [ -d "$native" ]; then
+  # Font rendering for notebook 03's plot: pack.sh's HarfBuzz/FreeType, and DejaVu as the JRE's own font directory.
+  export LD_LIBRARY_PATH="$native/usr/lib/x86_64-linux-gnu:$native/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # The image's fontconfig knows no fonts ("Fontconfig head is null"): point it at the carried ones.
+  printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>%s</cachedir></fontconfig>\n' \
+    "$native/usr/share/fonts" "$work/fontconfig-cache" > "$work/fonts.conf"
+  export FONTCONFIG_FILE="$work/fonts.conf"
+fi
 "$repo/examples/python/gpu/build-jpype.sh" "$work/site" python3 2>&1 | tee "$out/build-jpype.log" || exit 1
 
 export TOKENROUTE_JVM="$work/jre/lib/server/libjvm.so"
