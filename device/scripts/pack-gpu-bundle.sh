@@ -7,6 +7,7 @@
 #   .gpu/jre.stamp        what the archive was built from
 #   .gpu/lib/*.jar        the modules' jars and test jars, their dependencies, the JUnit console launcher
 #   .gpu/kernels/         the fatbin the build compiled, and how (also inside the device jar; here for cuobjdump)
+#   .gpu/jni-include/     the JDK's JNI headers, for building the NVSHMEM JNI library there (run-nvshmem-tests.sh)
 #   .gpu/BUNDLE.txt       contents and sizes
 #
 # Then, on the GPU machine, from the repo root: device/scripts/run-gpu-tests.sh
@@ -24,9 +25,10 @@ out="$repo/.gpu"
 modules=${TOKENROUTE_BUNDLE_MODULES:-arrow-io,device,routing}
 # Derived with jdeps over every packed jar: java.sql (which brings java.xml) for the JUnit reports and Jackson,
 # java.management for JavaCPP, java.logging for JUnit, jdk.unsupported for Arrow's and JavaCPP's Unsafe; jdk.zipfs
-# because the JUnit launcher scans test jars through a zip file system (a service jdeps cannot see). jackson-databind's
+# because the JUnit launcher scans test jars through a zip file system (a service jdeps cannot see); jdk.incubator.vector
+# because rank processes started by RankLauncher (shm, nvshmem) add it (the routing module uses the Vector API). jackson-databind's
 # optional java.beans use (java.desktop) is left out on purpose; it is guarded there.
-jre_modules=${TOKENROUTE_JRE_MODULES:-java.base,jdk.unsupported,java.logging,java.management,java.sql,jdk.management,jdk.zipfs}
+jre_modules=${TOKENROUTE_JRE_MODULES:-java.base,jdk.unsupported,java.logging,java.management,java.sql,jdk.management,jdk.zipfs,jdk.incubator.vector}
 strip_mib=${TOKENROUTE_BUNDLE_STRIP_MIB:-50}
 jlink_flags=(--compress=2 --strip-debug --no-header-files --no-man-pages)
 
@@ -43,7 +45,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   mvn "${mvn_flags[@]}" -DskipTests install
 fi
 
-rm -rf "$out/lib" "$out/kernels" "$out/logs"
+rm -rf "$out/lib" "$out/kernels" "$out/logs" "$out/native"
 mkdir -p "$out/lib" "$out/kernels"
 
 say "copying jars of: $modules"
@@ -68,14 +70,13 @@ mvn "${mvn_flags[@]}" -N dependency:copy \
 
 # The cuda-local benchmark (examples module) as a small jar of its own, compiled against the packed jars, so the GPU run
 # needs neither JMH nor the CLI (device/scripts/run-cuda-bench.sh runs it).
-bench_src="$repo/examples/src/main/java/io/tokenroute/examples/bench/CudaLocalBench.java"
-if [ -f "$bench_src" ]; then
-  say "compiling $(basename "$bench_src") into tokenroute-cuda-bench.jar"
-  bench_classes=$(mktemp -d)
-  javac --release 17 -nowarn -d "$bench_classes" -cp "$out/lib/*" "$bench_src"
-  jar cf "$out/lib/tokenroute-cuda-bench.jar" -C "$bench_classes" .
-  rm -rf "$bench_classes"
-fi
+bench_dir="$repo/examples/src/main/java/io/tokenroute/examples/bench"
+bench_src=("$bench_dir/CudaLocalBench.java" "$bench_dir/NvshmemBench.java")
+say "compiling $(basename -a "${bench_src[@]}" | tr '\n' ' ')into tokenroute-cuda-bench.jar"
+bench_classes=$(mktemp -d)
+javac --release 17 -nowarn -d "$bench_classes" -cp "$out/lib/*" "${bench_src[@]}"
+jar cf "$out/lib/tokenroute-cuda-bench.jar" -C "$bench_classes" .
+rm -rf "$bench_classes"
 
 kernels="$repo/device/target/classes/io/tokenroute/device/kernels"
 if [ -f "$kernels/kernels.fatbin" ]; then
@@ -84,6 +85,10 @@ else
   say "WARNING: no kernels.fatbin (the build had no nvcc): the GPU tests will fail to load kernels"
   cp "$kernels/kernels.properties" "$out/kernels/" 2>/dev/null || true
 fi
+
+# --- JNI headers: run-nvshmem-tests.sh compiles the NVSHMEM JNI library on the GPU machine (the jlink'd runtime has none)
+java_home=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
+rm -rf "$out/jni-include" && cp -r "$java_home/include" "$out/jni-include"
 
 # --- Java runtime -----------------------------------------------------------------------------------------------
 java_home=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
@@ -105,7 +110,7 @@ else
 fi
 
 # --- size -------------------------------------------------------------------------------------------------------
-bundle_bytes() { du -cb "$out/jre.tar.xz" "$out/lib" "$out/kernels" | tail -n 1 | cut -f 1; }
+bundle_bytes() { du -cb "$out/jre.tar.xz" "$out/lib" "$out/kernels" "$out/jni-include" | tail -n 1 | cut -f 1; }
 size=$(bundle_bytes)
 cuda_jar=$(ls "$out"/lib/cuda-*-linux-x86_64.jar)
 if [ "$size" -gt $((strip_mib * 1048576)) ]; then

@@ -11,7 +11,8 @@
 # printed last. Exit status: 0 when every suite ran and nothing failed.
 #
 # Environment: TOKENROUTE_JAVA (a java binary to use instead of the bundled runtime), TOKENROUTE_JVM_OPTS (extra JVM
-# options). NVSHMEM_DISABLE_NVLS=1 and NCCL_NVLS_ENABLE=0 are always exported: NVLink multicast must stay off.
+# options), TOKENROUTE_RUN_TAG (suffix of the log and report names, so several runs of one suite keep their logs).
+# NVSHMEM_DISABLE_NVLS=1 and NCCL_NVLS_ENABLE=0 are always exported: NVLink multicast must stay off.
 set -uo pipefail
 
 export NVSHMEM_DISABLE_NVLS=1
@@ -99,18 +100,20 @@ for suite in "${suites[@]}"; do
     exit_codes[$suite]=missing
     continue
   fi
-  rm -rf "${logs:?}/$suite" && mkdir -p "$logs/$suite"
-  say "suite $suite: $(basename "$test_jar") -> $logs/$suite.log"
-  (cd "$repo" && "$java" "${jvm_opts[@]}" -jar "$launcher" execute \
+  report="$suite${TOKENROUTE_RUN_TAG:+-$TOKENROUTE_RUN_TAG}"
+  rm -rf "${logs:?}/$report" && mkdir -p "$logs/$report"
+  say "suite $suite: $(basename "$test_jar") -> $logs/$report.log"
+  # Tests that start rank processes (shm, nvshmem) give them this class path (tests, and JUnit from the console jar).
+  (cd "$repo" && "$java" "${jvm_opts[@]}" "-Dtokenroute.test.classpath=$classpath:$test_jar:$launcher" -jar "$launcher" execute \
       --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests \
-      --class-path "$classpath" --scan-class-path "$test_jar" --reports-dir "$logs/$suite" \
-      "${junit_extra[@]}") > "$logs/$suite.log" 2>&1
+      --class-path "$classpath" --scan-class-path "$test_jar" --reports-dir "$logs/$report" \
+      "${junit_extra[@]}") > "$logs/$report.log" 2>&1
   exit_codes[$suite]=$?
 done
 
 # --- summary: failures and skip reasons first, the table last --------------------------------------------------
 summary_args=()
-for suite in "${suites[@]}"; do summary_args+=("$suite" "${exit_codes[$suite]}"); done
+for suite in "${suites[@]}"; do summary_args+=("$suite${TOKENROUTE_RUN_TAG:+-$TOKENROUTE_RUN_TAG}" "${exit_codes[$suite]}"); done
 python3 - "$logs" "${summary_args[@]}" <<'PY'
 import os, sys
 import xml.etree.ElementTree as ET

@@ -57,11 +57,14 @@ __device__ void mark_valid_experts(const TrEp* d, const int* met, int only_rank)
         const int l = e % L;
         int begin = -1;
         if (met[r] && sent[e] > 0) {
-            const int* layout = reinterpret_cast<const int*>(peer(d, r) + d->f[TR_EP_OFF_LAYOUT]);
-            const int first = layout[2 * (l * R + me)];
+            const PeerRef src = peer_ref(d, r);
+            const int* layout = reinterpret_cast<const int*>(src.base + d->f[TR_EP_OFF_LAYOUT]);
+            const int first = peer_load(src, layout + 2 * (l * R + me));
             // A consistent layout keeps the block inside the expert's rows; a torn one (caught by the re-check)
             // must not send the reduce elsewhere meanwhile.
-            if (layout[2 * (l * R + me) + 1] == sent[e] && first >= 0 && first + sent[e] <= cap) begin = first;
+            if (peer_load(src, layout + 2 * (l * R + me) + 1) == sent[e] && first >= 0 && first + sent[e] <= cap) {
+                begin = first;
+            }
         }
         valid[e] = begin;
     }
@@ -81,7 +84,7 @@ __device__ void reduce_tokens(const TrEp* d, const float* __restrict__ weights, 
     const int* valid = own<int>(d, TR_EP_OFF_VALID);
     uint16_t* out = own<uint16_t>(d, TR_EP_OFF_OUT);
     float* lost_out = own<float>(d, TR_EP_OFF_LOST);
-    const uint64_t* peers = reinterpret_cast<const uint64_t*>(d->f[TR_EP_PEERS]);
+    const PeerTable peers = peer_table(d);
     const bool vector = (H % 8) == 0;
     const int chunks = H / 8;  // 16-byte chunks of 8 channels
 
@@ -107,15 +110,13 @@ __device__ void reduce_tokens(const TrEp* d, const float* __restrict__ weights, 
                     }
                     const int r = e / L;
                     const int l = e % L;
+                    const PeerRef ref = peer_ref(peers, r);
                     const uint4* src = reinterpret_cast<const uint4*>(
-                        reinterpret_cast<const uint8_t*>(peers[r]) + comb_rows
-                        + (static_cast<int64_t>(l) * cap + begin + pos) * 2LL * H);
+                        ref.base + comb_rows + (static_cast<int64_t>(l) * cap + begin + pos) * 2LL * H);
                     uint4 v[TR_EP_REDUCE_CHUNKS];
-#pragma unroll
-                    for (int c = 0; c < TR_EP_REDUCE_CHUNKS; ++c) {
-                        const int chunk = pass + threadIdx.x + c * TR_EP_REDUCE_THREADS;
-                        v[c] = chunk < chunks ? __ldcg(src + chunk) : make_uint4(0, 0, 0, 0);
-                    }
+                    // Staging for NVSHMEM gets: this token's output row, written only after the last expert.
+                    peer_read_chunks_block<TR_EP_REDUCE_CHUNKS, TR_EP_REDUCE_THREADS>(
+                        v, ref, src, pass, chunks, reinterpret_cast<uint4*>(out + static_cast<int64_t>(t) * H));
 #pragma unroll
                     for (int c = 0; c < TR_EP_REDUCE_CHUNKS; ++c) {
                         const uint32_t words[4] = {v[c].x, v[c].y, v[c].z, v[c].w};
@@ -160,10 +161,11 @@ __device__ void reduce_tokens(const TrEp* d, const float* __restrict__ weights, 
                         lost = __fadd_rn(lost, w);
                         continue;
                     }
+                    const PeerRef ref = peer_ref(peers, e / L);
                     const uint16_t* src = reinterpret_cast<const uint16_t*>(
-                        reinterpret_cast<const uint8_t*>(peers[e / L]) + comb_rows
-                        + (static_cast<int64_t>(e % L) * cap + begin + pos) * 2LL * H);
-                    acc = __fadd_rn(acc, __fmul_rn(w, __uint_as_float(tr_bf16_to_f32_bits(src[h]))));
+                        ref.base + comb_rows + (static_cast<int64_t>(e % L) * cap + begin + pos) * 2LL * H);
+                    const uint16_t y = peer_load(ref, src + h);
+                    acc = __fadd_rn(acc, __fmul_rn(w, __uint_as_float(tr_bf16_to_f32_bits(y))));
                 }
                 out[static_cast<int64_t>(t) * H + h] = tr_f32_bits_to_bf16(__float_as_uint(acc));
                 if (h == 0) lost_out[t] = lost;
@@ -182,7 +184,7 @@ __device__ __forceinline__ bool recheck_combine(const TrEp* d) {
     if (threadIdx.x == 0) s_dropped = 0;
     __syncthreads();
     for (int p = threadIdx.x; p < ranks(d); p += blockDim.x) {
-        if (p != self(d) && met[p] && ld_acquire(ctrl(peer(d, p), d, TR_EP_COMB)) >= (s + 1) << 1) {
+        if (p != self(d) && met[p] && peer_ctrl(d, p, TR_EP_COMB) >= (s + 1) << 1) {
             met[p] = 0;
             on_timeout(d, p, TR_EP_PHASE_COMBINE_RECV);
             s_dropped = 1;

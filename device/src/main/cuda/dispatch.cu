@@ -28,36 +28,6 @@
 
 namespace tr_ep {
 
-// bf16 rows: copies row_bytes (a multiple of 16) with 16-byte accesses, TR_EP_COPY_UNROLL loads in flight per lane.
-__device__ __forceinline__ void warp_copy16(uint8_t* dst, const uint8_t* src, int64_t row_bytes, int lane) {
-    const int64_t n = row_bytes / 16;
-    const uint4* s = reinterpret_cast<const uint4*>(src);
-    uint4* o = reinterpret_cast<uint4*>(dst);
-    int64_t i = lane;
-    for (; i + (TR_EP_COPY_UNROLL - 1) * 32 < n; i += TR_EP_COPY_UNROLL * 32) {
-        uint4 v[TR_EP_COPY_UNROLL];
-#pragma unroll
-        for (int u = 0; u < TR_EP_COPY_UNROLL; ++u) v[u] = __ldcg(s + i + u * 32);
-#pragma unroll
-        for (int u = 0; u < TR_EP_COPY_UNROLL; ++u) o[i + u * 32] = v[u];
-    }
-    for (; i < n; i += 32) o[i] = __ldcg(s + i);
-}
-
-// Any row: 16-byte accesses when both ends are aligned and the size allows, else 2-byte (rows are bf16 or bytes of
-// an even count; odd byte counts fall back to bytes).
-__device__ __forceinline__ void warp_copy(uint8_t* dst, const uint8_t* src, int64_t bytes, int lane) {
-    if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src) | bytes) & 15) == 0) {
-        warp_copy16(dst, src, bytes, lane);
-    } else if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src) | bytes) & 3) == 0) {
-        const uint32_t* s = reinterpret_cast<const uint32_t*>(src);
-        uint32_t* o = reinterpret_cast<uint32_t*>(dst);
-        for (int64_t i = lane; i < bytes / 4; i += 32) o[i] = s[i];
-    } else {
-        for (int64_t i = lane; i < bytes; i += 32) dst[i] = src[i];
-    }
-}
-
 // One row of the input, converted to bf16 bits: dtype 0 = bf16 (copy), 1 = fp16, 2 = fp32 (TokenRoute's HiddenDtype
 // order BF16, FP16, FP32), rounding as tokenroute_common.cuh (bit-exact with the Java numerics).
 __device__ __forceinline__ void warp_stage_row(uint16_t* dst, const void* x, int dtype, int64_t t, int hidden,
@@ -135,10 +105,11 @@ __device__ void build_layout(const TrEp* d, uint64_t s, const int* met, bool und
         int count = 0;
         int first = 0;
         if (met[p]) {
-            const int* csr = reinterpret_cast<const int*>(peer(d, p) + slot_offset + d->f[TR_EP_ST_CSR]);
+            const PeerRef src = peer_ref(d, p);
+            const int* csr = reinterpret_cast<const int*>(src.base + slot_offset + d->f[TR_EP_ST_CSR]);
             const int e = me * L + l;
-            first = csr[e];
-            count = max(0, min(csr[e + 1] - first, max_tokens));
+            first = peer_load(src, csr + e);
+            count = max(0, min(peer_load(src, csr + e + 1) - first, max_tokens));
             first = max(0, min(first, max_entries - count));
         }
         if (in_smem) s_count[cell] = count; else layout[2 * cell + 1] = count;
@@ -258,21 +229,23 @@ __device__ void copy_rows(const TrEp* d, uint64_t s, const CopyTables& t, int64_
         }
         if (p < 0) continue;  // unreachable for a consistent layout
         const int cell = l * R + p;
-        const uint8_t* src_slot = peer(d, p) + slot_offset;
+        const PeerRef src = peer_ref(d, p);
+        const uint8_t* src_slot = src.base + slot_offset;
         const int* tokens = reinterpret_cast<const int*>(src_slot + d->f[TR_EP_ST_TOKENS]);
         // Clamped for the same reason as the counts in build_layout: a torn read must not leave the slot.
-        const int token = max(0, min(tokens[t.src_begin[cell] + i - t.layout[2 * cell]], max_tokens - 1));
+        const int token = max(0, min(peer_load_warp(src, tokens + (t.src_begin[cell] + i - t.layout[2 * cell]), lane),
+                                     max_tokens - 1));
         const int64_t row = static_cast<int64_t>(l) * cap + i;
         // Expert l's rows start at l * cap bf16 rows in either format (fp8 rows are packed at the start of that
         // region), as RankProtocol's receive buffer.
         uint8_t* dst = recv_x + static_cast<int64_t>(l) * cap * 2LL * H + i * row_bytes;
         if (!fp8) {
-            warp_copy(dst, src_slot + d->f[TR_EP_ST_BF16] + token * row_bytes, row_bytes, lane);
+            peer_read_warp(dst, src, src_slot + d->f[TR_EP_ST_BF16] + token * row_bytes, row_bytes, lane);
         } else {
-            warp_copy(dst, src_slot + d->f[TR_EP_ST_FP8] + token * row_bytes, row_bytes, lane);
-            warp_copy(recv_scales + row * G * scale_bytes,
-                      src_slot + d->f[TR_EP_ST_SCALES] + static_cast<int64_t>(token) * G * scale_bytes,
-                      static_cast<int64_t>(G) * scale_bytes, lane);
+            peer_read_warp(dst, src, src_slot + d->f[TR_EP_ST_FP8] + token * row_bytes, row_bytes, lane);
+            peer_read_warp(recv_scales + row * G * scale_bytes, src,
+                           src_slot + d->f[TR_EP_ST_SCALES] + static_cast<int64_t>(token) * G * scale_bytes,
+                           static_cast<int64_t>(G) * scale_bytes, lane);
         }
         if (lane == 0) {
             src_rank[row] = p;
@@ -290,7 +263,7 @@ __device__ __forceinline__ bool recheck_dispatch(const TrEp* d, uint64_t s) {
     if (threadIdx.x == 0) s_dropped = 0;
     __syncthreads();
     for (int p = threadIdx.x; p < ranks(d); p += blockDim.x) {
-        if (p != self(d) && met[p] && ld_acquire(ctrl(peer(d, p), d, TR_EP_DISP)) >= (s + 2) << 1) {
+        if (p != self(d) && met[p] && peer_ctrl(d, p, TR_EP_DISP) >= (s + 2) << 1) {
             met[p] = 0;
             on_timeout(d, p, TR_EP_PHASE_DISPATCH_RECV);
             s_dropped = 1;
@@ -593,8 +566,10 @@ tr_ep_dispatch_wait(const TrEpBatch b, uint64_t timeout_ns, int stats) {
                        own<int64_t>(d, TR_EP_OFF_DWAIT));
     // A peer that dispatched this step with other fp8 options: its rows are not ours to interpret.
     for (int p = threadIdx.x; p < R; p += blockDim.x) {
-        if (p != me && met[p] && *reinterpret_cast<const volatile int*>(peer(d, p) + slot_offset
-                                                                        + d->f[TR_EP_ST_FORMAT]) != format) {
+        if (p == me || !met[p]) continue;
+        const PeerRef src = peer_ref(d, p);
+        if (peer_load_volatile(src, reinterpret_cast<const int*>(src.base + slot_offset + d->f[TR_EP_ST_FORMAT]))
+            != format) {
             met[p] = 0;
             st_volatile(report(d) + TR_EP_REP_MISMATCH, p + 1);
             st_volatile(report(d) + TR_EP_REP_FAULT, TR_EP_FAULT_FORMAT);

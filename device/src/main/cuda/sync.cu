@@ -4,9 +4,28 @@
 //
 // Model (spec/elastic-ep.md §3, io.tokenroute.routing.protocol.RankProtocol). Every rank owns one device allocation
 // laid out by io.tokenroute.routing.cuda.CudaRankLayout; the offsets of its symmetric part are equal on every rank, so
-// a peer's word is peers[p] + offset. Peers are reached by plain pointers (cuda-local: one process, one GPU; nvshmem:
-// nvshmem_ptr over NVLink). The protocol is *pull*: a rank writes only its own allocation and reads its peers', so a
-// dead or stale rank can never corrupt a live one, and each (token, expert) row crosses memory once.
+// a peer's word is peers[p] + offset. The protocol is *pull*: a rank writes only its own allocation and reads its
+// peers', so a dead or stale rank can never corrupt a live one, and each (token, expert) row crosses memory once.
+//
+// Peer access. Kernels read a peer's allocation only through the peer-access layer below (tr_ep::peer_ref and the
+// peer_* accessors), never through the PEERS array directly, so that one switch decides how a peer is reached:
+//   default build (build-kernels.sh)   every peer by plain pointer: cuda-local (one process, one GPU) and nvshmem
+//                                      peers that nvshmem_ptr maps (same node, NVLink or the same GPU). The layer
+//                                      compiles to the plain loads the protocol needs and nothing else.
+//   -DTR_EP_NVSHMEM (build-nvshmem-kernels.sh: one rank per process, the allocation on the NVSHMEM symmetric heap)
+//                                      peers with PEERS[p] != 0 by pointer as above; peers with PEERS[p] == 0
+//                                      (nvshmem_ptr returned null: another node) by NVSHMEM one-sided gets addressed
+//                                      with this rank's own base + offset, the symmetric address of the same byte on
+//                                      every PE.
+// Contract with the host (CudaRankLayout#descriptor) for the nvshmem transport: rank p is PE p of NVSHMEM_TEAM_WORLD;
+// PEERS[p] = nvshmem_ptr(base, p), or 0 where that is null; PEERS[self] = base, never 0 (a rank reads its own rows by
+// pointer). To force the NVSHMEM path for testing on one GPU, the host writes 0 into PEERS[p] for every p != self:
+// every peer is then read with NVSHMEM calls (which NVSHMEM itself serves over its own mapping of same-node PEs).
+// Only a module built with TR_EP_NVSHMEM (and initialised with nvshmemx_cumodule_init) may be given a 0 entry: the
+// default build would dereference it.
+// NVSHMEM calls block until their data arrived. A wait still makes one call per poll and re-reads the mask and the
+// clock between calls; a PE on the same node that died keeps its memory mapped (the calls return stale words, as the
+// pointer loads do), while one on another node fails or stalls as the remote transport's own timeouts decide.
 //
 // Control words (symmetric, one 128-byte line each), monotonic, never reset by peers:
 //   DISP  = seq << 1 | ready   staging slot (seq & 1) of dispatch step seq is published (ready) or being written
@@ -25,6 +44,11 @@
 #pragma once
 
 #include "tokenroute_common.cuh"
+
+#ifdef TR_EP_NVSHMEM
+#include <nvshmem.h>
+#include <nvshmemx.h>
+#endif
 
 // ------------------------------------------------------------------------------------------------ the descriptor
 
@@ -173,9 +197,6 @@ namespace tr_ep {
 
 __device__ __forceinline__ int64_t field(const TrEp* d, int i) { return d->f[i]; }
 __device__ __forceinline__ uint8_t* base(const TrEp* d) { return reinterpret_cast<uint8_t*>(d->f[TR_EP_BASE]); }
-__device__ __forceinline__ uint8_t* peer(const TrEp* d, int p) {
-    return reinterpret_cast<uint8_t*>(reinterpret_cast<const uint64_t*>(d->f[TR_EP_PEERS])[p]);
-}
 template <typename T>
 __device__ __forceinline__ T* own(const TrEp* d, int offset_field) {
     return reinterpret_cast<T*>(base(d) + d->f[offset_field]);
@@ -183,6 +204,9 @@ __device__ __forceinline__ T* own(const TrEp* d, int offset_field) {
 __device__ __forceinline__ TrEpState* state(const TrEp* d) { return own<TrEpState>(d, TR_EP_OFF_STATE); }
 __device__ __forceinline__ uint64_t* ctrl(uint8_t* rank_base, const TrEp* d, int word) {
     return reinterpret_cast<uint64_t*>(rank_base + d->f[TR_EP_OFF_CTRL] + 128 * word);
+}
+__device__ __forceinline__ const uint64_t* ctrl(const uint8_t* rank_base, const TrEp* d, int word) {
+    return reinterpret_cast<const uint64_t*>(rank_base + d->f[TR_EP_OFF_CTRL] + 128 * word);
 }
 __device__ __forceinline__ int* report(const TrEp* d) { return reinterpret_cast<int*>(d->f[TR_EP_REPORT]); }
 __device__ __forceinline__ int ranks(const TrEp* d) { return static_cast<int>(d->f[TR_EP_RANKS]); }
@@ -213,6 +237,188 @@ __device__ __forceinline__ uint64_t now_ns() {
     uint64_t t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
     return t;
+}
+
+// ---- the peer-access layer (see the file comment). ----
+// peer_ref resolves peer p once; addresses inside the peer's allocation are then formed from ref.base exactly as from
+// a plain pointer (ref.base + symmetric offset) and read through one of the accessors below, which decide per peer
+// how to reach it. In the default build ref.base is PEERS[p] and each accessor is the one load the call site always
+// made, so the layer adds no instruction.
+struct PeerRef {
+    const uint8_t* base;  // the peer's allocation, or (NVSHMEM gets) this rank's: the same symmetric offsets
+#ifdef TR_EP_NVSHMEM
+    int pe;               // the PE NVSHMEM reads from; -1 when base is a pointer into the peer itself
+#endif
+};
+
+// The PEERS array, read once where a loop resolves many peers (the reduce, per top-k entry).
+struct PeerTable {
+    const uint64_t* bases;
+#ifdef TR_EP_NVSHMEM
+    const uint8_t* own;
+#endif
+};
+
+__device__ __forceinline__ PeerTable peer_table(const TrEp* d) {
+#ifdef TR_EP_NVSHMEM
+    return PeerTable{reinterpret_cast<const uint64_t*>(d->f[TR_EP_PEERS]), base(d)};
+#else
+    return PeerTable{reinterpret_cast<const uint64_t*>(d->f[TR_EP_PEERS])};
+#endif
+}
+
+__device__ __forceinline__ PeerRef peer_ref(const PeerTable& t, int p) {
+#ifdef TR_EP_NVSHMEM
+    const uint64_t b = t.bases[p];
+    return b != 0 ? PeerRef{reinterpret_cast<const uint8_t*>(b), -1} : PeerRef{t.own, p};
+#else
+    return PeerRef{reinterpret_cast<const uint8_t*>(t.bases[p])};
+#endif
+}
+
+__device__ __forceinline__ PeerRef peer_ref(const TrEp* d, int p) { return peer_ref(peer_table(d), p); }
+
+#ifdef TR_EP_NVSHMEM
+__device__ __forceinline__ bool by_nvshmem(const PeerRef& r) { return r.pe >= 0; }
+// Scalars come back as values (nvshmem_*_g): their destination is NVSHMEM's, never a stack or shared-memory buffer a
+// remote transport could not write into.
+__device__ __forceinline__ int nv_g(const int* a, int pe) { return nvshmem_int_g(a, pe); }
+__device__ __forceinline__ int64_t nv_g(const int64_t* a, int pe) { return nvshmem_int64_g(a, pe); }
+__device__ __forceinline__ uint16_t nv_g(const uint16_t* a, int pe) { return nvshmem_uint16_g(a, pe); }
+#endif
+
+// A peer's control word, acquire: later reads of that peer's data see what it wrote before publishing the word.
+// NVSHMEM: an atomic fetch reads the whole word at its owner (never torn, never a stale copy); the fence makes it an
+// acquire for this thread's later pointer reads, and gets issued after the blocking fetch returned reach the owner
+// after it, where __threadfence_system() + st.release.sys already ordered the data before the word.
+__device__ __forceinline__ uint64_t peer_acquire(const PeerRef& r, const uint64_t* word) {
+#ifdef TR_EP_NVSHMEM
+    if (by_nvshmem(r)) {
+        const uint64_t v = nvshmem_uint64_atomic_fetch(word, r.pe);
+        asm volatile("fence.acq_rel.sys;" ::: "memory");
+        return v;
+    }
+#endif
+    return ld_acquire(word);
+}
+
+// Control word `word` of peer p (the re-checks and the rendezvous, which resolve the peer at every read).
+__device__ __forceinline__ uint64_t peer_ctrl(const TrEp* d, int p, int word) {
+    const PeerRef r = peer_ref(d, p);
+    return peer_acquire(r, ctrl(r.base, d, word));
+}
+
+// Plain scalar read (ordered by an earlier peer_acquire of the same peer by this thread).
+template <typename T>
+__device__ __forceinline__ T peer_load(const PeerRef& r, const T* a) {
+#ifdef TR_EP_NVSHMEM
+    if (by_nvshmem(r)) return nv_g(a, r.pe);
+#endif
+    return *a;
+}
+
+// Scalar read that must not be served from an earlier read (a word the peer may rewrite meanwhile).
+template <typename T>
+__device__ __forceinline__ T peer_load_volatile(const PeerRef& r, const T* a) {
+#ifdef TR_EP_NVSHMEM
+    if (by_nvshmem(r)) return nv_g(a, r.pe);
+#endif
+    return *reinterpret_cast<const volatile T*>(a);
+}
+
+// peer_load of one address by a whole, converged warp: NVSHMEM reads it once and broadcasts.
+template <typename T>
+__device__ __forceinline__ T peer_load_warp(const PeerRef& r, const T* a, int lane) {
+#ifdef TR_EP_NVSHMEM
+    if (by_nvshmem(r)) {
+        T v = 0;
+        if (lane == 0) v = nv_g(a, r.pe);
+        return __shfl_sync(0xFFFFFFFFu, v, 0);
+    }
+#endif
+    return *a;
+}
+
+// bf16 rows: copies row_bytes (a multiple of 16) with 16-byte accesses, TR_EP_COPY_UNROLL loads in flight per lane.
+__device__ __forceinline__ void warp_copy16(uint8_t* dst, const uint8_t* src, int64_t row_bytes, int lane) {
+    const int64_t n = row_bytes / 16;
+    const uint4* s = reinterpret_cast<const uint4*>(src);
+    uint4* o = reinterpret_cast<uint4*>(dst);
+    int64_t i = lane;
+    for (; i + (TR_EP_COPY_UNROLL - 1) * 32 < n; i += TR_EP_COPY_UNROLL * 32) {
+        uint4 v[TR_EP_COPY_UNROLL];
+#pragma unroll
+        for (int u = 0; u < TR_EP_COPY_UNROLL; ++u) v[u] = __ldcg(s + i + u * 32);
+#pragma unroll
+        for (int u = 0; u < TR_EP_COPY_UNROLL; ++u) o[i + u * 32] = v[u];
+    }
+    for (; i < n; i += 32) o[i] = __ldcg(s + i);
+}
+
+// Any row: 16-byte accesses when both ends are aligned and the size allows, else 2-byte (rows are bf16 or bytes of
+// an even count; odd byte counts fall back to bytes).
+__device__ __forceinline__ void warp_copy(uint8_t* dst, const uint8_t* src, int64_t bytes, int lane) {
+    if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src) | bytes) & 15) == 0) {
+        warp_copy16(dst, src, bytes, lane);
+    } else if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src) | bytes) & 3) == 0) {
+        const uint32_t* s = reinterpret_cast<const uint32_t*>(src);
+        uint32_t* o = reinterpret_cast<uint32_t*>(dst);
+        for (int64_t i = lane; i < bytes / 4; i += 32) o[i] = s[i];
+    } else {
+        for (int64_t i = lane; i < bytes; i += 32) dst[i] = src[i];
+    }
+}
+
+// A row of a peer into this rank's allocation, by a whole, converged warp. NVSHMEM: one blocking warp get (the data
+// is in dst when it returns); dst must lie in this rank's allocation, which is on the symmetric heap and therefore
+// registered with every remote transport.
+__device__ __forceinline__ void peer_read_warp(uint8_t* dst, const PeerRef& r, const uint8_t* src, int64_t bytes,
+                                               int lane) {
+#ifdef TR_EP_NVSHMEM
+    if (by_nvshmem(r)) {
+        nvshmemx_getmem_warp(dst, src, static_cast<size_t>(bytes), r.pe);
+        return;
+    }
+#endif
+    warp_copy(dst, src, bytes, lane);
+}
+
+// peer_read_warp for byte strings of any alignment (allGather payloads): bytes [at, at + bytes) of src into the same
+// offsets of dst, byte by byte through pointers.
+__device__ __forceinline__ void peer_read_bytes_warp(uint8_t* dst, const PeerRef& r, const uint8_t* src, int64_t at,
+                                                     int64_t bytes, int lane) {
+#ifdef TR_EP_NVSHMEM
+    if (by_nvshmem(r)) {
+        nvshmemx_getmem_warp(dst + at, src + at, static_cast<size_t>(bytes), r.pe);
+        return;
+    }
+#endif
+    for (int64_t i = lane; i < bytes; i += 32) dst[at + i] = src[at + i];
+}
+
+// The 16-byte chunks first + threadIdx.x + c * THREADS (c < CHUNKS, chunk < chunks) of a peer's row, into registers,
+// by a whole block of THREADS threads in block-uniform control flow (0 outside the row). NVSHMEM: one blocking block
+// get of the block's range into staging (the same chunks of a row of this rank's allocation, which the caller
+// overwrites afterwards anyway), then each thread reads back its own chunks (L2: the get's writes bypass this SM's L1).
+template <int CHUNKS, int THREADS>
+__device__ __forceinline__ void peer_read_chunks_block(uint4 (&v)[CHUNKS], const PeerRef& r, const uint4* src,
+                                                       int first, int chunks, uint4* staging) {
+#ifdef TR_EP_NVSHMEM
+    if (by_nvshmem(r)) {
+        const int n = min(chunks - first, THREADS * CHUNKS);
+        __syncthreads();  // every thread has taken the previous peer's chunks out of staging
+        nvshmemx_getmem_block(staging + first, src + first, static_cast<size_t>(n) * sizeof(uint4), r.pe);
+        __syncthreads();
+        src = staging;
+    }
+#else
+    (void)staging;
+#endif
+#pragma unroll
+    for (int c = 0; c < CHUNKS; ++c) {
+        const int chunk = first + threadIdx.x + c * THREADS;
+        v[c] = chunk < chunks ? __ldcg(src + chunk) : make_uint4(0, 0, 0, 0);
+    }
 }
 
 // First start and last end of a kernel's blocks; the host resets the trace to (UINT64_MAX, 0) before reading it.
@@ -287,19 +493,39 @@ __device__ __forceinline__ void on_timeout(const TrEp* d, int p, int phase) {
     __threadfence_system();
 }
 
-// Waits until *word >= target (acquire), re-reading the rank's mask entry for p in every poll.
-// Returns 1 when met (adding the wait to *cost_ns if given), 0 when p is or became masked, -1 after a timeout
+// The time a wait has been running, for its timeout. A gap of more than TR_EP_DESCHEDULED_NS between two polls means
+// this kernel was not running (PEs of one GPU time-slicing it, a killed process's context being torn down, preemption):
+// it says nothing about the peer, so it does not count. Counting it masked live peers after such a stall.
+struct WaitClock {
+    uint64_t last;
+    uint64_t waited;
+
+    __device__ __forceinline__ explicit WaitClock(uint64_t start) : last(start), waited(0) {}
+
+    __device__ __forceinline__ bool expired(uint64_t timeout_ns) {
+        const uint64_t now = now_ns();
+        const uint64_t step = now - last;
+        last = now;
+        waited += step > TR_EP_DESCHEDULED_NS ? 0 : step;
+        return waited > timeout_ns;
+    }
+};
+
+// Waits until peer p's *word >= target (acquire; word inside src), re-reading the rank's mask entry for p in every
+// poll. Returns 1 when met (adding the wait to *cost_ns if given), 0 when p is or became masked, -1 after a timeout
 // (handled by on_timeout). t0 is the common start of the wait, timeout_ns a runtime argument.
-__device__ __forceinline__ int wait_peer(const TrEp* d, int p, const uint64_t* word, uint64_t target, uint64_t t0,
-                                         uint64_t timeout_ns, int phase, int64_t* cost_ns) {
+__device__ __forceinline__ int wait_peer(const TrEp* d, int p, const PeerRef& src, const uint64_t* word,
+                                         uint64_t target, uint64_t t0, uint64_t timeout_ns, int phase,
+                                         int64_t* cost_ns) {
     const int* mask = own<int>(d, TR_EP_OFF_MASK);
+    WaitClock clock(t0);
     for (int poll = 0;; ++poll) {
-        if (ld_acquire(word) >= target) {
+        if (peer_acquire(src, word) >= target) {
             if (cost_ns != nullptr) *cost_ns += static_cast<int64_t>(now_ns() - t0);
             return 1;
         }
         if (ld_volatile(mask + p) != 0) return 0;
-        if (now_ns() - t0 > timeout_ns) {
+        if (clock.expired(timeout_ns)) {
             on_timeout(d, p, phase);
             return -1;
         }
@@ -322,7 +548,8 @@ __device__ __forceinline__ void await_active_peers(const TrEp* d, int word, uint
         } else if (ld_volatile(mask + p) != 0) {
             ok = 0;
         } else {
-            ok = wait_peer(d, p, ctrl(peer(d, p), d, word), target, t0, timeout_ns, phase,
+            const PeerRef src = peer_ref(d, p);
+            ok = wait_peer(d, p, src, ctrl(src.base, d, word), target, t0, timeout_ns, phase,
                            cost_ns == nullptr ? nullptr : cost_ns + p) > 0;
         }
         met[p] = ok;
@@ -368,7 +595,9 @@ tr_ep_sync_wait(const TrEp* __restrict__ d, uint64_t timeout_ns, int gather, int
     int* met = own<int>(d, TR_EP_OFF_MET);
     await_active_peers(d, TR_EP_SYNC, s, timeout_ns, phase, met, nullptr);
     if (gather) {
-        const int64_t stride = 8 + d->f[TR_EP_COLLECTIVE_BYTES];
+        // Each slot starts with an int64 length: slots must stay 8-byte aligned whatever collectiveBytes is
+        // (CudaRankLayout.gatherStride, the same rounding).
+        const int64_t stride = 8 + ((d->f[TR_EP_COLLECTIVE_BYTES] + 7) & ~static_cast<int64_t>(7));
         uint8_t* out = own<uint8_t>(d, TR_EP_OFF_GATHER_OUT);
         const int warp = threadIdx.x / 32;
         const int lane = threadIdx.x % 32;
@@ -379,16 +608,17 @@ tr_ep_sync_wait(const TrEp* __restrict__ d, uint64_t timeout_ns, int gather, int
                 if (lane == 0) *reinterpret_cast<int64_t*>(dst) = -1;
                 continue;
             }
-            const uint8_t* slot = peer(d, p) + d->f[TR_EP_OFF_PAYLOAD] + (s & 1) * d->f[TR_EP_PAYLOAD_STRIDE];
-            int64_t len = *reinterpret_cast<const volatile int64_t*>(slot);
+            const PeerRef src = peer_ref(d, p);
+            const uint8_t* slot = src.base + d->f[TR_EP_OFF_PAYLOAD] + (s & 1) * d->f[TR_EP_PAYLOAD_STRIDE];
+            int64_t len = peer_load_volatile(src, reinterpret_cast<const int64_t*>(slot));
             len = len < 0 ? 0 : (len > d->f[TR_EP_COLLECTIVE_BYTES] ? d->f[TR_EP_COLLECTIVE_BYTES] : len);
-            for (int64_t i = lane; i < len; i += 32) dst[8 + i] = slot[8 + i];
+            peer_read_bytes_warp(dst, src, slot, 8, len, lane);
             if (lane == 0) *reinterpret_cast<int64_t*>(dst) = len;
         }
         __syncthreads();
         __threadfence_system();
         for (int p = threadIdx.x; p < r; p += blockDim.x) {
-            if (p != self(d) && met[p] && ld_acquire(ctrl(peer(d, p), d, TR_EP_SYNC)) >= s + 2) {
+            if (p != self(d) && met[p] && peer_ctrl(d, p, TR_EP_SYNC) >= s + 2) {
                 met[p] = 0;
                 *reinterpret_cast<int64_t*>(out + p * stride) = -1;
                 if (d->f[TR_EP_ELASTIC] && atomicExch(own<int>(d, TR_EP_OFF_MASK) + p, 1) == 0) {
@@ -433,18 +663,18 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     uint64_t mine = st->gen;
     for (int p = 0; p < r; ++p) {
         if (participant(p)) {
-            const uint64_t g = ld_acquire(ctrl(peer(d, p), d, TR_EP_RDV)) >> 1;
+            const uint64_t g = peer_ctrl(d, p, TR_EP_RDV) >> 1;
             mine = g > mine ? g : mine;
         }
     }
     ++mine;
     st_release(rdv, mine << 1);
-    uint64_t t0 = now_ns();
+    WaitClock proposing(now_ns());
     for (int poll = 0;; ++poll) {
         bool all = true;
         for (int p = 0; p < r; ++p) {
             if (!participant(p)) continue;
-            const uint64_t g = ld_acquire(ctrl(peer(d, p), d, TR_EP_RDV)) >> 1;
+            const uint64_t g = peer_ctrl(d, p, TR_EP_RDV) >> 1;
             if (g > mine) {
                 mine = g;
                 st_release(rdv, mine << 1);
@@ -454,9 +684,9 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
             }
         }
         if (all) break;
-        if (now_ns() - t0 > timeout_ns) {
+        if (proposing.expired(timeout_ns)) {
             for (int p = 0; p < r; ++p) {
-                if (participant(p) && (ld_acquire(ctrl(peer(d, p), d, TR_EP_RDV)) >> 1) != mine) {
+                if (participant(p) && (peer_ctrl(d, p, TR_EP_RDV) >> 1) != mine) {
                     on_timeout(d, p, TR_EP_PHASE_CLEAN);
                 }
             }
@@ -479,16 +709,16 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     st_release(ctrl(base(d), d, TR_EP_SYNC), base_seq);
     st_release(rdv, mine << 1 | 1);
 
-    t0 = now_ns();
+    WaitClock confirming(now_ns());
     for (int poll = 0;; ++poll) {
         bool all = true;
         for (int p = 0; p < r; ++p) {
-            if (participant(p) && ld_acquire(ctrl(peer(d, p), d, TR_EP_RDV)) < (mine << 1 | 1)) all = false;
+            if (participant(p) && peer_ctrl(d, p, TR_EP_RDV) < (mine << 1 | 1)) all = false;
         }
         if (all) break;
-        if (now_ns() - t0 > timeout_ns) {
+        if (confirming.expired(timeout_ns)) {
             for (int p = 0; p < r; ++p) {
-                if (participant(p) && ld_acquire(ctrl(peer(d, p), d, TR_EP_RDV)) < (mine << 1 | 1)) {
+                if (participant(p) && peer_ctrl(d, p, TR_EP_RDV) < (mine << 1 | 1)) {
                     on_timeout(d, p, TR_EP_PHASE_CLEAN);
                 }
             }

@@ -63,3 +63,6 @@
 // Wait loops poll a peer word this many times before they start sleeping between polls (__nanosleep).
 #define TR_EP_SPIN_POLLS 64
 #define TR_EP_SLEEP_NS 64
+// A gap longer than this between two polls of a wait means the waiting kernel was not running (time-slicing between
+// processes, preemption); the gap does not count toward the timeout (sync.cu WaitClock). Polls are microseconds apart.
+#define TR_EP_DESCHEDULED_NS 500000ull

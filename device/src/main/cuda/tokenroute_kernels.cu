@@ -7,7 +7,8 @@
 #include "fill.cu"
 #include "cast.cu"
 #include "fp8.cu"
-// Elastic EP (cuda-local and, through nvshmem_ptr, nvshmem): shared helpers + collectives, dispatch, combine.
+// Elastic EP (cuda-local, and nvshmem: nvshmem_ptr peers here, NVSHMEM gets for the others with -DTR_EP_NVSHMEM as
+// build-nvshmem-kernels.sh compiles it): shared helpers + peer access + collectives, dispatch, combine.
 #include "sync.cu"
 #include "dispatch.cu"
 #include "combine.cu"

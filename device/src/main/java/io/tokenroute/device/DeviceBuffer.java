@@ -4,11 +4,15 @@ import static org.bytedeco.cuda.global.cudart.cudaFree;
 import static org.bytedeco.cuda.global.cudart.cudaMalloc;
 
 import io.tokenroute.arrow.memory.MemoryLocation;
+import java.util.Objects;
+import java.util.function.LongConsumer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
  * Bytes of CUDA device memory from {@code cudaMalloc} (256-byte aligned, not initialised), owned by this handle; see
  * {@link CudaBuffer} for the ownership rules. The CPU must never dereference {@link #address()}: that crashes the JVM.
+ * {@link #adopt} wraps device memory that another allocator owns (e.g. the NVSHMEM symmetric heap) under the same rules,
+ * with that owner's release in place of {@code cudaFree}.
  */
 public final class DeviceBuffer extends CudaBuffer {
 
@@ -37,6 +41,41 @@ public final class DeviceBuffer extends CudaBuffer {
             address = out.address();
         }
         return new DeviceBuffer(new Allocation(MemoryKind.DEVICE, address, bytes, device, a -> free(device, a)));
+    }
+
+    /**
+     * Wraps {@code bytes} of device memory at {@code address} that something else allocated and owns (e.g. a buffer of
+     * the NVSHMEM symmetric heap), so it can be handed around as a {@link DeviceBuffer}: {@code toArrowBuf}, raw
+     * {@code address()}, kernel arguments. Makes no CUDA call.
+     *
+     * <p>The handle follows the rules of {@link CudaBuffer} with {@code release} in place of {@code cudaFree}: it runs
+     * exactly once, when the memory's last owner lets go (the handle's {@code close()}, or the last release of an
+     * ArrowBuf made by {@code asArrowBufTransferringOwnership}, or {@link DeviceMemoryTracker#reclaimUnreachable()} for
+     * a handle collected unclosed), on that thread. Typically it gives the memory back to its real owner's bookkeeping
+     * or does nothing; the real owner must not free the memory before {@code release} ran. The
+     * {@link DeviceMemoryTracker} lists an adopted buffer like an allocated one until then, so an adopted handle that
+     * is never closed is reported as a leak.
+     *
+     * @param address first byte, a device pointer on {@code device}; non-zero unless {@code bytes == 0}
+     * @param bytes size, {@code >= 0}
+     * @param device the CUDA device ordinal the memory lives on, {@code >= 0}
+     * @param release called once with {@code address} when the memory is let go (see above); must not throw in
+     *     normal operation, as it may run inside an Arrow release
+     * @return the handle; the caller closes it
+     * @throws IllegalArgumentException on a negative size or device, or a zero address with a positive size
+     */
+    public static DeviceBuffer adopt(long address, long bytes, int device, LongConsumer release) {
+        Objects.requireNonNull(release, "release");
+        if (bytes < 0) {
+            throw new IllegalArgumentException("negative size " + bytes);
+        }
+        if (device < 0) {
+            throw new IllegalArgumentException("negative device ordinal " + device);
+        }
+        if (address == 0 && bytes > 0) {
+            throw new IllegalArgumentException("null address for " + bytes + " bytes");
+        }
+        return new DeviceBuffer(new Allocation(MemoryKind.DEVICE, address, bytes, device, release));
     }
 
     /** Device memory of this buffer's device. */

@@ -55,6 +55,20 @@ public final class KernelImage {
         }
     }
 
+    /**
+     * A module image from a file (e.g. the NVSHMEM-linked cubin that {@code build-nvshmem-kernels.sh} builds on the
+     * machine that has NVSHMEM).
+     *
+     * @throws java.io.UncheckedIOException if the file cannot be read
+     */
+    public static KernelImage fromFile(java.nio.file.Path file) {
+        try {
+            return new KernelImage(file.toString(), java.nio.file.Files.readAllBytes(file));
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading CUDA kernel image " + file, e);
+        }
+    }
+
     /** How the bundled kernels were built ({@code compiled}, {@code nvcc}, {@code gencode}); empty if unknown. */
     public static Properties buildInfo() {
         Properties info = new Properties();

@@ -73,6 +73,15 @@ public final class KernelModule implements AutoCloseable {
         return new KernelModule(device, image.name(), module);
     }
 
+    /**
+     * The driver's {@code CUmodule} handle, for native libraries that must register the module (NVSHMEM's
+     * {@code nvshmemx_cumodule_init}); valid until {@link #close()}.
+     */
+    public long handle() {
+        requireOpen();
+        return module.address();
+    }
+
     /** The device this module is loaded on. */
     public CudaDevice device() {
         return device;

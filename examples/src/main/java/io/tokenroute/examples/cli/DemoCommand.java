@@ -1,5 +1,6 @@
 package io.tokenroute.examples.cli;
 
+import io.tokenroute.examples.demo.CudaLocalDemo;
 import io.tokenroute.examples.demo.DecodeDemo;
 import io.tokenroute.examples.demo.DemoConfig;
 import io.tokenroute.examples.demo.DemoConfig.Defaults;
@@ -28,9 +29,10 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.TypeConversionException;
 
 /**
- * {@code tokenroute demo}: parses the options into a {@link DemoConfig}, runs the {@link DecodeDemo} with a progress
- * bar, prints the {@link SummaryTable} and writes the {@link DemoPlot}. Exit code 0 when the run is clean, 1 on a
- * mismatch, a false mask or an error, 2 on bad options.
+ * {@code tokenroute demo}: parses the options into a {@link DemoConfig}, runs the {@link DecodeDemo} (or, by
+ * {@code --transport}, the {@link ShmDemo} or the {@link CudaLocalDemo}) with a progress bar, prints the
+ * {@link SummaryTable} and writes the {@link DemoPlot} (or says why it could not). Exit code 0 when the run is clean, 1
+ * on a mismatch, a false mask or an error, 2 on bad options.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
         sortOptions = false, usageHelpAutoWidth = true,
@@ -43,9 +45,18 @@ import picocli.CommandLine.TypeConversionException;
                     + "Readmissions bring stopped ranks back.",
             "--transport shm runs each rank as its own JVM process over a shared-memory file; a --fail rank then "
                     + "SIGKILLs its own process (no --readmit: a killed process cannot come back).",
+            "--transport cuda-local emulates the ranks on GPU 0 (CUDA dispatch/combine kernels, one driving thread; "
+                    + "experts and checks on the host); a --fail rank is no longer launched and its peers mask it "
+                    + "inside their kernels.",
             "Prints a summary (latency percentiles, detection latency, recomputed tokens, mismatches) and plots "
                     + "step latency and live ranks to --plot. Exits 1 on any mismatch or false mask."})
 public final class DemoCommand implements Callable<Integer> {
+    /**
+     * The cuda-local default timeout: its waits spin in kernels that every rank's send phase precedes, so host work
+     * never counts against a peer and the timeout only bounds how long a failure takes to detect.
+     */
+    static final String CUDA_LOCAL_TIMEOUT = "1ms";
+
     @Spec
     private CommandSpec spec;
 
@@ -86,7 +97,8 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = Defaults.TIMEOUT,
             converter = DurationConverter.class,
             description = "Per-peer wait timeout after the warm-up (e.g. 20ms, 500us, 2s): a peer silent this long "
-                    + "is masked. Default: ${DEFAULT-VALUE}.")
+                    + "is masked. Default: ${DEFAULT-VALUE}; " + CUDA_LOCAL_TIMEOUT + " on cuda-local, whose waits "
+                    + "run in kernels.")
     private Duration timeout;
 
     @Option(names = "--fail", paramLabel = "R@S:PHASE", split = ",", defaultValue = Defaults.FAILURES,
@@ -152,6 +164,10 @@ public final class DemoCommand implements Callable<Integer> {
         boolean shm = transport.equals("shm");
         PrintWriter out = spec.commandLine().getOut();
         out.println(SummaryTable.header(config, transport));
+        if (transport.equals(Transports.CUDA_LOCAL)) {
+            out.println("cuda-local: " + config.ranks() + " ranks emulated on GPU 0 and driven by one thread; experts "
+                    + "and reference checks run on the host, so step latency includes them");
+        }
         if (config.rehearse()) {
             out.println("warming up: an 18-step rehearsal with a failure in dispatch and one in combine compiles the "
                     + "failure paths (not measured)" + (shm ? "; in each rank process, on local threads" : ""));
@@ -179,7 +195,7 @@ public final class DemoCommand implements Callable<Integer> {
             progress.events.forEach(out::println);
         }
         StringBuilder table = new StringBuilder(SummaryTable.format(summary));
-        SummaryTable.row(table, "plot", DemoPlot.write(summary, plot).toString());
+        SummaryTable.row(table, "plot", writePlot(summary));
         out.print(table);
         out.flush();
         return summary.exitCode();
@@ -190,7 +206,30 @@ public final class DemoCommand implements Callable<Integer> {
             shmRun = new ShmDemo(config).run(listener);
             return shmRun.summary();
         }
+        if (transport.equals(Transports.CUDA_LOCAL)) {
+            return new CudaLocalDemo(config).run(listener);
+        }
         return new DecodeDemo(config).run(listener);
+    }
+
+    /**
+     * Writes the plot and returns its path, or a one-line note why it was not written: the plot is a by-product, so
+     * it never fails a run whose summary was printed.
+     */
+    private String writePlot(DemoSummary s) {
+        try {
+            return DemoPlot.write(s, plot).toString();
+        } catch (IOException | RuntimeException e) {
+            return "not written: " + e;
+        } catch (Error e) {
+            // A runtime without java.desktop (the GPU bundle's jlink image) cannot link XChart's AWT classes
+            // (NoClassDefFoundError), and AWT without fonts fails with an Error or InternalError. The JVM's own
+            // distress (out of memory, stack overflow) is not the plot's business.
+            if (e instanceof VirtualMachineError && !(e instanceof InternalError)) {
+                throw e;
+            }
+            return "not written: " + e;
+        }
     }
 
     /** The run's configuration, or a usage error naming the bad option (exit code 2). */
@@ -198,16 +237,21 @@ public final class DemoCommand implements Callable<Integer> {
         boolean failGiven = spec.commandLine().getParseResult().hasMatchedOption("--fail");
         boolean readmitGiven = spec.commandLine().getParseResult().hasMatchedOption("--readmit");
         boolean shm = transport.equals("shm");
+        boolean cudaLocal = transport.equals(Transports.CUDA_LOCAL);
         if (shm && readmitGiven && !healthy) {
             throw new ParameterException(spec.commandLine(), "--readmit is not possible with --transport shm: a "
                     + "failed rank's process is SIGKILLed and cannot come back; use --fail without --readmit");
         }
         // The local default readmission is dropped with --fail, and always on shm (its default failures stay).
         List<ReadmitSpec> readmissions = healthy || shm || (failGiven && !readmitGiven) ? List.of() : readmits;
+        boolean timeoutGiven = spec.commandLine().getParseResult().hasMatchedOption("--timeout");
+        Duration peerTimeout = cudaLocal && !timeoutGiven
+                ? new DurationConverter().convert(CUDA_LOCAL_TIMEOUT) : timeout;
         try {
+            // cuda-local has nothing to rehearse: its waits run in kernels, untouched by the JIT (CudaLocalDemo).
             return DemoConfig.builder().ranks(ranks).experts(experts).redundant(redundant).tokens(tokens)
-                    .hidden(hidden).topK(topK).steps(steps).timeout(timeout).warmupSteps(warmupSteps)
-                    .warmupTimeout(warmupTimeout).rehearse(!noRehearsal).seed(seed)
+                    .hidden(hidden).topK(topK).steps(steps).timeout(peerTimeout).warmupSteps(warmupSteps)
+                    .warmupTimeout(warmupTimeout).rehearse(!noRehearsal && !cudaLocal).seed(seed)
                     .failures(healthy ? List.of() : failures).readmits(readmissions).build();
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage(), e);

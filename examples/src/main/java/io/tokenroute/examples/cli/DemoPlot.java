@@ -42,8 +42,11 @@ final class DemoPlot {
         chart.getStyler().putYAxisGroupDecimalPatternMap(1, "#");
         chart.setYAxisGroupTitle(1, "live ranks");
 
-        XYSeries lat = chart.addSeries("step latency (ms)", xs(steps), ys(steps, latency));
-        lat.setMarker(SeriesMarkers.NONE);
+        // XChart refuses a series without points: a run that ended before its first step completed has no latency.
+        if (steps.length > 0) {
+            XYSeries lat = chart.addSeries("step latency (ms)", xs(steps), ys(steps, latency));
+            lat.setMarker(SeriesMarkers.NONE);
+        }
         int[] detections = IntStream.of(steps).filter(s -> summary.stepKinds()[s] == StepKind.DETECTION).toArray();
         if (detections.length > 0) {
             XYSeries det = chart.addSeries("failure detected", xs(detections), ys(detections, latency));

@@ -198,9 +198,14 @@ final class DemoRecorder {
     }
 
     /** Rank {@code rank}'s thread ended with {@code error}. */
-    synchronized void error(int rank, Throwable error) {
-        errors.add("rank " + rank + ": " + error);
-        listener.onEvent("rank " + rank + " failed: " + error);
+    void error(int rank, Throwable error) {
+        error("rank " + rank, error);
+    }
+
+    /** {@code source} (a rank, or the thread driving all of them) ended with {@code error}. */
+    synchronized void error(String source, Throwable error) {
+        errors.add(source + ": " + error);
+        listener.onEvent(source + " failed: " + error);
     }
 
     // ------------------------------------------------------------------------------------------------ processes

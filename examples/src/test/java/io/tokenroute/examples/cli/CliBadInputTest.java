@@ -2,7 +2,9 @@ package io.tokenroute.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import io.tokenroute.device.Cuda;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import org.junit.jupiter.api.Test;
@@ -29,7 +31,6 @@ class CliBadInputTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
         "--transport nvshmem         | transport 'nvshmem' (one process per GPU over NVSHMEM) is not available",
-        "--transport cuda-local      | transport 'cuda-local' (streams of one process on one GPU) is not available",
         "--transport nvshmem         | is not available on this machine; available: local",
         "--transport carrier-pigeon  | unknown transport 'carrier-pigeon'; available on this machine: local",
         "--fail 3@x:dispatch         | '3@x:dispatch' is not RANK@STEP:PHASE",
@@ -49,6 +50,16 @@ class CliBadInputTest {
         Result r = run(("demo " + args.trim()).split("\\s+"));
         assertEquals(2, r.exit(), r.err());
         assertTrue(r.err().contains(message.trim()), "expected '" + message.trim() + "' in:\n" + r.err());
+    }
+
+    @Test
+    void demoRefusesCudaLocalWithoutAGpuAndSaysWhy() {
+        assumeFalse(Cuda.isAvailable(), "CUDA is available here: cuda-local is accepted (CudaLocalDemoGpuTest)");
+        Result r = run("demo", "--transport", "cuda-local", "--steps", "20");
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().contains("transport 'cuda-local' (streams of one process on one GPU) is not available on"
+                + " this machine: " + Cuda.unavailableReason() + "; available: local"), r.err());
+        assertTrue(r.out().isEmpty(), "no run started: " + r.out());
     }
 
     @Test

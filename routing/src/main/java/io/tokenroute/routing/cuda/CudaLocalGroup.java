@@ -19,6 +19,7 @@ import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.PeerTimeoutException;
 import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.PhaseListener;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -87,6 +88,12 @@ public final class CudaLocalGroup implements AutoCloseable {
     private final CudaDevice device;
     private final BufferConfig config;
     private final CudaRankLayout layout;
+    private final CudaRankMemory memory;
+    /** config.phaseListener(); told the phases of hosted ranks, which costs a synchronisation between send and receive. */
+    private final PhaseListener listener;
+    private final boolean listening;
+    /** R, the group size; {@link #ranks} holds only the ranks this process hosts. */
+    private final int groupSize;
     private final KernelModule module;
     private final BufferAllocator allocator;
     private final CudaStream control;
@@ -118,6 +125,9 @@ public final class CudaLocalGroup implements AutoCloseable {
 
     /** One emulated rank: its allocation, stream, events, report, prepared launches and host-side step state. */
     final class Rank {
+        /** Position in the group's per-rank lists and flags. */
+        final int index;
+        /** Global rank id in [0, R). */
         final int id;
         final CudaLocalGroup group = CudaLocalGroup.this;
         final DeviceBuffer memory;
@@ -159,7 +169,8 @@ public final class CudaLocalGroup implements AutoCloseable {
         boolean pendingCombine;
         RuntimeException failure;
 
-        Rank(int id, DeviceBuffer memory, long pinnedBase) {
+        Rank(int index, int id, DeviceBuffer memory, long pinnedBase) {
+            this.index = index;
             this.id = id;
             this.memory = memory;
             this.base = memory.address();
@@ -242,17 +253,31 @@ public final class CudaLocalGroup implements AutoCloseable {
         }
     }
 
-    private CudaLocalGroup(CudaDevice device, BufferConfig config, BufferAllocator parent) {
+    private CudaLocalGroup(CudaDevice device, BufferConfig config, BufferAllocator parent, CudaRankMemory memory) {
         this.device = device;
         this.config = config;
+        this.memory = memory;
+        this.listener = config.phaseListener();
+        this.listening = listener != PhaseListener.NONE;
+        this.groupSize = config.ranks();
         this.layout = new CudaRankLayout(config);
         this.timeoutNanos = config.timeout().toNanos();
-        int r = config.ranks();
-        if (r > 256) {
-            throw new IllegalArgumentException("cuda-local emulates at most 256 ranks on one GPU, got " + r);
+        if (groupSize > 256) {
+            throw new IllegalArgumentException("the CUDA kernels serve at most 256 ranks, got " + groupSize);
+        }
+        int[] hosted = memory.hostedRanks();
+        int r = hosted.length;
+        for (int i = 0; i < r; i++) {
+            if (hosted[i] < 0 || hosted[i] >= groupSize || (i > 0 && hosted[i] <= hosted[i - 1])) {
+                throw new IllegalArgumentException("hosted ranks must ascend within [0, " + groupSize + "), got "
+                        + Arrays.toString(hosted));
+            }
+        }
+        if (r == 0) {
+            throw new IllegalArgumentException("a group must host at least one rank");
         }
         device.makeCurrent();
-        this.module = KernelModule.load(device);
+        this.module = memory.loadKernels(device);
         this.allocator = parent.newChildAllocator("cuda-local", 0, Long.MAX_VALUE);
         this.control = CudaStream.create(CudaStream.NON_BLOCKING);
         this.origin = CudaStream.create(CudaStream.NON_BLOCKING);
@@ -260,7 +285,7 @@ public final class CudaLocalGroup implements AutoCloseable {
         this.combineReady = CudaEvent.create(CudaEvent.DISABLE_TIMING);
         this.mainMark = CudaEvent.create(CudaEvent.DISABLE_TIMING);
         this.pinnedStride = align64(4L * layout.reportInts()) + 64 + align64(8L * layout.maxTokens * layout.maxTopK)
-                + align64(8L * Math.max(r, layout.localExperts));
+                + align64(8L * Math.max(groupSize, layout.localExperts));
         this.pinned = PinnedHostBuffer.allocate(pinnedStride * r);
         MemoryUtil.setMemory(pinned.address(), pinned.size(), (byte) 0);
         this.ranks = new Rank[r];
@@ -281,7 +306,20 @@ public final class CudaLocalGroup implements AutoCloseable {
      * @throws io.tokenroute.device.CudaUnavailableException without CUDA
      */
     public static CudaLocalGroup open(CudaDevice device, BufferConfig config, BufferAllocator allocator) {
-        CudaLocalGroup group = new CudaLocalGroup(device, config, allocator);
+        return open(device, config, allocator, CudaRankMemory.allLocal(config.ranks()));
+    }
+
+    /**
+     * Opens a group hosting the ranks {@code memory} names, in the allocations it provides (the {@code nvshmem}
+     * transport: one rank per process on the symmetric heap). Per-rank lists and flags of every method are then indexed
+     * by position in {@link CudaRankMemory#hostedRanks()}; masks, allGather views and wait stats still have R entries.
+     *
+     * @param memory where the hosted ranks' allocations live and how they reach their peers
+     * @see #open(CudaDevice, BufferConfig, BufferAllocator)
+     */
+    public static CudaLocalGroup open(CudaDevice device, BufferConfig config, BufferAllocator allocator,
+            CudaRankMemory memory) {
+        CudaLocalGroup group = new CudaLocalGroup(device, config, allocator, memory);
         try {
             group.initialise();
             return group;
@@ -293,20 +331,22 @@ public final class CudaLocalGroup implements AutoCloseable {
 
     private void initialise() {
         FillKernel fill = new FillKernel(module);
+        int[] hosted = memory.hostedRanks();
         for (int r = 0; r < ranks.length; r++) {
-            DeviceBuffer memory = DeviceBuffer.allocate(layout.bytes);
+            DeviceBuffer allocation = memory.allocate(hosted[r], layout.bytes);
             try {
-                ranks[r] = new Rank(r, memory, pinned.address() + r * pinnedStride);
+                ranks[r] = new Rank(r, hosted[r], allocation, pinned.address() + r * pinnedStride);
             } catch (RuntimeException e) {
-                memory.close();
+                allocation.close();
                 throw e;
             }
         }
-        long[] peers = new long[ranks.length];
-        for (int r = 0; r < ranks.length; r++) {
-            peers[r] = ranks[r].base;
+        long[] hostedBases = new long[groupSize];
+        for (Rank rk : ranks) {
+            hostedBases[rk.id] = rk.base;
         }
         for (Rank rk : ranks) {
+            long[] peers = memory.peerBases(rk.id, hostedBases);
             fill.fill(rk.base, layout.bytes, 1, POISON, control);
             fill.fill(rk.base + layout.offCtrl, CudaRankLayout.CTRL_BYTES, 1, 0, control);
             fill.fill(rk.base + layout.offLayout, 8L * layout.localExperts * layout.ranks, 1, 0, control);
@@ -316,6 +356,7 @@ public final class CudaLocalGroup implements AutoCloseable {
             Memcpy.toDevice(rk.base + layout.offPeers, peers, control);
         }
         control.synchronize();
+        memory.initialised();
         resetTrace();
         for (Rank rk : ranks) {
             rk.views = new CudaRankViews(layout, allocator, rk.memory.toArrowBuf(allocator));
@@ -365,9 +406,21 @@ public final class CudaLocalGroup implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ accessors
 
-    /** R. */
+    /** R, the group size. */
     public int ranks() {
-        return ranks.length;
+        return groupSize;
+    }
+
+    /**
+     * The global ids of the ranks this process hosts (all R for {@code cuda-local}); per-rank lists and flags of every
+     * method are indexed by position in this array.
+     */
+    public int[] hostedRanks() {
+        int[] out = new int[ranks.length];
+        for (int r = 0; r < ranks.length; r++) {
+            out[r] = ranks[r].id;
+        }
+        return out;
     }
 
     /** The group's configuration. */
@@ -423,6 +476,11 @@ public final class CudaLocalGroup implements AutoCloseable {
         return layout.bytes;
     }
 
+    /** Bytes of one rank's device allocation for {@code config} (what {@link CudaRankMemory#allocate} is asked for). */
+    public static long bytesPerRank(BufferConfig config) {
+        return new CudaRankLayout(config).bytes;
+    }
+
     // ------------------------------------------------------------------------------------------------ dispatch
 
     /**
@@ -441,6 +499,10 @@ public final class CudaLocalGroup implements AutoCloseable {
         try {
             long start = System.nanoTime();
             checkDispatch(perRank, options);
+            if (listening) {
+                tell(perRank, Phase.BEFORE_DISPATCH, 1);
+                tell(perRank, Phase.DISPATCH_SEND, 1);
+            }
             queueDispatchChecked(perRank, options);
             long blocked = finishDispatch(perRank, options);
             lastHostNanos = System.nanoTime() - start - blocked;
@@ -473,7 +535,7 @@ public final class CudaLocalGroup implements AutoCloseable {
                 ensureWorking(ranks[r]);
                 validateTokens(ranks[r], batch, "dispatch", true);
                 if (options.fp8() && !isHost(batch) && batch.hiddenAddress() % 16 != 0) {
-                    throw new IllegalArgumentException("rank " + r + ": fp8 dispatch reads rows with 16-byte loads;"
+                    throw new IllegalArgumentException("rank " + ranks[r].id + ": fp8 dispatch reads rows with 16-byte loads;"
                             + " the batch's hidden data at 0x" + Long.toHexString(batch.hiddenAddress())
                             + " is not 16-byte aligned");
                 }
@@ -538,6 +600,11 @@ public final class CudaLocalGroup implements AutoCloseable {
             for (KernelLaunch send : sendBatch) {
                 send.setInt(1, format).grid(sendGrid(maxTokens, options.fp8(), send)).launch(origin);
             }
+        }
+        if (listening) {
+            // The send phase has published when the listener hears DISPATCH_RECV (a rank killed there dies after it).
+            origin.synchronize();
+            tell(perRank, Phase.DISPATCH_RECV, 1);
         }
         int warps = copyBatch[0].block() / 32;
         long rowsPerRank = Math.max(1, totalEntries / ranks.length);
@@ -670,6 +737,9 @@ public final class CudaLocalGroup implements AutoCloseable {
                     copyOutputs(ranks[r], outputs);
                 }
             }
+            if (listening) {
+                tell(routing, Phase.COMBINE_SEND, 0);
+            }
             queueCombineChecked(routing);
             long blocked = finishCombine(routing);
             lastHostNanos = System.nanoTime() - start - blocked;
@@ -726,6 +796,10 @@ public final class CudaLocalGroup implements AutoCloseable {
             for (KernelLaunch send : combineSendBatch) {
                 send.launch(origin);
             }
+        }
+        if (listening) {
+            origin.synchronize();
+            tell(routing, Phase.COMBINE_RECV, 0);
         }
         for (int r = 0; r < ranks.length; r++) {
             Rank rk = ranks[r];
@@ -861,6 +935,9 @@ public final class CudaLocalGroup implements AutoCloseable {
         enter("barrier");
         try {
             checkLaunch(launch);
+            if (listening) {
+                tell(launch, Phase.BARRIER);
+            }
             orderAfterShared(launch);
             for (int r = 0; r < ranks.length; r++) {
                 if (launch[r]) {
@@ -897,11 +974,14 @@ public final class CudaLocalGroup implements AutoCloseable {
             for (int r = 0; r < ranks.length; r++) {
                 launch[r] = payloads[r] != null;
                 if (launch[r] && payloads[r].length > layout.collectiveBytes) {
-                    throw new IllegalArgumentException("rank " + r + ": allGather payload of " + payloads[r].length
+                    throw new IllegalArgumentException("rank " + ranks[r].id + ": allGather payload of " + payloads[r].length
                             + " bytes exceeds collectiveBytes = " + layout.collectiveBytes);
                 }
             }
             checkLaunch(launch);
+            if (listening) {
+                tell(launch, Phase.ALL_GATHER);
+            }
             orderAfterShared(launch);
             for (int r = 0; r < ranks.length; r++) {
                 if (launch[r]) {
@@ -920,16 +1000,16 @@ public final class CudaLocalGroup implements AutoCloseable {
             }
             RuntimeException fault = finishSync(launch, Phase.ALL_GATHER);
             byte[][][] out = new byte[ranks.length][][];
-            int stride = 8 + layout.collectiveBytes;
+            int stride = (int) layout.gatherStride();
             for (int r = 0; r < ranks.length; r++) {
                 if (!launch[r] || ranks[r].stalled) {
                     continue;
                 }
-                byte[] raw = new byte[stride * ranks.length];
+                byte[] raw = new byte[stride * groupSize];
                 Memcpy.toHost(raw, ranks[r].base + layout.offGatherOut, ranks[r].stream);
-                out[r] = new byte[ranks.length][];
+                out[r] = new byte[groupSize][];
                 java.nio.ByteBuffer view = java.nio.ByteBuffer.wrap(raw).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                for (int p = 0; p < ranks.length; p++) {
+                for (int p = 0; p < groupSize; p++) {
                     long length = view.getLong(p * stride);
                     if (length >= 0 && length <= layout.collectiveBytes) {
                         out[r][p] = Arrays.copyOfRange(raw, p * stride + 8, p * stride + 8 + (int) length);
@@ -986,6 +1066,9 @@ public final class CudaLocalGroup implements AutoCloseable {
             if (launch.length != ranks.length) {
                 throw new IllegalArgumentException("expected " + ranks.length + " launch flags, got " + launch.length);
             }
+            if (listening) {
+                tell(launch, Phase.CLEAN);
+            }
             orderAfterShared(launch);
             for (int r = 0; r < ranks.length; r++) {
                 if (launch[r]) {
@@ -1020,7 +1103,7 @@ public final class CudaLocalGroup implements AutoCloseable {
         requireElastic("queryMask");
         Rank rk = rank(rank);
         synchronized (rk) {
-            int[] out = new int[ranks.length];
+            int[] out = new int[groupSize];
             Memcpy.toHost(out, rk.base + layout.offMask, control);
             return out;
         }
@@ -1034,9 +1117,11 @@ public final class CudaLocalGroup implements AutoCloseable {
     public void updateMask(int rank, int peer, boolean masked) {
         requireElastic("updateMask");
         Rank rk = rank(rank);
-        rank(peer);
-        if (peer == rank && masked) {
-            throw new IllegalArgumentException("rank " + rank + " cannot mask itself");
+        if (peer < 0 || peer >= groupSize) {
+            throw new IllegalArgumentException("peer " + peer + " outside [0, " + groupSize + ")");
+        }
+        if (peer == rk.id && masked) {
+            throw new IllegalArgumentException("rank " + rk.id + " cannot mask itself");
         }
         synchronized (rk) {
             MemoryUtil.putInt(rk.pinnedScratch, masked ? 1 : 0);
@@ -1050,7 +1135,7 @@ public final class CudaLocalGroup implements AutoCloseable {
         requireElastic("clearMask");
         Rank rk = rank(rank);
         synchronized (rk) {
-            Memcpy.toDevice(rk.base + layout.offMask, new int[ranks.length], control);
+            Memcpy.toDevice(rk.base + layout.offMask, new int[groupSize], control);
             control.synchronize();
         }
     }
@@ -1068,7 +1153,7 @@ public final class CudaLocalGroup implements AutoCloseable {
         for (int r = 0; r < ranks.length; r++) {
             if (launch[r]) {
                 int[] mask = queryMask(r);
-                payloads[r] = new byte[ranks.length];
+                payloads[r] = new byte[groupSize];
                 for (int p = 0; p < mask.length; p++) {
                     payloads[r][p] = (byte) mask[p];
                 }
@@ -1080,7 +1165,7 @@ public final class CudaLocalGroup implements AutoCloseable {
             if (views[r] == null) {
                 continue;
             }
-            int[] union = new int[ranks.length];
+            int[] union = new int[groupSize];
             for (byte[] view : views[r]) {
                 if (view != null) {
                     for (int p = 0; p < union.length && p < view.length; p++) {
@@ -1089,7 +1174,7 @@ public final class CudaLocalGroup implements AutoCloseable {
                 }
             }
             for (int p = 0; p < union.length; p++) {
-                if (union[p] != 0 && p != r) {
+                if (union[p] != 0 && p != ranks[r].id) {
                     updateMask(r, p, true);
                 }
             }
@@ -1108,6 +1193,11 @@ public final class CudaLocalGroup implements AutoCloseable {
      */
     public boolean readmit(int returning, boolean[] survivors) {
         requireElastic("readmit");
+        if (ranks.length != groupSize) {
+            throw new IllegalStateException("readmit(returning, survivors) drives every rank of the group; a group"
+                    + " hosting " + ranks.length + " of " + groupSize + " ranks readmits through updateMask, clearMask"
+                    + " and cleanBuffer on each rank (see NvshmemBuffer#readmit)");
+        }
         Rank back = rank(returning);
         checkLaunch(survivors);
         if (survivors[returning]) {
@@ -1152,12 +1242,12 @@ public final class CudaLocalGroup implements AutoCloseable {
 
     /** Per source rank, nanoseconds rank {@code rank} waited for it in dispatch (GPU %globaltimer). */
     public long[] dispatchWaitNanos(int rank) {
-        return readLongs(rank, layout.offDwait, ranks.length);
+        return readLongs(rank, layout.offDwait, groupSize);
     }
 
     /** Per source rank, nanoseconds rank {@code rank} waited for it in combine. */
     public long[] combineWaitNanos(int rank) {
-        return readLongs(rank, layout.offCwait, ranks.length);
+        return readLongs(rank, layout.offCwait, groupSize);
     }
 
     private long[] readLongs(int rank, long offset, int count) {
@@ -1394,6 +1484,23 @@ public final class CudaLocalGroup implements AutoCloseable {
         }
         return new IllegalArgumentException("rank " + rk.id + ": " + rk.report.badIds() + " topk_idx entries outside"
                 + " [0, " + layout.experts + ") and not -1 were dropped on the device (validation was off)");
+    }
+
+    /** Tells the listener that every hosted rank with an entry reached {@code phase} of its step + {@code ahead}. */
+    private void tell(List<?> perRank, Phase phase, int ahead) {
+        for (int r = 0; r < ranks.length; r++) {
+            if (perRank.get(r) != null) {
+                listener.onPhase(ranks[r].id, phase, ranks[r].step + ahead);
+            }
+        }
+    }
+
+    private void tell(boolean[] launch, Phase phase) {
+        for (int r = 0; r < ranks.length; r++) {
+            if (launch[r]) {
+                listener.onPhase(ranks[r].id, phase, ranks[r].step);
+            }
+        }
     }
 
     private static void throwFirst(RuntimeException e) {

@@ -191,7 +191,7 @@ final class CudaRankLayout {
         offGatherIn = cursor;
         cursor = align(cursor + 8L + collectiveBytes);
         offGatherOut = cursor;
-        cursor = align(cursor + (8L + collectiveBytes) * ranks);
+        cursor = align(cursor + gatherStride() * ranks);
         offInputX = cursor;
         cursor = align(cursor + 4L * hidden * maxTokens);
         offInputIdx = cursor;
@@ -203,6 +203,14 @@ final class CudaRankLayout {
         offPeers = cursor;
         cursor = align(cursor + 8L * ranks);
         bytes = cursor;
+    }
+
+    /**
+     * Bytes per rank in the allGather output: an int64 length, then the payload rounded up to 8 bytes so that every
+     * slot's length stays 8-byte aligned (sync.cu tr_ep_sync_wait uses the same stride).
+     */
+    long gatherStride() {
+        return 8L + ((collectiveBytes + 7L) & ~7L);
     }
 
     static long align(long v) {

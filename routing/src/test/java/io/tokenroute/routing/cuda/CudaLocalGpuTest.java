@@ -45,6 +45,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The {@code cuda-local} transport on a real GPU against the plain-loop reference: dispatch bit for bit, combine bit
@@ -639,6 +640,33 @@ class CudaLocalGpuTest {
             group.barrier(survivors);
             assertThrows(IllegalArgumentException.class,
                     () -> group.allGather(new byte[][] {new byte[300], null, null, null}), "payload too large");
+        }
+    }
+
+    /** A collectiveBytes that is not a multiple of 8 (the demo's 516) once put odd slots' lengths off alignment. */
+    @ParameterizedTest(name = "collectiveBytes = {0}")
+    @ValueSource(ints = {13, 516})
+    void allGatherWithUnalignedCollectiveBytes(int collectiveBytes) {
+        int ranks = 8;
+        BufferConfig c = config(ranks, 8, 2, 128, 8, true, Duration.ofMillis(20), HiddenDtype.BF16).toBuilder()
+                .collectiveBytes(collectiveBytes).build();
+        try (CudaLocalGroup group = CudaLocalGroup.open(device, c, allocator)) {
+            byte[][] payloads = new byte[ranks][];
+            Random rng = new Random(collectiveBytes);
+            for (int r = 0; r < ranks; r++) {
+                payloads[r] = new byte[collectiveBytes - r];
+                rng.nextBytes(payloads[r]);
+            }
+            byte[][][] views = group.allGather(payloads);
+            for (int r = 0; r < ranks; r++) {
+                for (int p = 0; p < ranks; p++) {
+                    assertArrayEquals(payloads[p], views[r][p], "rank " + r + " sees rank " + p + "'s payload");
+                }
+            }
+            int[][] agreed = group.agreeMask(without(ranks));
+            for (int[] mask : agreed) {
+                assertArrayEquals(new int[ranks], mask, "nobody masked");
+            }
         }
     }
 

@@ -30,7 +30,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * plain-loop {@link Reference}, copying device results to the host only with {@link Memcpy}. Outputs are poisoned
  * before the step. The "expert" is {@link ExpertFunction} applied on the host to the rows the rank received.
  */
-final class CudaStepChecker {
+public final class CudaStepChecker {
     private CudaStepChecker() {
     }
 
@@ -137,11 +137,11 @@ final class CudaStepChecker {
     }
 
     /** Rows as the expert sees them (bf16, or fp8 dequantised then rounded to bf16), per local expert. */
-    static List<short[]> checkDispatch(CudaLocalGroup group, CudaDispatched d, RankInput[] inputs, int self,
+    public static List<short[]> checkDispatch(CudaLocalGroup group, CudaDispatched d, RankInput[] inputs, int self,
             int localExperts, DispatchOptions options, boolean[] sources) {
         assertNotNull(d, "rank " + self + " dispatch result");
         int hidden = group.config().hidden();
-        CudaStream stream = group.stream(self);
+        CudaStream stream = streamOf(group, self);
         List<short[]> seen = new ArrayList<>();
         for (int l = 0; l < localExperts; l++) {
             List<Reference.Row> expected = Reference.expertRows(inputs, self, localExperts, l, sources);
@@ -209,21 +209,32 @@ final class CudaStepChecker {
     }
 
     /** An unchecked rank's rows as received (bf16 view; for fp8 the dequantised rows), so its expert can run. */
-    static List<short[]> received(CudaLocalGroup group, CudaDispatched d, int self, int localExperts, int hidden,
+    public static List<short[]> received(CudaLocalGroup group, CudaDispatched d, int self, int localExperts, int hidden,
             DispatchOptions options) {
         List<short[]> seen = new ArrayList<>();
         for (int l = 0; l < localExperts; l++) {
             int rows = d == null ? 0 : d.recvCount(l);
             short[] view = new short[rows * hidden];
             if (rows > 0 && !options.fp8()) {
-                Memcpy.toHost(view, d.rowsAddress(l), group.stream(self));
+                Memcpy.toHost(view, d.rowsAddress(l), streamOf(group, self));
             }
             seen.add(view);
         }
         return seen;
     }
 
-    static short[] expertOutputs(int expert, short[] rows) {
+    /** The stream of global rank {@code rank}, which the group hosts (its position in hostedRanks()). */
+    public static CudaStream streamOf(CudaLocalGroup group, int rank) {
+        int[] hosted = group.hostedRanks();
+        for (int i = 0; i < hosted.length; i++) {
+            if (hosted[i] == rank) {
+                return group.stream(i);
+            }
+        }
+        throw new IllegalArgumentException("rank " + rank + " is not hosted here");
+    }
+
+    public static short[] expertOutputs(int expert, short[] rows) {
         short[] out = new short[rows.length];
         for (int i = 0; i < rows.length; i++) {
             out[i] = ExpertFunction.apply(expert, rows[i]);
@@ -231,7 +242,7 @@ final class CudaStepChecker {
         return out;
     }
 
-    private static VectorSchemaRoot outputBatch(BufferAllocator allocator, int hidden, short[] rows) {
+    public static VectorSchemaRoot outputBatch(BufferAllocator allocator, int hidden, short[] rows) {
         try (ArrowBuf data = allocator.buffer(Math.max(1, 2L * rows.length))) {
             for (int i = 0; i < rows.length; i++) {
                 data.setShort(2L * i, rows[i]);
@@ -241,7 +252,7 @@ final class CudaStepChecker {
         }
     }
 
-    static void checkCombine(CudaCombined c, RankInput mine, int localExperts, boolean[] present,
+    public static void checkCombine(CudaCombined c, RankInput mine, int localExperts, boolean[] present,
             DispatchOptions options) {
         Reference.RowSource rows = Reference.bf16Rows(mine);
         if (options.fp8()) {

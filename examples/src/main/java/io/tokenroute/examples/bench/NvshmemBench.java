@@ -1,0 +1,261 @@
+package io.tokenroute.examples.bench;
+
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.arrow.types.HiddenDtype;
+import io.tokenroute.device.Cuda;
+import io.tokenroute.device.CudaDevice;
+import io.tokenroute.device.CudaStream;
+import io.tokenroute.device.DeviceBuffer;
+import io.tokenroute.device.Memcpy;
+import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.DispatchOptions;
+import io.tokenroute.routing.cuda.CudaLocalGroup;
+import io.tokenroute.routing.nvshmem.NvshmemBuffer;
+import io.tokenroute.routing.nvshmem.NvshmemOptions;
+import io.tokenroute.routing.nvshmem.NvshmemSession;
+import io.tokenroute.routing.shm.LaunchedRank;
+import io.tokenroute.routing.shm.RankLauncher;
+import io.tokenroute.routing.shm.RankLauncher.RankResult;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+
+/**
+ * Step latency of the {@code nvshmem} transport next to {@code cuda-local} at the same sizes (T = 128 tokens per rank,
+ * H = 7168, k = 8, E = 256, bf16): {@code NvshmemBench --ranks R [--iters N] [--warmup N]} first times
+ * {@code cuda-local} with R emulated ranks in this process, then starts R rank processes of itself (one NVSHMEM PE
+ * each, PE p on GPU p % deviceCount) that time their own dispatch and combine calls (host wall clock around each call,
+ * which includes waiting for the slowest peer), and prints both. Inputs are device-resident, several sets rotate so L2
+ * cannot serve them, host validation of device inputs is off (as in an engine's hot loop).
+ *
+ * <p>Run by {@code device/scripts/run-nvshmem-tests.sh}, which also starts CUDA MPS: without MPS the PEs' kernels
+ * time-slice the GPU and latency means nothing.
+ */
+public final class NvshmemBench {
+    private static final int T = 128;
+    private static final int H = 7168;
+    private static final int K = 8;
+    private static final int E = 256;
+    private static final int SETS = 4;
+
+    private NvshmemBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int ranks = 8;
+        int iters = 200;
+        int warmup = 30;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--ranks" -> ranks = Integer.parseInt(args[++i]);
+                case "--iters" -> iters = Integer.parseInt(args[++i]);
+                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        if (LaunchedRank.isLaunched()) {
+            rank(ranks, iters, warmup);
+            return;
+        }
+        if (!Cuda.isAvailable()) {
+            System.out.println("SKIPPED: " + Cuda.unavailableReason());
+            return;
+        }
+        double[] local = cudaLocal(ranks, iters, warmup);
+        double[] shmem = launch(ranks, iters, warmup);
+        System.out.println();
+        System.out.printf("nvshmem vs cuda-local, R=%d T=%d H=%d k=%d E=%d bf16, median of %d (warm-up %d)%n", ranks, T,
+                H, K, E, iters, warmup);
+        System.out.printf("  %-34s %10s %10s %8s%n", "", "cuda-local", "nvshmem", "ratio");
+        String[] names = {"dispatch call (us)", "combine call (us)", "step (us)"};
+        for (int i = 0; i < 3; i++) {
+            System.out.printf("  %-34s %10.1f %10.1f %7.2fx%n", names[i], local[i], shmem[i], shmem[i] / local[i]);
+        }
+    }
+
+    static BufferConfig config(int ranks) {
+        return BufferConfig.builder().ranks(ranks).experts(E).maxTopK(K).hidden(H).maxTokensPerRank(T).elastic(true)
+                .timeout(Duration.ofSeconds(10)).build();
+    }
+
+    /** Median dispatch, combine and step micros of cuda-local with all R ranks in this process. */
+    private static double[] cudaLocal(int ranks, int iters, int warmup) {
+        try (CudaDevice device = CudaDevice.open(0); BufferAllocator allocator = new RootAllocator();
+                Inputs in = new Inputs(allocator, ranks, allRanks(ranks));
+                CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks), allocator)) {
+            group.setValidateDeviceInputs(false);
+            long[][] times = new long[3][iters];
+            for (int s = 0; s < warmup + iters; s++) {
+                List<TokenBatch> batches = in.sets.get(s % SETS);
+                long t0 = System.nanoTime();
+                group.dispatch(batches, DispatchOptions.BF16);
+                long t1 = System.nanoTime();
+                group.combine(batches);
+                long t2 = System.nanoTime();
+                record(times, s - warmup, t0, t1, t2);
+            }
+            return medians(times);
+        }
+    }
+
+    private static int[] allRanks(int ranks) {
+        int[] all = new int[ranks];
+        Arrays.setAll(all, r -> r);
+        return all;
+    }
+
+    private static void record(long[][] times, int i, long t0, long t1, long t2) {
+        if (i >= 0) {
+            times[0][i] = t1 - t0;
+            times[1][i] = t2 - t1;
+            times[2][i] = t2 - t0;
+        }
+    }
+
+    private static double[] medians(long[][] times) {
+        double[] out = new double[times.length];
+        for (int i = 0; i < times.length; i++) {
+            long[] sorted = times[i].clone();
+            Arrays.sort(sorted);
+            out[i] = sorted[sorted.length / 2] / 1000.0;
+        }
+        return out;
+    }
+
+    /** Starts the rank processes; returns the slowest rank's medians (a step is as slow as its slowest rank). */
+    private static double[] launch(int ranks, int iters, int warmup) throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            port = socket.getLocalPort();
+        }
+        List<String> options = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Xmx1g",
+                "-D" + NvshmemOptions.RENDEZVOUS_PROPERTY + "=127.0.0.1:" + port));
+        String cachedir = System.getProperty("org.bytedeco.javacpp.cachedir");
+        if (cachedir != null) {
+            options.add("-Dorg.bytedeco.javacpp.cachedir=" + cachedir);
+        }
+        List<String> rankArgs = List.of("--ranks", Integer.toString(ranks), "--iters", Integer.toString(iters),
+                "--warmup", Integer.toString(warmup));
+        try (RankLauncher launcher = RankLauncher.builder(NvshmemBench.class.getName(), ranks)
+                .jvmOptions(options.toArray(String[]::new)).args((r, f) -> rankArgs).start()) {
+            double[] worst = new double[3];
+            for (RankResult r : launcher.awaitAll(Duration.ofMinutes(5))) {
+                if (!r.ok()) {
+                    throw new IllegalStateException("rank " + r.rank() + " failed: " + r.describe());
+                }
+                String[] keys = {"dispatchMicros", "combineMicros", "stepMicros"};
+                for (int i = 0; i < 3; i++) {
+                    worst[i] = Math.max(worst[i], Double.parseDouble(r.values().get(keys[i])));
+                }
+                System.out.println("rank " + r.rank() + ": " + r.values());
+            }
+            return worst;
+        }
+    }
+
+    /** One PE: joins, times its own calls, reports medians. */
+    private static void rank(int ranks, int iters, int warmup) {
+        LaunchedRank.start();
+        int rank = LaunchedRank.rank();
+        BufferConfig config = config(ranks);
+        long heap = NvshmemBuffer.symmetricBytes(config) + (64L << 20);
+        try (CudaDevice device = CudaDevice.open(rank % Cuda.deviceCount());
+                NvshmemSession session = NvshmemSession.join(device, rank, ranks, NvshmemOptions.singleHost(heap));
+                BufferAllocator allocator = new RootAllocator();
+                Inputs in = new Inputs(allocator, ranks, new int[] {rank});
+                NvshmemBuffer buffer = NvshmemBuffer.open(session, config, allocator)) {
+            buffer.group().setValidateDeviceInputs(false);
+            long[][] times = new long[3][iters];
+            for (int s = 0; s < warmup + iters; s++) {
+                TokenBatch batch = in.sets.get(s % SETS).get(0);
+                long t0 = System.nanoTime();
+                buffer.dispatch(batch, DispatchOptions.BF16);
+                long t1 = System.nanoTime();
+                buffer.combine(batch);
+                long t2 = System.nanoTime();
+                record(times, s - warmup, t0, t1, t2);
+            }
+            double[] m = medians(times);
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("dispatchMicros", m[0]);
+            result.put("combineMicros", m[1]);
+            result.put("stepMicros", m[2]);
+            result.put("masked", Arrays.toString(buffer.queryMask()));
+            LaunchedRank.result(result);
+        }
+        System.out.flush();
+        Runtime.getRuntime().halt(0);
+    }
+
+    /** SETS rotating sets of device-resident batches for the given ranks (same random draw for every process). */
+    private static final class Inputs implements AutoCloseable {
+        final List<List<TokenBatch>> sets = new ArrayList<>();
+        private final List<DeviceBuffer> memory = new ArrayList<>();
+
+        Inputs(BufferAllocator allocator, int ranks, int[] which) {
+            try (CudaStream stream = CudaStream.create()) {
+                for (int s = 0; s < SETS; s++) {
+                    List<TokenBatch> batches = new ArrayList<>();
+                    for (int r : which) {
+                        batches.add(batch(allocator, stream, new Random(1000L * s + r)));
+                    }
+                    sets.add(batches);
+                }
+                stream.synchronize();
+            }
+        }
+
+        private TokenBatch batch(BufferAllocator allocator, CudaStream stream, Random rng) {
+            short[] x = new short[T * H];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (short) (Float.floatToRawIntBits(rng.nextFloat() * 4f - 2f) >>> 16);
+            }
+            long[] idx = new long[T * K];
+            float[] w = new float[T * K];
+            int[] pool = new int[E];
+            for (int t = 0; t < T; t++) {
+                Arrays.setAll(pool, e -> e);
+                for (int j = 0; j < K; j++) {
+                    int pick = j + rng.nextInt(E - j);
+                    int tmp = pool[j];
+                    pool[j] = pool[pick];
+                    pool[pick] = tmp;
+                    idx[t * K + j] = pool[j];
+                    w[t * K + j] = 0.05f + rng.nextFloat() / K;
+                }
+            }
+            DeviceBuffer dx = DeviceBuffer.allocate(2L * x.length);
+            DeviceBuffer di = DeviceBuffer.allocate(8L * idx.length);
+            DeviceBuffer dw = DeviceBuffer.allocate(4L * w.length);
+            memory.addAll(List.of(dx, di, dw));
+            Memcpy.toDevice(dx.address(), x, stream);
+            Memcpy.toDevice(di.address(), idx, stream);
+            Memcpy.toDevice(dw.address(), w, stream);
+            stream.synchronize();
+            try (ArrowBuf bx = dx.toArrowBuf(allocator); ArrowBuf bi = di.toArrowBuf(allocator);
+                    ArrowBuf bw = dw.toArrowBuf(allocator)) {
+                return TokenBatch.fromBuffers(allocator, MemoryLocation.cuda(Cuda.deviceCount() > 0 ? currentDevice()
+                        : 0), HiddenDtype.BF16, T, H, K, bx, bi, bw);
+            }
+        }
+
+        private static int currentDevice() {
+            return LaunchedRank.isLaunched() ? LaunchedRank.rank() % Cuda.deviceCount() : 0;
+        }
+
+        @Override
+        public void close() {
+            sets.forEach(list -> list.forEach(TokenBatch::close));
+            memory.forEach(DeviceBuffer::close);
+        }
+    }
+}
