@@ -95,7 +95,7 @@ case "$stage" in
       --include-classname '.*\.NvshmemProcessTest' --include-methodname '.*conformanceAgainstReference.*' ;;
   mps-tests)
     start_mps || exit 1
-    TOKENROUTE_JVM_OPTS="${TOKENROUTE_JVM_OPTS:-} -Dtokenroute.test.timeoutMillis=${MPS_TIMEOUT_MILLIS:-100}" \
+    TOKENROUTE_JVM_OPTS="${TOKENROUTE_JVM_OPTS:-} -Dtokenroute.test.mps=true -Dtokenroute.test.timeoutMillis=${MPS_TIMEOUT_MILLIS:-100}" \
       process_tests nvshmem-mps "$@"
     ;;
   bench)

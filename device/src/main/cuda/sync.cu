@@ -32,6 +32,7 @@
 //   COMB  = seq << 1 | ready   layout + combine-send rows of step seq are published / being rewritten
 //   SYNC  = sync sequence the rank arrived at (barrier, allGather)
 //   RDV   = generation << 1 | done   cleanBuffer/readmit rendezvous
+//   BEAT  = %globaltimer of the rank's latest poll in any wait: a sign of life, not of progress (see wait_peer)
 // Sequences restart at generation << 32 after every rendezvous, so words of an older generation never satisfy a wait.
 //
 // Step state (seq, sync_seq) lives in device memory and is advanced by the kernels themselves, never passed from the
@@ -144,6 +145,7 @@ constexpr int TR_EP_DISP = 0;
 constexpr int TR_EP_COMB = 1;
 constexpr int TR_EP_SYNC = 2;
 constexpr int TR_EP_RDV = 3;
+constexpr int TR_EP_BEAT = 4;
 
 // Private step state at off_state (CudaRankLayout.STATE_BYTES).
 struct TrEpState {
@@ -285,6 +287,7 @@ __device__ __forceinline__ bool by_nvshmem(const PeerRef& r) { return r.pe >= 0;
 __device__ __forceinline__ int nv_g(const int* a, int pe) { return nvshmem_int_g(a, pe); }
 __device__ __forceinline__ int64_t nv_g(const int64_t* a, int pe) { return nvshmem_int64_g(a, pe); }
 __device__ __forceinline__ uint16_t nv_g(const uint16_t* a, int pe) { return nvshmem_uint16_g(a, pe); }
+__device__ __forceinline__ uint64_t nv_g(const uint64_t* a, int pe) { return nvshmem_uint64_g(a, pe); }
 #endif
 
 // A peer's control word, acquire: later reads of that peer's data see what it wrote before publishing the word.
@@ -495,29 +498,53 @@ __device__ __forceinline__ void on_timeout(const TrEp* d, int p, int phase) {
 
 // The time a wait has been running, for its timeout. A gap of more than TR_EP_DESCHEDULED_NS between two polls means
 // this kernel was not running (PEs of one GPU time-slicing it, a killed process's context being torn down, preemption):
-// it says nothing about the peer, so it does not count. Counting it masked live peers after such a stall.
+// it says nothing about the peer, so it does not count. The wait restarts when the peer shows a sign of life.
 struct WaitClock {
     uint64_t last;
     uint64_t waited;
+    uint64_t total;
 
-    __device__ __forceinline__ explicit WaitClock(uint64_t start) : last(start), waited(0) {}
+    __device__ __forceinline__ explicit WaitClock(uint64_t start) : last(start), waited(0), total(0) {}
 
-    __device__ __forceinline__ bool expired(uint64_t timeout_ns) {
+    // Advances by the time since the previous poll; returns the current %globaltimer.
+    __device__ __forceinline__ uint64_t tick() {
         const uint64_t now = now_ns();
         const uint64_t step = now - last;
         last = now;
-        waited += step > TR_EP_DESCHEDULED_NS ? 0 : step;
-        return waited > timeout_ns;
+        if (step <= TR_EP_DESCHEDULED_NS) {
+            waited += step;
+            total += step;
+        }
+        return now;
+    }
+
+    __device__ __forceinline__ void restart() { waited = 0; }
+
+    // Silent for the timeout, or waiting on a live peer for TR_EP_LIVE_WAIT_TIMEOUTS timeouts (a peer that beats but
+    // never arrives: ranks calling different collectives, which must not hang).
+    __device__ __forceinline__ bool expired(uint64_t timeout_ns) const {
+        return waited > timeout_ns || total > TR_EP_LIVE_WAIT_TIMEOUTS * timeout_ns;
     }
 };
+
+// Publishes this rank's sign of life (relaxed: only its change matters) every TR_EP_BEAT_POLLS polls of a wait.
+__device__ __forceinline__ void beat(const TrEp* d, int poll, uint64_t now) {
+    if (poll % TR_EP_BEAT_POLLS == 0) st_relaxed(ctrl(base(d), d, TR_EP_BEAT), now);
+}
 
 // Waits until peer p's *word >= target (acquire; word inside src), re-reading the rank's mask entry for p in every
 // poll. Returns 1 when met (adding the wait to *cost_ns if given), 0 when p is or became masked, -1 after a timeout
 // (handled by on_timeout). t0 is the common start of the wait, timeout_ns a runtime argument.
+//
+// Liveness: a peer that is itself waiting (on a dead rank, say, for its own full timeout) publishes BEAT while it
+// polls. Its beat restarts this wait's clock, so survivors that detect a death at different times do not mask each
+// other; a dead or stopped peer beats no more and is masked one timeout after its last beat.
 __device__ __forceinline__ int wait_peer(const TrEp* d, int p, const PeerRef& src, const uint64_t* word,
                                          uint64_t target, uint64_t t0, uint64_t timeout_ns, int phase,
                                          int64_t* cost_ns) {
     const int* mask = own<int>(d, TR_EP_OFF_MASK);
+    const uint64_t* peer_beat = ctrl(src.base, d, TR_EP_BEAT);
+    uint64_t seen = peer_load_volatile(src, peer_beat);
     WaitClock clock(t0);
     for (int poll = 0;; ++poll) {
         if (peer_acquire(src, word) >= target) {
@@ -525,6 +552,13 @@ __device__ __forceinline__ int wait_peer(const TrEp* d, int p, const PeerRef& sr
             return 1;
         }
         if (ld_volatile(mask + p) != 0) return 0;
+        const uint64_t now = clock.tick();
+        beat(d, poll, now);
+        const uint64_t b = peer_load_volatile(src, peer_beat);
+        if (b != seen) {
+            seen = b;
+            clock.restart();
+        }
         if (clock.expired(timeout_ns)) {
             on_timeout(d, p, phase);
             return -1;
@@ -671,6 +705,7 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     st_release(rdv, mine << 1);
     WaitClock proposing(now_ns());
     for (int poll = 0;; ++poll) {
+        beat(d, poll, proposing.tick());
         bool all = true;
         for (int p = 0; p < r; ++p) {
             if (!participant(p)) continue;
@@ -711,6 +746,7 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
 
     WaitClock confirming(now_ns());
     for (int poll = 0;; ++poll) {
+        beat(d, poll, confirming.tick());
         bool all = true;
         for (int p = 0; p < r; ++p) {
             if (participant(p) && peer_ctrl(d, p, TR_EP_RDV) < (mine << 1 | 1)) all = false;

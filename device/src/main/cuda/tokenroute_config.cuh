@@ -66,3 +66,9 @@
 // A gap longer than this between two polls of a wait means the waiting kernel was not running (time-slicing between
 // processes, preemption); the gap does not count toward the timeout (sync.cu WaitClock). Polls are microseconds apart.
 #define TR_EP_DESCHEDULED_NS 500000ull
+// A waiting rank publishes its heartbeat word every this many polls; peers waiting on it restart their timeout when it
+// changes (a live rank that waits on a dead one is not masked by the ranks waiting on it).
+#define TR_EP_BEAT_POLLS 32
+// A wait on a peer that beats but never arrives still ends after this many timeouts of waiting (ranks that called
+// different collectives must fail, not hang).
+#define TR_EP_LIVE_WAIT_TIMEOUTS 16ull

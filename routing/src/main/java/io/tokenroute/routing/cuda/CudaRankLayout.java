@@ -28,7 +28,8 @@ import io.tokenroute.routing.BufferConfig;
  */
 final class CudaRankLayout {
     static final int DESCRIPTOR_WORDS = 64;
-    static final int CTRL_BYTES = 512;
+    /** Five control words of one 128-byte line each: DISP, COMB, SYNC, RDV, BEAT (sync.cu). */
+    static final int CTRL_BYTES = 640;
     static final int STATE_BYTES = 256;
     /** Report header ints before the per-rank arrays (sync.cu TR_EP_REP_HEADER). */
     static final int REPORT_HEADER = 8;
