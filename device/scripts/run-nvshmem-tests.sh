@@ -12,7 +12,8 @@
 #   forced       the conformance cases with every peer reached through NVSHMEM device calls (the remote-transport
 #                path, forced on for PEs of one GPU); mps-forced: the same under CUDA MPS
 #   mps-tests [JUNIT_OPTION ...]   the same tests as "tests" under CUDA MPS (see below)
-#   bench [R ...]               NvshmemBench under CUDA MPS for each R (default 4 8): nvshmem vs cuda-local latency
+#   bench [R ...]               NvshmemBench for each R (default 4 8): nvshmem vs cuda-local latency, copy and (with
+#                several GPUs) GPU-to-GPU bandwidth; under CUDA MPS unless TOKENROUTE_MPS=0 (one PE per GPU)
 #
 # MPS: the script starts its own control daemon with private pipe and log folders (no compute-mode change, nothing
 # system-wide) and stops it at the end (echo quit). NVSHMEM_DISABLE_NVLS=1 and NCCL_NVLS_ENABLE=0 are always exported.
@@ -99,7 +100,8 @@ case "$stage" in
       process_tests nvshmem-mps "$@"
     ;;
   bench)
-    start_mps || exit 1
+    # One PE per GPU (the multi-GPU run) needs no MPS: TOKENROUTE_MPS=0 leaves it off.
+    if [ "${TOKENROUTE_MPS:-1}" = 1 ]; then start_mps || exit 1; fi
     [ -f "$bundle/lib/tokenroute-cuda-bench.jar" ] || { say "no tokenroute-cuda-bench.jar in the bundle"; exit 2; }
     jre_dir="/tmp/tokenroute-jre-$(sha256sum "$bundle/jre.tar.xz" | cut -c 1-16)"
     if [ ! -x "$jre_dir/jre/bin/java" ]; then

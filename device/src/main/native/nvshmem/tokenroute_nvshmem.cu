@@ -177,6 +177,11 @@ JNIEXPORT jint JNICALL Java_io_tokenroute_device_nvshmem_NvshmemNative_cumoduleI
     return nvshmemx_cumodule_init(reinterpret_cast<CUmodule>(static_cast<uintptr_t>(module)));
 }
 
+JNIEXPORT jint JNICALL Java_io_tokenroute_device_nvshmem_NvshmemNative_cumoduleFinalize(JNIEnv*, jclass,
+                                                                                         jlong module) {
+    return nvshmemx_cumodule_finalize(reinterpret_cast<CUmodule>(static_cast<uintptr_t>(module)));
+}
+
 JNIEXPORT void JNICALL Java_io_tokenroute_device_nvshmem_NvshmemNative_barrierAll(JNIEnv*, jclass) {
     nvshmem_barrier_all();
 }

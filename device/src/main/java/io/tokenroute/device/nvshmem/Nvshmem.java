@@ -279,6 +279,31 @@ public final class Nvshmem implements AutoCloseable {
     }
 
     /**
+     * Unregisters a module registered with {@link #initModule} ({@code nvshmemx_cumodule_finalize}, local); call it
+     * before unloading the module. NVSHMEM keys registered modules by the address of their device-state symbol and
+     * copies its state only into addresses it has not seen: a module unloaded without this leaves its address behind,
+     * and a later module loaded at the same address would keep zeroed NVSHMEM state (its first device call faults).
+     *
+     * @param cuModule the handle given to {@link #initModule}
+     * @throws IllegalStateException after {@link #close()}
+     * @throws NvshmemException with the NVSHMEM status if the call fails
+     */
+    public void finalizeModule(long cuModule) {
+        if (cuModule == 0) {
+            throw new IllegalArgumentException("null CUmodule");
+        }
+        synchronized (calls) {
+            requireNotClosed("finalizeModule");
+            device.makeCurrent();
+            int status = NvshmemNative.cumoduleFinalize(cuModule);
+            if (status != 0) {
+                throw new NvshmemException("nvshmemx_cumodule_finalize(0x" + Long.toHexString(cuModule)
+                        + ") failed: NVSHMEM status " + status);
+            }
+        }
+    }
+
+    /**
      * {@code nvshmem_barrier_all}: waits until every PE arrived and all previously issued NVSHMEM memory operations
      * completed. Collective; hangs if a peer is dead, so call it only while all peers are known alive.
      *

@@ -47,6 +47,9 @@ final class NvshmemNative {
     /** {@code nvshmemx_cumodule_init}: returns its status (0 on success). */
     static native int cumoduleInit(long cuModule);
 
+    /** {@code nvshmemx_cumodule_finalize(module)}: status, 0 on success. */
+    static native int cumoduleFinalize(long cuModule);
+
     /** {@code nvshmem_barrier_all}; collective. */
     static native void barrierAll();
 

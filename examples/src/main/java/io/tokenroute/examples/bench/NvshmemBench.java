@@ -5,6 +5,7 @@ import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
+import io.tokenroute.device.CudaEvent;
 import io.tokenroute.device.CudaStream;
 import io.tokenroute.device.DeviceBuffer;
 import io.tokenroute.device.Memcpy;
@@ -31,14 +32,16 @@ import org.apache.arrow.memory.RootAllocator;
 
 /**
  * Step latency of the {@code nvshmem} transport next to {@code cuda-local} at the same sizes (T = 128 tokens per rank,
- * H = 7168, k = 8, E = 256, bf16): {@code NvshmemBench --ranks R [--iters N] [--warmup N]} first times
- * {@code cuda-local} with R emulated ranks in this process, then starts R rank processes of itself (one NVSHMEM PE
- * each, PE p on GPU p % deviceCount) that time their own dispatch and combine calls (host wall clock around each call,
- * which includes waiting for the slowest peer), and prints both. Inputs are device-resident, several sets rotate so L2
- * cannot serve them, host validation of device inputs is off (as in an engine's hot loop).
+ * H = 7168, k = 8, E = 256): {@code NvshmemBench --ranks R [--iters N] [--warmup N]} first measures, in this process,
+ * the device-to-device copy bandwidth of GPU 0 and, with two GPUs or more, the copy bandwidth from GPU 0 to GPU 1
+ * (NVLink), and times {@code cuda-local} with R emulated ranks on GPU 0; then it starts R rank processes of itself
+ * (one NVSHMEM PE each, PE p on GPU p % deviceCount) that time their own bf16 dispatch, fp8 dispatch and combine calls
+ * (host wall clock around each call, which includes waiting for the slowest peer), and prints both with the bandwidth
+ * per rank (each (token, expert) row counted once read and once written). Inputs are device-resident, several sets
+ * rotate so L2 cannot serve them, host validation of device inputs is off (as in an engine's hot loop).
  *
- * <p>Run by {@code device/scripts/run-nvshmem-tests.sh}, which also starts CUDA MPS: without MPS the PEs' kernels
- * time-slice the GPU and latency means nothing.
+ * <p>Run by {@code device/scripts/run-nvshmem-tests.sh bench}, which starts CUDA MPS when PEs share a GPU: without MPS
+ * their kernels time-slice the GPU and latency means nothing. With one PE per GPU it is the multi-GPU benchmark.
  */
 public final class NvshmemBench {
     private static final int T = 128;
@@ -46,6 +49,9 @@ public final class NvshmemBench {
     private static final int K = 8;
     private static final int E = 256;
     private static final int SETS = 4;
+    /** What each rank reports, in {@link #record}'s row order. */
+    private static final String[] RESULT_KEYS = {"dispatchMicros", "fp8DispatchMicros", "combineMicros",
+        "stepMicros"};
 
     private NvshmemBench() {
     }
@@ -70,15 +76,51 @@ public final class NvshmemBench {
             System.out.println("SKIPPED: " + Cuda.unavailableReason());
             return;
         }
+        int gpus = Cuda.deviceCount();
+        double copy = copyBandwidth(0, 0);
+        double nvlink = gpus > 1 ? copyBandwidth(0, 1) : Double.NaN;
         double[] local = cudaLocal(ranks, iters, warmup);
         double[] shmem = launch(ranks, iters, warmup);
+        long bf16Bytes = 2L * T * K * 2L * H;
+        long fp8Bytes = 2L * T * K * ((long) H + 4L * (H / 128));
+        long[] bytes = {bf16Bytes, fp8Bytes, bf16Bytes, 2 * bf16Bytes};
         System.out.println();
-        System.out.printf("nvshmem vs cuda-local, R=%d T=%d H=%d k=%d E=%d bf16, median of %d (warm-up %d)%n", ranks, T,
-                H, K, E, iters, warmup);
-        System.out.printf("  %-34s %10s %10s %8s%n", "", "cuda-local", "nvshmem", "ratio");
-        String[] names = {"dispatch call (us)", "combine call (us)", "step (us)"};
-        for (int i = 0; i < 3; i++) {
-            System.out.printf("  %-34s %10.1f %10.1f %7.2fx%n", names[i], local[i], shmem[i], shmem[i] / local[i]);
+        System.out.printf("nvshmem vs cuda-local, R=%d on %d GPU(s), T=%d H=%d k=%d E=%d, median of %d (warm-up %d)%n",
+                ranks, gpus, T, H, K, E, iters, warmup);
+        System.out.printf("  copy bandwidth GPU 0 (read + write): %.0f GB/s; GPU 0 -> GPU 1: %s%n", copy / 1e9,
+                gpus > 1 ? String.format("%.0f GB/s", nvlink / 1e9) : "n/a (one GPU)");
+        System.out.printf("  %-22s %10s %10s %8s %16s%n", "call", "cuda-local", "nvshmem", "ratio", "nvshmem per rank");
+        String[] names = {"bf16 dispatch (us)", "fp8 dispatch (us)", "combine (us)", "bf16 step (us)"};
+        for (int i = 0; i < names.length; i++) {
+            System.out.printf("  %-22s %10.1f %10.1f %7.2fx %11.0f GB/s%n", names[i], local[i], shmem[i],
+                    shmem[i] / local[i], bytes[i] / (shmem[i] * 1e-6) / 1e9);
+        }
+    }
+
+    /** Bytes per second of a 256 MiB copy from GPU {@code from} to GPU {@code to} (read + write on one GPU). */
+    private static double copyBandwidth(int from, int to) {
+        long bytes = 256L << 20;
+        try (CudaDevice src = CudaDevice.open(from); CudaDevice dst = CudaDevice.open(to)) {
+            dst.makeCurrent();
+            try (DeviceBuffer b = DeviceBuffer.allocate(bytes)) {
+                src.makeCurrent();
+                try (DeviceBuffer a = DeviceBuffer.allocate(bytes); CudaStream s = CudaStream.create();
+                        CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
+                    long[] nanos = new long[20];
+                    for (int i = -3; i < nanos.length; i++) {
+                        start.record(s);
+                        Memcpy.deviceToDevice(b.address(), a.address(), bytes, s);
+                        end.record(s);
+                        end.synchronize();
+                        if (i >= 0) {
+                            nanos[i] = (long) (CudaEvent.elapsedMillis(start, end) * 1e6);
+                        }
+                    }
+                    Arrays.sort(nanos);
+                    // Same GPU: the copy reads and writes every byte there; across GPUs each byte crosses once.
+                    return (from == to ? 2.0 : 1.0) * bytes / (nanos[nanos.length / 2] * 1e-9);
+                }
+            }
         }
     }
 
@@ -93,15 +135,19 @@ public final class NvshmemBench {
                 Inputs in = new Inputs(allocator, ranks, allRanks(ranks));
                 CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks), allocator)) {
             group.setValidateDeviceInputs(false);
-            long[][] times = new long[3][iters];
+            long[][] times = new long[4][iters];
             for (int s = 0; s < warmup + iters; s++) {
                 List<TokenBatch> batches = in.sets.get(s % SETS);
                 long t0 = System.nanoTime();
-                group.dispatch(batches, DispatchOptions.BF16);
+                group.dispatch(batches, DispatchOptions.FP8);
                 long t1 = System.nanoTime();
                 group.combine(batches);
                 long t2 = System.nanoTime();
-                record(times, s - warmup, t0, t1, t2);
+                group.dispatch(batches, DispatchOptions.BF16);
+                long t3 = System.nanoTime();
+                group.combine(batches);
+                long t4 = System.nanoTime();
+                record(times, s - warmup, t0, t1, t2, t3, t4);
             }
             return medians(times);
         }
@@ -113,11 +159,16 @@ public final class NvshmemBench {
         return all;
     }
 
-    private static void record(long[][] times, int i, long t0, long t1, long t2) {
+    /**
+     * One step pair: fp8 dispatch t0..t1 (its combine t1..t2 is not reported), then bf16 dispatch t2..t3 and combine
+     * t3..t4; rows: bf16 dispatch, fp8 dispatch, combine, bf16 step.
+     */
+    private static void record(long[][] times, int i, long t0, long t1, long t2, long t3, long t4) {
         if (i >= 0) {
-            times[0][i] = t1 - t0;
-            times[1][i] = t2 - t1;
-            times[2][i] = t2 - t0;
+            times[0][i] = t3 - t2;
+            times[1][i] = t1 - t0;
+            times[2][i] = t4 - t3;
+            times[3][i] = t4 - t2;
         }
     }
 
@@ -147,14 +198,13 @@ public final class NvshmemBench {
                 "--warmup", Integer.toString(warmup));
         try (RankLauncher launcher = RankLauncher.builder(NvshmemBench.class.getName(), ranks)
                 .jvmOptions(options.toArray(String[]::new)).args((r, f) -> rankArgs).start()) {
-            double[] worst = new double[3];
+            double[] worst = new double[RESULT_KEYS.length];
             for (RankResult r : launcher.awaitAll(Duration.ofMinutes(5))) {
                 if (!r.ok()) {
                     throw new IllegalStateException("rank " + r.rank() + " failed: " + r.describe());
                 }
-                String[] keys = {"dispatchMicros", "combineMicros", "stepMicros"};
-                for (int i = 0; i < 3; i++) {
-                    worst[i] = Math.max(worst[i], Double.parseDouble(r.values().get(keys[i])));
+                for (int i = 0; i < RESULT_KEYS.length; i++) {
+                    worst[i] = Math.max(worst[i], Double.parseDouble(r.values().get(RESULT_KEYS[i])));
                 }
                 System.out.println("rank " + r.rank() + ": " + r.values());
             }
@@ -174,21 +224,25 @@ public final class NvshmemBench {
                 Inputs in = new Inputs(allocator, ranks, new int[] {rank});
                 NvshmemBuffer buffer = NvshmemBuffer.open(session, config, allocator)) {
             buffer.group().setValidateDeviceInputs(false);
-            long[][] times = new long[3][iters];
+            long[][] times = new long[4][iters];
             for (int s = 0; s < warmup + iters; s++) {
                 TokenBatch batch = in.sets.get(s % SETS).get(0);
                 long t0 = System.nanoTime();
-                buffer.dispatch(batch, DispatchOptions.BF16);
+                buffer.dispatch(batch, DispatchOptions.FP8);
                 long t1 = System.nanoTime();
                 buffer.combine(batch);
                 long t2 = System.nanoTime();
-                record(times, s - warmup, t0, t1, t2);
+                buffer.dispatch(batch, DispatchOptions.BF16);
+                long t3 = System.nanoTime();
+                buffer.combine(batch);
+                long t4 = System.nanoTime();
+                record(times, s - warmup, t0, t1, t2, t3, t4);
             }
             double[] m = medians(times);
             Map<String, Object> result = new LinkedHashMap<>();
-            result.put("dispatchMicros", m[0]);
-            result.put("combineMicros", m[1]);
-            result.put("stepMicros", m[2]);
+            for (int i = 0; i < RESULT_KEYS.length; i++) {
+                result.put(RESULT_KEYS[i], m[i]);
+            }
             result.put("masked", Arrays.toString(buffer.queryMask()));
             LaunchedRank.result(result);
         }

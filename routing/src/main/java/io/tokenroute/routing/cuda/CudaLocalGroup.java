@@ -1458,6 +1458,11 @@ public final class CudaLocalGroup implements AutoCloseable {
         control.close();
         pinned.close();
         allocator.close();
+        try {
+            memory.releaseKernels(module);
+        } catch (RuntimeException e) {
+            failure = failure == null ? e : failure;
+        }
         module.close();
         if (failure != null) {
             throw failure;

@@ -34,9 +34,13 @@ public interface CudaRankMemory {
      */
     long[] peerBases(int rank, long[] hostedBases);
 
-    /** The kernels the group launches; the group closes the module. */
+    /** The kernels the group launches; the group closes the module (after {@link #releaseKernels}). */
     default KernelModule loadKernels(CudaDevice device) {
         return KernelModule.load(device);
+    }
+
+    /** Called once when the group closes, before it unloads the module from {@link #loadKernels}. */
+    default void releaseKernels(KernelModule module) {
     }
 
     /**

@@ -312,6 +312,7 @@ public final class NvshmemBuffer implements AutoCloseable {
         private final Nvshmem nvshmem;
         /** The NVSHMEM-linked kernels, or null for the pointer-only fatbin. */
         private KernelModule deviceKernels;
+        private boolean registered;
 
         SymmetricRankMemory(NvshmemSession session) {
             this.session = session;
@@ -329,15 +330,9 @@ public final class NvshmemBuffer implements AutoCloseable {
             if (options.deviceKernels() == null) {
                 return KernelModule.load(device);
             }
-            KernelModule module = KernelModule.load(device, KernelImage.fromFile(options.deviceKernels()));
-            try {
-                nvshmem.initModule(module.handle());
-            } catch (RuntimeException e) {
-                module.close();
-                throw e;
-            }
-            deviceKernels = module;
-            return module;
+            // Registered with NVSHMEM in initialised(), once this buffer's allocation exists.
+            deviceKernels = KernelModule.load(device, KernelImage.fromFile(options.deviceKernels()));
+            return deviceKernels;
         }
 
         @Override
@@ -365,13 +360,21 @@ public final class NvshmemBuffer implements AutoCloseable {
         }
 
         @Override
+        public void releaseKernels(KernelModule module) {
+            if (registered) {
+                registered = false;
+                nvshmem.finalizeModule(module.handle());
+            }
+        }
+
+        @Override
         public void initialised() {
             // Every rank zeroed its control words; nobody may read a peer's words before that (they start as poison).
             nvshmem.barrierAll();
             if (deviceKernels != null) {
-                // Registration copies NVSHMEM's device state (the symmetric heap's extent among it) into the module;
-                // the heap grew by this buffer's allocation since the module was loaded, so register it again.
+                // Copies NVSHMEM's device state into the module; releaseKernels unregisters it before the unload.
                 nvshmem.initModule(deviceKernels.handle());
+                registered = true;
             }
         }
     }

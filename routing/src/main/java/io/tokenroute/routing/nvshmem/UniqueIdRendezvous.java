@@ -36,7 +36,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Protocol (big-endian ints over one connection per fetch): the client sends magic, version, rank, group size; the
  * server answers magic and either OK, the id's length and bytes, or REFUSED and a message; after reading the id the
- * client acknowledges with the magic, and only then the rank counts as joined. The server refuses a rank outside
+ * client acknowledges with the magic, only then the rank counts as joined, and the server confirms with the magic. The server refuses a rank outside
  * {@code [1, R)}, a group size other than its own, a rank that already fetched (two processes started with the same
  * rank) and another protocol version. Every socket operation has a timeout.
  *
@@ -52,7 +52,7 @@ public final class UniqueIdRendezvous {
 
     /** "TRID": TokenRoute id. */
     private static final int MAGIC = 0x54524944;
-    private static final int VERSION = 1;
+    private static final int VERSION = 2;
     private static final int OK = 0;
     private static final int REFUSED = 1;
     private static final int MAX_ID_BYTES = 1 << 16;
@@ -241,6 +241,14 @@ public final class UniqueIdRendezvous {
         in.readFully(id);
         out.writeInt(MAGIC);
         out.flush();
+        // The server's confirmation: once fetch returns, the server counts this rank as joined (a second process
+        // claiming the rank is then refused as a duplicate, not as a concurrent fetch). A lost confirmation does not
+        // undo the fetch: the id is here and the acknowledgement was sent.
+        try {
+            in.readInt();
+        } catch (IOException lost) {
+            // the server closed after recording the join, or the connection broke after our acknowledgement
+        }
         return id;
     }
 
@@ -448,6 +456,8 @@ public final class UniqueIdRendezvous {
                 }
                 markJoined(rank);
                 served = -1;
+                out.writeInt(MAGIC);
+                out.flush();
             } catch (IOException e) {
                 // closed by close(), reset, timed out or truncated: the client retries until its own deadline
             } finally {
