@@ -12,6 +12,7 @@
 #   forced       the conformance cases with every peer reached through NVSHMEM device calls (the remote-transport
 #                path, forced on for PEs of one GPU); mps-forced: the same under CUDA MPS
 #   mps-tests [JUNIT_OPTION ...]   the same tests as "tests" under CUDA MPS (see below)
+#   demo         the decode demo over nvshmem (examples' NvshmemDemoGpuTest: 4 rank processes, a rank SIGKILLed)
 #   bench [R ...]               NvshmemBench for each R (default 4 8): nvshmem vs cuda-local latency, copy and (with
 #                several GPUs) GPU-to-GPU bandwidth; under CUDA MPS unless TOKENROUTE_MPS=0 (one PE per GPU)
 #
@@ -94,6 +95,10 @@ case "$stage" in
     NVSHMEM_DEBUG=${NVSHMEM_DEBUG:-WARN} TOKENROUTE_JVM_OPTS="${TOKENROUTE_JVM_OPTS:-} -Dtokenroute.test.forceDeviceCalls=true" \
       process_tests "nvshmem-$stage" \
       --include-classname '.*\.NvshmemProcessTest' --include-methodname '.*conformanceAgainstReference.*' ;;
+  demo)
+    # The decode demo with one process per rank (examples' NvshmemDemoGpuTest; pack with the examples module).
+    TOKENROUTE_RUN_TAG=nvshmem-demo bash "$repo/device/scripts/run-gpu-tests.sh" examples -- \
+      --include-classname '.*NvshmemDemoGpuTest' ;;
   mps-tests)
     start_mps || exit 1
     TOKENROUTE_JVM_OPTS="${TOKENROUTE_JVM_OPTS:-} -Dtokenroute.test.mps=true -Dtokenroute.test.timeoutMillis=${MPS_TIMEOUT_MILLIS:-100}" \
@@ -118,5 +123,5 @@ case "$stage" in
     done
     exit $status
     ;;
-  *) say "unknown stage $stage (build, tests, forced, mps-forced, mps-tests, bench)"; exit 2 ;;
+  *) say "unknown stage $stage (build, tests, forced, mps-forced, demo, mps-tests, bench)"; exit 2 ;;
 esac

@@ -7,6 +7,8 @@ import io.tokenroute.examples.demo.DemoConfig.Defaults;
 import io.tokenroute.examples.demo.DemoListener;
 import io.tokenroute.examples.demo.DemoSummary;
 import io.tokenroute.examples.demo.FailureSpec;
+import io.tokenroute.examples.demo.NvshmemDemo;
+import io.tokenroute.examples.demo.NvshmemDemoRank;
 import io.tokenroute.examples.demo.ReadmitSpec;
 import io.tokenroute.examples.demo.ShmDemo;
 import io.tokenroute.examples.demo.ShmDemoRank;
@@ -30,9 +32,9 @@ import picocli.CommandLine.TypeConversionException;
 
 /**
  * {@code tokenroute demo}: parses the options into a {@link DemoConfig}, runs the {@link DecodeDemo} (or, by
- * {@code --transport}, the {@link ShmDemo} or the {@link CudaLocalDemo}) with a progress bar, prints the
- * {@link SummaryTable} and writes the {@link DemoPlot} (or says why it could not). Exit code 0 when the run is clean, 1
- * on a mismatch, a false mask or an error, 2 on bad options.
+ * {@code --transport}, the {@link ShmDemo}, the {@link CudaLocalDemo} or the {@link NvshmemDemo}) with a progress bar,
+ * prints the {@link SummaryTable} and writes the {@link DemoPlot} (or says why it could not). Exit code 0 when the run
+ * is clean, 1 on a mismatch, a false mask or an error, 2 on bad options.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
         sortOptions = false, usageHelpAutoWidth = true,
@@ -48,6 +50,9 @@ import picocli.CommandLine.TypeConversionException;
             "--transport cuda-local emulates the ranks on GPU 0 (CUDA dispatch/combine kernels, one driving thread; "
                     + "experts and checks on the host); a --fail rank is no longer launched and its peers mask it "
                     + "inside their kernels.",
+            "--transport nvshmem runs each rank as its own JVM process and NVSHMEM PE (PE p on GPU p % GPUs; CUDA "
+                    + "kernels reach the peers' symmetric heaps, experts and checks on the host); a --fail rank "
+                    + "SIGKILLs its own process (no --readmit).",
             "Prints a summary (latency percentiles, detection latency, recomputed tokens, mismatches) and plots "
                     + "step latency and live ranks to --plot. Exits 1 on any mismatch or false mask."})
 public final class DemoCommand implements Callable<Integer> {
@@ -56,6 +61,11 @@ public final class DemoCommand implements Callable<Integer> {
      * never counts against a peer and the timeout only bounds how long a failure takes to detect.
      */
     static final String CUDA_LOCAL_TIMEOUT = "1ms";
+    /**
+     * The nvshmem default timeout: a rank's host work between two calls counts against its peers' waits, and several
+     * PEs may time-slice one GPU without MPS.
+     */
+    static final String NVSHMEM_TIMEOUT = NvshmemDemo.DEFAULT_TIMEOUT;
 
     @Spec
     private CommandSpec spec;
@@ -98,7 +108,8 @@ public final class DemoCommand implements Callable<Integer> {
             converter = DurationConverter.class,
             description = "Per-peer wait timeout after the warm-up (e.g. 20ms, 500us, 2s): a peer silent this long "
                     + "is masked. Default: ${DEFAULT-VALUE}; " + CUDA_LOCAL_TIMEOUT + " on cuda-local, whose waits "
-                    + "run in kernels.")
+                    + "run in kernels; " + NVSHMEM_TIMEOUT + " on nvshmem, where a rank's host work between calls "
+                    + "counts against its peers' waits and PEs may time-slice one GPU without MPS.")
     private Duration timeout;
 
     @Option(names = "--fail", paramLabel = "R@S:PHASE", split = ",", defaultValue = Defaults.FAILURES,
@@ -147,6 +158,7 @@ public final class DemoCommand implements Callable<Integer> {
 
     private DemoSummary summary;
     private ShmDemo.Run shmRun;
+    private NvshmemDemo.Run nvshmemRun;
 
     /** The summary of the last run (tests assert on it); null before a run. */
     public DemoSummary summary() {
@@ -158,10 +170,16 @@ public final class DemoCommand implements Callable<Integer> {
         return shmRun;
     }
 
+    /** The last {@code --transport nvshmem} run (rank processes); null otherwise. */
+    NvshmemDemo.Run nvshmemRun() {
+        return nvshmemRun;
+    }
+
     @Override
     public Integer call() throws IOException, InterruptedException {
         DemoConfig config = config();
         boolean shm = transport.equals("shm");
+        boolean nvshmem = transport.equals(Transports.NVSHMEM);
         PrintWriter out = spec.commandLine().getOut();
         out.println(SummaryTable.header(config, transport));
         if (transport.equals(Transports.CUDA_LOCAL)) {
@@ -175,6 +193,10 @@ public final class DemoCommand implements Callable<Integer> {
         if (shm) {
             out.println("starting " + config.ranks() + " rank processes (" + ShmDemoRank.class.getSimpleName()
                     + "); --fail ranks SIGKILL themselves");
+        }
+        if (nvshmem) {
+            out.println("starting " + config.ranks() + " rank processes (" + NvshmemDemoRank.class.getSimpleName()
+                    + "), one NVSHMEM PE each, PE p on GPU p % GPUs; --fail ranks SIGKILL themselves");
         }
         out.flush();
         if (noProgress) {
@@ -209,6 +231,10 @@ public final class DemoCommand implements Callable<Integer> {
         if (transport.equals(Transports.CUDA_LOCAL)) {
             return new CudaLocalDemo(config).run(listener);
         }
+        if (transport.equals(Transports.NVSHMEM)) {
+            nvshmemRun = new NvshmemDemo(config).run(listener);
+            return nvshmemRun.summary();
+        }
         return new DecodeDemo(config).run(listener);
     }
 
@@ -236,22 +262,26 @@ public final class DemoCommand implements Callable<Integer> {
     private DemoConfig config() {
         boolean failGiven = spec.commandLine().getParseResult().hasMatchedOption("--fail");
         boolean readmitGiven = spec.commandLine().getParseResult().hasMatchedOption("--readmit");
-        boolean shm = transport.equals("shm");
         boolean cudaLocal = transport.equals(Transports.CUDA_LOCAL);
-        if (shm && readmitGiven && !healthy) {
-            throw new ParameterException(spec.commandLine(), "--readmit is not possible with --transport shm: a "
-                    + "failed rank's process is SIGKILLed and cannot come back; use --fail without --readmit");
+        boolean nvshmem = transport.equals(Transports.NVSHMEM);
+        // Rank processes: a failure SIGKILLs one, and a killed process cannot come back.
+        boolean processes = transport.equals("shm") || nvshmem;
+        if (processes && readmitGiven && !healthy) {
+            throw new ParameterException(spec.commandLine(), "--readmit is not possible with --transport " + transport
+                    + ": a failed rank's process is SIGKILLed and cannot come back; use --fail without --readmit");
         }
-        // The local default readmission is dropped with --fail, and always on shm (its default failures stay).
-        List<ReadmitSpec> readmissions = healthy || shm || (failGiven && !readmitGiven) ? List.of() : readmits;
+        // The local default readmission is dropped with --fail, and always with rank processes (default failures stay).
+        List<ReadmitSpec> readmissions = healthy || processes || (failGiven && !readmitGiven) ? List.of() : readmits;
         boolean timeoutGiven = spec.commandLine().getParseResult().hasMatchedOption("--timeout");
-        Duration peerTimeout = cudaLocal && !timeoutGiven
-                ? new DurationConverter().convert(CUDA_LOCAL_TIMEOUT) : timeout;
+        Duration peerTimeout = timeoutGiven ? timeout
+                : cudaLocal ? new DurationConverter().convert(CUDA_LOCAL_TIMEOUT)
+                : nvshmem ? new DurationConverter().convert(NVSHMEM_TIMEOUT) : timeout;
         try {
-            // cuda-local has nothing to rehearse: its waits run in kernels, untouched by the JIT (CudaLocalDemo).
+            // Neither GPU transport rehearses: cuda-local's waits run in kernels, untouched by the JIT
+            // (CudaLocalDemo), and nvshmem's long timeout dwarfs JIT pauses (NvshmemDemo).
             return DemoConfig.builder().ranks(ranks).experts(experts).redundant(redundant).tokens(tokens)
                     .hidden(hidden).topK(topK).steps(steps).timeout(peerTimeout).warmupSteps(warmupSteps)
-                    .warmupTimeout(warmupTimeout).rehearse(!noRehearsal && !cudaLocal).seed(seed)
+                    .warmupTimeout(warmupTimeout).rehearse(!noRehearsal && !cudaLocal && !nvshmem).seed(seed)
                     .failures(healthy ? List.of() : failures).readmits(readmissions).build();
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage(), e);

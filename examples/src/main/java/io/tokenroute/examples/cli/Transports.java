@@ -1,6 +1,7 @@
 package io.tokenroute.examples.cli;
 
 import io.tokenroute.device.Cuda;
+import io.tokenroute.examples.demo.NvshmemDemo;
 import io.tokenroute.routing.shm.RankLauncher;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -13,11 +14,14 @@ import picocli.CommandLine.TypeConversionException;
  * The {@code --transport} option's values: the transports available on this machine (spec §6), and a clear refusal of
  * anything else. The embedded {@code local} transport always; {@code shm} (rank processes over a mapped file) where
  * signals can be sent ({@code kill}, for the ranks' real SIGKILL); {@code cuda-local} (ranks emulated on one GPU) where
- * CUDA is usable. The others are named so that asking for them says "not available" rather than "unknown".
+ * CUDA is usable; {@code nvshmem} (one process and NVSHMEM PE per rank) where CUDA and the project's NVSHMEM library
+ * are. The others are named so that asking for them says "not available" rather than "unknown".
  */
 final class Transports {
     /** The transport whose ranks are emulated on one GPU ({@link io.tokenroute.examples.demo.CudaLocalDemo}). */
     static final String CUDA_LOCAL = "cuda-local";
+    /** The transport whose ranks are processes and NVSHMEM PEs ({@link NvshmemDemo}). */
+    static final String NVSHMEM = "nvshmem";
 
     /** Transports this build can run, in preference order. */
     static final List<String> AVAILABLE = available();
@@ -26,7 +30,7 @@ final class Transports {
     private static final Map<String, String> NOT_YET = Map.of(
             "shm", "processes on one host over shared memory; needs the kill command",
             CUDA_LOCAL, "streams of one process on one GPU",
-            "nvshmem", "one process per GPU over NVSHMEM");
+            NVSHMEM, "one process per GPU over NVSHMEM");
 
     private Transports() {
     }
@@ -39,6 +43,9 @@ final class Transports {
         if (Cuda.isAvailable()) {
             out.add(CUDA_LOCAL);
         }
+        if (NvshmemDemo.available()) {
+            out.add(NVSHMEM);
+        }
         return List.copyOf(out);
     }
 
@@ -50,7 +57,7 @@ final class Transports {
         }
     }
 
-    /** Accepts an available transport, refuses the rest naming the available ones (and, for cuda-local, why). */
+    /** Accepts an available transport, refuses the rest naming the available ones (and, for the GPU ones, why). */
     static final class Converter implements ITypeConverter<String> {
         @Override
         public String convert(String value) {
@@ -60,7 +67,8 @@ final class Transports {
             String available = String.join(", ", AVAILABLE);
             String planned = NOT_YET.get(value);
             if (planned != null) {
-                String why = value.equals(CUDA_LOCAL) ? ": " + Cuda.unavailableReason() : "";
+                String why = value.equals(CUDA_LOCAL) ? ": " + Cuda.unavailableReason()
+                        : value.equals(NVSHMEM) ? ": " + NvshmemDemo.unavailableReason() : "";
                 throw new TypeConversionException("transport '" + value + "' (" + planned
                         + ") is not available on this machine" + why + "; available: " + available);
             }

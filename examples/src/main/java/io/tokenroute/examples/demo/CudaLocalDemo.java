@@ -4,7 +4,6 @@ import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
 import io.tokenroute.device.CudaStream;
-import io.tokenroute.device.Memcpy;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.PhaseListener;
@@ -21,7 +20,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
-import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
@@ -403,14 +401,8 @@ public final class CudaLocalDemo {
             final short[] rowBits;
             final float[] x;
             final float[] y;
-            /** Host copy of the combine output, bf16 {@code [T][H]}. */
-            final ArrowBuf output;
-            /** Host copies of the rows received per slot and of the experts' outputs, grown on demand. */
-            ArrowBuf received;
-            ArrowBuf computed;
-            /** Row offset of each local slot's rows in {@link #received} / {@link #computed}. */
-            final int[] slotRow;
-            final int[] slotRows;
+            /** Host copies of the received rows, the experts' outputs and the combine output. */
+            final DeviceStaging staging;
             int rerouted;
             Round round;
             Outcome outcome;
@@ -436,11 +428,7 @@ public final class CudaLocalDemo {
                 this.rowBits = new short[hidden];
                 this.x = new float[hidden];
                 this.y = new float[hidden];
-                this.output = allocator.buffer(2L * tokens * hidden);
-                this.received = allocator.buffer(0);
-                this.computed = allocator.buffer(0);
-                this.slotRow = new int[slots];
-                this.slotRows = new int[slots];
+                this.staging = new DeviceStaging(allocator, slots, tokens, hidden);
             }
 
             /** Step {@code step}'s inputs (pure functions of seed, step and rank), written into the reused batch. */
@@ -488,75 +476,46 @@ public final class CudaLocalDemo {
                 }
             }
 
-            /**
-             * Copies the rows each slot received to {@link #received}. On the rank's stream, so ordered after the
-             * dispatch kernels that wrote them; returns once they are on the host.
-             */
+            /** Copies the rows each slot received to the host (see {@link DeviceStaging#fetchRows}). */
             void fetchRows(CudaDispatched d, CudaStream stream) {
-                int total = 0;
-                for (int l = 0; l < slots; l++) {
-                    slotRow[l] = total;
-                    slotRows[l] = d.recvCount(l);
-                    total += slotRows[l];
-                }
-                long bytes = 2L * hidden * total;
-                if (received.capacity() < bytes) {
-                    received.close();
-                    computed.close();
-                    received = allocator.buffer(bytes);
-                    computed = allocator.buffer(bytes);
-                }
-                for (int l = 0; l < slots; l++) {
-                    Memcpy.deviceToHost(received.memoryAddress() + 2L * hidden * slotRow[l], d.rowsAddress(l),
-                            2L * hidden * slotRows[l], stream);
-                }
-                stream.synchronize();
+                staging.fetchRows(d, stream);
             }
 
             /** Each local slot runs the logical expert it hosts on its received rows (host memory only). */
             void runExperts() {
                 for (int l = 0; l < slots; l++) {
-                    if (slotRows[l] == 0) {
+                    int rows = staging.rows(l);
+                    if (rows == 0) {
                         continue;
                     }
                     int expert = placement.logicalAt(id * slots + l);
                     if (expert == ExpertPlacement.EMPTY) {
-                        throw new IllegalStateException("rank " + id + ": empty slot " + l + " received " + slotRows[l]
+                        throw new IllegalStateException("rank " + id + ": empty slot " + l + " received " + rows
                                 + " rows; the placement and the routing disagree");
                     }
-                    long offset = 2L * hidden * slotRow[l];
-                    experts.applyRows(expert, received.memoryAddress() + offset, computed.memoryAddress() + offset,
-                            slotRows[l], rowBits, x, y);
+                    experts.applyRows(expert, staging.receivedAddress(l), staging.computedAddress(l), rows, rowBits,
+                            x, y);
                 }
             }
 
-            /**
-             * Queues the copy of the experts' outputs into the device combine-send rows on the rank's stream, so the
-             * combine's kernels (same stream) read them after it. From pageable memory {@code cudaMemcpyAsync} returns
-             * once the bytes are staged, so {@link #computed} may be rewritten afterwards.
-             */
+            /** Queues the experts' outputs into the device combine-send rows ({@link DeviceStaging#uploadOutputs}). */
             void uploadOutputs(CudaDispatched d, CudaStream stream) {
-                for (int l = 0; l < slots; l++) {
-                    Memcpy.hostToDevice(d.expertOutputAddress(l), computed.memoryAddress() + 2L * hidden * slotRow[l],
-                            2L * hidden * slotRows[l], stream);
-                }
+                staging.uploadOutputs(d, stream);
             }
 
             /** Copies the combine output to the host and takes the rank's mask: the round's {@link Outcome}. */
             void fetchOutcome(CudaCombined c, CudaStream stream) {
                 int n = round.n();
-                Memcpy.deviceToHost(output.memoryAddress(), c.hiddenAddress(), 2L * hidden * n, stream);
-                float[] lost = new float[n];
-                c.copyLostWeightTo(lost);
-                stream.synchronize();
-                outcome = new Outcome(group.queryMask(id), lost, StepStatus.of(c.newlyMasked(), lost, n).damagedTokens());
+                float[] lost = staging.fetchOutput(c, n, stream);
+                int[] damaged = StepStatus.of(c.newlyMasked(), lost, n).damagedTokens();
+                outcome = new Outcome(group.queryMask(id), lost, damaged);
             }
 
             /** Compares every output of the round with the reference; counts mismatches (host memory only). */
             void verify(int step) {
                 for (int t = 0; t < round.n(); t++) {
                     if (!reference.matches(t, round.bits(), round.logical(), round.physical(), round.weights(),
-                            outcome.mask(), output.memoryAddress(), outcome.lostWeight()[t])) {
+                            outcome.mask(), staging.outputAddress(), outcome.lostWeight()[t])) {
                         recorder.mismatch(id, step, round.index(), t);
                     }
                 }
@@ -566,9 +525,8 @@ public final class CudaLocalDemo {
             @Override
             public void close() {
                 endRound();
-                try (allocator; batch; output) {
-                    received.close();
-                    computed.close();
+                try (allocator; batch) {
+                    staging.close();
                 }
             }
         }

@@ -120,7 +120,8 @@ public final class DecodeDemo {
             int rank = r;
             threads[r] = new Thread(() -> {
                 try (BufferAllocator mine = allocator.newChildAllocator("demo-rank-" + rank, 0, Long.MAX_VALUE)) {
-                    new RankLoop(rank, config, group.buffer(rank), mine, model, experts, faults, recorder).run();
+                    new RankLoop(rank, config, new ElasticRouting(group.buffer(rank)), mine, model, experts, faults,
+                            recorder).run();
                 } catch (RuntimeException e) {
                     recorder.error(rank, e);
                 }

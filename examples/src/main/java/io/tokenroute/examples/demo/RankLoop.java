@@ -1,10 +1,6 @@
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.batch.TokenBatchSchema;
-import io.tokenroute.routing.Combined;
-import io.tokenroute.routing.Dispatched;
-import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.placement.ExpertPlacement;
 import io.tokenroute.routing.placement.StepStatus;
 import java.nio.ByteBuffer;
@@ -19,15 +15,15 @@ import java.util.function.Supplier;
 import java.util.stream.IntStream;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
-import org.apache.arrow.vector.VectorSchemaRoot;
-import org.apache.arrow.vector.complex.FixedSizeListVector;
 
 /**
  * One rank's decode loop, the engine side of spec §4 and the seed's "Engine Integration Example". Per step:
  * <ol>
  *   <li>the synthetic router picks each token's top-k logical experts, mapped to physical slots by the current
  *       {@link ExpertPlacement};</li>
- *   <li>dispatch → every local slot runs the logical expert it hosts → combine (zero-copy into the send rows);</li>
+ *   <li>dispatch → every local slot runs the logical expert it hosts → combine, through the transport's
+ *       {@link DemoRouting} (zero-copy into the send rows on host transports, host copies of device results on
+ *       {@code nvshmem});</li>
  *   <li>{@code agreeMask()}: every survivor calls it every step, so deciding whether something changed needs no extra
  *       collective; then every output is checked against the plain-loop {@link ReferenceCheck}.
  *       On a new failure: report it, all-gather the routed load, replan the placement, and recompute
@@ -42,7 +38,7 @@ import org.apache.arrow.vector.complex.FixedSizeListVector;
  * was parked in returns once released; the rank then abandons the step and either rejoins at the readmit step or
  * ends. It does not check anything in between: its view of the group is stale.
  *
- * <p>Between routing calls the rank {@link ElasticBuffer#heartbeat() beats} while it computes (experts, checks,
+ * <p>Between routing calls the rank {@link DemoRouting#heartbeat() beats} while it computes (experts, checks,
  * inputs), so a peer waiting for its next publish sees it alive even when the CPU is oversubscribed; a stopped rank
  * does not beat and is masked one timeout after its last beat.
  *
@@ -86,7 +82,7 @@ final class RankLoop {
 
     private final int rank;
     private final DemoConfig config;
-    private final ElasticBuffer buffer;
+    private final DemoRouting buffer;
     private final BufferAllocator allocator;
     private final SyntheticModel model;
     private final BlockExperts experts;
@@ -127,7 +123,7 @@ final class RankLoop {
     private final float[] x;
     private final float[] y;
 
-    RankLoop(int rank, DemoConfig config, ElasticBuffer buffer, BufferAllocator allocator, SyntheticModel model,
+    RankLoop(int rank, DemoConfig config, DemoRouting buffer, BufferAllocator allocator, SyntheticModel model,
             BlockExperts experts, FaultInjector faults, DemoRecorder recorder) {
         this.rank = rank;
         this.config = config;
@@ -267,31 +263,25 @@ final class RankLoop {
      * A round's result, valid until the next combine: the output, this rank's mask right after the round (what the
      * reference must leave out) and the damaged tokens (indices into the round) whose output lost expert weight.
      */
-    private record Outcome(Combined combined, int[] mask, int[] damaged) {
+    private record Outcome(int[] mask, int[] damaged) {
     }
 
     /** Dispatch → experts → combine for one round. */
     private Outcome route(Round round) {
-        Dispatched d = routed(() -> buffer.dispatch(round.batch()));
-        if (d.newlyMaskedCount() > 0) {
-            note(d.newlyMasked(), maskedInDispatch);
-        }
-        runExperts(d);
-        Combined c = routed(() -> buffer.combine(d, round.batch()));
-        if (c.newlyMaskedCount() > 0) {
-            note(c.newlyMasked(), maskedInCombine);
-        }
-        return new Outcome(c, buffer.queryMask(),
-                StepStatus.of(c.newlyMasked(), c::lostWeight, round.n()).damagedTokens());
+        note(routed(() -> buffer.dispatch(round.batch())), maskedInDispatch);
+        runExperts();
+        int[] newlyInCombine = routed(() -> buffer.combine(round.batch()));
+        note(newlyInCombine, maskedInCombine);
+        return new Outcome(buffer.queryMask(),
+                StepStatus.of(newlyInCombine, buffer::lostWeight, round.n()).damagedTokens());
     }
 
-    /** Compares every output of the round with the reference; counts mismatches. */
+    /** Compares every output of the round (the last combine's) with the reference; counts mismatches. */
     private void verify(int step, Round round, Outcome outcome) {
-        Combined c = outcome.combined();
-        long out = c.hiddenAddress();
+        long out = buffer.combinedAddress();
         for (int t = 0; t < round.n(); t++) {
             if (!reference.matches(t, round.bits(), round.logical(), round.physical(), round.weights(), outcome.mask(),
-                    out, c.lostWeight(t))) {
+                    out, buffer.lostWeight(t))) {
                 recorder.mismatch(rank, step, round.index(), t);
             }
             if (t % HEARTBEAT_TOKENS == HEARTBEAT_TOKENS - 1) {
@@ -301,10 +291,10 @@ final class RankLoop {
         recorder.checked(round.n());
     }
 
-    /** Each local slot runs the logical expert it hosts on the rows it received, into the zero-copy send rows. */
-    private void runExperts(Dispatched d) {
+    /** Each local slot runs the logical expert it hosts on the rows it received, into its expert-output rows. */
+    private void runExperts() {
         for (int l = 0; l < slotsPerRank; l++) {
-            int rows = d.recvCount(l);
+            int rows = buffer.recvCount(l);
             if (rows == 0) {
                 continue;
             }
@@ -313,7 +303,7 @@ final class RankLoop {
                 throw new IllegalStateException("rank " + rank + ": empty slot " + l + " received " + rows
                         + " rows; the ranks' placements differ");
             }
-            experts.applyRows(expert, rowsAddress(d.expert(l)), d.expertOutputAddress(l), rows, rowBits, x, y);
+            experts.applyRows(expert, buffer.rowsAddress(l), buffer.outputAddress(l), rows, rowBits, x, y);
             buffer.heartbeat();
         }
     }
@@ -410,7 +400,7 @@ final class RankLoop {
         mine.putInt(damagedHere);
         mine.asLongBuffer().put(routedLoad);
         long damaged = 0;
-        for (byte[] part : buffer.allGatherBytes(mine.array())) {
+        for (byte[] part : buffer.allGather(mine.array())) {
             if (part != null) {
                 ByteBuffer in = ByteBuffer.wrap(part).order(ByteOrder.LITTLE_ENDIAN);
                 damaged += in.getInt();
@@ -472,11 +462,6 @@ final class RankLoop {
             live += m == 0 ? 1 : 0;
         }
         return live;
-    }
-
-    private static long rowsAddress(VectorSchemaRoot expertRows) {
-        FixedSizeListVector hiddenColumn = (FixedSizeListVector) expertRows.getVector(TokenBatchSchema.HIDDEN);
-        return hiddenColumn.getDataVector().getDataBuffer().memoryAddress();
     }
 
     private static ByteBuffer view(long address, long bytes) {

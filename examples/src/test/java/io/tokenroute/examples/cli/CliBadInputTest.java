@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.tokenroute.device.Cuda;
+import io.tokenroute.examples.demo.NvshmemDemo;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import org.junit.jupiter.api.Test;
@@ -30,8 +31,6 @@ class CliBadInputTest {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
-        "--transport nvshmem         | transport 'nvshmem' (one process per GPU over NVSHMEM) is not available",
-        "--transport nvshmem         | is not available on this machine; available: local",
         "--transport carrier-pigeon  | unknown transport 'carrier-pigeon'; available on this machine: local",
         "--fail 3@x:dispatch         | '3@x:dispatch' is not RANK@STEP:PHASE",
         "--fail 3@60                 | '3@60' is not RANK@STEP:PHASE",
@@ -63,10 +62,23 @@ class CliBadInputTest {
     }
 
     @Test
+    void demoRefusesNvshmemWithoutCudaOrNvshmemAndSaysWhichIsMissing() {
+        assumeFalse(NvshmemDemo.available(), "CUDA and NVSHMEM are available here: nvshmem is accepted"
+                + " (NvshmemDemoGpuTest)");
+        Result r = run("demo", "--transport", "nvshmem", "--steps", "20", "--fail", "2@10:dispatch");
+        assertEquals(2, r.exit(), r.err());
+        String missing = Cuda.isAvailable() ? "the NVSHMEM library is unavailable: " : "CUDA is unavailable: ";
+        assertTrue(r.err().contains("transport 'nvshmem' (one process per GPU over NVSHMEM) is not available on this"
+                + " machine: " + missing), r.err());
+        assertTrue(r.err().contains(NvshmemDemo.unavailableReason() + "; available: local"), r.err());
+        assertTrue(r.out().isEmpty(), "no run started: " + r.out());
+    }
+
+    @Test
     void routeRefusesUnknownTransportAndMissingOptions() {
-        Result transport = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "nvshmem");
+        Result transport = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "carrier-pigeon");
         assertEquals(2, transport.exit());
-        assertTrue(transport.err().contains("transport 'nvshmem'"), transport.err());
+        assertTrue(transport.err().contains("unknown transport 'carrier-pigeon'"), transport.err());
         Result missing = run("route", "--input", "a.arrow");
         assertEquals(2, missing.exit());
         assertTrue(missing.err().contains("--output"), missing.err());
