@@ -71,7 +71,7 @@ mvn "${mvn_flags[@]}" -N dependency:copy \
 # The cuda-local benchmark (examples module) as a small jar of its own, compiled against the packed jars, so the GPU run
 # needs neither JMH nor the CLI (device/scripts/run-cuda-bench.sh runs it).
 bench_dir="$repo/examples/src/main/java/io/tokenroute/examples/bench"
-bench_src=("$bench_dir/CudaLocalBench.java" "$bench_dir/NvshmemBench.java")
+bench_src=("$bench_dir/CudaLocalBench.java" "$bench_dir/NvshmemBench.java" "$bench_dir/CopyBandwidth.java")
 say "compiling $(basename -a "${bench_src[@]}" | tr '\n' ' ')into tokenroute-cuda-bench.jar"
 bench_classes=$(mktemp -d)
 javac --release 17 -nowarn -d "$bench_classes" -cp "$out/lib/*" "${bench_src[@]}"

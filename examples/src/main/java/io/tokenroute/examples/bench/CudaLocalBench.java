@@ -115,7 +115,8 @@ public final class CudaLocalBench {
     private void run() throws IOException {
         System.out.println("device: " + device + "; CUDA " + Cuda.versions() + "; " + Instant.now());
         makeInputs();
-        double copyBw = copyBandwidth();
+        double copyBw = CopyBandwidth.measure(device.ordinal(), device.ordinal(), 1L << 30);
+        device.makeCurrent();
         long rows = (long) R * T * K;
         long bf16Bytes = rows * 2L * H * 2;
         long fp8Bytes = rows * ((long) H + 4L * (H / 128)) * 2;
@@ -290,24 +291,6 @@ public final class CudaLocalBench {
     }
 
     // ------------------------------------------------------------------------------------------------ timing
-
-    private double copyBandwidth() {
-        long bytes = 1L << 30;
-        try (DeviceBuffer a = DeviceBuffer.allocate(bytes); DeviceBuffer b = DeviceBuffer.allocate(bytes);
-                CudaStream s = CudaStream.create(CudaStream.NON_BLOCKING)) {
-            double[] ms = new double[30];
-            for (int i = -5; i < ms.length; i++) {
-                start.record(s);
-                Memcpy.deviceToDevice(b.address(), a.address(), bytes, s);
-                end.record(s);
-                end.synchronize();
-                if (i >= 0) {
-                    ms[i] = CudaEvent.elapsedMillis(start, end);
-                }
-            }
-            return 2.0 * bytes / (median(ms) * 1e-3);
-        }
-    }
 
     /**
      * Graph per input set of {dispatch; combine}; returns median µs of {dispatch, combine, step}. With survivors,

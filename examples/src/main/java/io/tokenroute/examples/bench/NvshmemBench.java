@@ -5,7 +5,6 @@ import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
-import io.tokenroute.device.CudaEvent;
 import io.tokenroute.device.CudaStream;
 import io.tokenroute.device.DeviceBuffer;
 import io.tokenroute.device.Memcpy;
@@ -77,8 +76,8 @@ public final class NvshmemBench {
             return;
         }
         int gpus = Cuda.deviceCount();
-        double copy = copyBandwidth(0, 0);
-        double nvlink = gpus > 1 ? copyBandwidth(0, 1) : Double.NaN;
+        double copy = CopyBandwidth.measure(0, 0, 1L << 30);
+        double nvlink = gpus > 1 ? CopyBandwidth.measure(0, 1, 1L << 30) : Double.NaN;
         double[] local = cudaLocal(ranks, iters, warmup);
         double[] shmem = launch(ranks, iters, warmup);
         long bf16Bytes = 2L * T * K * 2L * H;
@@ -94,33 +93,6 @@ public final class NvshmemBench {
         for (int i = 0; i < names.length; i++) {
             System.out.printf("  %-22s %10.1f %10.1f %7.2fx %11.0f GB/s%n", names[i], local[i], shmem[i],
                     shmem[i] / local[i], bytes[i] / (shmem[i] * 1e-6) / 1e9);
-        }
-    }
-
-    /** Bytes per second of a 256 MiB copy from GPU {@code from} to GPU {@code to} (read + write on one GPU). */
-    private static double copyBandwidth(int from, int to) {
-        long bytes = 256L << 20;
-        try (CudaDevice src = CudaDevice.open(from); CudaDevice dst = CudaDevice.open(to)) {
-            dst.makeCurrent();
-            try (DeviceBuffer b = DeviceBuffer.allocate(bytes)) {
-                src.makeCurrent();
-                try (DeviceBuffer a = DeviceBuffer.allocate(bytes); CudaStream s = CudaStream.create();
-                        CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
-                    long[] nanos = new long[20];
-                    for (int i = -3; i < nanos.length; i++) {
-                        start.record(s);
-                        Memcpy.deviceToDevice(b.address(), a.address(), bytes, s);
-                        end.record(s);
-                        end.synchronize();
-                        if (i >= 0) {
-                            nanos[i] = (long) (CudaEvent.elapsedMillis(start, end) * 1e6);
-                        }
-                    }
-                    Arrays.sort(nanos);
-                    // Same GPU: the copy reads and writes every byte there; across GPUs each byte crosses once.
-                    return (from == to ? 2.0 : 1.0) * bytes / (nanos[nanos.length / 2] * 1e-9);
-                }
-            }
         }
     }
 

@@ -2,7 +2,6 @@ package io.tokenroute.routing.nvshmem;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -18,6 +17,7 @@ import io.tokenroute.routing.cuda.CudaCombined;
 import io.tokenroute.routing.cuda.CudaDispatched;
 import io.tokenroute.routing.cuda.CudaStepChecker;
 import io.tokenroute.routing.shm.LaunchedRank;
+import io.tokenroute.routing.testkit.KillScenario;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
 import java.nio.file.Path;
@@ -250,27 +250,8 @@ public final class NvshmemRankMain {
         return in;
     }
 
-    /** What a survivor sees at step {@code s} when each victim stopped at its phase in step FAIL_STEP. */
-    static Presence presence(int ranks, int[] victims, Phase[] phases, int s) {
-        Presence p = Presence.all(ranks);
-        if (s < FAIL_STEP) {
-            return p;
-        }
-        for (int i = 0; i < victims.length; i++) {
-            int v = victims[i];
-            Phase phase = phases[i];
-            if (s > FAIL_STEP || phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND) {
-                p.dispatchSources()[v] = false;
-            }
-            if (s > FAIL_STEP || phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND
-                    || phase == Phase.DISPATCH_RECV || phase == Phase.COMBINE_SEND) {
-                p.combineExperts()[v] = false;
-            }
-        }
-        return p;
-    }
-
-    static void collective(NvshmemBuffer buffer, Phase collective, int s, int[] victims, boolean checkPayloads) {
+    static void collective(NvshmemBuffer buffer, Phase collective, int s, KillScenario scenario,
+            boolean checkPayloads) {
         if (collective == null) {
             return;
         }
@@ -278,16 +259,9 @@ public final class NvshmemRankMain {
             case CLEAN -> buffer.cleanBuffer();
             case BARRIER -> buffer.barrier();
             case ALL_GATHER -> {
-                byte[][] all = buffer.allGather(("rank " + buffer.rank() + " step " + s).getBytes());
+                byte[][] all = buffer.allGather(KillScenario.payload(buffer.rank(), s));
                 if (checkPayloads) {
-                    for (int r = 0; r < all.length; r++) {
-                        int rank = r;
-                        if (s >= FAIL_STEP && Arrays.stream(victims).anyMatch(v -> v == rank)) {
-                            assertNull(all[r], "masked rank " + r + "'s payload is null");
-                        } else {
-                            assertArrayEquals(("rank " + r + " step " + s).getBytes(), all[r], "payload of " + r);
-                        }
-                    }
+                    scenario.assertGathered(all, s);
                 }
             }
             default -> throw new IllegalArgumentException(collective + " is not a collective");
@@ -298,17 +272,8 @@ public final class NvshmemRankMain {
         int rank = session.rank();
         int ranks = session.ranks();
         Phase collective = rest[0].equals("NONE") ? null : Phase.valueOf(rest[0]);
-        int[] victims = new int[rest.length - 1];
-        Phase[] phases = new Phase[rest.length - 1];
-        for (int i = 1; i < rest.length; i++) {
-            String[] vp = rest[i].split(":");
-            victims[i - 1] = Integer.parseInt(vp[0]);
-            phases[i - 1] = Phase.valueOf(vp[1]);
-        }
-        int[] expectedMask = new int[ranks];
-        for (int v : victims) {
-            expectedMask[v] = 1;
-        }
+        KillScenario scenario = KillScenario.parse(ranks, FAIL_STEP, Arrays.copyOfRange(rest, 1, rest.length));
+        int[] expectedMask = scenario.expectedMask();
         int steps = FAIL_STEP + 1 + AFTER_STEPS;
         long maxHealthyNanos = 0;
         long failStepNanos = 0;
@@ -325,11 +290,11 @@ public final class NvshmemRankMain {
                 Outcome out;
                 try {
                     out = step(buffer, allocator, inputs(ranks, s), DispatchOptions.BF16, s % 2 == 0,
-                            presence(ranks, victims, phases, s), true);
-                    collective(buffer, collective, s, victims, true);
+                            scenario.presence(s), true);
+                    collective(buffer, collective, s, scenario, true);
                 } catch (AssertionError e) {
-                    throw new AssertionError("rank " + rank + " step " + s + " (mask " + mask(buffer.queryMask())
-                            + "): " + e.getMessage(), e);
+                    throw new AssertionError("rank " + rank + " step " + s + " (mask "
+                            + KillScenario.maskString(buffer.queryMask()) + "): " + e.getMessage(), e);
                 }
                 long took = System.nanoTime() - start;
                 if (s >= TIGHTEN_STEP && s < FAIL_STEP) {
@@ -339,14 +304,15 @@ public final class NvshmemRankMain {
                 } else if (s > FAIL_STEP + 1) {
                     maxAfterNanos = Math.max(maxAfterNanos, took);
                 }
-                assertMaskedOnly(victims, out.dispatchNewly(), "dispatch", s);
-                assertMaskedOnly(victims, out.combineNewly(), "combine", s);
+                scenario.assertMaskedOnlyVictims(out.dispatchNewly(), "dispatch", s);
+                scenario.assertMaskedOnlyVictims(out.combineNewly(), "combine", s);
+                long[] waits = scenario.victimWaits(buffer.dispatchWaitNanos(), buffer.combineWaitNanos());
                 if (s == FAIL_STEP + 1) {
                     assertArrayEquals(expectedMask, buffer.queryMask(), "survivor " + rank + " masks exactly "
-                            + Arrays.toString(victims));
-                    waitAfterDetection = waits(buffer, victims);
+                            + Arrays.toString(scenario.victims()));
+                    waitAfterDetection = waits;
                 } else if (s > FAIL_STEP + 1) {
-                    assertArrayEquals(waitAfterDetection, waits(buffer, victims),
+                    assertArrayEquals(waitAfterDetection, waits,
                             "step " + s + ": no further waiting on masked ranks after detection");
                 }
             }
@@ -355,37 +321,11 @@ public final class NvshmemRankMain {
         }
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("steps", steps);
-        result.put("mask", mask(expectedMask));
+        result.put("mask", KillScenario.maskString(expectedMask));
         result.put("healthyStepMicros", maxHealthyNanos / 1000);
         result.put("failStepMicros", failStepNanos / 1000);
         result.put("afterStepMicros", maxAfterNanos / 1000);
         return result;
-    }
-
-    private static long[] waits(NvshmemBuffer buffer, int[] victims) {
-        long[] d = buffer.dispatchWaitNanos();
-        long[] c = buffer.combineWaitNanos();
-        long[] out = new long[2 * victims.length];
-        for (int i = 0; i < victims.length; i++) {
-            out[2 * i] = d[victims[i]];
-            out[2 * i + 1] = c[victims[i]];
-        }
-        return out;
-    }
-
-    private static void assertMaskedOnly(int[] victims, int[] masked, String where, int s) {
-        for (int r : masked) {
-            assertTrue(Arrays.stream(victims).anyMatch(v -> v == r),
-                    where + " of step " + s + " masked healthy rank " + r);
-        }
-    }
-
-    static String mask(int[] mask) {
-        StringBuilder b = new StringBuilder();
-        for (int m : mask) {
-            b.append(m);
-        }
-        return b.toString();
     }
 
     // ------------------------------------------------------------------------------------------------ stall
@@ -394,8 +334,7 @@ public final class NvshmemRankMain {
         int rank = session.rank();
         int ranks = session.ranks();
         Phase collective = phase == Phase.CLEAN || phase == Phase.BARRIER || phase == Phase.ALL_GATHER ? phase : null;
-        int[] victims = {VICTIM};
-        Phase[] phases = {phase};
+        KillScenario scenario = new KillScenario(ranks, FAIL_STEP, new int[] {VICTIM}, new Phase[] {phase});
         int readmitStep = FAIL_STEP + 2;
         int steps = readmitStep + 5;
         try (BufferAllocator allocator = new RootAllocator();
@@ -410,7 +349,7 @@ public final class NvshmemRankMain {
                     try {
                         step(buffer, allocator, inputs(ranks, s), DispatchOptions.BF16, true, Presence.all(ranks),
                                 checked);
-                        collective(buffer, collective, s, victims, false);
+                        collective(buffer, collective, s, scenario, false);
                     } catch (PeerTimeoutException | IllegalStateException e) {
                         if (checked) {
                             throw e;
@@ -426,8 +365,8 @@ public final class NvshmemRankMain {
                     }
                     try {
                         step(buffer, allocator, inputs(ranks, s), DispatchOptions.BF16, true,
-                                presence(ranks, victims, phases, s), true);
-                        collective(buffer, collective, s, victims, false);
+                                scenario.presence(s), true);
+                        collective(buffer, collective, s, scenario, false);
                     } catch (AssertionError e) {
                         throw new AssertionError("rank " + rank + " step " + s + ": " + e.getMessage(), e);
                     }
@@ -444,7 +383,7 @@ public final class NvshmemRankMain {
                     Outcome out = step(buffer, allocator, inputs(ranks, s), DispatchOptions.BF16, s % 2 == 1,
                             Presence.all(ranks), true);
                     assertEquals(0, out.dispatchNewly().length, "nobody masked after the readmit");
-                    collective(buffer, collective, s, new int[0], false);
+                    collective(buffer, collective, s, scenario, false);
                 } catch (AssertionError e) {
                     throw new AssertionError("rank " + rank + " step " + s + " (after readmit): " + e.getMessage(), e);
                 }
@@ -454,7 +393,7 @@ public final class NvshmemRankMain {
         }
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("steps", steps);
-        result.put("mask", mask(new int[ranks]));
+        result.put("mask", KillScenario.maskString(new int[ranks]));
         return result;
     }
 }

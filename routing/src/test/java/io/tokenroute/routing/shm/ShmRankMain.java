@@ -2,7 +2,6 @@ package io.tokenroute.routing.shm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.routing.BufferConfig;
@@ -10,6 +9,7 @@ import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.PeerTimeoutException;
+import io.tokenroute.routing.testkit.KillScenario;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
@@ -179,31 +179,8 @@ public final class ShmRankMain {
         return in;
     }
 
-    /**
-     * What a survivor must see at step {@code s} when each {@code victims[i]} stopped at {@code phases[i]} in step
-     * FAIL_STEP ({@code FaultSuite.presence}, for several victims).
-     */
-    static Presence presence(int[] victims, Phase[] phases, int s) {
-        Presence p = Presence.all(RANKS);
-        if (s < FAIL_STEP) {
-            return p;
-        }
-        for (int i = 0; i < victims.length; i++) {
-            int v = victims[i];
-            Phase phase = phases[i];
-            if (s > FAIL_STEP || phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND) {
-                p.dispatchSources()[v] = false;
-            }
-            if (s > FAIL_STEP || phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND
-                    || phase == Phase.DISPATCH_RECV || phase == Phase.COMBINE_SEND) {
-                p.combineExperts()[v] = false;
-            }
-        }
-        return p;
-    }
-
     /** The collective called after each step ({@code FaultSuite.collective}); null for none. */
-    static void collective(ElasticBuffer buffer, Phase collective, int s, int[] victims, boolean checkPayloads) {
+    static void collective(ElasticBuffer buffer, Phase collective, int s, KillScenario scenario, boolean checkPayloads) {
         if (collective == null) {
             return;
         }
@@ -211,17 +188,9 @@ public final class ShmRankMain {
             case CLEAN -> buffer.cleanBuffer();
             case BARRIER -> buffer.barrier();
             case ALL_GATHER -> {
-                byte[] mine = ("rank " + buffer.rank() + " step " + s).getBytes();
-                byte[][] all = buffer.allGatherBytes(mine);
+                byte[][] all = buffer.allGatherBytes(KillScenario.payload(buffer.rank(), s));
                 if (checkPayloads) {
-                    for (int r = 0; r < RANKS; r++) {
-                        int rank = r;
-                        if (s >= FAIL_STEP && Arrays.stream(victims).anyMatch(v -> v == rank)) {
-                            assertNull(all[r], "masked rank " + r + "'s payload is null");
-                        } else {
-                            assertArrayEquals(("rank " + r + " step " + s).getBytes(), all[r], "payload of " + r);
-                        }
-                    }
+                    scenario.assertGathered(all, s);
                 }
             }
             default -> throw new IllegalArgumentException(collective + " is not a collective");
@@ -234,17 +203,8 @@ public final class ShmRankMain {
 
     private static Map<String, Object> kill(Path groupFile, int rank, String[] rest) throws Exception {
         Phase collective = collectiveOf(rest[0]);
-        int[] victims = new int[rest.length - 1];
-        Phase[] phases = new Phase[rest.length - 1];
-        for (int i = 1; i < rest.length; i++) {
-            String[] vp = rest[i].split(":");
-            victims[i - 1] = Integer.parseInt(vp[0]);
-            phases[i - 1] = Phase.valueOf(vp[1]);
-        }
-        int[] expectedMask = new int[RANKS];
-        for (int v : victims) {
-            expectedMask[v] = 1;
-        }
+        KillScenario scenario = KillScenario.parse(RANKS, FAIL_STEP, Arrays.copyOfRange(rest, 1, rest.length));
+        int[] expectedMask = scenario.expectedMask();
         int steps = FAIL_STEP + 1 + AFTER_STEPS;
         long maxStepNanos = 0;
         long failStepNanos = 0;
@@ -260,8 +220,8 @@ public final class ShmRankMain {
                 StepChecker.StepOutcome out;
                 try {
                     out = StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, s % 2 == 0,
-                            presence(victims, phases, s));
-                    collective(buffer, collective, s, victims, true);
+                            scenario.presence(s));
+                    collective(buffer, collective, s, scenario, true);
                 } catch (AssertionError e) {
                     throw new AssertionError("rank " + rank + " step " + s + ": " + e.getMessage(), e);
                 }
@@ -272,14 +232,15 @@ public final class ShmRankMain {
                 if (s == FAIL_STEP) {
                     failStepNanos = took;
                 }
-                assertMaskedOnly(victims, out.dispatchNewlyMasked(), "dispatch", s);
-                assertMaskedOnly(victims, out.combineNewlyMasked(), "combine", s);
+                scenario.assertMaskedOnlyVictims(out.dispatchNewlyMasked(), "dispatch", s);
+                scenario.assertMaskedOnlyVictims(out.combineNewlyMasked(), "combine", s);
+                long[] waits = scenario.victimWaits(buffer.dispatchWaitNanos(), buffer.combineWaitNanos());
                 if (s == FAIL_STEP + 1) {
                     assertArrayEquals(expectedMask, buffer.queryMask(), "survivor " + rank + " masks exactly "
-                            + Arrays.toString(victims));
-                    waitAfterDetection = waits(buffer, victims);
+                            + Arrays.toString(scenario.victims()));
+                    waitAfterDetection = waits;
                 } else if (s > FAIL_STEP + 1) {
-                    assertArrayEquals(waitAfterDetection, waits(buffer, victims),
+                    assertArrayEquals(waitAfterDetection, waits,
                             "step " + s + ": no further waiting on masked ranks after detection");
                 }
             }
@@ -288,36 +249,10 @@ public final class ShmRankMain {
         }
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("steps", steps);
-        result.put("mask", maskString(expectedMask));
+        result.put("mask", KillScenario.maskString(expectedMask));
         result.put("maxStepMillis", maxStepNanos / 1_000_000);
         result.put("failStepMillis", failStepNanos / 1_000_000);
         return result;
-    }
-
-    private static long[] waits(ElasticBuffer buffer, int[] victims) {
-        long[] d = buffer.dispatchWaitNanos();
-        long[] c = buffer.combineWaitNanos();
-        long[] out = new long[2 * victims.length];
-        for (int i = 0; i < victims.length; i++) {
-            out[2 * i] = d[victims[i]];
-            out[2 * i + 1] = c[victims[i]];
-        }
-        return out;
-    }
-
-    private static void assertMaskedOnly(int[] victims, int[] masked, String where, int s) {
-        for (int r : masked) {
-            assertTrue(Arrays.stream(victims).anyMatch(v -> v == r),
-                    where + " of step " + s + " masked healthy rank " + r);
-        }
-    }
-
-    static String maskString(int[] mask) {
-        StringBuilder b = new StringBuilder();
-        for (int m : mask) {
-            b.append(m);
-        }
-        return b.toString();
     }
 
     // ------------------------------------------------------------------------------------------------ stall
@@ -325,8 +260,7 @@ public final class ShmRankMain {
     /** FaultSuite.stalledRankIsMaskedThenReadmitted, with a real SIGSTOP and SIGCONT. */
     private static Map<String, Object> stall(Path groupFile, int rank, Phase phase) throws Exception {
         Phase collective = phase == Phase.CLEAN || phase == Phase.BARRIER || phase == Phase.ALL_GATHER ? phase : null;
-        int[] victims = {VICTIM};
-        Phase[] phases = {phase};
+        KillScenario scenario = new KillScenario(RANKS, FAIL_STEP, new int[] {VICTIM}, new Phase[] {phase});
         int readmitStep = FAIL_STEP + 2;
         int steps = readmitStep + 5;
         try (BufferAllocator allocator = new RootAllocator();
@@ -340,11 +274,11 @@ public final class ShmRankMain {
                     if (s < FAIL_STEP) {
                         StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true,
                                 Presence.all(RANKS));
-                        collective(buffer, collective, s, victims, false);
+                        collective(buffer, collective, s, scenario, false);
                     } else {
                         try {
                             StepChecker.stepUnchecked(buffer, allocator, inputs(s)[rank]);
-                            collective(buffer, collective, s, victims, false);
+                            collective(buffer, collective, s, scenario, false);
                         } catch (PeerTimeoutException | IllegalStateException expected) {
                             // its view is not the survivors'; only survivors are checked in this step
                         }
@@ -358,8 +292,8 @@ public final class ShmRankMain {
                     }
                     try {
                         StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true,
-                                presence(victims, phases, s));
-                        collective(buffer, collective, s, victims, false);
+                                scenario.presence(s));
+                        collective(buffer, collective, s, scenario, false);
                     } catch (AssertionError e) {
                         throw new AssertionError("rank " + rank + " step " + s + ": " + e.getMessage(), e);
                     }
@@ -376,7 +310,7 @@ public final class ShmRankMain {
                     StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16,
                             s % 2 == 1, Presence.all(RANKS));
                     assertEquals(0, out.dispatchMaskedCount(), "nobody masked after the readmit");
-                    collective(buffer, collective, s, new int[0], false);
+                    collective(buffer, collective, s, scenario, false);
                 } catch (AssertionError e) {
                     throw new AssertionError("rank " + rank + " step " + s + " (after readmit): " + e.getMessage(), e);
                 }
@@ -386,7 +320,7 @@ public final class ShmRankMain {
         }
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("steps", steps);
-        result.put("mask", maskString(new int[RANKS]));
+        result.put("mask", KillScenario.maskString(new int[RANKS]));
         return result;
     }
 

@@ -1,0 +1,48 @@
+package io.tokenroute.examples.bench;
+
+import io.tokenroute.device.CudaDevice;
+import io.tokenroute.device.CudaEvent;
+import io.tokenroute.device.CudaStream;
+import io.tokenroute.device.DeviceBuffer;
+import io.tokenroute.device.Memcpy;
+import java.util.Arrays;
+
+/**
+ * The limit the GPU benchmarks report against, measured in the same run: {@code cudaMemcpyAsync} of a large buffer
+ * within one GPU (device-to-device copy bandwidth) or from one GPU to another (NVLink), timed with CUDA events, median
+ * of 20 after 3 warm-up copies.
+ */
+final class CopyBandwidth {
+    private CopyBandwidth() {
+    }
+
+    /**
+     * Bytes per second of a {@code bytes} copy from GPU {@code from} to GPU {@code to}. Within one GPU the copy reads and
+     * writes every byte there, so both count (as the benchmarks count a routed row once read and once written); across
+     * GPUs each byte crosses the link once.
+     */
+    static double measure(int from, int to, long bytes) {
+        try (CudaDevice src = CudaDevice.open(from); CudaDevice dst = CudaDevice.open(to)) {
+            dst.makeCurrent();
+            try (DeviceBuffer b = DeviceBuffer.allocate(bytes)) {
+                src.makeCurrent();
+                try (DeviceBuffer a = DeviceBuffer.allocate(bytes);
+                        CudaStream s = CudaStream.create(CudaStream.NON_BLOCKING);
+                        CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
+                    double[] ms = new double[20];
+                    for (int i = -3; i < ms.length; i++) {
+                        start.record(s);
+                        Memcpy.deviceToDevice(b.address(), a.address(), bytes, s);
+                        end.record(s);
+                        end.synchronize();
+                        if (i >= 0) {
+                            ms[i] = CudaEvent.elapsedMillis(start, end);
+                        }
+                    }
+                    Arrays.sort(ms);
+                    return (from == to ? 2.0 : 1.0) * bytes / (ms[ms.length / 2] * 1e-3);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+package io.tokenroute.routing.testkit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.testkit.StepChecker.Presence;
+import java.util.Arrays;
+
+/**
+ * What survivors must see when victims fail at given phases of one step: shared by the process-level fault scenarios
+ * of every transport ({@code ShmRankMain}, {@code NvshmemRankMain}), whose buffers differ but whose expectations do not.
+ *
+ * @param ranks R
+ * @param failStep the step in which every victim fails
+ * @param victims the failing ranks
+ * @param phases per victim, where it fails
+ */
+public record KillScenario(int ranks, int failStep, int[] victims, Phase[] phases) {
+
+    /**
+     * Parses {@code victim:PHASE} arguments ({@code 2:DISPATCH_SEND 1:COMBINE_RECV}).
+     */
+    public static KillScenario parse(int ranks, int failStep, String[] victimPhases) {
+        int[] victims = new int[victimPhases.length];
+        Phase[] phases = new Phase[victimPhases.length];
+        for (int i = 0; i < victimPhases.length; i++) {
+            String[] vp = victimPhases[i].split(":");
+            victims[i] = Integer.parseInt(vp[0]);
+            phases[i] = Phase.valueOf(vp[1]);
+        }
+        return new KillScenario(ranks, failStep, victims, phases);
+    }
+
+    /**
+     * Which ranks a survivor receives rows from and combines experts of at step {@code s}: a victim that failed before
+     * publishing its rows is absent from that step's dispatch, one that failed before publishing its expert outputs
+     * from that step's combine, and every victim from every later step.
+     */
+    public Presence presence(int s) {
+        Presence p = Presence.all(ranks);
+        if (s < failStep) {
+            return p;
+        }
+        for (int i = 0; i < victims.length; i++) {
+            int v = victims[i];
+            Phase phase = phases[i];
+            if (s > failStep || phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND) {
+                p.dispatchSources()[v] = false;
+            }
+            if (s > failStep || phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND
+                    || phase == Phase.DISPATCH_RECV || phase == Phase.COMBINE_SEND) {
+                p.combineExperts()[v] = false;
+            }
+        }
+        return p;
+    }
+
+    /** Whether {@code rank} is one of the victims. */
+    public boolean isVictim(int rank) {
+        return Arrays.stream(victims).anyMatch(v -> v == rank);
+    }
+
+    /** The mask every survivor must end with: 1 for exactly the victims. */
+    public int[] expectedMask() {
+        int[] mask = new int[ranks];
+        for (int v : victims) {
+            mask[v] = 1;
+        }
+        return mask;
+    }
+
+    /** Fails unless every rank in {@code masked} (a call's newly masked peers) is a victim. */
+    public void assertMaskedOnlyVictims(int[] masked, String where, int s) {
+        for (int r : masked) {
+            assertTrue(isVictim(r), where + " of step " + s + " masked healthy rank " + r);
+        }
+    }
+
+    /**
+     * Checks a survivor's allGather views of step {@code s}: victims' payloads are null once they failed, everyone
+     * else's is {@link #payload}.
+     */
+    public void assertGathered(byte[][] all, int s) {
+        for (int r = 0; r < all.length; r++) {
+            if (s >= failStep && isVictim(r)) {
+                assertNull(all[r], "masked rank " + r + "'s payload is null");
+            } else {
+                assertArrayEquals(payload(r, s), all[r], "payload of " + r);
+            }
+        }
+    }
+
+    /** Rank {@code rank}'s allGather payload in step {@code s}. */
+    public static byte[] payload(int rank, int s) {
+        return ("rank " + rank + " step " + s).getBytes();
+    }
+
+    /** Per victim, the dispatch and combine wait its survivor has accumulated (must stop growing after detection). */
+    public long[] victimWaits(long[] dispatchWaitNanos, long[] combineWaitNanos) {
+        long[] out = new long[2 * victims.length];
+        for (int i = 0; i < victims.length; i++) {
+            out[2 * i] = dispatchWaitNanos[victims[i]];
+            out[2 * i + 1] = combineWaitNanos[victims[i]];
+        }
+        return out;
+    }
+
+    /** A mask as a digit string ({@code 0010}), as rank processes report it. */
+    public static String maskString(int[] mask) {
+        StringBuilder b = new StringBuilder();
+        for (int m : mask) {
+            b.append(m);
+        }
+        return b.toString();
+    }
+}
