@@ -13,7 +13,8 @@
 # Then, on the GPU machine, from the repo root: device/scripts/run-gpu-tests.sh
 #
 # Environment:
-#   TOKENROUTE_BUNDLE_MODULES  modules whose jars, test jars and dependencies are packed (default arrow-io,device,routing)
+#   TOKENROUTE_BUNDLE_MODULES  modules whose jars, test jars and dependencies are packed (default arrow-io,device,routing,
+#                              examples: the demo GPU tests and benches)
 #   TOKENROUTE_JRE_MODULES     jlink modules (default below)
 #   TOKENROUTE_BUNDLE_STRIP_MIB strip unused JNI libraries from the JavaCPP CUDA jar when the bundle exceeds this many
 #                              MiB (default 50; 0 forces stripping)
@@ -22,7 +23,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out="$repo/.gpu"
-modules=${TOKENROUTE_BUNDLE_MODULES:-arrow-io,device,routing}
+modules=${TOKENROUTE_BUNDLE_MODULES:-arrow-io,device,routing,examples}
 # Derived with jdeps over every packed jar: java.sql (which brings java.xml) for the JUnit reports and Jackson,
 # java.management for JavaCPP, java.logging for JUnit, jdk.unsupported for Arrow's and JavaCPP's Unsafe; jdk.zipfs
 # because the JUnit launcher scans test jars through a zip file system (a service jdeps cannot see); jdk.incubator.vector
