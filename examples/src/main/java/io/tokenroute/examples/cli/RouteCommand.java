@@ -62,6 +62,13 @@ public final class RouteCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (!transport.equals("local")) {
+            // IpcRoute runs every rank as a thread of this process: the other transports need rank processes or a GPU
+            // driver loop, which `demo --transport` has; saying so beats routing on local under another name.
+            err.println("tokenroute route: only --transport local is supported (route runs the ranks as threads of"
+                    + " this process); '" + transport + "' runs with `tokenroute demo --transport " + transport + "`");
+            return 2;
+        }
         RouteSummary s;
         try {
             s = IpcRoute.run(input, output, ranks, experts, timeout);

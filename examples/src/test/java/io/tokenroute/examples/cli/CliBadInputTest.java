@@ -3,9 +3,11 @@ package io.tokenroute.examples.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenroute.device.Cuda;
 import io.tokenroute.examples.demo.NvshmemDemo;
+import io.tokenroute.routing.shm.RankLauncher;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import org.junit.jupiter.api.Test;
@@ -82,6 +84,16 @@ class CliBadInputTest {
         Result missing = run("route", "--input", "a.arrow");
         assertEquals(2, missing.exit());
         assertTrue(missing.err().contains("--output"), missing.err());
+    }
+
+    @Test
+    void routeRunsOnLocalOnlyAndSaysWhereTheOtherTransportsRun() {
+        assumeTrue(RankLauncher.signalsAvailable(), "shm is not available here, so --transport shm is refused earlier");
+        Result shm = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "shm");
+        assertEquals(2, shm.exit());
+        assertTrue(shm.err().contains("only --transport local is supported")
+                && shm.err().contains("tokenroute demo --transport shm"), shm.err());
+        assertTrue(shm.out().isEmpty(), "nothing was routed: " + shm.out());
     }
 
     @Test
