@@ -1,6 +1,7 @@
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.examples.demo.RankInputs.Round;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
 import io.tokenroute.device.CudaStream;
@@ -12,17 +13,12 @@ import io.tokenroute.routing.cuda.CudaDispatched;
 import io.tokenroute.routing.cuda.CudaLocalGroup;
 import io.tokenroute.routing.placement.ExpertPlacement;
 import io.tokenroute.routing.placement.StepStatus;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
-import java.nio.ShortBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
-import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
  * The decode demo on the {@code cuda-local} transport: the R ranks are emulated on GPU 0 by one
@@ -94,14 +90,6 @@ public final class CudaLocalDemo {
             recorder.error("cuda-local driver", e);
         }
         return recorder.summary(System.nanoTime() - start);
-    }
-
-    /**
-     * One dispatch/combine round's tokens of one rank: the step's, or the damaged ones being recomputed;
-     * {@code tokens[i]} is row i's token index in the step.
-     */
-    private record Round(int index, TokenBatch batch, int n, int[] tokens, short[] bits, long[] logical,
-            float[] weights, long[] physical) {
     }
 
     /**
@@ -294,7 +282,7 @@ public final class CudaLocalDemo {
             long[] load = new long[config.experts()];
             for (int r : survivors) {
                 for (int e = 0; e < load.length; e++) {
-                    load[e] += emulated[r].routedLoad[e];
+                    load[e] += emulated[r].inputs.routedLoad()[e];
                 }
             }
             ExpertPlacement before = placement;
@@ -330,7 +318,7 @@ public final class CudaLocalDemo {
             for (int r = 0; r < ranks; r++) {
                 if (agreed[r] == 0) {
                     for (int e = 0; e < load.length; e++) {
-                        load[e] += emulated[r].routedLoad[e];
+                        load[e] += emulated[r].inputs.routedLoad()[e];
                     }
                 }
             }
@@ -383,21 +371,10 @@ public final class CudaLocalDemo {
             final int id;
             final BufferAllocator allocator;
             final ReferenceCheck reference;
-            /** Per logical expert, the tokens this rank routed to it so far: the load the replan balances. */
-            final long[] routedLoad;
             /** Ranks this rank masked in dispatch / combine since the last agreement. */
             final boolean[] maskedInDispatch;
             final boolean[] maskedInCombine;
-            final int[] stepTokens;
-            final float[] logits;
-            final short[] bits;
-            final long[] logical;
-            final float[] weights;
-            final long[] physical;
-            final TokenBatch batch;
-            final ShortBuffer batchHidden;
-            final LongBuffer batchIdx;
-            final FloatBuffer batchWeights;
+            final RankInputs inputs;
             final short[] rowBits;
             final float[] x;
             final float[] y;
@@ -412,19 +389,9 @@ public final class CudaLocalDemo {
                 this.id = id;
                 this.allocator = parent.newChildAllocator("cuda-local-demo-rank-" + id, 0, Long.MAX_VALUE);
                 this.reference = new ReferenceCheck(experts, hidden, topK, slots);
-                this.routedLoad = new long[config.experts()];
                 this.maskedInDispatch = new boolean[ranks];
                 this.maskedInCombine = new boolean[ranks];
-                this.stepTokens = IntStream.range(0, tokens).toArray();
-                this.logits = new float[config.experts()];
-                this.bits = new short[tokens * hidden];
-                this.logical = new long[tokens * topK];
-                this.weights = new float[tokens * topK];
-                this.physical = new long[tokens * topK];
-                this.batch = TokenBatch.fromBf16Bits(allocator, hidden, bits, topK, physical, weights);
-                this.batchHidden = view(batch.hiddenAddress(), bits.length * 2L).asShortBuffer();
-                this.batchIdx = view(batch.topkIdxAddress(), physical.length * 8L).asLongBuffer();
-                this.batchWeights = view(batch.topkWeightsAddress(), weights.length * 4L).asFloatBuffer();
+                this.inputs = new RankInputs(id, config, model, allocator);
                 this.rowBits = new short[hidden];
                 this.x = new float[hidden];
                 this.y = new float[hidden];
@@ -433,45 +400,18 @@ public final class CudaLocalDemo {
 
             /** Step {@code step}'s inputs (pure functions of seed, step and rank), written into the reused batch. */
             void prepareStep(int step) {
-                model.hiddenStates(step, id, tokens, bits);
-                rerouted = 0;
-                for (int t = 0; t < tokens; t++) {
-                    rerouted += model.route(step, id, t, hosted, logits, logical, weights, t * topK) ? 1 : 0;
-                }
-                for (long e : logical) {
-                    if (e >= 0) {
-                        routedLoad[(int) e]++;
-                    }
-                }
-                placement.toPhysical(logical, topK, physical);
-                batchHidden.put(0, bits);
-                batchIdx.put(0, physical);
-                batchWeights.put(0, weights);
-                round = new Round(0, batch, tokens, stepTokens, bits, logical, weights, physical);
+                round = inputs.step(step, hosted, placement);
+                rerouted = inputs.rerouted();
             }
 
             /** The damaged tokens of the last round as a new round, routed again under the replanned placement. */
             void prepareRecompute(int step) {
-                int[] damaged = outcome.damaged();
-                int m = damaged.length;
-                int[] ids = new int[m];
-                short[] b = new short[m * hidden];
-                long[] lg = new long[m * topK];
-                float[] w = new float[m * topK];
-                long[] ph = new long[m * topK];
-                for (int i = 0; i < m; i++) {
-                    ids[i] = round.tokens()[damaged[i]];
-                    System.arraycopy(round.bits(), damaged[i] * hidden, b, i * hidden, hidden);
-                    model.route(step, id, ids[i], hosted, logits, lg, w, i * topK);
-                }
-                placement.toPhysical(lg, topK, ph);
-                round = new Round(round.index() + 1, TokenBatch.fromBf16Bits(allocator, hidden, b, topK, ph, w), m, ids,
-                        b, lg, w, ph);
+                round = inputs.recompute(step, round, outcome.damaged(), hosted, placement);
             }
 
             /** Closes the round's batch unless it is the reused step batch. */
             void endRound() {
-                if (round != null && round.batch() != batch) {
+                if (round != null && !inputs.isStepBatch(round)) {
                     round.batch().close();
                 }
             }
@@ -525,7 +465,7 @@ public final class CudaLocalDemo {
             @Override
             public void close() {
                 endRound();
-                try (allocator; batch) {
+                try (allocator; inputs) {
                     staging.close();
                 }
             }
@@ -536,9 +476,5 @@ public final class CudaLocalDemo {
         for (int r : newlyMasked) {
             into[r] = true;
         }
-    }
-
-    private static java.nio.ByteBuffer view(long address, long bytes) {
-        return MemoryUtil.directBuffer(address, Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
     }
 }

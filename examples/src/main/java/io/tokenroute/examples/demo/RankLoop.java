@@ -1,20 +1,15 @@
 package io.tokenroute.examples.demo;
 
-import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.examples.demo.RankInputs.Round;
 import io.tokenroute.routing.placement.ExpertPlacement;
 import io.tokenroute.routing.placement.StepStatus;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
-import java.nio.ShortBuffer;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Supplier;
-import java.util.stream.IntStream;
 import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
  * One rank's decode loop, the engine side of spec §4 and the seed's "Engine Integration Example". Per step:
@@ -69,22 +64,12 @@ final class RankLoop {
         }
     }
 
-    /**
-     * One dispatch/combine round's tokens: the step's, or the damaged ones being recomputed; {@code tokens[i]} is row
-     * i's token index in the step.
-     */
-    private record Round(int index, TokenBatch batch, int n, int[] tokens, short[] bits, long[] logical,
-            float[] weights, long[] physical) {
-    }
-
     /** Tokens checked between two heartbeats (a few tens of microseconds of work). */
     private static final int HEARTBEAT_TOKENS = 16;
 
     private final int rank;
     private final DemoConfig config;
     private final DemoRouting buffer;
-    private final BufferAllocator allocator;
-    private final SyntheticModel model;
     private final BlockExperts experts;
     private final ReferenceCheck reference;
     private final FaultInjector faults;
@@ -92,8 +77,6 @@ final class RankLoop {
     private final ExpertPlacement initial;
     private final int slotsPerRank;
     private final int tokens;
-    private final int hidden;
-    private final int topK;
     private final Duration readmitTimeout;
 
     /** The placement every active rank holds (each computes it from the same agreed inputs). */
@@ -102,23 +85,11 @@ final class RankLoop {
     private final boolean[] hosted;
     /** The last agreed mask, 1 = masked. */
     private int[] agreed;
-    /** Per logical expert, the tokens this rank routed to it so far: the load the replan balances. */
-    private final long[] routedLoad;
     /** Ranks this rank masked in dispatch / combine since the last agreement (to report where failures showed). */
     private final boolean[] maskedInDispatch;
     private final boolean[] maskedInCombine;
 
-    // The step's inputs and the reused token batch over which dispatch reads them.
-    private final int[] stepTokens;
-    private final float[] logits;
-    private final short[] bits;
-    private final long[] logical;
-    private final float[] weights;
-    private final long[] physical;
-    private final TokenBatch batch;
-    private final ShortBuffer batchHidden;
-    private final LongBuffer batchIdx;
-    private final FloatBuffer batchWeights;
+    private final RankInputs inputs;
     private final short[] rowBits;
     private final float[] x;
     private final float[] y;
@@ -128,8 +99,6 @@ final class RankLoop {
         this.rank = rank;
         this.config = config;
         this.buffer = buffer;
-        this.allocator = allocator;
-        this.model = model;
         this.experts = experts;
         this.faults = faults;
         this.recorder = recorder;
@@ -139,26 +108,15 @@ final class RankLoop {
         updateHosted();
         this.slotsPerRank = config.slotsPerRank();
         this.tokens = config.tokens();
-        this.hidden = config.hidden();
-        this.topK = config.topK();
-        this.reference = new ReferenceCheck(experts, hidden, topK, slotsPerRank);
+        int hidden = config.hidden();
+        this.reference = new ReferenceCheck(experts, hidden, config.topK(), slotsPerRank);
         // The returning rank first times out of the call it was parked in; the rest is a rendezvous. Bounded, so that
         // readmitting a rank that left the run (after a false mask) costs seconds, not a hang.
         this.readmitTimeout = Duration.ofSeconds(2).plus(config.timeout().multipliedBy(50));
         this.agreed = new int[config.ranks()];
-        this.routedLoad = new long[config.experts()];
         this.maskedInDispatch = new boolean[config.ranks()];
         this.maskedInCombine = new boolean[config.ranks()];
-        this.stepTokens = IntStream.range(0, tokens).toArray();
-        this.logits = new float[config.experts()];
-        this.bits = new short[tokens * hidden];
-        this.logical = new long[tokens * topK];
-        this.weights = new float[tokens * topK];
-        this.physical = new long[tokens * topK];
-        this.batch = TokenBatch.fromBf16Bits(allocator, hidden, bits, topK, physical, weights);
-        this.batchHidden = view(batch.hiddenAddress(), bits.length * 2L).asShortBuffer();
-        this.batchIdx = view(batch.topkIdxAddress(), physical.length * 8L).asLongBuffer();
-        this.batchWeights = view(batch.topkWeightsAddress(), weights.length * 4L).asFloatBuffer();
+        this.inputs = new RankInputs(rank, config, model, allocator);
         this.rowBits = new short[hidden];
         this.x = new float[hidden];
         this.y = new float[hidden];
@@ -166,7 +124,7 @@ final class RankLoop {
 
     /** Runs every step; never throws (errors and false masks go to the recorder). Closes this rank's batch. */
     void run() {
-        try (batch) {
+        try (inputs) {
             int step = 0;
             boolean readmitsDone = false;
             while (step < config.steps()) {
@@ -200,24 +158,11 @@ final class RankLoop {
         if (step == config.warmupSteps()) {
             buffer.setTimeout(config.timeout());
         }
-        model.hiddenStates(step, rank, tokens, bits);
-        int rerouted = 0;
-        for (int t = 0; t < tokens; t++) {
-            rerouted += model.route(step, rank, t, hosted, logits, logical, weights, t * topK) ? 1 : 0;
-        }
-        for (long e : logical) {
-            if (e >= 0) {
-                routedLoad[(int) e]++;
-            }
-        }
-        placement.toPhysical(logical, topK, physical);
-        batchHidden.put(0, bits);
-        batchIdx.put(0, physical);
-        batchWeights.put(0, weights);
+        Round round = inputs.step(step, hosted, placement);
+        int rerouted = inputs.rerouted();
         buffer.heartbeat();
 
         long start = System.nanoTime();
-        Round round = new Round(0, batch, tokens, stepTokens, bits, logical, weights, physical);
         Outcome outcome = route(round);
         long firstAgreeNanos = -1;
         while (true) {
@@ -246,7 +191,7 @@ final class RankLoop {
             if (detection == null || replan(outcome.damaged().length, detection) == 0) {
                 break;
             }
-            Round redo = recomputeRound(step, round, outcome.damaged());
+            Round redo = inputs.recompute(step, round, outcome.damaged(), hosted, placement);
             try {
                 outcome = route(redo);
             } finally {
@@ -326,27 +271,6 @@ final class RankLoop {
         return damagedEverywhere;
     }
 
-    /**
-     * The damaged tokens of {@code from} as a new round under the current (replanned) placement. They are routed
-     * again, as the router now avoids experts the new placement could not host.
-     */
-    private Round recomputeRound(int step, Round from, int[] damaged) {
-        int m = damaged.length;
-        int[] ids = new int[m];
-        short[] b = new short[m * hidden];
-        long[] lg = new long[m * topK];
-        float[] w = new float[m * topK];
-        long[] ph = new long[m * topK];
-        for (int i = 0; i < m; i++) {
-            ids[i] = from.tokens()[damaged[i]];
-            System.arraycopy(from.bits(), damaged[i] * hidden, b, i * hidden, hidden);
-            model.route(step, rank, ids[i], hosted, logits, lg, w, i * topK);
-        }
-        placement.toPhysical(lg, topK, ph);
-        return new Round(from.index() + 1, TokenBatch.fromBf16Bits(allocator, hidden, b, topK, ph, w), m, ids, b, lg,
-                w, ph);
-    }
-
     // ------------------------------------------------------------------------------------------------ readmission
 
     /**
@@ -398,7 +322,7 @@ final class RankLoop {
     private long gatherLoad(int damagedHere, long[] load) {
         ByteBuffer mine = ByteBuffer.allocate(4 + 8 * load.length).order(ByteOrder.LITTLE_ENDIAN);
         mine.putInt(damagedHere);
-        mine.asLongBuffer().put(routedLoad);
+        mine.asLongBuffer().put(inputs.routedLoad());
         long damaged = 0;
         for (byte[] part : buffer.allGather(mine.array())) {
             if (part != null) {
@@ -462,9 +386,5 @@ final class RankLoop {
             live += m == 0 ? 1 : 0;
         }
         return live;
-    }
-
-    private static ByteBuffer view(long address, long bytes) {
-        return MemoryUtil.directBuffer(address, Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
     }
 }

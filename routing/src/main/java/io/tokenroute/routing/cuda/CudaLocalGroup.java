@@ -125,9 +125,7 @@ public final class CudaLocalGroup implements AutoCloseable {
 
     /** One emulated rank: its allocation, stream, events, report, prepared launches and host-side step state. */
     final class Rank {
-        /** Position in the group's per-rank lists and flags. */
-        final int index;
-        /** Global rank id in [0, R). */
+        /** Global rank id in [0, R); the rank's position in {@link #ranks} indexes the per-rank lists and flags. */
         final int id;
         final CudaLocalGroup group = CudaLocalGroup.this;
         final DeviceBuffer memory;
@@ -169,8 +167,7 @@ public final class CudaLocalGroup implements AutoCloseable {
         boolean pendingCombine;
         RuntimeException failure;
 
-        Rank(int index, int id, DeviceBuffer memory, long pinnedBase) {
-            this.index = index;
+        Rank(int id, DeviceBuffer memory, long pinnedBase) {
             this.id = id;
             this.memory = memory;
             this.base = memory.address();
@@ -335,7 +332,7 @@ public final class CudaLocalGroup implements AutoCloseable {
         for (int r = 0; r < ranks.length; r++) {
             DeviceBuffer allocation = memory.allocate(hosted[r], layout.bytes);
             try {
-                ranks[r] = new Rank(r, hosted[r], allocation, pinned.address() + r * pinnedStride);
+                ranks[r] = new Rank(hosted[r], allocation, pinned.address() + r * pinnedStride);
             } catch (RuntimeException e) {
                 allocation.close();
                 throw e;
@@ -535,8 +532,8 @@ public final class CudaLocalGroup implements AutoCloseable {
                 ensureWorking(ranks[r]);
                 validateTokens(ranks[r], batch, "dispatch", true);
                 if (options.fp8() && !isHost(batch) && batch.hiddenAddress() % 16 != 0) {
-                    throw new IllegalArgumentException("rank " + ranks[r].id + ": fp8 dispatch reads rows with 16-byte loads;"
-                            + " the batch's hidden data at 0x" + Long.toHexString(batch.hiddenAddress())
+                    throw new IllegalArgumentException("rank " + ranks[r].id + ": fp8 dispatch reads rows with"
+                            + " 16-byte loads; the batch's hidden data at 0x" + Long.toHexString(batch.hiddenAddress())
                             + " is not 16-byte aligned");
                 }
             }
@@ -974,8 +971,8 @@ public final class CudaLocalGroup implements AutoCloseable {
             for (int r = 0; r < ranks.length; r++) {
                 launch[r] = payloads[r] != null;
                 if (launch[r] && payloads[r].length > layout.collectiveBytes) {
-                    throw new IllegalArgumentException("rank " + ranks[r].id + ": allGather payload of " + payloads[r].length
-                            + " bytes exceeds collectiveBytes = " + layout.collectiveBytes);
+                    throw new IllegalArgumentException("rank " + ranks[r].id + ": allGather payload of "
+                            + payloads[r].length + " bytes exceeds collectiveBytes = " + layout.collectiveBytes);
                 }
             }
             checkLaunch(launch);

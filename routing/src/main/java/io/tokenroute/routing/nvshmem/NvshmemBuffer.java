@@ -31,9 +31,9 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * waiting. A SIGKILLed or stopped peer is masked by the kernels' timed waits within the timeout; survivors go on.
  * Not thread-safe (a second concurrent call fails fast), apart from the mask calls.
  *
- * <p>Closing frees this rank's CUDA resources. The symmetric allocation is returned with {@code nvshmem_free} only when
- * no peer was ever masked (that call is collective and would hang on a dead peer); otherwise the session is marked
- * failed and the heap goes with the process.
+ * <p>Closing frees this rank's CUDA resources and never waits on a peer. The symmetric allocation stays with the
+ * session: {@code nvshmem_free} is collective and would hang on a dead peer, so only
+ * {@link NvshmemSession#finalizeHealthy()} returns it; a call that masked a peer marks the session failed.
  */
 public final class NvshmemBuffer implements AutoCloseable {
     private final NvshmemSession session;
@@ -280,9 +280,6 @@ public final class NvshmemBuffer implements AutoCloseable {
             return;
         }
         closed = true;
-        if (group.config().elastic()) {
-            noteMasks();
-        }
         group.close();
     }
 
