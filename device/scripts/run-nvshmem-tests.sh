@@ -79,6 +79,15 @@ process_tests() {
   [ $# -gt 0 ] && select=("$@")
   TOKENROUTE_RUN_TAG=$tag TOKENROUTE_JVM_OPTS="${TOKENROUTE_JVM_OPTS:-} -Dtokenroute.test.nvshmemKernels=$cubin" \
     bash "$repo/device/scripts/run-gpu-tests.sh" routing -- "${select[@]}"
+  local status=$?
+  # The kill tests print one DETECTION line per survivor: the step that met the death next to healthy and later steps.
+  local detections
+  detections=$(grep -h '^DETECTION' "$logs/gpu-tests/routing-$tag.log" 2>/dev/null)
+  if [ -n "$detections" ]; then
+    echo; echo "detection ($tag): scenario | survivor | healthy step | step that met the death | later steps (max)"
+    echo "$detections" | sed 's/^DETECTION /  /'
+  fi
+  return $status
 }
 
 stage=${1:-tests}

@@ -419,6 +419,7 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
 
     if (blockIdx.x == 0) {
         // ---- the routing plan (RankProtocol#planRouting + writeRoutingLists) ----
+        trace_begin(d, TR_EP_TRACE_PLAN);
         const int* mask = own<int>(d, TR_EP_OFF_MASK);
         const int max_entries = static_cast<int>(d->f[TR_EP_MAX_TOKENS] * d->f[TR_EP_MAX_TOPK]);
         // Shared-memory plan when it fits (CudaRankLayout#planSharedBytes computes the same condition): token
@@ -514,9 +515,11 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
             st_volatile(report(d) + TR_EP_REP_BAD, s_bad);
             st_volatile(report(d) + TR_EP_REP_FAULT, TR_EP_FAULT_BAD_INPUT);
         }
+        trace_end(d, TR_EP_TRACE_PLAN);
     }
     if (blockIdx.x > 0 || gridDim.x == 1) {
         // ---- the rows ----
+        trace_begin(d, TR_EP_TRACE_STAGE);
         const int warps = blockDim.x / 32;
         const int lane = threadIdx.x % 32;
         const int64_t first = gridDim.x == 1 ? threadIdx.x / 32 : static_cast<int64_t>(blockIdx.x - 1) * warps
@@ -532,6 +535,8 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
             warp_quantize_rows(slot + d->f[TR_EP_ST_FP8], slot + d->f[TR_EP_ST_SCALES], x, dtype, n, H, mode, first,
                                stride);
         }
+        __syncthreads();
+        trace_end(d, TR_EP_TRACE_STAGE);
     }
     // ---- the last block to finish publishes ----
     __syncthreads();

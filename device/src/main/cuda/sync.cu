@@ -193,6 +193,9 @@ constexpr int TR_EP_TRACE_COPY = 2;
 constexpr int TR_EP_TRACE_COMBINE_SEND = 3;
 constexpr int TR_EP_TRACE_COMBINE_WAIT = 4;
 constexpr int TR_EP_TRACE_REDUCE = 5;
+// Inside the dispatch send: block 0's routing plan, and the other blocks' staging (bf16 rows or fp8 quantisation).
+constexpr int TR_EP_TRACE_PLAN = 6;
+constexpr int TR_EP_TRACE_STAGE = 7;
 constexpr int TR_EP_TRACE_PHASES = 8;
 
 namespace tr_ep {
@@ -671,11 +674,60 @@ tr_ep_sync_wait(const TrEp* __restrict__ d, uint64_t timeout_ns, int gather, int
 
 // ------------------------------------------------------------------------------------------------ rendezvous
 
+namespace tr_ep {
+
+// Changes whenever peer p beats or moves its rendezvous word (both only grow, so their sum changes with either).
+__device__ __forceinline__ uint64_t life_sign(const TrEp* d, int p) {
+    return peer_ctrl(d, p, TR_EP_BEAT) + peer_ctrl(d, p, TR_EP_RDV);
+}
+
+// The rendezvous's waits, one thread: polls until no participant lags (lagging(p) is re-evaluated every poll and may
+// raise this rank's proposal as a side effect). Each participant has its own timeout, restarted by its life_sign: a
+// lagging participant that is alive is itself waiting (on a dead rank it has not yet given up on, say), and survivors
+// that detect a death at different times must not mask each other. A participant silent for timeout_ns, or lagging for
+// TR_EP_LIVE_WAIT_TIMEOUTS timeouts, is masked (elastic; it stops being a participant) or reported as a CLEAN fault
+// (non-elastic, which ends the wait).
+template <typename Participant, typename Lagging>
+__device__ void rendezvous_wait(const TrEp* d, Participant participant, Lagging lagging, uint64_t timeout_ns) {
+    __shared__ uint64_t s_life[TR_EP_MAX_RANKS];
+    __shared__ uint64_t s_live_at[TR_EP_MAX_RANKS];
+    const int r = ranks(d);
+    for (int p = 0; p < r; ++p) {
+        s_life[p] = participant(p) ? life_sign(d, p) : 0;
+        s_live_at[p] = 0;
+    }
+    WaitClock clock(now_ns());
+    for (int poll = 0;; ++poll) {
+        beat(d, poll, clock.tick());
+        bool waiting = false;
+        bool reported = false;
+        for (int p = 0; p < r; ++p) {
+            if (!participant(p) || !lagging(p)) continue;
+            const uint64_t b = life_sign(d, p);
+            if (b != s_life[p]) {
+                s_life[p] = b;
+                s_live_at[p] = clock.total;
+            }
+            if (clock.total - s_live_at[p] > timeout_ns || clock.total > TR_EP_LIVE_WAIT_TIMEOUTS * timeout_ns) {
+                on_timeout(d, p, TR_EP_PHASE_CLEAN);
+                reported = true;
+            } else {
+                waiting = true;
+            }
+        }
+        if (!waiting || (reported && !d->f[TR_EP_ELASTIC])) return;
+        if (poll >= TR_EP_SPIN_POLLS) __nanosleep(TR_EP_SLEEP_NS);
+    }
+}
+
+}  // namespace tr_ep
+
 // cleanBuffer / readmit: the generation rendezvous of RankProtocol#rendezvous on the device. Participants are this
 // rank and every peer it does not mask (all ranks in non-elastic mode). They converge on the largest generation any
 // of them proposes, restart every sequence at generation << 32, publish fresh control words, and confirm. A silent
-// participant is masked after timeout_ns (elastic) or reported as a CLEAN fault (non-elastic). One thread does it:
-// the wait is a handful of words per peer. Resets this rank's receive counts.
+// participant is masked after timeout_ns (elastic) or reported as a CLEAN fault (non-elastic); one that beats is
+// waited for (tr_ep::rendezvous_wait). One thread does it: the wait is a handful of words per peer. Resets this
+// rank's receive counts.
 extern "C" __global__ void __launch_bounds__(32)
 tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     using namespace tr_ep;
@@ -703,32 +755,17 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     }
     ++mine;
     st_release(rdv, mine << 1);
-    WaitClock proposing(now_ns());
-    for (int poll = 0;; ++poll) {
-        beat(d, poll, proposing.tick());
-        bool all = true;
-        for (int p = 0; p < r; ++p) {
-            if (!participant(p)) continue;
-            const uint64_t g = peer_ctrl(d, p, TR_EP_RDV) >> 1;
-            if (g > mine) {
-                mine = g;
-                st_release(rdv, mine << 1);
-                all = false;
-            } else if (g < mine) {
-                all = false;
-            }
+    // Proposing: a participant lags while its generation differs from ours; a larger one becomes ours (and the others
+    // are polled again against it).
+    rendezvous_wait(d, participant, [&](int p) {
+        const uint64_t g = peer_ctrl(d, p, TR_EP_RDV) >> 1;
+        if (g > mine) {
+            mine = g;
+            st_release(rdv, mine << 1);
+            return true;
         }
-        if (all) break;
-        if (proposing.expired(timeout_ns)) {
-            for (int p = 0; p < r; ++p) {
-                if (participant(p) && (peer_ctrl(d, p, TR_EP_RDV) >> 1) != mine) {
-                    on_timeout(d, p, TR_EP_PHASE_CLEAN);
-                }
-            }
-            break;
-        }
-        if (poll >= TR_EP_SPIN_POLLS) __nanosleep(TR_EP_SLEEP_NS);
-    }
+        return g != mine;
+    }, timeout_ns);
 
     const uint64_t base_seq = mine << 32;
     st->seq = base_seq;
@@ -744,24 +781,9 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     st_release(ctrl(base(d), d, TR_EP_SYNC), base_seq);
     st_release(rdv, mine << 1 | 1);
 
-    WaitClock confirming(now_ns());
-    for (int poll = 0;; ++poll) {
-        beat(d, poll, confirming.tick());
-        bool all = true;
-        for (int p = 0; p < r; ++p) {
-            if (participant(p) && peer_ctrl(d, p, TR_EP_RDV) < (mine << 1 | 1)) all = false;
-        }
-        if (all) break;
-        if (confirming.expired(timeout_ns)) {
-            for (int p = 0; p < r; ++p) {
-                if (participant(p) && peer_ctrl(d, p, TR_EP_RDV) < (mine << 1 | 1)) {
-                    on_timeout(d, p, TR_EP_PHASE_CLEAN);
-                }
-            }
-            break;
-        }
-        if (poll >= TR_EP_SPIN_POLLS) __nanosleep(TR_EP_SLEEP_NS);
-    }
+    // Confirming: a participant lags until it published the agreed generation as done.
+    rendezvous_wait(d, participant, [&](int p) { return peer_ctrl(d, p, TR_EP_RDV) < (mine << 1 | 1); },
+                    timeout_ns);
     __threadfence_system();
 }
 

@@ -9,8 +9,12 @@ import static org.bytedeco.cuda.global.cudart.cudaDevAttrClockRate;
 import static org.bytedeco.cuda.global.cudart.cudaDevAttrComputeCapabilityMajor;
 import static org.bytedeco.cuda.global.cudart.cudaDevAttrComputeCapabilityMinor;
 import static org.bytedeco.cuda.global.cudart.cudaDevAttrMultiProcessorCount;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceCanAccessPeer;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceEnablePeerAccess;
 import static org.bytedeco.cuda.global.cudart.cudaDeviceGetAttribute;
 import static org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaErrorPeerAccessAlreadyEnabled;
+import static org.bytedeco.cuda.global.cudart.cudaGetLastError;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
 
 import io.tokenroute.arrow.memory.MemoryLocation;
@@ -105,6 +109,37 @@ public final class CudaDevice implements AutoCloseable {
     public void synchronize() {
         makeCurrent();
         CudaException.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize(cuda:" + ordinal + ")");
+    }
+
+    /**
+     * Lets copies and kernels on this device reach {@code peer}'s memory directly (NVLink, or PCIe peer-to-peer)
+     * instead of through host memory, for the life of this device's primary context; enabling it twice is harmless.
+     * Makes this device current.
+     *
+     * @param peer another open device
+     * @return false when the two devices cannot reach each other directly (copies between them still work, staged
+     *     through the host), true when peer access is on
+     * @throws IllegalArgumentException if {@code peer} is this device
+     * @throws CudaException if the runtime refuses
+     */
+    public boolean enablePeerAccess(CudaDevice peer) {
+        if (peer.ordinal == ordinal) {
+            throw new IllegalArgumentException("cuda:" + ordinal + " is not its own peer");
+        }
+        makeCurrent();
+        int[] can = new int[1];
+        CudaException.check(cudaDeviceCanAccessPeer(can, ordinal, peer.ordinal),
+                "cudaDeviceCanAccessPeer(" + ordinal + ", " + peer.ordinal + ")");
+        if (can[0] == 0) {
+            return false;
+        }
+        int code = cudaDeviceEnablePeerAccess(peer.ordinal, 0);
+        if (code == cudaErrorPeerAccessAlreadyEnabled) {
+            cudaGetLastError();  // the runtime also keeps it as the thread's sticky last error
+            return true;
+        }
+        CudaException.check(code, "cudaDeviceEnablePeerAccess(" + peer.ordinal + ") on cuda:" + ordinal);
+        return true;
     }
 
     /** The device ordinal, as CUDA numbers the visible devices. */

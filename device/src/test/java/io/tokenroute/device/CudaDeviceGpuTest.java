@@ -1,12 +1,16 @@
 package io.tokenroute.device;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenroute.arrow.memory.MemoryLocation;
+import java.util.Arrays;
+import java.util.Random;
 import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
 
@@ -71,5 +75,36 @@ class CudaDeviceGpuTest extends GpuTestBase {
             }
             assertEquals(0, allocator.getAllocatedMemory());
         }
+    }
+
+    @Test
+    void aDeviceIsNotItsOwnPeer() {
+        assertThrows(IllegalArgumentException.class, () -> device.enablePeerAccess(device));
+    }
+
+    @Test
+    void peerAccessCopiesBetweenTwoGpusExactly() {
+        assumeTrue(Cuda.deviceCount() >= 2, "one GPU: no peer to reach");
+        int n = 1 << 20;
+        int[] sent = new Random(7).ints(n).toArray();
+        int[] back = new int[n];
+        Arrays.fill(back, 0xA5A5A5A5);
+        try (CudaDevice other = CudaDevice.open(1)) {
+            assertTrue(device.enablePeerAccess(other), "H200s of one host reach each other over NVLink");
+            assertTrue(device.enablePeerAccess(other), "enabling twice is harmless");
+            other.makeCurrent();
+            try (DeviceBuffer remote = DeviceBuffer.allocate(4L * n)) {
+                device.makeCurrent();
+                try (DeviceBuffer local = DeviceBuffer.allocate(4L * n);
+                        DeviceBuffer again = DeviceBuffer.allocate(4L * n)) {
+                    Memcpy.toDevice(local.address(), sent, stream);
+                    Memcpy.deviceToDevice(remote.address(), local.address(), 4L * n, stream);
+                    Memcpy.deviceToDevice(again.address(), remote.address(), 4L * n, stream);
+                    Memcpy.toHost(back, again.address(), stream);
+                    stream.synchronize();
+                }
+            }
+        }
+        assertArrayEquals(sent, back, "GPU 0 -> GPU 1 -> GPU 0 round trip");
     }
 }

@@ -78,7 +78,8 @@ class NvshmemLibraryTest {
     void buildScriptSkipsWithoutNvshmem(@TempDir Path out) throws IOException, InterruptedException {
         assumeTrue(onPath("bash"), "bash is not on PATH");
         Path script = Path.of("src/main/native/nvshmem/build-nvshmem.sh").toAbsolutePath();
-        assertTrue(Files.isRegularFile(script), script.toString());
+        // The GPU bundle runs the test jars outside the source tree, where the script is not.
+        assumeTrue(Files.isRegularFile(script), "not run from the device module's source folder: no " + script);
         ProcessBuilder builder = new ProcessBuilder("bash", script.toString(), out.toString()).redirectErrorStream(true);
         builder.environment().put("NVSHMEM_HOME", "none");
         Process process = builder.start();

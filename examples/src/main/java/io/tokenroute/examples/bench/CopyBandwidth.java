@@ -9,8 +9,8 @@ import java.util.Arrays;
 
 /**
  * The limit the GPU benchmarks report against, measured in the same run: {@code cudaMemcpyAsync} of a large buffer
- * within one GPU (device-to-device copy bandwidth) or from one GPU to another (NVLink), timed with CUDA events, median
- * of 20 after 3 warm-up copies.
+ * within one GPU (device-to-device copy bandwidth) or from one GPU to another (NVLink, with peer access enabled: without
+ * it the runtime stages the copy through host memory), timed with CUDA events, median of 20 after 3 warm-up copies.
  */
 final class CopyBandwidth {
     private CopyBandwidth() {
@@ -23,6 +23,9 @@ final class CopyBandwidth {
      */
     static double measure(int from, int to, long bytes) {
         try (CudaDevice src = CudaDevice.open(from); CudaDevice dst = CudaDevice.open(to)) {
+            if (from != to && !src.enablePeerAccess(dst)) {
+                throw new IllegalStateException("GPU " + from + " cannot reach GPU " + to + " directly");
+            }
             dst.makeCurrent();
             try (DeviceBuffer b = DeviceBuffer.allocate(bytes)) {
                 src.makeCurrent();

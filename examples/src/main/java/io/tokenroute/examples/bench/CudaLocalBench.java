@@ -341,8 +341,11 @@ public final class CudaLocalBench {
         }
     }
 
+    /** Trace phases in CudaLocalGroup#phaseTrace order; the last two are parts of the dispatch send. */
     private static final String[] PHASES = {"dispatch send", "dispatch wait", "dispatch copy", "combine send",
-        "combine wait", "combine reduce"};
+        "combine wait", "combine reduce", " send: plan", " send: stage"};
+    private static final int[] DISPATCH_PHASES = {0, 6, 7, 1, 2};
+    private static final int[] STEP_PHASES = {0, 6, 7, 1, 2, 3, 4, 5};
 
     /**
      * Where a step's time goes: the kernels stamp the first start and last end of each phase (%globaltimer); per
@@ -379,7 +382,7 @@ public final class CudaLocalBench {
             }
         }
         System.out.println("step breakdown (" + what + ", us from the first dispatch-send start; all 8 ranks):");
-        for (int p = 0; p < (combine == null ? 3 : PHASES.length); p++) {
+        for (int p : combine == null ? DISPATCH_PHASES : STEP_PHASES) {
             System.out.printf("  %-16s %7.1f .. %7.1f%n", PHASES[p], median(starts[p]), median(ends[p]));
         }
     }

@@ -35,8 +35,9 @@ import org.apache.arrow.memory.RootAllocator;
  * the device-to-device copy bandwidth of GPU 0 and, with two GPUs or more, the copy bandwidth from GPU 0 to GPU 1
  * (NVLink), and times {@code cuda-local} with R emulated ranks on GPU 0; then it starts R rank processes of itself
  * (one NVSHMEM PE each, PE p on GPU p % deviceCount) that time their own bf16 dispatch, fp8 dispatch and combine calls
- * (host wall clock around each call, which includes waiting for the slowest peer), and prints both with the bandwidth
- * per rank (each (token, expert) row counted once read and once written). Inputs are device-resident, several sets
+ * (host wall clock around each call, which includes waiting for the slowest peer), alternating each step with the
+ * same calls on a non-elastic buffer, and prints both with the bandwidth per rank (each (token, expert) row counted once read and once
+ * written) and the healthy cost of elasticity. Inputs are device-resident, several sets
  * rotate so L2 cannot serve them, host validation of device inputs is off (as in an engine's hot loop).
  *
  * <p>Run by {@code device/scripts/run-nvshmem-tests.sh bench}, which starts CUDA MPS when PEs share a GPU: without MPS
@@ -51,6 +52,7 @@ public final class NvshmemBench {
     /** What each rank reports, in {@link #record}'s row order. */
     private static final String[] RESULT_KEYS = {"dispatchMicros", "fp8DispatchMicros", "combineMicros",
         "stepMicros"};
+    private static final String NON_ELASTIC_KEY = "nonElasticStepMicros";
 
     private NvshmemBench() {
     }
@@ -94,32 +96,36 @@ public final class NvshmemBench {
             System.out.printf("  %-22s %10.1f %10.1f %7.2fx %11.0f GB/s%n", names[i], local[i], shmem[i],
                     shmem[i] / local[i], bytes[i] / (shmem[i] * 1e-6) / 1e9);
         }
+        double nonElastic = shmem[RESULT_KEYS.length];
+        System.out.printf("  nvshmem bf16 step, non-elastic: %.1f us; elastic vs non-elastic %+.1f %%%n", nonElastic,
+                100 * (shmem[3] / nonElastic - 1));
     }
 
-    static BufferConfig config(int ranks) {
-        return BufferConfig.builder().ranks(ranks).experts(E).maxTopK(K).hidden(H).maxTokensPerRank(T).elastic(true)
-                .timeout(Duration.ofSeconds(10)).build();
+    static BufferConfig config(int ranks, boolean elastic) {
+        return BufferConfig.builder().ranks(ranks).experts(E).maxTopK(K).hidden(H).maxTokensPerRank(T)
+                .elastic(elastic).timeout(Duration.ofSeconds(10)).build();
     }
 
     /** Median dispatch, combine and step micros of cuda-local with all R ranks in this process. */
     private static double[] cudaLocal(int ranks, int iters, int warmup) {
         try (CudaDevice device = CudaDevice.open(0); BufferAllocator allocator = new RootAllocator();
                 Inputs in = new Inputs(allocator, ranks, allRanks(ranks));
-                CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks), allocator)) {
+                CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks, true), allocator)) {
             group.setValidateDeviceInputs(false);
             long[][] times = new long[4][iters];
             for (int s = 0; s < warmup + iters; s++) {
                 List<TokenBatch> batches = in.sets.get(s % SETS);
-                long t0 = System.nanoTime();
+                long[] t = new long[5];
+                t[0] = System.nanoTime();
                 group.dispatch(batches, DispatchOptions.FP8);
-                long t1 = System.nanoTime();
+                t[1] = System.nanoTime();
                 group.combine(batches);
-                long t2 = System.nanoTime();
+                t[2] = System.nanoTime();
                 group.dispatch(batches, DispatchOptions.BF16);
-                long t3 = System.nanoTime();
+                t[3] = System.nanoTime();
                 group.combine(batches);
-                long t4 = System.nanoTime();
-                record(times, s - warmup, t0, t1, t2, t3, t4);
+                t[4] = System.nanoTime();
+                record(times, s - warmup, t);
             }
             return medians(times);
         }
@@ -132,15 +138,15 @@ public final class NvshmemBench {
     }
 
     /**
-     * One step pair: fp8 dispatch t0..t1 (its combine t1..t2 is not reported), then bf16 dispatch t2..t3 and combine
-     * t3..t4; rows: bf16 dispatch, fp8 dispatch, combine, bf16 step.
+     * One step pair's stamps t (fp8 dispatch t0..t1, its combine t1..t2, not reported; bf16 dispatch t2..t3, combine
+     * t3..t4) into row i of times: bf16 dispatch, fp8 dispatch, combine, bf16 step. Warm-up steps (i < 0) are dropped.
      */
-    private static void record(long[][] times, int i, long t0, long t1, long t2, long t3, long t4) {
+    private static void record(long[][] times, int i, long[] t) {
         if (i >= 0) {
-            times[0][i] = t3 - t2;
-            times[1][i] = t1 - t0;
-            times[2][i] = t4 - t3;
-            times[3][i] = t4 - t2;
+            times[0][i] = t[3] - t[2];
+            times[1][i] = t[1] - t[0];
+            times[2][i] = t[4] - t[3];
+            times[3][i] = t[4] - t[2];
         }
     }
 
@@ -170,13 +176,14 @@ public final class NvshmemBench {
                 "--warmup", Integer.toString(warmup));
         try (RankLauncher launcher = RankLauncher.builder(NvshmemBench.class.getName(), ranks)
                 .jvmOptions(options.toArray(String[]::new)).args((r, f) -> rankArgs).start()) {
-            double[] worst = new double[RESULT_KEYS.length];
+            double[] worst = new double[RESULT_KEYS.length + 1];
             for (RankResult r : launcher.awaitAll(Duration.ofMinutes(5))) {
                 if (!r.ok()) {
                     throw new IllegalStateException("rank " + r.rank() + " failed: " + r.describe());
                 }
-                for (int i = 0; i < RESULT_KEYS.length; i++) {
-                    worst[i] = Math.max(worst[i], Double.parseDouble(r.values().get(RESULT_KEYS[i])));
+                for (int i = 0; i <= RESULT_KEYS.length; i++) {
+                    String key = i < RESULT_KEYS.length ? RESULT_KEYS[i] : NON_ELASTIC_KEY;
+                    worst[i] = Math.max(worst[i], Double.parseDouble(r.values().get(key)));
                 }
                 System.out.println("rank " + r.rank() + ": " + r.values());
             }
@@ -184,42 +191,56 @@ public final class NvshmemBench {
         }
     }
 
-    /** One PE: joins, times its own calls, reports medians. */
+    /**
+     * One PE: joins, opens an elastic and a non-elastic buffer and alternates them step by step (so clocks and
+     * neighbours treat both alike), times its own calls, reports the elastic medians and the non-elastic bf16 step.
+     */
     private static void rank(int ranks, int iters, int warmup) {
         LaunchedRank.start();
         int rank = LaunchedRank.rank();
-        BufferConfig config = config(ranks);
-        long heap = NvshmemBuffer.symmetricBytes(config) + (64L << 20);
+        // Symmetric allocations stay with the session until it ends, so the heap holds both buffers.
+        long heap = 2 * NvshmemBuffer.symmetricBytes(config(ranks, true)) + (64L << 20);
         try (CudaDevice device = CudaDevice.open(rank % Cuda.deviceCount());
                 NvshmemSession session = NvshmemSession.join(device, rank, ranks, NvshmemOptions.singleHost(heap));
                 BufferAllocator allocator = new RootAllocator();
                 Inputs in = new Inputs(allocator, ranks, new int[] {rank});
-                NvshmemBuffer buffer = NvshmemBuffer.open(session, config, allocator)) {
-            buffer.group().setValidateDeviceInputs(false);
+                NvshmemBuffer elastic = NvshmemBuffer.open(session, config(ranks, true), allocator);
+                NvshmemBuffer plain = NvshmemBuffer.open(session, config(ranks, false), allocator)) {
+            elastic.group().setValidateDeviceInputs(false);
+            plain.group().setValidateDeviceInputs(false);
             long[][] times = new long[4][iters];
+            long[][] plainTimes = new long[4][iters];
             for (int s = 0; s < warmup + iters; s++) {
                 TokenBatch batch = in.sets.get(s % SETS).get(0);
-                long t0 = System.nanoTime();
-                buffer.dispatch(batch, DispatchOptions.FP8);
-                long t1 = System.nanoTime();
-                buffer.combine(batch);
-                long t2 = System.nanoTime();
-                buffer.dispatch(batch, DispatchOptions.BF16);
-                long t3 = System.nanoTime();
-                buffer.combine(batch);
-                long t4 = System.nanoTime();
-                record(times, s - warmup, t0, t1, t2, t3, t4);
+                record(times, s - warmup, timedStepPair(elastic, batch));
+                record(plainTimes, s - warmup, timedStepPair(plain, batch));
             }
             double[] m = medians(times);
             Map<String, Object> result = new LinkedHashMap<>();
             for (int i = 0; i < RESULT_KEYS.length; i++) {
                 result.put(RESULT_KEYS[i], m[i]);
             }
-            result.put("masked", Arrays.toString(buffer.queryMask()));
+            result.put(NON_ELASTIC_KEY, medians(plainTimes)[3]);
+            result.put("masked", Arrays.toString(elastic.queryMask()));
             LaunchedRank.result(result);
         }
         System.out.flush();
         Runtime.getRuntime().halt(0);
+    }
+
+    /** fp8 dispatch + combine, then bf16 dispatch + combine; the five nanoTime stamps around the four calls. */
+    private static long[] timedStepPair(NvshmemBuffer buffer, TokenBatch batch) {
+        long[] t = new long[5];
+        t[0] = System.nanoTime();
+        buffer.dispatch(batch, DispatchOptions.FP8);
+        t[1] = System.nanoTime();
+        buffer.combine(batch);
+        t[2] = System.nanoTime();
+        buffer.dispatch(batch, DispatchOptions.BF16);
+        t[3] = System.nanoTime();
+        buffer.combine(batch);
+        t[4] = System.nanoTime();
+        return t;
     }
 
     /** SETS rotating sets of device-resident batches for the given ranks (same random draw for every process). */

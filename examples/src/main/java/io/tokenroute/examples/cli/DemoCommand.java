@@ -50,7 +50,7 @@ import picocli.CommandLine.TypeConversionException;
             "--transport cuda-local emulates the ranks on GPU 0 (CUDA dispatch/combine kernels, one driving thread; "
                     + "experts and checks on the host); a --fail rank is no longer launched and its peers mask it "
                     + "inside their kernels.",
-            "--transport nvshmem runs each rank as its own JVM process and NVSHMEM PE (PE p on GPU p % GPUs; CUDA "
+            "--transport nvshmem runs each rank as its own JVM process and NVSHMEM PE (PE p on GPU p %% GPUs; CUDA "
                     + "kernels reach the peers' symmetric heaps, experts and checks on the host); a --fail rank "
                     + "SIGKILLs its own process (no --readmit).",
             "Prints a summary (latency percentiles, detection latency, recomputed tokens, mismatches) and plots "

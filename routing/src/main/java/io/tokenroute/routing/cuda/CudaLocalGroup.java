@@ -1282,7 +1282,8 @@ public final class CudaLocalGroup implements AutoCloseable {
     /**
      * Rank {@code rank}'s phase trace since {@link #resetTrace()}: {@code [2 p]} = start, {@code [2 p + 1]} = end in
      * GPU nanoseconds (%globaltimer) of phase {@code p}: 0 dispatch send, 1 dispatch wait, 2 dispatch copy, 3 combine
-     * send, 4 combine wait, 5 combine reduce ({@code -1} / 0 when the phase did not run). Waits for the rank's stream.
+     * send, 4 combine wait, 5 combine reduce, and inside the dispatch send 6 its routing plan, 7 its row staging
+     * ({@code -1} / 0 when the phase did not run). Waits for the rank's stream.
      */
     public long[] phaseTrace(int rank) {
         Rank rk = rank(rank);
@@ -1340,21 +1341,28 @@ public final class CudaLocalGroup implements AutoCloseable {
     }
 
     /**
-     * Overwrites every rank's receive rows, scales, provenance columns, combine-send rows and combine output with the
-     * byte 0xA5 (tests: an element a kernel skipped then shows up instead of passing on stale data). Between steps
-     * only; waits until done. Ranks that are stalled are skipped.
+     * Overwrites every hosted rank's receive rows, scales, provenance columns, combine output and (when this group
+     * hosts all R ranks) combine-send rows with the byte 0xA5 (tests: an element a kernel skipped then shows up instead
+     * of passing on stale data). Between steps only; waits until done. Ranks that are stalled are skipped.
+     *
+     * <p>A group hosting a subset of the ranks (one process per rank) leaves the combine-send rows alone: a peer
+     * process may still be reducing the previous step from them (it detected a death later than this rank did), and
+     * only the expert outputs of this rank's next step, written after its next dispatch, may replace them.
      */
     public void poisonResults() {
         enter("poisonResults");
         try {
             checkOpen();
             FillKernel fill = new FillKernel(module);
+            boolean allHosted = ranks.length == groupSize;
             for (Rank rk : ranks) {
                 if (rk.stalled) {
                     continue;
                 }
-                fill.fill(rk.base + layout.offCombRows, layout.localExperts * layout.expertRowBytes(), 1, POISON,
-                        origin);
+                if (allHosted) {
+                    fill.fill(rk.base + layout.offCombRows, layout.localExperts * layout.expertRowBytes(), 1, POISON,
+                            origin);
+                }
                 fill.fill(rk.base + layout.offRecvX, layout.offOut + 2L * layout.hidden * layout.maxTokens
                         - layout.offRecvX, 1, POISON, origin);
                 fill.fill(rk.base + layout.offLost, 4L * layout.maxTokens, 1, POISON, origin);

@@ -263,7 +263,10 @@ public final class NvshmemBuffer implements AutoCloseable {
         return group.combineWaitNanos(0);
     }
 
-    /** Overwrites the receive rows, combine rows and outputs with the byte 0xA5 (tests). */
+    /**
+     * Overwrites this rank's receive rows and combine outputs with the byte 0xA5 (tests); not its combine-send rows,
+     * which a slower peer may still be reading ({@link CudaLocalGroup#poisonResults()}).
+     */
     public void poisonResults() {
         group.poisonResults();
     }
