@@ -442,22 +442,35 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
         for (int i = threadIdx.x; i < E * W; i += blockDim.x) bitmap[i] = 0;
         __syncthreads();
         // Pass 1: which entries are sent (expert valid, its rank not masked in this rank's view), token bitmaps.
-        for (int i = threadIdx.x; i < entries; i += blockDim.x) {
-            const int64_t e = __ldcg(idx + i);
-            const int t = i / k;
-            int include = -1;
-            if (e >= 0 && e < E) {
-                routed[i] = static_cast<int>(e);
-                const int dest = static_cast<int>(e) / L;
-                if (dest == me || s_mask[dest] == 0) {
-                    include = 0;
-                    atomicOr(bitmap + e * W + (t >> 5), 1u << (t & 31));
-                }
-            } else {
-                routed[i] = -1;
-                if (e != -1) atomicAdd(&s_bad, 1);
+        // The ids are loaded TR_EP_PLAN_PREFETCH at a time before any is used: the plan's stores go through generic
+        // pointers (shared or global memory), so the compiler cannot move a later load above them by itself.
+        for (int first = threadIdx.x; first < entries; first += TR_EP_PLAN_PREFETCH * blockDim.x) {
+            int64_t ids[TR_EP_PLAN_PREFETCH];
+#pragma unroll
+            for (int u = 0; u < TR_EP_PLAN_PREFETCH; ++u) {
+                const int i = first + u * blockDim.x;
+                ids[u] = i < entries ? __ldcg(idx + i) : -1;
             }
-            position[i] = include;
+#pragma unroll
+            for (int u = 0; u < TR_EP_PLAN_PREFETCH; ++u) {
+                const int i = first + u * blockDim.x;
+                if (i >= entries) break;
+                const int64_t e = ids[u];
+                const int t = i / k;
+                int include = -1;
+                if (e >= 0 && e < E) {
+                    routed[i] = static_cast<int>(e);
+                    const int dest = static_cast<int>(e) / L;
+                    if (dest == me || s_mask[dest] == 0) {
+                        include = 0;
+                        atomicOr(bitmap + e * W + (t >> 5), 1u << (t & 31));
+                    }
+                } else {
+                    routed[i] = -1;
+                    if (e != -1) atomicAdd(&s_bad, 1);
+                }
+                position[i] = include;
+            }
         }
         __syncthreads();
         // Per-expert counts and their exclusive scan (CSR offsets): each thread sums a contiguous chunk of experts,

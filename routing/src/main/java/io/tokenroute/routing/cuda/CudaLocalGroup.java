@@ -72,8 +72,11 @@ public final class CudaLocalGroup implements AutoCloseable {
     private static final long POISON = 0xA5L;
     /** tokenroute_config.cuh TR_EP_BATCH_RANKS: ranks per batched launch. */
     static final int BATCH = 64;
-    /** tokenroute_config.cuh TR_EP_FP8_UNROLL. */
-    private static final int FP8_UNROLL = 4;
+    /**
+     * Group pairs each quantising warp of the fp8 send is sized for; the kernel takes them tokenroute_config.cuh
+     * TR_EP_FP8_UNROLL at a time.
+     */
+    private static final int FP8_PAIRS_PER_WARP = 4;
     // Byte layout of the batched kernels' by-value parameters (sync.cu TrEpBatch, TrEpSendBatch, TrEpReduceBatch).
     private static final long BATCH_BYTES = 8L * BATCH;
     private static final long SEND_X = 8L * BATCH;
@@ -639,7 +642,7 @@ public final class CudaLocalGroup implements AutoCloseable {
             return 1 + Math.max(1, (n + warps - 1) / warps);
         }
         long pairs = ((long) n * layout.scaleGroups + 1) / 2;
-        long wanted = (pairs + (long) warps * FP8_UNROLL - 1) / ((long) warps * FP8_UNROLL);
+        long wanted = (pairs + (long) warps * FP8_PAIRS_PER_WARP - 1) / ((long) warps * FP8_PAIRS_PER_WARP);
         // Up to two resident waves over all ranks: quantisation is latency-bound, more warps in flight help.
         long cap = Math.max(1, 2L * send.function().gridFor(Long.MAX_VALUE) / Math.min(ranks.length, BATCH));
         return 1 + (int) Math.max(1, Math.min(wanted, cap));
