@@ -115,17 +115,8 @@ public final class NvshmemBench {
             long[][] times = new long[4][iters];
             for (int s = 0; s < warmup + iters; s++) {
                 List<TokenBatch> batches = in.sets.get(s % SETS);
-                long[] t = new long[5];
-                t[0] = System.nanoTime();
-                group.dispatch(batches, DispatchOptions.FP8);
-                t[1] = System.nanoTime();
-                group.combine(batches);
-                t[2] = System.nanoTime();
-                group.dispatch(batches, DispatchOptions.BF16);
-                t[3] = System.nanoTime();
-                group.combine(batches);
-                t[4] = System.nanoTime();
-                record(times, s - warmup, t);
+                record(times, s - warmup, timedStepPair(() -> group.dispatch(batches, DispatchOptions.FP8),
+                        () -> group.dispatch(batches, DispatchOptions.BF16), () -> group.combine(batches)));
             }
             return medians(times);
         }
@@ -212,8 +203,10 @@ public final class NvshmemBench {
             long[][] plainTimes = new long[4][iters];
             for (int s = 0; s < warmup + iters; s++) {
                 TokenBatch batch = in.sets.get(s % SETS).get(0);
-                record(times, s - warmup, timedStepPair(elastic, batch));
-                record(plainTimes, s - warmup, timedStepPair(plain, batch));
+                record(times, s - warmup, timedStepPair(() -> elastic.dispatch(batch, DispatchOptions.FP8),
+                        () -> elastic.dispatch(batch, DispatchOptions.BF16), () -> elastic.combine(batch)));
+                record(plainTimes, s - warmup, timedStepPair(() -> plain.dispatch(batch, DispatchOptions.FP8),
+                        () -> plain.dispatch(batch, DispatchOptions.BF16), () -> plain.combine(batch)));
             }
             double[] m = medians(times);
             Map<String, Object> result = new LinkedHashMap<>();
@@ -229,16 +222,16 @@ public final class NvshmemBench {
     }
 
     /** fp8 dispatch + combine, then bf16 dispatch + combine; the five nanoTime stamps around the four calls. */
-    private static long[] timedStepPair(NvshmemBuffer buffer, TokenBatch batch) {
+    private static long[] timedStepPair(Runnable fp8Dispatch, Runnable bf16Dispatch, Runnable combine) {
         long[] t = new long[5];
         t[0] = System.nanoTime();
-        buffer.dispatch(batch, DispatchOptions.FP8);
+        fp8Dispatch.run();
         t[1] = System.nanoTime();
-        buffer.combine(batch);
+        combine.run();
         t[2] = System.nanoTime();
-        buffer.dispatch(batch, DispatchOptions.BF16);
+        bf16Dispatch.run();
         t[3] = System.nanoTime();
-        buffer.combine(batch);
+        combine.run();
         t[4] = System.nanoTime();
         return t;
     }
