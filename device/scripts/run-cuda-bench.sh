@@ -21,31 +21,13 @@ mkdir -p "$logs" "$data"
 say() { echo "[run-cuda-bench] $*"; }
 [ -f "$bundle/lib/tokenroute-cuda-bench.jar" ] || { say "no .gpu/lib/tokenroute-cuda-bench.jar: run pack-gpu-bundle.sh"; exit 2; }
 
-if [ -n "${TOKENROUTE_JAVA:-}" ]; then
-  java=$TOKENROUTE_JAVA
-else
-  jre_dir="/tmp/tokenroute-jre-$(sha256sum "$bundle/jre.tar.xz" | cut -c 1-16)"
-  if [ ! -x "$jre_dir/jre/bin/java" ]; then
-    rm -rf "$jre_dir.partial" && mkdir -p "$jre_dir.partial"
-    tar -C "$jre_dir.partial" -xJf "$bundle/jre.tar.xz" || { say "cannot unpack the JRE"; exit 2; }
-    rm -rf "$jre_dir" && mv "$jre_dir.partial" "$jre_dir"
-  fi
-  java="$jre_dir/jre/bin/java"
-fi
-if ! ldconfig -p 2>/dev/null | grep -q 'libcudart\.so\.13 '; then
-  for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64; do
-    if ls "$dir"/libcudart.so.13* >/dev/null 2>&1; then
-      export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-      break
-    fi
-  done
-fi
-classpath=$(ls "$bundle"/lib/*.jar | grep -v junit-platform-console-standalone | tr '\n' ':')
+# shellcheck source=bundle-env.sh
+. "$repo/device/scripts/bundle-env.sh"
+bundle_java
+bundle_cudart
 
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
-"$java" --add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED \
-  "-Dorg.bytedeco.javacpp.cachedir=/tmp/tokenroute-javacpp-$(id -u)" -Xmx8g \
-  -cp "$classpath" io.tokenroute.examples.bench.CudaLocalBench --dir "$data" "$@" 2>&1 | tee "$logs/cuda-bench.log"
+bundle_bench io.tokenroute.examples.bench.CudaLocalBench --dir "$data" "$@" 2>&1 | tee "$logs/cuda-bench.log"
 java_status=${PIPESTATUS[0]}
 PYTHONUNBUFFERED=1 python3 "$repo/device/scripts/torch_ep_bench.py" "$data" 2>&1 | tee "$logs/torch-bench.log"
 torch_status=${PIPESTATUS[0]}

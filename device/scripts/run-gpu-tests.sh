@@ -37,30 +37,10 @@ fi
 logs="${OUT:-$bundle/logs}/gpu-tests"
 mkdir -p "$logs"
 
-# --- Java runtime: the bundled jlink image, unpacked once per archive content into /tmp --------------------------
-if [ -n "${TOKENROUTE_JAVA:-}" ]; then
-  java=$TOKENROUTE_JAVA
-else
-  jre_dir="/tmp/tokenroute-jre-$(sha256sum "$bundle/jre.tar.xz" | cut -c 1-16)"
-  if [ ! -x "$jre_dir/jre/bin/java" ]; then
-    rm -rf "$jre_dir.partial" && mkdir -p "$jre_dir.partial"
-    tar -C "$jre_dir.partial" -xJf "$bundle/jre.tar.xz" || { say "cannot unpack $bundle/jre.tar.xz"; exit 2; }
-    rm -rf "$jre_dir" && mv "$jre_dir.partial" "$jre_dir"
-  fi
-  java="$jre_dir/jre/bin/java"
-fi
-
-# --- CUDA libraries: JavaCPP's libjnicudart.so needs libcuda.so.1 (driver) and libcudart.so.13 from the system -----
-if ! ldconfig -p 2>/dev/null | grep -q 'libcudart\.so\.13 '; then
-  for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64 \
-             $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null | xargs -n 1 -I{} \
-               find {}/nvidia -maxdepth 3 -name 'libcudart.so.13*' -printf '%h\n' 2>/dev/null | sort -u); do
-    if ls "$dir"/libcudart.so.13* >/dev/null 2>&1; then
-      export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-      break
-    fi
-  done
-fi
+# shellcheck source=bundle-env.sh
+. "$repo/device/scripts/bundle-env.sh"
+bundle_java
+bundle_cudart
 
 cp_entries=()
 launcher=""

@@ -117,17 +117,14 @@ case "$stage" in
     # One PE per GPU (the multi-GPU run) needs no MPS: TOKENROUTE_MPS=0 leaves it off.
     if [ "${TOKENROUTE_MPS:-1}" = 1 ]; then start_mps || exit 1; fi
     [ -f "$bundle/lib/tokenroute-cuda-bench.jar" ] || { say "no tokenroute-cuda-bench.jar in the bundle"; exit 2; }
-    jre_dir="/tmp/tokenroute-jre-$(sha256sum "$bundle/jre.tar.xz" | cut -c 1-16)"
-    if [ ! -x "$jre_dir/jre/bin/java" ]; then
-      rm -rf "$jre_dir.partial" && mkdir -p "$jre_dir.partial" && tar -C "$jre_dir.partial" -xJf "$bundle/jre.tar.xz"
-      rm -rf "$jre_dir" && mv "$jre_dir.partial" "$jre_dir"
-    fi
-    classpath=$(ls "$bundle"/lib/*.jar | grep -v junit-platform-console-standalone | tr '\n' ':')
+    # shellcheck source=bundle-env.sh
+    . "$repo/device/scripts/bundle-env.sh"
+    bundle_java
+    bundle_cudart
     status=0
     for r in ${@:-4 8}; do
-      "$jre_dir/jre/bin/java" --add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED \
-        "-Dorg.bytedeco.javacpp.cachedir=/tmp/tokenroute-javacpp-$(id -u)" -Xmx4g -cp "$classpath" \
-        io.tokenroute.examples.bench.NvshmemBench --ranks "$r" 2>&1 | tee "$logs/nvshmem-bench-$r.log" | tail -n 6
+      bundle_bench io.tokenroute.examples.bench.NvshmemBench --ranks "$r" 2>&1 | tee "$logs/nvshmem-bench-$r.log" \
+        | tail -n 9
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
     done
     exit $status

@@ -1,5 +1,7 @@
 package io.tokenroute.routing;
 
+import io.tokenroute.routing.protocol.MaskState;
+
 /** What a dispatch or combine call reports besides its data: the peers it masked because they timed out. */
 abstract class StepReport {
     private final boolean[] newlyMasked;
@@ -9,7 +11,7 @@ abstract class StepReport {
         this.newlyMasked = new boolean[ranks];
     }
 
-    void captureNewlyMasked(io.tokenroute.routing.protocol.MaskState mask) {
+    void captureNewlyMasked(MaskState mask) {
         newlyMaskedCount = mask.copyNewly(newlyMasked);
     }
 
@@ -25,12 +27,6 @@ abstract class StepReport {
 
     /** The ranks this call masked, ascending (allocates; for reporting, not the hot path). */
     public int[] newlyMasked() {
-        int[] out = new int[newlyMaskedCount];
-        for (int r = 0, i = 0; r < newlyMasked.length; r++) {
-            if (newlyMasked[r]) {
-                out[i++] = r;
-            }
-        }
-        return out;
+        return MaskState.ranksOf(newlyMasked, newlyMaskedCount);
     }
 }

@@ -1,15 +1,13 @@
 package io.tokenroute.examples.bench;
 
 import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.memory.MemoryLocation;
-import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
 import io.tokenroute.device.CudaEvent;
 import io.tokenroute.device.CudaGraph;
 import io.tokenroute.device.CudaStream;
-import io.tokenroute.device.DeviceBuffer;
 import io.tokenroute.device.Memcpy;
+import io.tokenroute.examples.python.DeviceTokenBatch;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.cuda.CudaCombined;
@@ -31,7 +29,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 
@@ -60,7 +57,8 @@ public final class CudaLocalBench {
     private final int warmup;
     private final int iters;
     private final Path dir;
-    private final List<DeviceBuffer> memory = new ArrayList<>();
+    /** Owners of the input batches of {@link #inputs}. */
+    private final List<DeviceTokenBatch> uploads = new ArrayList<>();
     private final List<List<TokenBatch>> inputs = new ArrayList<>();
     private final Map<String, String> table = new LinkedHashMap<>();
     private final CudaEvent start;
@@ -197,56 +195,20 @@ public final class CudaLocalBench {
 
     private void makeInputs() {
         Random rng = new Random(20261107);
-        int[] pool = new int[E];
         for (int s = 0; s < sets; s++) {
             List<TokenBatch> perRank = new ArrayList<>();
             for (int r = 0; r < R; r++) {
-                short[] x = new short[T * H];
-                for (int i = 0; i < x.length; i++) {
-                    float v = rng.nextFloat() * 4f - 2f;
-                    x[i] = (short) (Float.floatToRawIntBits(v) >>> 16);
-                }
-                long[] idx = new long[T * K];
-                float[] w = new float[T * K];
-                for (int t = 0; t < T; t++) {
-                    for (int e = 0; e < E; e++) {
-                        pool[e] = e;
-                    }
-                    for (int j = 0; j < K; j++) {
-                        int pick = j + rng.nextInt(E - j);
-                        int tmp = pool[j];
-                        pool[j] = pool[pick];
-                        pool[pick] = tmp;
-                        idx[t * K + j] = pool[j];
-                        w[t * K + j] = 0.05f + rng.nextFloat() / K;
-                    }
-                }
-                perRank.add(deviceBatch(x, idx, w));
+                BenchInputs.Draw draw = BenchInputs.draw(rng, T, H, K, E);
+                DeviceTokenBatch uploaded = BenchInputs.upload(allocator, device, draw, H, K);
+                uploads.add(uploaded);
+                perRank.add(uploaded.batch());
                 if (s == 0) {
-                    write("x0.bin", shorts(x), r > 0);
-                    write("idx0.bin", longs(idx), r > 0);
-                    write("w0.bin", floats(w), r > 0);
+                    write("x0.bin", shorts(draw.x()), r > 0);
+                    write("idx0.bin", longs(draw.idx()), r > 0);
+                    write("w0.bin", floats(draw.w()), r > 0);
                 }
             }
             inputs.add(perRank);
-        }
-    }
-
-    private TokenBatch deviceBatch(short[] x, long[] idx, float[] w) {
-        DeviceBuffer dx = DeviceBuffer.allocate(2L * x.length);
-        DeviceBuffer di = DeviceBuffer.allocate(8L * idx.length);
-        DeviceBuffer dw = DeviceBuffer.allocate(4L * w.length);
-        memory.addAll(List.of(dx, di, dw));
-        try (CudaStream s = CudaStream.create()) {
-            Memcpy.toDevice(dx.address(), x, s);
-            Memcpy.toDevice(di.address(), idx, s);
-            Memcpy.toDevice(dw.address(), w, s);
-            s.synchronize();
-        }
-        try (ArrowBuf bx = dx.toArrowBuf(allocator); ArrowBuf bi = di.toArrowBuf(allocator);
-                ArrowBuf bw = dw.toArrowBuf(allocator)) {
-            return TokenBatch.fromBuffers(allocator, MemoryLocation.cuda(device.ordinal()), HiddenDtype.BF16, T, H, K,
-                    bx, bi, bw);
         }
     }
 
@@ -488,8 +450,7 @@ public final class CudaLocalBench {
     }
 
     private void close() {
-        inputs.forEach(list -> list.forEach(TokenBatch::close));
-        memory.forEach(DeviceBuffer::close);
+        uploads.forEach(DeviceTokenBatch::close);
         start.close();
         mid.close();
         end.close();

@@ -1,13 +1,9 @@
 package io.tokenroute.examples.bench;
 
 import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.memory.MemoryLocation;
-import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
-import io.tokenroute.device.CudaStream;
-import io.tokenroute.device.DeviceBuffer;
-import io.tokenroute.device.Memcpy;
+import io.tokenroute.examples.python.DeviceTokenBatch;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.cuda.CudaLocalGroup;
@@ -25,7 +21,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 
@@ -109,7 +104,7 @@ public final class NvshmemBench {
     /** Median dispatch, combine and step micros of cuda-local with all R ranks in this process. */
     private static double[] cudaLocal(int ranks, int iters, int warmup) {
         try (CudaDevice device = CudaDevice.open(0); BufferAllocator allocator = new RootAllocator();
-                Inputs in = new Inputs(allocator, ranks, allRanks(ranks));
+                Inputs in = new Inputs(allocator, device, allRanks(ranks));
                 CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks, true), allocator)) {
             group.setValidateDeviceInputs(false);
             long[][] times = new long[4][iters];
@@ -194,7 +189,7 @@ public final class NvshmemBench {
         try (CudaDevice device = CudaDevice.open(rank % Cuda.deviceCount());
                 NvshmemSession session = NvshmemSession.join(device, rank, ranks, NvshmemOptions.singleHost(heap));
                 BufferAllocator allocator = new RootAllocator();
-                Inputs in = new Inputs(allocator, ranks, new int[] {rank});
+                Inputs in = new Inputs(allocator, device, new int[] {rank});
                 NvshmemBuffer elastic = NvshmemBuffer.open(session, config(ranks, true), allocator);
                 NvshmemBuffer plain = NvshmemBuffer.open(session, config(ranks, false), allocator)) {
             elastic.group().setValidateDeviceInputs(false);
@@ -239,63 +234,24 @@ public final class NvshmemBench {
     /** SETS rotating sets of device-resident batches for the given ranks (same random draw for every process). */
     private static final class Inputs implements AutoCloseable {
         final List<List<TokenBatch>> sets = new ArrayList<>();
-        private final List<DeviceBuffer> memory = new ArrayList<>();
+        private final List<DeviceTokenBatch> uploads = new ArrayList<>();
 
-        Inputs(BufferAllocator allocator, int ranks, int[] which) {
-            try (CudaStream stream = CudaStream.create()) {
-                for (int s = 0; s < SETS; s++) {
-                    List<TokenBatch> batches = new ArrayList<>();
-                    for (int r : which) {
-                        batches.add(batch(allocator, stream, new Random(1000L * s + r)));
-                    }
-                    sets.add(batches);
+        Inputs(BufferAllocator allocator, CudaDevice device, int[] which) {
+            for (int s = 0; s < SETS; s++) {
+                List<TokenBatch> batches = new ArrayList<>();
+                for (int r : which) {
+                    DeviceTokenBatch uploaded = BenchInputs.upload(allocator, device,
+                            BenchInputs.draw(new Random(1000L * s + r), T, H, K, E), H, K);
+                    uploads.add(uploaded);
+                    batches.add(uploaded.batch());
                 }
-                stream.synchronize();
+                sets.add(batches);
             }
-        }
-
-        private TokenBatch batch(BufferAllocator allocator, CudaStream stream, Random rng) {
-            short[] x = new short[T * H];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (short) (Float.floatToRawIntBits(rng.nextFloat() * 4f - 2f) >>> 16);
-            }
-            long[] idx = new long[T * K];
-            float[] w = new float[T * K];
-            int[] pool = new int[E];
-            for (int t = 0; t < T; t++) {
-                Arrays.setAll(pool, e -> e);
-                for (int j = 0; j < K; j++) {
-                    int pick = j + rng.nextInt(E - j);
-                    int tmp = pool[j];
-                    pool[j] = pool[pick];
-                    pool[pick] = tmp;
-                    idx[t * K + j] = pool[j];
-                    w[t * K + j] = 0.05f + rng.nextFloat() / K;
-                }
-            }
-            DeviceBuffer dx = DeviceBuffer.allocate(2L * x.length);
-            DeviceBuffer di = DeviceBuffer.allocate(8L * idx.length);
-            DeviceBuffer dw = DeviceBuffer.allocate(4L * w.length);
-            memory.addAll(List.of(dx, di, dw));
-            Memcpy.toDevice(dx.address(), x, stream);
-            Memcpy.toDevice(di.address(), idx, stream);
-            Memcpy.toDevice(dw.address(), w, stream);
-            stream.synchronize();
-            try (ArrowBuf bx = dx.toArrowBuf(allocator); ArrowBuf bi = di.toArrowBuf(allocator);
-                    ArrowBuf bw = dw.toArrowBuf(allocator)) {
-                return TokenBatch.fromBuffers(allocator, MemoryLocation.cuda(Cuda.deviceCount() > 0 ? currentDevice()
-                        : 0), HiddenDtype.BF16, T, H, K, bx, bi, bw);
-            }
-        }
-
-        private static int currentDevice() {
-            return LaunchedRank.isLaunched() ? LaunchedRank.rank() % Cuda.deviceCount() : 0;
         }
 
         @Override
         public void close() {
-            sets.forEach(list -> list.forEach(TokenBatch::close));
-            memory.forEach(DeviceBuffer::close);
+            uploads.forEach(DeviceTokenBatch::close);
         }
     }
 }

@@ -5,6 +5,7 @@ import io.tokenroute.arrow.cdata.ExportedDeviceBatch;
 import io.tokenroute.arrow.cdata.NullCounts;
 import io.tokenroute.device.CudaEvent;
 import io.tokenroute.device.Memcpy;
+import io.tokenroute.routing.protocol.MaskState;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
 
@@ -88,13 +89,7 @@ public final class CudaCombined {
 
     /** The peers this combine masked, ascending (allocates; for reporting). */
     public int[] newlyMasked() {
-        int[] out = new int[newlyMaskedCount];
-        for (int r = 0, i = 0; r < newlyMasked.length; r++) {
-            if (newlyMasked[r]) {
-                out[i++] = r;
-            }
-        }
-        return out;
+        return MaskState.ranksOf(newlyMasked, newlyMaskedCount);
     }
 
     /** The event recorded on the rank's stream after the reduce: the export's sync event. Owned by the group. */

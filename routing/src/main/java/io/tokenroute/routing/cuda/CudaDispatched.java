@@ -4,6 +4,7 @@ import io.tokenroute.arrow.cdata.DeviceExport;
 import io.tokenroute.arrow.cdata.ExportedDeviceBatch;
 import io.tokenroute.arrow.cdata.NullCounts;
 import io.tokenroute.device.CudaEvent;
+import io.tokenroute.routing.protocol.MaskState;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
 
@@ -105,13 +106,7 @@ public final class CudaDispatched {
 
     /** The peers this dispatch masked, ascending (allocates; for reporting). */
     public int[] newlyMasked() {
-        int[] out = new int[newlyMaskedCount];
-        for (int r = 0, i = 0; r < newlyMasked.length; r++) {
-            if (newlyMasked[r]) {
-                out[i++] = r;
-            }
-        }
-        return out;
+        return MaskState.ranksOf(newlyMasked, newlyMaskedCount);
     }
 
     /**

@@ -53,6 +53,23 @@ public final class MaskState {
         }
     }
 
+    /**
+     * The ranks whose flag is set, ascending: what a call's report gives as its newly-masked list (allocates; for
+     * reporting, not the hot path).
+     *
+     * @param flags one flag per rank
+     * @param count how many flags are set (as {@link #copyNewly} returns it)
+     */
+    public static int[] ranksOf(boolean[] flags, int count) {
+        int[] out = new int[count];
+        for (int r = 0, i = 0; r < flags.length; r++) {
+            if (flags[r]) {
+                out[i++] = r;
+            }
+        }
+        return out;
+    }
+
     /** Copies this call's newly-masked flags into {@code out} (length R) and returns how many are set. */
     public int copyNewly(boolean[] out) {
         System.arraycopy(newly, 0, out, 0, newly.length);

@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import io.tokenroute.arrow.batch.ColumnViews;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
-import io.tokenroute.arrow.numeric.Float8E4M3;
-import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.numeric.Ue8m0;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.device.CudaStream;
@@ -182,7 +180,7 @@ public final class CudaStepChecker {
                 } else {
                     byte[] wantQ = new byte[hidden];
                     float[] wantS = new float[groups];
-                    Fp8Quantizer.quantizeRowBf16(row.bits(), 0, hidden, options.roundScale(), wantQ, 0, wantS, 0);
+                    short[] dequantised = Reference.fp8RoundTrip(row.bits(), options.roundScale(), wantQ, wantS);
                     assertArrayEquals(wantQ, Arrays.copyOfRange(q, i * hidden, (i + 1) * hidden), at + " fp8 codes");
                     for (int g = 0; g < groups; g++) {
                         if (ue8m0 != null) {
@@ -192,9 +190,7 @@ public final class CudaStepChecker {
                                     at + " scale " + g);
                         }
                     }
-                    for (int c = 0; c < hidden; c++) {
-                        view[i * hidden + c] = ExpertFunction.roundToBf16(Float8E4M3.toFloat(wantQ[c]) * wantS[c / 128]);
-                    }
+                    System.arraycopy(dequantised, 0, view, i * hidden, hidden);
                 }
             }
             int begin = 0;
@@ -254,22 +250,8 @@ public final class CudaStepChecker {
 
     public static void checkCombine(CudaCombined c, RankInput mine, int localExperts, boolean[] present,
             DispatchOptions options) {
-        Reference.RowSource rows = Reference.bf16Rows(mine);
-        if (options.fp8()) {
-            Reference.RowSource plain = rows;
-            rows = t -> {
-                short[] src = plain.row(t);
-                byte[] q = new byte[mine.hidden()];
-                float[] s = new float[mine.hidden() / 128];
-                Fp8Quantizer.quantizeRowBf16(src, 0, mine.hidden(), options.roundScale(), q, 0, s, 0);
-                short[] out = new short[mine.hidden()];
-                for (int h = 0; h < out.length; h++) {
-                    out[h] = ExpertFunction.roundToBf16(Float8E4M3.toFloat(q[h]) * s[h / 128]);
-                }
-                return out;
-            };
-        }
-        Reference.CombineResult expected = Reference.combine(mine, localExperts, present, rows);
+        Reference.CombineResult expected = Reference.combine(mine, localExperts, present,
+                Reference.dispatchedRows(mine, options));
         assertEquals(mine.n(), c.numTokens());
         assertEquals(mine.n(), c.batch().getRowCount());
         short[] bits = new short[mine.n() * mine.hidden()];

@@ -1,5 +1,8 @@
 package io.tokenroute.routing.testkit;
 
+import io.tokenroute.arrow.numeric.Float8E4M3;
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
+import io.tokenroute.routing.DispatchOptions;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -84,6 +87,32 @@ public final class Reference {
     @FunctionalInterface
     public interface RowSource {
         short[] row(int token);
+    }
+
+    /**
+     * A bf16 row as an expert sees it after an fp8 dispatch: quantised per 128 channels ({@code roundScale} as the
+     * dispatch options say), then each code times its group's scale, rounded to bf16.
+     *
+     * @param q receives the e4m3 codes (length H)
+     * @param scales receives the float32 scales (length H / 128)
+     */
+    public static short[] fp8RoundTrip(short[] row, boolean roundScale, byte[] q, float[] scales) {
+        Fp8Quantizer.quantizeRowBf16(row, 0, row.length, roundScale, q, 0, scales, 0);
+        short[] seen = new short[row.length];
+        for (int h = 0; h < seen.length; h++) {
+            seen[h] = ExpertFunction.roundToBf16(Float8E4M3.toFloat(q[h]) * scales[h / 128]);
+        }
+        return seen;
+    }
+
+    /** Token t's row of {@code in} as the experts see it under {@code options} (bf16 as sent, or fp8 round trip). */
+    public static RowSource dispatchedRows(RankInput in, DispatchOptions options) {
+        RowSource plain = bf16Rows(in);
+        if (!options.fp8()) {
+            return plain;
+        }
+        return t -> fp8RoundTrip(plain.row(t), options.roundScale(), new byte[in.hidden()],
+                new float[in.hidden() / 128]);
     }
 
     /** Token t's bf16 row of {@code in}. */

@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
-import io.tokenroute.arrow.numeric.Float8E4M3;
-import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.numeric.Ue8m0;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.Combined;
@@ -164,10 +162,9 @@ public final class StepChecker {
         int groups = hidden / 128;
         byte[] q = new byte[hidden];
         float[] scales = new float[groups];
-        Fp8Quantizer.quantizeRowBf16(source, 0, hidden, options.roundScale(), q, 0, scales, 0);
+        short[] dequantised = Reference.fp8RoundTrip(source, options.roundScale(), q, scales);
         long qa = dataAddress(root, "fp8") + (long) hidden * i;
         long sa = dataAddress(root, "scales");
-        short[] dequantised = new short[hidden];
         for (int c = 0; c < hidden; c++) {
             assertEquals(q[c], MemoryUtil.getByte(qa + c), where + " fp8 channel " + c);
         }
@@ -179,30 +176,14 @@ public final class StepChecker {
                         MemoryUtil.getInt(sa + 4L * ((long) groups * i + g)), where + " scale " + g);
             }
         }
-        for (int c = 0; c < hidden; c++) {
-            dequantised[c] = ExpertFunction.roundToBf16(Float8E4M3.toFloat(q[c]) * scales[c / 128]);
-        }
         return dequantised;
     }
 
     /** Checks combine output bits and lost weight against the reference. */
     public static void checkCombine(Combined c, RankInput mine, int localExperts, boolean[] present,
             DispatchOptions options) {
-        Reference.RowSource rows = Reference.bf16Rows(mine);
-        if (options.fp8()) {
-            rows = t -> {
-                short[] src = Reference.bf16Rows(mine).row(t);
-                byte[] q = new byte[mine.hidden()];
-                float[] s = new float[mine.hidden() / 128];
-                Fp8Quantizer.quantizeRowBf16(src, 0, mine.hidden(), options.roundScale(), q, 0, s, 0);
-                short[] out = new short[mine.hidden()];
-                for (int h = 0; h < out.length; h++) {
-                    out[h] = ExpertFunction.roundToBf16(Float8E4M3.toFloat(q[h]) * s[h / 128]);
-                }
-                return out;
-            };
-        }
-        Reference.CombineResult expected = Reference.combine(mine, localExperts, present, rows);
+        Reference.CombineResult expected = Reference.combine(mine, localExperts, present,
+                Reference.dispatchedRows(mine, options));
         assertEquals(mine.n(), c.numTokens());
         for (int t = 0; t < mine.n(); t++) {
             assertEquals(expected.lostWeight()[t], c.lostWeight(t), 0f, "lost weight of token " + t);

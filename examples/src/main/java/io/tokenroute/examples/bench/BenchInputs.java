@@ -1,0 +1,63 @@
+package io.tokenroute.examples.bench;
+
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.device.CudaDevice;
+import io.tokenroute.examples.python.DeviceTokenBatch;
+import java.util.Random;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * The GPU benches' random decode-step inputs: hidden values uniform in [-2, 2) as bf16 bits, top-k distinct experts per
+ * token (a partial Fisher-Yates shuffle of all experts), routing weights in [0.05, 0.05 + 1/k).
+ */
+final class BenchInputs {
+    private BenchInputs() {
+    }
+
+    /** One rank's input as plain arrays: {@code x} bf16 bits [T][H], {@code idx} int64 [T][k], {@code w} float32 [T][k]. */
+    record Draw(short[] x, long[] idx, float[] w) {
+    }
+
+    /** Draws x first, then each token's experts and weights, from {@code rng}. */
+    static Draw draw(Random rng, int tokens, int hidden, int topK, int experts) {
+        short[] x = new short[tokens * hidden];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (short) (Float.floatToRawIntBits(rng.nextFloat() * 4f - 2f) >>> 16);
+        }
+        long[] idx = new long[tokens * topK];
+        float[] w = new float[tokens * topK];
+        int[] pool = new int[experts];
+        for (int t = 0; t < tokens; t++) {
+            for (int e = 0; e < experts; e++) {
+                pool[e] = e;
+            }
+            for (int j = 0; j < topK; j++) {
+                int pick = j + rng.nextInt(experts - j);
+                int chosen = pool[pick];
+                pool[pick] = pool[j];
+                pool[j] = chosen;
+                idx[t * topK + j] = chosen;
+                w[t * topK + j] = 0.05f + rng.nextFloat() / topK;
+            }
+        }
+        return new Draw(x, idx, w);
+    }
+
+    /**
+     * The draw as a bf16 batch in {@code device}'s memory, uploaded and waited for.
+     *
+     * @return the device batch; the caller closes it (its memory goes with the last Arrow reference)
+     */
+    static DeviceTokenBatch upload(BufferAllocator allocator, CudaDevice device, Draw draw, int hidden, int topK) {
+        try (TokenBatch host = TokenBatch.fromBf16Bits(allocator, hidden, draw.x(), topK, draw.idx(), draw.w())) {
+            DeviceTokenBatch uploaded = DeviceTokenBatch.upload(allocator, device, host);
+            try {
+                uploaded.readyEvent().synchronize();
+            } catch (RuntimeException e) {
+                uploaded.close();
+                throw e;
+            }
+            return uploaded;
+        }
+    }
+}
