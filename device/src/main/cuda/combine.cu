@@ -24,6 +24,7 @@
 extern "C" __global__ void __launch_bounds__(32)
 tr_ep_combine_send(const TrEpBatch b) {
     using namespace tr_ep;
+    tr_allow_next_kernel();
     const TrEp* d = TR_EP_BATCH_RANK(b);
     if (d == nullptr) return;
     trace_begin(d, TR_EP_TRACE_COMBINE_SEND);
@@ -205,6 +206,7 @@ __device__ __forceinline__ bool recheck_combine(const TrEp* d) {
 extern "C" __global__ void __launch_bounds__(TR_EP_WAIT_THREADS)
 tr_ep_combine_wait(const TrEpBatch b, uint64_t timeout_ns) {
     using namespace tr_ep;
+    tr_await_previous_kernel();
     const TrEp* d = TR_EP_BATCH_RANK(b);
     if (d == nullptr) return;
     trace_begin(d, TR_EP_TRACE_COMBINE_WAIT);
@@ -212,6 +214,7 @@ tr_ep_combine_wait(const TrEpBatch b, uint64_t timeout_ns) {
     int* met = own<int>(d, TR_EP_OFF_CMET);
     await_active_peers(d, TR_EP_COMB, s << 1 | 1, timeout_ns, TR_EP_PHASE_COMBINE_RECV, met,
                        own<int64_t>(d, TR_EP_OFF_CWAIT));
+    tr_allow_next_kernel();
     mark_valid_experts(d, met, -1);
     trace_end(d, TR_EP_TRACE_COMBINE_WAIT);
 }
@@ -223,6 +226,7 @@ tr_ep_combine_wait(const TrEpBatch b, uint64_t timeout_ns) {
 extern "C" __global__ void __launch_bounds__(TR_EP_REDUCE_THREADS, TR_EP_REDUCE_MIN_BLOCKS)
 tr_ep_combine_reduce(const TrEpReduceBatch b) {
     using namespace tr_ep;
+    tr_await_previous_kernel();
     const TrEp* d = TR_EP_BATCH_RANK(b);
     if (d == nullptr) return;
     const float* weights = reinterpret_cast<const float*>(b.weights[blockIdx.y]);

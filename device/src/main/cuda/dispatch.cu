@@ -1,8 +1,8 @@
 // Elastic EP, part 2: dispatch (spec §2 dispatch, RankProtocol#dispatch). Per rank and step s, in stream order:
 //
-//   1. tr_ep_dispatch_send     seqlock marker DISP = s << 1; block 0 plans the routing; the other blocks stage the rows
-//                              into staging slot s & 1: bf16 (converted from fp16/fp32 when needed), or fp8 codes and
-//                              scales quantised straight from the input (the arithmetic of fp8.cu's
+//   1. tr_ep_dispatch_send     seqlock marker DISP = s << 1; one block plans the routing; the other blocks stage the
+//                              rows into staging slot s & 1: bf16 (converted from fp16/fp32 when needed), or fp8
+//                              codes and scales quantised straight from the input (the arithmetic of fp8.cu's
 //                              tr_fp8_quantize_bf16, fused here so fp8 costs no extra pass and no extra kernel); the
 //                              last block to finish release-stores DISP = s << 1 | 1.
 //   2. tr_ep_dispatch_wait     one block: waits on every active peer's DISP >= s << 1 | 1 (timeout, mask re-read,
@@ -375,13 +375,14 @@ __device__ __forceinline__ void warp_quantize_rows(uint8_t* q, uint8_t* scales, 
 
 }  // namespace tr_ep
 
-// The send half of dispatch, batched: blockIdx.y selects the rank (TrEpSendBatch; x: n x H input rows of dtype in
-// device memory, the caller's batch or the rank's input area; idx: n x k int64 expert ids, -1 = none); format is the
-// DispatchOptions format code (0 bf16; bit 0 fp8, bit 1 roundScale, bit 2 ue8m0), equal for all ranks. Block 0 of
-// each rank plans the routing; the other blocks stage its rows: bf16 (converted from fp16/fp32), or fp8 codes and
-// scales quantised straight from the input. The last block to finish release-stores DISP = s << 1 | 1. Grid
-// (>= 2, ranks) blocks of TR_EP_SEND_THREADS; dynamic shared memory: 4 (E ceil(T / 32) + E + 1) bytes to plan in
-// shared memory (when that is at most TR_EP_PLAN_SMEM_BYTES), or 0 to plan in the rank's global scratch.
+// The send half of dispatch, batched over gridDim.y ranks (TrEpSendBatch; x: n x H input rows of dtype in device
+// memory, the caller's batch or the rank's input area; idx: n x k int64 expert ids, -1 = none); format is the
+// DispatchOptions format code (0 bf16; bit 0 fp8, bit 1 roundScale, bit 2 ue8m0), equal for all ranks. One block per
+// rank plans the routing (the grid's first gridDim.y blocks); each rank's gridDim.x - 1 others stage its rows: bf16
+// (converted from fp16/fp32), or fp8 codes and scales quantised straight from the input. The last block to finish
+// release-stores DISP = s << 1 | 1. Grid (>= 2, ranks) blocks of TR_EP_SEND_THREADS; dynamic shared memory:
+// 4 (E ceil(T / 32) + E + 1) bytes to plan in shared memory (when that is at most TR_EP_PLAN_SMEM_BYTES), or 0 to plan
+// in the rank's global scratch.
 extern "C" __global__ void __launch_bounds__(TR_EP_SEND_THREADS, TR_EP_SEND_MIN_BLOCKS)
 tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
     using namespace tr_ep;
@@ -390,13 +391,20 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
     __shared__ int s_sums[32];
     __shared__ int s_bad;
 
-    const TrEp* d = TR_EP_BATCH_RANK(b);
+    // Roles by launch order, not by blockIdx: the first gridDim.y blocks plan, one per rank, and the rest stage rows,
+    // gridDim.x - 1 per rank. Blocks start in linear order, and an fp8 grid spans more than one wave: with the plan
+    // at blockIdx.x = 0, the plans of the last ranks started in the second wave and ended the send late.
+    const int linear = blockIdx.y * gridDim.x + blockIdx.x;
+    const bool plans = linear < static_cast<int>(gridDim.y);
+    const int slot_of_rank = plans ? linear : (linear - static_cast<int>(gridDim.y)) / (gridDim.x - 1);
+    tr_allow_next_kernel();
+    const TrEp* d = reinterpret_cast<const TrEp*>(b.desc[slot_of_rank]);
     if (d == nullptr) return;
-    const void* x = reinterpret_cast<const void*>(b.x[blockIdx.y]);
-    const int64_t* idx = reinterpret_cast<const int64_t*>(b.idx[blockIdx.y]);
-    const int n = b.n[blockIdx.y];
-    const int k = b.k[blockIdx.y];
-    const int dtype = b.dtype[blockIdx.y];
+    const void* x = reinterpret_cast<const void*>(b.x[slot_of_rank]);
+    const int64_t* idx = reinterpret_cast<const int64_t*>(b.idx[slot_of_rank]);
+    const int n = b.n[slot_of_rank];
+    const int k = b.k[slot_of_rank];
+    const int dtype = b.dtype[slot_of_rank];
     trace_begin(d, TR_EP_TRACE_SEND);
     TrEpState* st = state(d);
     const uint64_t s = st->seq + 1;
@@ -417,7 +425,7 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
     }
     __syncthreads();
 
-    if (blockIdx.x == 0) {
+    if (plans) {
         // ---- the routing plan (RankProtocol#planRouting + writeRoutingLists) ----
         trace_begin(d, TR_EP_TRACE_PLAN);
         const int* mask = own<int>(d, TR_EP_OFF_MASK);
@@ -530,13 +538,14 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
         }
         trace_end(d, TR_EP_TRACE_PLAN);
     }
-    if (blockIdx.x > 0 || gridDim.x == 1) {
+    if (!plans || gridDim.x == 1) {
         // ---- the rows ----
         trace_begin(d, TR_EP_TRACE_STAGE);
         const int warps = blockDim.x / 32;
         const int lane = threadIdx.x % 32;
-        const int64_t first = gridDim.x == 1 ? threadIdx.x / 32 : static_cast<int64_t>(blockIdx.x - 1) * warps
-                                                                    + threadIdx.x / 32;
+        // This block's place among its rank's stage blocks, recomputed here: kept live through the plan, it spilled.
+        const int part = gridDim.x == 1 ? 0 : (linear - static_cast<int>(gridDim.y)) % (gridDim.x - 1);
+        const int64_t first = static_cast<int64_t>(part) * warps + threadIdx.x / 32;
         const int64_t stride = static_cast<int64_t>(gridDim.x == 1 ? 1 : gridDim.x - 1) * warps;
         if ((format & 1) == 0) {
             uint16_t* rows = reinterpret_cast<uint16_t*>(slot + d->f[TR_EP_ST_BF16]);
@@ -569,6 +578,7 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
 extern "C" __global__ void __launch_bounds__(TR_EP_WAIT_THREADS)
 tr_ep_dispatch_wait(const TrEpBatch b, uint64_t timeout_ns, int stats) {
     using namespace tr_ep;
+    tr_await_previous_kernel();
     const TrEp* d = TR_EP_BATCH_RANK(b);
     if (d == nullptr) return;
     trace_begin(d, TR_EP_TRACE_DISPATCH_WAIT);
@@ -582,6 +592,7 @@ tr_ep_dispatch_wait(const TrEpBatch b, uint64_t timeout_ns, int stats) {
 
     await_active_peers(d, TR_EP_DISP, s << 1 | 1, timeout_ns, TR_EP_PHASE_DISPATCH_RECV, met,
                        own<int64_t>(d, TR_EP_OFF_DWAIT));
+    tr_allow_next_kernel();
     // A peer that dispatched this step with other fp8 options: its rows are not ours to interpret.
     for (int p = threadIdx.x; p < R; p += blockDim.x) {
         if (p == me || !met[p]) continue;
@@ -616,6 +627,7 @@ tr_ep_dispatch_copy(const TrEpBatch b) {
     __shared__ int s_row_base[TR_EP_COPY_MAX_EXPERTS + 1];
     __shared__ int s_layout[2 * TR_EP_COPY_MAX_CELLS];
     __shared__ int s_src_begin[TR_EP_COPY_MAX_CELLS];
+    tr_await_previous_kernel();
     const TrEp* d = TR_EP_BATCH_RANK(b);
     if (d == nullptr) return;
     trace_begin(d, TR_EP_TRACE_COPY);

@@ -140,6 +140,26 @@ struct TrEpReduceBatch {
 };
 #define TR_EP_BATCH_RANK(batch) reinterpret_cast<const TrEp*>((batch).desc[blockIdx.y])
 
+// Programmatic dependent launch (Java KernelLaunch#programmaticDependency): the receive-side kernels of a step (dispatch
+// wait and copy, combine wait and reduce) may be launched so that their blocks start while the kernel queued before
+// them still runs, which hides the launch gap between kernels (about 1.4 us per boundary on an H200). Such a kernel
+// calls tr_await_previous_kernel() before anything else: it returns once the previous kernel has completed and its
+// writes are visible, and is a no-op after a normal launch. tr_allow_next_kernel() lets the next kernel's blocks be
+// scheduled once every block of the calling kernel has called it (or exited). A kernel that waits on peers calls it
+// only after its last wait: the next kernel's blocks would otherwise hold SMs while it spins, and a peer sharing the
+// GPU (another process under MPS, a stalled rank's stream) might then not get to run the send it waits for (seen on
+// an H200: 4 PEs under MPS stalled until the 10 s timeout).
+__device__ __forceinline__ void tr_await_previous_kernel() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void tr_allow_next_kernel() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // Control words, at off_ctrl + 128 * index.
 constexpr int TR_EP_DISP = 0;
 constexpr int TR_EP_COMB = 1;

@@ -24,8 +24,8 @@
 #define TR_FP8_AMAX_FLOOR 1e-4f
 
 // ---- elastic EP kernels: dispatch, combine, barrier/allGather/clean (dispatch.cu, combine.cu, sync.cu) ----
-// Block of the dispatch-send kernel. Block 0 plans the routing (per-expert token lists) with a shared-memory scan
-// of this many partial sums; the other blocks stage rows, one warp per row.
+// Block of the dispatch-send kernel. One block per rank plans the routing (per-expert token lists) with a
+// shared-memory scan of this many partial sums; the other blocks stage rows, one warp per row.
 #define TR_EP_SEND_THREADS 256
 // Resident send blocks per SM the kernel is compiled for: 4 (64 registers, no spills with TR_EP_FP8_UNROLL 2) hides
 // the quantisation's latency better than 3 with 80 registers (fp8 staging 18 -> 14 us on an H200, R = 8, T = 128).

@@ -1,7 +1,11 @@
 package io.tokenroute.device;
 
+import static org.bytedeco.cuda.global.cudart.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
+import static org.bytedeco.cuda.global.cudart.cuLaunchKernelEx;
 
+import org.bytedeco.cuda.cudart.CUlaunchAttribute;
+import org.bytedeco.cuda.cudart.CUlaunchConfig;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
@@ -33,6 +37,9 @@ public final class KernelLaunch implements AutoCloseable {
     private int gridY = 1;
     private int blockX;
     private int sharedBytes;
+    /** Non-null once {@link #programmaticDependency} allowed it: the cuLaunchKernelEx configuration and attribute. */
+    private CUlaunchConfig programmatic;
+    private CUlaunchAttribute programmaticAttribute;
     private boolean closed;
 
     /**
@@ -122,6 +129,28 @@ public final class KernelLaunch implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Lets this kernel start while the kernel queued before it on the same stream still runs (CUDA programmatic
+     * dependent launch, sm_90 and later): its blocks are scheduled as soon as every block of that kernel has signalled
+     * ({@code griddepcontrol.launch_dependents}) or exited, which hides most of the launch gap between dependent
+     * kernels. Only for kernels that execute {@code griddepcontrol.wait} (TokenRoute's kernels: sync.cu
+     * {@code tr_await_previous_kernel}) before they read anything an earlier kernel wrote: that instruction returns
+     * once the earlier kernel has completed and its writes are visible. Captured into CUDA graphs as programmatic
+     * edges. Allocates the native launch configuration once, here, not per launch.
+     *
+     * @return this
+     */
+    public KernelLaunch programmaticDependency() {
+        if (programmatic == null) {
+            programmaticAttribute = new CUlaunchAttribute();
+            programmaticAttribute.id(CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+            programmaticAttribute.value().programmaticStreamSerializationAllowed(1);
+            programmatic = new CUlaunchConfig();
+            programmatic.gridDimZ(1).blockDimY(1).blockDimZ(1).attrs(programmaticAttribute).numAttrs(1);
+        }
+        return this;
+    }
+
     /** The current grid size (x). */
     public int grid() {
         return gridX;
@@ -163,7 +192,8 @@ public final class KernelLaunch implements AutoCloseable {
     }
 
     /**
-     * Queues the kernel on {@code stream} with the current arguments ({@code cuLaunchKernel}); allocates nothing.
+     * Queues the kernel on {@code stream} with the current arguments ({@code cuLaunchKernel}, or
+     * {@code cuLaunchKernelEx} after {@link #programmaticDependency}); allocates nothing.
      *
      * @throws CudaException if the driver rejects the launch (errors inside the kernel surface on synchronisation)
      */
@@ -171,11 +201,18 @@ public final class KernelLaunch implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("KernelLaunch of " + function.name() + " is closed");
         }
-        int rc = cuLaunchKernel(function.handle(), gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream.handle(), params,
-                (PointerPointer<?>) null);
+        int rc;
+        if (programmatic == null) {
+            rc = cuLaunchKernel(function.handle(), gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream.handle(), params,
+                    (PointerPointer<?>) null);
+        } else {
+            programmatic.gridDimX(gridX).gridDimY(gridY).blockDimX(blockX).sharedMemBytes(sharedBytes)
+                    .hStream(stream.handle());
+            rc = cuLaunchKernelEx(programmatic, function.handle(), params, (PointerPointer<?>) null);
+        }
         if (rc != 0) {
-            CudaException.checkDriver(rc, "cuLaunchKernel(" + function.name() + ", grid " + gridX + " x " + gridY
-                    + ", block " + blockX + ")");
+            CudaException.checkDriver(rc, (programmatic == null ? "cuLaunchKernel(" : "cuLaunchKernelEx(")
+                    + function.name() + ", grid " + gridX + " x " + gridY + ", block " + blockX + ")");
         }
     }
 
@@ -188,6 +225,10 @@ public final class KernelLaunch implements AutoCloseable {
         closed = true;
         params.close();
         values.close();
+        if (programmatic != null) {
+            programmatic.close();
+            programmaticAttribute.close();
+        }
     }
 
     private long offset(int index, long byteOffset, int bytes) {
