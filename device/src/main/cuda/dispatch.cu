@@ -310,9 +310,9 @@ __device__ __forceinline__ void load8_as_bf16(float v[8], const void* x, int dty
     }
 }
 
-// FP8 staging, fused into the send kernel: the per-128-channel quantisation of tr_fp8_quantize_bf16 (fp8.cu, same
-// translation unit: tr_e4m3_pair and the TR_FP8_* constants are that file's), step for step, so the codes and scales
-// are bit-exact with io.tokenroute.arrow.numeric.Fp8Quantizer like that kernel's. Each half-warp owns one group; a
+// FP8 staging, fused into the send kernel: each group goes through tr_fp8_quantize_group (fp8.cu, same translation
+// unit), the quantisation of tr_fp8_quantize_bf16, so the codes and scales are bit-exact with
+// io.tokenroute.arrow.numeric.Fp8Quantizer like that kernel's. Each half-warp owns one group; a
 // warp takes TR_EP_FP8_UNROLL group pairs per step so that many loads are in flight. Whole warps only.
 __device__ __forceinline__ void warp_quantize_rows(uint8_t* q, uint8_t* scales, const void* x, int dtype, int n,
                                                    int hidden, int mode, int64_t first_pair, int64_t pair_stride) {
@@ -338,37 +338,7 @@ __device__ __forceinline__ void warp_quantize_rows(uint8_t* q, uint8_t* scales, 
             const int64_t pair = base + u * pair_stride;
             if (pair >= pairs) break;  // warp-uniform
             const int64_t g = 2 * pair + half;
-            float amax = 0.0f;
-#pragma unroll
-            for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(v[u][j]));
-#pragma unroll
-            for (int offset = 8; offset > 0; offset >>= 1) {
-                amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
-            }
-            amax = fmaxf(amax, TR_FP8_AMAX_FLOOR);
-            float scale_inv = __fdiv_rn(amax, TR_FP8_E4M3_MAX);
-            float scale;
-            if (mode == TR_FP8_SCALE_FLOAT) {
-                scale = __fdiv_rn(TR_FP8_E4M3_MAX, amax);
-            } else {
-                scale_inv = __uint_as_float(tr_ceil_pow2_bits(__float_as_uint(scale_inv)));
-                scale = __fdiv_rn(1.0f, scale_inv);
-            }
-            if (g < groups) {
-                uint2 codes;
-                codes.x = tr_e4m3_pair(__fmul_rn(v[u][0], scale), __fmul_rn(v[u][1], scale))
-                        | tr_e4m3_pair(__fmul_rn(v[u][2], scale), __fmul_rn(v[u][3], scale)) << 16;
-                codes.y = tr_e4m3_pair(__fmul_rn(v[u][4], scale), __fmul_rn(v[u][5], scale))
-                        | tr_e4m3_pair(__fmul_rn(v[u][6], scale), __fmul_rn(v[u][7], scale)) << 16;
-                reinterpret_cast<uint2*>(q + g * TR_FP8_GROUP)[sub] = codes;
-                if (sub == 0) {
-                    if (mode == TR_FP8_SCALE_UE8M0) {
-                        scales[g] = static_cast<uint8_t>(__float_as_uint(scale_inv) >> 23);
-                    } else {
-                        reinterpret_cast<float*>(scales)[g] = scale_inv;
-                    }
-                }
-            }
+            tr_fp8_quantize_group(v[u], g < groups, g, sub, mode, q, scales);
         }
     }
 }

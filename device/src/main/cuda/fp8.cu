@@ -26,6 +26,55 @@ __device__ __forceinline__ uint32_t tr_e4m3_pair(float a, float b) {
     return codes;
 }
 
+// One 128-channel group, as tr_fp8_quantize_bf16 and the fused fp8 dispatch send (dispatch.cu) both quantise it: each
+// lane of a half warp holds 8 of its channels (sub = lane % 16: channels 8 sub .. 8 sub + 7) as float32 values of bf16
+// numbers. Writes the group's codes to q + 128 g and, from lane sub 0, its scale to scales[g], when valid. Every lane
+// of the warp calls it, valid or not: the amax is a half-warp shuffle (an invalid half holds zeros).
+__device__ __forceinline__ void tr_fp8_quantize_group(const float v[TR_CAST_VEC], bool valid, int64_t g, int sub,
+                                                      int scale_mode, uint8_t* q, void* scales) {
+    // Java: amax = max(|x_i|) with fmaxf semantics (NaN ignored), then max(amax, AMAX_FLOOR). Starting from 0
+    // instead of the floor gives the same maximum, since every |x_i| >= 0.
+    float amax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < TR_CAST_VEC; ++j) {
+        amax = fmaxf(amax, fabsf(v[j]));
+    }
+#pragma unroll
+    for (int offset = TR_FP8_LANES_PER_GROUP / 2; offset > 0; offset >>= 1) {
+        amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+    }
+    amax = fmaxf(amax, TR_FP8_AMAX_FLOOR);
+
+    // Java: scaleInv = amax / 448f; with roundScale the power-of-two ceiling and scale = 1f / scaleInv,
+    // otherwise scale = 448f / amax. All divisions IEEE round-to-nearest.
+    float scale_inv = __fdiv_rn(amax, TR_FP8_E4M3_MAX);
+    float scale;
+    if (scale_mode == TR_FP8_SCALE_FLOAT) {
+        scale = __fdiv_rn(TR_FP8_E4M3_MAX, amax);
+    } else {
+        scale_inv = __uint_as_float(tr_ceil_pow2_bits(__float_as_uint(scale_inv)));
+        scale = __fdiv_rn(1.0f, scale_inv);
+    }
+
+    if (valid) {
+        // Java: q_i = Float8E4M3.fromFloat(x_i * scale), one binary32 multiply (no contraction: __fmul_rn).
+        uint2 codes;
+        codes.x = tr_e4m3_pair(__fmul_rn(v[0], scale), __fmul_rn(v[1], scale))
+                | tr_e4m3_pair(__fmul_rn(v[2], scale), __fmul_rn(v[3], scale)) << 16;
+        codes.y = tr_e4m3_pair(__fmul_rn(v[4], scale), __fmul_rn(v[5], scale))
+                | tr_e4m3_pair(__fmul_rn(v[6], scale), __fmul_rn(v[7], scale)) << 16;
+        reinterpret_cast<uint2*>(q + g * TR_FP8_GROUP)[sub] = codes;
+        if (sub == 0) {
+            if (scale_mode == TR_FP8_SCALE_UE8M0) {
+                // The biased exponent of a positive power of two (or 0xFF for +Inf, UE8M0's NaN).
+                static_cast<uint8_t*>(scales)[g] = static_cast<uint8_t>(__float_as_uint(scale_inv) >> 23);
+            } else {
+                static_cast<float*>(scales)[g] = scale_inv;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 // x:      bfloat16 bits, uint16[rows][hidden], 16-byte aligned, dense (row stride = hidden).
@@ -63,47 +112,6 @@ tr_fp8_quantize_bf16(uint8_t* __restrict__ q, void* __restrict__ scales, const u
             v[2 * w] = __uint_as_float(tr_bf16_to_f32_bits(static_cast<uint16_t>(words[w])));
             v[2 * w + 1] = __uint_as_float(tr_bf16_to_f32_bits(static_cast<uint16_t>(words[w] >> 16)));
         }
-
-        // Java: amax = max(|x_i|) with fmaxf semantics (NaN ignored), then max(amax, AMAX_FLOOR). Starting from 0
-        // instead of the floor gives the same maximum, since every |x_i| >= 0.
-        float amax = 0.0f;
-#pragma unroll
-        for (int j = 0; j < TR_CAST_VEC; ++j) {
-            amax = fmaxf(amax, fabsf(v[j]));
-        }
-#pragma unroll
-        for (int offset = TR_FP8_LANES_PER_GROUP / 2; offset > 0; offset >>= 1) {
-            amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
-        }
-        amax = fmaxf(amax, TR_FP8_AMAX_FLOOR);
-
-        // Java: scaleInv = amax / 448f; with roundScale the power-of-two ceiling and scale = 1f / scaleInv,
-        // otherwise scale = 448f / amax. All divisions IEEE round-to-nearest.
-        float scale_inv = __fdiv_rn(amax, TR_FP8_E4M3_MAX);
-        float scale;
-        if (scale_mode == TR_FP8_SCALE_FLOAT) {
-            scale = __fdiv_rn(TR_FP8_E4M3_MAX, amax);
-        } else {
-            scale_inv = __uint_as_float(tr_ceil_pow2_bits(__float_as_uint(scale_inv)));
-            scale = __fdiv_rn(1.0f, scale_inv);
-        }
-
-        if (valid) {
-            // Java: q_i = Float8E4M3.fromFloat(x_i * scale), one binary32 multiply (no contraction: __fmul_rn).
-            uint2 codes;
-            codes.x = tr_e4m3_pair(__fmul_rn(v[0], scale), __fmul_rn(v[1], scale))
-                    | tr_e4m3_pair(__fmul_rn(v[2], scale), __fmul_rn(v[3], scale)) << 16;
-            codes.y = tr_e4m3_pair(__fmul_rn(v[4], scale), __fmul_rn(v[5], scale))
-                    | tr_e4m3_pair(__fmul_rn(v[6], scale), __fmul_rn(v[7], scale)) << 16;
-            reinterpret_cast<uint2*>(q + g * TR_FP8_GROUP)[sub] = codes;
-            if (sub == 0) {
-                if (scale_mode == TR_FP8_SCALE_UE8M0) {
-                    // The biased exponent of a positive power of two (or 0xFF for +Inf, UE8M0's NaN).
-                    static_cast<uint8_t*>(scales)[g] = static_cast<uint8_t>(__float_as_uint(scale_inv) >> 23);
-                } else {
-                    static_cast<float*>(scales)[g] = scale_inv;
-                }
-            }
-        }
+        tr_fp8_quantize_group(v, valid, g, sub, scale_mode, q, scales);
     }
 }

@@ -281,7 +281,7 @@ public final class NvshmemRankMain {
         try (BufferAllocator allocator = new RootAllocator();
                 NvshmemBuffer buffer = NvshmemBuffer.open(session, config(ranks, rank, EXPERTS_PER_RANK * ranks,
                         TOP_K, HIDDEN, MAX_TOKENS, true), allocator)) {
-            long[] waitAfterDetection = null;
+            KillScenario.Survivor survivor = scenario.survivor(rank);
             for (int s = 0; s < steps; s++) {
                 if (s == TIGHTEN_STEP) {
                     buffer.setTimeout(TIMEOUT);
@@ -304,17 +304,8 @@ public final class NvshmemRankMain {
                 } else if (s > FAIL_STEP + 1) {
                     maxAfterNanos = Math.max(maxAfterNanos, took);
                 }
-                scenario.assertMaskedOnlyVictims(out.dispatchNewly(), "dispatch", s);
-                scenario.assertMaskedOnlyVictims(out.combineNewly(), "combine", s);
-                long[] waits = scenario.victimWaits(buffer.dispatchWaitNanos(), buffer.combineWaitNanos());
-                if (s == FAIL_STEP + 1) {
-                    assertArrayEquals(expectedMask, buffer.queryMask(), "survivor " + rank + " masks exactly "
-                            + Arrays.toString(scenario.victims()));
-                    waitAfterDetection = waits;
-                } else if (s > FAIL_STEP + 1) {
-                    assertArrayEquals(waitAfterDetection, waits,
-                            "step " + s + ": no further waiting on masked ranks after detection");
-                }
+                survivor.afterStep(s, out.dispatchNewly(), out.combineNewly(), buffer.dispatchWaitNanos(),
+                        buffer.combineWaitNanos(), buffer::queryMask);
             }
             assertArrayEquals(expectedMask, buffer.agreeMask(), "survivors agree");
             LaunchedRank.event("done", null);

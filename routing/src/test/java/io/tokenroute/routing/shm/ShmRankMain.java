@@ -211,7 +211,7 @@ public final class ShmRankMain {
         try (BufferAllocator allocator = new RootAllocator();
                 ShmGroup group = ShmGroup.join(groupFile, faultConfig(rank), allocator, JOIN_TIMEOUT)) {
             ElasticBuffer buffer = group.buffer();
-            long[] waitAfterDetection = null;
+            KillScenario.Survivor survivor = scenario.survivor(rank);
             for (int s = 0; s < steps; s++) {
                 if (s == TIGHTEN_STEP) {
                     buffer.setTimeout(TIMEOUT);
@@ -232,17 +232,8 @@ public final class ShmRankMain {
                 if (s == FAIL_STEP) {
                     failStepNanos = took;
                 }
-                scenario.assertMaskedOnlyVictims(out.dispatchNewlyMasked(), "dispatch", s);
-                scenario.assertMaskedOnlyVictims(out.combineNewlyMasked(), "combine", s);
-                long[] waits = scenario.victimWaits(buffer.dispatchWaitNanos(), buffer.combineWaitNanos());
-                if (s == FAIL_STEP + 1) {
-                    assertArrayEquals(expectedMask, buffer.queryMask(), "survivor " + rank + " masks exactly "
-                            + Arrays.toString(scenario.victims()));
-                    waitAfterDetection = waits;
-                } else if (s > FAIL_STEP + 1) {
-                    assertArrayEquals(waitAfterDetection, waits,
-                            "step " + s + ": no further waiting on masked ranks after detection");
-                }
+                survivor.afterStep(s, out.dispatchNewlyMasked(), out.combineNewlyMasked(), buffer.dispatchWaitNanos(),
+                        buffer.combineWaitNanos(), buffer::queryMask);
             }
             assertArrayEquals(expectedMask, buffer.agreeMask(), "survivors agree");
             LaunchedRank.event("done", null);

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
 import java.util.Arrays;
+import java.util.function.Supplier;
 
 /**
  * What survivors must see when victims fail at given phases of one step: shared by the process-level fault scenarios
@@ -72,7 +73,7 @@ public record KillScenario(int ranks, int failStep, int[] victims, Phase[] phase
     }
 
     /** Fails unless every rank in {@code masked} (a call's newly masked peers) is a victim. */
-    public void assertMaskedOnlyVictims(int[] masked, String where, int s) {
+    private void assertMaskedOnlyVictims(int[] masked, String where, int s) {
         for (int r : masked) {
             assertTrue(isVictim(r), where + " of step " + s + " masked healthy rank " + r);
         }
@@ -97,8 +98,49 @@ public record KillScenario(int ranks, int failStep, int[] victims, Phase[] phase
         return ("rank " + rank + " step " + s).getBytes();
     }
 
+    /** The per-step checks of survivor {@code rank}, which keep what they saw at detection. */
+    public Survivor survivor(int rank) {
+        return new Survivor(rank);
+    }
+
+    /**
+     * A survivor's checks after each of its steps: every newly masked peer is a victim; the step after the failure
+     * leaves it masking exactly the victims; from then on it waits on them no more (their accumulated waits stay put).
+     */
+    public final class Survivor {
+        private final int rank;
+        private long[] waitsAtDetection;
+
+        private Survivor(int rank) {
+            this.rank = rank;
+        }
+
+        /**
+         * @param s the step just finished
+         * @param dispatchNewly peers its dispatch newly masked
+         * @param combineNewly peers its combine newly masked
+         * @param dispatchWaitNanos its cumulative dispatch wait per peer
+         * @param combineWaitNanos its cumulative combine wait per peer
+         * @param mask its current mask, read only in the step after the failure
+         */
+        public void afterStep(int s, int[] dispatchNewly, int[] combineNewly, long[] dispatchWaitNanos,
+                long[] combineWaitNanos, Supplier<int[]> mask) {
+            assertMaskedOnlyVictims(dispatchNewly, "dispatch", s);
+            assertMaskedOnlyVictims(combineNewly, "combine", s);
+            long[] waits = victimWaits(dispatchWaitNanos, combineWaitNanos);
+            if (s == failStep + 1) {
+                assertArrayEquals(expectedMask(), mask.get(), "survivor " + rank + " masks exactly "
+                        + Arrays.toString(victims));
+                waitsAtDetection = waits;
+            } else if (s > failStep + 1) {
+                assertArrayEquals(waitsAtDetection, waits,
+                        "step " + s + ": no further waiting on masked ranks after detection");
+            }
+        }
+    }
+
     /** Per victim, the dispatch and combine wait its survivor has accumulated (must stop growing after detection). */
-    public long[] victimWaits(long[] dispatchWaitNanos, long[] combineWaitNanos) {
+    private long[] victimWaits(long[] dispatchWaitNanos, long[] combineWaitNanos) {
         long[] out = new long[2 * victims.length];
         for (int i = 0; i < victims.length; i++) {
             out[2 * i] = dispatchWaitNanos[victims[i]];
