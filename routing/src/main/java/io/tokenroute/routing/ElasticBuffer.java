@@ -4,11 +4,11 @@ import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.memory.SymmetricMemory;
+import io.tokenroute.routing.protocol.CallGuard;
 import io.tokenroute.routing.protocol.MaskState;
 import io.tokenroute.routing.protocol.RankProtocol;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicReference;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
@@ -21,15 +21,21 @@ import org.apache.arrow.vector.types.pojo.ArrowType;
 
 /**
  * One rank's handle on an elastic expert-parallel group (DeepEP's {@code Buffer}): dispatch, combine, cleanBuffer,
- * barrier, allGather, the mask API and stats of {@code spec/elastic-ep.md} §2–§3, with Arrow record batches in and out.
+ * barrier, allGather, the mask API and stats of docs/contract.md §2–§3, with Arrow record batches in and out.
  *
  * <p>Every operation except the mask queries is collective: all active ranks call them in the same order. Inputs are
  * checked before anything is published, so a rejected call leaves no peer waiting and the buffer usable. One thread at
  * a time per buffer; a second concurrent call fails fast. {@link #updateMask} may also be called from another thread
  * (it unblocks a wait on that peer at once).
  *
+ * <p><b>One agreed view.</b> Masks only grow between rendezvous ({@link #cleanBuffer()}, {@link #readmit}); every
+ * entry is published at once and adopted by the peers in their next call, and {@link #agreeMask()} confirms that every
+ * live rank holds the same mask. A rank whose peers masked it while it was alive (a false mask, or the engine's
+ * {@code updateMask}) finds out in its next call, which throws {@link RankMaskedException} naming who masked it; it
+ * takes no part until it is readmitted.
+ *
  * <p>Make one with a transport, e.g. {@link io.tokenroute.routing.local.LocalGroup}. Closing frees this rank's memory
- * and never waits on peers.
+ * and never waits on peers, also while this rank's thread is stuck inside a call.
  */
 public final class ElasticBuffer implements AutoCloseable {
     private final BufferConfig config;
@@ -37,10 +43,9 @@ public final class ElasticBuffer implements AutoCloseable {
     private final ResultViews views;
     private final Dispatched dispatched;
     private final Combined combined;
-    private final AtomicReference<Thread> activeCaller = new AtomicReference<>();
-    private final BufferAllocator allocator;
+    private final CallGuard guard;
     private RuntimeException failure;
-    private boolean closed;
+    private volatile boolean closed;
 
     /**
      * Opens rank {@code config.rank()} over a group's symmetric memory. Transports call this; users call theirs.
@@ -51,8 +56,8 @@ public final class ElasticBuffer implements AutoCloseable {
      */
     public ElasticBuffer(BufferConfig config, SymmetricMemory memory, BufferAllocator allocator) {
         this.config = config;
-        this.allocator = allocator;
-        this.protocol = new RankProtocol(config, memory, allocator);
+        this.guard = new CallGuard(config.rank());
+        this.protocol = new RankProtocol(config, memory, allocator, guard);
         try {
             this.views = new ResultViews(config, protocol, allocator);
         } catch (RuntimeException e) {
@@ -108,7 +113,7 @@ public final class ElasticBuffer implements AutoCloseable {
                     batch.topkIdxAddress(), options.formatCode(), options.stats());
             dispatched.publish(step, options);
             return dispatched;
-        } catch (PeerTimeoutException e) {
+        } catch (PeerTimeoutException | CollectiveMismatchException e) {
             throw fail(e);
         } finally {
             exit();
@@ -156,7 +161,7 @@ public final class ElasticBuffer implements AutoCloseable {
             protocol.combine(routing.topkWeightsAddress());
             combined.publish(routing.numTokens());
             return combined;
-        } catch (PeerTimeoutException e) {
+        } catch (PeerTimeoutException | CollectiveMismatchException e) {
             throw fail(e);
         } finally {
             exit();
@@ -233,7 +238,7 @@ public final class ElasticBuffer implements AutoCloseable {
         try {
             ensureWorking();
             protocol.barrier();
-        } catch (PeerTimeoutException e) {
+        } catch (PeerTimeoutException | CollectiveMismatchException e) {
             throw fail(e);
         } finally {
             exit();
@@ -277,7 +282,7 @@ public final class ElasticBuffer implements AutoCloseable {
                         + " bytes exceeds collectiveBytes = " + config.collectiveBytes());
             }
             return protocol.allGather(payload);
-        } catch (PeerTimeoutException e) {
+        } catch (PeerTimeoutException | CollectiveMismatchException e) {
             throw fail(e);
         } finally {
             exit();
@@ -286,8 +291,12 @@ public final class ElasticBuffer implements AutoCloseable {
 
     /**
      * Resets the buffers' step state after a failure or a mask change: a fault-tolerant rendezvous of the active ranks
-     * (all ranks in non-elastic mode) after which every sequence restarts in a new generation. Clears a non-elastic
-     * failure on success. Invalidates the current {@link Dispatched}.
+     * (all ranks in non-elastic mode) after which every sequence restarts in a new generation. Clears a failure
+     * (non-elastic timeout, collective mismatch) on success, and applies entries cleared with {@link #updateMask} or
+     * {@link #clearMask()}: a rank unmasked by every participant and calling cleanBuffer itself takes part again.
+     * Invalidates the current {@link Dispatched}.
+     *
+     * @throws RankMaskedException if a participant still masks this rank afterwards
      */
     public void cleanBuffer() {
         enter("cleanBuffer");
@@ -318,63 +327,78 @@ public final class ElasticBuffer implements AutoCloseable {
     }
 
     /**
-     * Masks or unmasks one peer (engine-driven masking). Safe to call from another thread while this rank waits: the
-     * wait gives up on that peer at once. A rank cannot mask itself.
+     * Masks or unmasks one peer (engine-driven masking).
+     *
+     * <p>Masking takes effect at once and is published: this rank stops sending to and waiting for the peer, the other
+     * ranks adopt the entry in their next call, and the peer, if alive, finds out in its next call
+     * ({@link RankMaskedException}). Safe to call from another thread while this rank waits: the wait gives up on that
+     * peer at once. A rank cannot mask itself.
+     *
+     * <p>Unmasking a masked peer needs a rendezvous that the peer joins (its sequence numbers are no longer the group's):
+     * the entry is cleared in {@link #queryMask()} at once and applies at the next {@link #cleanBuffer()} (or use
+     * {@link #readmit}); until then dispatch, combine and the collectives refuse with an {@link IllegalStateException}
+     * that says so.
      */
     public void updateMask(int rank, boolean masked) {
         requireElastic("updateMask");
-        protocol.mask().set(checkRank(rank), masked);
+        checkRank(rank);
+        if (masked) {
+            protocol.mask().mask(rank);
+        } else {
+            protocol.mask().unmaskLocally(rank);
+        }
     }
 
-    /** Marks every rank active. */
+    /** Unmasks every rank, with the rule of {@code updateMask(rank, false)}: applied at the next {@link #cleanBuffer()}. */
     public void clearMask() {
         requireElastic("clearMask");
         MaskState mask = protocol.mask();
         for (int r = 0; r < config.ranks(); r++) {
-            mask.set(r, false);
+            mask.unmaskLocally(r);
         }
     }
 
     /**
-     * Collective: all-gathers the active ranks' masks and adopts their union, so every survivor ends with the same view.
-     * Peers this rank masked during the gather itself are part of the union too.
+     * Collective: a confirmed agreement of every live rank on one mask. Each rank adopts the entries its active peers
+     * hold, in rounds, until every active peer has confirmed the same mask; a rank leaves only once it saw that, so all
+     * live ranks return the same array, and masks changed during the agreement (a peer timing out in it) are part of it.
      *
-     * @return the agreed mask (1 = masked); its entry for this rank is 1 if some peer had masked this rank, which then
-     *     has to be {@link #readmit readmitted}
+     * @return the agreed mask (1 = masked); its entry for this rank is 1 if the peers had masked this rank, which then
+     *     takes no part until it is {@link #readmit readmitted} (its other calls throw {@link RankMaskedException})
      */
     public int[] agreeMask() {
         requireElastic("agreeMask");
-        MaskState mask = protocol.mask();
-        byte[] mine = new byte[config.ranks()];
-        for (int r = 0; r < mine.length; r++) {
-            mine[r] = (byte) (mask.isMasked(r) ? 1 : 0);
+        enter("agreeMask");
+        try {
+            ensureWorking();
+            return protocol.agreeMask();
+        } catch (CollectiveMismatchException e) {
+            throw fail(e);
+        } finally {
+            exit();
         }
-        byte[][] all = allGatherBytes(mine);
-        int[] union = mask.snapshot();
-        union[rank()] = 0;
-        for (byte[] view : all) {
-            if (view != null) {
-                for (int r = 0; r < union.length && r < view.length; r++) {
-                    union[r] |= view[r];
-                }
-            }
-        }
-        for (int r = 0; r < union.length; r++) {
-            if (union[r] != 0 && r != rank()) {
-                mask.set(r, true);
-            }
-        }
-        return union;
+    }
+
+    /**
+     * The ranks this rank masks that are waiting in {@code readmit(theirRank, timeout)} to come back (a live rank that
+     * was masked by mistake asks so). Local knowledge: the engine all-gathers it (or decides otherwise) before the
+     * survivors call {@link #readmit} together. Elastic mode only; allocates.
+     */
+    public int[] readmitRequests() {
+        requireElastic("readmitRequests");
+        return protocol.readmitRequests();
     }
 
     /**
      * Collective among the active ranks and the returning rank {@code rank}: cleans the buffers and unmasks it, after
-     * which it takes part in dispatch and combine again. The returning rank calls it with its own id; it adopts the
-     * survivors' mask.
+     * which it takes part in dispatch and combine again. The returning rank calls it with its own id (a rank that was
+     * stopped, or one that got {@link RankMaskedException}); it asks to come back ({@link #readmitRequests()} on the
+     * survivors), waits for the survivors' call and adopts their mask.
      *
      * @param rank the rank coming back
-     * @param timeout how long to wait for the other side
-     * @return whether the rank was readmitted (false: the other side did not show up in time; nothing changed)
+     * @param timeout how long to wait for the other side (wall time), and the rendezvous' timeout
+     * @return whether the rank was readmitted (false: the other side did not show up in time)
+     * @throws RankMaskedException on the returning rank, if a survivor still masks it after the rendezvous
      */
     public boolean readmit(int rank, Duration timeout) {
         requireElastic("readmit");
@@ -383,13 +407,13 @@ public final class ElasticBuffer implements AutoCloseable {
         try {
             ensureOpen();
             long nanos = timeout.toNanos();
-            MaskState mask = protocol.mask();
             if (rank == rank()) {
                 if (!protocol.adoptMaskOfReadmittingPeer(nanos)) {
                     return false;
                 }
                 boolean[] participants = activeRanks();
                 protocol.rendezvous(participants, nanos);
+                failure = null;
                 // Readmitted only if some survivor actually took part (an intent word left by a dead rank is not one).
                 for (int r = 0; r < participants.length; r++) {
                     if (r != rank && participants[r]) {
@@ -398,16 +422,24 @@ public final class ElasticBuffer implements AutoCloseable {
                 }
                 return false;
             }
+            protocol.ensureNotMaskedByPeers(Phase.CLEAN);
             protocol.publishReadmitIntent(rank);
-            mask.set(rank, false);
-            boolean[] participants = activeRanks();
-            protocol.rendezvous(participants, nanos);
-            protocol.clearReadmitIntent();
-            failure = null;
-            return participants[rank];
+            try {
+                boolean[] participants = activeRanks();
+                protocol.rendezvous(participants, nanos);
+                failure = null;
+                return participants[rank];
+            } finally {
+                protocol.clearReadmitIntent();
+            }
         } finally {
             exit();
         }
+    }
+
+    /** The failure detector's view of every peer: suspicion, waits, the local health multiplier (allocates). */
+    public HealthReport healthReport() {
+        return protocol.healthReport();
     }
 
     // ------------------------------------------------------------------------------------------------ stats
@@ -450,27 +482,31 @@ public final class ElasticBuffer implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ lifecycle
 
+    /**
+     * Frees this rank's memory. Never waits on a peer; if this rank's own thread is inside a call, waits only until that
+     * call parks or reaches a listener (microseconds), after which the call fails when it resumes, without touching the
+     * freed memory. Idempotent.
+     */
     @Override
     public void close() {
-        if (!activeCaller.compareAndSet(null, Thread.currentThread())) {
-            throw new IllegalStateException("rank " + rank() + ": close() while thread "
-                    + activeCaller.get().getName() + " is inside a call");
-        }
-        try {
-            if (!closed) {
-                closed = true;
-                views.close();
-                protocol.close();
+        synchronized (guard) {
+            if (closed) {
+                return;
             }
+            closed = true;
+        }
+        guard.close();
+        try {
+            views.close();
         } finally {
-            activeCaller.set(null);
+            protocol.close();
         }
     }
 
     // ------------------------------------------------------------------------------------------------ internals
 
-    /** A non-elastic timeout leaves the buffer failed until cleanBuffer succeeds. */
-    private PeerTimeoutException fail(PeerTimeoutException e) {
+    /** A non-elastic timeout or a collective mismatch leaves the buffer failed until cleanBuffer succeeds. */
+    private RuntimeException fail(RuntimeException e) {
         failure = e;
         return e;
     }
@@ -543,17 +579,11 @@ public final class ElasticBuffer implements AutoCloseable {
     }
 
     private void enter(String op) {
-        Thread me = Thread.currentThread();
-        if (!activeCaller.compareAndSet(null, me)) {
-            Thread other = activeCaller.get();
-            throw new IllegalStateException("rank " + rank() + ": " + op + " called from thread " + me.getName()
-                    + " while thread " + (other == null ? "?" : other.getName())
-                    + " is inside a call on the same buffer; use one thread per rank");
-        }
+        guard.enter(op);
     }
 
     private void exit() {
-        activeCaller.set(null);
+        guard.exit();
     }
 
     private void ensureOpen() {
@@ -567,6 +597,10 @@ public final class ElasticBuffer implements AutoCloseable {
         if (failure != null) {
             throw new IllegalStateException("rank " + rank() + ": the buffer failed (" + failure.getMessage()
                     + "); call cleanBuffer() first", failure);
+        }
+        if (config.elastic() && protocol.mask().unmaskPending()) {
+            throw new IllegalStateException("rank " + rank() + ": ranks were unmasked with updateMask/clearMask, which"
+                    + " takes effect at a rendezvous they join: call cleanBuffer() on every rank (or readmit) first");
         }
     }
 }

@@ -19,6 +19,8 @@ public enum Phase {
     CLEAN,
     /** barrier(). */
     BARRIER,
-    /** allGather() (and agreeMask(), which runs on it). */
-    ALL_GATHER
+    /** allGather(). */
+    ALL_GATHER,
+    /** agreeMask()'s rounds. Last, so the ordinals the GPU kernels use for the phases above stay as they are. */
+    AGREE
 }

@@ -81,6 +81,14 @@ public abstract class FaultSuite {
         switch (phase) {
             case CLEAN -> buffer.cleanBuffer();
             case BARRIER -> buffer.barrier();
+            case AGREE -> {
+                int[] agreed = buffer.agreeMask();
+                if (checkPayloads) {
+                    int[] expected = new int[RANKS];
+                    expected[VICTIM] = s >= FAIL_STEP ? 1 : 0;
+                    assertArrayEquals(expected, agreed, "agreed mask after step " + s);
+                }
+            }
             case ALL_GATHER -> {
                 byte[] mine = ("rank " + buffer.rank() + " step " + s).getBytes();
                 byte[][] all = buffer.allGatherBytes(mine);
@@ -135,7 +143,7 @@ public abstract class FaultSuite {
     }
 
     @ParameterizedTest(name = "non-elastic, victim stops at {0}")
-    @EnumSource(Phase.class)
+    @EnumSource(value = Phase.class, mode = EnumSource.Mode.EXCLUDE, names = "AGREE") // agreeMask needs elastic mode
     void nonElasticModeThrowsNamingPeerAndPhase(Phase phase) {
         ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         Set<Integer> named = java.util.concurrent.ConcurrentHashMap.newKeySet();

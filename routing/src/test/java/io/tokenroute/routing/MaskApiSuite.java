@@ -3,6 +3,7 @@ package io.tokenroute.routing;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.routing.testkit.ParkAt;
@@ -103,10 +104,12 @@ public abstract class MaskApiSuite {
     /**
      * Every survivor masks rank v at a step boundary (v keeps running and does not mask itself): their step equals the
      * reference without v, with exact lost weight, no timeout paid (nothing newly masked, no wait on v recorded, far
-     * quicker than the timeout); clearMask + cleanBuffer then bring back full steps.
+     * quicker than the timeout). v finds out in its own step ({@link RankMaskedException} naming the survivors) and is
+     * refused until it is back. The survivors' clearMask is refused for work until the cleanBuffer that v joins; after it
+     * every rank runs full steps.
      */
     @Test
-    void engineDrivenMaskingSkipsTheRankWithoutTimeout() {
+    void engineDrivenMaskingSkipsTheRankWithoutTimeoutAndTellsIt() {
         int v = 2;
         int maskStep = 2;
         int steps = maskStep + 3;
@@ -117,11 +120,22 @@ public abstract class MaskApiSuite {
             for (int s = 0; s < maskStep; s++) {
                 fullStep(buffer, allocator, s);
             }
-            buffer.barrier(); // every rank finished the previous step before the engine masks v
             if (self == v) {
-                StepChecker.stepUnchecked(buffer, allocator, inputs(config, maskStep)[v]);
+                // v may already find out at the end of the barrier, if a survivor masked it before v saw the last
+                // arrival; else in its step.
+                RankMaskedException e = assertThrows(RankMaskedException.class, () -> {
+                    buffer.barrier();
+                    StepChecker.stepUnchecked(buffer, allocator, inputs(config, maskStep)[v]);
+                });
+                assertEquals(v, e.rank());
+                assertTrue(e.maskedBy().length > 0, e.getMessage());
+                for (int r : e.maskedBy()) {
+                    assertTrue(r != v, "named a survivor: " + e.getMessage());
+                }
                 assertArrayEquals(new int[RANKS], buffer.queryMask(), "v did not mask itself or anyone");
+                assertThrows(RankMaskedException.class, buffer::barrier, "refused until it is back");
             } else {
+                buffer.barrier(); // every rank finished the previous step before the engine masks v
                 buffer.updateMask(v, true);
                 assertArrayEquals(maskOf(RANKS, v), buffer.queryMask());
                 long dispatchWait = buffer.dispatchWaitNanos()[v];
@@ -133,14 +147,17 @@ public abstract class MaskApiSuite {
                 assertEquals(combineWait, buffer.combineWaitNanos()[v], "no combine wait on the masked rank");
                 assertTrue(elapsed < TIMEOUT.toNanos() / 4, "the masked step paid no timeout: " + elapsed + " ns");
                 assertArrayEquals(maskOf(RANKS, v), buffer.queryMask());
+                buffer.clearMask();
+                assertArrayEquals(new int[RANKS], buffer.queryMask());
+                IllegalStateException refused = assertThrows(IllegalStateException.class, buffer::barrier);
+                assertTrue(refused.getMessage().contains("cleanBuffer"), refused.getMessage());
             }
-            buffer.clearMask();
-            assertArrayEquals(new int[RANKS], buffer.queryMask());
             buffer.cleanBuffer();
             for (int s = maskStep + 1; s < steps; s++) {
                 fullStep(buffer, allocator, s);
             }
             assertArrayEquals(new int[RANKS], buffer.queryMask(), "full again");
+            assertArrayEquals(new int[RANKS], buffer.agreeMask(), "everyone agrees nobody is masked");
         });
     }
 
@@ -232,11 +249,10 @@ public abstract class MaskApiSuite {
     // readmit
 
     /**
-     * R = 4: rank 0 masks 3, rank 1 masks 2, ranks 2 and 3 mask nobody. agreeMask gives every rank the union {2, 3};
-     * ranks 0 and 1 adopt it; ranks 2 and 3 see their own bit (masked by peers) but never mask themselves (each ends up
-     * masking the other). Then rank 2 is readmitted (ranks 0, 1 call readmit(2), rank 2 calls readmit(2) on itself;
-     * rank 3 is masked by everybody and stays out), then rank 3 (ranks 0, 1, 2 call readmit(3), rank 3 on itself);
-     * afterwards every rank runs full steps.
+     * R = 4: rank 0 masks 3, rank 1 masks 2, ranks 2 and 3 mask nobody. agreeMask gives ranks 0 and 1 the same mask
+     * {2, 3}; ranks 2 and 3 learn that their peers masked them (their own entry is 1) and are refused until readmitted.
+     * Then rank 2 is readmitted (ranks 0, 1 call readmit(2), rank 2 calls readmit(2) on itself; rank 3 stays out), then
+     * rank 3 (ranks 0, 1, 2 call readmit(3), rank 3 on itself); afterwards every rank runs full steps.
      */
     @Test
     void agreeMaskAdoptsTheUnionThenReadmitBringsRanksBack() {
@@ -253,15 +269,18 @@ public abstract class MaskApiSuite {
                 buffer.updateMask(2, true);
             }
             int[] union = buffer.agreeMask();
-            assertArrayEquals(maskOf(RANKS, 2, 3), union, "rank " + self + " got the union");
-            int[] view = buffer.queryMask();
             switch (self) {
-                case 0, 1 -> assertArrayEquals(maskOf(RANKS, 2, 3), view, "rank " + self + " adopted the union");
-                case 2 -> assertArrayEquals(maskOf(RANKS, 3), view, "rank 2 masks 3, not itself");
-                default -> assertArrayEquals(maskOf(RANKS, 2), view, "rank 3 masks 2, not itself");
+                case 0, 1 -> {
+                    assertArrayEquals(maskOf(RANKS, 2, 3), union, "rank " + self + " got the union");
+                    assertArrayEquals(maskOf(RANKS, 2, 3), buffer.queryMask(), "rank " + self + " holds it");
+                }
+                default -> {
+                    assertEquals(1, union[self], "rank " + self + " learned that its peers masked it");
+                    assertThrows(RankMaskedException.class, buffer::barrier);
+                }
             }
-            assertFalse(buffer.isMasked(self));
-            // Ranks 0 and 1 no longer wait for ranks 2 and 3: keep them from moving on while 2 and 3 still gather.
+            assertFalse(buffer.isMasked(self), "a rank never masks itself");
+            // Ranks 0 and 1 no longer wait for ranks 2 and 3: keep them from moving on while 2 and 3 still agree.
             agreed.countDown();
             assertTrue(agreed.await(LATCH_BOUND.toNanos(), TimeUnit.NANOSECONDS));
 

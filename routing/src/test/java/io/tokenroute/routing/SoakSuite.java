@@ -95,7 +95,7 @@ public abstract class SoakSuite {
                 RankInput[] inputs = inputs(s);
                 if (current != null && current.victim() == self) {
                     injector.arm(self, current);
-                    runUnchecked(buffer, allocator, inputs);
+                    runUnchecked(buffer, allocator, inputs, current);
                     assertTrue(buffer.readmit(self, Duration.ofSeconds(60)), "rank " + self + " readmitted");
                     s = current.back() - 1;
                     continue;
@@ -156,10 +156,24 @@ public abstract class SoakSuite {
         return p;
     }
 
+    /**
+     * The stalled rank's step: once released it finds out that its peers masked it, and stops. Stalled in the barrier
+     * after its step, it may also pass that barrier (its peers had all arrived before they masked it) and find out at
+     * its next call.
+     */
     private static void runUnchecked(ElasticBuffer buffer, org.apache.arrow.memory.BufferAllocator allocator,
-            RankInput[] inputs) {
-        StepChecker.stepUnchecked(buffer, allocator, inputs[buffer.rank()]);
-        buffer.barrier();
+            RankInput[] inputs, Stall stall) {
+        try {
+            StepChecker.stepUnchecked(buffer, allocator, inputs[buffer.rank()]);
+            buffer.barrier();
+        } catch (RankMaskedException e) {
+            assertEquals(buffer.rank(), e.rank());
+            return;
+        }
+        assertEquals(Phase.BARRIER, stall.phase(), "rank " + buffer.rank() + " was not told its peers masked it after "
+                + stall);
+        org.junit.jupiter.api.Assertions.assertThrows(RankMaskedException.class, buffer::barrier,
+                "its next call tells it");
     }
 
     private static RankInput[] inputs(int s) {

@@ -4,7 +4,10 @@ import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.memory.HostSymmetricMemory;
 import io.tokenroute.routing.protocol.RegionLayout;
+import java.util.ArrayList;
+import java.util.List;
 import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.util.AutoCloseables;
 
 /**
  * The embedded {@code local} transport: R ranks as threads of one JVM over shared off-heap memory. Each rank's
@@ -19,8 +22,9 @@ import org.apache.arrow.memory.BufferAllocator;
  * }
  * }</pre>
  *
- * <p>The group owns the shared memory and the R buffers; closing it closes them all, after every rank thread stopped
- * calling them.
+ * <p>The group owns the shared memory and the R buffers; closing it closes them all and frees everything, also when a
+ * rank's thread is stuck inside a call (a stopped rank): that call fails if it ever resumes, without touching the freed
+ * memory. Closing never waits on a peer.
  */
 public final class LocalGroup implements AutoCloseable {
     private final BufferConfig template;
@@ -67,18 +71,23 @@ public final class LocalGroup implements AutoCloseable {
         return buffers[r];
     }
 
+    /** Closes every buffer, then every rank's allocator, then the shared memory; the first failure is rethrown last. */
     @Override
     public void close() {
+        List<AutoCloseable> all = new ArrayList<>();
         for (int r = 0; r < buffers.length; r++) {
-            if (buffers[r] != null) {
-                buffers[r].close();
-                buffers[r] = null;
-            }
-            if (allocators[r] != null) {
-                allocators[r].close();
-                allocators[r] = null;
-            }
+            all.add(buffers[r]);
+            all.add(allocators[r]);
+            buffers[r] = null;
+            allocators[r] = null;
         }
-        memory.close();
+        all.add(memory);
+        try {
+            AutoCloseables.close(all);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("closing the local group failed", e);
+        }
     }
 }

@@ -70,6 +70,11 @@ public final class RankRegion {
         return (long) LONGS.get(control, offset);
     }
 
+    /** Atomically sets {@code bits} in the word at {@code offset} (release: earlier stores become visible first). */
+    public void orRelease(int offset, long bits) {
+        LONGS.getAndBitwiseOrRelease(control, offset, bits);
+    }
+
     /** Atomic add returning the previous value (full fence). */
     public long getAndAdd(int offset, long delta) {
         return (long) LONGS.getAndAdd(control, offset, delta);

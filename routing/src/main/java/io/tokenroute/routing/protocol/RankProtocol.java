@@ -6,7 +6,6 @@ import io.tokenroute.arrow.numeric.Ue8m0;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.PhaseListener;
 import io.tokenroute.routing.memory.RankRegion;
 import io.tokenroute.routing.memory.SymmetricMemory;
 import java.lang.invoke.VarHandle;
@@ -19,21 +18,23 @@ import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
  * One rank's side of the elastic EP protocol over {@link SymmetricMemory}: the reference implementation the CUDA
- * kernels are checked against. Not thread-safe; {@code ElasticBuffer} guards it.
+ * kernels are checked against (design: docs/protocol.md). This class is the data path (dispatch, combine) and the
+ * facade over the collectives, the mask agreement and the rendezvous, which share one {@link GroupView}. Not
+ * thread-safe; {@code ElasticBuffer} guards it.
  *
  * <p><b>Pull model.</b> Each rank writes only its own region: its staged rows plus, per destination expert, the
  * ascending list of its tokens routed there (dispatch), and its expert outputs plus their layout (combine). Peers read
  * those after an acquire-load of the owner's state word sees the step published. A receiver copies each block straight
  * into its packed position (blocks in ascending source rank, rows in ascending source token), so one copy per
- * (token, expert) row gives the deterministic layout of spec §2, and a dead or stale rank can never write into a live
- * one.
+ * (token, expert) row gives the deterministic layout of docs/contract.md §2, and a dead or stale rank can never write
+ * into a live one.
  *
  * <p><b>Publish first, then wait.</b> Every operation publishes before it waits, and waits on every active peer (as
  * DeepEP's kernels do): all survivors then meet a dead peer in the same phase and lose the same timeout, instead of
  * one survivor's wait delaying its next publish past another survivor's timeout. Reuse needs no acknowledgements:
  * staging is double-buffered (see {@link RegionLayout}), and a rank overwrites its expert outputs of step q only after
- * its dispatch of step q + 1 heard from every active peer, which each do after finishing combine q. A peer that masked
- * this rank may still move on early; the seqlock re-check after each copy detects that.
+ * its dispatch of step q + 1 heard from every active peer, which each do after finishing combine q. Only a peer that
+ * masked this rank can move on early; the seqlock re-check after each copy detects that, and this rank, cut off, stops.
  *
  * <p><b>Sequence numbers.</b> {@code seq} counts dispatch/combine steps, {@code syncSeq} barriers and allGathers.
  * Both restart at {@code generation << 32} after every cleanBuffer/readmit rendezvous, so words left by a stale rank
@@ -43,8 +44,8 @@ public final class RankProtocol implements AutoCloseable {
     private static final long NO_POSITION = -1;
 
     private final BufferConfig config;
+    private final GroupView view;
     private final RegionLayout layout;
-    private final SymmetricMemory memory;
     private final RankRegion own;
     private final RankRegion[] regions;
     private final ShortBuffer[] regionShorts;
@@ -54,8 +55,9 @@ public final class RankProtocol implements AutoCloseable {
     private final int hidden;
     private final int capacity;
     private final MaskState mask;
-    private final Waiter waiter;
-    private final PhaseListener listener;
+    private final Collectives collectives;
+    private final MaskAgreement agreement;
+    private final Rendezvous rendezvous;
     private final RowAccumulator accumulator = RowAccumulator.best();
 
     // Private memory: what this rank received and produced.
@@ -68,7 +70,6 @@ public final class RankProtocol implements AutoCloseable {
     private final ArrowBuf scratchRow;
 
     // Step state, allocated once.
-    private final boolean[] pending;
     private final boolean[] met;
     private final boolean[] expertValid;
     private final int[] sentCount;
@@ -83,25 +84,9 @@ public final class RankProtocol implements AutoCloseable {
     private final long[] cumulativeRecv;
     private final long[] dispatchWait;
     private final long[] combineWait;
-    private final Waiter.Liveness liveness = new Waiter.Liveness() {
-        @Override
-        public long beatOf(int peer) {
-            return regions[peer].getAcquire(RegionLayout.HEARTBEAT);
-        }
+    private final Waiter.PeerCondition dispatchReady;
+    private final Waiter.PeerCondition combineReady;
 
-        @Override
-        public void beat() {
-            heartbeat();
-        }
-    };
-    private long beats;
-    private final Waiter.PeerCondition dispatchReady = p -> stateOf(p, RegionLayout.DISPATCH_STATE) >= ready(seqNow());
-    private final Waiter.PeerCondition combineReady = p -> stateOf(p, RegionLayout.COMBINE_STATE) >= ready(seqNow());
-    private final Waiter.PeerCondition syncArrived = p -> stateOf(p, RegionLayout.SYNC) >= syncSeqNow();
-
-    private long generation;
-    private long seq;
-    private long syncSeq;
     private int tokens;
     private int topK;
     private int format;
@@ -112,32 +97,31 @@ public final class RankProtocol implements AutoCloseable {
      * @param config this rank's configuration
      * @param memory the group's symmetric memory, laid out by {@link RegionLayout}; not closed here
      * @param allocator pays for this rank's private receive and output buffers until {@link #close()}
+     * @param guard the rank's call guard (parking and listeners are its safe points)
      */
-    public RankProtocol(BufferConfig config, SymmetricMemory memory, BufferAllocator allocator) {
+    public RankProtocol(BufferConfig config, SymmetricMemory memory, BufferAllocator allocator, CallGuard guard) {
         this.config = config;
-        this.layout = new RegionLayout(config);
-        if (memory.regionBytes() < layout.regionBytes() || memory.ranks() != config.ranks()) {
-            throw new IllegalArgumentException("symmetric memory of " + memory.ranks() + " × " + memory.regionBytes()
-                    + " bytes does not fit " + config + " (needs " + config.ranks() + " × " + layout.regionBytes()
-                    + ")");
-        }
-        this.memory = memory;
-        this.self = config.rank();
-        this.ranks = config.ranks();
+        this.view = new GroupView(config, memory, guard);
+        this.layout = view.layout;
+        this.self = view.self;
+        this.ranks = view.ranks;
         this.localExperts = config.localExperts();
         this.hidden = config.hidden();
         this.capacity = layout.recvCapacity();
-        this.own = memory.region(self);
-        this.regions = new RankRegion[ranks];
+        this.own = view.own;
+        this.regions = view.regions;
         this.regionShorts = new ShortBuffer[ranks];
         for (int r = 0; r < ranks; r++) {
-            regions[r] = memory.region(r);
             regionShorts[r] = MemoryUtil.directBuffer(regions[r].address(0), (int) memory.regionBytes())
                     .order(ByteOrder.nativeOrder()).asShortBuffer();
         }
-        this.mask = new MaskState(ranks, self);
-        this.waiter = new Waiter(self, config.elastic(), mask, liveness, config.timeout().toNanos());
-        this.listener = config.phaseListener();
+        this.mask = view.mask;
+        this.met = view.met;
+        this.collectives = new Collectives(view);
+        this.agreement = new MaskAgreement(view, collectives);
+        this.rendezvous = new Rendezvous(view);
+        this.dispatchReady = p -> view.stateOf(p, RegionLayout.DISPATCH_STATE) >= ready(view.seq);
+        this.combineReady = p -> view.stateOf(p, RegionLayout.COMBINE_STATE) >= ready(view.seq);
         long rows = (long) localExperts * capacity;
         int scalesPerRow = hidden % 128 == 0 ? hidden / 128 : 0;
         ArrowBuf[] bufs = new ArrowBuf[7];
@@ -164,8 +148,6 @@ public final class RankProtocol implements AutoCloseable {
         this.combineOut = bufs[4];
         this.lostWeight = bufs[5];
         this.scratchRow = bufs[6];
-        this.pending = new boolean[ranks];
-        this.met = new boolean[ranks];
         this.expertValid = new boolean[config.experts()];
         this.sentCount = new int[config.experts()];
         this.csrStart = new int[config.experts()];
@@ -197,23 +179,23 @@ public final class RankProtocol implements AutoCloseable {
      */
     public long dispatch(int n, int k, long hiddenAddress, HiddenDtype dtype, long topkIdxAddress, int fp8Format,
             boolean stats) {
-        mask.beginCall();
-        long q = ++seq;
+        view.beginCall(Phase.BEFORE_DISPATCH);
+        long q = ++view.seq;
         stepOpen = true;
         tokens = n;
         topK = k;
         format = fp8Format;
-        listener.onPhase(self, Phase.BEFORE_DISPATCH, q);
+        view.phase(Phase.BEFORE_DISPATCH, q);
         planRouting(n, k, topkIdxAddress);
         int slot = RegionLayout.slotOf(q);
         own.announce(RegionLayout.DISPATCH_STATE, q << 1);
         writeRoutingLists(slot, n);
-        listener.onPhase(self, Phase.DISPATCH_SEND, q);
+        view.phase(Phase.DISPATCH_SEND, q);
         writeRows(slot, n, hiddenAddress, dtype);
         own.setRelease(RegionLayout.DISPATCH_STATE, ready(q));
 
-        listener.onPhase(self, Phase.DISPATCH_RECV, q);
-        awaitActivePeers(dispatchReady, Phase.DISPATCH_RECV, dispatchWait);
+        view.phase(Phase.DISPATCH_RECV, q);
+        view.awaitActive(dispatchReady, Phase.DISPATCH_RECV, dispatchWait);
         int mismatched = -1;
         for (int p = 0; p < ranks; p++) {
             if (met[p] && regions[p].getAcquire((int) layout.stageFormat(slot)) != fp8Format) {
@@ -221,10 +203,9 @@ public final class RankProtocol implements AutoCloseable {
                 mismatched = p;
             }
         }
-        do {
-            receiveRows(slot);
-            VarHandle.acquireFence();
-        } while (dropPeersThatMovedOn(RegionLayout.DISPATCH_STATE, (q + 2) << 1));
+        receiveRows(slot);
+        VarHandle.acquireFence();
+        checkNobodyMovedOn(RegionLayout.DISPATCH_STATE, (q + 2) << 1, Phase.DISPATCH_RECV);
         own.announce(RegionLayout.COMBINE_STATE, q << 1);
         publishCombineLayout();
         if (stats) {
@@ -383,18 +364,17 @@ public final class RankProtocol implements AutoCloseable {
      * @param topkWeightsAddress host address of {@code n × k} float32 weights (same n, k as the dispatch)
      */
     public void combine(long topkWeightsAddress) {
-        mask.beginCall();
-        long q = seq;
+        view.beginCall(Phase.COMBINE_SEND);
+        long q = view.seq;
         stepOpen = false;
-        listener.onPhase(self, Phase.COMBINE_SEND, q);
+        view.phase(Phase.COMBINE_SEND, q);
         own.setRelease(RegionLayout.COMBINE_STATE, ready(q));
-        listener.onPhase(self, Phase.COMBINE_RECV, q);
-        awaitActivePeers(combineReady, Phase.COMBINE_RECV, combineWait);
-        do {
-            markValidExperts();
-            reduce(topkWeightsAddress);
-            VarHandle.acquireFence();
-        } while (dropPeersThatMovedOn(RegionLayout.COMBINE_STATE, ready(q) + 1));
+        view.phase(Phase.COMBINE_RECV, q);
+        view.awaitActive(combineReady, Phase.COMBINE_RECV, combineWait);
+        markValidExperts();
+        reduce(topkWeightsAddress);
+        VarHandle.acquireFence();
+        checkNobodyMovedOn(RegionLayout.COMBINE_STATE, ready(q) + 1, Phase.COMBINE_RECV);
     }
 
     /** An expert's outputs are usable when its rank published and received exactly the rows this rank sent. */
@@ -441,229 +421,90 @@ public final class RankProtocol implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ shared helpers
 
-    private long seqNow() {
-        return seq;
-    }
-
-    private long syncSeqNow() {
-        return syncSeq;
-    }
-
     private static long ready(long q) {
         return q << 1 | 1;
     }
 
-    private long stateOf(int peer, int word) {
-        return regions[peer].getAcquire(word);
-    }
-
-    /** Waits on every active peer (self excluded) for {@code condition}; results in {@link #met}. */
-    private void awaitActivePeers(Waiter.PeerCondition condition, Phase phase, long[] waitCost) {
-        for (int p = 0; p < ranks; p++) {
-            pending[p] = p != self && !mask.isMasked(p);
-        }
-        waiter.awaitAll(pending, met, condition, phase, waitCost);
-        met[self] = true;
-    }
-
     /**
      * The seqlock half of the pull model: a peer whose state word reached {@code overwrittenFrom} started rewriting
-     * the data this rank read (it moved on without this rank, having masked it); the data may be torn, so the peer is
-     * masked and the caller redoes the step without it. Returns whether any peer was dropped.
+     * the data this rank read. It could only get there by going on without this rank, having masked it: this rank was
+     * cut off from the step ({@link io.tokenroute.routing.RankMaskedException}), and nothing it read is used.
      */
-    private boolean dropPeersThatMovedOn(int stateWord, long overwrittenFrom) {
-        boolean dropped = false;
+    private void checkNobodyMovedOn(int stateWord, long overwrittenFrom, Phase phase) {
         for (int p = 0; p < ranks; p++) {
             if (p != self && met[p] && regions[p].getAcquire(stateWord) >= overwrittenFrom) {
-                met[p] = false;
-                mask.maskOnTimeout(p);
-                dropped = true;
+                view.peerMovedOn(p, phase);
             }
         }
-        return dropped;
     }
 
     // ------------------------------------------------------------------------------------------------ collectives
 
     /** Fault-tolerant barrier among active ranks. */
     public void barrier() {
-        mask.beginCall();
-        syncSeq++;
-        listener.onPhase(self, Phase.BARRIER, syncSeq);
-        own.setRelease(RegionLayout.SYNC, syncSeq);
-        awaitActivePeers(syncArrived, Phase.BARRIER, null);
+        collectives.barrier();
     }
 
     /**
      * Fault-tolerant all-gather: every active rank contributes {@code payload}; the result has one entry per rank,
-     * null for masked ranks (and for peers that turned out to have moved on without this rank).
+     * null for masked ranks.
      */
     public byte[][] allGather(byte[] payload) {
         if (payload.length > config.collectiveBytes()) {
             throw new IllegalArgumentException("allGather payload of " + payload.length + " bytes exceeds collectiveBytes "
                     + config.collectiveBytes());
         }
-        mask.beginCall();
-        long q = ++syncSeq;
-        listener.onPhase(self, Phase.ALL_GATHER, q);
-        int slot = (int) (q & 1);
-        long base = own.address(layout.payloadSlot(slot));
-        own.announce(RegionLayout.PAYLOAD_STATE, q << 1);
-        MemoryUtil.putLong(base, payload.length);
-        MemoryUtil.copyToMemory(payload, 0, base + 8, payload.length);
-        own.setRelease(RegionLayout.PAYLOAD_STATE, q << 1 | 1);
-        own.setRelease(RegionLayout.SYNC, q);
-        awaitActivePeers(syncArrived, Phase.ALL_GATHER, null);
-        byte[][] out = new byte[ranks][];
-        for (int p = 0; p < ranks; p++) {
-            if (met[p]) {
-                long src = regions[p].address(layout.payloadSlot(slot));
-                int length = (int) Math.min(Math.max(0, MemoryUtil.getLong(src)), config.collectiveBytes());
-                out[p] = new byte[length];
-                MemoryUtil.copyFromMemory(src + 8, out[p], 0, length);
-            }
-        }
-        VarHandle.acquireFence();
-        for (int p = 0; p < ranks; p++) {
-            // A peer that started rewriting this slot (for q + 2) moved on without this rank: its bytes may be torn.
-            if (p != self && out[p] != null && regions[p].getAcquire(RegionLayout.PAYLOAD_STATE) >= (q + 2) << 1) {
-                out[p] = null;
-                mask.maskOnTimeout(p);
-            }
-        }
-        return out;
+        return collectives.allGather(payload);
+    }
+
+    /** The confirmed mask agreement ({@link MaskAgreement}); this rank's entry is 1 if its peers masked it. */
+    public int[] agreeMask() {
+        return agreement.agree();
     }
 
     /**
-     * The generation rendezvous behind cleanBuffer and readmit: participants converge on the largest generation any of
-     * them proposes (each proposes one more than every generation it can see), then confirm, then every sequence
-     * restarts at {@code generation << 32}. A participant silent past {@code timeoutNanos} is masked (elastic) or fails
-     * the call.
+     * The generation rendezvous behind cleanBuffer and readmit ({@link Rendezvous}).
      *
      * @param participants ranks taking part, self included; entries of ranks that time out are cleared
      */
     public void rendezvous(boolean[] participants, long timeoutNanos) {
-        listener.onPhase(self, Phase.CLEAN, generation + 1);
-        long proposal = generation;
-        for (int p = 0; p < ranks; p++) {
-            if (participants[p]) {
-                proposal = Math.max(proposal, regions[p].getAcquire(RegionLayout.RENDEZVOUS) >> 1);
-            }
-        }
-        proposal++;
-        own.setRelease(RegionLayout.RENDEZVOUS, proposal << 1);
-        long agreed = converge(participants, proposal, timeoutNanos);
-        long base = agreed << 32;
-        seq = base;
-        syncSeq = base;
         stepOpen = false;
-        own.setRelease(RegionLayout.DISPATCH_STATE, ready(base));
-        own.setRelease(RegionLayout.COMBINE_STATE, ready(base));
-        own.setRelease(RegionLayout.PAYLOAD_STATE, base << 1 | 1);
-        own.setRelease(RegionLayout.SYNC, base);
-        own.setRelease(RegionLayout.RENDEZVOUS, agreed << 1 | 1);
-        long start = System.nanoTime();
-        for (int pass = 0; ; pass++) {
-            boolean all = true;
-            for (int p = 0; p < ranks; p++) {
-                if (p != self && participants[p] && !mask.isMasked(p)
-                        && regions[p].getAcquire(RegionLayout.RENDEZVOUS) < (agreed << 1 | 1)) {
-                    all = false;
-                }
-            }
-            if (all) {
-                break;
-            }
-            if (System.nanoTime() - start > timeoutNanos) {
-                giveUpOnSilent(participants, p -> regions[p].getAcquire(RegionLayout.RENDEZVOUS) < (agreed << 1 | 1),
-                        timeoutNanos);
-                break;
-            }
-            Waiter.backOff(pass, System.nanoTime() - start);
-        }
-        generation = agreed;
-    }
-
-    private long converge(boolean[] participants, long proposal, long timeoutNanos) {
-        long mine = proposal;
-        long start = System.nanoTime();
-        for (int pass = 0; ; pass++) {
-            boolean all = true;
-            for (int p = 0; p < ranks; p++) {
-                if (p == self || !participants[p] || mask.isMasked(p)) {
-                    continue;
-                }
-                long g = regions[p].getAcquire(RegionLayout.RENDEZVOUS) >> 1;
-                if (g > mine) {
-                    mine = g;
-                    own.setRelease(RegionLayout.RENDEZVOUS, mine << 1);
-                    all = false;
-                } else if (g < mine) {
-                    all = false;
-                }
-            }
-            if (all) {
-                return mine;
-            }
-            if (System.nanoTime() - start > timeoutNanos) {
-                long target = mine;
-                giveUpOnSilent(participants, p -> regions[p].getAcquire(RegionLayout.RENDEZVOUS) >> 1 != target,
-                        timeoutNanos);
-                return mine;
-            }
-            Waiter.backOff(pass, System.nanoTime() - start);
-        }
-    }
-
-    private void giveUpOnSilent(boolean[] participants, Waiter.PeerCondition silent, long timeoutNanos) {
-        int[] silentPeers = java.util.stream.IntStream.range(0, ranks)
-                .filter(p -> p != self && participants[p] && !mask.isMasked(p) && silent.isMet(p)).toArray();
-        if (!config.elastic() && silentPeers.length > 0) {
-            throw new io.tokenroute.routing.PeerTimeoutException(self, silentPeers, Phase.CLEAN, timeoutNanos);
-        }
-        for (int p : silentPeers) {
-            participants[p] = false;
-            mask.maskOnTimeout(p);
-        }
+        rendezvous.run(participants, timeoutNanos);
     }
 
     // ------------------------------------------------------------------------------------------------ readmit support
 
-    /** Publishes this rank's mask bytes and its intent to readmit {@code rank} (0 clears the intent). */
+    /** Survivor side of readmit: announces it readmits {@code rank} and clears it from the local view. */
     public void publishReadmitIntent(int rank) {
-        for (int p = 0; p < ranks; p++) {
-            MemoryUtil.putByte(own.address(layout.maskByte(p)), (byte) (mask.isMasked(p) ? 1 : 0));
-        }
-        own.setRelease(RegionLayout.READMIT, rank + 1L);
+        rendezvous.publishIntent(rank);
     }
 
     /** Clears the readmit intent. */
     public void clearReadmitIntent() {
-        own.setRelease(RegionLayout.READMIT, 0);
+        rendezvous.clearIntent();
     }
 
     /**
-     * For the returning rank: waits until some peer announces it readmits this rank, then adopts that peer's mask with
-     * this rank active. Returns false if nobody did within the timeout.
+     * For the returning rank: asks to come back and waits until some peer announces it readmits this rank, then adopts
+     * that peer's mask with this rank active. Returns false if nobody did within the timeout (wall time).
      */
     public boolean adoptMaskOfReadmittingPeer(long timeoutNanos) {
-        long start = System.nanoTime();
-        for (int pass = 0; ; pass++) {
-            for (int p = 0; p < ranks; p++) {
-                if (p != self && regions[p].getAcquire(RegionLayout.READMIT) == self + 1L) {
-                    for (int r = 0; r < ranks; r++) {
-                        if (r != self) {
-                            mask.set(r, MemoryUtil.getByte(regions[p].address(layout.maskByte(r))) != 0);
-                        }
-                    }
-                    return true;
-                }
-            }
-            if (System.nanoTime() - start > timeoutNanos) {
-                return false;
-            }
-            Waiter.backOff(pass, System.nanoTime() - start);
-        }
+        return rendezvous.adoptMaskOfReadmittingPeer(timeoutNanos);
+    }
+
+    /** The ranks this rank masks that asked to be readmitted. */
+    public int[] readmitRequests() {
+        return rendezvous.requests();
+    }
+
+    /** Whether this rank's peers masked it (it takes no part until readmitted). */
+    public boolean isMaskedByPeers() {
+        return view.isExpelled();
+    }
+
+    /** Throws {@link io.tokenroute.routing.RankMaskedException} if this rank's peers masked it. */
+    public void ensureNotMaskedByPeers(Phase phase) {
+        view.ensureNotExpelled(phase);
     }
 
     /**
@@ -671,7 +512,7 @@ public final class RankProtocol implements AutoCloseable {
      * timeout (waits beat on their own). Cheap: one release store to this rank's own region.
      */
     public void heartbeat() {
-        own.setRelease(RegionLayout.HEARTBEAT, ++beats);
+        view.heartbeat();
     }
 
     // ------------------------------------------------------------------------------------------------ accessors
@@ -681,7 +522,7 @@ public final class RankProtocol implements AutoCloseable {
     }
 
     public Waiter waiter() {
-        return waiter;
+        return view.waiter;
     }
 
     public RegionLayout layout() {
@@ -689,7 +530,7 @@ public final class RankProtocol implements AutoCloseable {
     }
 
     public long seq() {
-        return seq;
+        return view.seq;
     }
 
     /** Whether the current step was dispatched and not yet combined. */
@@ -770,6 +611,11 @@ public final class RankProtocol implements AutoCloseable {
     /** This rank's own region. */
     public RankRegion ownRegion() {
         return own;
+    }
+
+    /** The failure detector's view of every peer (allocates). */
+    public io.tokenroute.routing.HealthReport healthReport() {
+        return view.waiter.report();
     }
 
     /** Whether {@link #close()} ran: results that view this rank's memory must not be read any more. */

@@ -7,8 +7,8 @@ import io.tokenroute.routing.BufferConfig;
  *
  * <pre>
  * control words   8 bytes each, one per 64-byte line (no false sharing between words peers poll)
- * published mask  R bytes (read by a readmitted rank)
- * payload         2 slots × (8-byte length + collectiveBytes), alternating by sync sequence
+ * published mask  ceil(R / 64) int64 words, bit r = rank r masked in the owner's view ({@link MaskBoard})
+ * payload         2 slots × (16-byte header: sync word, length; then collectiveBytes), alternating by sync sequence
  * staging         2 slots, alternating by step: format int64, CSR offsets int32[E + 1],
  *                 token lists int32[T × maxTopK], rows [T][stageRowBytes]
  * combine send    layout int32[L][R][2] (begin, count), rows [L][R × T][H] bf16
@@ -25,7 +25,10 @@ public final class RegionLayout {
     public static final int DISPATCH_STATE = 0;
     /** Combine-send state: {@code seq << 1 | ready}. */
     public static final int COMBINE_STATE = 64;
-    /** Highest barrier/allGather sequence this rank arrived at. */
+    /**
+     * The collective (barrier, allGather, agreement) this rank arrived at last: {@code syncSeq << 8 | operation code}
+     * ({@link Collective}), so a peer in a different collective at the same sequence is told apart.
+     */
     public static final int SYNC = 128;
     /** Rendezvous word: {@code generation << 1 | done}. */
     public static final int RENDEZVOUS = 192;
@@ -37,7 +40,15 @@ public final class RegionLayout {
     public static final int PAYLOAD_STATE = 384;
     /** Heartbeat count: advanced while the owner waits and when its engine reports host-side work. */
     public static final int HEARTBEAT = 448;
-    private static final int CONTROL_BYTES = 512;
+    /** Generation of the published mask: {@code generation << 1}, odd while the owner rewrites it at a rendezvous. */
+    public static final int MASK_GENERATION = 512;
+    /** Mask agreement state: {@code syncSeq << 8 | round << 1 | decided} ({@link MaskAgreement}). */
+    public static final int AGREE = 576;
+    /** {@code generation << 1 | 1} while this rank, masked by its peers, waits in readmit to come back; else 0. */
+    public static final int READMIT_REQUEST = 640;
+    private static final int CONTROL_BYTES = 704;
+    /** Bytes before an allGather payload: the writer's sync word and the payload length. */
+    public static final int PAYLOAD_HEADER_BYTES = 16;
 
     private final int ranks;
     private final int experts;
@@ -69,9 +80,9 @@ public final class RegionLayout {
         this.bf16RowBytes = 2L * hidden;
         long fp8RowBytes = hidden % 128 == 0 ? hidden + 4L * (hidden / 128) : 0;
         this.stageRowBytes = align(Math.max(bf16RowBytes, fp8RowBytes), 16);
-        this.maskOffset = CONTROL_BYTES;
-        this.payloadOffset = align(maskOffset + ranks, 64);
-        this.payloadSlotBytes = align(8L + c.collectiveBytes(), 64);
+        this.maskOffset = align(CONTROL_BYTES, 64);
+        this.payloadOffset = align(maskOffset + 8L * maskWords(ranks), 64);
+        this.payloadSlotBytes = align(PAYLOAD_HEADER_BYTES + c.collectiveBytes(), 64);
         this.stagingOffset = payloadOffset + 2 * payloadSlotBytes;
         this.csrOffset = 64;
         this.tokenListOffset = align(csrOffset + 4L * (experts + 1), 64);
@@ -96,12 +107,20 @@ public final class RegionLayout {
         return regionBytes;
     }
 
-    /** The byte holding whether rank {@code r} is masked in the owner's published mask. */
-    public long maskByte(int r) {
-        return maskOffset + r;
+    /** int64 words of a published mask: one bit per rank. */
+    public static int maskWords(int ranks) {
+        return (ranks + 63) >>> 6;
     }
 
-    /** Start of allGather payload slot {@code slot} (0 or 1): an int64 length, then the bytes. */
+    /** The int64 word of the owner's published mask that holds rank {@code r}'s bit ({@code 1L << (r & 63)}). */
+    public int maskWord(int r) {
+        return (int) (maskOffset + 8L * (r >>> 6));
+    }
+
+    /**
+     * Start of allGather payload slot {@code slot} (0 or 1): an int64 copy of the sync word of the collective that
+     * wrote it, an int64 length, then the bytes.
+     */
     public long payloadSlot(int slot) {
         return payloadOffset + slot * payloadSlotBytes;
     }

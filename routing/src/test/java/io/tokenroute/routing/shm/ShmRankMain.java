@@ -193,6 +193,13 @@ public final class ShmRankMain {
                     scenario.assertGathered(all, s);
                 }
             }
+            case AGREE -> {
+                int[] agreed = buffer.agreeMask();
+                if (checkPayloads && s > scenario.failStep()) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(scenario.expectedMask(), agreed,
+                            "agreed mask after step " + s);
+                }
+            }
             default -> throw new IllegalArgumentException(collective + " is not a collective");
         }
     }
@@ -250,7 +257,8 @@ public final class ShmRankMain {
 
     /** FaultSuite.stalledRankIsMaskedThenReadmitted, with a real SIGSTOP and SIGCONT. */
     private static Map<String, Object> stall(Path groupFile, int rank, Phase phase) throws Exception {
-        Phase collective = phase == Phase.CLEAN || phase == Phase.BARRIER || phase == Phase.ALL_GATHER ? phase : null;
+        Phase collective = phase == Phase.CLEAN || phase == Phase.BARRIER || phase == Phase.ALL_GATHER
+                || phase == Phase.AGREE ? phase : null;
         KillScenario scenario = new KillScenario(RANKS, FAIL_STEP, new int[] {VICTIM}, new Phase[] {phase});
         int readmitStep = FAIL_STEP + 2;
         int steps = readmitStep + 5;

@@ -73,18 +73,52 @@ public final class RankThreads {
             try {
                 futures.get(r).get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
             } catch (TimeoutException e) {
-                throw new AssertionError("rank " + r + " did not finish within " + bound + " (hang)");
+                throw hang(futures, r, bound);
             } catch (ExecutionException e) {
                 if (!report) {
                     continue;
                 }
                 Throwable cause = e.getCause();
-                if (cause instanceof Error err) {
-                    throw err;
-                }
-                throw new AssertionError("rank " + r + " failed: " + cause, cause);
+                AssertionError failure = cause instanceof AssertionError a ? a
+                        : new AssertionError("rank " + r + " failed: " + cause, cause);
+                attachOtherFailures(futures, r, failure);
+                throw failure;
             }
         }
+    }
+
+    /** Adds, as suppressed, how the other ranks that already ended with an exception failed (often the cause). */
+    private static void attachOtherFailures(List<Future<?>> futures, int r, Throwable failure) {
+        for (int other = 0; other < futures.size(); other++) {
+            Future<?> f = futures.get(other);
+            if (other != r && f.isDone()) {
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    failure.addSuppressed(new AssertionError("rank " + other + " failed too: " + e.getCause(),
+                            e.getCause()));
+                } catch (InterruptedException | java.util.concurrent.CancellationException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    /** A hang of rank {@code r}, with the failure of another rank that ended meanwhile (often its cause) attached. */
+    private static AssertionError hang(List<Future<?>> futures, int r, Duration bound) {
+        for (int other = 0; other < futures.size(); other++) {
+            Future<?> f = futures.get(other);
+            if (other != r && f.isDone()) {
+                try {
+                    f.get();
+                } catch (ExecutionException | InterruptedException | java.util.concurrent.CancellationException e) {
+                    Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+                    return new AssertionError("rank " + r + " did not finish within " + bound + " (hang); rank "
+                            + other + " had failed: " + cause, cause);
+                }
+            }
+        }
+        return new AssertionError("rank " + r + " did not finish within " + bound + " (hang)");
     }
 
     /** {@link #run(int, boolean[], Runnable, Duration, RankBody)} checking every rank. */
