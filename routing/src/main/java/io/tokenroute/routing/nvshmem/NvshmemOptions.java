@@ -6,12 +6,13 @@ import java.time.Duration;
 import java.util.Objects;
 
 /**
- * How a process joins an {@code nvshmem} group: where rank 0 serves the NVSHMEM unique id, how long joining may take,
- * and the NVSHMEM environment the library sets for the process (users never export NVSHMEM variables themselves;
+ * How a process joins an {@code nvshmem} group: where rank 0 serves the NVSHMEM unique id, the job secret the ranks
+ * prove to each other there, how long joining may take, and the NVSHMEM environment the library sets for the process (users never export NVSHMEM variables themselves;
  * {@code NVSHMEM_DISABLE_NVLS=1} is always forced, NVLink multicast stays off).
  *
  * @param rendezvous host:port where rank 0 serves the unique id ({@link UniqueIdRendezvous}); every rank uses the same
- *     address, rank 0 binds it
+ *     address, rank 0 binds it, so it names one interface: loopback ({@code 127.0.0.1}) for a single-host job, rank
+ *     0's host across hosts; a wildcard address ({@code 0.0.0.0}, {@code ::}) is refused
  * @param joinTimeout how long rank 0 waits for every rank to fetch the id, and how long the others try to reach rank 0
  * @param socketInterface network interface NVSHMEM's unique-id bootstrap uses ({@code lo} on a single host; the
  *     interface of rank 0's address across hosts)
@@ -23,9 +24,13 @@ import java.util.Objects;
  *     is not reachable by pointer, or when {@link #forceDeviceCalls} is set
  * @param forceDeviceCalls reach every peer through NVSHMEM device calls even where {@code nvshmem_ptr} gives a pointer
  *     (tests the remote path on one GPU)
+ * @param secret the job secret every rank holds ({@link JobSecret}), or null to take it from the environment
+ *     ({@value JobSecret#ENV} or {@value JobSecret#FILE_ENV}) when joining; a group of more than one rank does not
+ *     start without one ({@link #jobSecret()}). Never shown by {@link #toString()}
  */
 public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout, String socketInterface,
-        boolean remoteTransport, long symmetricHeapBytes, Path deviceKernels, boolean forceDeviceCalls) {
+        boolean remoteTransport, long symmetricHeapBytes, Path deviceKernels, boolean forceDeviceCalls,
+        JobSecret secret) {
 
     /** System property naming the rendezvous address ({@code host:port}). */
     public static final String RENDEZVOUS_PROPERTY = "tokenroute.rendezvous";
@@ -45,11 +50,24 @@ public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout,
         if (forceDeviceCalls && deviceKernels == null) {
             throw new IllegalArgumentException("forceDeviceCalls needs the NVSHMEM-linked kernels (deviceKernels)");
         }
+        if (UniqueIdRendezvous.isWildcard(rendezvous)) {
+            throw new IllegalArgumentException("rendezvous address " + rendezvous.getHostString() + ":"
+                    + rendezvous.getPort() + " is a wildcard: rank 0 would listen on every interface and the others"
+                    + " could not reach it; use 127.0.0.1 on one host, rank 0's host name or address across hosts");
+        }
+    }
+
+    /** Options whose job secret is taken from the environment when joining ({@code secret} null). */
+    public NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout, String socketInterface,
+            boolean remoteTransport, long symmetricHeapBytes, Path deviceKernels, boolean forceDeviceCalls) {
+        this(rendezvous, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes, deviceKernels,
+                forceDeviceCalls, null);
     }
 
     /**
      * Single-host defaults: the rendezvous address from {@value #RENDEZVOUS_PROPERTY} or {@value #RENDEZVOUS_ENV}
-     * (else {@code 127.0.0.1:29517}), 60 s to join, loopback bootstrap, no remote transport, pointer kernels only.
+     * (else {@code 127.0.0.1:29517}), 60 s to join, loopback bootstrap, no remote transport, pointer kernels only, the
+     * job secret from the environment.
      *
      * @param symmetricHeapBytes see {@link #symmetricHeapBytes()}
      */
@@ -63,12 +81,36 @@ public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout,
     /** These options with another rendezvous address. */
     public NvshmemOptions withRendezvous(InetSocketAddress address) {
         return new NvshmemOptions(address, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes,
-                deviceKernels, forceDeviceCalls);
+                deviceKernels, forceDeviceCalls, secret);
     }
 
     /** These options with the NVSHMEM-linked kernels, optionally forced on for every peer. */
     public NvshmemOptions withDeviceKernels(Path cubin, boolean force) {
         return new NvshmemOptions(rendezvous, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes, cubin,
-                force);
+                force, secret);
+    }
+
+    /** These options with the given job secret (instead of the environment's). */
+    public NvshmemOptions withSecret(JobSecret jobSecret) {
+        return new NvshmemOptions(rendezvous, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes,
+                deviceKernels, forceDeviceCalls, Objects.requireNonNull(jobSecret, "jobSecret"));
+    }
+
+    /**
+     * The job secret the rendezvous authenticates with: {@link #secret()} if given, else the environment's
+     * ({@link JobSecret#fromEnvironment()}).
+     *
+     * @throws RendezvousException if there is none: a multi-process job never starts unauthenticated (every local
+     *     user can reach a loopback port, so loopback alone protects nothing)
+     * @throws IllegalArgumentException if the environment's is unusable (too short, a file others can read, ...)
+     */
+    public JobSecret jobSecret() {
+        if (secret != null) {
+            return secret;
+        }
+        return JobSecret.fromEnvironment().orElseThrow(() -> new RendezvousException("no job secret: set "
+                + JobSecret.ENV + " (e.g. from openssl rand -hex 32) or " + JobSecret.FILE_ENV + " (a file only this"
+                + " user can read) in every rank's environment, or pass one with NvshmemOptions.withSecret;"
+                + " RankLauncher gives the ranks it starts one"));
     }
 }

@@ -6,8 +6,8 @@ import java.util.Objects;
 
 /**
  * This process's membership in an {@code nvshmem} group: one NVSHMEM PE per process, joined through the TCP unique-id
- * rendezvous. Rank 0 creates the id and serves it until every other rank fetched it, then all ranks initialise
- * NVSHMEM together. Open buffers with {@link NvshmemBuffer#open}; close them before the session.
+ * rendezvous, which admits only ranks that prove the job's secret ({@link NvshmemOptions#jobSecret()}). Rank 0
+ * creates the id and serves it until every other rank fetched it, then all ranks initialise NVSHMEM together. Open buffers with {@link NvshmemBuffer#open}; close them before the session.
  *
  * <p>Teardown never waits on a dead peer: NVSHMEM's finalize (and {@code nvshmem_free}) run a barrier over every PE
  * and hang once one is gone, so a session that saw a failure ({@link #markFailed()}, done by buffers that masked a
@@ -26,13 +26,15 @@ public final class NvshmemSession implements AutoCloseable {
 
     /**
      * Joins the group as rank {@code rank} of {@code ranks}: rank 0 serves the unique id at
-     * {@code options.rendezvous()} and waits until every rank fetched it; the others fetch it (retrying until
-     * {@code options.joinTimeout()}); then every rank initialises NVSHMEM on {@code device}.
+     * {@code options.rendezvous()} (listening on that interface only) and waits until every rank fetched it; the
+     * others fetch it (retrying until {@code options.joinTimeout()}); both sides authenticate each other with the job
+     * secret first. Then every rank initialises NVSHMEM on {@code device}. A single rank needs no rendezvous.
      *
      * @param device this process's GPU (several processes may share one)
      * @return the session; the caller closes it after its buffers
      * @throws io.tokenroute.device.nvshmem.NvshmemUnavailableException without the native library or NVSHMEM
-     * @throws RendezvousException if the id could not be served or fetched in time (names the missing ranks / address)
+     * @throws RendezvousException if there is no job secret (checked before anything else), or the id could not be
+     *     served or fetched in time (names the missing ranks / address), or the server did not prove the secret
      */
     public static NvshmemSession join(CudaDevice device, int rank, int ranks, NvshmemOptions options) {
         Objects.requireNonNull(device, "device");
@@ -42,14 +44,18 @@ public final class NvshmemSession implements AutoCloseable {
         }
         Nvshmem.Options environment = new Nvshmem.Options(options.symmetricHeapBytes(), options.socketInterface(),
                 options.remoteTransport());
+        JobSecret secret = ranks > 1 ? options.jobSecret() : null;
         byte[] id;
         if (rank == 0) {
             id = Nvshmem.createUniqueId(environment);
-            try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(options.rendezvous(), id, ranks)) {
-                server.awaitAllJoined(options.joinTimeout());
+            if (ranks > 1) {
+                try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(options.rendezvous(), id, ranks,
+                        secret)) {
+                    server.awaitAllJoined(options.joinTimeout());
+                }
             }
         } else {
-            id = UniqueIdRendezvous.fetch(options.rendezvous(), rank, ranks, options.joinTimeout());
+            id = UniqueIdRendezvous.fetch(options.rendezvous(), rank, ranks, secret, options.joinTimeout());
         }
         Nvshmem nvshmem = Nvshmem.initialize(device, id, rank, ranks, environment);
         return new NvshmemSession(device, options, nvshmem);

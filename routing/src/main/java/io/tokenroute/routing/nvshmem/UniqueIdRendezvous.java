@@ -1,17 +1,17 @@
 package io.tokenroute.routing.nvshmem;
 
-import java.io.BufferedInputStream;
-import java.io.BufferedOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
@@ -34,11 +34,27 @@ import java.util.concurrent.atomic.AtomicInteger;
  * and closes the server; the NVSHMEM bootstrap itself runs over NVSHMEM's own socket (see
  * {@code io.tokenroute.device.nvshmem.Nvshmem}), so the server is not needed during {@code nvshmem} init.
  *
- * <p>Protocol (big-endian ints over one connection per fetch): the client sends magic, version, rank, group size; the
- * server answers magic and either OK, the id's length and bytes, or REFUSED and a message; after reading the id the
- * client acknowledges with the magic, only then the rank counts as joined, and the server confirms with the magic. The server refuses a rank outside
- * {@code [1, R)}, a group size other than its own, a rank that already fetched (two processes started with the same
- * rank) and another protocol version. Every socket operation has a timeout.
+ * <p><b>Who may join</b> (docs/contract.md §8). Rank 0 and the joiners share a {@link JobSecret} and prove it to each
+ * other without sending it ({@link RendezvousHandshake}): the server first, so a client checks that it talks to its
+ * own job's rank 0 before it asks for anything, then the client; only then does the server consider the request, and
+ * it sends the id encrypted and authenticated for that connection. A connection that does not authenticate (wrong
+ * secret, garbage, silence, a frame of the wrong size) is dropped without an answer and without touching the others:
+ * each connection has its own handler thread and one deadline for all its reads ({@value #HANDSHAKE_TIMEOUT_MS} ms),
+ * every read has a size fixed by the protocol or bounded, and at most {@code max(64, 2R)} unauthenticated connections
+ * are held at once (a new one evicts the oldest, so a flood cannot lock a rank out: a real rank authenticates in
+ * a few round trips). The server listens on one interface, the rendezvous host's, never on all of them.
+ *
+ * <p>Protocol version {@value #VERSION}, big-endian ints over one connection per fetch:
+ * <pre>
+ * client: MAGIC, VERSION, rank, R, client nonce (32 bytes)
+ * server: MAGIC, CHALLENGE, server nonce (32), server proof (32)     or MAGIC, REFUSED, message (other version)
+ * client: client proof (32)                                           (after checking the server proof)
+ * server: MAGIC, OK, length, sealed id                                or MAGIC, REFUSED, message
+ * client: ack proof (32); the rank counts as joined only now
+ * server: MAGIC
+ * </pre>
+ * Once authenticated, the server refuses (with a message) a rank outside {@code [1, R)}, a group size other than its
+ * own and a rank that already fetched (two processes started with the same rank).
  *
  * <p>Where the server is: {@link #configuredAddress()} reads {@code -D}{@value #ADDRESS_PROPERTY} or
  * {@code $}{@value #ADDRESS_ENV} as {@code host:port} ({@link #parseAddress}).
@@ -49,50 +65,74 @@ public final class UniqueIdRendezvous {
     public static final String ADDRESS_PROPERTY = "tokenroute.rendezvous";
     /** Environment variable holding the rendezvous {@code host:port}, used when the property is unset. */
     public static final String ADDRESS_ENV = "TOKENROUTE_RENDEZVOUS";
+    /** The server's deadline for all reads of one connection, in milliseconds. */
+    public static final int HANDSHAKE_TIMEOUT_MS = 10_000;
 
     /** "TRID": TokenRoute id. */
-    private static final int MAGIC = 0x54524944;
-    private static final int VERSION = 2;
-    private static final int OK = 0;
-    private static final int REFUSED = 1;
-    private static final int MAX_ID_BYTES = 1 << 16;
-    /** The server's per-connection read/write timeout: a stuck client must not hold a handler thread for long. */
-    private static final int SERVER_IO_TIMEOUT_MS = 10_000;
-    private static final int CONNECT_ATTEMPT_MS = 2_000;
-    private static final long FIRST_BACKOFF_MS = 20;
-    private static final long MAX_BACKOFF_MS = 500;
+    static final int MAGIC = 0x54524944;
+    static final int VERSION = 3;
+    static final int OK = 0;
+    static final int REFUSED = 1;
+    static final int CHALLENGE = 2;
+    static final int MAX_ID_BYTES = 1 << 16;
+    static final int MAX_MESSAGE_BYTES = 4096;
+    private static final int MIN_PENDING = 64;
 
     private UniqueIdRendezvous() {
     }
 
     /**
-     * Starts serving {@code id} to ranks 1..{@code ranks}-1 on a background thread (rank 0's side).
+     * Starts serving {@code id} to ranks 1..{@code ranks}-1 that prove {@code secret} (rank 0's side), on background
+     * threads.
      *
-     * @param bind the local address to listen on; port 0 picks a free port ({@link Server#address()} tells which);
-     *     an unresolved address is resolved here
+     * @param bind the local address to listen on: the one interface the ranks connect to (loopback for a single-host
+     *     job, the rendezvous host's address otherwise); port 0 picks a free port ({@link Server#address()} tells
+     *     which); an unresolved address is resolved here
      * @param id the unique id; copied
      * @param ranks the group size R, {@code >= 1} (with 1 nobody fetches)
+     * @param secret the job's secret, which every rank holds
      * @return the running server; the caller closes it (after {@link Server#awaitAllJoined})
-     * @throws IllegalArgumentException on an empty or oversized id or {@code ranks < 1}
+     * @throws IllegalArgumentException on an empty or oversized id, {@code ranks < 1}, or a wildcard address (it would
+     *     listen on every interface)
      * @throws RendezvousException if the address cannot be bound (e.g. in use)
      */
-    public static Server serve(InetSocketAddress bind, byte[] id, int ranks) {
+    public static Server serve(InetSocketAddress bind, byte[] id, int ranks, JobSecret secret) {
+        return serve(bind, id, ranks, secret, Duration.ofMillis(HANDSHAKE_TIMEOUT_MS), Math.max(MIN_PENDING,
+                2 * ranks));
+    }
+
+    /**
+     * {@link #serve(InetSocketAddress, byte[], int, JobSecret)} with another per-connection deadline and limit of
+     * unauthenticated connections held at once.
+     */
+    static Server serve(InetSocketAddress bind, byte[] id, int ranks, JobSecret secret, Duration handshakeTimeout,
+            int maxPending) {
         Objects.requireNonNull(bind, "bind");
         Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(secret, "secret");
         if (id.length == 0 || id.length > MAX_ID_BYTES) {
             throw new IllegalArgumentException("unique id of " + id.length + " bytes; expected 1.." + MAX_ID_BYTES);
         }
         if (ranks < 1) {
             throw new IllegalArgumentException("group size " + ranks + " < 1");
         }
+        if (handshakeTimeout.isNegative() || handshakeTimeout.isZero() || maxPending < 1) {
+            throw new IllegalArgumentException("handshake timeout " + handshakeTimeout + " and pending limit "
+                    + maxPending + " must be positive");
+        }
         InetSocketAddress local = bind.isUnresolved() ? new InetSocketAddress(bind.getHostString(), bind.getPort())
                 : bind;
+        if (isWildcard(local)) {
+            throw new IllegalArgumentException("rank 0 of " + ranks + ": the rendezvous address " + text(bind)
+                    + " would listen on every interface; bind the one the ranks connect to (127.0.0.1 on one host,"
+                    + " rank 0's host name or address across hosts)");
+        }
         ServerSocket socket = null;
         try {
             socket = new ServerSocket();
             socket.setReuseAddress(true);
-            socket.bind(local, Math.max(50, ranks));
-            return new Server(socket, id.clone(), ranks);
+            socket.bind(local, Math.max(128, ranks));
+            return new Server(socket, id.clone(), ranks, secret, handshakeTimeout, maxPending);
         } catch (IOException e) {
             closeQuietly(socket);
             throw new RendezvousException("rank 0 of " + ranks + ": cannot serve the unique id at " + text(bind) + ": "
@@ -102,63 +142,22 @@ public final class UniqueIdRendezvous {
 
     /**
      * Fetches the unique id from rank 0's server (rank {@code rank}'s side). Connects, retrying with backoff while
-     * nothing listens yet (rank 0 may start later), until {@code timeout} has passed.
+     * nothing listens yet (rank 0 may start later) or a connection breaks, until {@code timeout} has passed. The id
+     * is accepted only from a server that proved {@code secret}.
      *
      * @param server rank 0's address; an unresolved host name is resolved on every attempt
      * @param rank this process's rank; the server accepts {@code 1 <= rank < ranks}
      * @param ranks the group size R this process expects; must equal the server's
+     * @param secret the job's secret, which rank 0 holds too
      * @param timeout how long to keep trying, {@code > 0}
      * @return the id bytes
-     * @throws RendezvousException naming the address, the rank and the problem: no server within the timeout, a
-     *     refusal (rank out of range, group-size mismatch, duplicate rank, protocol version) or a foreign protocol;
-     *     also when interrupted (the interrupt flag stays set)
+     * @throws RendezvousException naming the address, the rank and the problem: no server within the timeout, a server
+     *     that did not prove the secret (the ranks were given different secrets, or another process answers at the
+     *     address), an id changed in transit, a refusal (rank out of range, group-size mismatch, duplicate rank,
+     *     protocol version) or a foreign protocol; also when interrupted (the interrupt flag stays set)
      */
-    public static byte[] fetch(InetSocketAddress server, int rank, int ranks, Duration timeout) {
-        Objects.requireNonNull(server, "server");
-        Objects.requireNonNull(timeout, "timeout");
-        if (timeout.isNegative() || timeout.isZero()) {
-            throw new IllegalArgumentException("timeout " + timeout + " must be positive");
-        }
-        String who = "rank " + rank + " of " + ranks;
-        long deadline = System.nanoTime() + timeout.toNanos();
-        IOException last = null;
-        boolean connected = false;
-        long backoff = FIRST_BACKOFF_MS;
-        while (true) {
-            long remainingMs = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
-            if (remainingMs <= 0) {
-                break;
-            }
-            try (Socket socket = new Socket()) {
-                InetSocketAddress target = server.isUnresolved()
-                        ? new InetSocketAddress(server.getHostString(), server.getPort()) : server;
-                socket.connect(target, (int) Math.min(remainingMs, CONNECT_ATTEMPT_MS));
-                connected = true;
-                socket.setSoTimeout((int) Math.max(1, Math.min(remainingMs, Integer.MAX_VALUE)));
-                socket.setTcpNoDelay(true);
-                return exchange(socket, who + ": rendezvous server " + text(server), rank, ranks);
-            } catch (IOException e) {
-                last = e;  // nothing listening yet, or the connection dropped: try again until the deadline
-            }
-            long pause = Math.min(backoff, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
-            backoff = Math.min(2 * backoff, MAX_BACKOFF_MS);
-            if (pause > 0) {
-                try {
-                    Thread.sleep(pause);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new RendezvousException(who + ": interrupted while waiting for the rendezvous server at "
-                            + text(server), e);
-                }
-            }
-        }
-        String lastText = last == null ? "" : " (last error: " + last.getMessage() + ")";
-        if (connected) {
-            throw new RendezvousException(who + ": the unique id was not received from " + text(server) + " within "
-                    + text(timeout) + lastText, last);
-        }
-        throw new RendezvousException(who + ": no server at " + text(server) + " within " + text(timeout) + lastText,
-                last);
+    public static byte[] fetch(InetSocketAddress server, int rank, int ranks, JobSecret secret, Duration timeout) {
+        return RendezvousClient.fetch(server, rank, ranks, secret, timeout);
     }
 
     /**
@@ -218,51 +217,30 @@ public final class UniqueIdRendezvous {
         return value == null || value.isBlank() ? Optional.empty() : Optional.of(parseAddress(value));
     }
 
-    private static byte[] exchange(Socket socket, String who, int rank, int ranks) throws IOException {
-        DataOutputStream out = new DataOutputStream(new BufferedOutputStream(socket.getOutputStream()));
-        DataInputStream in = new DataInputStream(new BufferedInputStream(socket.getInputStream()));
-        out.writeInt(MAGIC);
-        out.writeInt(VERSION);
-        out.writeInt(rank);
-        out.writeInt(ranks);
-        out.flush();
-        if (in.readInt() != MAGIC) {
-            throw new RendezvousException(who + " does not speak the TokenRoute rendezvous protocol");
+    /**
+     * Whether {@code address} is a wildcard ({@code 0.0.0.0}, {@code ::}): listening there means every interface.
+     * An unresolved address is judged by its text, without a name lookup.
+     */
+    static boolean isWildcard(InetSocketAddress address) {
+        InetAddress resolved = address.getAddress();
+        if (resolved != null) {
+            return resolved.isAnyLocalAddress();
         }
-        int status = in.readInt();
-        if (status == REFUSED) {
-            throw new RendezvousException(who + ": refused: " + in.readUTF());
-        }
-        int length = status == OK ? in.readInt() : -1;
-        if (length <= 0 || length > MAX_ID_BYTES) {
-            throw new RendezvousException(who + ": malformed answer (status " + status + ", length " + length + ")");
-        }
-        byte[] id = new byte[length];
-        in.readFully(id);
-        out.writeInt(MAGIC);
-        out.flush();
-        // The server's confirmation: once fetch returns, the server counts this rank as joined (a second process
-        // claiming the rank is then refused as a duplicate, not as a concurrent fetch). A lost confirmation does not
-        // undo the fetch: the id is here and the acknowledgement was sent.
-        try {
-            in.readInt();
-        } catch (IOException lost) {
-            // the server closed after recording the join, or the connection broke after our acknowledgement
-        }
-        return id;
+        String host = address.getHostString();
+        return host.matches("0+(\\.0+){3}") || (host.indexOf(':') >= 0 && host.matches("[0:]+"));
     }
 
-    private static String text(InetSocketAddress address) {
+    static String text(InetSocketAddress address) {
         String host = address.getHostString();
         return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + address.getPort();
     }
 
-    private static String text(Duration duration) {
+    static String text(Duration duration) {
         long millis = duration.toMillis();
         return millis % 1000 == 0 ? millis / 1000 + " s" : millis + " ms";
     }
 
-    private static void closeQuietly(AutoCloseable closeable) {
+    static void closeQuietly(AutoCloseable closeable) {
         if (closeable != null) {
             try {
                 closeable.close();
@@ -283,6 +261,9 @@ public final class UniqueIdRendezvous {
         private final ServerSocket socket;
         private final byte[] id;
         private final int ranks;
+        private final JobSecret secret;
+        private final long handshakeNanos;
+        private final int maxPending;
         private final InetSocketAddress address;
         private final ExecutorService handlers;
         private final Set<Socket> connections = ConcurrentHashMap.newKeySet();
@@ -292,14 +273,26 @@ public final class UniqueIdRendezvous {
         private final boolean[] joined;
         /** Guarded by this: ranks being served on a connection right now. */
         private final boolean[] claimed;
+        /** Guarded by this: connections not authenticated yet, oldest first. */
+        private final Set<Socket> pending = new LinkedHashSet<>();
+        /** Guarded by this: pending connections closed to make room for newer ones. */
+        private final Set<Socket> evicted = new LinkedHashSet<>();
         /** Guarded by this: the latest refusals, for {@link #awaitAllJoined}'s message. */
         private final Deque<String> refusals = new ArrayDeque<>();
+        /** Guarded by this. */
+        private int dropped;
+        /** Guarded by this: why the latest connection was dropped, or null. */
+        private String lastDrop;
         private boolean closed;
 
-        private Server(ServerSocket socket, byte[] id, int ranks) {
+        private Server(ServerSocket socket, byte[] id, int ranks, JobSecret secret, Duration handshakeTimeout,
+                int maxPending) {
             this.socket = socket;
             this.id = id;
             this.ranks = ranks;
+            this.secret = secret;
+            this.handshakeNanos = handshakeTimeout.toNanos();
+            this.maxPending = maxPending;
             this.address = new InetSocketAddress(socket.getInetAddress(), socket.getLocalPort());
             this.joined = new boolean[ranks];
             this.claimed = new boolean[ranks];
@@ -340,11 +333,19 @@ public final class UniqueIdRendezvous {
         }
 
         /**
+         * How many connections were dropped before they authenticated: wrong secret, not the protocol, silent or
+         * too slow, closed early, or evicted by newer ones. Each such connection counts once, when its handler ends.
+         */
+        public synchronized int droppedConnections() {
+            return dropped;
+        }
+
+        /**
          * Waits until every rank 1..R-1 fetched the id once.
          *
          * @param timeout how long to wait
-         * @throws RendezvousException listing the missing ranks (and the latest refusals) when the timeout passes, the
-         *     server is closed, or the thread is interrupted (the interrupt flag stays set)
+         * @throws RendezvousException listing the missing ranks (and the latest refusals and dropped connections) when
+         *     the timeout passes, the server is closed, or the thread is interrupted (the interrupt flag stays set)
          */
         public void awaitAllJoined(Duration timeout) {
             long deadline = System.nanoTime() + timeout.toNanos();
@@ -421,60 +422,122 @@ public final class UniqueIdRendezvous {
                         closeQuietly(connection);
                         return;
                     }
+                    if (pending.size() >= maxPending) {
+                        // A real rank authenticates within a few round trips; a connection that is still pending
+                        // after maxPending newer ones arrived is the one to give up on.
+                        Socket oldest = pending.iterator().next();
+                        pending.remove(oldest);
+                        evicted.add(oldest);
+                        closeQuietly(oldest);
+                    }
+                    pending.add(connection);
                     handlers.execute(() -> handle(connection));
                 }
             }
         }
 
+        /** One connection, from the client's hello to its acknowledgement; never throws. */
         private void handle(Socket connection) {
             int served = -1;
-            try (connection) {
-                connection.setSoTimeout(SERVER_IO_TIMEOUT_MS);
+            boolean authenticated = false;
+            try {
                 connection.setTcpNoDelay(true);
-                DataInputStream in = new DataInputStream(new BufferedInputStream(connection.getInputStream()));
-                DataOutputStream out = new DataOutputStream(new BufferedOutputStream(connection.getOutputStream()));
-                if (in.readInt() != MAGIC) {
-                    refuse(out, "not a TokenRoute rendezvous client (bad magic)");
+                RendezvousWire wire = new RendezvousWire(connection, System.nanoTime() + handshakeNanos);
+                if (wire.readInt() != MAGIC) {
+                    drop(connection, "not the rendezvous protocol (bad magic)");
                     return;
                 }
-                int version = in.readInt();
-                int rank = in.readInt();
-                int clientRanks = in.readInt();
-                String problem = claim(version, rank, clientRanks);
+                int version = wire.readInt();
+                if (version != VERSION) {
+                    // harmless to tell before authentication, and what an operator mixing versions needs to see
+                    refuse(wire, "a client speaks rendezvous protocol version " + version + ", the server " + VERSION);
+                    drop(connection, "protocol version " + version);
+                    return;
+                }
+                int rank = wire.readInt();
+                int clientRanks = wire.readInt();
+                byte[] clientNonce = wire.readBytes(RendezvousHandshake.NONCE_BYTES);
+                RendezvousHandshake handshake = new RendezvousHandshake(secret, rank, clientRanks, clientNonce,
+                        RendezvousHandshake.nonce());
+                wire.writeInt(MAGIC);
+                wire.writeInt(CHALLENGE);
+                wire.write(handshake.serverNonce());
+                wire.write(handshake.serverProof());
+                wire.flush();
+                byte[] proof = wire.readBytes(RendezvousHandshake.PROOF_BYTES);
+                if (!RendezvousHandshake.matches(handshake.clientProof(), proof)) {
+                    drop(connection, "wrong job secret (claimed rank " + rank + ")");
+                    return;
+                }
+                authenticated = authenticated(connection);
+                if (!authenticated) {
+                    drop(connection, "evicted while authenticating");
+                    return; // the client retries
+                }
+                String problem = claim(rank, clientRanks);
                 if (problem != null) {
-                    refuse(out, problem);
+                    refuse(wire, problem);
                     return;
                 }
                 served = rank;
-                out.writeInt(MAGIC);
-                out.writeInt(OK);
-                out.writeInt(id.length);
-                out.write(id);
-                out.flush();
-                if (in.readInt() != MAGIC) {
+                byte[] sealed = handshake.seal(id);
+                wire.writeInt(MAGIC);
+                wire.writeInt(OK);
+                wire.writeInt(sealed.length);
+                wire.write(sealed);
+                wire.flush();
+                if (!RendezvousHandshake.matches(handshake.ackProof(),
+                        wire.readBytes(RendezvousHandshake.PROOF_BYTES))) {
                     return;  // garbled acknowledgement: the rank may retry
                 }
                 markJoined(rank);
                 served = -1;
-                out.writeInt(MAGIC);
-                out.flush();
-            } catch (IOException e) {
-                // closed by close(), reset, timed out or truncated: the client retries until its own deadline
+                wire.writeInt(MAGIC);
+                wire.flush();
+            } catch (IOException | GeneralSecurityException | RuntimeException e) {
+                // closed by close(), evicted, reset, timed out or truncated; an authenticated client retries until its
+                // own deadline
+                if (!authenticated) {
+                    drop(connection, e instanceof SocketTimeoutException ? "silent past the deadline"
+                            : String.valueOf(e.getMessage()));
+                }
             } finally {
+                // bookkeeping first, closing last: a client that sees the connection end finds the rank released and
+                // the drop counted
                 connections.remove(connection);
+                synchronized (this) {
+                    pending.remove(connection);
+                    evicted.remove(connection);
+                }
                 if (served >= 0) {
                     release(served);
                 }
+                closeQuietly(connection);
             }
         }
 
+        /** Moves {@code connection} out of the pending set; false if it was evicted or the server closed meanwhile. */
+        private synchronized boolean authenticated(Socket connection) {
+            return !closed && pending.remove(connection);
+        }
+
+        /** Counts a connection dropped before it authenticated (once; not while closing). */
+        private synchronized void drop(Socket connection, String why) {
+            if (closed || !pending.contains(connection) && !evicted.contains(connection)) {
+                return;
+            }
+            String reason = evicted.contains(connection) ? "evicted: more than " + maxPending
+                    + " connections had not authenticated" : why;
+            pending.remove(connection);
+            evicted.remove(connection);
+            dropped++;
+            lastDrop = "from " + connection.getRemoteSocketAddress() + ": " + reason;
+        }
+
         /** Reserves {@code rank} for this connection, or says why the request is refused. */
-        private synchronized String claim(int version, int rank, int clientRanks) {
+        private synchronized String claim(int rank, int clientRanks) {
             String problem = null;
-            if (version != VERSION) {
-                problem = "rank " + rank + " speaks rendezvous protocol version " + version + ", the server "
-                        + VERSION;
-            } else if (clientRanks != ranks) {
+            if (clientRanks != ranks) {
                 problem = "group size mismatch: rank " + rank + " expects " + clientRanks + " ranks, rank 0 serves "
                         + ranks;
             } else if (rank < 1 || rank >= ranks) {
@@ -507,11 +570,11 @@ public final class UniqueIdRendezvous {
             claimed[rank] = false;
         }
 
-        private static void refuse(DataOutputStream out, String problem) throws IOException {
-            out.writeInt(MAGIC);
-            out.writeInt(REFUSED);
-            out.writeUTF(problem);
-            out.flush();
+        private static void refuse(RendezvousWire wire, String problem) throws IOException {
+            wire.writeInt(MAGIC);
+            wire.writeInt(REFUSED);
+            wire.writeMessage(problem);
+            wire.flush();
         }
 
         private List<Integer> missingRanks() {
@@ -527,7 +590,9 @@ public final class UniqueIdRendezvous {
         private String describeMissing(List<Integer> missing, String when) {
             return "rank 0 of " + ranks + ": rendezvous at " + text(address) + ": rank" + (missing.size() > 1 ? "s " : " ")
                     + missing + " did not fetch the unique id " + when
-                    + (refusals.isEmpty() ? "" : "; refused requests: " + String.join("; ", refusals));
+                    + (refusals.isEmpty() ? "" : "; refused requests: " + String.join("; ", refusals))
+                    + (dropped == 0 ? "" : "; " + dropped + " connection" + (dropped > 1 ? "s" : "") + " dropped"
+                            + " before authenticating (latest " + lastDrop + ")");
         }
     }
 }

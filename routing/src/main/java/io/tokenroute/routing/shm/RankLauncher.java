@@ -1,5 +1,6 @@
 package io.tokenroute.routing.shm;
 
+import io.tokenroute.routing.nvshmem.JobSecret;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,8 +40,13 @@ import java.util.stream.Stream;
  * <p>Each rank reports events ({@link LaunchedRank#event}) and one result line ({@link LaunchedRank#result}) on stdout;
  * its stderr is kept (the tail) for diagnostics. A fault ({@link RankFault}) makes the chosen rank SIGKILL or SIGSTOP
  * itself at a chosen phase and occurrence; {@link #resume} sends SIGCONT to a stopped one, {@link #kill} SIGKILLs a
- * rank from outside. By default the group file lives in a fresh directory under {@link ShmGroup#defaultDirectory()};
- * {@link #close()} kills what still runs and deletes that directory.
+ * rank from outside. By default the group file lives in a fresh directory under {@link ShmGroup#defaultDirectory()},
+ * private to this user (0700 whatever the umask); {@link #close()} kills what still runs and deletes that directory.
+ *
+ * <p>Like a cluster launcher, it gives the ranks of one launch their job secret ({@link JobSecret}, which the
+ * {@code nvshmem} rendezvous authenticates with) in their environment as {@value JobSecret#ENV}, never on the command
+ * line: the one of this process's environment if it has one, else a fresh random one per launch, or the one given to
+ * {@link Builder#jobSecret}.
  */
 public final class RankLauncher implements AutoCloseable {
     private static final int TAIL_CHARS = 64 * 1024;
@@ -109,6 +115,7 @@ public final class RankLauncher implements AutoCloseable {
         private final Map<Integer, RankFault> faults = new LinkedHashMap<>();
         private boolean[] only;
         private Path groupFile;
+        private JobSecret jobSecret;
 
         private Builder(String mainClass, int ranks) {
             if (ranks < 1) {
@@ -164,6 +171,16 @@ public final class RankLauncher implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The job secret every rank gets in its environment (default: this process's
+         * {@link JobSecret#fromEnvironment()}, else a fresh {@link JobSecret#generate()}). Pass one when this process
+         * takes part in the job itself, with the same secret.
+         */
+        public Builder jobSecret(JobSecret secret) {
+            this.jobSecret = Objects.requireNonNull(secret);
+            return this;
+        }
+
         private int checkRank(int rank) {
             if (rank < 0 || rank >= ranks) {
                 throw new IllegalArgumentException("rank " + rank + " outside [0, " + ranks + ")");
@@ -171,20 +188,33 @@ public final class RankLauncher implements AutoCloseable {
             return rank;
         }
 
-        /** Starts the rank processes (all at once) and returns without waiting for them. */
+        /**
+         * Starts the rank processes (all at once) and returns without waiting for them.
+         *
+         * @throws IllegalArgumentException if this process's environment holds an unusable job secret
+         */
         public RankLauncher start() throws IOException {
+            JobSecret secret = jobSecret != null ? jobSecret
+                    : JobSecret.fromEnvironment().orElseGet(JobSecret::generate);
             Path dir = null;
             Path file = groupFile;
             if (file == null) {
                 Path base = ShmGroup.defaultDirectory();
-                dir = Files.createTempDirectory(base, "tokenroute-launch-");
+                dir = Files.createTempDirectory(base, "tokenroute-launch-",
+                        PrivateFiles.permissionsAttribute(true, null));
+                try {
+                    PrivateFiles.restrict(dir, true, null);
+                } catch (IOException e) {
+                    Files.deleteIfExists(dir);
+                    throw e;
+                }
                 file = dir.resolve("group.shm");
             }
             RankLauncher launcher = new RankLauncher(dir, file.toAbsolutePath(), ranks);
             try {
                 for (int r = 0; r < ranks; r++) {
                     if (only == null || only[r]) {
-                        launcher.launch(r, command(r, launcher.groupFile));
+                        launcher.launch(r, command(r, launcher.groupFile), secret);
                     }
                 }
             } catch (IOException | RuntimeException e) {
@@ -303,8 +333,10 @@ public final class RankLauncher implements AutoCloseable {
         this.results = new RankResult[ranks];
     }
 
-    private void launch(int rank, List<String> command) throws IOException {
-        Process p = new ProcessBuilder(command).start();
+    private void launch(int rank, List<String> command, JobSecret secret) throws IOException {
+        ProcessBuilder builder = new ProcessBuilder(command);
+        secret.exportTo(builder.environment());
+        Process p = builder.start();
         ranks[rank] = new Rank(rank, p);
     }
 

@@ -28,6 +28,14 @@ import org.apache.arrow.memory.BufferAllocator;
  * for this process (a second live claimant is refused), and waits until all R ranks attached; a timeout lists the
  * missing ranks. Everything is in {@link ShmJoinException}.
  *
+ * <p><b>Who may join</b> (docs/contract.md §8): the group file holds every token routed through the group, so it is
+ * private to the user the ranks run as. The first rank creates it 0600 (and any directory it needs 0700) whatever the
+ * umask; a rank refuses, before reading a byte of it, a file owned by another user, open to its group or others, or
+ * that is a symbolic link, naming the file, its owner and mode. {@link ShmAccess#sharedWithGroup} admits one named
+ * Unix group instead, for ranks running as several users. Names under {@link #defaultDirectory()} are visible to every
+ * local user, who could take a name first (the join then fails, it never joins their file): on a shared host give
+ * the group a path in a directory of your own, as {@link RankLauncher} does.
+ *
  * <p><b>Closing</b> closes the buffer, marks the rank gone and unmaps the file; it never waits on a peer. The last live
  * rank to close (live: attached, process alive, not gone) deletes the file, also when other ranks died; a launcher
  * should still delete what a group that died entirely leaves behind ({@link RankLauncher} does).
@@ -49,35 +57,59 @@ public final class ShmGroup implements AutoCloseable {
     }
 
     /**
-     * Joins the group named {@code name}: the file {@link #pathOf pathOf(name)}.
+     * Joins the group named {@code name}: the file {@link #pathOf pathOf(name)}, private to this user.
      *
-     * @see #join(Path, BufferConfig, BufferAllocator, Duration)
+     * @see #join(Path, BufferConfig, BufferAllocator, Duration, ShmAccess)
      */
     public static ShmGroup join(String name, BufferConfig config, BufferAllocator allocator, Duration joinTimeout) {
-        return join(pathOf(name), config, allocator, joinTimeout);
+        return join(pathOf(name), config, allocator, joinTimeout, ShmAccess.ownerOnly());
+    }
+
+    /**
+     * Joins the group named {@code name}: the file {@link #pathOf pathOf(name)}, shared as {@code access} says.
+     *
+     * @see #join(Path, BufferConfig, BufferAllocator, Duration, ShmAccess)
+     */
+    public static ShmGroup join(String name, BufferConfig config, BufferAllocator allocator, Duration joinTimeout,
+            ShmAccess access) {
+        return join(pathOf(name), config, allocator, joinTimeout, access);
+    }
+
+    /**
+     * Joins the group whose file is {@code groupFile}, private to this user ({@link ShmAccess#ownerOnly()}).
+     *
+     * @see #join(Path, BufferConfig, BufferAllocator, Duration, ShmAccess)
+     */
+    public static ShmGroup join(Path groupFile, BufferConfig config, BufferAllocator allocator, Duration joinTimeout) {
+        return join(groupFile, config, allocator, joinTimeout, ShmAccess.ownerOnly());
     }
 
     /**
      * Joins the group whose shared file is {@code groupFile} as rank {@code config.rank()}, and returns once every rank
      * of the group attached.
      *
-     * @param groupFile the group's file; the first rank to arrive creates it (and its directory)
+     * @param groupFile the group's file; the first rank to arrive creates it (and its missing directories), private
+     *     as {@code access} says
      * @param config this rank's configuration; equal to every other rank's apart from rank, timeout and listener
      * @param allocator pays for the buffer's private memory (a child allocator, closed by {@link #close()}); the shared
      *     file is not accounted to it
      * @param joinTimeout how long to wait for the other ranks to attach
-     * @throws ShmJoinException on a configuration mismatch, a rank held by a live process, a file left over from a dead
-     *     group, or a timeout ({@link ShmJoinException#missingRanks()} says who is missing)
+     * @param access who besides this user may open the file; every rank of the group passes the same
+     * @throws ShmJoinException on a file that is not private (another owner, group or other permissions, a link: the
+     *     message names file, owner and mode), a configuration mismatch, a rank held by a live process, a file left
+     *     over from a dead group, or a timeout ({@link ShmJoinException#missingRanks()} says who is missing)
      */
-    public static ShmGroup join(Path groupFile, BufferConfig config, BufferAllocator allocator, Duration joinTimeout) {
+    public static ShmGroup join(Path groupFile, BufferConfig config, BufferAllocator allocator, Duration joinTimeout,
+            ShmAccess access) {
         Objects.requireNonNull(groupFile, "groupFile");
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(allocator, "allocator");
+        Objects.requireNonNull(access, "access");
         if (joinTimeout.isNegative()) {
             throw new IllegalArgumentException("joinTimeout must not be negative, got " + joinTimeout);
         }
         int rank = config.rank();
-        ShmMemory memory = ShmMemory.openOrCreate(groupFile, config);
+        ShmMemory memory = ShmMemory.openOrCreate(groupFile, config, access);
         boolean claimed = false;
         BufferAllocator child = null;
         try {

@@ -3,8 +3,9 @@ package io.tokenroute.routing.shm;
 import java.nio.file.Path;
 
 /**
- * Joining an {@code shm} group failed before the rank took part in any operation: the group file was made for another
- * configuration, the rank is held by a live process, the file is left over from a dead group, or not every rank
+ * Joining an {@code shm} group failed before the rank took part in any operation: the group file is not private to
+ * this user (owned by another user, open to its group or others, a link: the message names the file, its owner and
+ * mode; see {@link ShmAccess}), it was made for another configuration, the rank is held by a live process, the file is left over from a dead group, or not every rank
  * attached within the join timeout ({@link #missingRanks()} lists those that did not). Nothing was published; the
  * process's mapping was released.
  */

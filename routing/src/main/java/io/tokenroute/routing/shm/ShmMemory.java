@@ -15,14 +15,20 @@ import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFileAttributes;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
+import java.util.Set;
 import java.util.StringJoiner;
 import java.util.concurrent.locks.LockSupport;
 
@@ -50,7 +56,9 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>The creator builds the file under a temporary name (zero-filled: a new file's bytes are zeros, the protocol's
  * initial state), writes the header, and publishes it with a hard link, so a process that opens the group path always
- * sees a complete header. Each region is page-aligned and at most 2 GiB (one mapping each); the file may be larger.
+ * sees a complete header. The file and any directory made for it are private ({@link ShmAccess}): 0600 / 0700, set
+ * explicitly whatever the umask; a process refuses to open a file that is not (another owner, a link, group or other
+ * permissions), before reading any of it. Each region is page-aligned and at most 2 GiB (one mapping each); the file may be larger.
  * Closing unmaps this process's view only; it never waits on peers and never changes their view.
  */
 public final class ShmMemory implements SymmetricMemory {
@@ -130,24 +138,42 @@ public final class ShmMemory implements SymmetricMemory {
         return (v + a - 1) / a * a;
     }
 
-    /**
-     * Opens the group file at {@code path}, creating it if it does not exist, and checks that it was made for
-     * {@code config}.
-     *
-     * @throws ShmJoinException the file was made for another configuration or is not a group file, or the region is
-     *     larger than 2 GiB, or there is no room for it
-     */
+    /** {@link #openOrCreate(Path, BufferConfig, ShmAccess)} with {@link ShmAccess#ownerOnly()}. */
     static ShmMemory openOrCreate(Path path, BufferConfig config) {
+        return openOrCreate(path, config, ShmAccess.ownerOnly());
+    }
+
+    /**
+     * Opens the group file at {@code path}, creating it if it does not exist, and checks that it is private as
+     * {@code access} says and was made for {@code config}.
+     *
+     * @throws ShmJoinException the file is not private (naming its owner and mode), was made for another configuration
+     *     or is not a group file, or the region is larger than 2 GiB, or there is no room for it
+     */
+    static ShmMemory openOrCreate(Path path, BufferConfig config, ShmAccess access) {
+        Objects.requireNonNull(access, "access");
         long regionBytes = new RegionLayout(config).regionBytes();
         if (regionBytes > Integer.MAX_VALUE) {
             throw new ShmJoinException(path, "a rank region is limited to 2 GiB (one mapping each), this "
                     + "configuration needs " + regionBytes + " bytes: lower maxTokensPerRank, hidden or experts");
         }
+        GroupPrincipal sharedWith;
+        try {
+            sharedWith = access.groupPrincipal();
+        } catch (IOException e) {
+            throw new ShmJoinException(path, "rank " + config.rank() + " cannot join group file " + path + " with "
+                    + access + ": " + e.getMessage(), e);
+        }
         for (int attempt = 0; ; attempt++) {
             try {
-                return open(path, config, regionBytes);
+                return open(path, config, regionBytes, sharedWith);
+            } catch (AccessDeniedException e) {
+                throw new ShmJoinException(path, "rank " + config.rank() + " cannot join group file " + path + ": "
+                        + (e.getReason() != null ? e.getReason() : "permission denied") + ". A group file must belong to the user the ranks run as and be private"
+                        + " to it (mode 0600; ShmAccess.sharedWithGroup admits one named Unix group): delete it if"
+                        + " it is not yours, or use another group name or directory", e);
             } catch (NoSuchFileException missing) {
-                if (create(path, config, regionBytes)) {
+                if (create(path, config, regionBytes, sharedWith)) {
                     continue; // ours is published: open it like everyone else
                 }
                 if (attempt > 100) {
@@ -160,14 +186,14 @@ public final class ShmMemory implements SymmetricMemory {
     }
 
     /** Builds the file under a temporary name and links it to {@code path}; false if another process won. */
-    private static boolean create(Path path, BufferConfig config, long regionBytes) {
+    private static boolean create(Path path, BufferConfig config, long regionBytes, GroupPrincipal sharedWith) {
         int ranks = config.ranks();
         long headerBytes = headerBytes(ranks);
         long stride = align(regionBytes, PAGE);
         long total = headerBytes + stride * ranks;
         Path dir = path.toAbsolutePath().getParent();
         try {
-            Files.createDirectories(dir);
+            PrivateFiles.createDirectories(dir, sharedWith);
             long free = Files.getFileStore(dir).getUsableSpace();
             if (free < total) {
                 throw new ShmJoinException(path, "group file " + path + " needs " + total + " bytes (" + ranks
@@ -178,8 +204,11 @@ public final class ShmMemory implements SymmetricMemory {
         }
         Path tmp = dir.resolve(path.getFileName() + ".tmp-" + Processes.selfPid() + "-" + System.nanoTime());
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE)) {
+            try (FileChannel ch = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
+                    PrivateFiles.permissionsAttribute(false, sharedWith))) {
+                // before any byte is written: the umask may have removed bits, a shared group must be set
+                PrivateFiles.restrict(tmp, false, sharedWith);
                 ch.write(ByteBuffer.wrap(new byte[1]), total - 1); // sized: every byte reads as zero
                 MappedByteBuffer h = ch.map(FileChannel.MapMode.READ_WRITE, 0, headerBytes);
                 try {
@@ -227,8 +256,18 @@ public final class ShmMemory implements SymmetricMemory {
         }
     }
 
-    private static ShmMemory open(Path path, BufferConfig config, long regionBytes) throws IOException {
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+    private static ShmMemory open(Path path, BufferConfig config, long regionBytes, GroupPrincipal sharedWith)
+            throws IOException {
+        // Checked before opening (a foreign file is never read) and again after, by identity, so the file mapped is the
+        // file checked; the open itself follows no link.
+        PosixFileAttributes checked = PrivateFiles.requirePrivate(path, "group file", sharedWith, false);
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
+                LinkOption.NOFOLLOW_LINKS)) {
+            PosixFileAttributes opened = PrivateFiles.requirePrivate(path, "group file", sharedWith, false);
+            if (checked.fileKey() != null && !checked.fileKey().equals(opened.fileKey())) {
+                throw new AccessDeniedException(path.toString(), null, "group file was replaced while it was opened ("
+                        + checked.fileKey() + " became " + opened.fileKey() + ")");
+            }
             long size = ch.size();
             if (size < FIXED_HEADER) {
                 throw new ShmJoinException(path, path + " is not a TokenRoute shm group file (" + size + " bytes)");

@@ -2,15 +2,21 @@ package io.tokenroute.routing.nvshmem;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
-/** The options a process joins an nvshmem group with: defaults, the configured rendezvous, and refused values. */
+/**
+ * The options a process joins an nvshmem group with: defaults, the configured rendezvous, the job secret, and refused
+ * values (a wildcard rendezvous among them).
+ */
 class NvshmemOptionsTest {
     private static final InetSocketAddress SOMEWHERE = new InetSocketAddress("127.0.0.1", 29517);
 
@@ -42,6 +48,51 @@ class NvshmemOptionsTest {
         assertEquals(SOMEWHERE, options.rendezvous());
         assertEquals(Path.of("/opt/k.cubin"), options.deviceKernels());
         assertTrue(options.forceDeviceCalls());
+    }
+
+    @Test
+    void aGivenSecretIsUsedAndNeverPrinted() {
+        JobSecret secret = JobSecret.of("options-test-secret-0123456789");
+        NvshmemOptions options = NvshmemOptions.singleHost(1 << 20).withSecret(secret).withRendezvous(SOMEWHERE)
+                .withDeviceKernels(Path.of("/opt/k.cubin"), false);
+        assertSame(secret, options.secret(), "kept by the other with-methods");
+        assertSame(secret, options.jobSecret());
+        assertFalse(options.toString().contains("options-test-secret"), options.toString());
+        assertNull(new NvshmemOptions(SOMEWHERE, Duration.ofSeconds(1), "lo", false, 1, null, false).secret(),
+                "without one, the environment's is used when joining");
+    }
+
+    @Test
+    void withoutAnySecretAMultiProcessJoinIsRefused() {
+        assumeTrue(System.getenv(JobSecret.ENV) == null && System.getenv(JobSecret.FILE_ENV) == null,
+                "this environment provides a job secret");
+        RendezvousException e = assertThrows(RendezvousException.class,
+                () -> NvshmemOptions.singleHost(1 << 20).jobSecret());
+        assertTrue(e.getMessage().contains(JobSecret.ENV) && e.getMessage().contains(JobSecret.FILE_ENV)
+                && e.getMessage().contains("withSecret"), e.getMessage());
+    }
+
+    @Test
+    void aWildcardRendezvousIsRefused() {
+        for (String wildcard : new String[] {"0.0.0.0", "::", "0:0:0:0:0:0:0:0"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new NvshmemOptions(
+                    InetSocketAddress.createUnresolved(wildcard, 29517), Duration.ofSeconds(1), "lo", false, 1, null,
+                    false));
+            assertTrue(e.getMessage().contains("every interface"), e.getMessage());
+        }
+        String before = System.getProperty(NvshmemOptions.RENDEZVOUS_PROPERTY);
+        System.setProperty(NvshmemOptions.RENDEZVOUS_PROPERTY, "0.0.0.0:4567");
+        try {
+            assertThrows(IllegalArgumentException.class, () -> NvshmemOptions.singleHost(1 << 20));
+        } finally {
+            if (before == null) {
+                System.clearProperty(NvshmemOptions.RENDEZVOUS_PROPERTY);
+            } else {
+                System.setProperty(NvshmemOptions.RENDEZVOUS_PROPERTY, before);
+            }
+        }
+        assertEquals("127.0.0.1", NvshmemOptions.singleHost(1 << 20).withRendezvous(SOMEWHERE).rendezvous()
+                .getHostString());
     }
 
     @Test

@@ -21,10 +21,14 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** The unique-id rendezvous over loopback TCP: serving, fetching, refusals, timeouts and thread cleanup. */
+/**
+ * The unique-id rendezvous over loopback TCP between ranks that hold the job secret: serving, fetching, refusals,
+ * timeouts, the bind address and thread cleanup. Hostile clients and servers: {@link RendezvousHostileInputTest}.
+ */
 class UniqueIdRendezvousTest {
 
     private static final Duration TIMEOUT = Duration.ofSeconds(20);
+    private static final JobSecret SECRET = JobSecret.generate();
     private static final InetSocketAddress ANY_LOOPBACK_PORT = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
 
     private final ExecutorService ranks = Executors.newCachedThreadPool();
@@ -42,13 +46,13 @@ class UniqueIdRendezvousTest {
         for (int round = 0; round < 3; round++) {
             byte[] id = new byte[128];
             random.nextBytes(id);
-            try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, 4)) {
+            try (UniqueIdRendezvous.Server server = serve(id, 4)) {
                 InetSocketAddress at = server.address();
                 assertTrue(at.getPort() > 0, "the bound port is read back: " + at);
                 List<Future<byte[]>> fetched = new ArrayList<>();
                 for (int rank = 1; rank < 4; rank++) {
                     int r = rank;
-                    fetched.add(ranks.submit(() -> UniqueIdRendezvous.fetch(at, r, 4, TIMEOUT)));
+                    fetched.add(ranks.submit(() -> UniqueIdRendezvous.fetch(at, r, 4, SECRET, TIMEOUT)));
                 }
                 server.awaitAllJoined(TIMEOUT);
                 assertEquals(List.of(1, 2, 3), server.joinedRanks());
@@ -69,11 +73,11 @@ class UniqueIdRendezvousTest {
             int r = rank;
             fetched.add(ranks.submit(() -> {
                 started.countDown();
-                return UniqueIdRendezvous.fetch(at, r, 3, TIMEOUT);
+                return UniqueIdRendezvous.fetch(at, r, 3, SECRET, TIMEOUT);
             }));
         }
         assertTrue(started.await(30, TimeUnit.SECONDS));
-        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(at, id, 3)) {
+        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(at, id, 3, SECRET)) {
             server.awaitAllJoined(TIMEOUT);
             for (Future<byte[]> bytes : fetched) {
                 assertArrayEquals(id, bytes.get(30, TimeUnit.SECONDS));
@@ -83,9 +87,9 @@ class UniqueIdRendezvousTest {
 
     @Test
     void aGroupSizeMismatchIsRefusedWithBothSizes() {
-        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, randomId(1), 4)) {
+        try (UniqueIdRendezvous.Server server = serve(randomId(1), 4)) {
             RendezvousException e = assertThrows(RendezvousException.class,
-                    () -> UniqueIdRendezvous.fetch(server.address(), 1, 3, TIMEOUT));
+                    () -> UniqueIdRendezvous.fetch(server.address(), 1, 3, SECRET, TIMEOUT));
             assertMentions(e, "rank 1 of 3", "group size mismatch", "expects 3", "serves 4",
                     hostPort(server.address()));
             assertEquals(List.of(), server.joinedRanks());
@@ -94,10 +98,10 @@ class UniqueIdRendezvousTest {
 
     @Test
     void aRankOutOfRangeIsRefused() {
-        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, randomId(2), 4)) {
+        try (UniqueIdRendezvous.Server server = serve(randomId(2), 4)) {
             for (int rank : new int[] {4, 0, -1}) {
                 RendezvousException e = assertThrows(RendezvousException.class,
-                        () -> UniqueIdRendezvous.fetch(server.address(), rank, 4, TIMEOUT));
+                        () -> UniqueIdRendezvous.fetch(server.address(), rank, 4, SECRET, TIMEOUT));
                 assertMentions(e, "rank " + rank + " of 4", "out of range", "1..3");
             }
         }
@@ -106,10 +110,10 @@ class UniqueIdRendezvousTest {
     @Test
     void aDuplicateRankIsRefused() {
         byte[] id = randomId(3);
-        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, 3)) {
-            assertArrayEquals(id, UniqueIdRendezvous.fetch(server.address(), 2, 3, TIMEOUT));
+        try (UniqueIdRendezvous.Server server = serve(id, 3)) {
+            assertArrayEquals(id, UniqueIdRendezvous.fetch(server.address(), 2, 3, SECRET, TIMEOUT));
             RendezvousException e = assertThrows(RendezvousException.class,
-                    () -> UniqueIdRendezvous.fetch(server.address(), 2, 3, TIMEOUT));
+                    () -> UniqueIdRendezvous.fetch(server.address(), 2, 3, SECRET, TIMEOUT));
             assertMentions(e, "duplicate rank", "rank 2 already fetched");
             assertEquals(List.of(2), server.joinedRanks());
         }
@@ -122,7 +126,7 @@ class UniqueIdRendezvousTest {
         Duration timeout = Duration.ofMillis(600);
         long start = System.nanoTime();
         RendezvousException e = assertThrows(RendezvousException.class,
-                () -> UniqueIdRendezvous.fetch(at, 1, 2, timeout));
+                () -> UniqueIdRendezvous.fetch(at, 1, 2, SECRET, timeout));
         long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
         assertMentions(e, "rank 1 of 2", "no server at " + hostPort(at) + " within 600 ms");
         assertTrue(elapsedMs >= 600 && elapsedMs < 5_000, "gave up after " + elapsedMs + " ms");
@@ -130,9 +134,10 @@ class UniqueIdRendezvousTest {
 
     @Test
     void awaitAllJoinedListsTheMissingRanks() {
-        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, randomId(4), 4)) {
-            UniqueIdRendezvous.fetch(server.address(), 1, 4, TIMEOUT);
-            assertThrows(RendezvousException.class, () -> UniqueIdRendezvous.fetch(server.address(), 9, 4, TIMEOUT));
+        try (UniqueIdRendezvous.Server server = serve(randomId(4), 4)) {
+            UniqueIdRendezvous.fetch(server.address(), 1, 4, SECRET, TIMEOUT);
+            assertThrows(RendezvousException.class,
+                    () -> UniqueIdRendezvous.fetch(server.address(), 9, 4, SECRET, TIMEOUT));
             RendezvousException e = assertThrows(RendezvousException.class,
                     () -> server.awaitAllJoined(Duration.ofMillis(200)));
             assertMentions(e, "ranks [2, 3] did not fetch the unique id within 200 ms", "rank 9 is out of range");
@@ -170,6 +175,28 @@ class UniqueIdRendezvousTest {
                 System.setProperty(UniqueIdRendezvous.ADDRESS_PROPERTY, before);
             }
         }
+    }
+
+    @Test
+    void aWildcardAddressIsNeverBound() {
+        for (String wildcard : new String[] {"0.0.0.0", "::"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> UniqueIdRendezvous.serve(new InetSocketAddress(wildcard, 0), randomId(5), 2, SECRET));
+            assertMentions(e, "every interface", "127.0.0.1");
+        }
+        assertThrows(IllegalArgumentException.class,
+                () -> UniqueIdRendezvous.serve(UniqueIdRendezvous.parseAddress("0.0.0.0:0"), randomId(5), 2, SECRET));
+    }
+
+    @Test
+    void theServerListensOnTheLoopbackInterfaceItWasGiven() {
+        try (UniqueIdRendezvous.Server server = serve(randomId(6), 2)) {
+            assertTrue(server.address().getAddress().isLoopbackAddress(), server.address().toString());
+        }
+    }
+
+    private static UniqueIdRendezvous.Server serve(byte[] id, int ranks) {
+        return UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, ranks, SECRET);
     }
 
     private static byte[] randomId(long seed) {

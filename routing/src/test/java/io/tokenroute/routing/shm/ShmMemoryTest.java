@@ -21,6 +21,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.stream.Stream;
@@ -91,6 +92,7 @@ class ShmMemoryTest {
 
     @Test
     void aFileThatIsNotAGroupIsRefused() throws IOException {
+        Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         Files.write(file, new byte[4096]);
         ShmJoinException e = assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config(2)));
         assertTrue(e.getMessage().contains("is not a TokenRoute shm group file"), e.getMessage());
