@@ -20,8 +20,8 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *
  * <p>Every column must be a fixed-width primitive or a {@code FixedSizeList} of one. Validity buffers are fresh
  * all-valid host buffers (Arrow allocates them on load), never the data's memory: null counting, export and
- * {@code setValueCount} therefore never touch device memory. TokenRoute's extension vectors ({@link TagVector}) are told
- * the data's location, so they refuse value reads of device memory with a clear exception.
+ * {@code setValueCount} therefore never touch device memory. TokenRoute's extension vectors ({@link TagVector}) are
+ * told the data's location, so they refuse value reads of device memory with a clear exception.
  */
 public final class ColumnViews {
     private ColumnViews() {
@@ -43,8 +43,8 @@ public final class ColumnViews {
 
     /**
      * Loads a root over data buffers that live in {@code location}: as {@link #load(Schema, BufferAllocator, int,
-     * List)}, and every {@link TagVector} of the root (bf16, fp8, ue8m0 columns and list elements) records the location,
-     * so that it refuses CPU reads of device memory.
+     * List)}, and every {@link TagVector} of the root (bf16, fp8, ue8m0 columns and list elements) records the
+     * location, so that it refuses CPU reads of device memory.
      */
     public static VectorSchemaRoot load(Schema schema, BufferAllocator allocator, int rows, List<ArrowBuf> data,
             MemoryLocation location) {

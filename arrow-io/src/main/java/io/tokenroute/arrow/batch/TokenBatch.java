@@ -17,8 +17,8 @@ import org.apache.arrow.vector.types.pojo.Field;
 import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
- * A batch of {@code n} tokens as an Arrow record batch (spec §5): {@code hidden [n][H]} of a {@link HiddenDtype},
- * {@code topk_idx [n][k]} int64 ({@code -1} = no expert) and {@code topk_weights [n][k]} float32.
+ * A batch of {@code n} tokens as an Arrow record batch (docs/contract.md §5): {@code hidden [n][H]} of a
+ * {@link HiddenDtype}, {@code topk_idx [n][k]} int64 ({@code -1} = no expert) and {@code topk_weights [n][k]} float32.
  *
  * <p>Rows are contiguous: token {@code t}'s hidden values start at {@link #hiddenAddress()} {@code + t × rowBytes}.
  *

@@ -17,7 +17,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
  * Zero-copy hand-off of host record batches through the Arrow C Data Interface ({@code ArrowArray} +
- * {@code ArrowSchema}, spec §5), e.g. to pyarrow, and import back.
+ * {@code ArrowSchema}, docs/contract.md §5), e.g. to pyarrow, and import back.
  *
  * <p>Exported buffer pointers are the source vectors' own buffer addresses: nothing is copied, the exported array
  * holds references that keep the buffers alive until the consumer releases it. A record batch is exported as a

@@ -34,7 +34,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
 /**
  * Host token batches as Arrow IPC files ({@code ArrowFileWriter}/{@code ArrowFileReader}, random access, the
  * {@code .arrow} format) and streams ({@code ArrowStreamWriter}/{@code ArrowStreamReader}), so other Arrow pipelines
- * can feed TokenRoute (spec §5).
+ * can feed TokenRoute (docs/contract.md §5).
  *
  * <p>One file or stream holds several batches of one schema: all batches written together must share dtype, H and k.
  * The bf16 extension type round-trips ({@code tokenroute.bfloat16} in the field metadata; readers without

@@ -143,7 +143,8 @@ class RecordBatchQueueTest {
                     assertEquals(schema(), Data.importSchema(a, schema, null));
                 }
                 for (int s = 0; ; s++) {
-                    try (ArrowArray array = ArrowArray.allocateNew(a); ArrowSchema schema = ArrowSchema.allocateNew(a)) {
+                    try (ArrowArray array = ArrowArray.allocateNew(a);
+                            ArrowSchema schema = ArrowSchema.allocateNew(a)) {
                         stream.getNext(array);
                         if (MemoryUtil.getLong(array.memoryAddress() + 64) == 0) {
                             assertEquals(steps.size(), s, "end of stream: an array with release == NULL");

@@ -27,7 +27,7 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * Time to export a host token batch through the Arrow C Data Interface and release it (the producer's close when no
  * consumer took it: the same release callback a consumer would call), for a 1 MiB and a 256 MiB bf16 batch
- * (H = 7168, k = 8; sizes count the hidden data). Spec §5: export cost does not grow with batch size.
+ * (H = 7168, k = 8; sizes count the hidden data). docs/contract.md §5: export cost does not grow with batch size.
  *
  * <ul>
  *   <li>{@code tokenBatch}: {@link HostExport#export(BufferAllocator, TokenBatch)}, null counts known to be 0;</li>

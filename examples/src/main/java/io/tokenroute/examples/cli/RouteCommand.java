@@ -21,9 +21,9 @@ import picocli.CommandLine.Spec;
         description = {
             "Routes token batches from an Arrow IPC file through dispatch -> identity experts -> combine on the local "
                     + "transport and writes the combined batches, so Arrow pipelines can try the router.",
-            "Input: an Arrow IPC file (.arrow) or stream of token batches: hidden FixedSizeList<bf16 (tokenroute.bfloat16) | "
-                    + "halffloat | float32>[H], topk_idx FixedSizeList<int64>[k] (-1 = none), topk_weights "
-                    + "FixedSizeList<float32>[k].",
+            "Input: an Arrow IPC file (.arrow) or stream of token batches: hidden FixedSizeList<bf16 "
+                    + "(tokenroute.bfloat16) | halffloat | float32>[H], topk_idx FixedSizeList<int64>[k] (-1 = none), "
+                    + "topk_weights FixedSizeList<float32>[k].",
             "Ranks: batch i is the input of rank (i mod R) in round (i div R); R defaults to the number of batches "
                     + "(batch i on rank i, one round). Ranks without a batch in the last round send no tokens.",
             "Experts: topk_idx holds expert ids in [0, E), E / R experts per rank (expert e on rank e / (E/R)); E "
@@ -37,7 +37,8 @@ public final class RouteCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = {"-i", "--input"}, required = true, paramLabel = "FILE", description = "Arrow IPC file (or stream) to read.")
+    @Option(names = {"-i", "--input"}, required = true, paramLabel = "FILE",
+            description = "Arrow IPC file (or stream) to read.")
     private Path input;
 
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE",

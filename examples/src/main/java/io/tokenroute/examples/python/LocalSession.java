@@ -380,9 +380,9 @@ public final class LocalSession implements AutoCloseable {
      * A stream of rank {@code rank}'s combine outputs ({@code hidden} bf16 {@code [n][H]}, {@code lost_weight}
      * float32): every later combine in which the rank takes part appends one batch. The output view is overwritten by
      * the next step, so each batch is a copy (one per step, accounted to the exports); from there on everything is
-     * zero-copy: {@link #exportStream} hands the stream to a C Stream consumer ({@code pyarrow.RecordBatchReader}, DuckDB,
-     * Arrow Java's {@code Data.importArrayStream}), {@link io.tokenroute.arrow.ipc.IpcStreams#copy} writes it as an IPC
-     * stream.
+     * zero-copy: {@link #exportStream} hands the stream to a C Stream consumer ({@code pyarrow.RecordBatchReader},
+     * DuckDB, Arrow Java's {@code Data.importArrayStream}), {@link io.tokenroute.arrow.ipc.IpcStreams#copy} writes it
+     * as an IPC stream.
      *
      * <p>The stream ends with {@link RecordBatchQueue#finish()} or this session's {@link #close()}; a failed call ends
      * it with that failure, which its reader reports. A read waits for the next batch: read on this thread only what

@@ -160,7 +160,8 @@ class SlicedResultsExportTest {
             assertEquals(src, ranks.get(i));
             assertEquals(t, tokens.get(i));
             for (int h = 0; h < HIDDEN; h++) {
-                assertEquals(bits[src][t * HIDDEN + h], MemoryUtil.getShort(hiddenAddress(back) + 2L * (i * HIDDEN + h)),
+                long address = hiddenAddress(back) + 2L * (i * HIDDEN + h);
+                assertEquals(bits[src][t * HIDDEN + h], MemoryUtil.getShort(address),
                         "row " + i + " (rank " + src + ", token " + t + "), channel " + h);
             }
         }
