@@ -237,6 +237,26 @@ class OffsetImportTest {
         }
     }
 
+    @Test
+    void aByteAlignedNullFreeBitmapIsViewedAndNotScanned() {
+        try (BufferAllocator a = new RootAllocator();
+                TokenBatch source = RandomTokenBatches.batch(a, rng, HiddenDtype.BF16, ROWS, 8, 2);
+                ExportedBatch exported = HostExport.export(a, source)) {
+            long items = child(child(exported.arrayAddress(), 0), 0);
+            long bitmap = buffer(items, 0);
+            assertEquals(0, field(items, NULL_COUNT), "a token batch exports null counts of 0");
+            slice(exported.arrayAddress(), 16, 9);
+            try (TokenBatch imported = HostExport.importBatch(a, exported.arrayAddress(), exported.schemaAddress())) {
+                FieldVector got = imported.root().getVector("hidden").getChildrenFromFields().get(0);
+                assertEquals(bitmap + 16 * 8 / 8, got.getValidityBuffer().memoryAddress(),
+                        "rows from 16 on: the producer's bitmap from byte 16");
+                assertEquals(0, got.getNullCount());
+                assertArrayEquals(Arrays.copyOfRange(source.hiddenBf16Bits(), 16 * 8, 25 * 8),
+                        imported.hiddenBf16Bits());
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------ refusals
 
     @Test
