@@ -281,7 +281,7 @@ def check_stream_into_pyarrow_reader():
         table = pa.Table.from_batches(batches)
         assert table.num_rows == sum(len(l) for _, l in wanted)
         held = s.export_bytes
-        del batches, batch, table
+        del batches, batch, table, got
         gc.collect()
         assert held > 0 and s.export_bytes == 0, "every streamed batch released (%d -> %d)" % (held, s.export_bytes)
 
