@@ -2,14 +2,15 @@
 # The Python bridge's CI check (run by .ci/run after `mvn -B -ntp verify` built the jars): Debian's python3-jpype for
 # /usr/bin/python3 (3.11) drives TokenRoute through examples/python/tests (unittest; no pyarrow, no GPU on CI). Ends
 # with the unittest summary line "N passed, N failed". Installs the Debian packages when they are missing (CI runs as
-# root on Debian 12).
+# root on Debian 12); pip and setuptools are for the test that installs the package (`pip install ./examples/python`,
+# offline: --no-build-isolation --no-deps --no-index).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 python=/usr/bin/python3
-packages=(python3-jpype python3-numpy python3-nbformat)
+packages=(python3-jpype python3-numpy python3-nbformat python3-pip python3-setuptools)
 
-if ! "$python" -c "import jpype, numpy, nbformat" 2>/dev/null; then
+if ! "$python" -c "import jpype, numpy, nbformat, pip, setuptools" 2>/dev/null; then
   echo "[python-ci] installing ${packages[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q > /dev/null

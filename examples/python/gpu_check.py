@@ -10,7 +10,15 @@ Checks, each printed as PASS/FAIL/SKIP, then the line ``N passed, N failed``:
    ``CudaEvent`` sync event) into torch: ``data_ptr()`` equals the device pointer, values checked on the host after a
    copy by torch, the export released (and the device memory freed) once the tensors are gone;
 4. when the ``cuda-local`` transport is present: a step on it (identity experts as device copies) into torch, equal
-   bit for bit to the numpy reference (skipped, not failed, without that transport).
+   bit for bit to the numpy reference (skipped, not failed, without that transport);
+5. a sliced pyarrow batch (``batch.slice(5, 7)``, columns at offset 5) into Java: exactly rows 5..11, every value, over
+   pyarrow's own memory from row 5 on, and a step on it equal to the reference;
+6. a sliced torch tensor's export into Java: ``t[5:12]`` (data pointer moved) and the whole tensor exported with
+   offset 5, length 7 (as pyarrow slices): every value, over torch's memory;
+7. a run's outputs as a stream: ``stream_combined`` over three steps read by ``pyarrow.RecordBatchReader``
+   (``_import_from_c``), every batch equal to its step's reference, batches readable after the reader is gone;
+8. the README's example (pyarrow) in a fresh interpreter: exit status 0, nothing on stderr (no "Failed to release
+   Java C Data resource").
 
 Run from the repository root: ``python3 examples/python/gpu_check.py`` (gpu/run-gpu-check.sh sets the JVM, class
 path and PYTHONPATH up).
@@ -18,7 +26,9 @@ path and PYTHONPATH up).
 
 import gc
 import os
+import subprocess
 import sys
+import textwrap
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -189,8 +199,115 @@ def check_cuda_local_into_torch():
         device.close()
 
 
+def check_sliced_pyarrow_batch_into_java():
+    data = inputs(5)
+    x, bits, idx, w = data[0]
+    with tr.LocalSession(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, timeout_ms=2000) as s:
+        arrow = tr.pyarrow_batch(bits, idx, w)
+        sliced = arrow.slice(5, 7)
+        assert sliced.num_rows == 7 and sliced.column("hidden").offset == 5, sliced
+        imported = s.import_pyarrow(sliced)
+        java = imported.java
+        assert int(java.numTokens()) == 7
+        base = arrow.column("hidden").values.buffers()[1].address
+        assert imported.hidden_address == base + 5 * HIDDEN * 2, "a view of pyarrow's rows from row 5, no copy"
+        assert imported.topk_idx_address == arrow.column("topk_idx").values.buffers()[1].address + 5 * TOP_K * 8
+        np.testing.assert_array_equal(bits[5:12].view(np.int16).ravel(), np.array(java.hiddenBf16Bits(), np.int16))
+        np.testing.assert_array_equal(idx[5:12].ravel(), np.array(java.topkIdx(), np.int64))
+        np.testing.assert_array_equal(w[5:12].ravel(), np.array(java.topkWeights(), np.float32))
+        others = [s.batch(x[:7], i[:7], ww[:7]) for x, _, i, ww in data[1:]]
+        step = s.step([imported] + others)
+        want, _ = ref.combine(bits[5:12], idx[5:12], w[5:12], LOCAL)
+        np.testing.assert_array_equal(want, step.hidden_bits(0))
+        imported.close()
+
+
+def check_sliced_torch_tensor_into_java():
+    import torch
+    from tokenroute import cdata
+
+    x, bits, idx, w = inputs(6)[0]
+    hidden = torch.from_numpy(x).to(torch.bfloat16)  # a torch tensor, rounded by torch
+    torch_bits = hidden.view(torch.int16).numpy().view(np.uint16)  # same memory
+    assert torch_bits.ctypes.data == hidden.data_ptr()
+    with tr.LocalSession(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, timeout_ms=2000) as s:
+        part = hidden[5:12]
+        view = part.view(torch.int16).numpy().view(np.uint16)
+        imported = s.import_numpy(view, idx[5:12], w[5:12])
+        assert imported.hidden_address == part.data_ptr() == hidden.data_ptr() + 5 * HIDDEN * 2
+        np.testing.assert_array_equal(torch_bits[5:12].view(np.int16).ravel(),
+                                      np.array(imported.java.hiddenBf16Bits(), np.int16))
+        imported.close()
+        producer = cdata.TokenBatchProducer(torch_bits, idx, w, offset=5, length=7)
+        with tr._errors.java_errors():
+            batch = s.java.importBatch(producer.array_address, producer.schema_address)
+        try:
+            assert int(batch.numTokens()) == 7
+            assert int(batch.hiddenAddress()) == hidden.data_ptr() + 5 * HIDDEN * 2
+            np.testing.assert_array_equal(torch_bits[5:12].view(np.int16).ravel(),
+                                          np.array(batch.hiddenBf16Bits(), np.int16))
+            np.testing.assert_array_equal(idx[5:12].ravel(), np.array(batch.topkIdx(), np.int64))
+            np.testing.assert_array_equal(w[5:12].ravel(), np.array(batch.topkWeights(), np.float32))
+            expected = hidden[5:12].float().numpy()
+            got = to_float32(np.array(batch.hiddenBf16Bits(), np.int16).view(np.uint16)).reshape(7, HIDDEN)
+            np.testing.assert_array_equal(expected, got)
+        finally:
+            batch.close()
+        assert producer.release_calls == 1
+
+
+def check_stream_into_pyarrow_reader():
+    import pyarrow as pa
+
+    with tr.LocalSession(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, timeout_ms=2000) as s:
+        stream = s.stream_combined(3)
+        wanted = []
+        for seed in (71, 72, 73):
+            data = inputs(seed, n=8 + seed % 5)
+            s.step([s.batch(x, idx, w) for x, _, idx, w in data])
+            wanted.append(ref.combine(data[3][1], data[3][2], data[3][3], LOCAL))
+        stream.finish()
+        reader = stream.to_pyarrow()
+        assert isinstance(reader, pa.RecordBatchReader), reader
+        assert reader.schema.names == ["hidden", "lost_weight"], reader.schema
+        batches = list(reader)
+        del reader
+        gc.collect()
+        assert len(batches) == 3, batches
+        for batch, (want, lost) in zip(batches, wanted):
+            got = batch.column("hidden").values.to_numpy(zero_copy_only=True).reshape(batch.num_rows, HIDDEN)
+            np.testing.assert_array_equal(want, got)
+            np.testing.assert_array_equal(lost, batch.column("lost_weight").to_numpy())
+        table = pa.Table.from_batches(batches)
+        assert table.num_rows == sum(len(l) for _, l in wanted)
+        held = s.export_bytes
+        del batches, batch, table, got
+        gc.collect()
+        assert held > 0 and s.export_bytes == 0, "every streamed batch released (%d -> %d)" % (held, s.export_bytes)
+
+
+def check_readme_example_exits_cleanly():
+    script = textwrap.dedent("""
+        import numpy as np, tokenroute as tr
+
+        with tr.LocalSession(ranks=4, experts=16, hidden=64, max_tokens=32, top_k=4) as s:
+            x = np.random.randn(4, 32, 64).astype(np.float32)
+            idx = np.stack([np.argsort(np.random.rand(32, 16))[:, :4] for _ in range(4)])
+            w = np.full((4, 32, 4), 0.25, np.float32)
+            step = s.step([s.batch(x[r], idx[r], w[r]) for r in range(4)])
+            out = step.combined(0).to_pyarrow()
+            print(out.schema, step.lost_weights(0)[:4])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 0, done.stderr
+    assert "hidden: fixed_size_list" in done.stdout, done.stdout
+    assert done.stderr == "", "a normal exit prints nothing, got:\n" + done.stderr
+
+
 CHECKS = [check_host_results_into_pyarrow, check_pyarrow_batch_into_java, check_device_batch_into_torch,
-          check_cuda_local_into_torch]
+          check_cuda_local_into_torch, check_sliced_pyarrow_batch_into_java, check_sliced_torch_tensor_into_java,
+          check_stream_into_pyarrow_reader, check_readme_example_exits_cleanly]
 
 
 def main():

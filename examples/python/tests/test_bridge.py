@@ -4,8 +4,10 @@ exactly once), against the numpy reference in reference.py."""
 
 import gc
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import unittest
 
@@ -21,6 +23,15 @@ RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K = 4, 8, 32, 12, 3
 LOCAL = EXPERTS // RANKS
 # Generous next to a healthy step on a loaded 2-core CI machine, so that no live rank is ever masked.
 TIMEOUT_MS = 300
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(PACKAGE_ROOT))
+
+
+def run_python(script, env=None, cwd=None):
+    """Runs ``script`` in a fresh interpreter (this one's path unless ``env`` says otherwise)."""
+    env = env if env is not None else dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env,
+                          cwd=cwd)
 
 
 def setUpModule():
@@ -51,7 +62,7 @@ class BridgeTest(unittest.TestCase):
 
     def test_jvm_runs_with_arrow_opens(self):
         args = list(tr.jclass("java.lang.management.ManagementFactory").getRuntimeMXBean().getInputArguments())
-        self.assertIn("--add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED", [str(a) for a in args])
+        self.assertIn("--add-opens=java.base/java.nio=ALL-UNNAMED", [str(a) for a in args])
 
     # ---------------------------------------------------------------------------------------------- round trip
 
@@ -241,7 +252,8 @@ class BridgeTest(unittest.TestCase):
 
     def test_interpreter_exit_with_a_live_view(self):
         # The view lives in another module's global: Python frees it while it tears modules down at exit, after the
-        # atexit handlers ran and the JVM was destroyed. The release must return, once, without aborting the exit.
+        # atexit handlers ran and the JVM was destroyed. The release must return, once, without aborting the exit and
+        # without calling into the gone JVM (which would print Arrow Java's "Failed to release" warning).
         script = textwrap.dedent("""
             import os, sys, types
             import numpy as np, tokenroute as tr
@@ -259,11 +271,166 @@ class BridgeTest(unittest.TestCase):
             holder.VIEWS = s.step(b).combined(0).to_numpy()
             print("hidden", holder.VIEWS["hidden"][0][0], flush=True)
         """ % TIMEOUT_MS)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+        done = run_python(script)
         self.assertEqual(0, done.returncode, done.stderr)
         self.assertIn("hidden 16256", done.stdout, "bf16 1.0 = 0x3f80")
         self.assertEqual(1, done.stdout.count("released True"), "the late release ran once, without crashing the exit")
+        self.assertEqual("", done.stderr)
+
+    def test_interpreter_exit_is_clean(self):
+        # The README's example (numpy instead of pyarrow, which CI lacks), with everything a script leaves behind at
+        # exit: views and an imported stream batch in module globals, an export never imported, a stream never read.
+        script = textwrap.dedent("""
+            import numpy as np, tokenroute as tr
+
+            with tr.LocalSession(ranks=4, experts=16, hidden=64, max_tokens=32, top_k=4, timeout_ms=%d) as s:
+                x = np.random.randn(4, 32, 64).astype(np.float32)
+                idx = np.stack([np.argsort(np.random.rand(32, 16))[:, :4] for _ in range(4)])
+                w = np.full((4, 32, 4), 0.25, np.float32)
+                stream, unread = s.stream_combined(0), s.stream_combined(1)
+                step = s.step([s.batch(x[r], idx[r], w[r]) for r in range(4)])
+                out = step.combined(0).to_numpy()
+                untouched = step.expert(2, 1)
+                stream.finish()
+                reader = stream.reader()
+                first = tr.cdata.as_numpy(next(reader))
+                print(out["hidden"].shape, step.lost_weights(0)[:4], first["hidden"].shape, flush=True)
+        """ % TIMEOUT_MS)
+        done = run_python(script)
+        self.assertEqual(0, done.returncode, done.stderr)
+        self.assertIn("(32, 64) [0. 0. 0. 0.] (32, 64)", done.stdout)
+        self.assertEqual("", done.stderr, "a normal exit prints nothing (no 'Failed to release Java C Data resource')")
+
+    # ---------------------------------------------------------------------------------------------- streams
+
+    def test_stream_of_combine_outputs_at_the_struct_level(self):
+        stream = self.session.stream_combined(1)
+        wanted = []
+        for _ in range(3):
+            inputs = ref.random_inputs(self.rng, RANKS, EXPERTS, 4 + int(self.rng.integers(6)), HIDDEN, TOP_K)
+            self.session.step(self.batches(inputs))
+            wanted.append(ref.combine(inputs[1][1], inputs[1][2], inputs[1][3], LOCAL))
+        self.session.step(self.batches([None if r == 1 else i for r, i in enumerate(
+            ref.random_inputs(self.rng, RANKS, EXPERTS, 3, HIDDEN, TOP_K))]))  # rank 1 left out: no batch
+        stream.finish()
+        self.assertEqual(3, stream.queued)
+        reader = stream.reader()
+        self.assertEqual(["get_schema"], reader.calls)
+        self.assertEqual("+s", reader.schema.format)
+        self.assertEqual(["hidden", "lost_weight"], [c.name for c in reader.schema.children])
+        self.assertEqual(cdata.BF16_EXTENSION, reader.schema.child("hidden").children[0].extension_name)
+        batches = list(reader)
+        self.assertEqual(["get_schema"] + ["get_next"] * 4, reader.calls, "three batches, then the end")
+        self.assertEqual(3, len(batches))
+        for imported, (want_hidden, want_lost) in zip(batches, wanted):
+            views = cdata.as_numpy(imported)
+            np.testing.assert_array_equal(want_hidden, views["hidden"])
+            np.testing.assert_array_equal(want_lost, views["lost_weight"])
+        self.assertTrue(reader.release())
+        self.assertFalse(reader.release(), "released once")
+        self.assertGreater(self.session.export_bytes, 0, "the batches outlive the stream")
+        del views, imported, batches
+        gc.collect()
+        self.assertEqual(0, self.session.export_bytes)
+        self.assertEqual(0, cdata.live_proxies())
+
+    def test_a_failed_stream_reports_its_reason_through_get_last_error(self):
+        stream = self.session.stream_combined(0)
+        inputs = ref.random_inputs(self.rng, RANKS, EXPERTS, 5, HIDDEN, TOP_K)
+        self.session.step(self.batches(inputs))
+        stream.java.fail("rank 3 stopped answering")
+        reader = stream.reader()
+        want, _ = ref.combine(inputs[0][1], inputs[0][2], inputs[0][3], LOCAL)
+        np.testing.assert_array_equal(want, cdata.as_numpy(next(reader))["hidden"])
+        with self.assertRaisesRegex(OSError, "get_next failed: java.io.IOException: rank 3 stopped answering"):
+            next(reader)
+        self.assertEqual("get_last_error", reader.calls[-1])
+        reader.release()
+
+    def test_stream_written_as_an_ipc_stream(self):
+        stream = self.session.stream_combined(2)
+        wanted = []
+        for _ in range(2):
+            inputs = ref.random_inputs(self.rng, RANKS, EXPERTS, 6, HIDDEN, TOP_K)
+            self.session.step(self.batches(inputs))
+            wanted.append(ref.combine(inputs[2][1], inputs[2][2], inputs[2][3], LOCAL)[0])
+        stream.finish()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "rank2.arrows")
+            self.assertEqual(2, stream.write_ipc(path))
+            with open(path, "rb") as f:
+                data = f.read()
+            self.assertEqual(b"\xff\xff\xff\xff", data[:4], "an IPC stream starts with the continuation marker")
+            self.assertEqual(b"\xff\xff\xff\xff\x00\x00\x00\x00", data[-8:], "and ends with end-of-stream")
+            allocator = tr.jclass("org.apache.arrow.memory.RootAllocator")()
+            reader = tr.jclass("org.apache.arrow.vector.ipc.ArrowStreamReader")(
+                tr.jclass("java.io.FileInputStream")(path), allocator)
+            for want in wanted:
+                self.assertTrue(bool(reader.loadNextBatch()))
+                hidden = reader.getVectorSchemaRoot().getVector("hidden").getDataVector()
+                got = np.array([int(hidden.getUnderlyingVector().get(i)) for i in range(hidden.getValueCount())],
+                               np.uint16)
+                np.testing.assert_array_equal(want.ravel(), got)
+            self.assertFalse(bool(reader.loadNextBatch()))
+            reader.close()
+            allocator.close()
+
+    # ---------------------------------------------------------------------------------------------- offsets
+
+    def test_a_sliced_python_batch_imports_exactly_its_rows(self):
+        x, bits, idx, w = ref.random_inputs(self.rng, 1, EXPERTS, 12, HIDDEN, TOP_K)[0]
+        producer = cdata.TokenBatchProducer(bits, idx, w, offset=5, length=7)  # as pyarrow's batch.slice(5, 7)
+        array = cdata.read_array(producer.array_address)
+        self.assertEqual((7, 5), (array.children[0].length, array.children[0].offset))
+        with tr._errors.java_errors():
+            batch = self.session.java.importBatch(producer.array_address, producer.schema_address)
+        try:
+            self.assertEqual(7, int(batch.numTokens()))
+            self.assertEqual(producer.arrays[0].ctypes.data + 5 * HIDDEN * 2, int(batch.hiddenAddress()),
+                             "a view of Python's rows 5..11, no copy")
+            self.assertEqual(bits[5:12].view(np.int16).ravel().tolist(), list(batch.hiddenBf16Bits()))
+            self.assertEqual(idx[5:12].ravel().tolist(), list(batch.topkIdx()))
+            np.testing.assert_array_equal(w[5:12].ravel(), np.array(batch.topkWeights(), np.float32))
+        finally:
+            batch.close()
+        self.assertEqual(1, producer.release_calls)
+
+    # ---------------------------------------------------------------------------------------------- install
+
+    def test_pip_install_finds_the_jars_from_the_checkout_or_the_environment(self):
+        if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode != 0:
+            self.skipTest("pip is not installed for %s (ci.sh installs python3-pip)" % sys.executable)
+        with tempfile.TemporaryDirectory() as tmp:
+            source = os.path.join(tmp, "src")
+            shutil.copytree(PACKAGE_ROOT, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+            target = os.path.join(tmp, "site")
+            install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps",
+                                      "--no-index", "--target", target, source], capture_output=True, text=True,
+                                     timeout=300)
+            self.assertEqual(0, install.returncode, install.stdout + install.stderr)
+            self.assertTrue(os.path.exists(os.path.join(target, "tokenroute", "cdata.py")))
+            script = textwrap.dedent("""
+                import numpy as np, tokenroute as tr
+                print(tr.__file__, flush=True)
+                with tr.LocalSession(2, 2, 8, 4, 1) as s:
+                    b = [s.batch(np.ones((2, 8), np.float32), np.array([[0], [1]]), np.ones((2, 1), np.float32))
+                         for _ in range(2)]
+                    print("hidden", s.step(b).hidden_bits(1)[0][0], flush=True)
+            """)
+            base = {k: v for k, v in os.environ.items() if k not in ("TOKENROUTE_CLASSPATH", "PYTHONPATH")}
+            env = dict(base, PYTHONPATH=target)
+            from_checkout = run_python(script, env=env, cwd=REPO)
+            self.assertEqual(0, from_checkout.returncode, from_checkout.stderr)
+            self.assertIn(os.path.join(target, "tokenroute"), from_checkout.stdout, "the installed package ran")
+            self.assertIn("hidden 16256", from_checkout.stdout)
+            classpath = os.pathsep.join(str(j) for j in tr.find_classpath())
+            from_env = run_python(script, env=dict(env, TOKENROUTE_CLASSPATH=classpath), cwd=tmp)
+            self.assertEqual(0, from_env.returncode, from_env.stderr)
+            self.assertIn("hidden 16256", from_env.stdout)
+            nowhere = run_python(script, env=env, cwd=tmp)
+            self.assertNotEqual(0, nowhere.returncode)
+            self.assertIn("no TokenRoute jars found", nowhere.stderr)
+            self.assertIn("TOKENROUTE_CLASSPATH", nowhere.stderr)
 
 
 class ShortChildTest(unittest.TestCase):

@@ -5,6 +5,7 @@
 - Results are exported through the Arrow C Data Interface: ``step.combined(r).to_pyarrow()`` (pyarrow) or
   ``.to_numpy()`` (numpy views), same buffer addresses as Java's.
 - Inputs come in the same way: ``session.import_pyarrow(batch)`` / ``session.import_numpy(...)``.
+- A run's outputs as one stream (Arrow C Stream Interface, IPC stream): ``session.stream_combined(rank)``.
 - Device batches (C Device Data Interface) go to torch with :func:`tokenroute.device.to_torch`.
 """
 
@@ -12,6 +13,7 @@ from . import bf16, cdata
 from ._jvm import find_classpath, find_libjvm, jclass, start_jvm
 from .host import Exported
 from .session import LocalSession, Step, TokenBatch, pyarrow_batch
+from .stream import CombinedStream
 
-__all__ = ["LocalSession", "Step", "TokenBatch", "Exported", "start_jvm", "jclass", "find_classpath",
-           "find_libjvm", "pyarrow_batch", "bf16", "cdata"]
+__all__ = ["LocalSession", "Step", "TokenBatch", "Exported", "CombinedStream", "start_jvm", "jclass",
+           "find_classpath", "find_libjvm", "pyarrow_batch", "bf16", "cdata"]

@@ -10,9 +10,18 @@ Layouts (x86-64 / LP64) from Arrow's ``abi.h``, the same TokenRoute's Java side 
     struct ArrowDeviceArray (128):  ArrowArray array; int64 device_id @80; int32 device_type @88;
                                     void* sync_event @96; int64 reserved[3] @104
 
+    struct ArrowArrayStream (40):   get_schema, get_next, get_last_error, release, private_data
+
 Who releases what: whoever holds a struct whose ``release`` is not NULL calls it, once. A consumer that imports moves
 the struct (copies it and sets ``release`` to NULL in the source); a consumer that reads in place calls ``release`` on
 the source when done.
+
+**Releases into the JVM.** A Java-produced struct's ``release`` calls into the JVM. Python may drop the last reference
+to an import while it tears the interpreter down, after the JVM was destroyed, where such a call can only fail (Arrow
+Java then prints "Failed to release Java C Data resource"). So Java's arrays and streams reach consumers (pyarrow,
+numpy views) through *proxies* (:func:`proxy_array`, :func:`proxy_stream`): Python-owned structs with the same fields
+whose callbacks forward to Java while the JVM runs and do nothing once :func:`jvm_gone` was called (the bridge calls
+it at exit, after closing what it can). The process is ending then; its memory goes with it.
 
 Nothing here needs pyarrow or numpy (numpy is only used by :func:`as_numpy` and :class:`TokenBatchProducer`).
 """
@@ -22,9 +31,10 @@ import struct
 import threading
 
 __all__ = [
-    "ArrowSchema", "ArrowArray", "ArrowDeviceArray", "SchemaInfo", "ArrayInfo",
+    "ArrowSchema", "ArrowArray", "ArrowDeviceArray", "ArrowArrayStream", "SchemaInfo", "ArrayInfo",
     "read_schema", "read_array", "read_device_array", "release_array", "release_schema", "move_array",
-    "decode_metadata", "encode_metadata", "ImportedArray", "as_numpy", "TokenBatchProducer",
+    "decode_metadata", "encode_metadata", "ImportedArray", "as_numpy", "TokenBatchProducer", "StreamReader",
+    "proxy_array", "proxy_stream", "jvm_alive", "jvm_gone", "live_proxies",
     "DEVICE_CPU", "DEVICE_CUDA", "DEVICE_CUDA_HOST", "DEVICE_CUDA_MANAGED", "BF16_EXTENSION",
 ]
 
@@ -79,11 +89,31 @@ class ArrowDeviceArray(ctypes.Structure):
     ]
 
 
-assert ctypes.sizeof(ArrowSchema) == 72 and ctypes.sizeof(ArrowArray) == 80
-assert ctypes.sizeof(ArrowDeviceArray) == 128 and ArrowDeviceArray.sync_event.offset == 96
+class ArrowArrayStream(ctypes.Structure):
+    pass
+
 
 _RELEASE_SCHEMA = ctypes.CFUNCTYPE(None, ctypes.POINTER(ArrowSchema))
 _RELEASE_ARRAY = ctypes.CFUNCTYPE(None, ctypes.POINTER(ArrowArray))
+_GET_SCHEMA = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ArrowArrayStream), ctypes.POINTER(ArrowSchema))
+_GET_NEXT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ArrowArrayStream), ctypes.POINTER(ArrowArray))
+# const char*, as a raw pointer: ctypes callbacks cannot return c_char_p.
+_GET_LAST_ERROR = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.POINTER(ArrowArrayStream))
+_RELEASE_STREAM = ctypes.CFUNCTYPE(None, ctypes.POINTER(ArrowArrayStream))
+
+ArrowArrayStream._fields_ = [
+    ("get_schema", ctypes.c_void_p),
+    ("get_next", ctypes.c_void_p),
+    ("get_last_error", ctypes.c_void_p),
+    ("release", ctypes.c_void_p),
+    ("private_data", ctypes.c_void_p),
+]
+
+assert ctypes.sizeof(ArrowSchema) == 72 and ctypes.sizeof(ArrowArray) == 80
+assert ctypes.sizeof(ArrowDeviceArray) == 128 and ArrowDeviceArray.sync_event.offset == 96
+assert ctypes.sizeof(ArrowArrayStream) == 40 and ArrowArrayStream.release.offset == 24
+
+_EIO = 5
 
 
 # ------------------------------------------------------------------------------------------------ readers
@@ -212,6 +242,152 @@ def move_array(address):
     return dst
 
 
+def move_stream(address):
+    """Moves the ArrowArrayStream at ``address`` into a new Python-owned struct (the source is marked released)."""
+    dst = ArrowArrayStream()
+    ctypes.memmove(ctypes.addressof(dst), address, ctypes.sizeof(ArrowArrayStream))
+    ArrowArrayStream.from_address(address).release = None
+    return dst
+
+
+# ------------------------------------------------------------------------------------------------ proxies
+
+
+class _Jvm:
+    """Whether Java-produced structs may still be released into the JVM (see the module comment)."""
+    alive = True
+
+
+_JVM = _Jvm()
+# Proxies not yet released: their callbacks and the moved Java structs. Python may free this module's objects while
+# it tears down, while a consumer (a pyarrow object freed later) still holds a callback's address: one extra
+# reference keeps the registry, and with it every registered callback, alive to the very end. A callback never frees
+# itself while it runs: it notes its key in _DONE, and the next proxy made drops the noted entries.
+_LIVE = {}
+_DONE = []
+ctypes.pythonapi.Py_IncRef(ctypes.py_object(_LIVE))
+ctypes.pythonapi.Py_IncRef(ctypes.py_object(_DONE))
+
+
+def jvm_alive():
+    """False once :func:`jvm_gone` was called."""
+    return _JVM.alive
+
+
+def jvm_gone():
+    """From now on, releasing a proxy does not call into Java (the JVM is being destroyed)."""
+    _JVM.alive = False
+
+
+def live_proxies():
+    """How many proxies were handed out and not released yet."""
+    return len(_LIVE) - len(_DONE)
+
+
+def _forget_released():
+    while _DONE:
+        _LIVE.pop(_DONE.pop(), None)
+
+
+def proxy_array(address):
+    """Moves the Java-produced ArrowArray at ``address`` into Python and returns a Python-owned ArrowArray with the
+    same fields (buffers and children stay Java's) whose ``release`` releases Java's array while the JVM runs.
+    Hand it to a consumer (``pa.RecordBatch._import_from_c(ctypes.addressof(proxy), ...)``, :class:`ImportedArray`)
+    right away; it is released exactly once, by whoever holds it last."""
+    outer = ArrowArray()
+    _proxy_into(move_array(address), ctypes.addressof(outer))
+    return outer
+
+
+def _proxy_into(inner, target, live=_LIVE, done=_DONE, jvm=_JVM, release_type=_RELEASE_ARRAY, array_type=ArrowArray,
+                memmove=ctypes.memmove, addressof=ctypes.addressof, sizeof=ctypes.sizeof, pointer=ctypes.pointer,
+                cast=ctypes.cast, c_void_p=ctypes.c_void_p, forget=_forget_released):
+    """Writes into the ArrowArray at ``target`` a proxy of the moved Java array ``inner``. Called from stream
+    callbacks too: only its arguments are used."""
+    forget()
+    key = object()
+    java_release = release_type(inner.release)
+    inner_pointer = pointer(inner)
+
+    # Runs on any thread, possibly during interpreter teardown: it touches only what it was given.
+    def release(ptr, key=key, done=done, jvm=jvm, java_release=java_release, inner_pointer=inner_pointer):
+        try:
+            if jvm.alive:
+                java_release(inner_pointer)
+            ptr.contents.release = None
+            done.append(key)
+        except:  # noqa: E722 - a callback must not raise, nor look up a name (not even BaseException) at exit
+            pass
+
+    callback = release_type(release)
+    live[key] = (callback, inner)
+    memmove(target, addressof(inner), sizeof(inner))
+    proxy = array_type.from_address(target)
+    proxy.private_data = None
+    proxy.release = cast(callback, c_void_p)
+
+
+def proxy_stream(address):
+    """Moves the Java-produced ArrowArrayStream at ``address`` into Python and returns a Python-owned stream struct
+    whose callbacks forward to Java's while the JVM runs; every array its ``get_next`` yields is a proxy too (see
+    :func:`proxy_array`). Hand it to a consumer right away (``pa.RecordBatchReader._import_from_c``,
+    :class:`StreamReader`)."""
+    _forget_released()
+    inner = move_stream(address)
+    key = object()
+    java = (_GET_SCHEMA(inner.get_schema), _GET_NEXT(inner.get_next), _GET_LAST_ERROR(inner.get_last_error),
+            _RELEASE_STREAM(inner.release))
+    inner_pointer = ctypes.pointer(inner)
+    eio = _EIO
+
+    def get_schema(ptr, out, jvm=_JVM, java=java, inner_pointer=inner_pointer, eio=eio):
+        try:
+            return java[0](inner_pointer, out) if jvm.alive else eio
+        except:  # noqa: E722 - see _proxy_into
+            return eio
+
+    def get_next(ptr, out, jvm=_JVM, java=java, inner_pointer=inner_pointer, eio=eio, array_type=ArrowArray,
+                 pointer=ctypes.pointer, addressof=ctypes.addressof, proxy_into=_proxy_into):
+        try:
+            if not jvm.alive:
+                return eio
+            array = array_type()
+            rc = java[1](inner_pointer, pointer(array))
+            if rc != 0:
+                return rc
+            if not array.release:
+                out.contents.release = None
+                return 0
+            proxy_into(array, addressof(out.contents))
+            return 0
+        except:  # noqa: E722 - see _proxy_into
+            return eio
+
+    def get_last_error(ptr, jvm=_JVM, java=java, inner_pointer=inner_pointer):
+        try:
+            return java[2](inner_pointer) if jvm.alive else None
+        except:  # noqa: E722 - see _proxy_into
+            return None
+
+    def release(ptr, key=key, done=_DONE, jvm=_JVM, java=java, inner_pointer=inner_pointer):
+        try:
+            if jvm.alive:
+                java[3](inner_pointer)
+            ptr.contents.release = None
+            done.append(key)
+        except:  # noqa: E722 - see _proxy_into
+            pass
+
+    callbacks = (_GET_SCHEMA(get_schema), _GET_NEXT(get_next), _GET_LAST_ERROR(get_last_error),
+                 _RELEASE_STREAM(release))
+    _LIVE[key] = (callbacks, inner, java)
+    outer = ArrowArrayStream()
+    outer.get_schema, outer.get_next, outer.get_last_error, outer.release = [
+        ctypes.cast(c, ctypes.c_void_p) for c in callbacks]
+    outer.private_data = None
+    return outer
+
+
 # ------------------------------------------------------------------------------------------------ consumer
 
 
@@ -221,8 +397,10 @@ class ImportedArray:
     Keep it referenced as long as anything reads the buffers (the numpy arrays of :func:`as_numpy` do).
     """
 
-    def __init__(self, array_address, schema_address):
-        self.schema = read_schema(schema_address)
+    def __init__(self, array_address, schema_address=None, schema=None):
+        """Moves the array at ``array_address``; its type comes from the ArrowSchema at ``schema_address`` (read,
+        not released) or an already read :class:`SchemaInfo`."""
+        self.schema = schema if schema is not None else read_schema(schema_address)
         self._struct = move_array(array_address)
         self.info = read_array(ctypes.addressof(self._struct))
         self._lock = threading.Lock()
@@ -283,6 +461,63 @@ def as_numpy(imported, writable=False):
             for s, a in zip(imported.schema.children, imported.info.children)}
 
 
+class StreamReader:
+    """A C Stream consumer at the struct level (what pyarrow's ``RecordBatchReader._import_from_c`` does, without
+    pyarrow): moves the ArrowArrayStream at ``address``, reads its schema with ``get_schema``, and yields one
+    :class:`ImportedArray` per ``get_next`` until the end (an array whose ``release`` is NULL). A non-zero
+    ``get_next`` raises :class:`OSError` with ``get_last_error``'s message. The stream is released once, by
+    :meth:`release` or when this object is collected; the arrays live on independently.
+    """
+
+    def __init__(self, address):
+        self._struct = move_stream(address)
+        self.calls = []
+        schema = ArrowSchema()
+        self._check(self._call(_GET_SCHEMA, "get_schema", ctypes.pointer(schema)), "get_schema")
+        self.schema = read_schema(ctypes.addressof(schema))
+        release_schema(ctypes.addressof(schema))
+
+    def _call(self, kind, name, *args):
+        self.calls.append(name)
+        function = kind(getattr(self._struct, name))
+        return function(ctypes.pointer(self._struct), *args)
+
+    def _check(self, rc, what):
+        if rc != 0:
+            message = self._call(_GET_LAST_ERROR, "get_last_error")
+            text = ctypes.string_at(message).decode() if message else "(no message)"
+            raise OSError(rc, "%s failed: %s" % (what, text))
+
+    @property
+    def released(self):
+        return not self._struct.release
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.released:
+            raise StopIteration
+        array = ArrowArray()
+        self._check(self._call(_GET_NEXT, "get_next", ctypes.pointer(array)), "get_next")
+        if not array.release:
+            raise StopIteration
+        return ImportedArray(ctypes.addressof(array), schema=self.schema)
+
+    def release(self):
+        """Releases the stream (once); returns whether this call did."""
+        if self.released:
+            return False
+        self._call(_RELEASE_STREAM, "release")
+        return True
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - nothing can be raised from a finaliser
+            pass
+
+
 # ------------------------------------------------------------------------------------------------ producer
 
 
@@ -301,9 +536,12 @@ class TokenBatchProducer:
     consumer, e.g. ``HostExport.importBatch`` (Java). The consumer moves the array and later calls its ``release``
     once: :attr:`release_calls` counts the calls (the arrays stay referenced until then); :attr:`schema_releases`
     counts the schema's.
+
+    ``offset`` and ``length`` export rows ``[offset, offset + length)`` the way ``pyarrow.RecordBatch.slice`` does:
+    each column array gets that offset and length over the whole arrays' memory (the list elements keep offset 0).
     """
 
-    def __init__(self, hidden, topk_idx, topk_weights):
+    def __init__(self, hidden, topk_idx, topk_weights, offset=0, length=None):
         import numpy as np
 
         hidden = np.ascontiguousarray(hidden)
@@ -316,6 +554,9 @@ class TokenBatchProducer:
                 np.dtype(np.float16): ("e", {}), np.dtype(np.float32): ("f", {})}.get(hidden.dtype)
         if item is None:
             raise TypeError("hidden must be uint16 (bf16 bits), float16 or float32, got %s" % hidden.dtype)
+        length = n - offset if length is None else length
+        if offset < 0 or length < 0 or offset + length > n:
+            raise ValueError("rows [%d, %d) outside the %d rows" % (offset, offset + length, n))
         self.release_calls = 0
         self.schema_releases = 0
         self.arrays = (hidden, topk_idx, topk_weights)
@@ -331,9 +572,9 @@ class TokenBatchProducer:
             leaf_s = self._schema(fmt, "item", meta, [])
             leaf_a = self._array(n * width, [None, data.ctypes.data], [], self._release_child)
             child_schemas.append(self._schema("+w:%d" % width, name, {}, [leaf_s]))
-            child_arrays.append(self._array(n, [None], [leaf_a], self._release_child))
+            child_arrays.append(self._array(length, [None], [leaf_a], self._release_child, offset))
         self.schema = self._schema("+s", "", {}, child_schemas, top=True)
-        self.array = self._array(n, [None], child_arrays, self._release_array)
+        self.array = self._array(length, [None], child_arrays, self._release_array)
 
     @property
     def array_address(self):
@@ -363,12 +604,12 @@ class TokenBatchProducer:
         self._nodes.append(node)
         return s
 
-    def _array(self, length, buffers, children, release):
+    def _array(self, length, buffers, children, release, offset=0):
         a = ArrowArray()
         node = _Node()
         a.length = length
         a.null_count = 0
-        a.offset = 0
+        a.offset = offset
         a.n_buffers = len(buffers)
         bufs = (ctypes.c_void_p * len(buffers))(*buffers)
         node.keep.append(bufs)

@@ -104,12 +104,16 @@ class DeviceImport:
         return cdata.ArrowArray.from_address(self.address).release is None
 
     def release(self):
-        """Releases the device array now (idempotent); tensors still alive must not be used afterwards."""
+        """Releases the device array now (idempotent); tensors still alive must not be used afterwards. After the
+        bridge's exit handler (the JVM is going away) nothing calls into Java any more: see
+        :func:`tokenroute.cdata.jvm_gone`."""
         if self._java is not None:
+            java, self._java = self._java, None
+            if not cdata.jvm_alive():
+                return
             cdata.release_array(self.address)
             with java_errors():
-                self._java.close()
-            self._java = None
+                java.close()
 
     def __del__(self):
         try:

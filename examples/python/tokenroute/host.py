@@ -2,7 +2,7 @@
 
 import ctypes
 
-from . import cdata
+from . import _jvm, cdata
 from ._errors import java_errors
 
 
@@ -10,14 +10,16 @@ class Exported:
     """A record batch Java exported through the C Data Interface, not yet imported.
 
     Import it once: :meth:`to_pyarrow` (pyarrow) or :meth:`to_numpy` (numpy views, no pyarrow needed). Either moves
-    the array out of Java's struct: from then on the imported object owns it and its release (when garbage collected)
-    tells Java the memory may go. :meth:`schema` and :meth:`array` read the structs in place, for inspection.
-    Closing without importing releases the export.
+    the array out of Java's struct, through a proxy (:func:`tokenroute.cdata.proxy_array`): from then on the imported
+    object owns it and its release (when garbage collected) tells Java the memory may go. :meth:`schema` and
+    :meth:`array` read the structs in place, for inspection. Closing without importing releases the export; one
+    still open at interpreter exit is closed then.
     """
 
     def __init__(self, java_exported):
         self._java = java_exported
         self._closed = False
+        _jvm.track(self)
 
     @property
     def array_address(self):
@@ -47,25 +49,20 @@ class Exported:
         import pyarrow as pa
 
         try:
-            return pa.RecordBatch._import_from_c(self.array_address, self.schema_address)
+            proxy = cdata.proxy_array(self.array_address)
+            return pa.RecordBatch._import_from_c(ctypes.addressof(proxy), self.schema_address)
         finally:
             self.close()
 
     def to_numpy(self, writable=False):
         """The columns as numpy views over the Java buffers, by name (see :func:`tokenroute.cdata.as_numpy`)."""
-        try:
-            imported = cdata.ImportedArray(self.array_address, self.schema_address)
-            cdata.release_schema(self.schema_address)
-            return cdata.as_numpy(imported, writable)
-        finally:
-            self.close()
+        return cdata.as_numpy(self.imported(), writable)
 
     def imported(self):
         """Moves the array into a Python-owned :class:`tokenroute.cdata.ImportedArray` (released when collected)."""
         try:
-            imported = cdata.ImportedArray(self.array_address, self.schema_address)
-            cdata.release_schema(self.schema_address)
-            return imported
+            proxy = cdata.proxy_array(self.array_address)
+            return cdata.ImportedArray(ctypes.addressof(proxy), self.schema_address)
         finally:
             self.close()
 

@@ -7,6 +7,7 @@ import numpy as np
 from . import _jvm, cdata
 from ._errors import java_errors
 from .host import Exported, numpy_view
+from .stream import CombinedStream
 
 __all__ = ["LocalSession", "TokenBatch", "Step", "pyarrow_batch"]
 
@@ -214,6 +215,12 @@ class LocalSession:
         """Brings a left-out or masked rank back (it and the active ranks run ``readmit``)."""
         with java_errors():
             return bool(self.java.readmit(rank))
+
+    def stream_combined(self, rank):
+        """Collects rank ``rank``'s combine output of every following step into one stream (see
+        :class:`tokenroute.stream.CombinedStream`): ``finish()`` it after the last step, then ``to_pyarrow()``."""
+        with java_errors():
+            return CombinedStream(self, self.java.streamCombined(rank), rank)
 
     def ranks_to_readmit(self):
         return [int(r) for r in self.java.ranksToReadmit()]

@@ -1,5 +1,7 @@
 package io.tokenroute.arrow.batch;
 
+import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.arrow.types.TagVector;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.arrow.memory.ArrowBuf;
@@ -18,7 +20,8 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *
  * <p>Every column must be a fixed-width primitive or a {@code FixedSizeList} of one. Validity buffers are fresh
  * all-valid host buffers (Arrow allocates them on load), never the data's memory: null counting, export and
- * {@code setValueCount} therefore never touch device memory.
+ * {@code setValueCount} therefore never touch device memory. TokenRoute's extension vectors ({@link TagVector}) are
+ * told the data's location, so they refuse value reads of device memory with a clear exception.
  */
 public final class ColumnViews {
     private ColumnViews() {
@@ -35,6 +38,16 @@ public final class ColumnViews {
      * @return a new root the caller closes
      */
     public static VectorSchemaRoot load(Schema schema, BufferAllocator allocator, int rows, List<ArrowBuf> data) {
+        return load(schema, allocator, rows, data, MemoryLocation.HOST);
+    }
+
+    /**
+     * Loads a root over data buffers that live in {@code location}: as {@link #load(Schema, BufferAllocator, int,
+     * List)}, and every {@link TagVector} of the root (bf16, fp8, ue8m0 columns and list elements) records the
+     * location, so that it refuses CPU reads of device memory.
+     */
+    public static VectorSchemaRoot load(Schema schema, BufferAllocator allocator, int rows, List<ArrowBuf> data,
+            MemoryLocation location) {
         List<Field> fields = schema.getFields();
         if (data.size() != fields.size()) {
             throw new IllegalArgumentException("need one data buffer per column: " + fields.size() + " columns, "
@@ -46,12 +59,23 @@ public final class ColumnViews {
                 FieldVector vector = fields.get(c).createVector(allocator);
                 vectors.add(vector);
                 loadColumn(vector, rows, data.get(c), allocator);
+                placeIn(vector, location);
             }
         } catch (RuntimeException e) {
             vectors.forEach(FieldVector::close);
             throw e;
         }
         return new VectorSchemaRoot(fields, vectors, rows);
+    }
+
+    /** Records {@code location} on every extension vector of {@code vector}'s tree. */
+    public static void placeIn(FieldVector vector, MemoryLocation location) {
+        if (vector instanceof TagVector<?> tag) {
+            tag.setLocation(location);
+        }
+        for (FieldVector child : vector.getChildrenFromFields()) {
+            placeIn(child, location);
+        }
     }
 
     private static void loadColumn(FieldVector vector, int rows, ArrowBuf data, BufferAllocator allocator) {

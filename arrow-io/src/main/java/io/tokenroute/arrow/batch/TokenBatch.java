@@ -17,8 +17,8 @@ import org.apache.arrow.vector.types.pojo.Field;
 import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
- * A batch of {@code n} tokens as an Arrow record batch (spec §5): {@code hidden [n][H]} of a {@link HiddenDtype},
- * {@code topk_idx [n][k]} int64 ({@code -1} = no expert) and {@code topk_weights [n][k]} float32.
+ * A batch of {@code n} tokens as an Arrow record batch (docs/contract.md §5): {@code hidden [n][H]} of a
+ * {@link HiddenDtype}, {@code topk_idx [n][k]} int64 ({@code -1} = no expert) and {@code topk_weights [n][k]} float32.
  *
  * <p>Rows are contiguous: token {@code t}'s hidden values start at {@link #hiddenAddress()} {@code + t × rowBytes}.
  *
@@ -40,7 +40,7 @@ public final class TokenBatch implements AutoCloseable {
     private final int topK;
     private boolean closed;
 
-    private TokenBatch(VectorSchemaRoot root, boolean ownsRoot, MemoryLocation location) {
+    private TokenBatch(VectorSchemaRoot root, boolean ownsRoot, MemoryLocation location, boolean nullsChecked) {
         this.root = root;
         this.ownsRoot = ownsRoot;
         this.location = location;
@@ -60,7 +60,7 @@ public final class TokenBatch implements AutoCloseable {
         requireElementType(idxField, new ArrowType.Int(64, true), "int64");
         requireElementType(weightsField, new ArrowType.FloatingPoint(
                 org.apache.arrow.vector.types.FloatingPointPrecision.SINGLE), "float32");
-        if (location.isCpuAccessible()) {
+        if (location.isCpuAccessible() && !nullsChecked) {
             requireNoNulls();
         }
     }
@@ -75,7 +75,7 @@ public final class TokenBatch implements AutoCloseable {
      */
     public static TokenBatch wrap(VectorSchemaRoot root) {
         TokenRouteTypes.register();
-        return new TokenBatch(Objects.requireNonNull(root, "root"), false, MemoryLocation.HOST);
+        return new TokenBatch(Objects.requireNonNull(root, "root"), false, MemoryLocation.HOST, false);
     }
 
     /**
@@ -87,7 +87,20 @@ public final class TokenBatch implements AutoCloseable {
      */
     public static TokenBatch adopt(VectorSchemaRoot root) {
         TokenRouteTypes.register();
-        return owning(Objects.requireNonNull(root, "root"), MemoryLocation.HOST);
+        return owning(Objects.requireNonNull(root, "root"), MemoryLocation.HOST, false);
+    }
+
+    /**
+     * As {@link #adopt}, for a root the caller already knows to hold no nulls (an importer that read the producer's
+     * null counts, say): the schema is validated, but the validity bitmaps are not scanned, so the cost does not grow
+     * with the batch. Adopting a root that does hold nulls this way hands wrong data on.
+     *
+     * @param root a host-resident root whose ownership passes to the batch; on failure it is closed
+     * @throws IllegalArgumentException on a wrong schema or a k mismatch
+     */
+    public static TokenBatch adoptNullFree(VectorSchemaRoot root) {
+        TokenRouteTypes.register();
+        return owning(Objects.requireNonNull(root, "root"), MemoryLocation.HOST, true);
     }
 
     /**
@@ -158,8 +171,9 @@ public final class TokenBatch implements AutoCloseable {
         checkBufferSize("topk_idx", topkIdxData, (long) n * topK * 8);
         checkBufferSize("topk_weights", topkWeightsData, (long) n * topK * 4);
         VectorSchemaRoot root = ColumnViews.load(TokenBatchSchema.schema(dtype, hidden, topK), allocator, n,
-                List.of(hiddenData, topkIdxData, topkWeightsData));
-        return owning(root, location);
+                List.of(hiddenData, topkIdxData, topkWeightsData), location);
+        // ColumnViews loads fresh all-valid bitmaps: there is nothing to scan.
+        return owning(root, location, true);
     }
 
     private static TokenBatch withRouting(BufferAllocator allocator, HiddenDtype dtype, int n, int hidden, int topK,
@@ -174,9 +188,9 @@ public final class TokenBatch implements AutoCloseable {
         }
     }
 
-    private static TokenBatch owning(VectorSchemaRoot root, MemoryLocation location) {
+    private static TokenBatch owning(VectorSchemaRoot root, MemoryLocation location, boolean nullsChecked) {
         try {
-            return new TokenBatch(root, true, location);
+            return new TokenBatch(root, true, location, nullsChecked);
         } catch (RuntimeException e) {
             root.close();
             throw e;

@@ -9,7 +9,7 @@ import org.apache.arrow.vector.types.pojo.FieldType;
 import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
- * Column names and Arrow types of a token batch (spec §5):
+ * Column names and Arrow types of a token batch (docs/contract.md §5):
  * <ul>
  *   <li>{@code hidden}: {@code FixedSizeList<dtype>[H]}, one row of H values per token;</li>
  *   <li>{@code topk_idx}: {@code FixedSizeList<int64>[k]}, expert ids, {@code -1} = no expert;</li>

@@ -4,7 +4,6 @@ import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.types.TokenRouteTypes;
 import java.io.FilterInputStream;
-import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -35,7 +34,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
 /**
  * Host token batches as Arrow IPC files ({@code ArrowFileWriter}/{@code ArrowFileReader}, random access, the
  * {@code .arrow} format) and streams ({@code ArrowStreamWriter}/{@code ArrowStreamReader}), so other Arrow pipelines
- * can feed TokenRoute (spec §5).
+ * can feed TokenRoute (docs/contract.md §5).
  *
  * <p>One file or stream holds several batches of one schema: all batches written together must share dtype, H and k.
  * The bf16 extension type round-trips ({@code tokenroute.bfloat16} in the field metadata; readers without
@@ -50,7 +49,8 @@ public final class TokenBatchIpc {
     }
 
     /**
-     * Writes batches to an Arrow IPC file, replacing any existing file.
+     * Writes batches to an Arrow IPC file, replacing any existing file atomically ({@link ReplacingFile}): on any
+     * failure the previous file (or no file) stays, never a partial one.
      *
      * @param allocator allocates the writer's vectors (no data buffers: the batches' own are written)
      * @param batches one or more open host batches of the same dtype, H and k
@@ -59,9 +59,11 @@ public final class TokenBatchIpc {
      */
     public static void writeFile(BufferAllocator allocator, List<TokenBatch> batches, Path path) throws IOException {
         Schema schema = commonSchema(batches, "writeFile");
-        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            write(allocator, schema, batches, root -> new ArrowFileWriter(root, NO_DICTIONARIES, channel));
+        try (ReplacingFile file = ReplacingFile.create(path)) {
+            // A failure leaves only the temporary file behind, which closing deletes.
+            write(allocator, schema, batches, root -> new ArrowFileWriter(root, NO_DICTIONARIES, file.channel()),
+                    () -> { });
+            file.commit();
         }
     }
 
@@ -73,19 +75,10 @@ public final class TokenBatchIpc {
     public static void writeStream(BufferAllocator allocator, List<TokenBatch> batches, OutputStream out)
             throws IOException {
         Schema schema = commonSchema(batches, "writeStream");
-        OutputStream unclosed = new FilterOutputStream(out) {
-            @Override
-            public void write(byte[] b, int off, int len) throws IOException {
-                out.write(b, off, len);
-            }
-
-            @Override
-            public void close() throws IOException {
-                // Arrow's writer closes its channel; the caller owns this stream.
-                flush();
-            }
-        };
-        write(allocator, schema, batches, root -> new ArrowStreamWriter(root, NO_DICTIONARIES, unclosed));
+        GuardedOutput guarded = new GuardedOutput(out);
+        // Arrow's writer ends the stream when it is closed: an incomplete stream must not end like a whole one.
+        write(allocator, schema, batches, root -> new ArrowStreamWriter(root, NO_DICTIONARIES, guarded),
+                guarded::breakOff);
     }
 
     /**
@@ -164,20 +157,28 @@ public final class TokenBatchIpc {
         return TokenBatchSchema.schema(first.dtype(), first.hiddenSize(), first.topK());
     }
 
-    /** Loads each batch's buffers (by reference) into the writer's root and writes it. */
+    /**
+     * Loads each batch's buffers (by reference) into the writer's root and writes it; {@code onFailure} runs before
+     * the writer is closed (which writes the end marker).
+     */
     private static void write(BufferAllocator allocator, Schema schema, List<TokenBatch> batches,
-            WriterFactory factory) throws IOException {
+            WriterFactory factory, Runnable onFailure) throws IOException {
         try (VectorSchemaRoot staging = VectorSchemaRoot.create(schema, allocator);
                 ArrowWriter writer = factory.open(staging)) {
-            VectorLoader loader = new VectorLoader(staging);
-            writer.start();
-            for (TokenBatch batch : batches) {
-                try (ArrowRecordBatch record = new VectorUnloader(batch.root()).getRecordBatch()) {
-                    loader.load(record);
+            try {
+                VectorLoader loader = new VectorLoader(staging);
+                writer.start();
+                for (TokenBatch batch : batches) {
+                    try (ArrowRecordBatch record = new VectorUnloader(batch.root()).getRecordBatch()) {
+                        loader.load(record);
+                    }
+                    writer.writeBatch();
                 }
-                writer.writeBatch();
+                writer.end();
+            } catch (IOException | RuntimeException e) {
+                onFailure.run();
+                throw e;
             }
-            writer.end();
         }
     }
 

@@ -28,6 +28,11 @@ final class CStructs {
         return MemoryUtil.getLong(struct + offset);
     }
 
+    /** Overwrites a field, as a slicing producer would have written it. */
+    static void set(long struct, int offset, long value) {
+        MemoryUtil.putLong(struct + offset, value);
+    }
+
     static long child(long struct, int i) {
         return MemoryUtil.getLong(field(struct, CHILDREN) + 8L * i);
     }

@@ -7,13 +7,16 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IVersionProvider;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
 /**
  * The {@code tokenroute} command line (run it with {@code ./tokenroute} at the repository root): {@code demo}, the
  * elastic decode demo, and {@code route}, one routing round over an Arrow IPC file. Exit codes: 0 success, 1 a
- * failed run (mismatch, false mask, error), 2 bad usage.
+ * failed run (mismatch, false mask, error), 2 bad usage. Every failure is reported by {@link CliErrors} as one line,
+ * {@code tokenroute COMMAND: [FILE: ]PROBLEM}; {@code --verbose} (accepted by every command) adds the stack trace.
  */
 @Command(name = "tokenroute", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
         subcommands = {DemoCommand.class, RouteCommand.class, CommandLine.HelpCommand.class},
@@ -23,6 +26,10 @@ public final class TokenRouteCli implements Runnable {
     @Spec
     private CommandSpec spec;
 
+    @Option(names = CliErrors.VERBOSE, scope = ScopeType.INHERIT,
+            description = "On an error, print its stack trace after the one-line message.")
+    private boolean verbose;
+
     /** Runs the CLI and exits with its exit code. */
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));
@@ -30,7 +37,9 @@ public final class TokenRouteCli implements Runnable {
 
     /** A fresh command line (tests run it in-process with {@code execute}). */
     public static CommandLine commandLine() {
-        return new CommandLine(new TokenRouteCli());
+        CliErrors errors = new CliErrors();
+        return new CommandLine(new TokenRouteCli()).setExecutionExceptionHandler(errors)
+                .setParameterExceptionHandler(errors);
     }
 
     /** Without a subcommand there is nothing to do: say so with the usage (exit code 2). */

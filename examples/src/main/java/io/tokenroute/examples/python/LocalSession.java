@@ -2,7 +2,9 @@ package io.tokenroute.examples.python;
 
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.cdata.ExportedBatch;
+import io.tokenroute.arrow.cdata.ExportedStream;
 import io.tokenroute.arrow.cdata.HostExport;
+import io.tokenroute.arrow.stream.RecordBatchQueue;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.Combined;
@@ -51,9 +53,14 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * point at alive: {@link #close()} is <em>deferred</em> while any consumer (pyarrow, numpy, a Java importer) still
  * holds an exported array, and completes on the last release, so a consumer never reads freed memory.
  *
+ * <p><b>Streams.</b> {@link #streamCombined(int)} collects a rank's combine outputs of the following steps into one
+ * stream of record batches, handed to Arrow consumers through the C Stream Interface ({@link #exportStream}) or as an
+ * IPC stream ({@link io.tokenroute.arrow.ipc.IpcStreams#copy}).
+ *
  * <p><b>Memory.</b> One {@link RootAllocator} per session with three children: the group (shared and per-rank memory),
- * inputs ({@link #allocator()}: batches made or imported here) and exports (the C structs and the exporter's
- * bookkeeping, non-empty exactly while an export is alive). Not thread-safe: one caller thread at a time.
+ * inputs ({@link #allocator()}: batches made or imported here) and exports (the C structs, the exporter's
+ * bookkeeping and streamed copies, non-empty exactly while an export or an unread stream batch is alive). Not
+ * thread-safe: one caller thread at a time (a stream may be read from another thread).
  */
 public final class LocalSession implements AutoCloseable {
     private static final Duration MIN_HANG_BOUND = Duration.ofSeconds(60);
@@ -76,6 +83,8 @@ public final class LocalSession implements AutoCloseable {
     private RuntimeException failed;
     /** A rank call outlived the hang bound: the group's memory must not be freed. */
     private boolean hung;
+    /** Streams of combine outputs, until they end. */
+    private final CombinedStreams streams;
     private volatile boolean closeRequested;
     private boolean closed;
     private RuntimeException closeFailure;
@@ -96,6 +105,7 @@ public final class LocalSession implements AutoCloseable {
                 exportReleased();
             }
         }, 0, Long.MAX_VALUE);
+        this.streams = new CombinedStreams(exports);
         try {
             this.group = new LocalGroup(groupAllocator, config);
         } catch (RuntimeException e) {
@@ -296,6 +306,7 @@ public final class LocalSession implements AutoCloseable {
         }
         result.combineNanos(System.nanoTime() - start);
         noteMasks(result);
+        streams.append(result);
         return result;
     }
 
@@ -363,6 +374,44 @@ public final class LocalSession implements AutoCloseable {
         return current;
     }
 
+    // ------------------------------------------------------------------------------------------------ streams
+
+    /**
+     * A stream of rank {@code rank}'s combine outputs ({@code hidden} bf16 {@code [n][H]}, {@code lost_weight}
+     * float32): every later combine in which the rank takes part appends one batch. The output view is overwritten by
+     * the next step, so each batch is a copy (one per step, accounted to the exports); from there on everything is
+     * zero-copy: {@link #exportStream} hands the stream to a C Stream consumer ({@code pyarrow.RecordBatchReader},
+     * DuckDB, Arrow Java's {@code Data.importArrayStream}), {@link io.tokenroute.arrow.ipc.IpcStreams#copy} writes it
+     * as an IPC stream.
+     *
+     * <p>The stream ends with {@link RecordBatchQueue#finish()} or this session's {@link #close()}; a failed call ends
+     * it with that failure, which its reader reports. A read waits for the next batch: read on this thread only what
+     * was finished, or read from another thread while the steps run. Unread batches keep the session's close deferred
+     * until the stream is released (an exported one) or the session closes (one never exported).
+     *
+     * @return the stream, an {@link org.apache.arrow.vector.ipc.ArrowReader}; its owner is whoever consumes it (or
+     *     this session, until {@link #exportStream})
+     */
+    public RecordBatchQueue streamCombined(int rank) {
+        ensureUsable();
+        if (rank < 0 || rank >= config.ranks()) {
+            throw new IllegalArgumentException("rank " + rank + " outside [0, " + config.ranks() + ")");
+        }
+        return streams.open(rank, config.hidden());
+    }
+
+    /**
+     * Exports a stream of {@link #streamCombined} through the Arrow C Stream Interface; from now on the consumer owns
+     * the stream (its release closes it).
+     *
+     * @return the export; the caller closes it once the consumer imported (see {@link ExportedStream})
+     */
+    public ExportedStream exportStream(RecordBatchQueue stream) {
+        ensureOpen();
+        streams.markExported(stream);
+        return HostExport.exportStream(exports, stream);
+    }
+
     // ------------------------------------------------------------------------------------------------ exports
 
     /**
@@ -423,6 +472,7 @@ public final class LocalSession implements AutoCloseable {
         for (ExecutorService t : rankThreads) {
             t.shutdown();
         }
+        streams.endAll(null).forEach(this::recordCloseFailure);
         synchronized (closeLock) {
             closeRequested = true;
             if (exports.getAllocatedMemory() == 0) {
@@ -462,11 +512,18 @@ public final class LocalSession implements AutoCloseable {
             try {
                 closer.run();
             } catch (RuntimeException e) {
-                if (closeFailure == null) {
-                    closeFailure = e;
-                } else {
-                    closeFailure.addSuppressed(e);
-                }
+                recordCloseFailure(e);
+            }
+        }
+    }
+
+    private void recordCloseFailure(Exception failure) {
+        RuntimeException e = failure instanceof RuntimeException r ? r : new IllegalStateException(failure);
+        synchronized (closeLock) {
+            if (closeFailure == null) {
+                closeFailure = e;
+            } else {
+                closeFailure.addSuppressed(e);
             }
         }
     }
@@ -526,6 +583,7 @@ public final class LocalSession implements AutoCloseable {
         if (failure != null) {
             // The ranks that succeeded are now out of step with the failed ones: no further collective call can work.
             failed = failure;
+            streams.endAll(failure.getMessage());
             throw failure;
         }
     }

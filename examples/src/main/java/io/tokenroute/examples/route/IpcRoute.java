@@ -3,6 +3,7 @@ package io.tokenroute.examples.route;
 import io.tokenroute.arrow.batch.ColumnViews;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
+import io.tokenroute.arrow.ipc.ReplacingFile;
 import io.tokenroute.arrow.ipc.TokenBatchIpc;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
@@ -11,9 +12,15 @@ import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.local.LocalGroup;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.SeekableByteChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -50,6 +57,9 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * {@code lost_weight} (float32). With identity experts, {@code hidden[t] = bf16(Σ_k w[t][k] · bf16(x[t]))} over the
  * token's non-{@code -1} slots, accumulated in fp32 in top-k order (weights are not renormalised), and
  * {@code lost_weight} is 0 unless a rank timed out.
+ *
+ * <p><b>Errors</b> name the file and the problem ({@link RouteFileException}); the output is written only complete
+ * (temporary file, then an atomic rename).
  */
 public final class IpcRoute {
     /** How long the rank threads may take in all before the run is declared hung. */
@@ -63,28 +73,134 @@ public final class IpcRoute {
     /**
      * Routes every batch of {@code input} and writes {@code output}.
      *
+     * <p>The output appears only complete: it is written to a temporary file beside it and renamed over it at the
+     * end, so a failure at any point leaves an existing output file as it was, and no new one.
+     *
+     * @param input an Arrow IPC file, or an Arrow IPC stream, of token batches
      * @param ranks R, or null for the number of batches
      * @param experts E, or null for the smallest multiple of R above the largest expert id
      * @param timeout the per-peer wait timeout
-     * @throws IllegalArgumentException on an empty or malformed input, or options that do not fit it
-     * @throws IOException when a file cannot be read or written
+     * @throws RouteFileException naming the file and its problem: input missing, a directory, empty, not Arrow IPC,
+     *     truncated or damaged, not token batches (wrong schema), inconsistent batches, expert ids out of range or a
+     *     batch dispatch refuses; output in a missing or unwritable directory
+     * @throws IllegalArgumentException for options that do not fit the input (E not a multiple of the default R)
+     * @throws IOException for other failures to read or write
      */
     public static RouteSummary run(Path input, Path output, Integer ranks, Integer experts, Duration timeout)
             throws IOException {
         try (RootAllocator allocator = new RootAllocator()) {
-            List<TokenBatch> batches = TokenBatchIpc.readFile(allocator, input);
+            List<TokenBatch> batches = readInput(allocator, input);
             try {
-                return route(allocator, batches, output, ranks, experts, timeout);
+                return route(allocator, input, batches, output, ranks, experts, timeout);
             } finally {
                 batches.forEach(TokenBatch::close);
             }
         }
     }
 
-    private static RouteSummary route(BufferAllocator allocator, List<TokenBatch> batches, Path output,
+    // ------------------------------------------------------------------------------------------------ input
+
+    private static final byte[] FILE_MAGIC = "ARROW1".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] STREAM_CONTINUATION = {-1, -1, -1, -1};
+
+    /**
+     * Reads the input's token batches, naming what is wrong with the file when that fails. Arrow IPC files start (and
+     * end) with {@code ARROW1}; IPC streams start with the {@code 0xFFFFFFFF} continuation marker.
+     */
+    static List<TokenBatch> readInput(BufferAllocator allocator, Path input) throws IOException {
+        if (Files.isDirectory(input)) {
+            throw new RouteFileException(input, "is a directory, not an Arrow IPC file", null);
+        }
+        byte[] head;
+        try (InputStream in = Files.newInputStream(input)) {
+            head = in.readNBytes(8);
+        }
+        if (head.length == 0) {
+            throw new RouteFileException(input, "empty file, not an Arrow IPC file", null);
+        }
+        boolean file = startsWith(head, FILE_MAGIC);
+        if (!file && !startsWith(head, STREAM_CONTINUATION)) {
+            throw new RouteFileException(input, "not an Arrow IPC file or stream (it starts with bytes "
+                    + hex(head) + "; an Arrow IPC file starts with ARROW1)", null);
+        }
+        try {
+            if (file) {
+                return TokenBatchIpc.readFile(allocator, input);
+            }
+            try (InputStream in = Files.newInputStream(input)) {
+                return TokenBatchIpc.readStream(allocator, in);
+            }
+        } catch (FileSystemException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            String message = e.getMessage();
+            throw new RouteFileException(input, message.startsWith("IPC batch") ? message
+                    : "not token batches (wrong schema): " + message, e);
+        } catch (IOException | RuntimeException e) {
+            String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().strip();
+            if (file && !endsWithMagic(input)) {
+                throw new RouteFileException(input, "truncated Arrow IPC file: it starts like one but its footer is "
+                        + "missing (was it completely written?)", e);
+            }
+            throw new RouteFileException(input, "damaged or truncated Arrow IPC " + (file ? "file" : "stream") + ": "
+                    + why, e);
+        }
+    }
+
+    private static boolean startsWith(byte[] bytes, byte[] prefix) {
+        return bytes.length >= prefix.length && Arrays.equals(bytes, 0, prefix.length, prefix, 0, prefix.length);
+    }
+
+    private static boolean endsWithMagic(Path input) throws IOException {
+        try (SeekableByteChannel channel = Files.newByteChannel(input)) {
+            if (channel.size() < 2L * FILE_MAGIC.length) {
+                return false;
+            }
+            ByteBuffer tail = ByteBuffer.allocate(FILE_MAGIC.length);
+            channel.position(channel.size() - FILE_MAGIC.length);
+            while (tail.hasRemaining() && channel.read(tail) >= 0) {
+                // read until full
+            }
+            return Arrays.equals(tail.array(), FILE_MAGIC);
+        }
+    }
+
+    private static String hex(byte[] bytes) {
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < Math.min(bytes.length, 4); i++) {
+            out.append(out.length() == 0 ? "" : " ").append(String.format("%02x", bytes[i] & 0xFF));
+        }
+        return out.toString();
+    }
+
+    /**
+     * Throws for the first expert id below -1, or at or above {@code experts} (0: no upper bound yet), naming its
+     * batch and token.
+     */
+    private static void requireIdsInRange(Path input, List<TokenBatch> batches, long experts, String bound)
+            throws RouteFileException {
+        for (int b = 0; b < batches.size(); b++) {
+            long[] idx = batches.get(b).topkIdx();
+            int k = batches.get(b).topK();
+            for (int i = 0; i < idx.length; i++) {
+                if (idx[i] < -1) {
+                    throw new RouteFileException(input, "batch " + b + ", token " + i / k + ": expert id " + idx[i]
+                            + " is negative (-1 marks an unused slot)", null);
+                }
+                if (experts > 0 && idx[i] >= experts) {
+                    throw new RouteFileException(input, "batch " + b + ", token " + i / k + ": expert id " + idx[i]
+                            + " is outside [0, " + experts + ") " + bound, null);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ routing
+
+    private static RouteSummary route(BufferAllocator allocator, Path input, List<TokenBatch> batches, Path output,
             Integer ranksOption, Integer expertsOption, Duration timeout) throws IOException {
         if (batches.isEmpty()) {
-            throw new IllegalArgumentException("the input file holds no record batches");
+            throw new RouteFileException(input, "holds no record batches", null);
         }
         TokenBatch first = batches.get(0);
         int n = batches.size();
@@ -92,58 +208,85 @@ public final class IpcRoute {
         if (ranks < 1) {
             throw new IllegalArgumentException("--ranks must be >= 1, got " + ranks);
         }
+        requireIdsInRange(input, batches, 0, "");
         long maxId = batches.stream().flatMapToLong(b -> Arrays.stream(b.topkIdx())).max().orElse(-1);
         int experts = expertsOption != null ? expertsOption : (int) Math.max(1, (maxId + ranks) / ranks) * ranks;
         if (experts < ranks || experts % ranks != 0) {
             throw new IllegalArgumentException("--experts must be a positive multiple of the " + ranks
-                    + " ranks, got " + experts);
+                    + " ranks, got " + experts + (ranksOption == null ? " (R is the number of input batches unless "
+                    + "--ranks says otherwise)" : ""));
         }
-        if (maxId >= experts) {
-            throw new IllegalArgumentException("the input routes to expert " + maxId + " but --experts is " + experts);
+        requireIdsInRange(input, batches, experts, "(--experts " + experts + ")");
+        if (Files.isDirectory(output)) {
+            throw new RouteFileException(output, "is a directory", null);
         }
-        int maxTokens = Math.max(1, batches.stream().mapToInt(TokenBatch::numTokens).max().orElse(0));
-        int rounds = (n + ranks - 1) / ranks;
-        BufferConfig config = BufferConfig.builder().ranks(ranks).experts(experts).maxTokensPerRank(maxTokens)
-                .hidden(first.hiddenSize()).maxTopK(first.topK()).dtype(first.dtype()).elastic(true)
-                .timeout(timeout).collectiveBytes(64).build();
-        short[][] hidden = new short[n][];
-        float[][] lost = new float[n][];
-        boolean[] masked = new boolean[ranks];
-        long start = System.nanoTime();
-        try (LocalGroup group = new LocalGroup(allocator, config)) {
-            runRanks(ranks, rank -> {
-                ElasticBuffer buffer = group.buffer(rank);
-                try (BufferAllocator mine = allocator.newChildAllocator("route-rank-" + rank, 0, Long.MAX_VALUE);
-                        TokenBatch none = TokenBatch.fromFloats(mine, first.dtype(), first.hiddenSize(), new float[0],
-                                first.topK(), new long[0], new float[0])) {
-                    for (int round = 0; round < rounds; round++) {
-                        int i = round * ranks + rank;
-                        TokenBatch batch = i < n ? batches.get(i) : none;
-                        Combined c;
-                        try {
-                            c = routeIdentity(buffer, batch);
-                        } catch (IllegalArgumentException e) {
-                            throw new IllegalArgumentException("batch " + i + ": " + e.getMessage(), e);
+        try (ReplacingFile out = openOutput(output)) {
+            int maxTokens = Math.max(1, batches.stream().mapToInt(TokenBatch::numTokens).max().orElse(0));
+            int rounds = (n + ranks - 1) / ranks;
+            BufferConfig config = BufferConfig.builder().ranks(ranks).experts(experts).maxTokensPerRank(maxTokens)
+                    .hidden(first.hiddenSize()).maxTopK(first.topK()).dtype(first.dtype()).elastic(true)
+                    .timeout(timeout).collectiveBytes(64).build();
+            short[][] hidden = new short[n][];
+            float[][] lost = new float[n][];
+            boolean[] masked = new boolean[ranks];
+            long start = System.nanoTime();
+            try (LocalGroup group = new LocalGroup(allocator, config)) {
+                runRanks(ranks, rank -> {
+                    ElasticBuffer buffer = group.buffer(rank);
+                    try (BufferAllocator mine = allocator.newChildAllocator("route-rank-" + rank, 0, Long.MAX_VALUE);
+                            TokenBatch none = TokenBatch.fromFloats(mine, first.dtype(), first.hiddenSize(),
+                                    new float[0], first.topK(), new long[0], new float[0])) {
+                        for (int round = 0; round < rounds; round++) {
+                            int i = round * ranks + rank;
+                            TokenBatch batch = i < n ? batches.get(i) : none;
+                            Combined c;
+                            try {
+                                c = routeIdentity(buffer, batch);
+                            } catch (IllegalArgumentException e) {
+                                throw new RouteFileException(input, "batch " + i + ": " + e.getMessage(), e);
+                            }
+                            if (i < n) {
+                                hidden[i] = hiddenBits(c, first.hiddenSize());
+                                lost[i] = lostWeights(c);
+                            }
                         }
-                        if (i < n) {
-                            hidden[i] = hiddenBits(c, first.hiddenSize());
-                            lost[i] = lostWeights(c);
+                        int[] mask = buffer.queryMask();
+                        synchronized (masked) {
+                            IntStream.range(0, ranks).filter(r -> mask[r] != 0).forEach(r -> masked[r] = true);
                         }
                     }
-                    int[] mask = buffer.queryMask();
-                    synchronized (masked) {
-                        IntStream.range(0, ranks).filter(r -> mask[r] != 0).forEach(r -> masked[r] = true);
-                    }
-                }
-            });
+                });
+            }
+            long elapsed = System.nanoTime() - start;
+            try {
+                writeOutput(allocator, out, first.hiddenSize(), hidden, lost);
+                out.commit();
+            } catch (IOException e) {
+                throw new RouteFileException(output, "could not be written: " + e, e);
+            }
+            long tokens = batches.stream().mapToLong(TokenBatch::numTokens).sum();
+            long damaged = Arrays.stream(lost).mapToLong(l -> IntStream.range(0, l.length).filter(t -> l[t] != 0f)
+                    .count()).sum();
+            return new RouteSummary(n, ranks, rounds, experts, first.hiddenSize(), first.topK(), first.dtype(), tokens,
+                    damaged, IntStream.range(0, ranks).filter(r -> masked[r]).toArray(), elapsed, output);
         }
-        long elapsed = System.nanoTime() - start;
-        writeOutput(allocator, output, first.hiddenSize(), hidden, lost);
-        long tokens = batches.stream().mapToLong(TokenBatch::numTokens).sum();
-        long damaged = Arrays.stream(lost).mapToLong(l -> IntStream.range(0, l.length).filter(t -> l[t] != 0f).count())
-                .sum();
-        return new RouteSummary(n, ranks, rounds, experts, first.hiddenSize(), first.topK(), first.dtype(), tokens,
-                damaged, IntStream.range(0, ranks).filter(r -> masked[r]).toArray(), elapsed, output);
+    }
+
+    /** The temporary file beside {@code output}; a directory that is missing or not writable is named. */
+    private static ReplacingFile openOutput(Path output) throws RouteFileException {
+        Path directory = output.toAbsolutePath().getParent();
+        try {
+            return ReplacingFile.create(output);
+        } catch (NoSuchFileException e) {
+            throw new RouteFileException(output, "cannot be written: no such directory " + directory, e);
+        } catch (AccessDeniedException e) {
+            throw new RouteFileException(output, "cannot be written: permission denied in " + directory, e);
+        } catch (FileSystemException e) {
+            throw new RouteFileException(output, "cannot be written in " + directory + ": "
+                    + (e.getReason() != null ? e.getReason() : e.getClass().getSimpleName()), e);
+        } catch (IOException e) {
+            throw new RouteFileException(output, "cannot be written: " + e.getMessage(), e);
+        }
     }
 
     /** One dispatch → identity experts (each output row is its received row) → combine. */
@@ -181,13 +324,11 @@ public final class IpcRoute {
                         FloatingPointPrecision.SINGLE)), null)));
     }
 
-    private static void writeOutput(BufferAllocator allocator, Path path, int hidden, short[][] rows, float[][] lost)
-            throws IOException {
+    private static void writeOutput(BufferAllocator allocator, ReplacingFile out, int hidden, short[][] rows,
+            float[][] lost) throws IOException {
         Schema schema = outputSchema(hidden);
-        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING);
-                VectorSchemaRoot staging = VectorSchemaRoot.create(schema, allocator);
-                ArrowFileWriter writer = new ArrowFileWriter(staging, NO_DICTIONARIES, channel)) {
+        try (VectorSchemaRoot staging = VectorSchemaRoot.create(schema, allocator);
+                ArrowFileWriter writer = new ArrowFileWriter(staging, NO_DICTIONARIES, out.channel())) {
             VectorLoader loader = new VectorLoader(staging);
             writer.start();
             for (int i = 0; i < rows.length; i++) {
@@ -222,7 +363,7 @@ public final class IpcRoute {
     }
 
     /** Runs one thread per rank and rethrows the first failure; the group outlives every thread. */
-    private static void runRanks(int ranks, RankBody body) {
+    private static void runRanks(int ranks, RankBody body) throws IOException {
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
@@ -253,6 +394,9 @@ public final class IpcRoute {
         Throwable e = failure.get();
         if (e instanceof RuntimeException re) {
             throw re;
+        }
+        if (e instanceof IOException io) {
+            throw io;
         }
         if (e != null) {
             throw new IllegalStateException("a rank failed: " + e, e);

@@ -5,18 +5,50 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.ipc.TokenBatchIpc;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.examples.demo.NvshmemDemo;
 import io.tokenroute.routing.shm.RankLauncher;
+import java.io.ByteArrayOutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.vector.FieldVector;
+import org.apache.arrow.vector.IntVector;
+import org.apache.arrow.vector.VarBinaryVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.ipc.ArrowFileWriter;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
-/** Bad command lines end with exit code 2 and a message naming the problem, before any rank starts. */
+/**
+ * Bad command lines end with exit code 2 and a message naming the problem, before any rank starts; bad files end with
+ * exit code 1 and one line {@code tokenroute route: FILE: PROBLEM}, no stack trace (unless {@code --verbose}) and no
+ * output file claiming success.
+ */
 class CliBadInputTest {
+    @TempDir
+    Path dir;
 
     private record Result(int exit, String out, String err) {
     }
@@ -94,6 +126,206 @@ class CliBadInputTest {
         assertTrue(shm.err().contains("only --transport local is supported")
                 && shm.err().contains("tokenroute demo --transport shm"), shm.err());
         assertTrue(shm.out().isEmpty(), "nothing was routed: " + shm.out());
+    }
+
+    // ------------------------------------------------------------------------------------------------ bad files
+
+    /** How each bad input is made, and the problem the one line must name. */
+    enum BadInput {
+        MISSING("no such file or directory"),
+        EMPTY("empty file, not an Arrow IPC file"),
+        GARBAGE("not an Arrow IPC file or stream (it starts with bytes 47 49 46 38"),
+        TRUNCATED("truncated Arrow IPC file: it starts like one but its footer is missing"),
+        CUT_STREAM("damaged or truncated Arrow IPC stream"),
+        WRONG_SCHEMA("not token batches (wrong schema): token batch has no column 'hidden'; columns: [rank, payload]"),
+        ID_TOO_LARGE("batch 2, token 3: expert id 12 is outside [0, 12) (--experts 12)"),
+        NEGATIVE_ID("batch 0, token 5: expert id -4 is negative (-1 marks an unused slot)"),
+        DIRECTORY("is a directory, not an Arrow IPC file");
+
+        final String problem;
+
+        BadInput(String problem) {
+            this.problem = problem;
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(BadInput.class)
+    void aBadInputFileIsOneLineNamingTheFileAndTheProblem(BadInput bad) throws Exception {
+        Path in = dir.resolve("in.arrow");
+        Path out = dir.resolve("out.arrow");
+        Files.writeString(out, "the previous output");
+        List<String> extra = new ArrayList<>();
+        switch (bad) {
+            case MISSING -> { }
+            case EMPTY -> Files.write(in, new byte[0]);
+            case GARBAGE -> Files.write(in, "GIF89a, not Arrow".getBytes(StandardCharsets.US_ASCII));
+            case TRUNCATED -> {
+                RouteCommandTest.writeInputs(RouteCommandTest.inputs(new Random(1)), in);
+                byte[] whole = Files.readAllBytes(in);
+                Files.write(in, Arrays.copyOf(whole, whole.length / 2));
+            }
+            case CUT_STREAM -> {
+                Path file = dir.resolve("whole.arrow");
+                RouteCommandTest.writeInputs(RouteCommandTest.inputs(new Random(2)), file);
+                ByteArrayOutputStream stream = new ByteArrayOutputStream();
+                try (BufferAllocator a = new RootAllocator()) {
+                    List<TokenBatch> batches = TokenBatchIpc.readFile(a, file);
+                    try {
+                        TokenBatchIpc.writeStream(a, batches, stream);
+                    } finally {
+                        batches.forEach(TokenBatch::close);
+                    }
+                }
+                byte[] whole = stream.toByteArray();
+                Files.write(in, Arrays.copyOf(whole, whole.length - 300));
+            }
+            case WRONG_SCHEMA -> writeAllGatherLikeFile(in);
+            case ID_TOO_LARGE, NEGATIVE_ID -> {
+                List<RouteCommandTest.Input> inputs = RouteCommandTest.inputs(new Random(3));
+                if (bad == BadInput.ID_TOO_LARGE) {
+                    inputs.get(2).idx()[3 * 4 + 1] = 12;
+                    extra.addAll(List.of("--ranks", "2", "--experts", "12"));
+                } else {
+                    inputs.get(0).idx()[5 * 4 + 2] = -4;
+                }
+                RouteCommandTest.writeInputs(inputs, in);
+            }
+            case DIRECTORY -> Files.createDirectory(in);
+        }
+        List<String> args = new ArrayList<>(List.of("route", "--input", in.toString(), "--output", out.toString(),
+                "--timeout", "200ms"));
+        args.addAll(extra);
+        Result r = run(args.toArray(String[]::new));
+        assertEquals(1, r.exit(), r.err());
+        assertOneLine(r.err(), "tokenroute route: " + in + ": " + bad.problem);
+        assertTrue(r.out().isEmpty(), r.out());
+        assertEquals("the previous output", Files.readString(out), "the existing output is left as it was");
+        assertEquals(Set.of(out.getFileName().toString()), names(dir, "out"), "no temporary file left behind");
+
+        Result verbose = run(Stream.concat(args.stream(), Stream.of("--verbose")).toArray(String[]::new));
+        assertEquals(1, verbose.exit());
+        assertTrue(verbose.err().startsWith("tokenroute route: " + in + ": " + bad.problem), verbose.err());
+        assertTrue(verbose.err().contains("\n\tat "), "--verbose adds the stack trace:\n" + verbose.err());
+    }
+
+    @Test
+    void anOutputThatCannotBeWrittenIsNamedAndNothingIsLeftBehind() throws Exception {
+        Path in = dir.resolve("in.arrow");
+        RouteCommandTest.writeInputs(RouteCommandTest.inputs(new Random(4)), in);
+        Path notADirectory = dir.resolve("plain-file");
+        Files.writeString(notADirectory, "x");
+        Result r = run("route", "--input", in.toString(), "--output", notADirectory.resolve("out.arrow").toString());
+        assertEquals(1, r.exit(), r.err());
+        assertOneLine(r.err(), "tokenroute route: " + notADirectory.resolve("out.arrow") + ": cannot be written");
+
+        Path missing = dir.resolve("no/such/dir/out.arrow");
+        r = run("route", "--input", in.toString(), "--output", missing.toString());
+        assertEquals(1, r.exit(), r.err());
+        assertOneLine(r.err(), "tokenroute route: " + missing + ": cannot be written: no such directory "
+                + missing.getParent());
+
+        Path aDirectory = Files.createDirectory(dir.resolve("out-dir"));
+        r = run("route", "--input", in.toString(), "--output", aDirectory.toString());
+        assertEquals(1, r.exit(), r.err());
+        assertOneLine(r.err(), "tokenroute route: " + aDirectory + ": is a directory");
+    }
+
+    @Test
+    void aReadOnlyOutputDirectoryIsNamed() throws Exception {
+        Path in = dir.resolve("in.arrow");
+        RouteCommandTest.writeInputs(RouteCommandTest.inputs(new Random(4)), in);
+        Path readOnly = Files.createDirectory(dir.resolve("read-only"));
+        readOnly.toFile().setWritable(false, false);
+        try {
+            assumeFalse(Files.isWritable(readOnly), "this user (root?) may write into a read-only directory");
+            Result r = run("route", "--input", in.toString(), "--output", readOnly.resolve("out.arrow").toString());
+            assertEquals(1, r.exit(), r.err());
+            assertOneLine(r.err(), "tokenroute route: " + readOnly.resolve("out.arrow")
+                    + ": cannot be written: permission denied in " + readOnly);
+            assertEquals(Set.of(), names(readOnly, ""));
+        } finally {
+            readOnly.toFile().setWritable(true, false);
+        }
+    }
+
+    @Test
+    void aFailureInsideAnyCommandIsOneLineWithTheTraceOnlyOnRequest() {
+        CommandLine cli = TokenRouteCli.commandLine();
+        cli.addSubcommand("explode", new Explode());
+        StringWriter err = new StringWriter();
+        cli.setErr(new PrintWriter(err));
+        assertEquals(1, cli.execute("explode"));
+        assertOneLine(err.toString(), "tokenroute explode: IndexOutOfBoundsException: index 9 outside [0, 3); "
+                + "second line");
+
+        CommandLine verbose = TokenRouteCli.commandLine();
+        verbose.addSubcommand("explode", new Explode());
+        StringWriter trace = new StringWriter();
+        verbose.setErr(new PrintWriter(trace));
+        assertEquals(1, verbose.execute("explode", "--verbose"));
+        assertTrue(trace.toString().contains("\tat " + Explode.class.getName()), trace.toString());
+    }
+
+    /** A command whose run fails the way a bug would. */
+    @Command(name = "explode")
+    static final class Explode implements Callable<Integer> {
+        @Override
+        public Integer call() {
+            throw new IndexOutOfBoundsException("index 9 outside [0, 3)\nsecond line");
+        }
+    }
+
+    @Test
+    void usageErrorsAreOneLineWithExitCode2() {
+        Result r = run("route", "--input", "a.arrow", "--output", "b.arrow", "--rank", "2");
+        assertEquals(2, r.exit(), r.err());
+        assertOneLine(r.err(), "tokenroute route: Unknown options: '--rank', '2'");
+        assertTrue(r.err().contains("(did you mean --ranks?)") && r.err().contains("see 'tokenroute route --help'"),
+                r.err());
+        Result missing = run("route", "--input", "a.arrow");
+        assertEquals(2, missing.exit(), missing.err());
+        assertOneLine(missing.err(), "tokenroute route: Missing required option: '--output=FILE'");
+        Result ranks = run("route", "--input", "a.arrow", "--output", "b.arrow", "--ranks", "0");
+        assertEquals(2, ranks.exit());
+        assertOneLine(ranks.err(), "tokenroute route: --ranks must be >= 1, got 0");
+    }
+
+    private static void assertOneLine(String err, String prefix) {
+        assertTrue(err.startsWith(prefix), "expected a line starting with '" + prefix + "', got:\n" + err);
+        assertEquals(1, err.lines().count(), "one line, no stack trace:\n" + err);
+    }
+
+    private static Set<String> names(Path directory, String prefixOrEmpty) throws Exception {
+        try (Stream<Path> files = Files.list(directory)) {
+            return files.map(p -> p.getFileName().toString())
+                    .filter(n -> n.startsWith(prefixOrEmpty) || n.startsWith("." + prefixOrEmpty))
+                    .collect(Collectors.toSet());
+        }
+    }
+
+    /** An Arrow IPC file of another schema: an allGather result (rank int32, payload binary). */
+    private static void writeAllGatherLikeFile(Path path) throws Exception {
+        try (BufferAllocator a = new RootAllocator();
+                IntVector rank = new IntVector("rank", a);
+                VarBinaryVector payload = new VarBinaryVector("payload", a)) {
+            rank.allocateNew(2);
+            payload.allocateNew(2);
+            rank.set(0, 3);
+            rank.set(1, 5);
+            payload.setSafe(0, new byte[] {7, 8});
+            payload.setNull(1);
+            rank.setValueCount(2);
+            payload.setValueCount(2);
+            VectorSchemaRoot root = new VectorSchemaRoot(List.<FieldVector>of(rank, payload));
+            try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.WRITE);
+                    ArrowFileWriter writer = new ArrowFileWriter(root, null, channel)) {
+                writer.start();
+                writer.writeBatch();
+                writer.end();
+            }
+        }
     }
 
     @Test

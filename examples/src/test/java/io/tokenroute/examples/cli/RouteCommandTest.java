@@ -1,14 +1,17 @@
 package io.tokenroute.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.ipc.TokenBatchIpc;
 import io.tokenroute.arrow.types.TokenRouteTypes;
+import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -41,7 +44,7 @@ class RouteCommandTest {
     Path dir;
 
     /** One input batch as plain arrays. */
-    private record Input(short[] bits, long[] idx, float[] weights) {
+    record Input(short[] bits, long[] idx, float[] weights) {
         int n() {
             return idx.length / TOP_K;
         }
@@ -102,16 +105,25 @@ class RouteCommandTest {
         int exit = cli.execute("route", "--input", dir.resolve("nope.arrow").toString(), "--output",
                 dir.resolve("out.arrow").toString());
         assertEquals(1, exit);
-        assertTrue(err.toString().contains("no such file") && err.toString().contains("nope.arrow"), err.toString());
+        assertTrue(err.toString().contains("nope.arrow: no such file"), err.toString());
 
         Path in = dir.resolve("batch.arrow");
         writeInputs(inputs(new Random(6)), in);
         StringWriter err2 = new StringWriter();
         CommandLine cli2 = TokenRouteCli.commandLine();
         cli2.setErr(new PrintWriter(err2));
-        assertEquals(1, cli2.execute("route", "--input", in.toString(), "--output", dir.resolve("o.arrow").toString(),
-                "--ranks", "3", "--experts", "8"));
-        assertTrue(err2.toString().contains("multiple"), err2.toString());
+        assertEquals(2, cli2.execute("route", "--input", in.toString(), "--output", dir.resolve("o.arrow").toString(),
+                "--ranks", "3", "--experts", "8"), "options that cannot work together are bad usage");
+        assertTrue(err2.toString().contains("--experts must be a positive multiple of --ranks (3), got 8"),
+                err2.toString());
+
+        StringWriter err3 = new StringWriter();
+        CommandLine cli3 = TokenRouteCli.commandLine();
+        cli3.setErr(new PrintWriter(err3));
+        assertEquals(1, cli3.execute("route", "--input", in.toString(), "--output", dir.resolve("o.arrow").toString(),
+                "--experts", "8"), "E does not fit the input's 3 batches = 3 ranks");
+        assertTrue(err3.toString().contains("--experts must be a positive multiple of the 3 ranks, got 8"),
+                err3.toString());
     }
 
     @Test
@@ -126,7 +138,38 @@ class RouteCommandTest {
         cli.setErr(new PrintWriter(err));
         assertEquals(1, cli.execute("route", "--input", in.toString(), "--output", dir.resolve("o.arrow").toString(),
                 "--timeout", "100ms"));
-        assertTrue(err.toString().contains("batch 2: dispatch: token 1 lists expert"), err.toString());
+        assertTrue(err.toString().contains(in + ": batch 2: dispatch: token 1 lists expert"), err.toString());
+        assertFalse(Files.exists(dir.resolve("o.arrow")), "no output after a failed run");
+    }
+
+    @Test
+    void anIpcStreamIsReadLikeAFile() throws Exception {
+        List<Input> inputs = inputs(new Random(8));
+        Path file = dir.resolve("batch.arrow");
+        Path stream = dir.resolve("batch.arrows");
+        writeInputs(inputs, file);
+        try (BufferAllocator allocator = new RootAllocator(); OutputStream out = Files.newOutputStream(stream)) {
+            List<TokenBatch> read = TokenBatchIpc.readFile(allocator, file);
+            try {
+                TokenBatchIpc.writeStream(allocator, read, out);
+            } finally {
+                read.forEach(TokenBatch::close);
+            }
+        }
+        CommandLine cli = TokenRouteCli.commandLine();
+        StringWriter printed = new StringWriter();
+        cli.setOut(new PrintWriter(printed));
+        assertEquals(0, cli.execute("route", "--input", stream.toString(), "--output", dir.resolve("s.arrow")
+                .toString()));
+        assertTrue(printed.toString().contains("routed 3 batches (19 tokens"), printed.toString());
+        assertEquals(Files.size(dir.resolve("s.arrow")), sizeAfterRouting(file, dir.resolve("f.arrow")),
+                "the same output as from the file");
+    }
+
+    private long sizeAfterRouting(Path in, Path out) throws Exception {
+        assertEquals(0, TokenRouteCli.commandLine().execute("route", "--input", in.toString(), "--output",
+                out.toString()));
+        return Files.size(out);
     }
 
     /** bf16(Σ_k w[t][k] · x[t]) over the token's non-(-1) slots, fp32 accumulation in top-k order. */
@@ -151,7 +194,7 @@ class RouteCommandTest {
         return out;
     }
 
-    private static List<Input> inputs(Random rng) {
+    static List<Input> inputs(Random rng) {
         List<Input> out = new ArrayList<>();
         for (int n : ROWS) {
             short[] bits = new short[n * HIDDEN];
@@ -176,7 +219,7 @@ class RouteCommandTest {
         return out;
     }
 
-    private static void writeInputs(List<Input> inputs, Path path) throws Exception {
+    static void writeInputs(List<Input> inputs, Path path) throws Exception {
         try (BufferAllocator allocator = new RootAllocator()) {
             List<TokenBatch> batches = new ArrayList<>();
             try {

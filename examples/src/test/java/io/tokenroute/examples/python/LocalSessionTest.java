@@ -9,20 +9,28 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.cdata.ExportedBatch;
+import io.tokenroute.arrow.cdata.ExportedStream;
 import io.tokenroute.arrow.cdata.HostExport;
+import io.tokenroute.arrow.stream.RecordBatchQueue;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import org.apache.arrow.c.ArrowArrayStream;
+import org.apache.arrow.c.Data;
 import org.apache.arrow.memory.RootAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
+import org.apache.arrow.vector.Float4Vector;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
+import org.apache.arrow.vector.ipc.ArrowReader;
 import org.junit.jupiter.api.Test;
 
 /**
  * The one-thread facade over a {@code local} group: a step on R rank threads, a left-out rank masked and readmitted,
- * bad input refused before any rank runs, and a close that waits for the last consumer of an export.
+ * bad input refused before any rank runs, a close that waits for the last consumer of an export, and streams of a
+ * rank's combine outputs over successive steps.
  */
 class LocalSessionTest {
     private static final int RANKS = 3;
@@ -134,5 +142,90 @@ class LocalSessionTest {
             assertNull(s.closeFailure());
             assertEquals(0, s.exportBytes());
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------ streams
+
+    @Test
+    void aStreamHoldsEveryLaterCombineOutputOfItsRankAndDefersTheClose() throws Exception {
+        try (RootAllocator consumer = new RootAllocator()) {
+            LocalSession s = LocalSession.open(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, TIMEOUT_MILLIS);
+            List<TokenBatch> before = batches(s, 10);
+            s.step(before, Experts.IDENTITY);
+            before.forEach(TokenBatch::close);
+            RecordBatchQueue stream = s.streamCombined(1);
+            List<short[]> expected = new ArrayList<>();
+            for (int step = 0; step < 3; step++) {
+                List<TokenBatch> batches = batches(s, 20 + step);
+                s.step(batches, Experts.IDENTITY);
+                expected.add(batches.get(1).hiddenBf16Bits());
+                batches.forEach(TokenBatch::close);
+            }
+            stream.finish();
+            ArrowArrayStream taken = ArrowArrayStream.allocateNew(consumer);
+            try (ExportedStream exported = s.exportStream(stream)) {
+                taken.save(ArrowArrayStream.wrap(exported.streamAddress()).snapshot());
+                ArrowArrayStream.wrap(exported.streamAddress()).markReleased();
+            }
+            s.close();
+            assertFalse(s.isClosed(), "the consumer holds the stream");
+            try (ArrowReader reader = Data.importArrayStream(consumer, taken)) {
+                for (short[] want : expected) {
+                    assertTrue(reader.loadNextBatch());
+                    VectorSchemaRoot batch = reader.getVectorSchemaRoot();
+                    assertEquals(TOKENS, batch.getRowCount());
+                    long values = ((FixedSizeListVector) batch.getVector("hidden")).getDataVector().getDataBuffer()
+                            .memoryAddress();
+                    short[] got = new short[want.length];
+                    for (int i = 0; i < got.length; i++) {
+                        got[i] = MemoryUtil.getShort(values + 2L * i);
+                    }
+                    assertArrayEquals(want, got, "the step's own output, not a later step's");
+                    Float4Vector lost = (Float4Vector) batch.getVector("lost_weight");
+                    for (int t = 0; t < TOKENS; t++) {
+                        assertEquals(0f, lost.get(t));
+                    }
+                }
+                assertFalse(reader.loadNextBatch(), "one batch per step after the stream started");
+            }
+            taken.close();
+            assertTrue(s.isClosed(), "releasing the stream completed the close");
+            assertNull(s.closeFailure());
+        }
+    }
+
+    @Test
+    void aStreamNobodyTookIsFreedByTheClose() throws Exception {
+        LocalSession s = LocalSession.open(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, TIMEOUT_MILLIS);
+        RecordBatchQueue stream = s.streamCombined(0);
+        List<TokenBatch> batches = batches(s, 30);
+        s.step(batches, Experts.IDENTITY);
+        batches.forEach(TokenBatch::close);
+        assertEquals(1, stream.queuedBatches());
+        assertTrue(s.exportBytes() > 0, "the copy is accounted to the exports");
+        s.close();
+        assertTrue(s.isClosed());
+        assertNull(s.closeFailure());
+    }
+
+    @Test
+    void aFailedStepEndsTheStreamWithItsReason() throws Exception {
+        LocalSession s = LocalSession.open(RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K, TIMEOUT_MILLIS);
+        RecordBatchQueue stream = s.streamCombined(2);
+        List<TokenBatch> batches = batches(s, 40);
+        s.step(batches, Experts.IDENTITY);
+        Experts crashing = (rank, dispatched) -> {
+            if (rank == 1) {
+                throw new IllegalStateException("expert kernel on rank 1 crashed");
+            }
+            Experts.IDENTITY.compute(rank, dispatched);
+        };
+        assertThrows(IllegalStateException.class, () -> s.step(batches, crashing));
+        assertTrue(stream.loadNextBatch(), "the step before the failure");
+        IOException e = assertThrows(IOException.class, stream::loadNextBatch);
+        assertTrue(e.getMessage().contains("expert kernel on rank 1 crashed"), e.getMessage());
+        batches.forEach(TokenBatch::close);
+        s.close();
+        assertTrue(s.isClosed(), "the never-exported stream was freed");
     }
 }
