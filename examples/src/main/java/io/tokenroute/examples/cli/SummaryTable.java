@@ -66,14 +66,20 @@ final class SummaryTable {
         if (s.tokensRerouted() > 0) {
             row(b, "tokens re-routed", s.tokensRerouted() + " (around experts no live rank hosted)");
         }
-        row(b, "unexpected masks", s.unexpectedMasks().isEmpty() ? "none"
-                : s.unexpectedMasks().stream().map(m -> "rank " + m.rank() + " at step " + m.step())
+        row(b, "false masks", s.unexpectedMasks().isEmpty() ? "none"
+                : s.unexpectedMasks().size() + ": " + s.unexpectedMasks().stream().map(SummaryTable::falseMask)
                         .collect(Collectors.joining(", ")));
         s.errors().forEach(e -> row(b, "error", e));
         row(b, "mismatches", s.mismatches() + (s.mismatchExamples().isEmpty() ? ""
                 : " (e.g. " + String.join("; ", s.mismatchExamples()) + ")"));
         row(b, "result", s.ok() ? "OK" : "FAILED");
         return b.toString();
+    }
+
+    private static String falseMask(DemoSummary.UnexpectedMask m) {
+        String back = m.backAt() >= 0 ? "readmitted before step " + m.backAt()
+                : m.backAt() == DemoSummary.UnexpectedMask.RUN_ENDED ? "run ended first" : "not readmitted";
+        return "rank " + m.rank() + " at step " + m.step() + " (" + back + ")";
     }
 
     /** A labelled line in the summary's layout (the plot's path uses it too). */

@@ -185,8 +185,10 @@ public final class CudaLocalDemo {
                     }
                     for (int r : runningRanks()) {
                         if (masks[r][r] != 0) {
-                            // Its peers stopped serving it: no survivor, nothing to check (RankLoop's MaskedByPeers).
-                            recorder.selfMasked(r, step);
+                            // Its peers stopped serving it: no survivor, nothing to check. This single-threaded
+                            // driver does not bring it back (RankLoop's ranks ask to be readmitted).
+                            recorder.falselyMasked(r, step);
+                            recorder.notReadmitted(r, step);
                             running[r] = false;
                         }
                     }

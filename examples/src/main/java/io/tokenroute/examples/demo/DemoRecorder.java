@@ -112,7 +112,12 @@ final class DemoRecorder {
     private final List<String> mismatchExamples = new ArrayList<>();
     private final Map<String, Detection> detections = new LinkedHashMap<>();
     private final Map<Integer, Readmission> readmissions = new LinkedHashMap<>();
-    private final List<UnexpectedMask> selfMasked = new ArrayList<>();
+    /** Live ranks their peers masked (rank:step), as the ranks themselves found out. */
+    private final List<int[]> falselyMasked = new ArrayList<>();
+    /** Falsely masked ranks readmitted (rank:step back at), as the survivors recorded it. */
+    private final Map<String, int[]> cameBack = new LinkedHashMap<>();
+    /** Falsely masked ranks that gave up coming back (rank:step). */
+    private final List<int[]> notReadmitted = new ArrayList<>();
     private final List<String> errors = new ArrayList<>();
 
     DemoRecorder(DemoConfig config, DemoListener listener) {
@@ -191,10 +196,26 @@ final class DemoRecorder {
         }
     }
 
-    /** Rank {@code rank} found in {@code step} that its peers had masked it, and left the run. */
-    synchronized void selfMasked(int rank, int step) {
-        selfMasked.add(new UnexpectedMask(rank, step));
-        listener.onEvent("step " + step + ": rank " + rank + " was masked by its peers although it was running");
+    /** Rank {@code rank} found in {@code step} that its peers had masked it although it was running. */
+    synchronized void falselyMasked(int rank, int step) {
+        falselyMasked.add(new int[] {rank, step});
+        listener.onEvent("step " + step + ": rank " + rank + " was masked by its peers although it was running; it"
+                + " asks to be readmitted");
+    }
+
+    /** A survivor readmitted falsely masked rank {@code rank} before {@code step}. */
+    synchronized void cameBack(int rank, int step, boolean ok, long nanos) {
+        if (cameBack.putIfAbsent(rank + ":" + step, new int[] {rank, step, ok ? 1 : 0}) == null) {
+            listener.onEvent("step " + step + ": rank " + rank + (ok ? " readmitted" : " could not be readmitted")
+                    + " after its false mask (" + String.format(java.util.Locale.ROOT, "%.1f", nanos / 1e6)
+                    + " ms)");
+        }
+    }
+
+    /** Falsely masked rank {@code rank} gave up asking to come back (nobody readmitted it). */
+    synchronized void notReadmitted(int rank, int step) {
+        notReadmitted.add(new int[] {rank, step});
+        listener.onEvent("rank " + rank + " was not readmitted after its false mask at step " + step);
     }
 
     /** Rank {@code rank}'s thread ended with {@code error}. */
@@ -231,7 +252,9 @@ final class DemoRecorder {
                 + dots(d.maskedAfter) + "|" + join(Arrays.stream(d.ranks).mapToObj(r -> dots(d.seenCounts(r))), "/")
                 + "|" + d.damaged.get() + "|" + d.recomputed.get() + "|" + d.moves() + "|" + dots(d.unhosted())),
                 ";"));
-        out.put("selfMasked", join(selfMasked.stream().map(m -> m.rank() + ":" + m.step()), ","));
+        out.put("falselyMasked", join(falselyMasked.stream().map(m -> m[0] + ":" + m[1]), ","));
+        out.put("cameBack", join(cameBack.values().stream().map(m -> m[0] + ":" + m[1] + ":" + m[2]), ","));
+        out.put("notReadmitted", join(notReadmitted.stream().map(m -> m[0] + ":" + m[1]), ","));
         out.put("errors", String.join("\n", errors));
         return out;
     }
@@ -277,9 +300,17 @@ final class DemoRecorder {
                 d.replanned(moves, ints(f[7]));
             }
         }
-        for (String m : split(in.get("selfMasked"), ",")) {
-            String[] rs = m.split(":");
-            selfMasked(Integer.parseInt(rs[0]), Integer.parseInt(rs[1]));
+        for (String m : split(in.get("falselyMasked"), ",")) {
+            int[] v = ints(m.replace(':', '.'));
+            falselyMasked(v[0], v[1]);
+        }
+        for (String m : split(in.get("cameBack"), ",")) {
+            int[] v = ints(m.replace(':', '.'));
+            cameBack(v[0], v[1], v[2] != 0, 0);
+        }
+        for (String m : split(in.get("notReadmitted"), ",")) {
+            int[] v = ints(m.replace(':', '.'));
+            notReadmitted(v[0], v[1]);
         }
         for (String e : split(in.get("errors"), "\n")) {
             errors.add(e);
@@ -330,15 +361,7 @@ final class DemoRecorder {
         Set<String> matched = new HashSet<>();
         List<FailureReport> failures = config.failures().stream().map(f -> failureReport(f, stepMillis, matched))
                 .toList();
-        List<UnexpectedMask> unexpected = new ArrayList<>();
-        for (Detection d : detections.values()) {
-            for (int r : d.ranks) {
-                if (!matched.contains(d.step + ":" + r)) {
-                    unexpected.add(new UnexpectedMask(r, d.step));
-                }
-            }
-        }
-        selfMasked.stream().filter(m -> !unexpected.contains(m)).forEach(unexpected::add);
+        List<UnexpectedMask> unexpected = falseMasks(matched);
         List<ReadmitReport> readmits = config.readmits().stream().map(this::readmitReport).toList();
         return new DemoSummary(config, elapsedNanos, decoded.get(), checked.get(), rerouted.get(),
                 detections.values().stream().mapToLong(d -> d.damaged.get()).sum(),
@@ -347,6 +370,45 @@ final class DemoRecorder {
                 liveRanks.clone(), kinds, stats(stepMillis, kinds, StepKind.HEALTHY),
                 stats(stepMillis, kinds, StepKind.DEGRADED), stats(stepMillis, kinds, StepKind.DETECTION),
                 LatencyStats.of(agree.stream().mapToDouble(Double::doubleValue).toArray()));
+    }
+
+    /**
+     * The false masks: ranks the survivors masked that no injected failure stopped, and ranks that found out they were
+     * masked while running (one entry per episode: a rank's own report within a step of the survivors' detection is
+     * the same one), each with the step it came back at.
+     */
+    private List<UnexpectedMask> falseMasks(Set<String> matched) {
+        List<int[]> episodes = new ArrayList<>();
+        for (Detection d : detections.values()) {
+            for (int r : d.ranks) {
+                if (!matched.contains(d.step + ":" + r)) {
+                    episodes.add(new int[] {r, d.step});
+                }
+            }
+        }
+        for (int[] m : falselyMasked) {
+            boolean known = episodes.stream().anyMatch(e -> e[0] == m[0] && Math.abs(e[1] - m[1]) <= 1);
+            if (!known) {
+                episodes.add(m);
+            }
+        }
+        boolean runEnded = progress.get() >= config.steps();
+        List<UnexpectedMask> out = new ArrayList<>();
+        for (int[] e : episodes) {
+            int back = cameBack.values().stream().filter(c -> c[0] == e[0] && c[1] > e[1] && c[2] != 0)
+                    .mapToInt(c -> c[1]).min().orElse(-1);
+            boolean gaveUp = notReadmitted.stream().anyMatch(n -> n[0] == e[0] && Math.abs(n[1] - e[1]) <= 1);
+            int backAt = back >= 0 ? back : runEnded && !gaveUp ? UnexpectedMask.RUN_ENDED
+                    : runEnded && gaveUp && lastStepsOf(e[1]) ? UnexpectedMask.RUN_ENDED : UnexpectedMask.NOT_BACK;
+            out.add(new UnexpectedMask(e[0], e[1], backAt));
+        }
+        out.sort(java.util.Comparator.comparingInt(UnexpectedMask::step).thenComparingInt(UnexpectedMask::rank));
+        return out;
+    }
+
+    /** Whether a false mask at {@code step} left the survivors too few steps to readmit the rank before the end. */
+    private boolean lastStepsOf(int step) {
+        return step >= config.steps() - 2;
     }
 
     /**

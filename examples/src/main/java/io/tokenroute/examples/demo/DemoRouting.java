@@ -69,4 +69,10 @@ interface DemoRouting {
 
     /** Collective readmission of {@code rank} (by the survivors and by the rank itself); whether it succeeded. */
     boolean readmit(int rank, Duration timeout);
+
+    /**
+     * The ranks this rank masks that wait in {@code readmit(theirRank, ...)} to come back (live ranks their peers masked
+     * by mistake); {@link #NONE} where the transport cannot tell.
+     */
+    int[] readmitRequests();
 }

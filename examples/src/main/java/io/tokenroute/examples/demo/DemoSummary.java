@@ -18,7 +18,8 @@ import java.util.List;
  * @param mismatchExamples the first few mismatches, for diagnosis
  * @param failures one entry per {@code --fail}, in the order given
  * @param readmits one entry per {@code --readmit}, in the order given
- * @param unexpectedMasks ranks that were masked although no {@code --fail} stopped them (false masks)
+ * @param unexpectedMasks ranks that were masked although no {@code --fail} stopped them (false masks of live ranks,
+ *     e.g. on an overloaded host), each with the step it came back at
  * @param errors exceptions rank threads ended with
  * @param stepMillis per step, the slowest rank's step time, from its first dispatch to the end of the step (combine,
  *     agreement, check, and any replan and recompute rounds); NaN for a step no rank completed
@@ -101,13 +102,29 @@ public record DemoSummary(DemoConfig config, long elapsedNanos, long tokensDecod
             int expertsMoved) {
     }
 
-    /** A rank masked at {@code step} that no injected failure had stopped. */
-    public record UnexpectedMask(int rank, int step) {
+    /**
+     * A rank masked at {@code step} that no injected failure had stopped: it found out, asked to come back and was
+     * readmitted before step {@code backAt} (-1 if it was not, -2 if the run ended first).
+     */
+    public record UnexpectedMask(int rank, int step, int backAt) {
+        /** Not readmitted. */
+        public static final int NOT_BACK = -1;
+        /** The run ended before the survivors could readmit it. */
+        public static final int RUN_ENDED = -2;
+
+        /** Whether the rank came back (or the run ended before it could). */
+        public boolean settled() {
+            return backAt >= 0 || backAt == RUN_ENDED;
+        }
     }
 
-    /** Whether the run is clean: no mismatch, no false mask, no error, every failure detected, every readmit done. */
+    /**
+     * Whether the run is correct and complete: no mismatch, no error, every failure detected, every readmit done, and
+     * every falsely masked live rank back. False masks themselves are reported, not failures: the protocol told the
+     * rank and readmitted it, and no output depended on them.
+     */
     public boolean ok() {
-        return mismatches == 0 && unexpectedMasks.isEmpty() && errors.isEmpty()
+        return mismatches == 0 && errors.isEmpty() && unexpectedMasks.stream().allMatch(UnexpectedMask::settled)
                 && failures.stream().allMatch(FailureReport::detected)
                 && readmits.stream().allMatch(ReadmitReport::readmitted);
     }

@@ -88,4 +88,9 @@ final class ElasticRouting implements DemoRouting {
     public boolean readmit(int rank, Duration timeout) {
         return buffer.readmit(rank, timeout);
     }
+
+    @Override
+    public int[] readmitRequests() {
+        return buffer.readmitRequests();
+    }
 }

@@ -109,4 +109,10 @@ final class NvshmemRouting implements DemoRouting, AutoCloseable {
     public void close() {
         staging.close();
     }
+
+    /** The nvshmem buffer does not publish readmission requests: a masked live PE is not brought back on its own. */
+    @Override
+    public int[] readmitRequests() {
+        return NONE;
+    }
 }

@@ -1,6 +1,7 @@
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.examples.demo.RankInputs.Round;
+import io.tokenroute.routing.RankMaskedException;
 import io.tokenroute.routing.placement.ExpertPlacement;
 import io.tokenroute.routing.placement.StepStatus;
 import java.nio.ByteBuffer;
@@ -53,16 +54,17 @@ final class RankLoop {
         }
     }
 
-    /** The survivors agreed that this rank is masked although it was running (a false mask): it leaves the run. */
+    /** The survivors agreed that this rank is masked although it was running (a false mask). */
     private static final class MaskedByPeers extends RuntimeException {
         private static final long serialVersionUID = 1L;
-        final int step;
 
-        MaskedByPeers(int step) {
+        MaskedByPeers() {
             super(null, null, false, false);
-            this.step = step;
         }
     }
+
+    /** How often a falsely masked rank asks to come back before it gives up (the survivors admit one per step). */
+    private static final int RETURN_ATTEMPTS = 5;
 
     /** Tokens checked between two heartbeats (a few tens of microseconds of work). */
     private static final int HEARTBEAT_TOKENS = 16;
@@ -142,10 +144,15 @@ final class RankLoop {
                     step = stopped.resumeStep;
                     rejoin(step);
                     readmitsDone = true;
+                } catch (RankMaskedException | MaskedByPeers e) {
+                    recorder.falselyMasked(rank, step);
+                    int resume = comeBack(step);
+                    if (resume < 0) {
+                        return;
+                    }
+                    step = resume;
                 }
             }
-        } catch (MaskedByPeers e) {
-            recorder.selfMasked(rank, e.step);
         } catch (RuntimeException | Error e) {
             recorder.error(rank, e);
         }
@@ -172,9 +179,8 @@ final class RankLoop {
                 firstAgreeNanos = System.nanoTime() - agreeStart;
             }
             if (union[rank] != 0) {
-                // Peers stopped serving this rank when they masked it, so its output lacks their experts: it is no
-                // survivor, and there is nothing to check.
-                throw new MaskedByPeers(step);
+                // Peers stopped serving this rank when they masked it: it is no survivor, and there is nothing to check.
+                throw new MaskedByPeers();
             }
             // Checked after the agreement rather than before: the check's time then adds to one wait (the next
             // dispatch's) instead of two, which keeps every rank's lead on its slowest peer under the timeout.
@@ -202,6 +208,9 @@ final class RankLoop {
             round = redo;
         }
         recorder.stepDone(step, rank, System.nanoTime() - start, firstAgreeNanos, liveRanks(), tokens, rerouted);
+        if (liveRanks() < config.ranks()) {
+            admitReturningRank(step + 1);
+        }
     }
 
     /**
@@ -294,14 +303,76 @@ final class RankLoop {
             faults.release(r.rank(), step);
             ok &= buffer.readmit(r.rank(), readmitTimeout);
         }
-        agreed = buffer.queryMask();
         ExpertPlacement before = placement;
+        replaceFromInitial();
+        recorder.readmitted(step, rejoining < 0, ok, System.nanoTime() - start, agreed,
+                placement.movesFrom(before).size());
+    }
+
+    /**
+     * Survivors, at the end of a step with masked ranks: all-gathers which masked ranks asked to come back (a live rank
+     * masked by mistake does, from {@link #comeBack}), readmits the lowest of them, then every participant agrees on the
+     * step to go on with and re-places the experts from the initial placement. The same on every survivor, since the
+     * all-gathered requests and the agreed mask are the same.
+     */
+    private void admitReturningRank(int nextStep) {
+        byte[] asking = new byte[config.ranks()];
+        for (int r : buffer.readmitRequests()) {
+            asking[r] = 1;
+        }
+        int returning = -1;
+        for (byte[] part : buffer.allGather(asking)) {
+            for (int r = 0; part != null && r < part.length; r++) {
+                if (part[r] != 0 && (returning < 0 || r < returning)) {
+                    returning = r;
+                }
+            }
+        }
+        if (returning < 0) {
+            return;
+        }
+        long start = System.nanoTime();
+        boolean ok = buffer.readmit(returning, readmitTimeout);
+        agreeOnStep(nextStep);
+        replaceFromInitial();
+        recorder.cameBack(returning, nextStep, ok, System.nanoTime() - start);
+    }
+
+    /**
+     * This rank's peers masked it while it was running (a false mask): it asks to come back, waiting in readmit until
+     * the survivors admit it at the end of one of their steps, then takes part in their step agreement and
+     * re-placement. Returns the step to go on with, or -1 if nobody readmitted it (the run ended without it).
+     */
+    private int comeBack(int step) {
+        for (int attempt = 0; attempt < RETURN_ATTEMPTS; attempt++) {
+            if (buffer.readmit(rank, readmitTimeout)) {
+                int resume = agreeOnStep(step);
+                replaceFromInitial();
+                return resume;
+            }
+        }
+        recorder.notReadmitted(rank, step);
+        return -1;
+    }
+
+    /** All-gathers the participants' next step; everyone goes on with the latest. */
+    private int agreeOnStep(int mine) {
+        int resume = mine;
+        for (byte[] part : buffer.allGather(ByteBuffer.allocate(4).putInt(mine).array())) {
+            if (part != null && part.length == 4) {
+                resume = Math.max(resume, ByteBuffer.wrap(part).getInt());
+            }
+        }
+        return resume;
+    }
+
+    /** After a readmission: every participant re-places the experts from the initial placement with the current mask. */
+    private void replaceFromInitial() {
+        agreed = buffer.queryMask();
         long[] load = new long[config.experts()];
         gatherLoad(0, load);
         placement = initial.replan(maskedRanks(), load);
         updateHosted();
-        recorder.readmitted(step, rejoining < 0, ok, System.nanoTime() - start, agreed,
-                placement.movesFrom(before).size());
     }
 
     /** This rank was released to rejoin at {@code step}: readmit itself, then take part in the step's re-placement. */

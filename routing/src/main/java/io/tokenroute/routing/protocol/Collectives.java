@@ -48,11 +48,12 @@ final class Collectives {
     /** Waits for every active peer to reach sequence {@code q}, then checks they called the same collective. */
     void awaitArrivals(Collective c, long q, Phase phase) {
         target = q;
-        if (c == Collective.BARRIER) {
-            view.awaitActivePeers(arrived, phase, null);
-        } else {
-            view.awaitActive(arrived, phase, null);
-        }
+        GroupView.WaitKind kind = switch (c) {
+            case BARRIER -> GroupView.WaitKind.BARRIER;
+            case ALL_GATHER -> GroupView.WaitKind.DATA;
+            case AGREE -> GroupView.WaitKind.AGREEMENT;
+        };
+        view.awaitActive(arrived, phase, null, kind);
         checkSameCollective(c, q);
     }
 

@@ -27,12 +27,15 @@ import io.tokenroute.routing.memory.SymmetricMemory;
  * the rendezvous: the regions, the local mask and the published ones, the failure detector, the sequence counters, and
  * whether this rank was masked by its peers ("expelled").
  *
- * <p><b>Mask gossip.</b> At the start of every call, every few polls of every wait, and at the end of every wait, the
- * rank reads the masks its active peers published for the current generation: an entry it lacks is adopted (reported as
- * newly masked by this call), and an active peer that masks this rank means this rank was cut off: it stops
- * ({@link RankMaskedException}) instead of computing a step on a view its peers do not share. Two live ranks that mask
- * each other (both timed out at once) are settled the same way on both sides: the side with fewer active ranks, or on a
- * tie the one without the lowest rank id, gives way, so no two live groups ever mask each other.
+ * <p><b>Mask gossip.</b> A rank reads the masks its active peers published for the current generation: at the start
+ * of every call it adopts every entry it lacks (reported as newly masked by that call), and during a wait it adopts the
+ * entries of the peers it still waits for, which are then dropped from the wait. It never adopts an entry for a peer
+ * whose data the call already used, so the mask after a call explains its result exactly: the masked peers are the
+ * ones whose rows or outputs it did not use. An active peer that masks this rank means this rank was cut off: it stops
+ * ({@link RankMaskedException}) instead of computing a step on a view its peers do not share, also at the end of a
+ * wait whose data it would otherwise use (the peer published the entry before its data). Two live ranks that mask
+ * each other (both timed out at once) are settled the same way on both sides: the side with fewer active ranks, or on
+ * a tie the one without the lowest rank id, gives way, so no two live groups ever mask each other.
  */
 final class GroupView {
     /** Polls between two full gossip reads inside a wait (the cheap "does a pending peer mask me" check runs each poll). */
@@ -63,8 +66,9 @@ final class GroupView {
     /** While a rendezvous rewrites the generation, published masks are not gossiped. */
     boolean inRendezvous;
 
-    /** The phase of the wait in progress (what an exception thrown from inside it names). */
+    /** The phase and kind of the wait in progress (what an exception thrown from inside it names). */
     private Phase waitPhase = Phase.BEFORE_DISPATCH;
+    private WaitKind waitKind = WaitKind.DATA;
     private boolean expelled;
     private final boolean[] maskedBy;
     private final long[] peerWords;
@@ -145,27 +149,40 @@ final class GroupView {
         own.setRelease(RegionLayout.HEARTBEAT, ++beats);
     }
 
-    /**
-     * Waits on every active peer (self excluded) for {@code condition}; results in {@link #met} ({@code met[self]}
-     * true). Then checks that no active peer masked this rank: a peer that did so before it published the data this
-     * rank is about to use computed it on another view (its mask entry was published before its data, so it is visible
-     * now).
-     */
-    void awaitActive(Waiter.PeerCondition condition, Phase phase, long[] waitCost) {
-        awaitActivePeers(condition, phase, waitCost);
-        if (elastic) {
-            gossip(phase);
-        }
+    /** What a wait may learn from the peers' published masks (see the class comment). */
+    enum WaitKind {
+        /**
+         * The caller uses the data of the peers it met: entries are adopted only for peers still pending (whose data
+         * will then not be used), and after the wait a peer that masked this rank stops the call. So the mask after a
+         * data call holds exactly the peers whose data it did not use.
+         */
+        DATA,
+        /** A barrier: as DATA during the wait; nothing after it (a barrier uses no data). */
+        BARRIER,
+        /** The mask agreement: adopts every entry, during and after the wait. */
+        AGREEMENT
     }
 
-    /** {@link #awaitActive} for a wait that uses no peer data (a barrier): a later mask shows at the next call. */
-    void awaitActivePeers(Waiter.PeerCondition condition, Phase phase, long[] waitCost) {
+    /**
+     * Waits on every active peer (self excluded) for {@code condition}; results in {@link #met} ({@code met[self]}
+     * true).
+     */
+    void awaitActive(Waiter.PeerCondition condition, Phase phase, long[] waitCost, WaitKind kind) {
         for (int p = 0; p < ranks; p++) {
             pending[p] = p != self && !mask.isMasked(p);
         }
         waitPhase = phase;
+        waitKind = kind;
         waiter.awaitAll(pending, met, condition, phase, waitCost);
         met[self] = true;
+        if (!elastic) {
+            return;
+        }
+        if (kind == WaitKind.AGREEMENT) {
+            gossip(phase);
+        } else if (kind == WaitKind.DATA) {
+            checkNotMaskedByActivePeers(phase);
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ gossip
@@ -180,7 +197,7 @@ final class GroupView {
             }
         }
         if (pass % GOSSIP_PASSES == GOSSIP_PASSES - 1) {
-            gossip(waitPhase);
+            adoptPeerEntries(waitPhase, waitKind == WaitKind.AGREEMENT ? null : waitingOn);
         }
     }
 
@@ -193,6 +210,15 @@ final class GroupView {
         return g > generation || g == generation && board.masks(p, self, generation);
     }
 
+    /** Throws {@link RankMaskedException} if an active peer masked this rank. */
+    private void checkNotMaskedByActivePeers(Phase phase) {
+        for (int p = 0; p < ranks; p++) {
+            if (p != self && !mask.isMasked(p) && maskedByPeer(p)) {
+                expel(phase);
+            }
+        }
+    }
+
     /**
      * Adopts every entry of the active peers' published masks; throws {@link RankMaskedException} if one of them
      * masks this rank.
@@ -201,14 +227,14 @@ final class GroupView {
         if (inRendezvous) {
             return;
         }
+        checkNotMaskedByActivePeers(phase);
+        adoptPeerEntries(phase, null);
+    }
+
+    /** Adopts the entries of the active peers' published masks, only for ranks in {@code only} if it is not null. */
+    private void adoptPeerEntries(Phase phase, boolean[] only) {
         for (int p = 0; p < ranks; p++) {
-            if (p == self || mask.isMasked(p)) {
-                continue;
-            }
-            if (maskedByPeer(p)) {
-                expel(phase);
-            }
-            if (!board.read(p, generation, peerWords)) {
+            if (p == self || mask.isMasked(p) || !board.read(p, generation, peerWords)) {
                 continue;
             }
             for (int w = 0; w < peerWords.length; w++) {
@@ -216,7 +242,10 @@ final class GroupView {
                 while (bits != 0) {
                     int r = (w << 6) + Long.numberOfTrailingZeros(bits);
                     bits &= bits - 1;
-                    if (r != self && !mask.isMasked(r)) {
+                    if (r == self) {
+                        expel(phase);
+                    }
+                    if (!mask.isMasked(r) && (only == null || only[r])) {
                         mask.maskOnTimeout(r);
                     }
                 }

@@ -82,12 +82,12 @@ final class MaskAgreement {
             for (round = 0; round < maxRounds; round++) {
                 int version = view.mask.version();
                 publish(false);
-                view.awaitActive(reachedRound, Phase.AGREE, null);
+                view.awaitActive(reachedRound, Phase.AGREE, null, GroupView.WaitKind.AGREEMENT);
                 if (view.mask.version() != version || !view.allActiveAgree()) {
                     continue;
                 }
                 publish(true);
-                view.awaitActive(decidedAlike, Phase.AGREE, null);
+                view.awaitActive(decidedAlike, Phase.AGREE, null, GroupView.WaitKind.AGREEMENT);
                 if (view.mask.version() == version && view.allActiveAgree()) {
                     return view.mask.snapshot();
                 }

@@ -195,7 +195,7 @@ public final class RankProtocol implements AutoCloseable {
         own.setRelease(RegionLayout.DISPATCH_STATE, ready(q));
 
         view.phase(Phase.DISPATCH_RECV, q);
-        view.awaitActive(dispatchReady, Phase.DISPATCH_RECV, dispatchWait);
+        view.awaitActive(dispatchReady, Phase.DISPATCH_RECV, dispatchWait, GroupView.WaitKind.DATA);
         int mismatched = -1;
         for (int p = 0; p < ranks; p++) {
             if (met[p] && regions[p].getAcquire((int) layout.stageFormat(slot)) != fp8Format) {
@@ -370,7 +370,7 @@ public final class RankProtocol implements AutoCloseable {
         view.phase(Phase.COMBINE_SEND, q);
         own.setRelease(RegionLayout.COMBINE_STATE, ready(q));
         view.phase(Phase.COMBINE_RECV, q);
-        view.awaitActive(combineReady, Phase.COMBINE_RECV, combineWait);
+        view.awaitActive(combineReady, Phase.COMBINE_RECV, combineWait, GroupView.WaitKind.DATA);
         markValidExperts();
         reduce(topkWeightsAddress);
         VarHandle.acquireFence();
