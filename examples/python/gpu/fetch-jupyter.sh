@@ -20,9 +20,18 @@ out="$repo/.gpu/python"
 say() { echo "[fetch-jupyter] $*"; }
 
 roots=(python3.11 python3-jupyter-client python3-nbclient python3-nbformat)
-left_out='^(libc6|libacl1|libzstd1|libgcc-s1|gcc-12-base|libstdc\+\+6|zlib1g|libcrypt1|libselinux1|libpcre2-8-0|perl|perl-base|perl-modules-.*|libperl.*|dpkg|tar|debconf|cdebconf|libdebian-installer4|libnewt0\.52|libslang2|libtextwrap1|install-info|tzdata|ca-certificates|openssl|mime-support|mailcap|media-types|readline-common|libreadline8|libncursesw6|libtinfo6|libdb5\.3|libgdbm6|libgdbm-compat4|libnsl2|libtirpc3|libtirpc-common|libsqlite3-0|python3-distutils|python3-lib2to3|python3-py|python3-pkg-resources)$'
-# What a carried ELF file may take from the machine it runs on.
-base_libs='^(linux-vdso\.so\.1|ld-linux-x86-64\.so\.2|libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|libutil\.so\.1|libresolv\.so\.2|libgcc_s\.so\.1|libstdc\+\+\.so\.6|libz\.so\.1)$'
+left_out=(
+  libc6 libgcc-s1 gcc-12-base libstdc++6 zlib1g libcrypt1   # what every glibc system has
+  dpkg tar debconf cdebconf install-info perl perl-base libperl5.36 perl-modules-5.36 libdebian-installer4 libnewt0.52
+  libslang2 libtextwrap1 libselinux1 libpcre2-8-0 libacl1 libzstd1   # Debian's packaging tools and their libraries
+  tzdata ca-certificates openssl mime-support mailcap media-types    # data and tools the execution path does not use
+  readline-common libreadline8 libncursesw6 libtinfo6 libdb5.3 libgdbm6 libgdbm-compat4 libnsl2 libtirpc3
+  libtirpc-common libsqlite3-0                                       # libraries of the removed extension modules
+  python3-distutils python3-lib2to3 python3-py python3-pkg-resources # Python packages nothing here imports
+)
+# What a carried ELF file may take from the machine it runs on: glibc, the GCC runtime, zlib.
+base_libs=(linux-vdso.so.1 ld-linux-x86-64.so.2 libc.so.6 libm.so.6 libpthread.so.0 libdl.so.2 librt.so.1 libutil.so.1
+           libresolv.so.2 libgcc_s.so.1 libstdc++.so.6 libz.so.1)
 unused_modules='^(readline|_curses|_curses_panel|_dbm|_gdbm|_sqlite3|nis|_crypt)\.cpython-'
 
 work=$(mktemp -d)
@@ -43,7 +52,7 @@ apt-get "${apt_opts[@]}" -q update > "$apt_dir/update.log" 2>&1 || { tail -n 5 "
 
 apt-cache "${apt_opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
     --no-enhances "${roots[@]}" | grep -v -e '^ ' -e '^<' | sort -u > "$work/closure"
-grep -v -E "$left_out" "$work/closure" > "$work/packages"
+grep -v -x -F -f <(printf '%s\n' "${left_out[@]}") "$work/closure" > "$work/packages"
 say "$(wc -l < "$work/packages") of $(wc -l < "$work/closure") packages in the closure of ${roots[*]}"
 apt-cache "${apt_opts[@]}" show --no-all-versions $(cat "$work/packages") \
   | awk '/^Package: / { p = $2 } /^Version: / { print p, $2 }' | sort > "$work/jupyter.packages"
@@ -73,8 +82,7 @@ missing=$(find "$root" -type f \( -name '*.so*' -o -path '*/bin/*' \) -print0 | 
   LD_LIBRARY_PATH="$lib_path" ldd "$elf" 2>/dev/null | awk -v root="$root" -v elf="${elf#"$root"/}" '
     /not found/ { print elf ": " $1 " not found"; next }
     /=>/ && index($3, root) != 1 { print elf ": " $1 }' | while read -r line; do
-      lib=${line##*: }
-      echo "$lib" | grep -q -E "$base_libs" || echo "$line"
+      printf '%s\n' "${base_libs[@]}" | grep -q -x -F "${line##*: }" || echo "$line"
     done
 done)
 if [ -n "$missing" ]; then
@@ -84,8 +92,9 @@ if [ -n "$missing" ]; then
 fi
 # -I: neither this machine's PYTHON* variables nor its site-packages (the interpreter finds its own prefix); -B: no
 # __pycache__ written into what is packed.
-LD_LIBRARY_PATH="$lib_path" "$root/usr/bin/python3.11" -I -B -c \
-  'import jupyter_client, nbclient, nbformat, zmq; print("[fetch-jupyter] python", __import__("sys").version.split()[0], "jupyter_client", jupyter_client.__version__, "nbclient", nbclient.__version__, "pyzmq", zmq.__version__, "libzmq", zmq.zmq_version())'
+LD_LIBRARY_PATH="$lib_path" "$root/usr/bin/python3.11" -I -B -c 'import sys, jupyter_client, nbclient, nbformat, zmq
+print("[fetch-jupyter] python", sys.version.split()[0], "jupyter_client", jupyter_client.__version__,
+      "nbclient", nbclient.__version__, "pyzmq", zmq.__version__, "libzmq", zmq.zmq_version())'
 
 mkdir -p "$out"
 XZ_OPT="-9 -T0" tar -C "$work" -cJf "$out/jupyter.tar.xz.tmp" jupyter

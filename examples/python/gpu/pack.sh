@@ -12,7 +12,7 @@
 #   .gpu/python/jpype/           JPype's source and compiled Java part (fetch-jpype.sh)
 #
 # Then, on the GPU machine, from the repository root with .gpu/python carried: examples/python/gpu/run-gpu-check.sh
-# (see examples/python/README.md). Builds with `mvn -B -DskipTests package` first; SKIP_BUILD=1 reuses the jars
+# (CONTRIBUTING.md, "Python and notebooks"). Builds with `mvn -B -DskipTests package` first; SKIP_BUILD=1 reuses the jars
 # under */target.
 set -euo pipefail
 
@@ -54,7 +54,7 @@ rm -rf "$out/native" "$out/native.tar.xz" && mkdir -p "$out/native/debs"
   fonts-dejavu-core >/dev/null 2>&1) || say "could not download the font libraries: notebook 03's plot will fail there"
 for deb in "$out"/native/debs/*.deb; do [ -f "$deb" ] && dpkg -x "$deb" "$out/native/root"; done
 rm -rf "$out/native/debs" "$out"/native/root/usr/share/{doc,doc-base,lintian,man}
-XZ_OPT="-9 -T0" tar -C "$out/native" -cJf "$out/native.tar.xz" root
+if [ -d "$out/native/root" ]; then XZ_OPT="-9 -T0" tar -C "$out/native" -cJf "$out/native.tar.xz" root; fi
 rm -rf "$out/native"
 
 rm -rf "$out/lib"
