@@ -2,8 +2,8 @@
 # Runs THERE (the GPU machine), from the repository root, with .gpu/python carried (pack.sh made it):
 #   1. unpacks the Java runtime, builds JPype for this machine's python3 (build-jpype.sh, ~40 s);
 #   2. runs examples/python/gpu_check.py (pyarrow and torch checks; ends with "N passed, N failed");
-#   3. executes notebook 03 (cuda-local) with FillNotebook and writes it, outputs filled, to $OUT (or .gpu/python/out):
-#      copy it back over examples/notebooks/03-cuda-local-on-a-gpu.ipynb to commit the outputs.
+#   3. executes notebook 03 (cuda-local) in Jupyter with the JJava kernel (run-notebooks.sh) and writes it, with its
+#      outputs, to $OUT (or .gpu/python/out): copy it over examples/notebooks/ to commit the outputs.
 # Logs go to $OUT too. Exit code: non-zero if gpu_check.py or the notebook failed.
 set -uo pipefail
 
@@ -19,15 +19,6 @@ cd "$repo"
 if [ ! -x "$work/jre/bin/java" ]; then
   tar -C "$work" -xJf "$bundle/jre.tar.xz"
 fi
-native="$bundle/native/root"
-if [ -d "$native" ]; then
-  # Font rendering for notebook 03's plot: pack.sh's HarfBuzz/FreeType, and DejaVu as the JRE's own font directory.
-  export LD_LIBRARY_PATH="$native/usr/lib/x86_64-linux-gnu:$native/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  # The image's fontconfig knows no fonts ("Fontconfig head is null"): point it at the carried ones.
-  printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>%s</cachedir></fontconfig>\n' \
-    "$native/usr/share/fonts" "$work/fontconfig-cache" > "$work/fonts.conf"
-  export FONTCONFIG_FILE="$work/fonts.conf"
-fi
 "$repo/examples/python/gpu/build-jpype.sh" "$work/site" python3 2>&1 | tee "$out/build-jpype.log" || exit 1
 
 export TOKENROUTE_JVM="$work/jre/lib/server/libjvm.so"
@@ -40,10 +31,9 @@ echo "== gpu_check.py"
 python3 "$repo/examples/python/gpu_check.py" 2>&1 | tee "$out/gpu_check.log"
 check=${PIPESTATUS[0]}
 
-echo "== notebook 03 (FillNotebook)"
-"$work/jre/bin/java" --add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED \
-  --add-modules=jdk.incubator.vector -cp "$bundle/lib/*" io.tokenroute.examples.python.FillNotebook \
-  --out "$out" "$repo/examples/notebooks/03-cuda-local-on-a-gpu.ipynb" 2>&1 | tee "$out/notebook-03.log"
+echo "== notebook 03 (Jupyter, JJava)"
+OUT="$out" "$repo/examples/python/gpu/run-notebooks.sh" "$repo/examples/notebooks/03-cuda-local-on-a-gpu.ipynb" 2>&1 \
+  | tee "$out/notebook-03.log"
 notebook=${PIPESTATUS[0]}
 
 echo "== summary: gpu_check.py exit $check, notebook 03 exit $notebook; files in $out"

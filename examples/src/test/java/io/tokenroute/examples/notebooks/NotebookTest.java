@@ -1,139 +1,149 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.notebooks;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import io.tokenroute.device.Cuda;
-import io.tokenroute.examples.python.Notebook;
-import io.tokenroute.examples.python.NotebookRunner;
+import io.tokenroute.examples.notebooks.NotebookFigures.Expected;
+import io.tokenroute.examples.notebooks.NotebookFigures.Figure;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Base64;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
-import java.util.TreeSet;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * Executes every notebook under {@code examples/notebooks} headlessly, so they cannot rot: each Java code cell runs
- * through JShell with the project class path ({@link NotebookRunner}, which translates {@code %jars} /
- * {@code %classpath}), and any exception or compile error fails the notebook. Images a cell displays must be valid
- * PNGs (written to {@code target/notebooks/} for a look). The committed outputs must match what the cells produce now
- * in kind (stream, image, result), so a notebook edited without refilling its outputs fails too. Notebooks marked
- * {@code requires: cuda} are skipped, with the reason, where no CUDA device is visible; they are still compiled
- * everywhere, cell by cell ({@link NotebookRunner#compileOnly()}), so an API change breaks them here first.
+ * The notebooks under {@code examples/notebooks}, read the way a reader reads them: made for the JJava kernel
+ * (kernelspec {@code java}), every code cell executed once from top to bottom, no error output and nothing on
+ * stderr, the figures each notebook exists to show ({@link NotebookFigures}), and its plots as PNG images.
+ *
+ * <ul>
+ *   <li>{@link #executedInJupyter()} executes the notebooks that need no GPU in real Jupyter, with the command the
+ *       README gives users: {@code jupyter nbconvert --to notebook --execute}, this build's class path in
+ *       {@code JJAVA_CLASSPATH}, the executed copies in {@code target/notebook-test/}. Skipped, saying why, where no
+ *       {@code java} kernelspec exists.
+ *   <li>{@link #committedOutputs()} reads the committed notebooks, the GPU one included: what the repository shows has
+ *       to pass the same reading, and the first cell has to put the build's jars on the class path with
+ *       {@code %classpath} (JJava reports {@code %jars} as deprecated).
+ * </ul>
  */
 class NotebookTest {
     private static final Path NOTEBOOKS = Path.of("notebooks");
-    private static final Path IMAGES = Path.of("target", "notebooks");
+    private static final Path EXECUTED = Path.of("target", "notebook-test");
+    private static final Duration CELL_LIMIT = Duration.ofMinutes(10);
+    private static final Duration NOTEBOOK_LIMIT = Duration.ofMinutes(20);
 
     @TestFactory
-    Stream<DynamicTest> everyNotebookRuns() throws IOException {
-        List<Path> files;
-        try (Stream<Path> list = Files.list(NOTEBOOKS)) {
-            files = list.filter(p -> p.toString().endsWith(".ipynb")).sorted().toList();
-        }
-        assertFalse(files.isEmpty(), "no notebooks under " + NOTEBOOKS.toAbsolutePath());
-        NotebookRunner runner = new NotebookRunner(NotebookRunner.currentClassPath(), Duration.ofMinutes(5));
-        return files.stream().map(file -> DynamicTest.dynamicTest(file.getFileName().toString(), () -> run(runner,
-                file)));
-    }
-
-    /**
-     * Notebooks that need a GPU are still compiled here, cell by cell, against the current API (nothing runs), so an
-     * API change breaks them in CI and not first on the GPU machine.
-     */
-    @TestFactory
-    Stream<DynamicTest> gpuNotebooksCompile() throws IOException {
-        NotebookRunner compiler = new NotebookRunner(NotebookRunner.currentClassPath(), Duration.ofMinutes(5))
-                .compileOnly();
-        List<Path> gpu = new ArrayList<>();
-        try (Stream<Path> list = Files.list(NOTEBOOKS)) {
-            for (Path p : list.filter(f -> f.toString().endsWith(".ipynb")).sorted().toList()) {
-                if (Notebook.read(p).requiresCuda()) {
-                    gpu.add(p);
-                }
-            }
-        }
-        return gpu.stream().map(file -> DynamicTest.dynamicTest(file.getFileName() + " compiles", () -> {
-            NotebookRunner.Run run = compiler.run(Notebook.read(file));
-            NotebookRunner.CellRun failed = run.failure();
-            if (failed != null) {
-                fail(file.getFileName() + ", cell " + failed.index() + " does not compile:\n" + failed.error());
-            }
+    Stream<DynamicTest> executedInJupyter() throws IOException, InterruptedException {
+        List<Path> withoutGpu = notebooks().stream().filter(p -> !read(p).requiresCuda()).toList();
+        assertFalse(withoutGpu.isEmpty(), "no notebook without a GPU under " + NOTEBOOKS.toAbsolutePath());
+        Optional<String> unavailable = Jupyter.unavailableReason();
+        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        return withoutGpu.stream().map(notebook -> DynamicTest.dynamicTest(notebook.getFileName().toString(), () -> {
+            assumeTrue(unavailable.isEmpty(), () -> notebook.getFileName() + " not executed: " + unavailable.get());
+            Path executed = Jupyter.execute(notebook, EXECUTED, classPath, CELL_LIMIT, NOTEBOOK_LIMIT);
+            readAsAReader(NotebookFile.read(executed));
         }));
     }
 
-    private static void run(NotebookRunner runner, Path file) throws IOException {
-        Notebook notebook = Notebook.read(file);
-        assertEquals("java", notebook.kernelName(), "IJava and JJava register kernelspec 'java'");
-        assertEquals("java", notebook.language());
-        if (notebook.requiresCuda()) {
-            assumeTrue(Cuda.isAvailable(), file.getFileName() + " needs a CUDA device: " + Cuda.unavailableReason());
-        }
-        NotebookRunner.Run run = runner.run(notebook);
-        NotebookRunner.CellRun failed = run.failure();
-        if (failed != null) {
-            fail(file.getFileName() + ", cell " + failed.index() + ":\n"
-                    + notebook.cells().get(failed.index()).source() + "\n---\n" + failed.error());
-        }
-        long codeCells = notebook.cells().stream().filter(Notebook.Cell::isCode).count();
-        assertEquals(codeCells, run.cells().size(), "every code cell ran");
-        Files.createDirectories(IMAGES);
-        boolean committedOutputs = notebook.cells().stream().filter(Notebook.Cell::isCode)
-                .anyMatch(c -> !notebook.outputs(c.index()).isEmpty());
-        for (NotebookRunner.CellRun cell : run.cells()) {
-            int image = 0;
-            for (JsonNode output : cell.outputs()) {
-                JsonNode png = output.path("data").path("image/png");
-                if (!png.isMissingNode()) {
-                    byte[] bytes = Base64.getMimeDecoder().decode(png.asText());
-                    BufferedImage decoded = ImageIO.read(new ByteArrayInputStream(bytes));
-                    assertNotNull(decoded, "cell " + cell.index() + " displayed an image that is not a PNG");
-                    assertTrue(decoded.getWidth() > 0 && decoded.getHeight() > 0);
-                    String name = file.getFileName().toString().replace(".ipynb", "") + "-cell" + cell.index()
-                            + "-" + image++ + ".png";
-                    Files.write(IMAGES.resolve(name), bytes);
-                }
+    @TestFactory
+    Stream<DynamicTest> committedOutputs() throws IOException {
+        return notebooks().stream().map(notebook -> DynamicTest.dynamicTest(notebook.getFileName().toString(), () -> {
+            NotebookFile file = NotebookFile.read(notebook);
+            List<NotebookFile.CodeCell> cells = file.codeCells();
+            assertFalse(cells.isEmpty(), file.name() + " has no code cell");
+            String first = cells.get(0).source();
+            assertTrue(first.startsWith("//") && first.lines().anyMatch(line -> line.startsWith("%classpath ")),
+                    file.name() + ": the first code cell says in a comment how to point the notebook at the jars, "
+                            + "then puts them on the class path with %classpath:\n" + first);
+            for (NotebookFile.CodeCell cell : cells) {
+                assertFalse(cell.source().lines().anyMatch(line -> line.strip().startsWith("%jars")),
+                        file.name() + ", cell " + cell.index() + ": %jars is deprecated in JJava, use %classpath");
             }
-            if (committedOutputs) {
-                assertEquals(kinds(notebook.outputs(cell.index())), kinds(cell.outputs()), file.getFileName()
-                        + ", cell " + cell.index() + ": the committed outputs differ in kind from what the cell "
-                        + "prints now; refill the notebook (io.tokenroute.examples.python.FillNotebook)");
-            }
-        }
-        assertTrue(committedOutputs || notebook.requiresCuda(), file.getFileName() + " is committed without "
-                + "outputs; fill them with io.tokenroute.examples.python.FillNotebook");
+            readAsAReader(file);
+        }));
     }
 
-    /** Output kinds of a cell: {@code stream:stdout}, {@code display_data:image/png+text/plain}, ... */
-    private static Set<String> kinds(JsonNode outputs) {
-        Set<String> kinds = new TreeSet<>();
-        for (JsonNode o : outputs) {
-            StringBuilder kind = new StringBuilder(o.path("output_type").asText());
-            if (o.has("name")) {
-                kind.append(':').append(o.path("name").asText());
-            }
-            Set<String> mimes = new TreeSet<>();
-            o.path("data").fieldNames().forEachRemaining(mimes::add);
-            if (!mimes.isEmpty()) {
-                kind.append(':').append(String.join("+", mimes));
-            }
-            kinds.add(kind.toString());
+    private static void readAsAReader(NotebookFile file) throws IOException {
+        String name = file.name();
+        assertEquals(Jupyter.KERNEL, file.kernelName(), name + ": the kernelspec JJava installs is `java`");
+        List<Integer> counts = file.codeCells().stream().map(NotebookFile.CodeCell::executionCount).toList();
+        assertEquals(IntStream.rangeClosed(1, counts.size()).boxed().toList(), counts,
+                name + ": every code cell executed once, from top to bottom, in one kernel");
+        assertEquals(List.of(), file.errors(), name + ": error outputs");
+        assertEquals(List.of(), file.stderr(), name + ": text on stderr");
+
+        Expected expected = NotebookFigures.BY_NOTEBOOK.get(name);
+        assertNotNull(expected, name + " has no entry in NotebookFigures: add the lines a reader checks");
+        List<String> lines = file.textLines();
+        for (Figure figure : expected.figures()) {
+            long found = lines.stream().filter(line -> figure.pattern().matcher(line).find()).count();
+            assertEquals(figure.count(), found, () -> name + ": " + figure.what() + ": lines matching /"
+                    + figure.pattern() + "/; the notebook printed:\n" + String.join("\n", lines));
         }
-        return kinds;
+
+        List<byte[]> pngs = file.displayedPngs();
+        assertEquals(expected.plots(), pngs.size(), name + ": plots shown as image/png display_data");
+        for (byte[] png : pngs) {
+            BufferedImage image = ImageIO.read(new ByteArrayInputStream(png));
+            assertNotNull(image, name + ": an image/png output that is not a PNG");
+            assertTrue(colours(image) > 2, name + ": a plot of " + image.getWidth() + "x" + image.getHeight()
+                    + " with hardly anything drawn on it");
+        }
+    }
+
+    /** Distinct colours in the image, up to a few: a blank or one-colour image has one. */
+    private static int colours(BufferedImage image) {
+        Set<Integer> seen = new HashSet<>();
+        for (int y = 0; y < image.getHeight() && seen.size() < 16; y++) {
+            for (int x = 0; x < image.getWidth() && seen.size() < 16; x++) {
+                seen.add(image.getRGB(x, y));
+            }
+        }
+        return seen.size();
+    }
+
+    private static List<Path> notebooks() throws IOException {
+        try (Stream<Path> list = Files.list(NOTEBOOKS)) {
+            List<Path> notebooks = list.filter(p -> p.toString().endsWith(".ipynb")).sorted().toList();
+            assertFalse(notebooks.isEmpty(), "no notebooks under " + NOTEBOOKS.toAbsolutePath());
+            return notebooks;
+        }
+    }
+
+    private static NotebookFile read(Path notebook) {
+        try {
+            return NotebookFile.read(notebook);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 }
