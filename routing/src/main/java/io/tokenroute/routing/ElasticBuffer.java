@@ -390,6 +390,37 @@ public final class ElasticBuffer implements AutoCloseable {
     }
 
     /**
+     * Collective among the active ranks: all-gathers which masked ranks asked to come back ({@link #readmitRequests()}:
+     * live ranks their peers masked, now waiting in {@code readmit(theirRank, timeout)}), and readmits the lowest of
+     * them with {@link #readmit}. Every active rank calls it at the same point (say, after {@link #agreeMask()} at the
+     * end of a step whose agreed mask is not empty), so all of them readmit the same rank or none.
+     *
+     * @param timeout the readmission's timeout
+     * @return the rank this call tried to readmit (every active rank returns the same one, so they can go on alike;
+     *     {@link #isMasked} tells whether it came back), or -1 if none asked
+     */
+    public int readmitRequesting(Duration timeout) {
+        requireElastic("readmitRequesting");
+        byte[] asking = new byte[config.ranks()];
+        for (int r : protocol.readmitRequests()) {
+            asking[r] = 1;
+        }
+        int lowest = -1;
+        for (byte[] part : allGatherBytes(asking)) {
+            for (int r = 0; part != null && r < part.length; r++) {
+                if (part[r] != 0 && (lowest < 0 || r < lowest)) {
+                    lowest = r;
+                }
+            }
+        }
+        if (lowest < 0 || lowest == rank()) {
+            return -1;
+        }
+        readmit(lowest, timeout);
+        return lowest;
+    }
+
+    /**
      * Collective among the active ranks and the returning rank {@code rank}: cleans the buffers and unmasks it, after
      * which it takes part in dispatch and combine again. The returning rank calls it with its own id (a rank that was
      * stopped, or one that got {@link RankMaskedException}); it asks to come back ({@link #readmitRequests()} on the

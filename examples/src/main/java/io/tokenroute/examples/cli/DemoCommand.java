@@ -116,13 +116,15 @@ public final class DemoCommand implements Callable<Integer> {
             converter = FailureConverter.class,
             description = "Stop rank R in step S (repeatable). PHASE dispatch: R parks before publishing its rows, "
                     + "survivors detect it in dispatch; combine: R parks before publishing its expert outputs, "
-                    + "survivors detect it in combine. Default: ${DEFAULT-VALUE}.")
+                    + "survivors detect it in combine. Default: ${DEFAULT-VALUE} (for 8 ranks and 200 steps: ranks 3R/8 "
+                    + "and 5R/8 at 30 % and 60 % of --steps).")
     private List<FailureSpec> failures;
 
     @Option(names = "--readmit", paramLabel = "R@S", split = ",", defaultValue = Defaults.READMITS,
             converter = ReadmitConverter.class,
-            description = "Bring the stopped rank R back before step S (repeatable). Default: ${DEFAULT-VALUE}, "
-                    + "dropped when --fail is given without --readmit.")
+            description = "Bring the stopped rank R back before step S (repeatable). Default: ${DEFAULT-VALUE} (for 8 "
+                    + "ranks and 200 steps: the first failed rank at 80 % of --steps), dropped when --fail is given "
+                    + "without --readmit.")
     private List<ReadmitSpec> readmits;
 
     @Option(names = "--healthy", description = "No failures and no readmissions (ignores --fail and --readmit).")
@@ -270,8 +272,11 @@ public final class DemoCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--readmit is not possible with --transport " + transport
                     + ": a failed rank's process is SIGKILLed and cannot come back; use --fail without --readmit");
         }
-        // The local default readmission is dropped with --fail, and always with rank processes (default failures stay).
-        List<ReadmitSpec> readmissions = healthy || processes || (failGiven && !readmitGiven) ? List.of() : readmits;
+        // Default failures and readmission scale to --ranks and --steps; the default readmission is dropped with
+        // --fail, and always with rank processes (default failures stay).
+        List<FailureSpec> failing = failGiven ? failures : DemoConfig.defaultFailures(ranks, steps, warmupSteps);
+        List<ReadmitSpec> readmissions = healthy || processes || (failGiven && !readmitGiven) ? List.of()
+                : readmitGiven ? readmits : DemoConfig.defaultReadmits(ranks, steps, warmupSteps);
         boolean timeoutGiven = spec.commandLine().getParseResult().hasMatchedOption("--timeout");
         Duration peerTimeout = timeoutGiven ? timeout
                 : cudaLocal ? new DurationConverter().convert(CUDA_LOCAL_TIMEOUT)
@@ -282,7 +287,7 @@ public final class DemoCommand implements Callable<Integer> {
             return DemoConfig.builder().ranks(ranks).experts(experts).redundant(redundant).tokens(tokens)
                     .hidden(hidden).topK(topK).steps(steps).timeout(peerTimeout).warmupSteps(warmupSteps)
                     .warmupTimeout(warmupTimeout).rehearse(!noRehearsal && !cudaLocal && !nvshmem).seed(seed)
-                    .failures(healthy ? List.of() : failures).readmits(readmissions).build();
+                    .failures(healthy ? List.of() : failing).readmits(readmissions).build();
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage(), e);
         }

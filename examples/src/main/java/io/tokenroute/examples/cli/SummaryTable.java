@@ -69,6 +69,8 @@ final class SummaryTable {
         row(b, "false masks", s.unexpectedMasks().isEmpty() ? "none"
                 : s.unexpectedMasks().size() + ": " + s.unexpectedMasks().stream().map(SummaryTable::falseMask)
                         .collect(Collectors.joining(", ")));
+        row(b, "split views", s.splitViews().isEmpty() ? "none (every agreement gave every live rank the same mask)"
+                : s.splitViews().size() + ": " + String.join("; ", s.splitViews()));
         s.errors().forEach(e -> row(b, "error", e));
         row(b, "mismatches", s.mismatches() + (s.mismatchExamples().isEmpty() ? ""
                 : " (e.g. " + String.join("; ", s.mismatchExamples()) + ")"));

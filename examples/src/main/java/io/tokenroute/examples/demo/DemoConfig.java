@@ -43,6 +43,7 @@ public record DemoConfig(int ranks, int experts, int redundant, int tokens, int 
         public static final int WARMUP_STEPS = 10;
         public static final String WARMUP_TIMEOUT = "5s";
         public static final long SEED = 42;
+        /** What the defaults of {@code --fail} and {@code --readmit} are for 8 ranks and 200 steps. */
         public static final String FAILURES = "3@60:dispatch,5@120:combine";
         public static final String READMITS = "3@160";
 
@@ -58,6 +59,40 @@ public record DemoConfig(int ranks, int experts, int redundant, int tokens, int 
         readmits = List.copyOf(readmits);
         validate(ranks, experts, redundant, tokens, hidden, topK, steps, timeout, warmupSteps, warmupTimeout);
         validateSchedule(ranks, steps, warmupSteps, failures, readmits);
+    }
+
+    /**
+     * The default failures, scaled to the run: ranks {@code 3R/8} and {@code 5R/8} (3 and 5 of 8) stop at 30 % and 60 %
+     * of the steps, in dispatch and in combine; one failure with 2 ranks, none with 1 rank or too few steps after the
+     * warm-up.
+     */
+    public static List<FailureSpec> defaultFailures(int ranks, int steps, int warmupSteps) {
+        int[] at = defaultSteps(steps, warmupSteps);
+        if (ranks < 2 || at == null) {
+            return List.of();
+        }
+        int first = 3 * ranks / 8;
+        int second = Math.max(first + 1, 5 * ranks / 8);
+        if (ranks == 2) {
+            return List.of(new FailureSpec(first, at[0], FailurePhase.DISPATCH));
+        }
+        return List.of(new FailureSpec(first, at[0], FailurePhase.DISPATCH),
+                new FailureSpec(second, at[1], FailurePhase.COMBINE));
+    }
+
+    /** The default readmission: the first default failure's rank comes back at 80 % of the steps. */
+    public static List<ReadmitSpec> defaultReadmits(int ranks, int steps, int warmupSteps) {
+        int[] at = defaultSteps(steps, warmupSteps);
+        List<FailureSpec> failures = defaultFailures(ranks, steps, warmupSteps);
+        return failures.isEmpty() ? List.of() : List.of(new ReadmitSpec(failures.get(0).rank(), at[2]));
+    }
+
+    /** Steps at 30, 60 and 80 % of the run (60, 120, 160 of 200), after the warm-up; null if they do not fit. */
+    private static int[] defaultSteps(int steps, int warmupSteps) {
+        int[] at = {Math.max(warmupSteps, steps * 3 / 10), 0, 0};
+        at[1] = Math.max(at[0] + 1, steps * 6 / 10);
+        at[2] = Math.max(at[1] + 1, steps * 8 / 10);
+        return at[2] < steps ? at : null;
     }
 
     /** A builder holding the CLI's defaults. */

@@ -116,6 +116,9 @@ final class DemoRecorder {
     private final List<int[]> falselyMasked = new ArrayList<>();
     /** Falsely masked ranks readmitted (rank:step back at), as the survivors recorded it. */
     private final Map<String, int[]> cameBack = new LinkedHashMap<>();
+    /** Per agreement (step:index), the mask the first live rank returned; a different one from another is a split. */
+    private final Map<String, String> agreedMasks = new LinkedHashMap<>();
+    private final List<String> splitViews = new ArrayList<>();
     /** Falsely masked ranks that gave up coming back (rank:step). */
     private final List<int[]> notReadmitted = new ArrayList<>();
     private final List<String> errors = new ArrayList<>();
@@ -196,6 +199,22 @@ final class DemoRecorder {
         }
     }
 
+    /**
+     * Live rank {@code rank}'s {@code index}-th agreeMask of {@code step} returned {@code mask}: every live rank must
+     * return the same one (a difference is a split view, which fails the run).
+     */
+    synchronized void agreed(int step, int index, int rank, int[] mask) {
+        String key = step + ":" + index;
+        String mine = Arrays.toString(masked(mask));
+        String first = agreedMasks.putIfAbsent(key, mine);
+        if (first != null && !first.equals(mine)) {
+            splitViews.add("step " + step + " agreement " + index + ": rank " + rank + " agreed on masked " + mine
+                    + ", another rank on " + first);
+            listener.onEvent("step " + step + ": split view: rank " + rank + " agreed on masked " + mine + ", another"
+                    + " rank on " + first);
+        }
+    }
+
     /** Rank {@code rank} found in {@code step} that its peers had masked it although it was running. */
     synchronized void falselyMasked(int rank, int step) {
         falselyMasked.add(new int[] {rank, step});
@@ -255,6 +274,9 @@ final class DemoRecorder {
         out.put("falselyMasked", join(falselyMasked.stream().map(m -> m[0] + ":" + m[1]), ","));
         out.put("cameBack", join(cameBack.values().stream().map(m -> m[0] + ":" + m[1] + ":" + m[2]), ","));
         out.put("notReadmitted", join(notReadmitted.stream().map(m -> m[0] + ":" + m[1]), ","));
+        // step:index=masked ranks (dot-separated), agreements ';'
+        out.put("agreed", join(agreedMasks.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()
+                .replaceAll("[\\[\\] ]", "").replace(',', '.')), ";"));
         out.put("errors", String.join("\n", errors));
         return out;
     }
@@ -312,6 +334,15 @@ final class DemoRecorder {
             int[] v = ints(m.replace(':', '.'));
             notReadmitted(v[0], v[1]);
         }
+        for (String a : split(in.get("agreed"), ";")) {
+            String[] kv = a.split("=", -1);
+            int[] key = ints(kv[0].replace(':', '.'));
+            int[] mask = new int[config.ranks()];
+            for (int r : ints(kv[1])) {
+                mask[r] = 1;
+            }
+            agreed(key[0], key[1], rank, mask);
+        }
         for (String e : split(in.get("errors"), "\n")) {
             errors.add(e);
             listener.onEvent(e);
@@ -366,7 +397,8 @@ final class DemoRecorder {
         return new DemoSummary(config, elapsedNanos, decoded.get(), checked.get(), rerouted.get(),
                 detections.values().stream().mapToLong(d -> d.damaged.get()).sum(),
                 detections.values().stream().mapToLong(d -> d.recomputed.get()).sum(), mismatches.get(),
-                List.copyOf(mismatchExamples), failures, readmits, unexpected, List.copyOf(errors), stepMillis,
+                List.copyOf(mismatchExamples), failures, readmits, unexpected, List.copyOf(splitViews),
+                List.copyOf(errors), stepMillis,
                 liveRanks.clone(), kinds, stats(stepMillis, kinds, StepKind.HEALTHY),
                 stats(stepMillis, kinds, StepKind.DEGRADED), stats(stepMillis, kinds, StepKind.DETECTION),
                 LatencyStats.of(agree.stream().mapToDouble(Double::doubleValue).toArray()));

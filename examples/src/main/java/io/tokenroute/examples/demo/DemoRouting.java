@@ -71,8 +71,9 @@ interface DemoRouting {
     boolean readmit(int rank, Duration timeout);
 
     /**
-     * The ranks this rank masks that wait in {@code readmit(theirRank, ...)} to come back (live ranks their peers masked
-     * by mistake); {@link #NONE} where the transport cannot tell.
+     * Collective of the active ranks: readmits the lowest masked rank that asked to come back (a live rank its peers
+     * masked by mistake, waiting in {@code readmit(itself, ...)}); returns it, or -1 if none did (always -1 where the
+     * transport cannot tell). Every active rank returns the same rank, whether or not it came back.
      */
-    int[] readmitRequests();
+    int readmitRequesting(Duration timeout);
 }

@@ -20,6 +20,7 @@ import java.util.List;
  * @param readmits one entry per {@code --readmit}, in the order given
  * @param unexpectedMasks ranks that were masked although no {@code --fail} stopped them (false masks of live ranks,
  *     e.g. on an overloaded host), each with the step it came back at
+ * @param splitViews agreements in which live ranks returned different masks (each fails the run)
  * @param errors exceptions rank threads ended with
  * @param stepMillis per step, the slowest rank's step time, from its first dispatch to the end of the step (combine,
  *     agreement, check, and any replan and recompute rounds); NaN for a step no rank completed
@@ -34,7 +35,7 @@ import java.util.List;
 public record DemoSummary(DemoConfig config, long elapsedNanos, long tokensDecoded, long outputsChecked,
         long tokensRerouted, long damagedTokens, long recomputedTokens, long mismatches, List<String> mismatchExamples,
         List<FailureReport> failures, List<ReadmitReport> readmits, List<UnexpectedMask> unexpectedMasks,
-        List<String> errors, double[] stepMillis, int[] liveRanks, StepKind[] stepKinds, LatencyStats healthy,
+        List<String> splitViews, List<String> errors, double[] stepMillis, int[] liveRanks, StepKind[] stepKinds, LatencyStats healthy,
         LatencyStats degraded, LatencyStats detection, LatencyStats agreeMask) {
 
     /** How a step went. */
@@ -119,12 +120,13 @@ public record DemoSummary(DemoConfig config, long elapsedNanos, long tokensDecod
     }
 
     /**
-     * Whether the run is correct and complete: no mismatch, no error, every failure detected, every readmit done, and
-     * every falsely masked live rank back. False masks themselves are reported, not failures: the protocol told the
+     * Whether the run is correct and complete: no mismatch, no error, no split view, every failure detected, every
+     * readmit done, and every falsely masked live rank back. False masks themselves are reported, not failures: the protocol told the
      * rank and readmitted it, and no output depended on them.
      */
     public boolean ok() {
-        return mismatches == 0 && errors.isEmpty() && unexpectedMasks.stream().allMatch(UnexpectedMask::settled)
+        return mismatches == 0 && errors.isEmpty() && splitViews.isEmpty()
+                && unexpectedMasks.stream().allMatch(UnexpectedMask::settled)
                 && failures.stream().allMatch(FailureReport::detected)
                 && readmits.stream().allMatch(ReadmitReport::readmitted);
     }

@@ -90,7 +90,7 @@ final class ElasticRouting implements DemoRouting {
     }
 
     @Override
-    public int[] readmitRequests() {
-        return buffer.readmitRequests();
+    public int readmitRequesting(Duration timeout) {
+        return buffer.readmitRequesting(timeout);
     }
 }

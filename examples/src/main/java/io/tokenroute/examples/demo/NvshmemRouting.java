@@ -112,7 +112,7 @@ final class NvshmemRouting implements DemoRouting, AutoCloseable {
 
     /** The nvshmem buffer does not publish readmission requests: a masked live PE is not brought back on its own. */
     @Override
-    public int[] readmitRequests() {
-        return NONE;
+    public int readmitRequesting(Duration timeout) {
+        return -1;
     }
 }

@@ -172,7 +172,7 @@ final class RankLoop {
         long start = System.nanoTime();
         Outcome outcome = route(round);
         long firstAgreeNanos = -1;
-        while (true) {
+        for (int agreement = 0;; agreement++) {
             long agreeStart = System.nanoTime();
             int[] union = buffer.agreeMask();
             if (firstAgreeNanos < 0) {
@@ -182,6 +182,7 @@ final class RankLoop {
                 // Peers stopped serving this rank when they masked it: it is no survivor, and there is nothing to check.
                 throw new MaskedByPeers();
             }
+            recorder.agreed(step, agreement, rank, union);
             // Checked after the agreement rather than before: the check's time then adds to one wait (the next
             // dispatch's) instead of two, which keeps every rank's lead on its slowest peer under the timeout.
             verify(step, round, outcome);
@@ -310,32 +311,20 @@ final class RankLoop {
     }
 
     /**
-     * Survivors, at the end of a step with masked ranks: all-gathers which masked ranks asked to come back (a live rank
-     * masked by mistake does, from {@link #comeBack}), readmits the lowest of them, then every participant agrees on the
-     * step to go on with and re-places the experts from the initial placement. The same on every survivor, since the
-     * all-gathered requests and the agreed mask are the same.
+     * Survivors, at the end of a step with masked ranks: readmit the lowest masked rank that asked to come back (a live
+     * rank masked by mistake does, from {@link #comeBack}); then every participant agrees on the step to go on with and
+     * re-places the experts from the initial placement. The same on every survivor: they agreed on the mask, and the
+     * requests are all-gathered.
      */
     private void admitReturningRank(int nextStep) {
-        byte[] asking = new byte[config.ranks()];
-        for (int r : buffer.readmitRequests()) {
-            asking[r] = 1;
-        }
-        int returning = -1;
-        for (byte[] part : buffer.allGather(asking)) {
-            for (int r = 0; part != null && r < part.length; r++) {
-                if (part[r] != 0 && (returning < 0 || r < returning)) {
-                    returning = r;
-                }
-            }
-        }
+        long start = System.nanoTime();
+        int returning = buffer.readmitRequesting(readmitTimeout);
         if (returning < 0) {
             return;
         }
-        long start = System.nanoTime();
-        boolean ok = buffer.readmit(returning, readmitTimeout);
         agreeOnStep(nextStep);
         replaceFromInitial();
-        recorder.cameBack(returning, nextStep, ok, System.nanoTime() - start);
+        recorder.cameBack(returning, nextStep, agreed[returning] == 0, System.nanoTime() - start);
     }
 
     /**

@@ -28,7 +28,7 @@ class DemoPlotTest {
         StepKind[] kinds = new StepKind[config.steps()];
         Arrays.fill(kinds, StepKind.WARMUP);
         LatencyStats none = LatencyStats.of(new double[0]);
-        DemoSummary summary = new DemoSummary(config, 1_000_000L, 0, 0, 0, 0, 0, 0, List.of(), List.of(), List.of(),
+        DemoSummary summary = new DemoSummary(config, 1_000_000L, 0, 0, 0, 0, 0, 0, List.of(), List.of(), List.of(), List.of(),
                 List.of(), List.of("driver: failed before the first step"), latency, new int[config.steps()], kinds,
                 none, none, none, none);
 

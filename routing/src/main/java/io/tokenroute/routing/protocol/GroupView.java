@@ -121,10 +121,14 @@ final class GroupView {
 
     // ------------------------------------------------------------------------------------------------ calls
 
-    /** Starts a call: forgets the last call's report, refuses an expelled rank, adopts the peers' published masks. */
+    /**
+     * Starts a call: forgets the last call's report, refuses an expelled rank, beats (every call of a live rank is a
+     * sign of life, also for a rank with nobody to wait for), adopts the peers' published masks.
+     */
     void beginCall(Phase phase) {
         mask.beginCall();
         ensureNotExpelled(phase);
+        heartbeat();
         if (elastic) {
             gossip(phase);
             settleMutualMasks(phase);

@@ -51,13 +51,39 @@ public final class StepChecker {
     /** Dispatches {@code inputs[self]}, checks, runs the expert, combines, checks; returns the step's reports. */
     public static StepOutcome step(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
             DispatchOptions options, boolean zeroCopy, Presence presence) {
+        return step(buffer, allocator, inputs, options, zeroCopy, presence, presence);
+    }
+
+    /**
+     * {@link #step} where nobody knows in advance which peers will take part (overload, false masks): each result is
+     * checked against the reference for the rank's own mask right after the call. That the mask after a call explains
+     * its result exactly (the masked peers are those whose data it did not use) is what this checks.
+     */
+    public static StepOutcome stepByOwnMask(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
+            DispatchOptions options, boolean zeroCopy) {
+        return step(buffer, allocator, inputs, options, zeroCopy, null, null);
+    }
+
+    private static Presence ofMask(ElasticBuffer buffer) {
+        int[] mask = buffer.queryMask();
+        boolean[] active = new boolean[mask.length];
+        for (int r = 0; r < mask.length; r++) {
+            active[r] = mask[r] == 0;
+        }
+        return new Presence(active, active.clone());
+    }
+
+    private static StepOutcome step(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
+            DispatchOptions options, boolean zeroCopy, Presence dispatchPresence, Presence combinePresence) {
         int self = buffer.rank();
         int localExperts = buffer.config().localExperts();
         try (TokenBatch batch = inputs[self].toBatch(allocator)) {
             Dispatched d = buffer.dispatch(batch, options);
             int dispatchMasked = d.newlyMaskedCount();
             int[] dispatchMaskedRanks = d.newlyMasked();
-            List<short[][]> seen = checkDispatch(d, inputs, self, localExperts, options, presence.dispatchSources());
+            Presence afterDispatch = dispatchPresence != null ? dispatchPresence : ofMask(buffer);
+            List<short[][]> seen = checkDispatch(d, inputs, self, localExperts, options,
+                    afterDispatch.dispatchSources());
             List<VectorSchemaRoot> outputs = zeroCopy ? null : new ArrayList<>();
             for (int l = 0; l < localExperts; l++) {
                 poisonRoot(d.expertOutput(l));
@@ -73,7 +99,8 @@ public final class StepChecker {
                     }
                 }
                 Combined c = buffer.combine(d, outputs, batch);
-                checkCombine(c, inputs[self], localExperts, presence.combineExperts(), options);
+                Presence afterCombine = combinePresence != null ? combinePresence : ofMask(buffer);
+                checkCombine(c, inputs[self], localExperts, afterCombine.combineExperts(), options);
                 poisonReceived(d);
                 poisonRoot(c.batch());
                 return new StepOutcome(d, dispatchMaskedRanks, c.newlyMasked(), dispatchMasked);
