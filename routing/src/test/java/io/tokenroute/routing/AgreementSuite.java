@@ -247,6 +247,7 @@ public abstract class AgreementSuite {
     @Test
     void twoLiveRanksThatMaskEachOtherDoNotBothGoOn() {
         BufferConfig config = base(2).experts(4).build();
+        CountDownLatch bothMasked = new CountDownLatch(2);
         CountDownLatch oneNoticed = new CountDownLatch(1);
         CountDownLatch zeroCalledAgain = new CountDownLatch(1);
         runGroup(config, (buffer, allocator) -> {
@@ -254,6 +255,8 @@ public abstract class AgreementSuite {
             fullStep(buffer, allocator, 0);
             buffer.barrier();
             buffer.updateMask(1 - self, true);
+            bothMasked.countDown();
+            assertTrue(bothMasked.await(LATCH_BOUND.toNanos(), TimeUnit.NANOSECONDS));
             if (self == 1) {
                 buffer.barrier(); // alone; notes that rank 0 masks it too
                 oneNoticed.countDown();

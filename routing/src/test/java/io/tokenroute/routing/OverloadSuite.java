@@ -45,8 +45,8 @@ public abstract class OverloadSuite {
     private static final int HIDDEN = 64;
     private static final int MAX_TOKENS = 8;
     private static final int BUSY = 4;
-    /** The demo's default timeout. */
-    private static final Duration TIMEOUT = Duration.ofMillis(20);
+    /** The demo's default timeout ({@code -Dtokenroute.overload.timeoutMillis=N} to stress false masks). */
+    private static final Duration TIMEOUT = Duration.ofMillis(Long.getLong("tokenroute.overload.timeoutMillis", 20));
     private static final Duration WARM_UP_TIMEOUT = Duration.ofSeconds(20);
     private static final Duration READMIT_TIMEOUT = Duration.ofSeconds(3);
     private static final int RETURN_ATTEMPTS = 5;

@@ -172,12 +172,22 @@ final class GroupView {
      * true).
      */
     void awaitActive(Waiter.PeerCondition condition, Phase phase, long[] waitCost, WaitKind kind) {
+        awaitActive(condition, phase, waitCost, kind, waiter.timeoutNanos());
+    }
+
+    /** The agreement's wait, with its own timeout. */
+    void awaitActive(Waiter.PeerCondition condition, Phase phase, long timeoutNanos) {
+        awaitActive(condition, phase, null, WaitKind.AGREEMENT, timeoutNanos);
+    }
+
+    private void awaitActive(Waiter.PeerCondition condition, Phase phase, long[] waitCost, WaitKind kind,
+            long timeoutNanos) {
         for (int p = 0; p < ranks; p++) {
             pending[p] = p != self && !mask.isMasked(p);
         }
         waitPhase = phase;
         waitKind = kind;
-        waiter.awaitAll(pending, met, condition, phase, waitCost);
+        waiter.awaitAll(pending, met, condition, phase, waitCost, timeoutNanos);
         met[self] = true;
         if (!elastic) {
             return;
@@ -365,16 +375,6 @@ final class GroupView {
         }
         for (int w = 0; w < mine.length; w++) {
             if (mine[w] != peerWords[w]) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /** Whether every active peer published exactly this rank's mask. */
-    boolean allActiveAgree() {
-        for (int p = 0; p < ranks; p++) {
-            if (p != self && !mask.isMasked(p) && !publishedEqualsOwn(p)) {
                 return false;
             }
         }
