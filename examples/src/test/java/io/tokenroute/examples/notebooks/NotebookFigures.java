@@ -120,6 +120,9 @@ final class NotebookFigures {
                             "^stream batches read from the survivors: 72 = 24 steps x 3 survivors$"),
                     Figure.line("every streamed batch at the producer's addresses",
                             "^zero copy from the queue to the consumer: 82 of 82 batches at the producer's addresses$"),
+                    Figure.line("the agreed masks are the failure's",
+                            "^agreed masks: 24 of 24 steps as expected \\(nobody masked before step 10, rank 2 from "
+                                    + "then on\\)$"),
                     Figure.line("tokens routed", "^tokens read 3072; routed and combined 2624 "),
                     Figure.line("every output equals the plain-loop reference",
                             "^outputs equal to the reference, hidden bit for bit and lost_weight exactly: "
