@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs HERE (the build machine, with network): fetches JPype's source for the GPU machine, whose Python (3.12 venv)
-# has no JPype and which has no network. Debian trixie's source package python-jpype 1.5.0 is the one seen working
-# there (see the shared platform notes). Only the upstream .orig.tar.gz is kept, checked against the SHA-256 of the
-# signed Sources index; JPype's Java part is compiled here (the GPU machine has no JDK) into org.jpype.jar.
+# Runs HERE (the build machine, with network): fetches JPype's source for a GPU machine whose Python (e.g. a 3.12
+# venv) has no JPype and which may have no network. It takes Debian trixie's source package python-jpype 1.5.0: JPype
+# 1.5 is the first release that supports Python 3.12, and build-jpype.sh builds it there with pip, offline. Only the
+# upstream .orig.tar.gz is kept, checked against the SHA-256 of the signed Sources index; JPype's Java part is compiled
+# here (the GPU machine needs no JDK) into org.jpype.jar.
 #
 #   examples/python/gpu/fetch-jpype.sh          # -> .gpu/python/jpype/{python-jpype_1.5.0.orig.tar.gz,org.jpype.jar}
 #

@@ -90,7 +90,53 @@ final class NotebookFigures {
                     Figure.line("the combine output exported in place",
                             "^combine output of rank 0: 64 rows, device_type CUDA, hidden at " + ADDRESS
                                     + " \\(= \\1\\)$"),
-                    Figure.line("no leak", "^bytes still allocated: 0$")), 1));
+                    Figure.line("no leak", "^bytes still allocated: 0$")), 1),
+            "04-arrow-pipeline-with-a-rank-failure.ipynb", new Expected(List.of(
+                    Figure.line("the input files' schema, hidden tagged as bf16",
+                            "^hidden +FixedSizeList\\(128\\) +of "
+                                    + "ExtensionType\\(tokenroute\\.bfloat16, Int\\(16, false\\)\\)"),
+                    Figure.line("one record batch per step in the input file",
+                            "^tokens-rank0\\.arrow: [1-9][0-9]* bytes, 24 record batches of 32 rows$"),
+                    Figure.line("the token batches read back",
+                            "^read 96 token batches \\(3072 tokens\\) from 4 IPC files"),
+                    Figure.lines(4, "each stream moved to its consumer",
+                            "^rank [0-3]: stream exported, moved to the consumer \\(release == NULL in the producer's "
+                                    + "struct\\): true$"),
+                    Figure.lines(3, "every survivor ran every step", "^rank [013]: 24 steps$"),
+                    Figure.line("the stopped rank parked inside dispatch",
+                            "^rank 2 stopped inside dispatch of step 10: true$"),
+                    Figure.line("the survivors detect the failure and agree on the mask",
+                            "^step 10: survivors agree rank 2 stopped; agreed mask \\[0, 0, 1, 0\\]; the step took "),
+                    Figure.line("the stopped rank learns that its peers masked it",
+                            "^rank 2 resumed at step 10: RankMaskedException: rank 2 was masked by ranks 0, 1, 3; "
+                                    + "found out in [A-Z_]+\\."),
+                    Figure.lines(3, "every survivor's stream whole, in place, and kept as an IPC stream file",
+                            "^rank ([013])'s stream: 24 batches, 24 at the queue's own addresses; ended cleanly -> "
+                                    + "combined-rank\\1\\.arrows \\([1-9][0-9]* bytes\\)$"),
+                    Figure.line("the stopped rank's stream ends with the producer's error",
+                            "^rank 2's stream: 10 batches, 10 at the queue's own addresses; then IOException: .*rank 2 "
+                                    + "stopped at step 10 and was masked by the survivors$"),
+                    Figure.line("stream batches read = steps x survivors",
+                            "^stream batches read from the survivors: 72 = 24 steps x 3 survivors$"),
+                    Figure.line("every streamed batch at the producer's addresses",
+                            "^zero copy from the queue to the consumer: 82 of 82 batches at the producer's addresses$"),
+                    Figure.line("the agreed masks are the failure's",
+                            "^agreed masks: 24 of 24 steps as expected \\(nobody masked before step 10, rank 2 from "
+                                    + "then on\\)$"),
+                    Figure.line("tokens routed", "^tokens read 3072; routed and combined 2624 "),
+                    Figure.line("every output equals the plain-loop reference",
+                            "^outputs equal to the reference, hidden bit for bit and lost_weight exactly: "
+                                    + "2624 of 2624$"),
+                    Figure.line("the damaged tokens are the reference's",
+                            "^damaged tokens \\(lost_weight > 0\\): ([1-9][0-9]*); by the reference: \\1$"),
+                    Figure.line("the lost weight is that of the stopped rank's experts",
+                            "^total lost weight ([1-9][0-9]*\\.[0-9]{4}) = the weights routed to rank 2's experts by "
+                                    + "the survivors' tokens: \\1$"),
+                    Figure.line("the IPC stream files hold what the consumers saw",
+                            "^IPC stream files: 72 batches read back, 72 identical to the C stream's$"),
+                    Figure.line("the detection step in the latency figures",
+                            "^detection step 10: [0-9]+ ms \\(timeout 250 ms\\)"),
+                    Figure.line("no leak", "^bytes still allocated: 0$")), 2));
 
     private NotebookFigures() {
     }
