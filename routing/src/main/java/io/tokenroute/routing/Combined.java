@@ -1,52 +1,50 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
-import io.tokenroute.routing.protocol.RankProtocol;
-import org.apache.arrow.memory.util.MemoryUtil;
+import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.device.CudaEvent;
 import org.apache.arrow.vector.VectorSchemaRoot;
 
 /**
  * The result of {@link ElasticBuffer#combine}: one row per dispatched token, aligned with the input batch:
- * {@code hidden} FixedSizeList&lt;tokenroute.bfloat16&gt;[H] = Σ over unmasked experts of weight × expert output
- * (fp32 accumulation in top-k order, rounded to bf16 once), and {@code lost_weight} float32 = the summed weights of the
- * experts skipped because their rank was masked (0 for undamaged tokens). An expert also counts as skipped when its rank
- * had masked <em>this</em> rank and so did not receive the token (its layout does not match what was sent): the weight is
- * lost either way, and an engine that sees its own rank in {@link ElasticBuffer#agreeMask()} must readmit it.
+ * {@code hidden} FixedSizeList&lt;tokenroute.bfloat16&gt;[H] = Σ over unmasked experts of weight × expert output (fp32
+ * accumulation in top-k order, rounded to bf16 once), and {@code lost_weight} float32 = the summed weights of the
+ * experts left out because their rank was masked (0 for undamaged tokens). The experts left out are exactly those of
+ * the ranks this rank masks after the call (docs/contract.md §3.8). The same type on every transport; {@link
+ * #location()} says where the memory is.
  *
- * <p>Owned by the buffer and reused: valid until the next {@code combine}. Do not close the batch.
+ * <p>Owned by the buffer and reused: valid until the next {@code combine}. Do not close the batch. On the GPU
+ * transports the batch is in device memory: the accessors below that return values copy them to the host first (they
+ * never let the CPU read device memory), and {@link #readyEvent()} orders a consumer's stream after the output.
  */
-public final class Combined extends StepReport {
-    private final RankProtocol protocol;
-    private final VectorSchemaRoot batch;
-    private final int hidden;
+public abstract class Combined extends StepReport {
 
-    Combined(RankProtocol protocol, VectorSchemaRoot batch, int ranks, int hidden) {
+    protected Combined(int ranks) {
         super(ranks);
-        this.protocol = protocol;
-        this.batch = batch;
-        this.hidden = hidden;
-    }
-
-    void publish(int tokens) {
-        batch.setRowCount(tokens);
-        captureNewlyMasked(protocol.mask());
     }
 
     /** The output record batch ({@code hidden}, {@code lost_weight}). */
-    public VectorSchemaRoot batch() {
-        ensureReadable();
-        return batch;
-    }
+    public abstract VectorSchemaRoot batch();
 
     /** Number of tokens. */
-    public int numTokens() {
-        return batch.getRowCount();
-    }
+    public abstract int numTokens();
 
     /** {@code lost_weight[t]}. */
-    public float lostWeight(int t) {
-        checkToken(t);
-        return Float.intBitsToFloat(MemoryUtil.getInt(protocol.lostWeight().memoryAddress() + 4L * t));
-    }
+    public abstract float lostWeight(int t);
 
     /** Whether token {@code t} lost any expert to a masked rank. */
     public boolean isDamaged(int t) {
@@ -54,31 +52,20 @@ public final class Combined extends StepReport {
     }
 
     /** The bf16 bits of {@code hidden[t][h]}. */
-    public short hiddenBits(int t, int h) {
-        checkToken(t);
-        if (h < 0 || h >= hidden) {
-            throw new IndexOutOfBoundsException("channel " + h + " outside [0, " + hidden + ")");
-        }
-        return MemoryUtil.getShort(protocol.combineOut().memoryAddress() + 2L * ((long) t * hidden + h));
-    }
+    public abstract short hiddenBits(int t, int h);
 
-    /** Address of {@code hidden[0][0]} (host memory, {@code n × H} bf16 row-major). */
-    public long hiddenAddress() {
-        ensureReadable();
-        return protocol.combineOut().memoryAddress();
-    }
+    /** Address of {@code hidden[0][0]} ({@code n × H} bf16 row-major, in {@link #location()} memory). */
+    public abstract long hiddenAddress();
 
-    /** The batch views the buffer's memory: once it is closed, reading it would touch freed memory. */
-    private void ensureReadable() {
-        if (protocol.isClosed()) {
-            throw new IllegalStateException("this combine result belongs to a closed buffer");
-        }
-    }
+    /** Copies {@code hidden} ({@code n × H} bf16 bits, row-major) to {@code dst} (at least {@code n × H} long). */
+    public abstract void copyHiddenTo(short[] dst);
 
-    private void checkToken(int t) {
-        ensureReadable();
-        if (t < 0 || t >= batch.getRowCount()) {
-            throw new IndexOutOfBoundsException("token " + t + " outside [0, " + batch.getRowCount() + ")");
-        }
-    }
+    /** Copies {@code lost_weight} ({@code n} floats) to {@code dst} (at least {@code n} long). */
+    public abstract void copyLostWeightTo(float[] dst);
+
+    /** Where the output lives. */
+    public abstract MemoryLocation location();
+
+    /** The CUDA event recorded after the output was written; null on host transports. */
+    public abstract CudaEvent readyEvent();
 }

@@ -28,7 +28,7 @@ public record DispatchOptions(boolean fp8, boolean roundScale, boolean ue8m0, bo
     }
 
     /** The wire format code peers compare, so a step where ranks disagree fails clearly. */
-    int formatCode() {
+    public int formatCode() {
         return (fp8 ? 1 : 0) | (roundScale ? 2 : 0) | (ue8m0 ? 4 : 0);
     }
 }

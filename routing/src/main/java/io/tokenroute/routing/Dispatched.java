@@ -1,11 +1,28 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
-import io.tokenroute.routing.protocol.RankProtocol;
+import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.device.CudaEvent;
 import org.apache.arrow.vector.VectorSchemaRoot;
 
 /**
  * The result of {@link ElasticBuffer#dispatch}: per local expert, the rows this rank received, as Arrow record batches
- * that are views into the buffer's receive memory (no copy), plus the layout and the handle combine needs.
+ * that are views of the buffer's receive memory (no copy), plus the layout and the handle combine needs. The same type
+ * on every transport; {@link #location()} says where the memory is.
  *
  * <p>Per local expert {@code l} ({@code 0 <= l < L}), {@link #expert(int)} has {@link #recvCount(int)} rows:
  * <ul>
@@ -14,132 +31,66 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  *       FixedSizeList&lt;float32&gt;[H/128] (dequantisation scales) or FixedSizeList&lt;tokenroute.ue8m0&gt;[H/128];</li>
  *   <li>{@code src_rank} int32 and {@code src_token} int32: where each row came from.</li>
  * </ul>
- * Rows are grouped by source rank (ascending), and within a group by source token (ascending).
+ * Rows are grouped by source rank (ascending), and within a group by source token (ascending) (docs/contract.md §2).
  *
  * <p>Owned by the buffer and reused: valid until the next {@code dispatch} on the same buffer. Do not close the
- * batches. Memory location: host (off-heap) for the {@code local} and {@code shm} transports.
+ * batches. Host memory on {@code local} and {@code shm}; CUDA device memory on {@code cuda-local} and {@code nvshmem},
+ * where the CPU must not read the views (Arrow's getters would touch device memory): wait on {@link #readyEvent()} on
+ * a CUDA stream, or copy.
  */
-public final class Dispatched extends StepReport {
-    private final RankProtocol protocol;
-    private final ResultViews views;
-    private final int localExperts;
-    private final int ranks;
-    private long step;
-    private boolean fp8;
-    private boolean ue8m0;
-    private boolean combined;
+public abstract class Dispatched extends StepReport {
 
-    Dispatched(RankProtocol protocol, ResultViews views, int localExperts, int ranks) {
+    protected Dispatched(int ranks) {
         super(ranks);
-        this.protocol = protocol;
-        this.views = views;
-        this.localExperts = localExperts;
-        this.ranks = ranks;
-        this.combined = true;
-    }
-
-    void publish(long newStep, DispatchOptions options) {
-        step = newStep;
-        fp8 = options.fp8();
-        ue8m0 = options.ue8m0();
-        combined = false;
-        for (int l = 0; l < localExperts; l++) {
-            int count = protocol.recvCount(l);
-            expertRoot(l).setRowCount(count);
-            views.expertOutputs[l].setRowCount(count);
-        }
-        views.fillLayout(protocol, localExperts, ranks);
-        views.layout.setRowCount(localExperts * ranks);
-        captureNewlyMasked(protocol.mask());
-    }
-
-    private VectorSchemaRoot expertRoot(int l) {
-        return !fp8 ? views.bf16Experts[l] : ue8m0 ? views.ue8m0Experts[l] : views.fp8Experts[l];
     }
 
     /** The step's sequence number (dispatch and its combine share it). */
-    public long step() {
-        return step;
-    }
+    public abstract long step();
 
     /** Whether rows are fp8 (with scales) rather than bf16. */
-    public boolean isFp8() {
-        return fp8;
-    }
+    public abstract boolean isFp8();
 
     /** L, local experts on this rank. */
-    public int numLocalExperts() {
-        return localExperts;
-    }
+    public abstract int numLocalExperts();
 
     /** n, the number of tokens this rank dispatched (the row count of its combine output). */
-    public int numTokens() {
-        return protocol.tokens();
-    }
+    public abstract int numTokens();
 
-    /** Rows received for local expert {@code l}. */
-    public int recvCount(int l) {
-        return protocol.recvCount(checkExpert(l));
-    }
+    /** Rows received for local expert {@code l} (a host-side count on every transport). */
+    public abstract int recvCount(int l);
 
     /** The received rows of local expert {@code l} (see the class comment for columns). */
-    public VectorSchemaRoot expert(int l) {
-        return expertRoot(checkExpert(l));
-    }
+    public abstract VectorSchemaRoot expert(int l);
 
     /**
      * The layout batch: {@code L × R} rows of {@code local_expert}, {@code src_rank}, {@code begin}, {@code count}
-     * (int32): the rows of {@code expert(local_expert)} that came from {@code src_rank}.
+     * (int32): the rows of {@code expert(local_expert)} that came from {@code src_rank}. In host memory on every
+     * transport.
      */
-    public VectorSchemaRoot layout() {
-        ensureReadable();
-        return views.layout;
-    }
+    public abstract VectorSchemaRoot layout();
 
     /** First row of local expert {@code l} that came from {@code srcRank}. */
-    public int layoutBegin(int l, int srcRank) {
-        return protocol.layoutBegin(checkExpert(l), srcRank);
-    }
+    public abstract int layoutBegin(int l, int srcRank);
 
     /** Rows of local expert {@code l} that came from {@code srcRank} (0 if that rank was masked). */
-    public int layoutCount(int l, int srcRank) {
-        return protocol.layoutCount(checkExpert(l), srcRank);
-    }
+    public abstract int layoutCount(int l, int srcRank);
 
     /**
      * Zero-copy combine: a writable view ({@code hidden} FixedSizeList&lt;tokenroute.bfloat16&gt;[H], one row per
-     * received row of expert {@code l}) over this rank's combine-send memory. Write the expert's outputs here, then
-     * call {@link ElasticBuffer#combine(Dispatched, io.tokenroute.arrow.batch.TokenBatch)}.
+     * received row of expert {@code l}) over this rank's combine-send memory (same location as the rows). Write the
+     * expert's outputs here, then call {@link ElasticBuffer#combine(Dispatched, io.tokenroute.arrow.batch.TokenBatch)}.
      */
-    public VectorSchemaRoot expertOutput(int l) {
-        return views.expertOutputs[checkExpert(l)];
-    }
+    public abstract VectorSchemaRoot expertOutput(int l);
 
     /** Address of the first combine-send row of expert {@code l} ({@code recvCount(l) × H} bf16, row-major). */
-    public long expertOutputAddress(int l) {
-        return protocol.combineSendAddress(checkExpert(l));
-    }
+    public abstract long expertOutputAddress(int l);
 
-    /** The views point into the buffer's memory: once it is closed, reading them would touch freed memory. */
-    private void ensureReadable() {
-        if (protocol.isClosed()) {
-            throw new IllegalStateException("this dispatch result belongs to a closed buffer");
-        }
-    }
+    /** Where the rows and the expert-output rows live. */
+    public abstract MemoryLocation location();
 
-    boolean isCurrent(RankProtocol p) {
-        return p == protocol && !combined && step == p.seq() && p.stepOpen();
-    }
-
-    void markCombined() {
-        combined = true;
-    }
-
-    private int checkExpert(int l) {
-        ensureReadable();
-        if (l < 0 || l >= localExperts) {
-            throw new IndexOutOfBoundsException("local expert " + l + " outside [0, " + localExperts + ")");
-        }
-        return l;
-    }
+    /**
+     * The CUDA event recorded after the rows were written: a consumer's stream waits on it before reading them. Null
+     * on host transports, whose results are complete when the call returns.
+     */
+    public abstract CudaEvent readyEvent();
 }

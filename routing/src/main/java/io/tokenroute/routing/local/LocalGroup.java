@@ -2,6 +2,7 @@ package io.tokenroute.routing.local;
 
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticBuffer;
+import io.tokenroute.routing.host.HostElasticBuffer;
 import io.tokenroute.routing.memory.HostSymmetricMemory;
 import io.tokenroute.routing.protocol.RegionLayout;
 import java.util.ArrayList;
@@ -45,7 +46,7 @@ public final class LocalGroup implements AutoCloseable {
         try {
             for (int r = 0; r < ranks; r++) {
                 allocators[r] = allocator.newChildAllocator("rank-" + r, 0, Long.MAX_VALUE);
-                buffers[r] = new ElasticBuffer(config.withRank(r), memory, allocators[r]);
+                buffers[r] = new HostElasticBuffer(config.withRank(r), memory, allocators[r]);
             }
         } catch (RuntimeException e) {
             close();

@@ -2,6 +2,7 @@ package io.tokenroute.routing.shm;
 
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticBuffer;
+import io.tokenroute.routing.host.HostElasticBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -117,7 +118,7 @@ public final class ShmGroup implements AutoCloseable {
             claimed = true;
             memory.awaitAll(rank, joinTimeout);
             child = allocator.newChildAllocator("shm-rank-" + rank, 0, Long.MAX_VALUE);
-            ElasticBuffer buffer = new ElasticBuffer(config, memory, child);
+            ElasticBuffer buffer = new HostElasticBuffer(config, memory, child);
             return new ShmGroup(config, memory, child, buffer);
         } catch (RuntimeException | Error e) {
             if (child != null) {

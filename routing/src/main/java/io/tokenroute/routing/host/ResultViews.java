@@ -1,10 +1,11 @@
-package io.tokenroute.routing;
+package io.tokenroute.routing.host;
 
 import io.tokenroute.arrow.batch.ColumnViews;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.memory.ExternalMemory;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.arrow.types.Ue8m0Type;
+import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.protocol.RankProtocol;
 import java.util.ArrayList;
 import java.util.List;
