@@ -2,6 +2,8 @@ package io.tokenroute.routing.local;
 
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticBuffer;
+import io.tokenroute.routing.ElasticGroup;
+import io.tokenroute.routing.TransportSpec;
 import io.tokenroute.routing.host.HostElasticBuffer;
 import io.tokenroute.routing.memory.HostSymmetricMemory;
 import io.tokenroute.routing.protocol.RegionLayout;
@@ -27,7 +29,7 @@ import org.apache.arrow.util.AutoCloseables;
  * rank's thread is stuck inside a call (a stopped rank): that call fails if it ever resumes, without touching the freed
  * memory. Closing never waits on a peer.
  */
-public final class LocalGroup implements AutoCloseable {
+public final class LocalGroup implements ElasticGroup {
     private final BufferConfig template;
     private final HostSymmetricMemory memory;
     private final BufferAllocator[] allocators;
@@ -54,9 +56,21 @@ public final class LocalGroup implements AutoCloseable {
         }
     }
 
+    @Override
+    public String transport() {
+        return TransportSpec.LOCAL;
+    }
+
     /** R. */
+    @Override
     public int ranks() {
         return buffers.length;
+    }
+
+    /** Every rank: they are threads of this JVM. */
+    @Override
+    public int[] localRanks() {
+        return java.util.stream.IntStream.range(0, buffers.length).toArray();
     }
 
     /** The group's configuration (rank 0's). */
@@ -65,6 +79,7 @@ public final class LocalGroup implements AutoCloseable {
     }
 
     /** Rank {@code r}'s buffer, owned by the group: do not close it yourself. */
+    @Override
     public ElasticBuffer buffer(int r) {
         if (r < 0 || r >= buffers.length) {
             throw new IllegalArgumentException("rank " + r + " outside [0, " + buffers.length + ")");

@@ -2,6 +2,8 @@ package io.tokenroute.routing.shm;
 
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticBuffer;
+import io.tokenroute.routing.ElasticGroup;
+import io.tokenroute.routing.TransportSpec;
 import io.tokenroute.routing.host.HostElasticBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,7 +43,7 @@ import org.apache.arrow.memory.BufferAllocator;
  * rank to close (live: attached, process alive, not gone) deletes the file, also when other ranks died; a launcher
  * should still delete what a group that died entirely leaves behind ({@link RankLauncher} does).
  */
-public final class ShmGroup implements AutoCloseable {
+public final class ShmGroup implements ElasticGroup {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,200}");
 
     private final BufferConfig config;
@@ -155,9 +157,30 @@ public final class ShmGroup implements AutoCloseable {
         return Path.of(System.getProperty("java.io.tmpdir"));
     }
 
+    @Override
+    public String transport() {
+        return TransportSpec.SHM;
+    }
+
     /** This process's buffer, owned by the group: do not close it yourself. */
+    @Override
     public ElasticBuffer buffer() {
         return buffer;
+    }
+
+    /** This process's rank's buffer ({@code rank} must be {@link #rank()}). */
+    @Override
+    public ElasticBuffer buffer(int rank) {
+        if (rank != rank()) {
+            throw new IllegalArgumentException("this process hosts rank " + rank() + " of the shm group, not " + rank);
+        }
+        return buffer;
+    }
+
+    /** The one rank this process hosts. */
+    @Override
+    public int[] localRanks() {
+        return new int[] {rank()};
     }
 
     /** This process's rank. */
@@ -166,6 +189,7 @@ public final class ShmGroup implements AutoCloseable {
     }
 
     /** R. */
+    @Override
     public int ranks() {
         return config.ranks();
     }
@@ -195,8 +219,9 @@ public final class ShmGroup implements AutoCloseable {
 
     /**
      * Closes the buffer and leaves the group without waiting on any peer: marks this rank gone, deletes the file if no
-     * other rank is live, and unmaps it. Call it after this rank's thread stopped using the buffer; if a thread is
-     * still inside a call, this throws and releases nothing (the mapping must outlive that call), so it can be retried.
+     * other rank is live, and unmaps it. If this rank's thread is still inside a call (a stopped rank), the buffer's
+     * close waits only until that call is parked or in a listener; the call then fails if it ever resumes, before it
+     * touches the unmapped memory.
      */
     @Override
     public void close() {

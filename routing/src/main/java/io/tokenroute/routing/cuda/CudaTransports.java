@@ -1,0 +1,42 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+package io.tokenroute.routing.cuda;
+
+import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.ElasticGroup;
+import io.tokenroute.routing.LaunchEnvironment;
+import org.apache.arrow.memory.BufferAllocator;
+
+/** Opens the GPU transports behind {@link io.tokenroute.routing.TransportSpec}. */
+public final class CudaTransports {
+    private CudaTransports() {
+    }
+
+    /** {@code cuda-local:DEVICE}: every rank on one GPU, one {@link io.tokenroute.routing.ElasticBuffer} per rank. */
+    public static ElasticGroup openCudaLocal(int device, BufferConfig config, BufferAllocator allocator) {
+        throw new UnsupportedOperationException("cuda-local through ElasticGroup.open is being wired up");
+    }
+
+    /**
+     * {@code nvshmem[:DEVICE]}: this process's rank as one NVSHMEM PE.
+     *
+     * @param device the CUDA device, or -1 for the local rank modulo the GPUs
+     */
+    public static ElasticGroup openNvshmem(int device, int rank, BufferConfig config, BufferAllocator allocator,
+            LaunchEnvironment env) {
+        throw new UnsupportedOperationException("nvshmem through ElasticGroup.open is being wired up");
+    }
+}
