@@ -18,6 +18,7 @@ import io.tokenroute.routing.memory.SymmetricMemory;
 import io.tokenroute.routing.protocol.CallGuard;
 import io.tokenroute.routing.protocol.MaskState;
 import io.tokenroute.routing.protocol.RankProtocol;
+import io.tokenroute.routing.transport.InputChecks;
 import java.time.Duration;
 import java.util.List;
 import org.apache.arrow.memory.ArrowBuf;
@@ -121,7 +122,7 @@ public final class HostElasticBuffer implements ElasticBuffer {
             }
             validateTokens(batch, "dispatch");
             if (options.fp8() && config.hidden() % 128 != 0) {
-                throw new IllegalArgumentException("fp8 dispatch needs hidden % 128 == 0, hidden is "
+                throw InputChecks.refuse(rank(), "dispatch", "fp8 dispatch needs hidden % 128 == 0, hidden is "
                         + config.hidden());
             }
             long step = protocol.dispatch(batch.numTokens(), batch.topK(), batch.hiddenAddress(), batch.dtype(),
@@ -174,49 +175,12 @@ public final class HostElasticBuffer implements ElasticBuffer {
 
     private void validateRouting(TokenBatch routing) {
         validateTokens(routing, "combine");
-        int n = protocol.tokens();
-        int k = protocol.topK();
-        if (routing.numTokens() != n || routing.topK() != k) {
-            throw new IllegalArgumentException("combine routing has n = " + routing.numTokens() + ", k = "
-                    + routing.topK() + " but the step dispatched n = " + n + ", k = " + k);
-        }
-        long a = routing.topkIdxAddress();
-        for (int i = 0; i < n * k; i++) {
-            if (MemoryUtil.getLong(a + 8L * i) != protocol.routedIdx(i)) {
-                throw new IllegalArgumentException("combine routing differs from the dispatched topk_idx at token "
-                        + (i / k) + ", slot " + (i % k));
-            }
-        }
+        InputChecks.checkCombineRouting(rank(), routing, protocol.tokens(), protocol.topK(),
+                routing.topkIdxAddress(), i -> protocol.routedIdx((int) i));
     }
 
     private void validateOutputs(List<VectorSchemaRoot> outputs) {
-        int experts = config.localExperts();
-        if (outputs.size() != experts) {
-            throw new IllegalArgumentException("expected " + experts + " expert outputs (one per local expert), got "
-                    + outputs.size());
-        }
-        for (int l = 0; l < experts; l++) {
-            VectorSchemaRoot out = outputs.get(l);
-            FieldVector column;
-            try {
-                column = out.getVector(TokenBatchSchema.HIDDEN);
-            } catch (RuntimeException e) {
-                column = null;
-            }
-            if (!(column instanceof FixedSizeListVector list)) {
-                throw new IllegalArgumentException("expert output " + l + " needs a 'hidden' FixedSizeList column");
-            }
-            ArrowType.FixedSizeList type = (ArrowType.FixedSizeList) list.getField().getType();
-            HiddenDtype dtype = HiddenDtype.of(list.getField().getChildren().get(0).getType());
-            if (dtype != HiddenDtype.BF16 || type.getListSize() != config.hidden()) {
-                throw new IllegalArgumentException("expert output " + l + " must be bf16 rows of H = "
-                        + config.hidden() + ", got " + dtype + " rows of " + type.getListSize());
-            }
-            if (out.getRowCount() != protocol.recvCount(l)) {
-                throw new IllegalArgumentException("expert output " + l + " has " + out.getRowCount()
-                        + " rows, but expert " + l + " received " + protocol.recvCount(l));
-            }
-        }
+        InputChecks.checkExpertOutputs(rank(), config, outputs, protocol::recvCount);
     }
 
     private void copyOutputs(List<VectorSchemaRoot> outputs) {
@@ -506,49 +470,13 @@ public final class HostElasticBuffer implements ElasticBuffer {
     }
 
     private void validateTokens(TokenBatch batch, String op) {
-        if (batch == null) {
-            throw new IllegalArgumentException(op + ": batch is null");
-        }
-        if (batch.isClosed()) {
-            throw new IllegalArgumentException(op + ": the token batch is closed");
-        }
+        InputChecks.checkBatch(rank(), op, config, batch);
         if (!batch.location().isCpuAccessible()) {
-            throw new IllegalArgumentException(op + ": this transport needs a host batch, got one in "
-                    + batch.location() + " memory");
+            throw InputChecks.refuse(rank(), op, "this transport needs a host batch, got one in " + batch.location()
+                    + " memory");
         }
-        if (batch.dtype() != config.dtype()) {
-            throw new IllegalArgumentException(op + ": batch dtype " + batch.dtype() + " differs from the buffer's "
-                    + config.dtype());
-        }
-        if (batch.hiddenSize() != config.hidden()) {
-            throw new IllegalArgumentException(op + ": batch hidden size " + batch.hiddenSize()
-                    + " differs from the buffer's " + config.hidden());
-        }
-        int n = batch.numTokens();
-        if (n > config.maxTokensPerRank()) {
-            throw new IllegalArgumentException(op + ": " + n + " tokens exceed maxTokensPerRank = "
-                    + config.maxTokensPerRank());
-        }
-        int k = batch.topK();
-        if (k > config.maxTopK()) {
-            throw new IllegalArgumentException(op + ": k = " + k + " exceeds maxTopK = " + config.maxTopK());
-        }
-        long a = batch.topkIdxAddress();
-        int experts = config.experts();
-        for (int t = 0; t < n; t++) {
-            for (int j = 0; j < k; j++) {
-                long e = MemoryUtil.getLong(a + 8L * (t * k + j));
-                if (e < -1 || e >= experts) {
-                    throw new IllegalArgumentException(op + ": topk_idx[" + t + "][" + j + "] = " + e
-                            + " is outside [0, " + experts + ") and not -1");
-                }
-                for (int i = 0; i < j && e >= 0; i++) {
-                    if (MemoryUtil.getLong(a + 8L * (t * k + i)) == e) {
-                        throw new IllegalArgumentException(op + ": token " + t + " lists expert " + e + " twice");
-                    }
-                }
-            }
-        }
+        InputChecks.checkExpertIds(rank(), op, config.experts(), batch.topkIdxAddress(), batch.numTokens(),
+                batch.topK(), null);
     }
 
     private boolean[] activeRanks() {
