@@ -1,5 +1,5 @@
-// Elastic EP, part 3: combine (docs/contract.md §2 combine, RankProtocol#combine). Per rank, for the step seq committed by the
-// dispatch, in stream order:
+// Elastic EP, part 3: combine (docs/contract.md §2 combine, RankProtocol#combine). Per rank, for the step seq
+// committed by the dispatch, in stream order:
 //
 //   1. tr_ep_combine_send    the expert outputs are already in this rank's combine-send rows (written zero-copy by the
 //                            expert kernel, or copied in by the host, earlier on the same stream): release-store

@@ -1,4 +1,5 @@
-// Elastic EP, part 2: dispatch (docs/contract.md §2 dispatch, RankProtocol#dispatch). Per rank and step s, in stream order:
+// Elastic EP, part 2: dispatch (docs/contract.md §2 dispatch, RankProtocol#dispatch). Per rank and step s, in stream
+// order:
 //
 //   1. tr_ep_dispatch_send     seqlock marker DISP = s << 1; one block plans the routing; the other blocks stage the
 //                              rows into staging slot s & 1: bf16 (converted from fp16/fp32 when needed), or fp8

@@ -55,8 +55,9 @@
 // ------------------------------------------------------------------------------------------------ batched launches
 
 // The descriptor (TrEp), the step state, the launch structs, control words, report and codes: tokenroute_abi.cuh.
-// A batched launch covers several ranks, blockIdx.y selecting the rank (TrEpBatch and its siblings); a per-rank launch
-// is the same kernel with gridDim.y = 1 (a stalled rank on its own stream; the nvshmem transport, one rank per process).
+// A batched launch covers several ranks, blockIdx.y selecting the rank (TrEpBatch and its siblings); a per-rank
+// launch is the same kernel with gridDim.y = 1 (a stalled rank on its own stream; the nvshmem transport, one rank per
+// process).
 #define TR_EP_BATCH_RANK(batch) reinterpret_cast<const TrEp*>((batch).desc[blockIdx.y])
 
 // Programmatic dependent launch (Java KernelLaunch#programmaticDependency): the receive-side kernels of a step (dispatch

@@ -49,7 +49,7 @@ class KernelAbiTest {
     @Test
     void theBuildWroteTheAbiWheneverItCompiledTheKernels() {
         boolean compiled = "true".equals(KernelImage.buildInfo().getProperty("compiled"));
-        assertEquals(compiled, KernelAbi.isBundled(), "tokenroute-abi.properties present iff the kernels were compiled");
+        assertEquals(compiled, KernelAbi.isBundled(), "tokenroute-abi.properties iff the kernels were compiled");
     }
 
     @Test
