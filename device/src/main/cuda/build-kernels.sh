@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Compiles the CUDA kernels into one fatbin (sm_90 SASS + compute_90 PTX) under the output folder given as $1:
-#   kernels.fatbin     the module io.tokenroute.device.KernelImage loads (tokenroute_kernels.cu #includes every family)
-#   kernels.properties how it was built (compiled=true|false, nvcc version, targets), read by tests and diagnostics
-# Without nvcc it says so, writes compiled=false, removes a stale fatbin and exits 0: the Java side then reports the
-# kernels as absent at run time instead of failing the build. NVCC=/path/to/nvcc picks a compiler; NVCC=none builds as
-# if there were none (to check the no-CUDA path).
+#   kernels.fatbin             the module io.tokenroute.device.KernelImage loads (tokenroute_kernels.cu includes every
+#                              family's header)
+#   tokenroute-abi.properties  every layout, code and tunable Java shares with the kernels (tokenroute_abi.cuh), printed
+#                              by the host program tokenroute_abi_dump.cu; io.tokenroute.device.KernelAbi checks the
+#                              Java side against it
+#   kernels.properties         how it was built (compiled=true|false, nvcc version, targets), read by tests and
+#                              diagnostics
+# Without nvcc it says so, writes compiled=false, removes a stale fatbin and ABI file and exits 0: the Java side then
+# reports the kernels (and the ABI check) as absent at run time instead of failing the build. NVCC=/path/to/nvcc picks
+# a compiler; NVCC=none builds as if there were none (to check the no-CUDA path).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?output folder}
 mkdir -p "$out"
 fatbin="$out/kernels.fatbin"
+abi="$out/tokenroute-abi.properties"
 props="$out/kernels.properties"
 gencode=(-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90)
 
@@ -23,13 +29,14 @@ elif [ -z "$nvcc_bin" ]; then
 fi
 if [ -z "$nvcc_bin" ]; then
   echo "[tokenroute] nvcc not found (PATH, \$CUDA_HOME, /usr/local/cuda): CUDA kernels NOT compiled; GPU paths will be unavailable."
-  rm -f "$fatbin"
+  rm -f "$fatbin" "$abi"
   printf 'compiled=false\nreason=nvcc not found on the build machine (PATH, CUDA_HOME, /usr/local/cuda)\n' > "$props"
   exit 0
 fi
 
 newest=$(find "$here" -name '*.cu' -o -name '*.cuh' | xargs ls -t | head -n 1)
-if [ -f "$fatbin" ] && [ -f "$props" ] && [ "$fatbin" -nt "$newest" ] && [ "$fatbin" -nt "$0" ]; then
+if [ -f "$fatbin" ] && [ -f "$abi" ] && [ -f "$props" ] && [ "$fatbin" -nt "$newest" ] && [ "$abi" -nt "$newest" ] \
+    && [ "$fatbin" -nt "$0" ]; then
   echo "[tokenroute] CUDA kernels up to date: $fatbin"
   exit 0
 fi
@@ -41,5 +48,12 @@ echo "[tokenroute] compiling CUDA kernels with $nvcc_bin ($version)"
   -ftz=false -prec-div=true -prec-sqrt=true \
   -I"$here" -o "$fatbin.tmp" "$here/tokenroute_kernels.cu"
 mv "$fatbin.tmp" "$fatbin"
+# The ABI values come from the same compiler and headers as the fatbin; the static_asserts of tokenroute_abi.cuh have
+# already held in the device compilation above.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$nvcc_bin" -std=c++17 -I"$here" -o "$work/abi-dump" "$here/tokenroute_abi_dump.cu"
+"$work/abi-dump" > "$abi.tmp"
+mv "$abi.tmp" "$abi"
 printf 'compiled=true\nnvcc=%s\ngencode=%s\n' "$version" "${gencode[*]}" > "$props"
-echo "[tokenroute] wrote $fatbin ($(stat -c %s "$fatbin") bytes)"
+echo "[tokenroute] wrote $fatbin ($(stat -c %s "$fatbin") bytes) and $abi"

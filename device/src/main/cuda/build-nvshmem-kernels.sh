@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles the CUDA kernels with the device-side NVSHMEM path (-DTR_EP_NVSHMEM, see sync.cu's file comment) into one
+# Compiles the CUDA kernels with the device-side NVSHMEM path (-DTR_EP_NVSHMEM, see sync.cuh's file comment) into one
 # executable cubin under the output folder given as $1:
 #   kernels-nvshmem.cubin   for the nvshmem transport: cuModuleLoadData, then nvshmemx_cumodule_init(module)
 # Device-side NVSHMEM needs relocatable device code and a device link against libnvshmem_device.a, which a fatbin of

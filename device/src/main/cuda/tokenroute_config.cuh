@@ -1,19 +1,22 @@
 // TokenRoute kernel tunables: the one place where block sizes and numeric constants of the kernels live.
 //
-// The Java launchers do not copy these numbers. They read each kernel's maximum block size back from the loaded
-// module (cuFuncGetAttribute(MAX_THREADS_PER_BLOCK) reports the __launch_bounds__ value below) and size grids with
-// the occupancy API, so changing a value here and rebuilding is enough.
+// The Java launchers read each kernel's maximum block size back from the loaded module (cuFuncGetAttribute(
+// MAX_THREADS_PER_BLOCK) reports the __launch_bounds__ value below) and size grids with the occupancy API, so changing
+// a block size here and rebuilding is enough. The few values Java needs for sizing (TR_CAST_VEC, TR_FP8_GROUP,
+// TR_EP_MAX_RANKS, TR_EP_BATCH_RANKS, TR_EP_FP8_UNROLL, TR_EP_PLAN_SMEM_BYTES, and the fp8 numerics) are entries of
+// tokenroute_abi.cuh: Java checks its copies against them when the kernels are loaded, so a change here that Java
+// does not follow fails loudly instead of silently.
 #pragma once
 
-// ---- fill / poison (fill.cu) ----
+// ---- fill / poison (fill.cuh) ----
 #define TR_FILL_THREADS 256
 
-// ---- dtype casts (cast.cu) ----
+// ---- dtype casts (cast.cuh) ----
 #define TR_CAST_THREADS 256
 // Elements per vectorised step: 8 two-byte values are one 16-byte load or store.
 #define TR_CAST_VEC 8
 
-// ---- per-token FP8 quantisation (fp8.cu) ----
+// ---- per-token FP8 quantisation (fp8.cuh) ----
 // Must be a multiple of 32: the kernel gives each 128-channel group to half a warp.
 #define TR_FP8_THREADS 256
 // Channels that share one scale; the Java quantiser (io.tokenroute.arrow.numeric.Fp8Quantizer.GROUP) must agree.
@@ -23,7 +26,7 @@
 // Lower bound on a group's amax so that an all-zero group still gets a finite scale (Fp8Quantizer.AMAX_FLOOR).
 #define TR_FP8_AMAX_FLOOR 1e-4f
 
-// ---- elastic EP kernels: dispatch, combine, barrier/allGather/clean (dispatch.cu, combine.cu, sync.cu) ----
+// ---- elastic EP kernels: dispatch, combine, barrier/allGather/clean (dispatch.cuh, combine.cuh, sync.cuh) ----
 // Block of the dispatch-send kernel. One block per rank plans the routing (per-expert token lists) with a
 // shared-memory scan of this many partial sums; the other blocks stage rows, one warp per row.
 #define TR_EP_SEND_THREADS 256
@@ -67,7 +70,7 @@
 #define TR_EP_SPIN_POLLS 64
 #define TR_EP_SLEEP_NS 64
 // A gap longer than this between two polls of a wait means the waiting kernel was not running (time-slicing between
-// processes, preemption); the gap does not count toward the timeout (sync.cu WaitClock). Polls are microseconds apart.
+// processes, preemption); the gap does not count toward the timeout (sync.cuh WaitClock). Polls are microseconds apart.
 #define TR_EP_DESCHEDULED_NS 500000ull
 // A waiting rank publishes its heartbeat word every this many polls; peers waiting on it restart their timeout when it
 // changes (a live rank that waits on a dead one is not masked by the ranks waiting on it).

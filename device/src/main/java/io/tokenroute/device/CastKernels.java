@@ -1,7 +1,7 @@
 package io.tokenroute.device;
 
 /**
- * Elementwise dtype casts over dense device arrays ({@code cast.cu}), bit-exact with the Java conversions in
+ * Elementwise dtype casts over dense device arrays ({@code cast.cuh}), bit-exact with the Java conversions in
  * {@code io.tokenroute.arrow.numeric}:
  * <ul>
  *   <li>bfloat16 to float32: exact;</li>
@@ -15,8 +15,8 @@ package io.tokenroute.device;
  */
 public final class CastKernels {
 
-    /** Elements per vectorised step of the kernels ({@code TR_CAST_VEC}); only used to size grids. */
-    private static final int VECTOR = 8;
+    /** Elements per vectorised step of the kernels ({@code TR_CAST_VEC}, checked by {@link KernelAbi}); sizes grids. */
+    static final int VECTOR = 8;
 
     private final KernelModule module;
     private final KernelFunction bf16ToFp32;

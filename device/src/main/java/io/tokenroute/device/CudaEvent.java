@@ -8,12 +8,16 @@ import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
 
+import io.tokenroute.device.DeviceMemoryTracker.HandleKind;
 import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.javacpp.LongPointer;
 
 /**
  * A CUDA event ({@code cudaEvent_t}): a marker recorded into a stream, used to wait for, order and time GPU work, and
  * to tell an Arrow C Device Data consumer when a batch's data is ready.
+ *
+ * <p>The creator owns it and closes it. Until then it is listed by {@link DeviceMemoryTracker#liveHandles()} with its
+ * creation site; one garbage-collected without {@code close()} is logged as a leak and not destroyed.
  */
 public final class CudaEvent implements AutoCloseable {
 
@@ -27,12 +31,15 @@ public final class CudaEvent implements AutoCloseable {
     private final CUevent_st handle;
     /** One native 8-byte cell holding the {@code cudaEvent_t}: {@code ArrowDeviceArray.sync_event} points at it. */
     private final LongPointer slot;
+    private final TrackedHandle tracked;
     private boolean closed;
 
-    private CudaEvent(CUevent_st handle) {
+    private CudaEvent(CUevent_st handle, LongPointer slot, TrackedHandle tracked) {
         this.handle = handle;
-        this.slot = new LongPointer(1L);
+        this.slot = slot;
+        this.tracked = tracked;
         slot.put(0, handle.address());
+        tracked.watch(this);
     }
 
     /**
@@ -54,9 +61,19 @@ public final class CudaEvent implements AutoCloseable {
      */
     public static CudaEvent create(int flags) {
         Cuda.requireAvailable("CudaEvent.create");
+        int device = Native.currentDevice();
         CUevent_st handle = new CUevent_st();
         CudaException.check(cudaEventCreateWithFlags(handle, flags), "cudaEventCreateWithFlags(" + flags + ")");
-        return new CudaEvent(handle);
+        LongPointer slot = new LongPointer(1L);
+        // Destroying frees the sync-event cell too, so a leaked event keeps both, and ArrowDeviceArrays that point at
+        // the cell stay valid.
+        return new CudaEvent(handle, slot, new TrackedHandle(HandleKind.EVENT, handle.address(), device, () -> {
+            try {
+                CudaException.check(cudaEventDestroy(handle), "cudaEventDestroy");
+            } finally {
+                slot.close();
+            }
+        }));
     }
 
     /** Records the event at the current end of {@code stream}'s queue. */
@@ -124,10 +141,6 @@ public final class CudaEvent implements AutoCloseable {
             }
             closed = true;
         }
-        try {
-            CudaException.check(cudaEventDestroy(handle), "cudaEventDestroy");
-        } finally {
-            slot.close();
-        }
+        tracked.close();
     }
 }

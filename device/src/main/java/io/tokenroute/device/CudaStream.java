@@ -8,11 +8,15 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 import static org.bytedeco.cuda.global.cudart.cudaSuccess;
 
+import io.tokenroute.device.DeviceMemoryTracker.HandleKind;
 import org.bytedeco.cuda.cudart.CUstream_st;
 
 /**
  * A CUDA stream ({@code cudaStream_t}) on the device current when it was created: an in-order queue of kernels and
  * copies. Closing it ({@code cudaStreamDestroy}) does not wait; work already queued still completes.
+ *
+ * <p>The creator owns it and closes it. Until then it is listed by {@link DeviceMemoryTracker#liveHandles()} with its
+ * creation site; one garbage-collected without {@code close()} is logged as a leak and not destroyed.
  */
 public final class CudaStream implements AutoCloseable {
 
@@ -22,10 +26,13 @@ public final class CudaStream implements AutoCloseable {
     public static final int NON_BLOCKING = 1;
 
     private final CUstream_st handle;
+    private final TrackedHandle tracked;
     private boolean closed;
 
-    private CudaStream(CUstream_st handle) {
+    private CudaStream(CUstream_st handle, TrackedHandle tracked) {
         this.handle = handle;
+        this.tracked = tracked;
+        tracked.watch(this);
     }
 
     /**
@@ -47,9 +54,11 @@ public final class CudaStream implements AutoCloseable {
      */
     public static CudaStream create(int flags) {
         Cuda.requireAvailable("CudaStream.create");
+        int device = Native.currentDevice();
         CUstream_st handle = new CUstream_st();
         CudaException.check(cudaStreamCreateWithFlags(handle, flags), "cudaStreamCreateWithFlags(" + flags + ")");
-        return new CudaStream(handle);
+        return new CudaStream(handle, new TrackedHandle(HandleKind.STREAM, handle.address(), device,
+                () -> CudaException.check(cudaStreamDestroy(handle), "cudaStreamDestroy")));
     }
 
     /** Blocks until all work queued on this stream has finished; a failed kernel's error surfaces here. */
@@ -95,6 +104,6 @@ public final class CudaStream implements AutoCloseable {
             }
             closed = true;
         }
-        CudaException.check(cudaStreamDestroy(handle), "cudaStreamDestroy");
+        tracked.close();
     }
 }

@@ -6,17 +6,22 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Process-wide registry of the CUDA allocations made through {@link DeviceBuffer} and {@link PinnedHostBuffer} that
- * have not been freed yet, each with the stack of the code that allocated it.
+ * Process-wide registry of the CUDA resources this package created and that were not released yet, each with the
+ * stack of the code that created it: allocations made through {@link DeviceBuffer} and {@link PinnedHostBuffer}, and
+ * {@link CudaStream}s and {@link CudaEvent}s.
  *
- * <p>Tests end with {@link #assertNoLeaks()}; a long-running process can list {@link #liveBuffers()} at a quiet point.
- * A buffer whose handle is garbage-collected without {@code close()} is logged as a leak (logger
- * {@code io.tokenroute.device}, level WARNING) with its allocation site and stays listed here with ownership
- * {@link Ownership#UNREACHABLE}; its memory is freed only by an explicit {@link #reclaimUnreachable()}.
+ * <p>Tests end with {@link #assertNoLeaks()} (buffers) and a look at {@link #liveHandles()}; a long-running process
+ * can list {@link #liveBuffers()} and {@link #liveHandles()} at a quiet point. A buffer whose handle is
+ * garbage-collected without {@code close()} is logged as a leak (logger {@code io.tokenroute.device}, level WARNING)
+ * with its allocation site and stays listed here with ownership {@link Ownership#UNREACHABLE}; its memory is freed only
+ * by an explicit {@link #reclaimUnreachable()}. A stream or event garbage-collected without {@code close()} is
+ * reported the same way and stays listed as {@linkplain LiveHandle#leaked() leaked}; it is never destroyed behind the
+ * program's back (report only).
  */
 public final class DeviceMemoryTracker {
 
     private static final Set<Allocation> LIVE = ConcurrentHashMap.newKeySet();
+    private static final Set<TrackedHandle> HANDLES = ConcurrentHashMap.newKeySet();
 
     private DeviceMemoryTracker() {
     }
@@ -60,6 +65,48 @@ public final class DeviceMemoryTracker {
             }
             return text.toString();
         }
+    }
+
+    /** The kinds of CUDA handles tracked besides memory. */
+    public enum HandleKind {
+        /** A {@link CudaStream} ({@code cudaStream_t}). */
+        STREAM,
+        /** A {@link CudaEvent} ({@code cudaEvent_t}). */
+        EVENT
+    }
+
+    /**
+     * One stream or event that was created and not yet closed.
+     *
+     * @param id creation sequence number, unique in the process among handles
+     * @param kind stream or event
+     * @param address the raw {@code cudaStream_t} or {@code cudaEvent_t}
+     * @param deviceId the device that was current when it was created
+     * @param leaked whether its owner was garbage-collected without {@code close()} (the handle still exists)
+     * @param creationSite the creating code's stack, innermost caller first, without this package's handle classes
+     */
+    public record LiveHandle(long id, HandleKind kind, long address, int deviceId, boolean leaked,
+                             List<StackTraceElement> creationSite) {
+
+        /** A multi-line description: kind, handle, device, whether leaked, then the creation stack. */
+        public String describe() {
+            StringBuilder text = new StringBuilder()
+                    .append(kind.name().toLowerCase()).append(" #").append(id).append(": 0x")
+                    .append(Long.toHexString(address)).append(" on cuda:").append(deviceId)
+                    .append(leaked ? ", LEAKED (unreachable, never closed)" : ", open").append(", created at:");
+            for (StackTraceElement frame : creationSite) {
+                text.append("\n\tat ").append(frame);
+            }
+            return text.toString();
+        }
+    }
+
+    /** A snapshot of the streams and events not closed yet (leaked ones included), oldest first. */
+    public static List<LiveHandle> liveHandles() {
+        return HANDLES.stream()
+                .sorted(Comparator.comparingLong(h -> h.id))
+                .map(h -> new LiveHandle(h.id, h.kind, h.address, h.deviceId, h.isLeaked(), h.site))
+                .toList();
     }
 
     /** A snapshot of the live allocations, oldest first. */
@@ -113,5 +160,13 @@ public final class DeviceMemoryTracker {
 
     static void unregister(Allocation allocation) {
         LIVE.remove(allocation);
+    }
+
+    static void register(TrackedHandle handle) {
+        HANDLES.add(handle);
+    }
+
+    static void unregister(TrackedHandle handle) {
+        HANDLES.remove(handle);
     }
 }

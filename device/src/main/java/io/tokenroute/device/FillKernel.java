@@ -1,7 +1,7 @@
 package io.tokenroute.device;
 
 /**
- * Fills device memory with a repeating 1-, 2-, 4- or 8-byte pattern (kernel {@code tr_fill} in {@code fill.cu}).
+ * Fills device memory with a repeating 1-, 2-, 4- or 8-byte pattern (kernel {@code tr_fill} in {@code fill.cuh}).
  * Tests poison every output with a recognisable pattern before a kernel runs, so a skipped element shows up as the
  * pattern rather than as a plausible zero.
  */

@@ -1,7 +1,7 @@
 package io.tokenroute.device;
 
 /**
- * Per-token FP8 quantisation of bfloat16 rows on the GPU ({@code tr_fp8_quantize_bf16} in {@code fp8.cu}), bit-exact
+ * Per-token FP8 quantisation of bfloat16 rows on the GPU ({@code tr_fp8_quantize_bf16} in {@code fp8.cuh}), bit-exact
  * with {@code io.tokenroute.arrow.numeric.Fp8Quantizer}: for each group of 128 channels of a row,
  * {@code amax = max(max|x|, 1e-4)} (NaN ignored), {@code scaleInv = amax / 448} (rounded up to a power of two with
  * {@link Fp8ScaleMode#roundScale()}), and {@code q = e4m3fn(x * scale)} with round to nearest even and saturation;

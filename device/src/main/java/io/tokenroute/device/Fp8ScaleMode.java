@@ -42,7 +42,10 @@ public enum Fp8ScaleMode {
         return scaleBytes;
     }
 
-    /** The {@code scale_mode} argument of {@code tr_fp8_quantize_bf16}. */
+    /**
+     * The {@code scale_mode} argument of {@code tr_fp8_quantize_bf16} ({@code TR_FP8_SCALE_*} of
+     * {@code tokenroute_abi.cuh}; {@link KernelAbi} checks that they agree).
+     */
     int code() {
         return code;
     }

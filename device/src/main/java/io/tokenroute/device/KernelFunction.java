@@ -3,8 +3,9 @@ package io.tokenroute.device;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 
 /**
- * One {@code extern "C" __global__} kernel of a loaded {@link KernelModule}, with the launch limits the module reports
- * for it. Launch it through {@link KernelModule#launch}. Valid while its module is open.
+ * One {@code extern "C" __global__} kernel of a loaded {@link KernelModule}, with the launch limits and the parameter
+ * sizes the module reports for it. Launch it through {@link KernelModule#launch} or a {@link KernelLaunch}; both
+ * refuse arguments whose sizes differ from the kernel's parameters. Valid while its module is open.
  */
 public final class KernelFunction {
 
@@ -13,14 +14,16 @@ public final class KernelFunction {
     private final CUfunc_st handle;
     private final int maxThreadsPerBlock;
     private final int residentBlocksPerSm;
+    private final long[] parameterSizes;
 
     KernelFunction(KernelModule module, String name, CUfunc_st handle, int maxThreadsPerBlock,
-                   int residentBlocksPerSm) {
+                   int residentBlocksPerSm, long[] parameterSizes) {
         this.module = module;
         this.name = name;
         this.handle = handle;
         this.maxThreadsPerBlock = maxThreadsPerBlock;
         this.residentBlocksPerSm = residentBlocksPerSm;
+        this.parameterSizes = parameterSizes.clone();
     }
 
     /** The kernel's symbol name. */
@@ -35,6 +38,15 @@ public final class KernelFunction {
      */
     public int maxThreadsPerBlock() {
         return maxThreadsPerBlock;
+    }
+
+    /**
+     * The size in bytes of each of the kernel's parameters, in order, as compiled into the module
+     * ({@code cuFuncGetParamInfo}): 8 for pointers and 64-bit integers, 4 for {@code int} and {@code float},
+     * {@code sizeof} for a struct passed by value.
+     */
+    public long[] parameterSizes() {
+        return parameterSizes.clone();
     }
 
     /** How many blocks of {@link #maxThreadsPerBlock()} threads fit on one SM at once (occupancy API). */
@@ -66,6 +78,7 @@ public final class KernelFunction {
 
     @Override
     public String toString() {
-        return name + " (max " + maxThreadsPerBlock + " threads/block, " + residentBlocksPerSm + " blocks/SM)";
+        return name + " (" + parameterSizes.length + " parameters, max " + maxThreadsPerBlock + " threads/block, "
+                + residentBlocksPerSm + " blocks/SM)";
     }
 }

@@ -15,13 +15,15 @@ import org.bytedeco.javacpp.PointerPointer;
  * native memory allocated once here, so {@link #launch(CudaStream)} allocates nothing on the Java heap (unlike
  * {@link KernelModule#launch}, which boxes and allocates per call).
  *
- * <p>By default each argument occupies one 8-byte cell; set it with the setter matching the C parameter's size:
- * {@link #setLong} for pointers, {@code int64_t} and {@code uint64_t}, {@link #setInt} for {@code int}/{@code uint32_t},
- * {@link #setFloat} for {@code float}. A struct passed by value gets a cell of its size ({@link #KernelLaunch(KernelFunction,
- * long...)}); its fields are set with the {@code *At} setters at their byte offsets (C layout, little-endian). As with
- * every driver launch, a wrong size is not detected: the kernel reads garbage. Values stay set between launches; the
- * driver copies them at each launch, so changing an argument after {@code launch} returns never affects work already
- * queued (which is also what makes launches safe to capture into a CUDA graph).
+ * <p>Each argument is set with the setter matching the C parameter's size: {@link #setLong} for pointers,
+ * {@code int64_t} and {@code uint64_t}, {@link #setInt} for {@code int}/{@code uint32_t}, {@link #setFloat} for
+ * {@code float}. A struct passed by value is declared with its size ({@link #KernelLaunch(KernelFunction, long...)})
+ * and its fields are set with the {@code *At} setters at their byte offsets (C layout, little-endian). The sizes are
+ * checked against the kernel's own ({@link KernelFunction#parameterSizes()}, from the loaded module) when this object
+ * is made, and every setter checks that it writes the whole parameter or inside it: a launch whose arguments would
+ * not match the kernel's parameters is refused instead of letting the kernel read garbage. Values stay set between
+ * launches; the driver copies them at each launch, so changing an argument after {@code launch} returns never affects
+ * work already queued (which is also what makes launches safe to capture into a CUDA graph).
  *
  * <p>Not thread-safe: one owner thread sets arguments and launches. Close it (frees the native block) before the
  * module.
@@ -43,31 +45,33 @@ public final class KernelLaunch implements AutoCloseable {
     private boolean closed;
 
     /**
-     * A launch whose parameters are all 8-byte cells.
+     * A launch of a kernel whose parameters are all scalars or pointers (8 bytes or less each).
      *
      * @param function the kernel (its module must stay open while this object launches)
      * @param arguments number of kernel parameters
+     * @throws IllegalArgumentException if the kernel has another number of parameters, or one larger than 8 bytes
      */
     public KernelLaunch(KernelFunction function, int arguments) {
         this(function, cells(arguments));
     }
 
     /**
-     * A launch with parameters of the given sizes in bytes (8 for scalars and pointers, {@code sizeof} for a struct
-     * passed by value); each starts on an 8-byte boundary of the native argument block.
+     * A launch with parameters of the given sizes in bytes: 8 for scalars and pointers (a 4-byte {@code int} or
+     * {@code float} fits such a cell), {@code sizeof} for a struct passed by value. Each starts on an 8-byte boundary
+     * of the native argument block.
+     *
+     * @throws IllegalArgumentException if the number of sizes differs from the kernel's parameter count, or a size
+     *     does not fit the kernel's parameter (a struct must match exactly)
      */
     public KernelLaunch(KernelFunction function, long... argumentBytes) {
         this.function = function;
         int arguments = argumentBytes.length;
         this.offsets = new long[arguments];
-        this.sizes = argumentBytes.clone();
+        this.sizes = checkParameters(function.name(), argumentBytes, function.parameterSizes(), false);
         long total = 0;
         for (int i = 0; i < arguments; i++) {
-            if (argumentBytes[i] <= 0) {
-                throw new IllegalArgumentException("argument " + i + " has size " + argumentBytes[i]);
-            }
             offsets[i] = total;
-            total += (argumentBytes[i] + 7) & ~7L;
+            total += (sizes[i] + 7) & ~7L;
         }
         this.blockX = function.maxThreadsPerBlock();
         this.values = new BytePointer(Math.max(8L, total));
@@ -76,6 +80,31 @@ public final class KernelLaunch implements AutoCloseable {
         for (int i = 0; i < arguments; i++) {
             params.put(i, Native.at(values.address() + offsets[i]));
         }
+    }
+
+    /**
+     * Checks the argument sizes a caller declares against the sizes the kernel was compiled with, and returns the
+     * kernel's. The counts must agree, and each argument must be the parameter's size, except (unless {@code exact})
+     * that an 8-byte cell may carry a parameter of 4 bytes.
+     *
+     * @throws IllegalArgumentException naming the kernel, the argument and both sizes
+     */
+    static long[] checkParameters(String kernel, long[] given, long[] parameters, boolean exact) {
+        if (given.length != parameters.length) {
+            throw new IllegalArgumentException(kernel + " takes " + parameters.length + " parameter(s), "
+                    + given.length + " argument(s) given");
+        }
+        for (int i = 0; i < given.length; i++) {
+            if (given[i] <= 0) {
+                throw new IllegalArgumentException("argument " + i + " of " + kernel + " has size " + given[i]);
+            }
+            boolean fits = given[i] == parameters[i] || (!exact && given[i] == Long.BYTES && parameters[i] <= 4);
+            if (!fits) {
+                throw new IllegalArgumentException("argument " + i + " of " + kernel + " is " + given[i]
+                        + " bytes, the kernel's parameter " + parameters[i] + " bytes: the kernel would read garbage");
+            }
+        }
+        return parameters.clone();
     }
 
     private static long[] cells(int arguments) {
@@ -133,7 +162,7 @@ public final class KernelLaunch implements AutoCloseable {
      * Lets this kernel start while the kernel queued before it on the same stream still runs (CUDA programmatic
      * dependent launch, sm_90 and later): its blocks are scheduled as soon as every block of that kernel has signalled
      * ({@code griddepcontrol.launch_dependents}) or exited, which hides most of the launch gap between dependent
-     * kernels. Only for kernels that execute {@code griddepcontrol.wait} (TokenRoute's kernels: sync.cu
+     * kernels. Only for kernels that execute {@code griddepcontrol.wait} (TokenRoute's kernels: sync.cuh
      * {@code tr_await_previous_kernel}) before they read anything an earlier kernel wrote: that instruction returns
      * once the earlier kernel has completed and its writes are visible. Captured into CUDA graphs as programmatic
      * edges. Allocates the native launch configuration once, here, not per launch.
@@ -173,21 +202,33 @@ public final class KernelLaunch implements AutoCloseable {
         return this;
     }
 
-    /** Sets argument {@code index} to an 8-byte value (pointer, {@code int64_t}, {@code uint64_t}). */
+    /**
+     * Sets argument {@code index} to an 8-byte value (pointer, {@code int64_t}, {@code uint64_t}).
+     *
+     * @throws IllegalArgumentException if the kernel's parameter is not 8 bytes
+     */
     public KernelLaunch setLong(int index, long value) {
-        values.putLong(offset(index, 0, 8), value);
+        values.putLong(scalar(index, Long.BYTES, "setLong"), value);
         return this;
     }
 
-    /** Sets argument {@code index} to a 4-byte integer ({@code int}, {@code uint32_t}). */
+    /**
+     * Sets argument {@code index} to a 4-byte integer ({@code int}, {@code uint32_t}).
+     *
+     * @throws IllegalArgumentException if the kernel's parameter is not 4 bytes
+     */
     public KernelLaunch setInt(int index, int value) {
-        values.putInt(offset(index, 0, 4), value);
+        values.putInt(scalar(index, Integer.BYTES, "setInt"), value);
         return this;
     }
 
-    /** Sets argument {@code index} to a {@code float}. */
+    /**
+     * Sets argument {@code index} to a {@code float}.
+     *
+     * @throws IllegalArgumentException if the kernel's parameter is not 4 bytes
+     */
     public KernelLaunch setFloat(int index, float value) {
-        values.putFloat(offset(index, 0, 4), value);
+        values.putFloat(scalar(index, Float.BYTES, "setFloat"), value);
         return this;
     }
 
@@ -229,6 +270,16 @@ public final class KernelLaunch implements AutoCloseable {
             programmatic.close();
             programmaticAttribute.close();
         }
+    }
+
+    /** A whole-parameter write: writing fewer bytes than the parameter has would leave the rest stale. */
+    private long scalar(int index, int bytes, String setter) {
+        long at = offset(index, 0, 0);
+        if (sizes[index] != bytes) {
+            throw new IllegalArgumentException(setter + " writes " + bytes + " bytes, but parameter " + index + " of "
+                    + function.name() + " is " + sizes[index] + " bytes");
+        }
+        return at;
     }
 
     private long offset(int index, long byteOffset, int bytes) {

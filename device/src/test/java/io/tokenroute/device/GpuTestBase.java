@@ -1,6 +1,10 @@
 package io.tokenroute.device;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.tokenroute.device.DeviceMemoryTracker.LiveHandle;
+import java.util.List;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -11,7 +15,7 @@ import org.junit.jupiter.api.BeforeEach;
  * Shared set-up of the GPU tests: where there is no CUDA every test is skipped with {@link Cuda#unavailableReason()}
  * (per test rather than per class, because build tools report an aborted class as zero tests, hiding the reason);
  * otherwise device 0, the project's kernels and a stream are opened once per class, and after every test the stream
- * must be clean and no CUDA memory leaked.
+ * must be clean, no CUDA memory leaked and no other stream or event left open.
  */
 abstract class GpuTestBase {
 
@@ -44,6 +48,10 @@ abstract class GpuTestBase {
         }
         stream.synchronize();
         DeviceMemoryTracker.assertNoLeaks();
+        List<LiveHandle> open = DeviceMemoryTracker.liveHandles().stream()
+                .filter(h -> h.address() != stream.address()).toList();
+        assertTrue(open.isEmpty(), () -> "streams or events left open: " + open.stream().map(LiveHandle::describe)
+                .toList());
     }
 
     @AfterAll

@@ -1,7 +1,7 @@
 package io.tokenroute.routing;
 
 /**
- * Per-call dispatch options (spec §2). Every rank must pass the same options in the same step.
+ * Per-call dispatch options ({@code docs/contract.md} §2). Every rank must pass the same options in the same step.
  *
  * @param fp8 cast rows to float8 e4m3 with one float32 dequantisation scale per 128 channels (H % 128 == 0)
  * @param roundScale round each scale up to a power of two (only with {@code fp8})
@@ -9,6 +9,11 @@ package io.tokenroute.routing;
  * @param stats add the received token counts to the cumulative per-expert receive stats
  */
 public record DispatchOptions(boolean fp8, boolean roundScale, boolean ue8m0, boolean stats) {
+    /** Format code bits ({@code TR_EP_FORMAT_*} of the kernels' {@code tokenroute_abi.cuh}). */
+    private static final int FORMAT_FP8 = 1;
+    private static final int FORMAT_ROUND_SCALE = 2;
+    private static final int FORMAT_UE8M0 = 4;
+
     /** bf16 rows, stats on. */
     public static final DispatchOptions BF16 = new DispatchOptions(false, false, false, true);
     /** fp8 rows with float32 scales, stats on. */
@@ -27,8 +32,13 @@ public record DispatchOptions(boolean fp8, boolean roundScale, boolean ue8m0, bo
         }
     }
 
-    /** The wire format code peers compare, so a step where ranks disagree fails clearly. */
+    /**
+     * The wire format code: bit 0 fp8, bit 1 roundScale, bit 2 ue8m0 ({@link #BF16} 0, {@link #FP8} 1,
+     * {@link #FP8_ROUND_SCALE} 3, {@link #FP8_UE8M0} 7). Ranks publish it with their rows and compare it, so a step
+     * where ranks disagree fails clearly; the GPU kernels read the same bits ({@code TR_EP_FORMAT_*}, checked against
+     * these codes when the kernels are loaded). The stats flag is not part of it.
+     */
     public int formatCode() {
-        return (fp8 ? 1 : 0) | (roundScale ? 2 : 0) | (ue8m0 ? 4 : 0);
+        return (fp8 ? FORMAT_FP8 : 0) | (roundScale ? FORMAT_ROUND_SCALE : 0) | (ue8m0 ? FORMAT_UE8M0 : 0);
     }
 }

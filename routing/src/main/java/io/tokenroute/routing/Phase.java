@@ -1,26 +1,53 @@
 package io.tokenroute.routing;
 
+import java.util.Optional;
+
 /**
  * The points of the protocol where a rank waits for peers or publishes to them. Timeouts and exceptions name the phase
  * they happened in; a {@link PhaseListener} is told when a rank reaches each one (fault injection, tracing).
+ *
+ * <p>Each phase has a fixed numeric {@link #code()}, the value the GPU kernels report a timeout's phase with
+ * ({@code TR_EP_PHASE_*} in the kernels' {@code tokenroute_abi.cuh}, checked against these codes when the kernels are
+ * loaded). Codes never change and are never reused; the declaration order carries no meaning.
  */
 public enum Phase {
     /** Entry of dispatch, after input validation and before anything is published. */
-    BEFORE_DISPATCH,
+    BEFORE_DISPATCH(0),
     /** Dispatch, while the rank writes its rows for peers (and waits for peers to have consumed the previous step). */
-    DISPATCH_SEND,
+    DISPATCH_SEND(1),
     /** Dispatch, after the rank published its rows, while it waits for and copies peers' rows. */
-    DISPATCH_RECV,
+    DISPATCH_RECV(2),
     /** Combine, before the rank publishes its expert outputs. */
-    COMBINE_SEND,
+    COMBINE_SEND(3),
     /** Combine, after publishing, while it waits for and reduces peers' expert outputs. */
-    COMBINE_RECV,
+    COMBINE_RECV(4),
     /** cleanBuffer's (and readmit's) fault-tolerant rendezvous. */
-    CLEAN,
+    CLEAN(5),
     /** barrier(). */
-    BARRIER,
+    BARRIER(6),
     /** allGather(). */
-    ALL_GATHER,
-    /** agreeMask()'s rounds. Last, so the ordinals the GPU kernels use for the phases above stay as they are. */
-    AGREE
+    ALL_GATHER(7),
+    /** agreeMask()'s rounds. */
+    AGREE(8);
+
+    private final int code;
+
+    Phase(int code) {
+        this.code = code;
+    }
+
+    /** The phase's fixed numeric code, as the GPU kernels report it. */
+    public int code() {
+        return code;
+    }
+
+    /** The phase with numeric code {@code code}, or empty if no phase has it. */
+    public static Optional<Phase> ofCode(int code) {
+        for (Phase phase : values()) {
+            if (phase.code == code) {
+                return Optional.of(phase);
+            }
+        }
+        return Optional.empty();
+    }
 }

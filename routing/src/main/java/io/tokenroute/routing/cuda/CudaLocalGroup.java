@@ -73,17 +73,18 @@ public final class CudaLocalGroup implements AutoCloseable {
     /** tokenroute_config.cuh TR_EP_BATCH_RANKS: ranks per batched launch. */
     static final int BATCH = 64;
     /** tokenroute_config.cuh TR_EP_FP8_UNROLL: group pairs a quantising warp of the fp8 send has in flight. */
-    private static final int FP8_PAIRS_IN_FLIGHT = 2;
-    // Byte layout of the batched kernels' by-value parameters (sync.cu TrEpBatch, TrEpSendBatch, TrEpReduceBatch).
-    private static final long BATCH_BYTES = 8L * BATCH;
-    private static final long SEND_X = 8L * BATCH;
-    private static final long SEND_IDX = 16L * BATCH;
-    private static final long SEND_N = 24L * BATCH;
-    private static final long SEND_K = 28L * BATCH;
-    private static final long SEND_DTYPE = 32L * BATCH;
-    private static final long SEND_BYTES = 36L * BATCH;
-    private static final long REDUCE_WEIGHTS = 8L * BATCH;
-    private static final long REDUCE_BYTES = 16L * BATCH;
+    static final int FP8_PAIRS_IN_FLIGHT = 2;
+    // Byte layout of the batched kernels' by-value parameters (tokenroute_abi.cuh TrEpBatch, TrEpSendBatch,
+    // TrEpReduceBatch; CudaRankLayout#checkKernelAbi compares them).
+    static final long BATCH_BYTES = 8L * BATCH;
+    static final long SEND_X = 8L * BATCH;
+    static final long SEND_IDX = 16L * BATCH;
+    static final long SEND_N = 24L * BATCH;
+    static final long SEND_K = 28L * BATCH;
+    static final long SEND_DTYPE = 32L * BATCH;
+    static final long SEND_BYTES = 36L * BATCH;
+    static final long REDUCE_WEIGHTS = 8L * BATCH;
+    static final long REDUCE_BYTES = 16L * BATCH;
 
     private final CudaDevice device;
     private final BufferConfig config;
@@ -547,7 +548,7 @@ public final class CudaLocalGroup implements AutoCloseable {
     }
 
     private void queueDispatchChecked(List<TokenBatch> perRank, DispatchOptions options) {
-        int format = (options.fp8() ? 1 : 0) | (options.roundScale() ? 2 : 0) | (options.ue8m0() ? 4 : 0);
+        int format = options.formatCode();
         long totalEntries = 0;
         int maxTokens = 0;
         boolean anyBatched = false;
@@ -954,7 +955,7 @@ public final class CudaLocalGroup implements AutoCloseable {
             }
             for (int r = 0; r < ranks.length; r++) {
                 if (launch[r]) {
-                    ranks[r].syncWait.setInt(2, 0).setInt(3, Phase.BARRIER.ordinal()).launch(ranks[r].stream);
+                    ranks[r].syncWait.setInt(2, 0).setInt(3, Phase.BARRIER.code()).launch(ranks[r].stream);
                     ranks[r].syncDone.record(ranks[r].stream);
                 }
             }
@@ -1002,7 +1003,7 @@ public final class CudaLocalGroup implements AutoCloseable {
             }
             for (int r = 0; r < ranks.length; r++) {
                 if (launch[r]) {
-                    ranks[r].syncWait.setInt(2, 1).setInt(3, Phase.ALL_GATHER.ordinal()).launch(ranks[r].stream);
+                    ranks[r].syncWait.setInt(2, 1).setInt(3, Phase.ALL_GATHER.code()).launch(ranks[r].stream);
                     ranks[r].syncDone.record(ranks[r].stream);
                 }
             }
@@ -1494,7 +1495,7 @@ public final class CudaLocalGroup implements AutoCloseable {
         }
         if ((fault & CudaRankLayout.FAULT_TIMEOUT) != 0) {
             int code = rk.report.phase();
-            Phase where = code >= 0 && code < Phase.values().length ? Phase.values()[code] : phase;
+            Phase where = Phase.ofCode(code).orElse(phase);
             PeerTimeoutException e = new PeerTimeoutException(rk.id, rk.report.faultPeers(), where, timeoutNanos);
             rk.failure = e;
             return e;

@@ -1,15 +1,27 @@
 package io.tokenroute.routing.cuda;
 
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
+import io.tokenroute.device.KernelAbi;
 import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.DispatchOptions;
+import io.tokenroute.routing.Phase;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
 
 /**
- * Byte offsets inside one rank's device allocation for the elastic EP kernels ({@code device/src/main/cuda/sync.cu},
- * {@code dispatch.cu}, {@code combine.cu}), and the rank descriptor and host report those kernels use. Every rank of
- * a group computes the same layout, so a peer's word is the peer's base plus the same offset.
+ * Byte offsets inside one rank's device allocation for the elastic EP kernels ({@code device/src/main/cuda/sync.cuh},
+ * {@code dispatch.cuh}, {@code combine.cuh}), and the rank descriptor and host report those kernels use. Every rank
+ * of a group computes the same layout, so a peer's word is the peer's base plus the same offset.
+ *
+ * <p>Everything here that the kernels also know (the descriptor's fields, struct sizes, report indices, codes and the
+ * tunables this package copies) is defined for the kernels in {@code tokenroute_abi.cuh} and checked against it
+ * ({@link #checkKernelAbi}) the first time a layout is made in a build that compiled the kernels: a mismatch fails
+ * there, naming the entry and both values, instead of letting a kernel read garbage.
  *
  * <pre>
  * symmetric (peers read it; only the owner writes it)
- *   control       4 words of 8 bytes, one per 128-byte line: DISP, COMB, SYNC, RDV (see sync.cu)
+ *   control       5 words of 8 bytes, one per 128-byte line: DISP, COMB, SYNC, RDV, BEAT (see sync.cuh)
  *   staging       2 slots alternating by step parity; each: format int32, CSR int32[E + 1], token lists int32[T k],
  *                 bf16 rows [T][H], fp8 rows [T][H] (H % 128 == 0), scales [T][H / 128] (float32 or ue8m0 bytes)
  *   layout        int32[L][R][2] (begin, count) of the last dispatch: where each source's rows start
@@ -28,10 +40,17 @@ import io.tokenroute.routing.BufferConfig;
  */
 final class CudaRankLayout {
     static final int DESCRIPTOR_WORDS = 64;
-    /** Five control words of one 128-byte line each: DISP, COMB, SYNC, RDV, BEAT (sync.cu). */
-    static final int CTRL_BYTES = 640;
+    /** Descriptor words in use ({@code TR_EP_DESCRIPTOR_FIELDS}). */
+    static final int FIELDS = Field.values().length;
+    /** Control words: DISP, COMB, SYNC, RDV, BEAT, one 128-byte line each. */
+    static final int CTRL_WORDS = 5;
+    static final int CTRL_STRIDE = 128;
+    static final int CTRL_BYTES = CTRL_WORDS * CTRL_STRIDE;
+    /** Room for the kernels' step state ({@code TrEpState}, at most this size). */
     static final int STATE_BYTES = 256;
-    /** Report header ints before the per-rank arrays (sync.cu TR_EP_REP_HEADER). */
+    /** Most ranks one group's kernels serve ({@code TR_EP_MAX_RANKS}). */
+    static final int MAX_RANKS = 256;
+    /** Report header ints before the per-rank arrays ({@code TR_EP_REP_HEADER}). */
     static final int REPORT_HEADER = 8;
     static final int REPORT_FAULT = 0;
     static final int REPORT_PHASE = 1;
@@ -40,7 +59,7 @@ final class CudaRankLayout {
     static final int FAULT_TIMEOUT = 1;
     static final int FAULT_FORMAT = 2;
     static final int FAULT_BAD_INPUT = 4;
-    /** Kernel phases stamped in the trace (sync.cu TR_EP_TRACE_PHASES). */
+    /** Kernel phases stamped in the trace ({@code TR_EP_TRACE_PHASES}). */
     static final int TRACE_PHASES = 8;
 
     final int ranks;
@@ -102,6 +121,7 @@ final class CudaRankLayout {
     final long bytes;
 
     CudaRankLayout(BufferConfig c) {
+        requireKernelAbi();
         this.ranks = c.ranks();
         this.experts = c.experts();
         this.localExperts = c.localExperts();
@@ -110,7 +130,7 @@ final class CudaRankLayout {
         this.maxTopK = c.maxTopK();
         this.collectiveBytes = c.collectiveBytes();
         this.bitmapWords = (maxTokens + 31) / 32;
-        this.scaleGroups = hidden % 128 == 0 ? hidden / 128 : 0;
+        this.scaleGroups = hidden % Fp8Quantizer.GROUP == 0 ? hidden / Fp8Quantizer.GROUP : 0;
         this.recvCapacity = ranks * maxTokens;
         long entries = (long) maxTokens * maxTopK;
         long cursor = 0;
@@ -208,7 +228,7 @@ final class CudaRankLayout {
 
     /**
      * Bytes per rank in the allGather output: an int64 length, then the payload rounded up to 8 bytes so that every
-     * slot's length stays 8-byte aligned (sync.cu tr_ep_sync_wait uses the same stride).
+     * slot's length stays 8-byte aligned (sync.cuh tr_ep_sync_wait uses the same stride).
      */
     long gatherStride() {
         return 8L + ((collectiveBytes + 7L) & ~7L);
@@ -223,9 +243,9 @@ final class CudaRankLayout {
         return offStage + slot * stageStride;
     }
 
-    /** Offset of control word {@code word} (0 DISP, 1 COMB, 2 SYNC, 3 RDV). */
+    /** Offset of control word {@code word} (0 DISP, 1 COMB, 2 SYNC, 3 RDV, 4 BEAT). */
     long ctrl(int word) {
-        return offCtrl + 128L * word;
+        return offCtrl + (long) CTRL_STRIDE * word;
     }
 
     /** Bytes of one local expert's receive rows (bf16). */
@@ -235,7 +255,7 @@ final class CudaRankLayout {
 
     // ---- host report (pinned int32 words per rank) ----
 
-    /** Call kinds of the per-kind newly-masked flags (sync.cu TR_EP_CALL_*). */
+    /** Call kinds of the per-kind newly-masked flags ({@code TR_EP_CALL_*}). */
     static final int CALL_DISPATCH = 0;
     static final int CALL_COMBINE = 1;
     static final int CALL_SYNC = 2;
@@ -266,7 +286,35 @@ final class CudaRankLayout {
     }
 
     /**
-     * The rank descriptor (sync.cu {@code TrEpField} order, which this method must follow word for word).
+     * The words of the rank descriptor ({@code struct TrEp} of {@code tokenroute_abi.cuh}): each field's word index,
+     * and its C name, the constant's name in lower case.
+     */
+    enum Field {
+        RANK(0), RANKS(1), EXPERTS(2), LOCAL_EXPERTS(3), MAX_TOKENS(4), HIDDEN(5), MAX_TOPK(6), ELASTIC(7),
+        COLLECTIVE_BYTES(8), BITMAP_WORDS(9), BASE(10), PEERS(11), REPORT(12),
+        OFF_CTRL(13), OFF_STAGE(14), STAGE_STRIDE(15), ST_FORMAT(16), ST_CSR(17), ST_TOKENS(18), ST_BF16(19),
+        ST_FP8(20), ST_SCALES(21), OFF_LAYOUT(22), OFF_COMB_ROWS(23), OFF_PAYLOAD(24), PAYLOAD_STRIDE(25),
+        OFF_STATE(26), OFF_MASK(27), OFF_MET(28), OFF_CMET(29), OFF_ROUTED(30), OFF_POSITION(31), OFF_BITMAP(32),
+        OFF_SENT(33), OFF_VALID(34), OFF_ROW_BASE(35), OFF_CUM_RECV(36), OFF_DWAIT(37), OFF_CWAIT(38),
+        OFF_RECV_X(39), OFF_RECV_SCALES(40), OFF_SRC_RANK(41), OFF_SRC_TOKEN(42), OFF_RECV_COUNT(43), OFF_OUT(44),
+        OFF_LOST(45), OFF_GATHER_IN(46), OFF_GATHER_OUT(47), OFF_INPUT_X(48), OFF_INPUT_IDX(49), OFF_INPUT_W(50),
+        RECV_CAPACITY(51), SCALE_GROUPS(52), OFF_SRC_BEGIN(53), OFF_TRACE(54);
+
+        /** Word index in the descriptor; the field's byte offset is 8 times it. */
+        final int word;
+
+        Field(int word) {
+            this.word = word;
+        }
+
+        /** The field's name in {@code struct TrEp}. */
+        String cName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /**
+     * The rank descriptor: one long per {@link Field}, at the field's word; the spare words are 0.
      *
      * @param rank this rank
      * @param elastic elastic mode
@@ -275,63 +323,65 @@ final class CudaRankLayout {
      */
     long[] descriptor(int rank, boolean elastic, long base, long report) {
         long[] d = new long[DESCRIPTOR_WORDS];
-        int i = 0;
-        d[i++] = rank;
-        d[i++] = ranks;
-        d[i++] = experts;
-        d[i++] = localExperts;
-        d[i++] = maxTokens;
-        d[i++] = hidden;
-        d[i++] = maxTopK;
-        d[i++] = elastic ? 1 : 0;
-        d[i++] = collectiveBytes;
-        d[i++] = bitmapWords;
-        d[i++] = base;
-        d[i++] = base + offPeers;
-        d[i++] = report;
-        d[i++] = offCtrl;
-        d[i++] = offStage;
-        d[i++] = stageStride;
-        d[i++] = stFormat;
-        d[i++] = stCsr;
-        d[i++] = stTokens;
-        d[i++] = stBf16;
-        d[i++] = stFp8;
-        d[i++] = stScales;
-        d[i++] = offLayout;
-        d[i++] = offCombRows;
-        d[i++] = offPayload;
-        d[i++] = payloadStride;
-        d[i++] = offState;
-        d[i++] = offMask;
-        d[i++] = offMet;
-        d[i++] = offCmet;
-        d[i++] = offRouted;
-        d[i++] = offPosition;
-        d[i++] = offBitmap;
-        d[i++] = offSent;
-        d[i++] = offValid;
-        d[i++] = offRowBase;
-        d[i++] = offCumRecv;
-        d[i++] = offDwait;
-        d[i++] = offCwait;
-        d[i++] = offRecvX;
-        d[i++] = offRecvScales;
-        d[i++] = offSrcRank;
-        d[i++] = offSrcToken;
-        d[i++] = offRecvCount;
-        d[i++] = offOut;
-        d[i++] = offLost;
-        d[i++] = offGatherIn;
-        d[i++] = offGatherOut;
-        d[i++] = offInputX;
-        d[i++] = offInputIdx;
-        d[i++] = offInputW;
-        d[i++] = recvCapacity;
-        d[i++] = scaleGroups;
-        d[i++] = offSrcBegin;
-        d[i++] = offTrace;
-        assert i == FIELDS : i;
+        for (Field f : Field.values()) {
+            d[f.word] = switch (f) {
+                case RANK -> rank;
+                case RANKS -> ranks;
+                case EXPERTS -> experts;
+                case LOCAL_EXPERTS -> localExperts;
+                case MAX_TOKENS -> maxTokens;
+                case HIDDEN -> hidden;
+                case MAX_TOPK -> maxTopK;
+                case ELASTIC -> elastic ? 1 : 0;
+                case COLLECTIVE_BYTES -> collectiveBytes;
+                case BITMAP_WORDS -> bitmapWords;
+                case BASE -> base;
+                case PEERS -> base + offPeers;
+                case REPORT -> report;
+                case OFF_CTRL -> offCtrl;
+                case OFF_STAGE -> offStage;
+                case STAGE_STRIDE -> stageStride;
+                case ST_FORMAT -> stFormat;
+                case ST_CSR -> stCsr;
+                case ST_TOKENS -> stTokens;
+                case ST_BF16 -> stBf16;
+                case ST_FP8 -> stFp8;
+                case ST_SCALES -> stScales;
+                case OFF_LAYOUT -> offLayout;
+                case OFF_COMB_ROWS -> offCombRows;
+                case OFF_PAYLOAD -> offPayload;
+                case PAYLOAD_STRIDE -> payloadStride;
+                case OFF_STATE -> offState;
+                case OFF_MASK -> offMask;
+                case OFF_MET -> offMet;
+                case OFF_CMET -> offCmet;
+                case OFF_ROUTED -> offRouted;
+                case OFF_POSITION -> offPosition;
+                case OFF_BITMAP -> offBitmap;
+                case OFF_SENT -> offSent;
+                case OFF_VALID -> offValid;
+                case OFF_ROW_BASE -> offRowBase;
+                case OFF_CUM_RECV -> offCumRecv;
+                case OFF_DWAIT -> offDwait;
+                case OFF_CWAIT -> offCwait;
+                case OFF_RECV_X -> offRecvX;
+                case OFF_RECV_SCALES -> offRecvScales;
+                case OFF_SRC_RANK -> offSrcRank;
+                case OFF_SRC_TOKEN -> offSrcToken;
+                case OFF_RECV_COUNT -> offRecvCount;
+                case OFF_OUT -> offOut;
+                case OFF_LOST -> offLost;
+                case OFF_GATHER_IN -> offGatherIn;
+                case OFF_GATHER_OUT -> offGatherOut;
+                case OFF_INPUT_X -> offInputX;
+                case OFF_INPUT_IDX -> offInputIdx;
+                case OFF_INPUT_W -> offInputW;
+                case RECV_CAPACITY -> recvCapacity;
+                case SCALE_GROUPS -> scaleGroups;
+                case OFF_SRC_BEGIN -> offSrcBegin;
+                case OFF_TRACE -> offTrace;
+            };
+        }
         return d;
     }
 
@@ -344,9 +394,86 @@ final class CudaRankLayout {
         return bytes <= PLAN_SMEM_BYTES ? (int) bytes : 0;
     }
 
-    /** tokenroute_config.cuh TR_EP_PLAN_SMEM_BYTES. */
+    /** {@code TR_EP_PLAN_SMEM_BYTES}. */
     static final int PLAN_SMEM_BYTES = 40960;
 
-    /** Number of descriptor words in use (sync.cu TR_EP_FIELDS). */
-    static final int FIELDS = 55;
+    // ---- the check against the kernels' ABI ----
+
+    private static volatile boolean abiChecked;
+
+    /**
+     * Checks this package's copies of the kernels' contract against the ABI the bundled kernels were built with, once
+     * per process; does nothing in a build without kernels (there is nothing to launch, and loading the kernels fails
+     * with its own message).
+     *
+     * @throws IllegalStateException on any mismatch
+     */
+    static void requireKernelAbi() {
+        if (abiChecked || !KernelAbi.isBundled()) {
+            return;
+        }
+        checkKernelAbi(KernelAbi.bundled());
+        abiChecked = true;
+    }
+
+    /**
+     * Compares the descriptor's fields, the layouts of the state and launch structs, the control words, the report,
+     * the {@link Phase} codes, the {@link DispatchOptions} format codes, the trace and the tunables this package copies
+     * with {@code abi}.
+     *
+     * @throws IllegalStateException naming every entry that differs, with both values
+     */
+    static void checkKernelAbi(KernelAbi abi) {
+        Map<String, Long> descriptor = new LinkedHashMap<>();
+        descriptor.put("bytes", 8L * DESCRIPTOR_WORDS);
+        descriptor.put("words", (long) DESCRIPTOR_WORDS);
+        descriptor.put("fields", (long) FIELDS);
+        for (Field f : Field.values()) {
+            descriptor.put(f.cName(), 8L * f.word);
+        }
+        Map<String, Long> phases = new LinkedHashMap<>();
+        for (Phase phase : Phase.values()) {
+            phases.put(phase.name(), (long) phase.code());
+        }
+        Map<String, Long> formats = new LinkedHashMap<>();
+        formats.put("BF16", (long) DispatchOptions.BF16.formatCode());
+        formats.put("FP8", (long) DispatchOptions.FP8.formatCode());
+        formats.put("FP8_ROUND_SCALE", (long) DispatchOptions.FP8_ROUND_SCALE.formatCode());
+        formats.put("FP8_UE8M0", (long) DispatchOptions.FP8_UE8M0.formatCode());
+        abi.compare("io.tokenroute.routing.cuda (CudaRankLayout, CudaLocalGroup)")
+                .expectFamily("descriptor", descriptor, "CudaRankLayout.Field")
+                .expectAtLeast("state.bytes", STATE_BYTES, "CudaRankLayout.STATE_BYTES")
+                .expect("batch.bytes", CudaLocalGroup.BATCH_BYTES, "CudaLocalGroup.BATCH_BYTES")
+                .expect("batch.send.x", CudaLocalGroup.SEND_X, "CudaLocalGroup.SEND_X")
+                .expect("batch.send.idx", CudaLocalGroup.SEND_IDX, "CudaLocalGroup.SEND_IDX")
+                .expect("batch.send.n", CudaLocalGroup.SEND_N, "CudaLocalGroup.SEND_N")
+                .expect("batch.send.k", CudaLocalGroup.SEND_K, "CudaLocalGroup.SEND_K")
+                .expect("batch.send.dtype", CudaLocalGroup.SEND_DTYPE, "CudaLocalGroup.SEND_DTYPE")
+                .expect("batch.send.bytes", CudaLocalGroup.SEND_BYTES, "CudaLocalGroup.SEND_BYTES")
+                .expect("batch.reduce.weights", CudaLocalGroup.REDUCE_WEIGHTS, "CudaLocalGroup.REDUCE_WEIGHTS")
+                .expect("batch.reduce.bytes", CudaLocalGroup.REDUCE_BYTES, "CudaLocalGroup.REDUCE_BYTES")
+                .expect("ctrl.words", CTRL_WORDS, "CudaRankLayout.CTRL_WORDS")
+                .expect("ctrl.stride", CTRL_STRIDE, "CudaRankLayout.CTRL_STRIDE")
+                .expect("report.header", REPORT_HEADER, "CudaRankLayout.REPORT_HEADER")
+                .expect("report.fault", REPORT_FAULT, "CudaRankLayout.REPORT_FAULT")
+                .expect("report.phase", REPORT_PHASE, "CudaRankLayout.REPORT_PHASE")
+                .expect("report.bad", REPORT_BAD, "CudaRankLayout.REPORT_BAD")
+                .expect("report.mismatch", REPORT_MISMATCH, "CudaRankLayout.REPORT_MISMATCH")
+                .expect("call.dispatch", CALL_DISPATCH, "CudaRankLayout.CALL_DISPATCH")
+                .expect("call.combine", CALL_COMBINE, "CudaRankLayout.CALL_COMBINE")
+                .expect("call.sync", CALL_SYNC, "CudaRankLayout.CALL_SYNC")
+                .expect("fault.timeout", FAULT_TIMEOUT, "CudaRankLayout.FAULT_TIMEOUT")
+                .expect("fault.format", FAULT_FORMAT, "CudaRankLayout.FAULT_FORMAT")
+                .expect("fault.bad_input", FAULT_BAD_INPUT, "CudaRankLayout.FAULT_BAD_INPUT")
+                .expectFamily("phase", phases, "Phase.code()")
+                .expectFamily("format", formats, "DispatchOptions.formatCode()")
+                .expect("trace.phases", TRACE_PHASES, "CudaRankLayout.TRACE_PHASES")
+                .expect("config.TR_FP8_GROUP", Fp8Quantizer.GROUP, "Fp8Quantizer.GROUP (scale groups)")
+                .expect("config.TR_EP_MAX_RANKS", MAX_RANKS, "CudaRankLayout.MAX_RANKS")
+                .expect("config.TR_EP_BATCH_RANKS", CudaLocalGroup.BATCH, "CudaLocalGroup.BATCH")
+                .expect("config.TR_EP_FP8_UNROLL", CudaLocalGroup.FP8_PAIRS_IN_FLIGHT,
+                        "CudaLocalGroup.FP8_PAIRS_IN_FLIGHT")
+                .expect("config.TR_EP_PLAN_SMEM_BYTES", PLAN_SMEM_BYTES, "CudaRankLayout.PLAN_SMEM_BYTES")
+                .verify();
+    }
 }

@@ -1,5 +1,7 @@
 // Fill family: writes a repeating 1-, 2-, 4- or 8-byte pattern over a device range. Tests poison every output with it
 // before a kernel runs, so a kernel that skips an element is caught instead of passing on leftover zeros.
+#pragma once
+
 #include "tokenroute_common.cuh"
 
 // The pattern's low elem_bytes bytes repeated over 64 bits, little-endian, so that one 64-bit store at an address

@@ -1,5 +1,5 @@
-// Elastic EP, part 3: combine (spec §2 combine, RankProtocol#combine). Per rank, for the step seq committed by the
-// dispatch, in stream order:
+// Elastic EP, part 3: combine (docs/contract.md §2 combine, RankProtocol#combine). Per rank, for the step seq
+// committed by the dispatch, in stream order:
 //
 //   1. tr_ep_combine_send    the expert outputs are already in this rank's combine-send rows (written zero-copy by the
 //                            expert kernel, or copied in by the host, earlier on the same stream): release-store
@@ -14,11 +14,11 @@
 //                            lost_weight[t] = sum of the skipped weights in the same order.
 //
 // As in dispatch, every rank's step 1 can be launched before any rank's step 2, and each kernel is launched batched
-// (blockIdx.y = rank, sync.cu TrEp*Batch) or per rank (gridDim.y = 1). The reduce's last block re-checks that no
+// (blockIdx.y = rank, sync.cuh TrEp*Batch) or per rank (gridDim.y = 1). The reduce's last block re-checks that no
 // expert rank moved on to its next step while its outputs were read (seqlock) and redoes the tokens without it.
 #pragma once
 
-#include "sync.cu"
+#include "sync.cuh"
 
 // Publishes this rank's expert outputs and layout of step seq; starts the call's report. One block of 32.
 extern "C" __global__ void __launch_bounds__(32)
@@ -47,11 +47,11 @@ namespace tr_ep {
 __device__ void mark_valid_experts(const TrEp* d, const int* met, int only_rank) {
     const int R = ranks(d);
     const int me = self(d);
-    const int E = static_cast<int>(d->f[TR_EP_EXPERTS]);
-    const int L = static_cast<int>(d->f[TR_EP_LOCAL_EXPERTS]);
-    const int* sent = own<int>(d, TR_EP_OFF_SENT);
-    int* valid = own<int>(d, TR_EP_OFF_VALID);
-    const int64_t cap = d->f[TR_EP_RECV_CAPACITY];
+    const int E = static_cast<int>(d->experts);
+    const int L = static_cast<int>(d->local_experts);
+    const int* sent = own<int>(d, d->off_sent);
+    int* valid = own<int>(d, d->off_valid);
+    const int64_t cap = d->recv_capacity;
     for (int e = threadIdx.x; e < E; e += blockDim.x) {
         const int r = e / L;
         if (only_rank >= 0 && r != only_rank) continue;
@@ -59,7 +59,7 @@ __device__ void mark_valid_experts(const TrEp* d, const int* met, int only_rank)
         int begin = -1;
         if (met[r] && sent[e] > 0) {
             const PeerRef src = peer_ref(d, r);
-            const int* layout = reinterpret_cast<const int*>(src.base + d->f[TR_EP_OFF_LAYOUT]);
+            const int* layout = reinterpret_cast<const int*>(src.base + d->off_layout);
             const int first = peer_load(src, layout + 2 * (l * R + me));
             // A consistent layout keeps the block inside the expert's rows; a torn one (caught by the re-check)
             // must not send the reduce elsewhere meanwhile.
@@ -76,15 +76,15 @@ __device__ void reduce_tokens(const TrEp* d, const float* __restrict__ weights, 
     const TrEpState* st = state(d);
     const int n = st->n;
     const int k = st->k;
-    const int L = static_cast<int>(d->f[TR_EP_LOCAL_EXPERTS]);
-    const int H = static_cast<int>(d->f[TR_EP_HIDDEN]);
-    const int64_t cap = d->f[TR_EP_RECV_CAPACITY];
-    const int64_t comb_rows = d->f[TR_EP_OFF_COMB_ROWS];
-    const int* routed = own<int>(d, TR_EP_OFF_ROUTED);
-    const int* position = own<int>(d, TR_EP_OFF_POSITION);
-    const int* valid = own<int>(d, TR_EP_OFF_VALID);
-    uint16_t* out = own<uint16_t>(d, TR_EP_OFF_OUT);
-    float* lost_out = own<float>(d, TR_EP_OFF_LOST);
+    const int L = static_cast<int>(d->local_experts);
+    const int H = static_cast<int>(d->hidden);
+    const int64_t cap = d->recv_capacity;
+    const int64_t comb_rows = d->off_comb_rows;
+    const int* routed = own<int>(d, d->off_routed);
+    const int* position = own<int>(d, d->off_position);
+    const int* valid = own<int>(d, d->off_valid);
+    uint16_t* out = own<uint16_t>(d, d->off_out);
+    float* lost_out = own<float>(d, d->off_lost);
     const PeerTable peers = peer_table(d);
     const bool vector = (H % 8) == 0;
     const int chunks = H / 8;  // 16-byte chunks of 8 channels
@@ -180,7 +180,7 @@ __device__ void reduce_tokens(const TrEp* d, const float* __restrict__ weights, 
 __device__ __forceinline__ bool recheck_combine(const TrEp* d) {
     __shared__ int s_dropped;
     const uint64_t s = state(d)->seq;
-    int* met = own<int>(d, TR_EP_OFF_CMET);
+    int* met = own<int>(d, d->off_cmet);
     __syncthreads();
     if (threadIdx.x == 0) s_dropped = 0;
     __syncthreads();
@@ -211,9 +211,9 @@ tr_ep_combine_wait(const TrEpBatch b, uint64_t timeout_ns) {
     if (d == nullptr) return;
     trace_begin(d, TR_EP_TRACE_COMBINE_WAIT);
     const uint64_t s = state(d)->seq;
-    int* met = own<int>(d, TR_EP_OFF_CMET);
+    int* met = own<int>(d, d->off_cmet);
     await_active_peers(d, TR_EP_COMB, s << 1 | 1, timeout_ns, TR_EP_PHASE_COMBINE_RECV, met,
-                       own<int64_t>(d, TR_EP_OFF_CWAIT));
+                       own<int64_t>(d, d->off_cwait));
     tr_allow_next_kernel();
     mark_valid_experts(d, met, -1);
     trace_end(d, TR_EP_TRACE_COMBINE_WAIT);

@@ -1,8 +1,9 @@
-// Elastic EP, part 2: dispatch (spec §2 dispatch, RankProtocol#dispatch). Per rank and step s, in stream order:
+// Elastic EP, part 2: dispatch (docs/contract.md §2 dispatch, RankProtocol#dispatch). Per rank and step s, in stream
+// order:
 //
 //   1. tr_ep_dispatch_send     seqlock marker DISP = s << 1; one block plans the routing; the other blocks stage the
 //                              rows into staging slot s & 1: bf16 (converted from fp16/fp32 when needed), or fp8
-//                              codes and scales quantised straight from the input (the arithmetic of fp8.cu's
+//                              codes and scales quantised straight from the input (the arithmetic of fp8.cuh's
 //                              tr_fp8_quantize_bf16, fused here so fp8 costs no extra pass and no extra kernel); the
 //                              last block to finish release-stores DISP = s << 1 | 1.
 //   2. tr_ep_dispatch_wait     one block: waits on every active peer's DISP >= s << 1 | 1 (timeout, mask re-read,
@@ -14,7 +15,7 @@
 //                              receive buffer (16-byte loads), with src_rank / src_token; the last block re-checks
 //                              that no source moved on meanwhile (seqlock) and redoes the step without it if one did.
 //
-// Each kernel is launched batched (blockIdx.y = rank, sync.cu TrEp*Batch) or per rank (gridDim.y = 1). The send phase
+// Each kernel is launched batched (blockIdx.y = rank, sync.cuh TrEp*Batch) or per rank (gridDim.y = 1). The send phase
 // (1) of every rank is launched before any receive phase (2, 3): one process may drive all ranks of a cuda-local group
 // from one thread without relying on the kernels being co-resident. Only the wait kernel spins, in one block per rank.
 //
@@ -23,19 +24,19 @@
 // which threads ran; a source masked before or during the wait contributes no rows to any expert of the call.
 #pragma once
 
-#include "sync.cu"
-// fp8 staging uses fp8.cu's tr_e4m3_pair and TR_FP8_* constants: tokenroute_kernels.cu includes fp8.cu first.
+#include "fp8.cuh"  // fp8 staging quantises with tr_fp8_quantize_group
+#include "sync.cuh"
 
 namespace tr_ep {
 
-// One row of the input, converted to bf16 bits: dtype 0 = bf16 (copy), 1 = fp16, 2 = fp32 (TokenRoute's HiddenDtype
-// order BF16, FP16, FP32), rounding as tokenroute_common.cuh (bit-exact with the Java numerics).
+// One row of the input, converted to bf16 bits: dtype TR_EP_DTYPE_BF16 (copy), _FP16 or _FP32, rounding as
+// tokenroute_common.cuh (bit-exact with the Java numerics).
 __device__ __forceinline__ void warp_stage_row(uint16_t* dst, const void* x, int dtype, int64_t t, int hidden,
                                                int lane) {
-    if (dtype == 0) {
+    if (dtype == TR_EP_DTYPE_BF16) {
         warp_copy(reinterpret_cast<uint8_t*>(dst), static_cast<const uint8_t*>(x) + 2 * t * hidden, 2LL * hidden,
                   lane);
-    } else if (dtype == 1) {
+    } else if (dtype == TR_EP_DTYPE_FP16) {
         const uint16_t* src = static_cast<const uint16_t*>(x) + t * hidden;
         for (int h = lane; h < hidden; h += 32) dst[h] = tr_f32_bits_to_bf16(tr_f16_to_f32_bits(src[h]));
     } else {
@@ -82,19 +83,19 @@ __device__ void build_layout(const TrEp* d, uint64_t s, const int* met, bool und
     TrEpState* st = state(d);
     const int R = ranks(d);
     const int me = self(d);
-    const int L = static_cast<int>(d->f[TR_EP_LOCAL_EXPERTS]);
-    const int64_t slot_offset = d->f[TR_EP_OFF_STAGE] + (s & 1) * d->f[TR_EP_STAGE_STRIDE];
-    int* layout = own<int>(d, TR_EP_OFF_LAYOUT);
-    int* src_begin = own<int>(d, TR_EP_OFF_SRC_BEGIN);
-    int* counts = own<int>(d, TR_EP_OFF_RECV_COUNT);
-    int* row_base = own<int>(d, TR_EP_OFF_ROW_BASE);
-    int64_t* cumulative = own<int64_t>(d, TR_EP_OFF_CUM_RECV);
+    const int L = static_cast<int>(d->local_experts);
+    const int64_t slot_offset = d->off_stage + (s & 1) * d->stage_stride;
+    int* layout = own<int>(d, d->off_layout);
+    int* src_begin = own<int>(d, d->off_src_begin);
+    int* counts = own<int>(d, d->off_recv_count);
+    int* row_base = own<int>(d, d->off_row_base);
+    int64_t* cumulative = own<int64_t>(d, d->off_cum_recv);
     int* rep_layout = report_layout(d);
     int* rep_counts = report_recv_count(d);
     const bool stats = st->stats != 0;
-    const int max_tokens = static_cast<int>(d->f[TR_EP_MAX_TOKENS]);
-    const int max_entries = static_cast<int>(d->f[TR_EP_MAX_TOKENS] * d->f[TR_EP_MAX_TOPK]);
-    const int64_t cap = d->f[TR_EP_RECV_CAPACITY];
+    const int max_tokens = static_cast<int>(d->max_tokens);
+    const int max_entries = static_cast<int>(d->max_tokens * d->max_topk);
+    const int64_t cap = d->recv_capacity;
     const bool in_smem = L * R <= TR_EP_LAYOUT_SMEM_CELLS;
     // Phase A, one thread per (local expert, source) cell, all peer reads in flight at once: the block's size and
     // where it starts in the source's token lists. Only a torn read (a peer rewriting the slot, caught by the
@@ -106,7 +107,7 @@ __device__ void build_layout(const TrEp* d, uint64_t s, const int* met, bool und
         int first = 0;
         if (met[p]) {
             const PeerRef src = peer_ref(d, p);
-            const int* csr = reinterpret_cast<const int*>(src.base + slot_offset + d->f[TR_EP_ST_CSR]);
+            const int* csr = reinterpret_cast<const int*>(src.base + slot_offset + d->st_csr);
             const int e = me * L + l;
             first = peer_load(src, csr + e);
             count = max(0, min(peer_load(src, csr + e + 1) - first, max_tokens));
@@ -163,9 +164,9 @@ struct CopyTables {
 
 __device__ __forceinline__ CopyTables load_copy_tables(const TrEp* d, int* s_row_base, int* s_layout,
                                                        int* s_src_begin) {
-    const int L = static_cast<int>(d->f[TR_EP_LOCAL_EXPERTS]);
+    const int L = static_cast<int>(d->local_experts);
     const int cells = L * ranks(d);
-    CopyTables t{own<int>(d, TR_EP_OFF_ROW_BASE), own<int>(d, TR_EP_OFF_LAYOUT), own<int>(d, TR_EP_OFF_SRC_BEGIN)};
+    CopyTables t{own<int>(d, d->off_row_base), own<int>(d, d->off_layout), own<int>(d, d->off_src_begin)};
     if (L + 1 <= TR_EP_COPY_MAX_EXPERTS + 1) {
         for (int i = threadIdx.x; i <= L; i += blockDim.x) s_row_base[i] = t.row_base[i];
         t.row_base = s_row_base;
@@ -188,22 +189,22 @@ __device__ __forceinline__ CopyTables load_copy_tables(const TrEp* d, int* s_row
 __device__ void copy_rows(const TrEp* d, uint64_t s, const CopyTables& t, int64_t first, int64_t stride) {
     const TrEpState* st = state(d);
     const int total = st->total_rows;
-    const int fp8 = st->format & 1;
-    const int ue8m0 = (st->format & 4) != 0;
+    const int fp8 = st->format & TR_EP_FORMAT_FP8;
+    const int ue8m0 = (st->format & TR_EP_FORMAT_UE8M0) != 0;
     const int R = ranks(d);
-    const int L = static_cast<int>(d->f[TR_EP_LOCAL_EXPERTS]);
-    const int H = static_cast<int>(d->f[TR_EP_HIDDEN]);
-    const int G = static_cast<int>(d->f[TR_EP_SCALE_GROUPS]);
-    const int64_t cap = d->f[TR_EP_RECV_CAPACITY];
-    const int64_t slot_offset = d->f[TR_EP_OFF_STAGE] + (s & 1) * d->f[TR_EP_STAGE_STRIDE];
-    uint8_t* recv_x = own<uint8_t>(d, TR_EP_OFF_RECV_X);
-    uint8_t* recv_scales = own<uint8_t>(d, TR_EP_OFF_RECV_SCALES);
-    int* src_rank = own<int>(d, TR_EP_OFF_SRC_RANK);
-    int* src_token = own<int>(d, TR_EP_OFF_SRC_TOKEN);
+    const int L = static_cast<int>(d->local_experts);
+    const int H = static_cast<int>(d->hidden);
+    const int G = static_cast<int>(d->scale_groups);
+    const int64_t cap = d->recv_capacity;
+    const int64_t slot_offset = d->off_stage + (s & 1) * d->stage_stride;
+    uint8_t* recv_x = own<uint8_t>(d, d->off_recv_x);
+    uint8_t* recv_scales = own<uint8_t>(d, d->off_recv_scales);
+    int* src_rank = own<int>(d, d->off_src_rank);
+    int* src_token = own<int>(d, d->off_src_token);
     const int lane = threadIdx.x % 32;
     const int64_t row_bytes = fp8 ? H : 2LL * H;
     const int scale_bytes = ue8m0 ? 1 : 4;
-    const int max_tokens = static_cast<int>(d->f[TR_EP_MAX_TOKENS]);
+    const int max_tokens = static_cast<int>(d->max_tokens);
 
     for (int64_t g = first; g < total; g += stride) {
         // Local expert: the last l with row_base[l] <= g.
@@ -231,7 +232,7 @@ __device__ void copy_rows(const TrEp* d, uint64_t s, const CopyTables& t, int64_
         const int cell = l * R + p;
         const PeerRef src = peer_ref(d, p);
         const uint8_t* src_slot = src.base + slot_offset;
-        const int* tokens = reinterpret_cast<const int*>(src_slot + d->f[TR_EP_ST_TOKENS]);
+        const int* tokens = reinterpret_cast<const int*>(src_slot + d->st_tokens);
         // Clamped for the same reason as the counts in build_layout: a torn read must not leave the slot.
         const int token = max(0, min(peer_load_warp(src, tokens + (t.src_begin[cell] + i - t.layout[2 * cell]), lane),
                                      max_tokens - 1));
@@ -240,11 +241,11 @@ __device__ void copy_rows(const TrEp* d, uint64_t s, const CopyTables& t, int64_
         // region), as RankProtocol's receive buffer.
         uint8_t* dst = recv_x + static_cast<int64_t>(l) * cap * 2LL * H + i * row_bytes;
         if (!fp8) {
-            peer_read_warp(dst, src, src_slot + d->f[TR_EP_ST_BF16] + token * row_bytes, row_bytes, lane);
+            peer_read_warp(dst, src, src_slot + d->st_bf16 + token * row_bytes, row_bytes, lane);
         } else {
-            peer_read_warp(dst, src, src_slot + d->f[TR_EP_ST_FP8] + token * row_bytes, row_bytes, lane);
+            peer_read_warp(dst, src, src_slot + d->st_fp8 + token * row_bytes, row_bytes, lane);
             peer_read_warp(recv_scales + row * G * scale_bytes, src,
-                           src_slot + d->f[TR_EP_ST_SCALES] + static_cast<int64_t>(token) * G * scale_bytes,
+                           src_slot + d->st_scales + static_cast<int64_t>(token) * G * scale_bytes,
                            static_cast<int64_t>(G) * scale_bytes, lane);
         }
         if (lane == 0) {
@@ -258,7 +259,7 @@ __device__ void copy_rows(const TrEp* d, uint64_t s, const CopyTables& t, int64_
 // read; they are masked (or reported) and the layout rebuilt without them. Returns whether any was dropped.
 __device__ __forceinline__ bool recheck_dispatch(const TrEp* d, uint64_t s) {
     __shared__ int s_dropped;
-    int* met = own<int>(d, TR_EP_OFF_MET);
+    int* met = own<int>(d, d->off_met);
     __syncthreads();
     if (threadIdx.x == 0) s_dropped = 0;
     __syncthreads();
@@ -282,7 +283,7 @@ namespace tr_ep {
 // One lane's 8 consecutive channels of the input as float32 values of bf16 numbers: bf16 as is, fp16/fp32 rounded to
 // bf16 first (as the Java protocol stages them). x + offset must be 16-byte aligned (32 for fp32).
 __device__ __forceinline__ void load8_as_bf16(float v[8], const void* x, int dtype, int64_t channel) {
-    if (dtype == 0) {
+    if (dtype == TR_EP_DTYPE_BF16) {
         const uint4 raw = __ldcg(reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(x) + channel));
         const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
@@ -290,7 +291,7 @@ __device__ __forceinline__ void load8_as_bf16(float v[8], const void* x, int dty
             v[2 * q] = __uint_as_float(tr_bf16_to_f32_bits(static_cast<uint16_t>(w[q])));
             v[2 * q + 1] = __uint_as_float(tr_bf16_to_f32_bits(static_cast<uint16_t>(w[q] >> 16)));
         }
-    } else if (dtype == 1) {
+    } else if (dtype == TR_EP_DTYPE_FP16) {
         const uint4 raw = __ldcg(reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(x) + channel));
         const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
@@ -310,7 +311,7 @@ __device__ __forceinline__ void load8_as_bf16(float v[8], const void* x, int dty
     }
 }
 
-// FP8 staging, fused into the send kernel: each group goes through tr_fp8_quantize_group (fp8.cu, same translation
+// FP8 staging, fused into the send kernel: each group goes through tr_fp8_quantize_group (fp8.cuh, same translation
 // unit), the quantisation of tr_fp8_quantize_bf16, so the codes and scales are bit-exact with
 // io.tokenroute.arrow.numeric.Fp8Quantizer like that kernel's. Each half-warp owns one group; a
 // warp takes TR_EP_FP8_UNROLL group pairs per step so that many loads are in flight. Whole warps only.
@@ -347,8 +348,8 @@ __device__ __forceinline__ void warp_quantize_rows(uint8_t* q, uint8_t* scales, 
 
 // The send half of dispatch, batched over gridDim.y ranks (TrEpSendBatch; x: n x H input rows of dtype in device
 // memory, the caller's batch or the rank's input area; idx: n x k int64 expert ids, -1 = none); format is the
-// DispatchOptions format code (0 bf16; bit 0 fp8, bit 1 roundScale, bit 2 ue8m0), equal for all ranks. One block per
-// rank plans the routing (the grid's first gridDim.y blocks); each rank's gridDim.x - 1 others stage its rows: bf16
+// DispatchOptions format code (TR_EP_FORMAT_* bits, 0 for bf16), equal for all ranks. One block per rank plans the
+// routing (the grid's first gridDim.y blocks); each rank's gridDim.x - 1 others stage its rows: bf16
 // (converted from fp16/fp32), or fp8 codes and scales quantised straight from the input. The last block to finish
 // release-stores DISP = s << 1 | 1. Grid (>= 2, ranks) blocks of TR_EP_SEND_THREADS; dynamic shared memory:
 // 4 (E ceil(T / 32) + E + 1) bytes to plan in shared memory (when that is at most TR_EP_PLAN_SMEM_BYTES), or 0 to plan
@@ -380,11 +381,11 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
     const uint64_t s = st->seq + 1;
     const int R = ranks(d);
     const int me = self(d);
-    const int E = static_cast<int>(d->f[TR_EP_EXPERTS]);
-    const int L = static_cast<int>(d->f[TR_EP_LOCAL_EXPERTS]);
-    const int H = static_cast<int>(d->f[TR_EP_HIDDEN]);
-    const int W = static_cast<int>(d->f[TR_EP_BITMAP_WORDS]);
-    uint8_t* slot = base(d) + d->f[TR_EP_OFF_STAGE] + (s & 1) * d->f[TR_EP_STAGE_STRIDE];
+    const int E = static_cast<int>(d->experts);
+    const int L = static_cast<int>(d->local_experts);
+    const int H = static_cast<int>(d->hidden);
+    const int W = static_cast<int>(d->bitmap_words);
+    uint8_t* slot = base(d) + d->off_stage + (s & 1) * d->stage_stride;
     uint64_t* disp = ctrl(base(d), d, TR_EP_DISP);
 
     // Seqlock: a reader that saw anything of this step's slot will also see the marker (RankProtocol's
@@ -398,21 +399,21 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
     if (plans) {
         // ---- the routing plan (RankProtocol#planRouting + writeRoutingLists) ----
         trace_begin(d, TR_EP_TRACE_PLAN);
-        const int* mask = own<int>(d, TR_EP_OFF_MASK);
-        const int max_entries = static_cast<int>(d->f[TR_EP_MAX_TOKENS] * d->f[TR_EP_MAX_TOPK]);
+        const int* mask = own<int>(d, d->off_mask);
+        const int max_entries = static_cast<int>(d->max_tokens * d->max_topk);
         // Shared-memory plan when it fits (CudaRankLayout#planSharedBytes computes the same condition): token
         // bitmaps, CSR, and the routed/position entries, written to global memory once at the end.
         const bool in_smem = 4LL * (static_cast<int64_t>(E) * W + E + 1) + 8LL * max_entries
                              <= TR_EP_PLAN_SMEM_BYTES;
-        uint32_t* bitmap = in_smem ? s_plan : own<uint32_t>(d, TR_EP_OFF_BITMAP);
-        int* csr_global = reinterpret_cast<int*>(slot + d->f[TR_EP_ST_CSR]);
+        uint32_t* bitmap = in_smem ? s_plan : own<uint32_t>(d, d->off_bitmap);
+        int* csr_global = reinterpret_cast<int*>(slot + d->st_csr);
         int* csr = in_smem ? reinterpret_cast<int*>(s_plan + E * W) : csr_global;
-        int* routed_global = own<int>(d, TR_EP_OFF_ROUTED);
-        int* position_global = own<int>(d, TR_EP_OFF_POSITION);
+        int* routed_global = own<int>(d, d->off_routed);
+        int* position_global = own<int>(d, d->off_position);
         int* routed = in_smem ? reinterpret_cast<int*>(s_plan + E * W + E + 1) : routed_global;
         int* position = in_smem ? routed + max_entries : position_global;
-        int* sent = own<int>(d, TR_EP_OFF_SENT);
-        int* tokens = reinterpret_cast<int*>(slot + d->f[TR_EP_ST_TOKENS]);
+        int* sent = own<int>(d, d->off_sent);
+        int* tokens = reinterpret_cast<int*>(slot + d->st_tokens);
         const int entries = n * k;
         begin_call_report(d, TR_EP_CALL_DISPATCH);
         if (threadIdx.x == 0) s_bad = 0;
@@ -499,7 +500,7 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
             st->n = n;
             st->k = k;
             st->format = format;
-            *reinterpret_cast<int*>(slot + d->f[TR_EP_ST_FORMAT]) = format;
+            *reinterpret_cast<int*>(slot + d->st_format) = format;
         }
         __syncthreads();
         if (threadIdx.x == 0 && s_bad > 0) {
@@ -517,14 +518,16 @@ tr_ep_dispatch_send(const TrEpSendBatch b, int format) {
         const int part = gridDim.x == 1 ? 0 : (linear - static_cast<int>(gridDim.y)) % (gridDim.x - 1);
         const int64_t first = static_cast<int64_t>(part) * warps + threadIdx.x / 32;
         const int64_t stride = static_cast<int64_t>(gridDim.x == 1 ? 1 : gridDim.x - 1) * warps;
-        if ((format & 1) == 0) {
-            uint16_t* rows = reinterpret_cast<uint16_t*>(slot + d->f[TR_EP_ST_BF16]);
+        if ((format & TR_EP_FORMAT_FP8) == 0) {
+            uint16_t* rows = reinterpret_cast<uint16_t*>(slot + d->st_bf16);
             for (int64_t t = first; t < n; t += stride) {
                 warp_stage_row(rows + t * H, x, dtype, t, H, lane);
             }
         } else {
-            const int mode = (format & 4) ? TR_FP8_SCALE_UE8M0 : (format & 2) ? TR_FP8_SCALE_POW2 : TR_FP8_SCALE_FLOAT;
-            warp_quantize_rows(slot + d->f[TR_EP_ST_FP8], slot + d->f[TR_EP_ST_SCALES], x, dtype, n, H, mode, first,
+            const int mode = (format & TR_EP_FORMAT_UE8M0)         ? TR_FP8_SCALE_UE8M0
+                             : (format & TR_EP_FORMAT_ROUND_SCALE) ? TR_FP8_SCALE_POW2
+                                                                   : TR_FP8_SCALE_FLOAT;
+            warp_quantize_rows(slot + d->st_fp8, slot + d->st_scales, x, dtype, n, H, mode, first,
                                stride);
         }
         __syncthreads();
@@ -556,18 +559,18 @@ tr_ep_dispatch_wait(const TrEpBatch b, uint64_t timeout_ns, int stats) {
     const uint64_t s = st->seq + 1;
     const int R = ranks(d);
     const int me = self(d);
-    const int64_t slot_offset = d->f[TR_EP_OFF_STAGE] + (s & 1) * d->f[TR_EP_STAGE_STRIDE];
-    int* met = own<int>(d, TR_EP_OFF_MET);
+    const int64_t slot_offset = d->off_stage + (s & 1) * d->stage_stride;
+    int* met = own<int>(d, d->off_met);
     const int format = st->format;
 
     await_active_peers(d, TR_EP_DISP, s << 1 | 1, timeout_ns, TR_EP_PHASE_DISPATCH_RECV, met,
-                       own<int64_t>(d, TR_EP_OFF_DWAIT));
+                       own<int64_t>(d, d->off_dwait));
     tr_allow_next_kernel();
     // A peer that dispatched this step with other fp8 options: its rows are not ours to interpret.
     for (int p = threadIdx.x; p < R; p += blockDim.x) {
         if (p == me || !met[p]) continue;
         const PeerRef src = peer_ref(d, p);
-        if (peer_load_volatile(src, reinterpret_cast<const int*>(src.base + slot_offset + d->f[TR_EP_ST_FORMAT]))
+        if (peer_load_volatile(src, reinterpret_cast<const int*>(src.base + slot_offset + d->st_format))
             != format) {
             met[p] = 0;
             st_volatile(report(d) + TR_EP_REP_MISMATCH, p + 1);

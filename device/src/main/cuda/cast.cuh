@@ -2,6 +2,8 @@
 // Every kernel takes (dst, src, count) and runs a grid-stride loop. When both pointers are 16-byte aligned it moves
 // TR_CAST_VEC elements per step with 16-byte loads and stores; otherwise, and for the last count % TR_CAST_VEC
 // elements, one element at a time. The conversions are the bit helpers of tokenroute_common.cuh.
+#pragma once
+
 #include "tokenroute_common.cuh"
 
 namespace {

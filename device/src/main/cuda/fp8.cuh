@@ -1,16 +1,14 @@
 // FP8 family: per-token, per-128-channel float8 e4m3fn quantisation of bfloat16 activations, the cast DeepEP's
 // low-latency dispatch applies before tokens leave their rank. Bit-exact with io.tokenroute.arrow.numeric.Fp8Quantizer;
 // every step below names the Java step it mirrors. Build without fast-math: the divisions must be IEEE-rounded.
+#pragma once
+
 #include <cuda_fp8.h>
 
+#include "tokenroute_abi.cuh"  // the scale modes TR_FP8_SCALE_*
 #include "tokenroute_common.cuh"
 
 namespace {
-
-// Scale encodings, io.tokenroute.device.Fp8ScaleMode's codes.
-constexpr int TR_FP8_SCALE_FLOAT = 0;  // float32 scaleInv = amax / 448
-constexpr int TR_FP8_SCALE_POW2 = 1;   // float32 scaleInv rounded up to a power of two ("roundScale")
-constexpr int TR_FP8_SCALE_UE8M0 = 2;  // that power of two packed as its uint8 biased exponent ("ue8m0")
 
 constexpr int TR_FP8_LANES_PER_GROUP = TR_FP8_GROUP / TR_CAST_VEC;  // 16 lanes x 8 channels = one group
 static_assert(TR_FP8_LANES_PER_GROUP == 16, "a group must be half a warp: the amax reduction shuffles within 16 lanes");
@@ -26,7 +24,7 @@ __device__ __forceinline__ uint32_t tr_e4m3_pair(float a, float b) {
     return codes;
 }
 
-// One 128-channel group, as tr_fp8_quantize_bf16 and the fused fp8 dispatch send (dispatch.cu) both quantise it: each
+// One 128-channel group, as tr_fp8_quantize_bf16 and the fused fp8 dispatch send (dispatch.cuh) both quantise it: each
 // lane of a half warp holds 8 of its channels (sub = lane % 16: channels 8 sub .. 8 sub + 7) as float32 values of bf16
 // numbers. Writes the group's codes to q + 128 g and, from lane sub 0, its scale to scales[g], when valid. Every lane
 // of the warp calls it, valid or not: the amax is a half-warp shuffle (an invalid half holds zeros).

@@ -2,7 +2,7 @@
 // the timed wait on a peer with the mask re-read in every poll), and the collectives that need no rows: barrier,
 // allGather, the cleanBuffer/readmit rendezvous, and the stall kernel used for failure injection.
 //
-// Model (spec/elastic-ep.md §3, io.tokenroute.routing.protocol.RankProtocol). Every rank owns one device allocation
+// Model (docs/contract.md §3, io.tokenroute.routing.protocol.RankProtocol). Every rank owns one device allocation
 // laid out by io.tokenroute.routing.cuda.CudaRankLayout; the offsets of its symmetric part are equal on every rank, so
 // a peer's word is peers[p] + offset. The protocol is *pull*: a rank writes only its own allocation and reads its
 // peers', so a dead or stale rank can never corrupt a live one, and each (token, expert) row crosses memory once.
@@ -44,6 +44,7 @@
 // and the kernel completes with that peer treated as absent.
 #pragma once
 
+#include "tokenroute_abi.cuh"
 #include "tokenroute_common.cuh"
 
 #ifdef TR_EP_NVSHMEM
@@ -51,93 +52,12 @@
 #include <nvshmemx.h>
 #endif
 
-// ------------------------------------------------------------------------------------------------ the descriptor
+// ------------------------------------------------------------------------------------------------ batched launches
 
-// The rank descriptor: 64 int64 words in the rank's own allocation, written once by the host
-// (io.tokenroute.routing.cuda.CudaRankLayout#descriptor). The order of the words is a contract with that method.
-enum TrEpField {
-    TR_EP_RANK = 0,
-    TR_EP_RANKS,
-    TR_EP_EXPERTS,
-    TR_EP_LOCAL_EXPERTS,
-    TR_EP_MAX_TOKENS,
-    TR_EP_HIDDEN,
-    TR_EP_MAX_TOPK,
-    TR_EP_ELASTIC,
-    TR_EP_COLLECTIVE_BYTES,
-    TR_EP_BITMAP_WORDS,      // ceil(T / 32)
-    TR_EP_BASE,              // this rank's allocation
-    TR_EP_PEERS,             // device array of R allocation bases (self included)
-    TR_EP_REPORT,            // pinned host int32 report (layout in CudaRankLayout)
-    TR_EP_OFF_CTRL,          // symmetric offsets from here on
-    TR_EP_OFF_STAGE,
-    TR_EP_STAGE_STRIDE,
-    TR_EP_ST_FORMAT,         // offsets inside one staging slot
-    TR_EP_ST_CSR,
-    TR_EP_ST_TOKENS,
-    TR_EP_ST_BF16,
-    TR_EP_ST_FP8,
-    TR_EP_ST_SCALES,
-    TR_EP_OFF_LAYOUT,
-    TR_EP_OFF_COMB_ROWS,
-    TR_EP_OFF_PAYLOAD,
-    TR_EP_PAYLOAD_STRIDE,
-    TR_EP_OFF_STATE,         // private offsets from here on
-    TR_EP_OFF_MASK,
-    TR_EP_OFF_MET,
-    TR_EP_OFF_CMET,
-    TR_EP_OFF_ROUTED,
-    TR_EP_OFF_POSITION,
-    TR_EP_OFF_BITMAP,
-    TR_EP_OFF_SENT,
-    TR_EP_OFF_VALID,
-    TR_EP_OFF_ROW_BASE,
-    TR_EP_OFF_CUM_RECV,
-    TR_EP_OFF_DWAIT,
-    TR_EP_OFF_CWAIT,
-    TR_EP_OFF_RECV_X,
-    TR_EP_OFF_RECV_SCALES,
-    TR_EP_OFF_SRC_RANK,
-    TR_EP_OFF_SRC_TOKEN,
-    TR_EP_OFF_RECV_COUNT,
-    TR_EP_OFF_OUT,
-    TR_EP_OFF_LOST,
-    TR_EP_OFF_GATHER_IN,
-    TR_EP_OFF_GATHER_OUT,
-    TR_EP_OFF_INPUT_X,
-    TR_EP_OFF_INPUT_IDX,
-    TR_EP_OFF_INPUT_W,
-    TR_EP_RECV_CAPACITY,     // R * T rows per local expert
-    TR_EP_SCALE_GROUPS,      // H / 128, or 0 when H % 128 != 0
-    TR_EP_OFF_SRC_BEGIN,     // int32[L][R]: where expert l's list starts in source p's token lists
-    TR_EP_OFF_TRACE,         // uint64[TR_EP_TRACE_PHASES][2]: first block start, last block end (%globaltimer)
-    TR_EP_FIELDS
-};
-static_assert(TR_EP_FIELDS <= 64, "the descriptor holds 64 words");
-
-struct TrEp {
-    int64_t f[64];
-};
-
-// Batched launches (the hot path of cuda-local): one grid covers several ranks, blockIdx.y selecting the rank; the
-// per-rank arguments are arrays indexed by blockIdx.y in the kernel parameters (they stay in the constant bank), and
-// a zero descriptor means "this rank is not launched": its blocks return at once. A per-rank launch is the same
-// kernel with gridDim.y = 1 (a stalled rank on its own stream; the nvshmem transport, one rank per process).
-struct TrEpBatch {
-    uint64_t desc[TR_EP_BATCH_RANKS];
-};
-struct TrEpSendBatch {
-    uint64_t desc[TR_EP_BATCH_RANKS];
-    uint64_t x[TR_EP_BATCH_RANKS];    // n x H rows of dtype, device memory
-    uint64_t idx[TR_EP_BATCH_RANKS];  // n x k int64 expert ids
-    int32_t n[TR_EP_BATCH_RANKS];
-    int32_t k[TR_EP_BATCH_RANKS];
-    int32_t dtype[TR_EP_BATCH_RANKS];  // 0 bf16, 1 fp16, 2 fp32
-};
-struct TrEpReduceBatch {
-    uint64_t desc[TR_EP_BATCH_RANKS];
-    uint64_t weights[TR_EP_BATCH_RANKS];  // n x k float32, device memory
-};
+// The descriptor (TrEp), the step state, the launch structs, control words, report and codes: tokenroute_abi.cuh.
+// A batched launch covers several ranks, blockIdx.y selecting the rank (TrEpBatch and its siblings); a per-rank
+// launch is the same kernel with gridDim.y = 1 (a stalled rank on its own stream; the nvshmem transport, one rank per
+// process).
 #define TR_EP_BATCH_RANK(batch) reinterpret_cast<const TrEp*>((batch).desc[blockIdx.y])
 
 // Programmatic dependent launch (Java KernelLaunch#programmaticDependency): the receive-side kernels of a step (dispatch
@@ -160,82 +80,25 @@ __device__ __forceinline__ void tr_allow_next_kernel() {
 #endif
 }
 
-// Control words, at off_ctrl + 128 * index.
-constexpr int TR_EP_DISP = 0;
-constexpr int TR_EP_COMB = 1;
-constexpr int TR_EP_SYNC = 2;
-constexpr int TR_EP_RDV = 3;
-constexpr int TR_EP_BEAT = 4;
-
-// Private step state at off_state (CudaRankLayout.STATE_BYTES).
-struct TrEpState {
-    uint64_t seq;          // last dispatch step whose receive completed (see the file comment)
-    uint64_t sync_seq;     // last barrier/allGather sequence
-    uint64_t gen;          // rendezvous generation
-    uint32_t send_done;    // blocks of the dispatch-send kernel that finished (the last one publishes, resets)
-    int32_t n;             // tokens of the current step
-    int32_t k;             // top-k of the current step
-    int32_t format;        // DispatchOptions format code of the current step
-    int32_t total_rows;    // rows this rank received in the current step, all local experts
-    uint32_t copy_done;    // blocks of the dispatch copy that finished (the last one re-checks peers)
-    uint32_t reduce_done;  // blocks of the combine reduce that finished (likewise)
-    int32_t stats;         // whether the current dispatch adds to the cumulative receive stats
-    int32_t pad[6];
-};
-static_assert(sizeof(TrEpState) == 80, "CudaRankLayout.STATE_BYTES covers the state");
-
-// Host-visible report (pinned memory, int32 words), io.tokenroute.routing.cuda.CudaRankLayout#report*.
-constexpr int TR_EP_REP_FAULT = 0;        // bit 1: a peer timed out (non-elastic), 2: fp8 options differ, 4: bad ids
-constexpr int TR_EP_REP_PHASE = 1;        // io.tokenroute.routing.Phase ordinal of the timeout
-constexpr int TR_EP_REP_BAD = 2;          // expert ids out of range seen by the device (dropped)
-constexpr int TR_EP_REP_MISMATCH = 3;     // 1 + the peer whose fp8 options differ
-constexpr int TR_EP_REP_HEADER = 8;       // then newly[3][R], fault_peers[R], met[R], recv_count[L], layout[L][R][2]
-// Newly-masked flags are kept per call kind, so a late (stalled) rank's dispatch report survives its combine.
-constexpr int TR_EP_CALL_DISPATCH = 0;
-constexpr int TR_EP_CALL_COMBINE = 1;
-constexpr int TR_EP_CALL_SYNC = 2;
-
-constexpr int TR_EP_FAULT_TIMEOUT = 1;
-constexpr int TR_EP_FAULT_FORMAT = 2;
-constexpr int TR_EP_FAULT_BAD_INPUT = 4;
-
-// io.tokenroute.routing.Phase ordinals.
-constexpr int TR_EP_PHASE_DISPATCH_RECV = 2;
-constexpr int TR_EP_PHASE_COMBINE_RECV = 4;
-constexpr int TR_EP_PHASE_CLEAN = 5;
-constexpr int TR_EP_PHASE_BARRIER = 6;
-constexpr int TR_EP_PHASE_ALL_GATHER = 7;
-
-// Kernel phases stamped into the trace (CudaLocalGroup#phaseTrace): cheap enough to stay on (two atomics per block).
-constexpr int TR_EP_TRACE_SEND = 0;
-constexpr int TR_EP_TRACE_DISPATCH_WAIT = 1;
-constexpr int TR_EP_TRACE_COPY = 2;
-constexpr int TR_EP_TRACE_COMBINE_SEND = 3;
-constexpr int TR_EP_TRACE_COMBINE_WAIT = 4;
-constexpr int TR_EP_TRACE_REDUCE = 5;
-// Inside the dispatch send: block 0's routing plan, and the other blocks' staging (bf16 rows or fp8 quantisation).
-constexpr int TR_EP_TRACE_PLAN = 6;
-constexpr int TR_EP_TRACE_STAGE = 7;
-constexpr int TR_EP_TRACE_PHASES = 8;
-
 namespace tr_ep {
 
-__device__ __forceinline__ int64_t field(const TrEp* d, int i) { return d->f[i]; }
-__device__ __forceinline__ uint8_t* base(const TrEp* d) { return reinterpret_cast<uint8_t*>(d->f[TR_EP_BASE]); }
+__device__ __forceinline__ uint8_t* base(const TrEp* d) { return d->base; }
+// This rank's own array at a descriptor offset: own<int>(d, d->off_mask). The offset is taken by reference so that it
+// is read after the base, the order the kernels' machine code was tuned with.
 template <typename T>
-__device__ __forceinline__ T* own(const TrEp* d, int offset_field) {
-    return reinterpret_cast<T*>(base(d) + d->f[offset_field]);
+__device__ __forceinline__ T* own(const TrEp* d, const int64_t& offset) {
+    return reinterpret_cast<T*>(base(d) + offset);
 }
-__device__ __forceinline__ TrEpState* state(const TrEp* d) { return own<TrEpState>(d, TR_EP_OFF_STATE); }
+__device__ __forceinline__ TrEpState* state(const TrEp* d) { return own<TrEpState>(d, d->off_state); }
 __device__ __forceinline__ uint64_t* ctrl(uint8_t* rank_base, const TrEp* d, int word) {
-    return reinterpret_cast<uint64_t*>(rank_base + d->f[TR_EP_OFF_CTRL] + 128 * word);
+    return reinterpret_cast<uint64_t*>(rank_base + d->off_ctrl + TR_EP_CTRL_STRIDE * word);
 }
 __device__ __forceinline__ const uint64_t* ctrl(const uint8_t* rank_base, const TrEp* d, int word) {
-    return reinterpret_cast<const uint64_t*>(rank_base + d->f[TR_EP_OFF_CTRL] + 128 * word);
+    return reinterpret_cast<const uint64_t*>(rank_base + d->off_ctrl + TR_EP_CTRL_STRIDE * word);
 }
-__device__ __forceinline__ int* report(const TrEp* d) { return reinterpret_cast<int*>(d->f[TR_EP_REPORT]); }
-__device__ __forceinline__ int ranks(const TrEp* d) { return static_cast<int>(d->f[TR_EP_RANKS]); }
-__device__ __forceinline__ int self(const TrEp* d) { return static_cast<int>(d->f[TR_EP_RANK]); }
+__device__ __forceinline__ int* report(const TrEp* d) { return d->report; }
+__device__ __forceinline__ int ranks(const TrEp* d) { return static_cast<int>(d->ranks); }
+__device__ __forceinline__ int self(const TrEp* d) { return static_cast<int>(d->rank); }
 
 // ---- ordered accesses. Peers may live on other GPUs (nvshmem over NVLink): system scope throughout. ----
 __device__ __forceinline__ uint64_t ld_acquire(const uint64_t* p) {
@@ -286,9 +149,9 @@ struct PeerTable {
 
 __device__ __forceinline__ PeerTable peer_table(const TrEp* d) {
 #ifdef TR_EP_NVSHMEM
-    return PeerTable{reinterpret_cast<const uint64_t*>(d->f[TR_EP_PEERS]), base(d)};
+    return PeerTable{d->peers, base(d)};
 #else
-    return PeerTable{reinterpret_cast<const uint64_t*>(d->f[TR_EP_PEERS])};
+    return PeerTable{d->peers};
 #endif
 }
 
@@ -450,13 +313,13 @@ __device__ __forceinline__ void peer_read_chunks_block(uint4 (&v)[CHUNKS], const
 // First start and last end of a kernel's blocks; the host resets the trace to (UINT64_MAX, 0) before reading it.
 __device__ __forceinline__ void trace_begin(const TrEp* d, int phase) {
     if (threadIdx.x == 0) {
-        atomicMin(reinterpret_cast<unsigned long long*>(own<uint64_t>(d, TR_EP_OFF_TRACE) + 2 * phase),
+        atomicMin(reinterpret_cast<unsigned long long*>(own<uint64_t>(d, d->off_trace) + 2 * phase),
                   static_cast<unsigned long long>(now_ns()));
     }
 }
 __device__ __forceinline__ void trace_end(const TrEp* d, int phase) {
     if (threadIdx.x == 0) {
-        atomicMax(reinterpret_cast<unsigned long long*>(own<uint64_t>(d, TR_EP_OFF_TRACE) + 2 * phase + 1),
+        atomicMax(reinterpret_cast<unsigned long long*>(own<uint64_t>(d, d->off_trace) + 2 * phase + 1),
                   static_cast<unsigned long long>(now_ns()));
     }
 }
@@ -468,7 +331,7 @@ __device__ __forceinline__ int* report_fault_peers(const TrEp* d) { return repor
 __device__ __forceinline__ int* report_met(const TrEp* d) { return report_newly(d, 4); }
 __device__ __forceinline__ int* report_recv_count(const TrEp* d) { return report_newly(d, 5); }
 __device__ __forceinline__ int* report_layout(const TrEp* d) {
-    return report_recv_count(d) + d->f[TR_EP_LOCAL_EXPERTS];
+    return report_recv_count(d) + d->local_experts;
 }
 
 // Starts a call's report: clears the fault words, the call kind's newly-masked flags and the fault-peer flags (the
@@ -506,8 +369,8 @@ __device__ __forceinline__ bool last_block(uint32_t* counter) {
 
 // A wait on peer p timed out: mask it (elastic) or record the fault for the host (non-elastic). Never traps.
 __device__ __forceinline__ void on_timeout(const TrEp* d, int p, int phase) {
-    if (d->f[TR_EP_ELASTIC]) {
-        int* mask = own<int>(d, TR_EP_OFF_MASK);
+    if (d->elastic) {
+        int* mask = own<int>(d, d->off_mask);
         if (atomicExch(mask + p, 1) == 0) {
             st_volatile(report_newly(d, call_kind(phase)) + p, 1);
         }
@@ -565,7 +428,7 @@ __device__ __forceinline__ void beat(const TrEp* d, int poll, uint64_t now) {
 __device__ __forceinline__ int wait_peer(const TrEp* d, int p, const PeerRef& src, const uint64_t* word,
                                          uint64_t target, uint64_t t0, uint64_t timeout_ns, int phase,
                                          int64_t* cost_ns) {
-    const int* mask = own<int>(d, TR_EP_OFF_MASK);
+    const int* mask = own<int>(d, d->off_mask);
     const uint64_t* peer_beat = ctrl(src.base, d, TR_EP_BEAT);
     uint64_t seen = peer_load_volatile(src, peer_beat);
     WaitClock clock(t0);
@@ -596,7 +459,7 @@ __device__ __forceinline__ void await_active_peers(const TrEp* d, int word, uint
                                                    int phase, int* met, int64_t* cost_ns) {
     const int r = ranks(d);
     const int me = self(d);
-    const int* mask = own<int>(d, TR_EP_OFF_MASK);
+    const int* mask = own<int>(d, d->off_mask);
     const uint64_t t0 = now_ns();
     for (int p = threadIdx.x; p < r; p += blockDim.x) {
         int ok;
@@ -627,8 +490,8 @@ tr_ep_sync_arrive(const TrEp* __restrict__ d, int64_t payload_len) {
     const uint64_t s = st->sync_seq + 1;
     begin_call_report(d, TR_EP_CALL_SYNC);
     if (payload_len >= 0) {
-        const uint8_t* in = own<uint8_t>(d, TR_EP_OFF_GATHER_IN);
-        uint8_t* slot = base(d) + d->f[TR_EP_OFF_PAYLOAD] + (s & 1) * d->f[TR_EP_PAYLOAD_STRIDE];
+        const uint8_t* in = own<uint8_t>(d, d->off_gather_in);
+        uint8_t* slot = base(d) + d->off_payload + (s & 1) * d->payload_stride;
         if (threadIdx.x == 0) *reinterpret_cast<int64_t*>(slot) = payload_len;
         for (int64_t i = threadIdx.x; i < payload_len; i += blockDim.x) slot[8 + i] = in[i];
     }
@@ -649,13 +512,13 @@ tr_ep_sync_wait(const TrEp* __restrict__ d, uint64_t timeout_ns, int gather, int
     TrEpState* st = state(d);
     const uint64_t s = st->sync_seq + 1;
     const int r = ranks(d);
-    int* met = own<int>(d, TR_EP_OFF_MET);
+    int* met = own<int>(d, d->off_met);
     await_active_peers(d, TR_EP_SYNC, s, timeout_ns, phase, met, nullptr);
     if (gather) {
         // Each slot starts with an int64 length: slots must stay 8-byte aligned whatever collectiveBytes is
         // (CudaRankLayout.gatherStride, the same rounding).
-        const int64_t stride = 8 + ((d->f[TR_EP_COLLECTIVE_BYTES] + 7) & ~static_cast<int64_t>(7));
-        uint8_t* out = own<uint8_t>(d, TR_EP_OFF_GATHER_OUT);
+        const int64_t stride = 8 + ((d->collective_bytes + 7) & ~static_cast<int64_t>(7));
+        uint8_t* out = own<uint8_t>(d, d->off_gather_out);
         const int warp = threadIdx.x / 32;
         const int lane = threadIdx.x % 32;
         const int warps = blockDim.x / 32;
@@ -666,9 +529,9 @@ tr_ep_sync_wait(const TrEp* __restrict__ d, uint64_t timeout_ns, int gather, int
                 continue;
             }
             const PeerRef src = peer_ref(d, p);
-            const uint8_t* slot = src.base + d->f[TR_EP_OFF_PAYLOAD] + (s & 1) * d->f[TR_EP_PAYLOAD_STRIDE];
+            const uint8_t* slot = src.base + d->off_payload + (s & 1) * d->payload_stride;
             int64_t len = peer_load_volatile(src, reinterpret_cast<const int64_t*>(slot));
-            len = len < 0 ? 0 : (len > d->f[TR_EP_COLLECTIVE_BYTES] ? d->f[TR_EP_COLLECTIVE_BYTES] : len);
+            len = len < 0 ? 0 : (len > d->collective_bytes ? d->collective_bytes : len);
             peer_read_bytes_warp(dst, src, slot, 8, len, lane);
             if (lane == 0) *reinterpret_cast<int64_t*>(dst) = len;
         }
@@ -678,7 +541,7 @@ tr_ep_sync_wait(const TrEp* __restrict__ d, uint64_t timeout_ns, int gather, int
             if (p != self(d) && met[p] && peer_ctrl(d, p, TR_EP_SYNC) >= s + 2) {
                 met[p] = 0;
                 *reinterpret_cast<int64_t*>(out + p * stride) = -1;
-                if (d->f[TR_EP_ELASTIC] && atomicExch(own<int>(d, TR_EP_OFF_MASK) + p, 1) == 0) {
+                if (d->elastic && atomicExch(own<int>(d, d->off_mask) + p, 1) == 0) {
                     st_volatile(report_newly(d, TR_EP_CALL_SYNC) + p, 1);
                 }
             }
@@ -735,7 +598,7 @@ __device__ void rendezvous_wait(const TrEp* d, Participant participant, Lagging 
                 waiting = true;
             }
         }
-        if (!waiting || (reported && !d->f[TR_EP_ELASTIC])) return;
+        if (!waiting || (reported && !d->elastic)) return;
         if (poll >= TR_EP_SPIN_POLLS) __nanosleep(TR_EP_SLEEP_NS);
     }
 }
@@ -754,8 +617,8 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     if (threadIdx.x != 0) return;
     const int r = ranks(d);
     const int me = self(d);
-    const bool elastic = d->f[TR_EP_ELASTIC] != 0;
-    const int* mask = own<int>(d, TR_EP_OFF_MASK);
+    const bool elastic = d->elastic != 0;
+    const int* mask = own<int>(d, d->off_mask);
     TrEpState* st = state(d);
     uint64_t* rdv = ctrl(base(d), d, TR_EP_RDV);
     int* rep = report(d);
@@ -793,8 +656,8 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     st->gen = mine;
     st->send_done = 0;
     st->total_rows = 0;
-    int* counts = own<int>(d, TR_EP_OFF_RECV_COUNT);
-    for (int l = 0; l < d->f[TR_EP_LOCAL_EXPERTS]; ++l) counts[l] = 0;
+    int* counts = own<int>(d, d->off_recv_count);
+    for (int l = 0; l < d->local_experts; ++l) counts[l] = 0;
     __threadfence_system();
     st_release(ctrl(base(d), d, TR_EP_DISP), base_seq << 1 | 1);
     st_release(ctrl(base(d), d, TR_EP_COMB), base_seq << 1 | 1);
