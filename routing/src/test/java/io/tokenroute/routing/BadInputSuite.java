@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /**
- * Spec §7 for every transport: each bad input gets an {@link IllegalArgumentException} or
+ * docs/contract.md §7 for every transport: each bad input gets an {@link IllegalArgumentException} or
  * {@link IllegalStateException} whose message names the problem, is refused before anything is published, and leaves
  * the buffer usable. After each rejection (made on one rank, {@link #REJECTER}, while its peers go straight on) every
  * rank runs healthy steps checked against the reference, plus an allGather whose payloads are checked: a rejected call
@@ -507,7 +507,7 @@ public abstract class BadInputSuite {
      * dispatch is not refused: it publishes its step and then waits on every peer's combine of the previous step, so the
      * peers (waiting in that combine for this rank) and this rank time out and mask each other although everybody is
      * healthy. Because {@link Dispatched} is one reused object, a handle from before the second dispatch cannot be told
-     * apart from the current one either. Expected (spec §7, "checked before anything is sent"): the second dispatch is
+     * apart from the current one either. Expected (docs/contract.md §7, "checked before anything is sent"): the second dispatch is
      * refused up front and the open step can still be combined.
      */
     @Test

@@ -20,7 +20,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Fault injection at every phase of spec §3 for any transport whose ranks can be stopped at a phase: survivors mask
+ * Fault injection at every phase of docs/contract.md §3 for any transport whose ranks can be stopped at a phase: survivors mask
  * exactly the victim, their outputs equal the reference without it, lost weight is exact, later steps pay no further
  * timeout, and non-elastic mode fails with an exception naming the peer and the phase.
  */

@@ -21,7 +21,7 @@ import org.apache.arrow.memory.BufferAllocator;
 import org.junit.jupiter.api.Test;
 
 /**
- * The mask API of spec §2/§3 for every transport whose ranks share a JVM with the test (phase listeners, latches):
+ * The mask API of docs/contract.md §2/§3 for every transport whose ranks share a JVM with the test (phase listeners, latches):
  * engine-driven masking (no timeout paid), masking from another thread unblocking a wait, agreeMask over disagreeing
  * views followed by readmission, queryMask polarity, and the cumulative receive stats.
  */

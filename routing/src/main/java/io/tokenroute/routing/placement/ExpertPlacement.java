@@ -15,7 +15,7 @@ import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
 
 /**
- * Which logical expert (the model's experts, ids {@code [0, logicalExperts)}) each physical expert slot hosts (spec §4,
+ * Which logical expert (the model's experts, ids {@code [0, logicalExperts)}) each physical expert slot hosts (docs/contract.md §4,
  * seed "Redundant Expert Slots for CUDAGraph").
  *
  * <p><b>Shapes.</b> The routing buffer is configured with {@code physicalExperts() = ranks() × slotsPerRank()} experts;
@@ -73,7 +73,7 @@ public final class ExpertPlacement {
     /**
      * The healthy-start placement: {@code base = ceil(logicalExperts / ranks)} base slots per rank plus
      * {@code redundantSlotsPerRank} empty redundant slots; logical expert {@code e} sits on rank {@code e / base} at
-     * local index {@code e % base} (contiguous blocks, as spec §1's {@code e / L}). When {@code ranks} does not divide
+     * local index {@code e % base} (contiguous blocks, as docs/contract.md §1's {@code e / L}). When {@code ranks} does not divide
      * {@code logicalExperts}, the last ranks have empty base slots too.
      *
      * @param logicalExperts the model's expert count

@@ -5,7 +5,7 @@ import java.util.function.IntToDoubleFunction;
 import java.util.stream.IntStream;
 
 /**
- * What an engine checks after each decode step (spec §4, seed "Check Status After Each Decode Step"): which ranks
+ * What an engine checks after each decode step (docs/contract.md §4, seed "Check Status After Each Decode Step"): which ranks
  * became masked (to replan the {@link ExpertPlacement} and report them) and which tokens lost expert weight (to roll
  * back or recompute exactly those).
  *

@@ -1,5 +1,5 @@
 /**
- * The {@code shm} transport (spec §6): the ranks of a group are processes of one host that share a memory-mapped file,
+ * The {@code shm} transport (docs/contract.md §6): the ranks of a group are processes of one host that share a memory-mapped file,
  * so the elastic protocol can be tested against real process deaths without a GPU.
  *
  * <ul>

@@ -24,7 +24,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The {@code shm} transport with one process per rank ({@link ShmRankMain}): conformance against the reference, real
- * SIGKILLs at every phase of spec §3, two deaths in one step, a SIGSTOP stall with readmit, and join validation.
+ * SIGKILLs at every phase of docs/contract.md §3, two deaths in one step, a SIGSTOP stall with readmit, and join validation.
  * Survivors must exit 0 within a bound after their last step, and the group file must be gone afterwards (deleted by
  * the last live rank, not by the launcher).
  */

@@ -7,7 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The independent reference of spec §2 in plain loops over Java arrays: what a rank must receive and what its combine
+ * The independent reference of docs/contract.md §2 in plain loops over Java arrays: what a rank must receive and what its combine
  * must return, given every rank's inputs and which ranks count as present.
  */
 public final class Reference {
