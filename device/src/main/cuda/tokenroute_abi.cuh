@@ -237,6 +237,10 @@ constexpr int TR_EP_PHASE_CLEAN = 5;
 constexpr int TR_EP_PHASE_BARRIER = 6;
 constexpr int TR_EP_PHASE_ALL_GATHER = 7;
 constexpr int TR_EP_PHASE_AGREE = 8;
+// Phases of the high-throughput (prefill) mode; no kernel reports them yet (the mode runs on the host transports).
+constexpr int TR_EP_PHASE_PREFILL_NOTIFY = 9;
+constexpr int TR_EP_PHASE_PREFILL_DISPATCH = 10;
+constexpr int TR_EP_PHASE_PREFILL_COMBINE = 11;
 
 // Dispatch wire format (io.tokenroute.routing.DispatchOptions#formatCode): bits, equal on every rank of a step.
 constexpr int TR_EP_FORMAT_FP8 = 1;          // rows are e4m3 codes with per-128-channel scales (else bf16)
@@ -332,6 +336,9 @@ constexpr int TR_EP_TRACE_PHASES = 8;
     X("phase.BARRIER", TR_EP_PHASE_BARRIER)                                                                           \
     X("phase.ALL_GATHER", TR_EP_PHASE_ALL_GATHER)                                                                     \
     X("phase.AGREE", TR_EP_PHASE_AGREE)                                                                               \
+    X("phase.PREFILL_NOTIFY", TR_EP_PHASE_PREFILL_NOTIFY)                                                             \
+    X("phase.PREFILL_DISPATCH", TR_EP_PHASE_PREFILL_DISPATCH)                                                         \
+    X("phase.PREFILL_COMBINE", TR_EP_PHASE_PREFILL_COMBINE)                                                           \
     X("format.BF16", 0)                                                                                               \
     X("format.FP8", TR_EP_FORMAT_FP8)                                                                                 \
     X("format.FP8_ROUND_SCALE", TR_EP_FORMAT_FP8 | TR_EP_FORMAT_ROUND_SCALE)                                          \

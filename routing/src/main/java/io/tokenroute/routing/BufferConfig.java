@@ -22,6 +22,9 @@ public final class BufferConfig {
     private final boolean elastic;
     private final Duration timeout;
     private final int collectiveBytes;
+    private final int prefillMaxTokensPerRank;
+    private final int prefillChunkRows;
+    private final int prefillChunks;
     private final PhaseListener phaseListener;
 
     private BufferConfig(Builder b) {
@@ -35,6 +38,9 @@ public final class BufferConfig {
         this.elastic = b.elastic;
         this.timeout = Objects.requireNonNull(b.timeout, "timeout");
         this.collectiveBytes = b.collectiveBytes;
+        this.prefillMaxTokensPerRank = b.prefillMaxTokensPerRank;
+        this.prefillChunkRows = b.prefillChunkRows;
+        this.prefillChunks = b.prefillChunks;
         this.phaseListener = Objects.requireNonNull(b.phaseListener, "phaseListener");
         check(ranks >= 1, "ranks must be >= 1, got " + ranks);
         check(rank >= 0 && rank < ranks, "rank " + rank + " outside [0, " + ranks + ")");
@@ -46,6 +52,10 @@ public final class BufferConfig {
         check(dtype != HiddenDtype.FP8_E4M3, "fp8 is a dispatch option, not an input dtype");
         check(!timeout.isNegative() && !timeout.isZero(), "timeout must be positive, got " + timeout);
         check(collectiveBytes >= 0, "collectiveBytes must be >= 0, got " + collectiveBytes);
+        check(prefillMaxTokensPerRank >= 0, "prefillMaxTokensPerRank must be >= 0 (0 = no prefill mode), got "
+                + prefillMaxTokensPerRank);
+        check(prefillChunkRows >= 1, "prefillChunkRows must be >= 1, got " + prefillChunkRows);
+        check(prefillChunks >= 1, "prefillChunks must be >= 1, got " + prefillChunks);
     }
 
     private static void check(boolean ok, String message) {
@@ -68,7 +78,8 @@ public final class BufferConfig {
     public Builder toBuilder() {
         return new Builder().ranks(ranks).rank(rank).experts(experts).maxTokensPerRank(maxTokensPerRank)
                 .hidden(hidden).maxTopK(maxTopK).dtype(dtype).elastic(elastic).timeout(timeout)
-                .collectiveBytes(collectiveBytes).phaseListener(phaseListener);
+                .collectiveBytes(collectiveBytes).prefillMaxTokensPerRank(prefillMaxTokensPerRank)
+                .prefillChunkRows(prefillChunkRows).prefillChunks(prefillChunks).phaseListener(phaseListener);
     }
 
     /** R, ranks in the group. */
@@ -127,6 +138,27 @@ public final class BufferConfig {
     }
 
     /** The phase hook (tests, tracing). */
+    /**
+     * Tp, the most tokens one rank passes to a prefill (high-throughput) dispatch; 0 (the default) builds no prefill
+     * queues (docs/contract.md §3b).
+     */
+    public int prefillMaxTokensPerRank() {
+        return prefillMaxTokensPerRank;
+    }
+
+    /** Rows per chunk of a prefill queue. */
+    public int prefillChunkRows() {
+        return prefillChunkRows;
+    }
+
+    /**
+     * Chunks per prefill queue: each (source, destination) pair streams through {@code prefillChunks ×
+     * prefillChunkRows} rows, whatever the batch size, which bounds the prefill memory.
+     */
+    public int prefillChunks() {
+        return prefillChunks;
+    }
+
     public PhaseListener phaseListener() {
         return phaseListener;
     }
@@ -135,7 +167,9 @@ public final class BufferConfig {
     public String toString() {
         return "BufferConfig[ranks=" + ranks + ", rank=" + rank + ", experts=" + experts + ", maxTokensPerRank="
                 + maxTokensPerRank + ", hidden=" + hidden + ", maxTopK=" + maxTopK + ", dtype=" + dtype
-                + ", elastic=" + elastic + ", timeout=" + timeout + ", collectiveBytes=" + collectiveBytes + "]";
+                + ", elastic=" + elastic + ", timeout=" + timeout + ", collectiveBytes=" + collectiveBytes
+                + (prefillMaxTokensPerRank == 0 ? "" : ", prefillMaxTokensPerRank=" + prefillMaxTokensPerRank
+                        + ", prefillChunkRows=" + prefillChunkRows + ", prefillChunks=" + prefillChunks) + "]";
     }
 
     /** Builds a {@link BufferConfig}; every setter returns the builder. */
@@ -150,6 +184,9 @@ public final class BufferConfig {
         private boolean elastic = true;
         private Duration timeout = Duration.ofSeconds(2);
         private int collectiveBytes = 1 << 20;
+        private int prefillMaxTokensPerRank;
+        private int prefillChunkRows = 64;
+        private int prefillChunks = 4;
         private PhaseListener phaseListener = PhaseListener.NONE;
 
         private Builder() {
@@ -202,6 +239,24 @@ public final class BufferConfig {
 
         public Builder collectiveBytes(int v) {
             collectiveBytes = v;
+            return this;
+        }
+
+        /** Tp for the prefill mode (0: none). */
+        public Builder prefillMaxTokensPerRank(int v) {
+            prefillMaxTokensPerRank = v;
+            return this;
+        }
+
+        /** Rows per prefill queue chunk (default 64). */
+        public Builder prefillChunkRows(int v) {
+            prefillChunkRows = v;
+            return this;
+        }
+
+        /** Chunks per prefill queue (default 4). */
+        public Builder prefillChunks(int v) {
+            prefillChunks = v;
             return this;
         }
 

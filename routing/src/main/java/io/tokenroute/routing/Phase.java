@@ -28,7 +28,13 @@ public enum Phase {
     /** allGather(). */
     ALL_GATHER(7),
     /** agreeMask()'s rounds. */
-    AGREE(8);
+    AGREE(8),
+    /** Prefill dispatch: publishing and reading how many tokens each rank sends each other rank. */
+    PREFILL_NOTIFY(9),
+    /** Prefill dispatch: streaming the rows through the bounded queues. */
+    PREFILL_DISPATCH(10),
+    /** Prefill combine: streaming the per-rank partial outputs back through the bounded queues. */
+    PREFILL_COMBINE(11);
 
     private final int code;
 

@@ -107,7 +107,7 @@ public abstract class FaultSuite {
     }
 
     @ParameterizedTest(name = "victim stops at {0}")
-    @EnumSource(Phase.class)
+    @EnumSource(value = Phase.class, mode = EnumSource.Mode.MATCH_NONE, names = "PREFILL_.*") // PrefillSuite's
     void survivorsMaskExactlyTheStoppedRankAndStayExact(Phase phase) {
         ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         int steps = FAIL_STEP + 4;
@@ -143,7 +143,7 @@ public abstract class FaultSuite {
     }
 
     @ParameterizedTest(name = "non-elastic, victim stops at {0}")
-    @EnumSource(value = Phase.class, mode = EnumSource.Mode.EXCLUDE, names = "AGREE") // agreeMask needs elastic mode
+    @EnumSource(value = Phase.class, mode = EnumSource.Mode.MATCH_NONE, names = {"AGREE", "PREFILL_.*"}) // AGREE: elastic only
     void nonElasticModeThrowsNamingPeerAndPhase(Phase phase) {
         ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         Set<Integer> named = java.util.concurrent.ConcurrentHashMap.newKeySet();

@@ -1,8 +1,6 @@
 package io.tokenroute.routing.protocol;
 
 import io.tokenroute.arrow.numeric.BFloat16;
-import io.tokenroute.arrow.numeric.Fp8Quantizer;
-import io.tokenroute.arrow.numeric.Ue8m0;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.Phase;
@@ -13,7 +11,6 @@ import java.nio.ByteOrder;
 import java.nio.ShortBuffer;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.util.Float16;
 import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
@@ -67,7 +64,7 @@ public final class RankProtocol implements AutoCloseable {
     private final ArrowBuf srcToken;
     private final ArrowBuf combineOut;
     private final ArrowBuf lostWeight;
-    private final ArrowBuf scratchRow;
+    private final RowCodec codec;
 
     // Step state, allocated once.
     private final boolean[] met;
@@ -124,20 +121,24 @@ public final class RankProtocol implements AutoCloseable {
         this.combineReady = p -> view.stateOf(p, RegionLayout.COMBINE_STATE) >= ready(view.seq);
         long rows = (long) localExperts * capacity;
         int scalesPerRow = hidden % 128 == 0 ? hidden / 128 : 0;
-        ArrowBuf[] bufs = new ArrowBuf[7];
+        ArrowBuf[] bufs = new ArrowBuf[6];
+        RowCodec rowCodec = null;
         try {
+            rowCodec = new RowCodec(hidden, allocator);
             bufs[0] = allocator.buffer(rows * 2 * hidden);
             bufs[1] = allocator.buffer(Math.max(1, rows * 4 * scalesPerRow));
             bufs[2] = allocator.buffer(rows * 4);
             bufs[3] = allocator.buffer(rows * 4);
             bufs[4] = allocator.buffer(2L * hidden * config.maxTokensPerRank());
             bufs[5] = allocator.buffer(4L * config.maxTokensPerRank());
-            bufs[6] = allocator.buffer(2L * hidden);
         } catch (RuntimeException e) {
             for (ArrowBuf b : bufs) {
                 if (b != null) {
                     b.close();
                 }
+            }
+            if (rowCodec != null) {
+                rowCodec.close();
             }
             throw e;
         }
@@ -147,7 +148,7 @@ public final class RankProtocol implements AutoCloseable {
         this.srcToken = bufs[3];
         this.combineOut = bufs[4];
         this.lostWeight = bufs[5];
-        this.scratchRow = bufs[6];
+        this.codec = rowCodec;
         this.expertValid = new boolean[config.experts()];
         this.sentCount = new int[config.experts()];
         this.csrStart = new int[config.experts()];
@@ -253,56 +254,21 @@ public final class RankProtocol implements AutoCloseable {
     }
 
     private void writeRows(int slot, int n, long hiddenAddress, HiddenDtype dtype) {
-        long rowBytes = 2L * hidden;
         for (int t = 0; t < n; t++) {
-            long src = bf16Row(hiddenAddress, dtype, t);
-            long dst = own.address(layout.stageRow(slot, t));
-            if (format == 0) {
-                MemoryUtil.copyMemory(src, dst, rowBytes);
-            } else {
-                Fp8Quantizer.quantizeRowBf16(src, hidden, (format & 2) != 0, dst, dst + hidden);
-            }
-        }
-    }
-
-    /** Address of token t's row as bf16: the input itself, or the scratch row after conversion. */
-    private long bf16Row(long hiddenAddress, HiddenDtype dtype, int t) {
-        switch (dtype) {
-            case BF16:
-                return hiddenAddress + 2L * hidden * t;
-            case FP16: {
-                long src = hiddenAddress + 2L * hidden * t;
-                long dst = scratchRow.memoryAddress();
-                for (int h = 0; h < hidden; h++) {
-                    MemoryUtil.putShort(dst + 2L * h,
-                            BFloat16.fromFloat(Float16.toFloat(MemoryUtil.getShort(src + 2L * h))));
-                }
-                return dst;
-            }
-            case FP32: {
-                long src = hiddenAddress + 4L * hidden * t;
-                long dst = scratchRow.memoryAddress();
-                for (int h = 0; h < hidden; h++) {
-                    MemoryUtil.putShort(dst + 2L * h,
-                            BFloat16.fromFloat(Float.intBitsToFloat(MemoryUtil.getInt(src + 4L * h))));
-                }
-                return dst;
-            }
-            default:
-                throw new IllegalArgumentException("dispatch input dtype " + dtype + " is not supported");
+            codec.stage(hiddenAddress, dtype, t, format, own.address(layout.stageRow(slot, t)));
         }
     }
 
     /** Copies every met peer's rows for this rank's experts into their packed, deterministic positions. */
     private void receiveRows(int slot) {
-        boolean fp8 = format != 0;
-        boolean ue8m0 = (format & 4) != 0;
-        int scalesPerRow = fp8 ? hidden / 128 : 0;
+        int groups = codec.scalesPerRow(format);
+        long scaleBytes = (format & RowCodec.UE8M0) != 0 ? groups : 4L * groups;
         long bf16Bytes = 2L * hidden;
         for (int l = 0; l < localExperts; l++) {
             int e = self * localExperts + l;
             int offset = 0;
             long expertRows = recvRows.memoryAddress() + bf16Bytes * (long) l * capacity;
+            long expertScales = recvScales.memoryAddress() + scaleBytes * l * capacity;
             for (int p = 0; p < ranks; p++) {
                 int cell = l * ranks + p;
                 layoutBegin[cell] = offset;
@@ -316,32 +282,15 @@ public final class RankProtocol implements AutoCloseable {
                 layoutCount[cell] = count;
                 for (int i = 0; i < count; i++) {
                     int token = MemoryUtil.getInt(peer.address(layout.tokenListEntry(slot, begin + i)));
-                    long src = peer.address(layout.stageRow(slot, token));
                     int row = offset + i;
+                    codec.unstage(peer.address(layout.stageRow(slot, token)), format, expertRows, expertScales, row);
                     long rowIndex = (long) l * capacity + row;
-                    if (!fp8) {
-                        MemoryUtil.copyMemory(src, expertRows + bf16Bytes * row, bf16Bytes);
-                    } else {
-                        MemoryUtil.copyMemory(src, expertRows + (long) hidden * row, hidden);
-                        copyScales(src + hidden, rowIndex, scalesPerRow, ue8m0);
-                    }
                     MemoryUtil.putInt(srcRank.memoryAddress() + 4L * rowIndex, p);
                     MemoryUtil.putInt(srcToken.memoryAddress() + 4L * rowIndex, token);
                 }
                 offset += count;
             }
             recvCount[l] = offset;
-        }
-    }
-
-    private void copyScales(long src, long rowIndex, int scalesPerRow, boolean ue8m0) {
-        if (ue8m0) {
-            long dst = recvScales.memoryAddress() + rowIndex * scalesPerRow;
-            for (int g = 0; g < scalesPerRow; g++) {
-                MemoryUtil.putByte(dst + g, Ue8m0.pack(Float.intBitsToFloat(MemoryUtil.getInt(src + 4L * g))));
-            }
-        } else {
-            MemoryUtil.copyMemory(src, recvScales.memoryAddress() + rowIndex * 4L * scalesPerRow, 4L * scalesPerRow);
         }
     }
 
@@ -632,6 +581,6 @@ public final class RankProtocol implements AutoCloseable {
         srcToken.close();
         combineOut.close();
         lostWeight.close();
-        scratchRow.close();
+        codec.close();
     }
 }

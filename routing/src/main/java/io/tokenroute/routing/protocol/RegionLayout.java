@@ -12,6 +12,10 @@ import io.tokenroute.routing.BufferConfig;
  * staging         2 slots, alternating by step: format int64, CSR offsets int32[E + 1],
  *                 token lists int32[T × maxTopK], rows [T][stageRowBytes]
  * combine send    layout int32[L][R][2] (begin, count), rows [L][R × T][H] bf16
+ * prefill         (only with prefillMaxTokensPerRank > 0) tokens per destination int32[R]; progress words int64[R]
+ *                 each for dispatch sent / dispatch consumed / combine sent / combine consumed; dispatch queues
+ *                 [R destinations][chunks][chunk rows] of (int32 token, int32 local expert ids [k], float32 weights
+ *                 [k], staged row); combine queues [R sources][chunks][chunk rows] of (int32 token, bf16 partial row)
  * </pre>
  *
  * <p>Only the owner writes its region; peers read it (a dead or stale rank can therefore never corrupt a live one).
@@ -40,13 +44,15 @@ public final class RegionLayout {
     public static final int PAYLOAD_STATE = 384;
     /** Heartbeat count: advanced while the owner waits and when its engine reports host-side work. */
     public static final int HEARTBEAT = 448;
+    /** Prefill step state: {@code prefillSeq << 4 | stage} ({@link PrefillEngine}). */
+    public static final int PREFILL_STATE = 704;
     /** Generation of the published mask: {@code generation << 1}, odd while the owner rewrites it at a rendezvous. */
     public static final int MASK_GENERATION = 512;
     /** Mask agreement state: {@code syncSeq << 8 | round << 1 | decided} ({@link MaskAgreement}). */
     public static final int AGREE = 576;
     /** {@code generation << 1 | 1} while this rank, masked by its peers, waits in readmit to come back; else 0. */
     public static final int READMIT_REQUEST = 640;
-    private static final int CONTROL_BYTES = 704;
+    private static final int CONTROL_BYTES = 768;
     /** Bytes before an allGather payload: the writer's sync word and the payload length. */
     public static final int PAYLOAD_HEADER_BYTES = 16;
 
@@ -68,6 +74,13 @@ public final class RegionLayout {
     private final long stageRowsOffset;
     private final long combineLayoutOffset;
     private final long combineRowsOffset;
+    private final long prefillOffset;
+    private final int prefillChunkRows;
+    private final int prefillChunks;
+    private final long prefillEntryBytes;
+    private final long prefillBackEntryBytes;
+    private final long prefillQueuesOffset;
+    private final long prefillBackQueuesOffset;
     private final long regionBytes;
 
     public RegionLayout(BufferConfig c) {
@@ -90,7 +103,84 @@ public final class RegionLayout {
         this.slotBytes = align(stageRowsOffset + stageRowBytes * maxTokens, 64);
         this.combineLayoutOffset = stagingOffset + 2 * slotBytes;
         this.combineRowsOffset = align(combineLayoutOffset + 8L * localExperts * ranks, 64);
-        this.regionBytes = align(combineRowsOffset + bf16RowBytes * localExperts * recvCapacity(), 64);
+        long end = align(combineRowsOffset + bf16RowBytes * localExperts * recvCapacity(), 64);
+        this.prefillChunkRows = c.prefillChunkRows();
+        this.prefillChunks = c.prefillChunks();
+        this.prefillEntryBytes = align(4L + 8L * maxTopK, 16) + stageRowBytes;
+        this.prefillBackEntryBytes = align(16 + bf16RowBytes, 16);
+        this.prefillOffset = end;
+        this.prefillQueuesOffset = align(align(prefillOffset + 4L * ranks, 8) + 4 * 8L * ranks, 64);
+        long queueBytes = (long) prefillChunks * prefillChunkRows * prefillEntryBytes;
+        this.prefillBackQueuesOffset = align(prefillQueuesOffset + ranks * queueBytes, 64);
+        long backBytes = (long) prefillChunks * prefillChunkRows * prefillBackEntryBytes;
+        this.regionBytes = c.prefillMaxTokensPerRank() == 0 ? end
+                : align(prefillBackQueuesOffset + ranks * backBytes, 64);
+    }
+
+    // ------------------------------------------------------------------------------------------------ prefill
+
+    /** int32 tokens this rank sends to destination {@code r} in the current prefill step. */
+    public long prefillCount(int r) {
+        return prefillOffset + 4L * r;
+    }
+
+    /** The four progress words of a prefill pair: {@code prefillSeq << 32 | chunks}. */
+    public enum Progress {
+        /** In the sender's region, per destination: dispatch chunks written for it. */
+        DISPATCH_SENT,
+        /** In the receiver's region, per source: dispatch chunks consumed from it (the sender's credit). */
+        DISPATCH_TAKEN,
+        /** In the expert rank's region, per source: combine chunks written back to it. */
+        COMBINE_SENT,
+        /** In the source's region, per expert rank: combine chunks consumed from it. */
+        COMBINE_TAKEN
+    }
+
+    /** The progress word of kind {@code kind} about peer {@code peer}. */
+    public int prefillProgress(Progress kind, int peer) {
+        return (int) (align(prefillOffset + 4L * ranks, 8) + 8L * ((long) kind.ordinal() * ranks + peer));
+    }
+
+    /** Entry {@code row} of chunk slot {@code slot} of the dispatch queue towards {@code dest}. */
+    public long prefillEntry(int dest, int slot, int row) {
+        return prefillQueuesOffset + (((long) dest * prefillChunks + slot) * prefillChunkRows + row)
+                * prefillEntryBytes;
+    }
+
+    /** Bytes of a dispatch queue entry: token, local expert ids and weights (padded to 16), then the staged row. */
+    public long prefillEntryBytes() {
+        return prefillEntryBytes;
+    }
+
+    /** Offset of the staged row inside a dispatch queue entry. */
+    public long prefillEntryRow() {
+        return align(4L + 8L * maxTopK, 16);
+    }
+
+    /** Entry {@code row} of chunk slot {@code slot} of the combine queue towards source {@code src}. */
+    public long prefillBackEntry(int src, int slot, int row) {
+        return prefillBackQueuesOffset + (((long) src * prefillChunks + slot) * prefillChunkRows + row)
+                * prefillBackEntryBytes;
+    }
+
+    /** Offset of the partial row inside a combine queue entry (after the int32 token, padded to 16). */
+    public static long prefillBackEntryRow() {
+        return 16;
+    }
+
+    /** Rows per prefill chunk. */
+    public int prefillChunkRows() {
+        return prefillChunkRows;
+    }
+
+    /** Chunks per prefill queue. */
+    public int prefillChunks() {
+        return prefillChunks;
+    }
+
+    /** Bytes of a staged row (bf16, or fp8 codes and float32 scales). */
+    public long stageRowBytes() {
+        return stageRowBytes;
     }
 
     static long align(long v, long a) {

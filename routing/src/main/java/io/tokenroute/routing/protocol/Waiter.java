@@ -107,6 +107,8 @@ public final class Waiter {
     private volatile long timeoutNanos;
     private volatile int multiplier;
     private int cleanWaits;
+    /** Observed waiting since {@link #beginStream()}, for the live-wait limit of a streaming operation. */
+    private long streamObserved;
     private PassHook hook = PassHook.NONE;
 
     public Waiter(int self, boolean elastic, MaskState mask, Liveness liveness, CallGuard guard, long timeoutNanos) {
@@ -176,19 +178,54 @@ public final class Waiter {
      */
     public void awaitAll(boolean[] pending, boolean[] met, PeerCondition condition, Phase phase, long[] waitCost,
             long timeout) {
+        for (int p = 0; p < pending.length; p++) {
+            if (pending[p]) {
+                restartSilence(p);
+            }
+        }
+        await(pending, met, condition, phase, waitCost, timeout, false);
+    }
+
+    /**
+     * Starts a streaming operation (prefill's dispatch and combine): the peers' silence restarts now and then accrues
+     * across every {@link #awaitAny} until the peer makes progress, so a dead peer is found even while other peers
+     * keep the operation busy.
+     */
+    public void beginStream() {
+        for (int p = 0; p < silentFor.length; p++) {
+            restartSilence(p);
+        }
+        streamObserved = 0;
+    }
+
+    /**
+     * Waits until at least one peer flagged in {@code pending} meets {@code condition} (progress of a streaming
+     * operation), masking peers silent past the timeout (elastic) or failing (non-elastic). Silence is not restarted
+     * here (see {@link #beginStream()}); a peer that meets the condition starts it anew. On return {@code met[p]} says
+     * which peers met it, and {@code pending} keeps the peers that did not (and were not masked).
+     *
+     * @return the number of peers that met the condition (0 when every pending peer was masked)
+     */
+    public int awaitAny(boolean[] pending, boolean[] met, PeerCondition condition, Phase phase) {
+        return await(pending, met, condition, phase, null, timeoutNanos, true);
+    }
+
+    private void restartSilence(int p) {
+        silentFor[p] = 0;
+        suspected[p] = false;
+        beatSeen[p] = liveness.beatOf(p);
+    }
+
+    private int await(boolean[] pending, boolean[] met, PeerCondition condition, Phase phase, long[] waitCost,
+            long timeout, boolean any) {
         long start = clock.getAsLong();
         int remaining = 0;
         for (int p = 0; p < pending.length; p++) {
             met[p] = false;
-            if (pending[p]) {
-                remaining++;
-                silentFor[p] = 0;
-                suspected[p] = false;
-                beatSeen[p] = liveness.beatOf(p);
-            }
+            remaining += pending[p] ? 1 : 0;
         }
         if (remaining == 0) {
-            return;
+            return 0;
         }
         liveness.beat();
         long suspectAfter = timeout * (1L + multiplier);
@@ -196,8 +233,9 @@ public final class Waiter {
         long liveLimit = LIVE_WAIT_LIMIT * timeout;
         long last = start;
         long expectedGap = 0;
-        long observed = 0;
+        long observed = any ? streamObserved : 0;
         long sinceBeat = 0;
+        int metCount = 0;
         boolean descheduled = false;
         for (int pass = 0; remaining > 0; pass++) {
             long now = clock.getAsLong();
@@ -221,7 +259,9 @@ public final class Waiter {
                     pending[p] = false;
                     met[p] = true;
                     remaining--;
+                    metCount++;
                     recordWait(p, now - start, waitCost);
+                    restartSilence(p);
                 } else if (observe(p, credit, observed <= liveLimit, suspectAfter) > maskAfter) {
                     silent++;
                 }
@@ -230,7 +270,7 @@ public final class Waiter {
                 timeOut(pending, phase, maskAfter, timeout);
                 remaining -= silent;
             }
-            if (remaining == 0) {
+            if (remaining == 0 || any && metCount > 0) {
                 break;
             }
             hook.onPass(pending, pass);
@@ -241,7 +281,11 @@ public final class Waiter {
             }
             expectedGap = backOff(pass, now - start);
         }
+        if (any) {
+            streamObserved = observed;
+        }
         afterWait(descheduled);
+        return metCount;
     }
 
     /** Accrues silence for a pending peer, or restarts it on a beat; returns the silence so far. */

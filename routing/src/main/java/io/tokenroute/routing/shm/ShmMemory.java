@@ -65,7 +65,7 @@ public final class ShmMemory implements SymmetricMemory {
     /** "TKRT-SHM" in ASCII, read as a big-endian long. */
     static final long MAGIC = 0x544B52542D53484DL;
     /** Version of the file layout above (and of the {@link RegionLayout} regions follow). */
-    public static final long LAYOUT_VERSION = 2;
+    public static final long LAYOUT_VERSION = 3;
     private static final long PAGE = 4096;
     private static final int MAGIC_AT = 0;
     private static final int VERSION_AT = 8;
@@ -112,14 +112,17 @@ public final class ShmMemory implements SymmetricMemory {
 
     /**
      * A 64-bit fingerprint of every {@link BufferConfig} field that shapes the shared memory or the protocol: R,
-     * experts, maxTokensPerRank, hidden, maxTopK, dtype, elastic and collectiveBytes (not the rank, the timeout, which
+     * experts, maxTokensPerRank, hidden, maxTopK, dtype, elastic, collectiveBytes and the prefill queue sizes (not the
+     * rank, the timeout, which
      * is a runtime setting, nor the phase listener), plus {@link #LAYOUT_VERSION}. Ranks of one group must agree on it.
      */
     public static long fingerprint(BufferConfig c) {
         String canonical = "layout=" + LAYOUT_VERSION + ";ranks=" + c.ranks() + ";experts=" + c.experts()
                 + ";maxTokensPerRank=" + c.maxTokensPerRank() + ";hidden=" + c.hidden() + ";maxTopK=" + c.maxTopK()
                 + ";dtype=" + c.dtype().name() + ";elastic=" + c.elastic() + ";collectiveBytes="
-                + c.collectiveBytes();
+                + c.collectiveBytes() + (c.prefillMaxTokensPerRank() == 0 ? ""
+                        : ";prefill=" + c.prefillMaxTokensPerRank() + "x" + c.prefillChunkRows() + "x"
+                                + c.prefillChunks());
         long h = 0xcbf29ce484222325L;
         for (byte b : canonical.getBytes(StandardCharsets.US_ASCII)) {
             h ^= b & 0xff;
