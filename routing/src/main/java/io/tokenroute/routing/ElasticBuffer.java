@@ -103,6 +103,45 @@ public interface ElasticBuffer extends AutoCloseable {
      */
     Combined combine(Dispatched dispatched, List<VectorSchemaRoot> expertOutputs, TokenBatch routing);
 
+    // ------------------------------------------------------------------------------------------------ prefill
+
+    /**
+     * The high-throughput (prefill) mode's layout of {@code batch} (DeepEP's {@code get_dispatch_layout}): tokens per
+     * rank, per expert, and which tokens go to which rank, as Arrow vectors the caller closes. Local, not collective.
+     */
+    default PrefillLayout prefillLayout(TokenBatch batch, BufferAllocator allocator) {
+        return PrefillLayout.of(batch, config(), allocator);
+    }
+
+    /**
+     * High-throughput (prefill) dispatch (docs/contract.md §3b): each token goes once to every rank hosting one of its
+     * experts, through bounded queues ({@link BufferConfig#prefillChunks()} × {@link BufferConfig#prefillChunkRows()}
+     * rows per pair of ranks), into a receive batch contiguous per source rank. Collective; elastic in every wait.
+     *
+     * @param batch {@code n <= prefillMaxTokensPerRank} tokens with {@code hidden}, {@code topk_idx} and
+     *     {@code topk_weights} (the weights travel with the tokens)
+     * @param options bf16 or fp8 rows; equal on every rank
+     * @throws UnsupportedOperationException on a transport without the mode, or a buffer built with
+     *     {@code prefillMaxTokensPerRank == 0}
+     */
+    default PrefillDispatched prefillDispatch(TokenBatch batch, DispatchOptions options) {
+        throw new UnsupportedOperationException("the prefill (high-throughput) mode is not available on this"
+                + " transport yet");
+    }
+
+    /**
+     * High-throughput combine: each rank reduces its experts' outputs ({@link PrefillDispatched#expertOutput(int)},
+     * zero-copy) per received token with the restricted weights, streams one row per (token, rank) back, and each
+     * source sums them per token; {@code lost_weight} as in low-latency mode.
+     *
+     * @param dispatched this buffer's latest, not yet combined prefill dispatch
+     * @param routing the batch that was dispatched (same {@code topk_idx}; its weights give {@code lost_weight})
+     */
+    default Combined prefillCombine(PrefillDispatched dispatched, TokenBatch routing) {
+        throw new UnsupportedOperationException("the prefill (high-throughput) mode is not available on this"
+                + " transport yet");
+    }
+
     // ------------------------------------------------------------------------------------------------ collectives
 
     /** Fault-tolerant barrier among active ranks; a silent peer is masked (elastic) or fails the call. */

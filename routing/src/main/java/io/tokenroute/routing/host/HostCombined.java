@@ -4,6 +4,7 @@ import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.device.CudaEvent;
 import io.tokenroute.routing.Combined;
 import io.tokenroute.routing.protocol.RankProtocol;
+import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.util.MemoryUtil;
 import org.apache.arrow.vector.VectorSchemaRoot;
 
@@ -11,12 +12,22 @@ import org.apache.arrow.vector.VectorSchemaRoot;
 public final class HostCombined extends Combined {
     private final RankProtocol protocol;
     private final VectorSchemaRoot batch;
+    private final ArrowBuf hiddenOut;
+    private final ArrowBuf lostOut;
     private final int hidden;
 
-    HostCombined(RankProtocol protocol, VectorSchemaRoot batch, int ranks, int hidden) {
+    /**
+     * @param batch the output views over {@code hiddenOut} and {@code lostOut}
+     * @param hiddenOut {@code n × H} bf16 outputs
+     * @param lostOut {@code n} float32 lost weights
+     */
+    HostCombined(RankProtocol protocol, VectorSchemaRoot batch, ArrowBuf hiddenOut, ArrowBuf lostOut, int ranks,
+            int hidden) {
         super(ranks);
         this.protocol = protocol;
         this.batch = batch;
+        this.hiddenOut = hiddenOut;
+        this.lostOut = lostOut;
         this.hidden = hidden;
     }
 
@@ -42,7 +53,7 @@ public final class HostCombined extends Combined {
     @Override
     public float lostWeight(int t) {
         checkToken(t);
-        return Float.intBitsToFloat(MemoryUtil.getInt(protocol.lostWeight().memoryAddress() + 4L * t));
+        return Float.intBitsToFloat(MemoryUtil.getInt(lostOut.memoryAddress() + 4L * t));
     }
 
     /** The bf16 bits of {@code hidden[t][h]}. */
@@ -52,14 +63,14 @@ public final class HostCombined extends Combined {
         if (h < 0 || h >= hidden) {
             throw new IndexOutOfBoundsException("channel " + h + " outside [0, " + hidden + ")");
         }
-        return MemoryUtil.getShort(protocol.combineOut().memoryAddress() + 2L * ((long) t * hidden + h));
+        return MemoryUtil.getShort(hiddenOut.memoryAddress() + 2L * ((long) t * hidden + h));
     }
 
     /** Address of {@code hidden[0][0]} (host memory, {@code n × H} bf16 row-major). */
     @Override
     public long hiddenAddress() {
         ensureReadable();
-        return protocol.combineOut().memoryAddress();
+        return hiddenOut.memoryAddress();
     }
 
     @Override
@@ -67,7 +78,7 @@ public final class HostCombined extends Combined {
         ensureReadable();
         int n = numTokens() * hidden;
         for (int i = 0; i < n; i++) {
-            dst[i] = MemoryUtil.getShort(protocol.combineOut().memoryAddress() + 2L * i);
+            dst[i] = MemoryUtil.getShort(hiddenOut.memoryAddress() + 2L * i);
         }
     }
 
@@ -75,7 +86,7 @@ public final class HostCombined extends Combined {
     public void copyLostWeightTo(float[] dst) {
         ensureReadable();
         for (int t = 0; t < numTokens(); t++) {
-            dst[t] = Float.intBitsToFloat(MemoryUtil.getInt(protocol.lostWeight().memoryAddress() + 4L * t));
+            dst[t] = Float.intBitsToFloat(MemoryUtil.getInt(lostOut.memoryAddress() + 4L * t));
         }
     }
 

@@ -10,6 +10,7 @@ import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.PeerTimeoutException;
+import io.tokenroute.routing.PrefillDispatched;
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.RankMaskedException;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
@@ -55,6 +56,8 @@ public final class HostElasticBuffer implements ElasticBuffer {
     private final ResultViews views;
     private final HostDispatched dispatched;
     private final HostCombined combined;
+    /** The prefill mode, or null without prefill queues. */
+    private final HostPrefill prefill;
     private final CallGuard guard;
     private RuntimeException failure;
     private volatile boolean closed;
@@ -77,7 +80,19 @@ public final class HostElasticBuffer implements ElasticBuffer {
             throw e;
         }
         this.dispatched = new HostDispatched(protocol, views, config.localExperts(), config.ranks());
-        this.combined = new HostCombined(protocol, views.combined, config.ranks(), config.hidden());
+        this.combined = new HostCombined(protocol, views.combined, protocol.combineOut(), protocol.lostWeight(),
+                config.ranks(), config.hidden());
+        HostPrefill mode = null;
+        if (protocol.prefill() != null) {
+            try {
+                mode = new HostPrefill(config, protocol, allocator);
+            } catch (RuntimeException e) {
+                views.close();
+                protocol.close();
+                throw e;
+            }
+        }
+        this.prefill = mode;
     }
 
     /** The configuration this buffer was built from. */
@@ -194,6 +209,42 @@ public final class HostElasticBuffer implements ElasticBuffer {
             MemoryUtil.copyMemory(data.memoryAddress(), protocol.combineSendAddress(l),
                     2L * config.hidden() * out.getRowCount());
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------ prefill
+
+    @Override
+    public PrefillDispatched prefillDispatch(TokenBatch batch, DispatchOptions options) {
+        enter("prefillDispatch");
+        try {
+            ensureWorking();
+            return requirePrefill().dispatch(batch, options);
+        } catch (PeerTimeoutException | CollectiveMismatchException e) {
+            throw fail(e);
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public Combined prefillCombine(PrefillDispatched dispatched, TokenBatch routing) {
+        enter("prefillCombine");
+        try {
+            ensureWorking();
+            return requirePrefill().combine(dispatched, routing);
+        } catch (PeerTimeoutException | CollectiveMismatchException e) {
+            throw fail(e);
+        } finally {
+            exit();
+        }
+    }
+
+    private HostPrefill requirePrefill() {
+        if (prefill == null) {
+            throw new UnsupportedOperationException("rank " + rank() + ": this buffer has no prefill queues; build it"
+                    + " with BufferConfig.builder().prefillMaxTokensPerRank(T) (docs/contract.md §3b)");
+        }
+        return prefill;
     }
 
     // ------------------------------------------------------------------------------------------------ collectives
@@ -455,9 +506,11 @@ public final class HostElasticBuffer implements ElasticBuffer {
         }
         guard.close();
         try {
-            views.close();
-        } finally {
-            protocol.close();
+            org.apache.arrow.util.AutoCloseables.close(prefill, views, protocol);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("closing rank " + rank() + " failed", e);
         }
     }
 

@@ -70,6 +70,7 @@ final class GroupView {
     private Phase waitPhase = Phase.BEFORE_DISPATCH;
     private WaitKind waitKind = WaitKind.DATA;
     private boolean expelled;
+    private final java.util.List<Runnable> generationResets = new java.util.ArrayList<>();
     private final boolean[] maskedBy;
     private final long[] peerWords;
     private final long[] ownWords;
@@ -197,6 +198,33 @@ final class GroupView {
         } else if (kind == WaitKind.DATA) {
             checkNotMaskedByActivePeers(phase);
         }
+    }
+
+    /**
+     * A streaming wait ({@link Waiter#awaitAny}): until at least one pending peer meets {@code condition}; the pass
+     * hook learns from the peers it waits for as a data wait does.
+     */
+    void awaitStream(boolean[] waitingOn, boolean[] ready, Waiter.PeerCondition condition, Phase phase) {
+        waitPhase = phase;
+        waitKind = WaitKind.DATA;
+        waiter.awaitAny(waitingOn, ready, condition, phase);
+    }
+
+    /** After a data call that did not end in a wait: stops if an active peer masked this rank meanwhile. */
+    void checkAfterData(Phase phase) {
+        if (elastic) {
+            checkNotMaskedByActivePeers(phase);
+        }
+    }
+
+    /** Runs {@code reset} at every rendezvous, after the sequences restarted and before the rank confirms. */
+    void onNewGeneration(Runnable reset) {
+        generationResets.add(reset);
+    }
+
+    /** Called by the rendezvous. */
+    void newGeneration() {
+        generationResets.forEach(Runnable::run);
     }
 
     // ------------------------------------------------------------------------------------------------ gossip

@@ -55,6 +55,7 @@ public final class RankProtocol implements AutoCloseable {
     private final Collectives collectives;
     private final MaskAgreement agreement;
     private final Rendezvous rendezvous;
+    private final PrefillEngine prefill;
     private final RowAccumulator accumulator = RowAccumulator.best();
 
     // Private memory: what this rank received and produced.
@@ -149,6 +150,19 @@ public final class RankProtocol implements AutoCloseable {
         this.combineOut = bufs[4];
         this.lostWeight = bufs[5];
         this.codec = rowCodec;
+        PrefillEngine prefillEngine = null;
+        if (config.prefillMaxTokensPerRank() > 0) {
+            try {
+                prefillEngine = new PrefillEngine(view, config, allocator);
+            } catch (RuntimeException e) {
+                for (ArrowBuf b : bufs) {
+                    b.close();
+                }
+                codec.close();
+                throw e;
+            }
+        }
+        this.prefill = prefillEngine;
         this.expertValid = new boolean[config.experts()];
         this.sentCount = new int[config.experts()];
         this.csrStart = new int[config.experts()];
@@ -562,6 +576,11 @@ public final class RankProtocol implements AutoCloseable {
         return own;
     }
 
+    /** The high-throughput (prefill) mode, or null when the configuration has no prefill queues. */
+    public PrefillEngine prefill() {
+        return prefill;
+    }
+
     /** The failure detector's view of every peer (allocates). */
     public io.tokenroute.routing.HealthReport healthReport() {
         return view.waiter.report();
@@ -575,12 +594,13 @@ public final class RankProtocol implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        recvRows.close();
-        recvScales.close();
-        srcRank.close();
-        srcToken.close();
-        combineOut.close();
-        lostWeight.close();
-        codec.close();
+        try {
+            org.apache.arrow.util.AutoCloseables.close(recvRows, recvScales, srcRank, srcToken, combineOut, lostWeight,
+                    codec, prefill);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("closing rank " + self + "'s protocol memory failed", e);
+        }
     }
 }

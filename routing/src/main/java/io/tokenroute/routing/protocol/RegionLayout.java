@@ -12,7 +12,7 @@ import io.tokenroute.routing.BufferConfig;
  * staging         2 slots, alternating by step: format int64, CSR offsets int32[E + 1],
  *                 token lists int32[T × maxTopK], rows [T][stageRowBytes]
  * combine send    layout int32[L][R][2] (begin, count), rows [L][R × T][H] bf16
- * prefill         (only with prefillMaxTokensPerRank > 0) tokens per destination int32[R]; progress words int64[R]
+ * prefill         (only with prefillMaxTokensPerRank > 0) tokens per destination int32[2][R] (by step parity); progress words int64[R]
  *                 each for dispatch sent / dispatch consumed / combine sent / combine consumed; dispatch queues
  *                 [R destinations][chunks][chunk rows] of (int32 token, int32 local expert ids [k], float32 weights
  *                 [k], staged row); combine queues [R sources][chunks][chunk rows] of (int32 token, bf16 partial row)
@@ -109,7 +109,7 @@ public final class RegionLayout {
         this.prefillEntryBytes = align(4L + 8L * maxTopK, 16) + stageRowBytes;
         this.prefillBackEntryBytes = align(16 + bf16RowBytes, 16);
         this.prefillOffset = end;
-        this.prefillQueuesOffset = align(align(prefillOffset + 4L * ranks, 8) + 4 * 8L * ranks, 64);
+        this.prefillQueuesOffset = align(align(prefillOffset + 2 * 4L * ranks, 8) + 4 * 8L * ranks, 64);
         long queueBytes = (long) prefillChunks * prefillChunkRows * prefillEntryBytes;
         this.prefillBackQueuesOffset = align(prefillQueuesOffset + ranks * queueBytes, 64);
         long backBytes = (long) prefillChunks * prefillChunkRows * prefillBackEntryBytes;
@@ -119,9 +119,13 @@ public final class RegionLayout {
 
     // ------------------------------------------------------------------------------------------------ prefill
 
-    /** int32 tokens this rank sends to destination {@code r} in the current prefill step. */
-    public long prefillCount(int r) {
-        return prefillOffset + 4L * r;
+    /**
+     * int32 tokens this rank sends to destination {@code r} in prefill step {@code step}. Two sets, by the step's
+     * parity: a rank that finished a step may announce the next one before a slower peer has read this one's counts (it
+     * cannot get two steps ahead: the next notify waits for every peer).
+     */
+    public long prefillCount(long step, int r) {
+        return prefillOffset + 4L * ((step & 1) * ranks + r);
     }
 
     /** The four progress words of a prefill pair: {@code prefillSeq << 32 | chunks}. */
@@ -138,7 +142,7 @@ public final class RegionLayout {
 
     /** The progress word of kind {@code kind} about peer {@code peer}. */
     public int prefillProgress(Progress kind, int peer) {
-        return (int) (align(prefillOffset + 4L * ranks, 8) + 8L * ((long) kind.ordinal() * ranks + peer));
+        return (int) (align(prefillOffset + 2 * 4L * ranks, 8) + 8L * ((long) kind.ordinal() * ranks + peer));
     }
 
     /** Entry {@code row} of chunk slot {@code slot} of the dispatch queue towards {@code dest}. */

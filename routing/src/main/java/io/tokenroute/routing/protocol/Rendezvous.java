@@ -82,6 +82,7 @@ final class Rendezvous {
             view.own.setRelease(RegionLayout.PAYLOAD_STATE, base << 1 | 1);
             view.own.setRelease(RegionLayout.SYNC, base << 8);
             view.own.setRelease(RegionLayout.AGREE, base << 8);
+            view.newGeneration();
             view.board.publish(agreed, view.mask);
             view.mask.unmaskApplied();
             doneWord = agreed << 1 | 1;

@@ -200,11 +200,13 @@ public final class Waiter {
 
     /**
      * Waits until at least one peer flagged in {@code pending} meets {@code condition} (progress of a streaming
-     * operation), masking peers silent past the timeout (elastic) or failing (non-elastic). Silence is not restarted
-     * here (see {@link #beginStream()}); a peer that meets the condition starts it anew. On return {@code met[p]} says
-     * which peers met it, and {@code pending} keeps the peers that did not (and were not masked).
+     * operation) or is masked (by this rank's timeout or by gossip), masking peers silent past the timeout (elastic)
+     * or failing (non-elastic). A mask ends the wait because it changes what the operation can do next (it no longer
+     * needs that peer's rows, and other peers may be waiting on this rank to go on). Silence is not restarted here (see
+     * {@link #beginStream()}); a peer that meets the condition starts it anew. On return {@code met[p]} says which peers
+     * met it, and {@code pending} keeps the peers that did neither.
      *
-     * @return the number of peers that met the condition (0 when every pending peer was masked)
+     * @return the number of peers that met the condition (0 when the wait ended on a mask)
      */
     public int awaitAny(boolean[] pending, boolean[] met, PeerCondition condition, Phase phase) {
         return await(pending, met, condition, phase, null, timeoutNanos, true);
@@ -236,6 +238,7 @@ public final class Waiter {
         long observed = any ? streamObserved : 0;
         long sinceBeat = 0;
         int metCount = 0;
+        int maskedCount = 0;
         boolean descheduled = false;
         for (int pass = 0; remaining > 0; pass++) {
             long now = clock.getAsLong();
@@ -255,6 +258,7 @@ public final class Waiter {
                 if (mask.isMasked(p)) {
                     pending[p] = false;
                     remaining--;
+                    maskedCount++;
                 } else if (condition.isMet(p)) {
                     pending[p] = false;
                     met[p] = true;
@@ -269,8 +273,9 @@ public final class Waiter {
             if (silent > 0) {
                 timeOut(pending, phase, maskAfter, timeout);
                 remaining -= silent;
+                maskedCount += silent;
             }
-            if (remaining == 0 || any && metCount > 0) {
+            if (remaining == 0 || any && metCount + maskedCount > 0) {
                 break;
             }
             hook.onPass(pending, pass);

@@ -44,6 +44,12 @@ public final class InputChecks {
      * bytes: {@link #checkExpertIds}).
      */
     public static void checkBatch(int rank, String op, BufferConfig config, TokenBatch batch) {
+        checkBatch(rank, op, config, batch, config.maxTokensPerRank(), "maxTokensPerRank");
+    }
+
+    /** {@link #checkBatch(int, String, BufferConfig, TokenBatch)} with another token limit (the prefill mode's). */
+    public static void checkBatch(int rank, String op, BufferConfig config, TokenBatch batch, int maxTokens,
+            String limitName) {
         if (batch == null) {
             throw refuse(rank, op, "batch is null");
         }
@@ -57,9 +63,8 @@ public final class InputChecks {
             throw refuse(rank, op, "batch hidden size " + batch.hiddenSize() + " differs from the buffer's "
                     + config.hidden());
         }
-        if (batch.numTokens() > config.maxTokensPerRank()) {
-            throw refuse(rank, op, batch.numTokens() + " tokens exceed maxTokensPerRank = "
-                    + config.maxTokensPerRank());
+        if (batch.numTokens() > maxTokens) {
+            throw refuse(rank, op, batch.numTokens() + " tokens exceed " + limitName + " = " + maxTokens);
         }
         if (batch.topK() > config.maxTopK()) {
             throw refuse(rank, op, "k = " + batch.topK() + " exceeds maxTopK = " + config.maxTopK());

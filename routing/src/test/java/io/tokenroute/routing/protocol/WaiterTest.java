@@ -172,6 +172,40 @@ class WaiterTest {
     }
 
     @Test
+    void aMaskEndsAStreamingWaitAtOnce() {
+        // Peer 1 is alive (beating) but has nothing for us; peer 2 is masked by gossip after 20 polls (2 ms). The stream must
+        // get control back then (it no longer needs peer 2, and peer 1 may be waiting on it), not a timeout later.
+        MaskState three = new MaskState(3, 0);
+        long[] reads = new long[1];
+        Waiter.Liveness liveness = new Waiter.Liveness() {
+            @Override
+            public long beatOf(int peer) {
+                return peer == 1 ? reads[0]++ : 7;
+            }
+
+            @Override
+            public void beat() {
+            }
+        };
+        Waiter w = new Waiter(0, true, three, liveness, new CallGuard(0), TIMEOUT, clock);
+        int[] polls = new int[1];
+        boolean[] pending = {false, true, true};
+        boolean[] met = new boolean[3];
+        w.beginStream();
+        long start = clock.now;
+        int progressed = w.awaitAny(pending, met, p -> {
+            if (p == 1 && ++polls[0] == 20) {
+                three.maskOnTimeout(2);
+            }
+            return false;
+        }, Phase.PREFILL_COMBINE);
+        assertEquals(0, progressed, "nobody met the condition");
+        assertTrue(three.isMasked(2) && !three.isMasked(1));
+        assertTrue(pending[1] && !pending[2], "peer 1 still pending, peer 2 dropped");
+        assertTrue(clock.now - start < TIMEOUT / 2, "returned on the mask, not after a timeout: " + (clock.now - start));
+    }
+
+    @Test
     void nonElasticModeReportsTheSilentPeerAndPhase() {
         Waiter w = waiter(false, new Beats(i -> 7));
         PeerTimeoutException e = assertThrows(PeerTimeoutException.class, () -> await(w, p -> false));

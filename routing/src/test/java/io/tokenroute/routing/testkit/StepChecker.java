@@ -174,7 +174,8 @@ public final class StepChecker {
         return seen;
     }
 
-    private static short[] checkBf16Row(VectorSchemaRoot root, int i, int hidden, short[] expected, String where) {
+    /** Checks row {@code i} of the bf16 {@code hidden} column bit for bit; returns it. */
+    public static short[] checkBf16Row(VectorSchemaRoot root, int i, int hidden, short[] expected, String where) {
         long a = dataAddress(root, TokenBatchSchema.HIDDEN) + 2L * hidden * i;
         short[] actual = new short[hidden];
         for (int c = 0; c < hidden; c++) {
@@ -184,7 +185,11 @@ public final class StepChecker {
         return actual;
     }
 
-    private static short[] checkFp8Row(VectorSchemaRoot root, int i, int hidden, short[] source,
+    /**
+     * Checks row {@code i} of the {@code fp8} and {@code scales} columns against the quantiser applied to
+     * {@code source}; returns the row as the expert sees it (dequantised, bf16).
+     */
+    public static short[] checkFp8Row(VectorSchemaRoot root, int i, int hidden, short[] source,
             DispatchOptions options, String where) {
         int groups = hidden / 128;
         byte[] q = new byte[hidden];
@@ -225,7 +230,8 @@ public final class StepChecker {
         }
     }
 
-    private static void writeRows(long address, int expert, short[][] rows) {
+    /** Writes expert {@code expert}'s outputs of {@code rows} (bf16, row-major) at {@code address}. */
+    public static void writeRows(long address, int expert, short[][] rows) {
         for (int i = 0; i < rows.length; i++) {
             for (int c = 0; c < rows[i].length; c++) {
                 MemoryUtil.putShort(address + 2L * ((long) i * rows[i].length + c),
@@ -260,7 +266,8 @@ public final class StepChecker {
         }
     }
 
-    private static void poisonRoot(VectorSchemaRoot root) {
+    /** Overwrites every data buffer of {@code root} with the poison pattern. */
+    public static void poisonRoot(VectorSchemaRoot root) {
         for (FieldVector v : root.getFieldVectors()) {
             FieldVector data = v instanceof FixedSizeListVector list ? list.getDataVector() : v;
             ArrowBuf buf = data.getDataBuffer();
