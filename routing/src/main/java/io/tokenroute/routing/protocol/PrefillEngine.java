@@ -638,7 +638,8 @@ public final class PrefillEngine implements AutoCloseable {
         srcToken = allocator.buffer(4L * want);
         expertRowList = allocator.buffer(4L * Math.min(maxTopK, localExperts) * want);
         expertPos = allocator.buffer(4L * maxTopK * want);
-        expertOut = allocator.buffer(2L * hidden * Math.min(maxTopK, localExperts) * want);
+        // One spare row: an expert without rows still gets a (one-byte) view at the end of the list.
+        expertOut = allocator.buffer(2L * hidden * (Math.min(maxTopK, localExperts) * (long) want + 1));
         rowCapacity = want;
     }
 
