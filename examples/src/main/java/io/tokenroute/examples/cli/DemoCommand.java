@@ -51,9 +51,9 @@ import picocli.CommandLine.TypeConversionException;
 @Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
         sortOptions = false, usageHelpAutoWidth = true,
         description = {
-            "Elastic MoE decode loop: R ranks (threads of the local transport, no GPU) route tokens to experts, "
-                    + "compute them (block-diagonal matrices in Java), combine, and check every output bit for bit "
-                    + "against a plain-loop reference.",
+            "Elastic MoE decode loop: R ranks (by default threads of the local transport, no GPU) route tokens to "
+                    + "experts, compute them (block-diagonal matrices in Java), combine, and check every output bit "
+                    + "for bit against a plain-loop reference.",
             "Injected failures stop a rank inside a step; the survivors mask it after --timeout, agree on the mask, "
                     + "re-place its experts into redundant slots and recompute exactly the damaged tokens. "
                     + "Readmissions bring stopped ranks back.",
