@@ -1,17 +1,29 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
-import io.tokenroute.examples.demo.CudaLocalDemo;
 import io.tokenroute.examples.demo.DecodeDemo;
 import io.tokenroute.examples.demo.DemoConfig;
 import io.tokenroute.examples.demo.DemoConfig.Defaults;
 import io.tokenroute.examples.demo.DemoListener;
+import io.tokenroute.examples.demo.DemoRankProcess;
 import io.tokenroute.examples.demo.DemoSummary;
+import io.tokenroute.examples.demo.DemoTransport;
 import io.tokenroute.examples.demo.FailureSpec;
-import io.tokenroute.examples.demo.NvshmemDemo;
-import io.tokenroute.examples.demo.NvshmemDemoRank;
 import io.tokenroute.examples.demo.ReadmitSpec;
-import io.tokenroute.examples.demo.ShmDemo;
-import io.tokenroute.examples.demo.ShmDemoRank;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -31,49 +43,36 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.TypeConversionException;
 
 /**
- * {@code tokenroute demo}: parses the options into a {@link DemoConfig}, runs the {@link DecodeDemo} (or, by
- * {@code --transport}, the {@link ShmDemo}, the {@link CudaLocalDemo} or the {@link NvshmemDemo}) with a progress bar,
- * prints the {@link SummaryTable} and writes the {@link DemoPlot} (or says why it could not). Exit code 0 when the run
- * is clean, 1 on a mismatch, a false mask or an error, 2 on bad options.
+ * {@code tokenroute demo}: parses the options into a {@link DemoConfig}, runs the {@link DecodeDemo} on the
+ * {@code --transport} (the same engine loop on every transport) with a progress bar, prints the {@link SummaryTable}
+ * and writes the {@link DemoPlot} (or says why it could not). Exit code 0 when the run is clean, 1 on a mismatch, a
+ * false mask or an error, 2 on bad options.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
         sortOptions = false, usageHelpAutoWidth = true,
         description = {
-            "Elastic MoE decode loop: R ranks (threads of the local transport, no GPU) route tokens to experts, "
-                    + "compute them (block-diagonal matrices in Java), combine, and check every output bit for bit "
-                    + "against a plain-loop reference.",
+            "Elastic MoE decode loop: R ranks (by default threads of the local transport, no GPU) route tokens to "
+                    + "experts, compute them (block-diagonal matrices in Java), combine, and check every output bit "
+                    + "for bit against a plain-loop reference.",
             "Injected failures stop a rank inside a step; the survivors mask it after --timeout, agree on the mask, "
                     + "re-place its experts into redundant slots and recompute exactly the damaged tokens. "
                     + "Readmissions bring stopped ranks back.",
-            "--transport shm runs each rank as its own JVM process over a shared-memory file; a --fail rank then "
-                    + "SIGKILLs its own process (no --readmit: a killed process cannot come back).",
-            "--transport cuda-local emulates the ranks on GPU 0 (CUDA dispatch/combine kernels, one driving thread; "
-                    + "experts and checks on the host); a --fail rank is no longer launched and its peers mask it "
-                    + "inside their kernels.",
-            "--transport nvshmem runs each rank as its own JVM process and NVSHMEM PE (PE p on GPU p %% GPUs; CUDA "
-                    + "kernels reach the peers' symmetric heaps, experts and checks on the host); a --fail rank "
-                    + "SIGKILLs its own process (no --readmit).",
+            "The engine loop is the same on every transport; --transport only changes how the group is opened. "
+                    + "local and cuda-local run every rank as a thread of this JVM (cuda-local: CUDA dispatch/combine "
+                    + "kernels on GPU 0, experts and checks on the host over copies of the device results).",
+            "shm and nvshmem run each rank as its own JVM process (shm: over a shared-memory file; nvshmem: one "
+                    + "NVSHMEM PE each, PE p on GPU p %% GPUs); a --fail rank then SIGKILLs its own process (no "
+                    + "--readmit: a killed process cannot come back).",
             "Prints a summary (latency percentiles, detection latency, recomputed tokens, mismatches) and plots "
                     + "step latency and live ranks to --plot. Exits 1 on any mismatch or false mask."})
 public final class DemoCommand implements Callable<Integer> {
-    /**
-     * The cuda-local default timeout: its waits spin in kernels that every rank's send phase precedes, so host work
-     * never counts against a peer and the timeout only bounds how long a failure takes to detect.
-     */
-    static final String CUDA_LOCAL_TIMEOUT = "1ms";
-    /**
-     * The nvshmem default timeout: a rank's host work between two calls counts against its peers' waits, and several
-     * PEs may time-slice one GPU without MPS.
-     */
-    static final String NVSHMEM_TIMEOUT = NvshmemDemo.DEFAULT_TIMEOUT;
-
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--transport", paramLabel = "NAME", defaultValue = "local", converter = Transports.Converter.class,
+    @Option(names = "--transport", paramLabel = "NAME", defaultValue = "local", converter = Transports.Name.class,
             completionCandidates = Transports.Candidates.class,
             description = "Transport; available on this machine: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}.")
-    private String transport;
+    private DemoTransport transport;
 
     @Option(names = "--ranks", paramLabel = "R", defaultValue = "" + Defaults.RANKS,
             description = "Ranks. Default: ${DEFAULT-VALUE}.")
@@ -107,9 +106,9 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = Defaults.TIMEOUT,
             converter = DurationConverter.class,
             description = "Per-peer wait timeout after the warm-up (e.g. 20ms, 500us, 2s): a peer silent this long "
-                    + "is masked. Default: ${DEFAULT-VALUE}; " + CUDA_LOCAL_TIMEOUT + " on cuda-local, whose waits "
-                    + "run in kernels; " + NVSHMEM_TIMEOUT + " on nvshmem, where a rank's host work between calls "
-                    + "counts against its peers' waits and PEs may time-slice one GPU without MPS.")
+                    + "is masked. Default: ${DEFAULT-VALUE}; " + DemoTransport.GPU_TIMEOUT + " on cuda-local and "
+                    + "nvshmem, whose waits run in kernels while the peers do their host work (copies, experts, "
+                    + "checks) and where PEs may time-slice one GPU without MPS.")
     private Duration timeout;
 
     @Option(names = "--fail", paramLabel = "R@S:PHASE", split = ",", defaultValue = Defaults.FAILURES,
@@ -158,51 +157,41 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar; events are printed as they happen.")
     private boolean noProgress;
 
-    private DemoSummary summary;
-    private ShmDemo.Run shmRun;
-    private NvshmemDemo.Run nvshmemRun;
+    private DecodeDemo.Run run;
 
     /** The summary of the last run (tests assert on it); null before a run. */
     public DemoSummary summary() {
-        return summary;
+        return run == null ? null : run.summary();
     }
 
-    /** The last {@code --transport shm} run (group file, rank processes); null otherwise. */
-    ShmDemo.Run shmRun() {
-        return shmRun;
-    }
-
-    /** The last {@code --transport nvshmem} run (rank processes); null otherwise. */
-    NvshmemDemo.Run nvshmemRun() {
-        return nvshmemRun;
+    /** The last run (with its rank processes on {@code shm} and {@code nvshmem}); null before a run. */
+    DecodeDemo.Run lastRun() {
+        return run;
     }
 
     @Override
     public Integer call() throws IOException, InterruptedException {
         DemoConfig config = config();
-        boolean shm = transport.equals("shm");
-        boolean nvshmem = transport.equals(Transports.NVSHMEM);
         PrintWriter out = spec.commandLine().getOut();
-        out.println(SummaryTable.header(config, transport));
-        if (transport.equals(Transports.CUDA_LOCAL)) {
-            out.println("cuda-local: " + config.ranks() + " ranks emulated on GPU 0 and driven by one thread; experts "
-                    + "and reference checks run on the host, so step latency includes them");
+        out.println(SummaryTable.header(config, transport.id()));
+        if (transport == DemoTransport.CUDA_LOCAL) {
+            out.println("cuda-local: " + config.ranks() + " ranks on GPU 0, one thread each; experts and reference "
+                    + "checks run on the host over copies of the device results, so step latency includes them");
         }
         if (config.rehearse()) {
             out.println("warming up: an 18-step rehearsal with a failure in dispatch and one in combine compiles the "
-                    + "failure paths (not measured)" + (shm ? "; in each rank process, on local threads" : ""));
+                    + "failure paths (not measured)"
+                    + (transport.processPerRank() ? "; in each rank process, on local threads" : ""));
         }
-        if (shm) {
-            out.println("starting " + config.ranks() + " rank processes (" + ShmDemoRank.class.getSimpleName()
-                    + "); --fail ranks SIGKILL themselves");
-        }
-        if (nvshmem) {
-            out.println("starting " + config.ranks() + " rank processes (" + NvshmemDemoRank.class.getSimpleName()
-                    + "), one NVSHMEM PE each, PE p on GPU p % GPUs; --fail ranks SIGKILL themselves");
+        if (transport.processPerRank()) {
+            out.println("starting " + config.ranks() + " rank processes (" + DemoRankProcess.class.getSimpleName()
+                    + (transport == DemoTransport.NVSHMEM ? "), one NVSHMEM PE each, PE p on GPU p % GPUs" : ")")
+                    + "; --fail ranks SIGKILL themselves");
         }
         out.flush();
+        DecodeDemo demo = new DecodeDemo(config, transport);
         if (noProgress) {
-            summary = run(config, new DemoListener() {
+            run = demo.run(new DemoListener() {
                 @Override
                 public void onEvent(String message) {
                     out.println(message);
@@ -212,32 +201,18 @@ public final class DemoCommand implements Callable<Integer> {
         } else {
             Progress progress = new Progress(config);
             try {
-                summary = run(config, progress);
+                run = demo.run(progress);
             } finally {
                 progress.close();
             }
             progress.events.forEach(out::println);
         }
+        DemoSummary summary = run.summary();
         StringBuilder table = new StringBuilder(SummaryTable.format(summary));
         SummaryTable.row(table, "plot", writePlot(summary));
         out.print(table);
         out.flush();
         return summary.exitCode();
-    }
-
-    private DemoSummary run(DemoConfig config, DemoListener listener) throws IOException, InterruptedException {
-        if (transport.equals("shm")) {
-            shmRun = new ShmDemo(config).run(listener);
-            return shmRun.summary();
-        }
-        if (transport.equals(Transports.CUDA_LOCAL)) {
-            return new CudaLocalDemo(config).run(listener);
-        }
-        if (transport.equals(Transports.NVSHMEM)) {
-            nvshmemRun = new NvshmemDemo(config).run(listener);
-            return nvshmemRun.summary();
-        }
-        return new DecodeDemo(config).run(listener);
     }
 
     /**
@@ -264,10 +239,8 @@ public final class DemoCommand implements Callable<Integer> {
     private DemoConfig config() {
         boolean failGiven = spec.commandLine().getParseResult().hasMatchedOption("--fail");
         boolean readmitGiven = spec.commandLine().getParseResult().hasMatchedOption("--readmit");
-        boolean cudaLocal = transport.equals(Transports.CUDA_LOCAL);
-        boolean nvshmem = transport.equals(Transports.NVSHMEM);
         // Rank processes: a failure SIGKILLs one, and a killed process cannot come back.
-        boolean processes = transport.equals("shm") || nvshmem;
+        boolean processes = transport.processPerRank();
         if (processes && readmitGiven && !healthy) {
             throw new ParameterException(spec.commandLine(), "--readmit is not possible with --transport " + transport
                     + ": a failed rank's process is SIGKILLed and cannot come back; use --fail without --readmit");
@@ -278,15 +251,13 @@ public final class DemoCommand implements Callable<Integer> {
         List<ReadmitSpec> readmissions = healthy || processes || (failGiven && !readmitGiven) ? List.of()
                 : readmitGiven ? readmits : DemoConfig.defaultReadmits(ranks, steps, warmupSteps);
         boolean timeoutGiven = spec.commandLine().getParseResult().hasMatchedOption("--timeout");
-        Duration peerTimeout = timeoutGiven ? timeout
-                : cudaLocal ? new DurationConverter().convert(CUDA_LOCAL_TIMEOUT)
-                : nvshmem ? new DurationConverter().convert(NVSHMEM_TIMEOUT) : timeout;
+        Duration peerTimeout = timeoutGiven || !transport.onGpu() ? timeout
+                : new DurationConverter().convert(DemoTransport.GPU_TIMEOUT);
         try {
-            // Neither GPU transport rehearses: cuda-local's waits run in kernels, untouched by the JIT
-            // (CudaLocalDemo), and nvshmem's long timeout dwarfs JIT pauses (NvshmemDemo).
+            // The GPU transports do not rehearse: their long default timeout dwarfs JIT pauses (DemoTransport).
             return DemoConfig.builder().ranks(ranks).experts(experts).redundant(redundant).tokens(tokens)
                     .hidden(hidden).topK(topK).steps(steps).timeout(peerTimeout).warmupSteps(warmupSteps)
-                    .warmupTimeout(warmupTimeout).rehearse(!noRehearsal && !cudaLocal && !nvshmem).seed(seed)
+                    .warmupTimeout(warmupTimeout).rehearse(!noRehearsal && !transport.onGpu()).seed(seed)
                     .failures(healthy ? List.of() : failing).readmits(readmissions).build();
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage(), e);

@@ -1,52 +1,39 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
-import io.tokenroute.device.Cuda;
-import io.tokenroute.examples.demo.NvshmemDemo;
-import io.tokenroute.routing.shm.RankLauncher;
-import java.util.ArrayList;
+import io.tokenroute.examples.demo.DemoTransport;
+import io.tokenroute.routing.TransportSpec;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
 
 /**
- * The {@code --transport} option's values: the transports available on this machine (spec §6), and a clear refusal of
- * anything else. The embedded {@code local} transport always; {@code shm} (rank processes over a mapped file) where
- * signals can be sent ({@code kill}, for the ranks' real SIGKILL); {@code cuda-local} (ranks emulated on one GPU) where
- * CUDA is usable; {@code nvshmem} (one process and NVSHMEM PE per rank) where CUDA and the project's NVSHMEM library
- * are. The others are named so that asking for them says "not available" rather than "unknown".
+ * The {@code --transport} option's values: the transports available on this machine ({@link DemoTransport}), and one
+ * clear line for anything else, naming what is missing for a transport this machine lacks. {@code demo} takes a name
+ * ({@link Name}: it chooses the group file and the GPU itself); {@code route} takes what
+ * {@link io.tokenroute.routing.ElasticGroup#open} takes ({@link Spec}: {@code shm:NAME}, {@code cuda-local:DEVICE},
+ * ...).
  */
 final class Transports {
-    /** The transport whose ranks are emulated on one GPU ({@link io.tokenroute.examples.demo.CudaLocalDemo}). */
-    static final String CUDA_LOCAL = "cuda-local";
-    /** The transport whose ranks are processes and NVSHMEM PEs ({@link NvshmemDemo}). */
-    static final String NVSHMEM = "nvshmem";
-
-    /** Transports this build can run, in preference order. */
-    static final List<String> AVAILABLE = available();
-
-    /** Transports of the spec that this build does not provide (here). */
-    private static final Map<String, String> NOT_YET = Map.of(
-            "shm", "processes on one host over shared memory; needs the kill command",
-            CUDA_LOCAL, "streams of one process on one GPU",
-            NVSHMEM, "one process per GPU over NVSHMEM");
+    /** Transports this machine can run, in preference order. */
+    static final List<String> AVAILABLE = DemoTransport.available().stream().map(DemoTransport::id).toList();
 
     private Transports() {
-    }
-
-    private static List<String> available() {
-        List<String> out = new ArrayList<>(List.of("local"));
-        if (RankLauncher.signalsAvailable()) {
-            out.add("shm");
-        }
-        if (Cuda.isAvailable()) {
-            out.add(CUDA_LOCAL);
-        }
-        if (NvshmemDemo.available()) {
-            out.add(NVSHMEM);
-        }
-        return List.copyOf(out);
     }
 
     /** Completion candidates, shown in the help as {@code ${COMPLETION-CANDIDATES}}. */
@@ -57,23 +44,47 @@ final class Transports {
         }
     }
 
-    /** Accepts an available transport, refuses the rest naming the available ones (and, for the GPU ones, why). */
-    static final class Converter implements ITypeConverter<String> {
+    /** Accepts the name of an available transport. */
+    static final class Name implements ITypeConverter<DemoTransport> {
         @Override
-        public String convert(String value) {
-            if (AVAILABLE.contains(value)) {
-                return value;
+        public DemoTransport convert(String value) {
+            if (value.contains(":")) {
+                throw new TypeConversionException("--transport takes a transport name here (" + String.join(", ",
+                        AVAILABLE) + "), got '" + value + "': the demo chooses the group file and the GPU itself");
             }
-            String available = String.join(", ", AVAILABLE);
-            String planned = NOT_YET.get(value);
-            if (planned != null) {
-                String why = value.equals(CUDA_LOCAL) ? ": " + Cuda.unavailableReason()
-                        : value.equals(NVSHMEM) ? ": " + NvshmemDemo.unavailableReason() : "";
-                throw new TypeConversionException("transport '" + value + "' (" + planned
-                        + ") is not available on this machine" + why + "; available: " + available);
+            return availableOrRefuse(value);
+        }
+    }
+
+    /** Accepts {@code NAME[:ARGUMENT]} of an available transport ({@link TransportSpec#parse}). */
+    static final class Spec implements ITypeConverter<TransportSpec> {
+        @Override
+        public TransportSpec convert(String value) {
+            int colon = value.indexOf(':');
+            availableOrRefuse(colon < 0 ? value : value.substring(0, colon));
+            try {
+                return TransportSpec.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
             }
-            throw new TypeConversionException("unknown transport '" + value + "'; available on this machine: "
+        }
+    }
+
+    /** The transport named {@code name} if this machine runs it; else the refusal, naming what is missing. */
+    private static DemoTransport availableOrRefuse(String name) {
+        String available = String.join(", ", AVAILABLE);
+        DemoTransport transport;
+        try {
+            transport = DemoTransport.of(name);
+        } catch (IllegalArgumentException e) {
+            throw new TypeConversionException("unknown transport '" + name + "'; available on this machine: "
                     + available);
         }
+        if (!transport.isAvailable()) {
+            throw new TypeConversionException("transport '" + name + "' (" + transport.description()
+                    + ") is not available on this machine: " + transport.unavailableReason() + "; available: "
+                    + available);
+        }
+        return transport;
     }
 }

@@ -1,22 +1,46 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.PhaseListener;
-import io.tokenroute.routing.local.LocalGroup;
+import io.tokenroute.routing.shm.RankLauncher.RankResult;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 
 /**
- * The elastic decode demo (spec §4): R ranks as threads of the embedded {@code local} transport run a synthetic MoE
- * decode loop ({@link RankLoop}) with real expert arithmetic, every output checked bit for bit against a plain-loop
- * reference, while injected failures stop ranks mid-step and readmissions bring them back.
+ * The elastic decode demo (docs/contract.md §4): R ranks run a synthetic MoE decode loop ({@link RankLoop}) with real
+ * expert arithmetic, every output checked bit for bit against a plain-loop reference, while injected failures stop
+ * ranks mid-step and readmissions bring them back. The transport is one argument: the group is opened with
+ * {@link ElasticGroup#open} and every rank it hosts runs the same {@link RankLoop} on a thread of its own
+ * ({@link RankThreads}); on {@code shm} and {@code nvshmem} each rank is a process ({@link RankProcesses}) that opens
+ * the group from its launch environment and does the same for its one rank ({@link DemoRankProcess}).
  *
  * <p>Engine model: {@code experts} logical experts on {@code ranks × slotsPerRank} physical slots
  * ({@code slotsPerRank = ceil(experts / ranks) + redundant}); the {@link io.tokenroute.routing.ElasticBuffer} is built
  * for the physical experts, so re-hosting a failed rank's experts in redundant slots never changes its shapes.
+ *
+ * <p><b>Failures.</b> On threads a {@code --fail} rank parks inside the routing call, at the failure's phase
+ * ({@link FaultInjector}), and a readmission releases it; a rank process SIGKILLs itself there instead, and a killed
+ * process cannot come back, so the process transports take no readmissions.
  *
  * <p><b>Timing.</b> The per-peer timeout also covers the time a peer computes between two routing calls, and with more
  * rank threads than cores a healthy rank that computes longer, or waits longer for a core, looks dead. So the ranks
@@ -28,34 +52,59 @@ import org.apache.arrow.memory.RootAllocator;
  * injected failures are still detected one configured timeout after the rank stopped.
  *
  * <pre>{@code
- * DemoSummary summary = new DecodeDemo(DemoConfig.builder().build()).run(DemoListener.NONE);
+ * DemoSummary summary = new DecodeDemo(DemoConfig.builder().build(), DemoTransport.LOCAL).run(DemoListener.NONE)
+ *         .summary();
  * }</pre>
  */
 public final class DecodeDemo {
-    /** The longest a run may take before it is declared hung. */
+    /** The longest a run on threads may take before it is declared hung. */
     private static final Duration HANG_BOUND = Duration.ofMinutes(5);
     /** The rehearsal's timeout: it trains the JIT and is not measured, so slow healthy ranks must not be masked. */
     private static final Duration REHEARSAL_TIMEOUT = Duration.ofMillis(500);
     private static final int REHEARSAL_STEPS = 18;
 
-    private final DemoConfig config;
+    /**
+     * A finished run.
+     *
+     * @param summary what the run did
+     * @param groupFile the {@code shm} group file the ranks used (deleted by now), or null
+     * @param rankProcesses what each rank process did ({@code shm}, {@code nvshmem}); empty for threads
+     */
+    public record Run(DemoSummary summary, Path groupFile, List<RankResult> rankProcesses) {
+    }
 
-    public DecodeDemo(DemoConfig config) {
+    private final DemoConfig config;
+    private final DemoTransport transport;
+
+    /**
+     * @throws IllegalArgumentException if a transport whose ranks are processes is asked for readmissions (a SIGKILLed
+     *     process cannot come back)
+     */
+    public DecodeDemo(DemoConfig config, DemoTransport transport) {
+        if (transport.processPerRank() && !config.readmits().isEmpty()) {
+            throw new IllegalArgumentException("the " + transport + " transport cannot readmit: its failures SIGKILL"
+                    + " rank processes");
+        }
         this.config = config;
+        this.transport = transport;
     }
 
     /**
      * Runs the demo to the end, after {@link #rehearsalOf its rehearsal} when the configuration asks for one. Blocks;
-     * rank threads report through {@code listener}.
+     * ranks report through {@code listener} (rank processes through rank 0's progress).
      *
      * @throws IllegalStateException if rank threads hang (the group's memory is then left allocated, since a thread
      *     might still touch it)
+     * @throws IOException if rank processes cannot be started
      */
-    public DemoSummary run(DemoListener listener) {
-        if (config.rehearse()) {
-            rehearse(config);
+    public Run run(DemoListener listener) throws IOException, InterruptedException {
+        if (transport.processPerRank()) {
+            return RankProcesses.run(config, transport, listener);
         }
-        return runGroup(listener);
+        if (config.rehearse()) {
+            rehearse(config, transport);
+        }
+        return new Run(runThreads(config, transport, listener), null, List.of());
     }
 
     /**
@@ -86,85 +135,65 @@ public final class DecodeDemo {
                 .seed(c.seed() + 1).failures(failures).readmits(List.of()).build();
     }
 
-    /** Runs {@link #rehearsalOf the rehearsal} of {@code config} on the local transport; its outcome is ignored. */
-    static void rehearse(DemoConfig config) {
-        new DecodeDemo(rehearsalOf(config)).runGroup(DemoListener.NONE);
+    /**
+     * Runs {@link #rehearsalOf the rehearsal} of {@code config} with every rank a thread of this process, on
+     * {@code transport} ({@code local} in a rank process, whose peers are elsewhere); its outcome is ignored.
+     */
+    static void rehearse(DemoConfig config, DemoTransport transport) {
+        runThreads(rehearsalOf(config), transport, DemoListener.NONE);
     }
 
-    /** The buffer configuration of every rank (rank 0; the shm ranks take {@code withRank}). */
+    /**
+     * The buffer configuration of every rank (the transport assigns the ranks), with {@code faults} as its phase
+     * listener: pass {@link PhaseListener#NONE} where there is nothing to inject, since on the GPU transports a
+     * listener costs a synchronisation between the send and receive phases.
+     */
     static BufferConfig bufferConfig(DemoConfig config, PhaseListener faults) {
         return BufferConfig.builder().ranks(config.ranks()).experts(config.physicalExperts())
                 .maxTokensPerRank(config.tokens()).hidden(config.hidden()).maxTopK(config.topK()).elastic(true)
                 .timeout(config.warmupSteps() > 0 ? config.warmupTimeout() : config.timeout())
-                .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts())).phaseListener(faults)
-                .build();
+                .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts()))
+                .phaseListener(faults).build();
     }
 
-    private DemoSummary runGroup(DemoListener listener) {
+    /** The string that opens the group of an in-process run. */
+    private static String groupSpec(DemoTransport transport) {
+        return transport == DemoTransport.CUDA_LOCAL ? transport.id() + ":0" : transport.id();
+    }
+
+    /** Opens the group in this process and runs every rank on a thread of its own. */
+    private static DemoSummary runThreads(DemoConfig config, DemoTransport transport, DemoListener listener) {
         long start = System.nanoTime();
         FaultInjector faults = new FaultInjector(config.ranks(), config.failures());
         DemoRecorder recorder = new DemoRecorder(config, listener);
         SyntheticModel model = new SyntheticModel(config.seed(), config.experts(), config.hidden(), config.topK());
         BlockExperts experts = new BlockExperts(config.seed(), config.experts(), config.hidden());
-        BufferConfig bufferConfig = bufferConfig(config, faults);
+        BufferConfig bufferConfig = bufferConfig(config, config.failures().isEmpty() ? PhaseListener.NONE : faults);
         RootAllocator allocator = new RootAllocator();
-        LocalGroup group;
+        ElasticGroup group;
         try {
-            group = new LocalGroup(allocator, bufferConfig);
-        } catch (RuntimeException e) {
+            group = ElasticGroup.open(groupSpec(transport), bufferConfig, allocator);
+        } catch (RuntimeException | Error e) {
             allocator.close();
             throw e;
         }
-        Thread[] threads = new Thread[config.ranks()];
-        for (int r = 0; r < threads.length; r++) {
-            int rank = r;
-            threads[r] = new Thread(() -> {
-                try (BufferAllocator mine = allocator.newChildAllocator("demo-rank-" + rank, 0, Long.MAX_VALUE)) {
-                    new RankLoop(rank, config, new ElasticRouting(group.buffer(rank)), mine, model, experts, faults,
-                            recorder).run();
-                } catch (RuntimeException e) {
-                    recorder.error(rank, e);
-                }
-            }, "rank-" + r);
-            threads[r].setDaemon(true);
+        boolean finished;
+        try {
+            finished = RankThreads.run(group, config, model, experts, faults, recorder, allocator, HANG_BOUND);
+        } catch (RuntimeException | Error e) {
+            try (allocator; group) {
+                throw e;
+            }
         }
-        for (Thread t : threads) {
-            t.start();
-        }
-        if (!joinAll(threads, faults, config.stoppedAtEnd())) {
+        if (!finished) {
             throw new IllegalStateException("rank threads did not finish within " + HANG_BOUND
                     + "; the group's memory is left allocated");
         }
-        group.close();
-        allocator.close();
-        return recorder.summary(System.nanoTime() - start);
-    }
-
-    /**
-     * Waits for the ranks still running at the end, then releases the stopped ones (so they leave the call they are
-     * parked in) and waits for them too. Returns false on a hang.
-     */
-    private static boolean joinAll(Thread[] threads, FaultInjector faults, boolean[] stoppedAtEnd) {
-        long deadline = System.nanoTime() + HANG_BOUND.toNanos();
         try {
-            for (int r = 0; r < threads.length; r++) {
-                if (!stoppedAtEnd[r]) {
-                    threads[r].join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
-                }
-            }
-            faults.releaseAll();
-            for (Thread t : threads) {
-                t.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            faults.releaseAll();
+            group.close();
+        } finally {
+            allocator.close();
         }
-        for (Thread t : threads) {
-            if (t.isAlive()) {
-                return false;
-            }
-        }
-        return true;
+        return recorder.summary(System.nanoTime() - start);
     }
 }

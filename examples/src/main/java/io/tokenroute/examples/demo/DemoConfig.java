@@ -10,7 +10,7 @@ import java.util.Objects;
  * Everything a {@link DecodeDemo} run is made of. Immutable; {@link #builder()} starts from the CLI's defaults, and
  * construction checks every value and the failure/readmit schedule, so a bad run is refused before any thread starts.
  *
- * @param ranks R, ranks (threads of the {@code local} transport)
+ * @param ranks R, ranks (threads or processes, as the transport runs them)
  * @param experts logical experts (the model's); need not be a multiple of R
  * @param redundant redundant (initially empty) expert slots per rank, where a failed rank's experts are re-hosted
  * @param tokens tokens each rank decodes per step (T)

@@ -238,20 +238,15 @@ final class DemoRecorder {
     }
 
     /** Rank {@code rank}'s thread ended with {@code error}. */
-    void error(int rank, Throwable error) {
-        error("rank " + rank, error);
-    }
-
-    /** {@code source} (a rank, or the thread driving all of them) ended with {@code error}. */
-    synchronized void error(String source, Throwable error) {
-        errors.add(source + ": " + error);
-        listener.onEvent(source + " failed: " + error);
+    synchronized void error(int rank, Throwable error) {
+        errors.add("rank " + rank + ": " + error);
+        listener.onEvent("rank " + rank + " failed: " + error);
     }
 
     // ------------------------------------------------------------------------------------------------ processes
 
     /**
-     * What rank {@code rank} recorded, as {@code key=value} pairs for its launcher ({@code shm}: one recorder per rank
+     * What rank {@code rank} recorded, as {@code key=value} pairs for its launcher (one recorder per rank
      * process, which only ever saw its own rank); {@link #merge} reads them back in the parent.
      */
     synchronized Map<String, String> export(int rank) {

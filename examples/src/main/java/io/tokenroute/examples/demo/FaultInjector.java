@@ -17,7 +17,7 @@ import java.util.concurrent.CountDownLatch;
  * which times out on everyone, and rejoins at the readmit step) or when {@link #releaseAll} ends the run (so that no
  * thread touches the group's memory after the group is closed).
  *
- * <p>In a rank process of the {@code shm} transport ({@link ShmDemoRank}) the injector {@linkplain #killing kills}
+ * <p>In a rank process ({@code shm}, {@code nvshmem}: {@link DemoRankProcess}) the injector {@linkplain #killing kills}
  * instead: the rank SIGKILLs its own process at that phase ({@link RankFault#kill}), and never comes back.
  *
  * <p>The decode step is not the protocol's sequence number (recompute rounds and readmissions advance that), so each

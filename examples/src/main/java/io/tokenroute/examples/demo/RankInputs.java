@@ -11,16 +11,15 @@ import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
- * One rank's tokens per decode step, whatever drives the rank ({@link RankLoop} on its own thread, or
- * {@link CudaLocalDemo}'s single driver): the synthetic model's hidden states and routing (pure functions of seed, step,
- * rank and token), mapped to physical slots by the current placement, written into one reused token batch; and the
- * smaller batches that recompute damaged tokens. Also keeps the rank's routed load per logical expert, which the
- * replan balances.
+ * One rank's tokens per decode step ({@link RankLoop}): the synthetic model's hidden states and routing (pure functions
+ * of seed, step, rank and token), mapped to physical slots by the current placement, written into one reused token
+ * batch in host memory; and the smaller batches that recompute damaged tokens. Also keeps the rank's routed load per
+ * logical expert, which the replan balances.
  */
 final class RankInputs implements AutoCloseable {
     /**
      * One dispatch/combine round's tokens: the step's, or the damaged ones being recomputed; {@code tokens[i]} is row
-     * i's token index in the step. Close the batch of a recompute round ({@link #isStepBatch} false) after the round.
+     * i's token index in the step. Close a recompute round's batch after the round (the step batch is this object's).
      */
     record Round(int index, TokenBatch batch, int n, int[] tokens, short[] bits, long[] logical, float[] weights,
             long[] physical) {
@@ -118,11 +117,6 @@ final class RankInputs implements AutoCloseable {
         placement.toPhysical(lg, topK, ph);
         return new Round(from.index() + 1, TokenBatch.fromBf16Bits(allocator, hidden, b, topK, ph, w), m, ids, b, lg,
                 w, ph);
-    }
-
-    /** Whether {@code round} reads the reused step batch (which only {@link #close()} closes). */
-    boolean isStepBatch(Round round) {
-        return round.batch() == batch;
     }
 
     /** Per logical expert, the tokens this rank routed to it so far (live array, not a copy). */

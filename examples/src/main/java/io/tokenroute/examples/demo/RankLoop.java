@@ -1,7 +1,28 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
+import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.examples.demo.RankInputs.Round;
+import io.tokenroute.routing.Combined;
+import io.tokenroute.routing.Dispatched;
+import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.RankMaskedException;
+import io.tokenroute.routing.StepReport;
 import io.tokenroute.routing.placement.ExpertPlacement;
 import io.tokenroute.routing.placement.StepStatus;
 import java.nio.ByteBuffer;
@@ -11,15 +32,19 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.function.Supplier;
 import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.complex.FixedSizeListVector;
 
 /**
- * One rank's decode loop, the engine side of spec §4 and the seed's "Engine Integration Example". Per step:
+ * One rank's decode loop over its {@link ElasticBuffer}, the engine side of docs/contract.md §4, the same on every
+ * transport. Per step:
  * <ol>
  *   <li>the synthetic router picks each token's top-k logical experts, mapped to physical slots by the current
  *       {@link ExpertPlacement};</li>
- *   <li>dispatch → every local slot runs the logical expert it hosts → combine, through the transport's
- *       {@link DemoRouting} (zero-copy into the send rows on host transports, host copies of device results on
- *       {@code nvshmem});</li>
+ *   <li>dispatch → every local slot runs the logical expert it hosts → combine. Where the results are in host memory
+ *       ({@code local}, {@code shm}) the experts read the received rows in place and write straight into
+ *       {@link Dispatched#expertOutputAddress} (zero-copy combine); where they are in device memory
+ *       ({@code cuda-local}, {@code nvshmem}) the rows, the outputs and the combine output cross through host copies
+ *       ({@link DeviceStaging}), since the CPU never reads device memory;</li>
  *   <li>{@code agreeMask()}: every survivor calls it every step, so deciding whether something changed needs no extra
  *       collective; then every output is checked against the plain-loop {@link ReferenceCheck}.
  *       On a new failure: report it, all-gather the routed load, replan the placement, and recompute
@@ -34,7 +59,7 @@ import org.apache.arrow.memory.BufferAllocator;
  * was parked in returns once released; the rank then abandons the step and either rejoins at the readmit step or
  * ends. It does not check anything in between: its view of the group is stale.
  *
- * <p>Between routing calls the rank {@link DemoRouting#heartbeat() beats} while it computes (experts, checks,
+ * <p>Between routing calls the rank {@link ElasticBuffer#heartbeat() beats} while it computes (experts, checks,
  * inputs), so a peer waiting for its next publish sees it alive even when the CPU is oversubscribed; a stopped rank
  * does not beat and is masked one timeout after its last beat.
  *
@@ -42,7 +67,7 @@ import org.apache.arrow.memory.BufferAllocator;
  * token batch and the scratch rows are reused, so garbage collection stays rare, since a pause longer than the
  * timeout would make healthy ranks look dead.
  */
-final class RankLoop {
+final class RankLoop implements AutoCloseable {
     /** The rank was parked during a routing call; the step is abandoned. */
     private static final class Stopped extends RuntimeException {
         private static final long serialVersionUID = 1L;
@@ -63,6 +88,9 @@ final class RankLoop {
         }
     }
 
+    /** A round that masked nobody. */
+    private static final int[] NONE = new int[0];
+
     /** How often a falsely masked rank asks to come back before it gives up (the survivors admit one per step). */
     private static final int RETURN_ATTEMPTS = 5;
 
@@ -71,7 +99,9 @@ final class RankLoop {
 
     private final int rank;
     private final DemoConfig config;
-    private final DemoRouting buffer;
+    private final ElasticBuffer buffer;
+    /** Host copies of device results; null where the results are in host memory. */
+    private final DeviceStaging staging;
     private final BlockExperts experts;
     private final ReferenceCheck reference;
     private final FaultInjector faults;
@@ -92,11 +122,18 @@ final class RankLoop {
     private final boolean[] maskedInCombine;
 
     private final RankInputs inputs;
+    /** The latest round's results (valid until the next dispatch / combine of this buffer). */
+    private Dispatched dispatched;
+    private Combined combined;
     private final short[] rowBits;
     private final float[] x;
     private final float[] y;
 
-    RankLoop(int rank, DemoConfig config, DemoRouting buffer, BufferAllocator allocator, SyntheticModel model,
+    /**
+     * @param buffer the rank's buffer (owned by its group)
+     * @param allocator pays for the rank's token batches and host copies; close this loop first
+     */
+    RankLoop(int rank, DemoConfig config, ElasticBuffer buffer, BufferAllocator allocator, SyntheticModel model,
             BlockExperts experts, FaultInjector faults, DemoRecorder recorder) {
         this.rank = rank;
         this.config = config;
@@ -118,15 +155,22 @@ final class RankLoop {
         this.agreed = new int[config.ranks()];
         this.maskedInDispatch = new boolean[config.ranks()];
         this.maskedInCombine = new boolean[config.ranks()];
-        this.inputs = new RankInputs(rank, config, model, allocator);
         this.rowBits = new short[hidden];
         this.x = new float[hidden];
         this.y = new float[hidden];
+        this.inputs = new RankInputs(rank, config, model, allocator);
+        try {
+            this.staging = buffer.location().isCpuAccessible() ? null : new DeviceStaging(buffer.location(),
+                    allocator, slotsPerRank, tokens, hidden, config.topK());
+        } catch (RuntimeException | Error e) {
+            inputs.close();
+            throw e;
+        }
     }
 
-    /** Runs every step; never throws (errors and false masks go to the recorder). Closes this rank's batch. */
+    /** Runs every step; never throws (errors and false masks go to the recorder). */
     void run() {
-        try (inputs) {
+        try {
             int step = 0;
             boolean readmitsDone = false;
             while (step < config.steps()) {
@@ -223,20 +267,38 @@ final class RankLoop {
 
     /** Dispatch → experts → combine for one round. */
     private Outcome route(Round round) {
-        note(routed(() -> buffer.dispatch(round.batch())), maskedInDispatch);
-        runExperts();
-        int[] newlyInCombine = routed(() -> buffer.combine(round.batch()));
-        note(newlyInCombine, maskedInCombine);
-        return new Outcome(buffer.queryMask(),
-                StepStatus.of(newlyInCombine, buffer::lostWeight, round.n()).damagedTokens());
+        TokenBatch batch = staging == null ? round.batch() : staging.upload(round.batch());
+        try {
+            dispatched = routed(() -> buffer.dispatch(batch));
+            note(dispatched, maskedInDispatch);
+            if (staging != null) {
+                staging.fetchRows(dispatched);
+            }
+            runExperts();
+            if (staging != null) {
+                staging.uploadOutputs(dispatched);
+            }
+            combined = routed(() -> buffer.combine(dispatched, batch));
+            note(combined, maskedInCombine);
+            if (staging != null) {
+                staging.fetchOutput(combined);
+            }
+        } finally {
+            if (batch != round.batch()) {
+                batch.close();
+            }
+        }
+        int[] newlyInCombine = combined.newlyMaskedCount() == 0 ? NONE : combined.newlyMasked();
+        return new Outcome(buffer.queryMask(), StepStatus.of(newlyInCombine, this::lostWeight, round.n())
+                .damagedTokens());
     }
 
     /** Compares every output of the round (the last combine's) with the reference; counts mismatches. */
     private void verify(int step, Round round, Outcome outcome) {
-        long out = buffer.combinedAddress();
+        long out = staging == null ? combined.hiddenAddress() : staging.outputAddress();
         for (int t = 0; t < round.n(); t++) {
             if (!reference.matches(t, round.bits(), round.logical(), round.physical(), round.weights(), outcome.mask(),
-                    out, buffer.lostWeight(t))) {
+                    out, lostWeight(t))) {
                 recorder.mismatch(rank, step, round.index(), t);
             }
             if (t % HEARTBEAT_TOKENS == HEARTBEAT_TOKENS - 1) {
@@ -249,7 +311,7 @@ final class RankLoop {
     /** Each local slot runs the logical expert it hosts on the rows it received, into its expert-output rows. */
     private void runExperts() {
         for (int l = 0; l < slotsPerRank; l++) {
-            int rows = buffer.recvCount(l);
+            int rows = dispatched.recvCount(l);
             if (rows == 0) {
                 continue;
             }
@@ -258,7 +320,9 @@ final class RankLoop {
                 throw new IllegalStateException("rank " + rank + ": empty slot " + l + " received " + rows
                         + " rows; the ranks' placements differ");
             }
-            experts.applyRows(expert, buffer.rowsAddress(l), buffer.outputAddress(l), rows, rowBits, x, y);
+            long in = staging == null ? receivedRows(dispatched, l) : staging.receivedAddress(l);
+            long out = staging == null ? dispatched.expertOutputAddress(l) : staging.computedAddress(l);
+            experts.applyRows(expert, in, out, rows, rowBits, x, y);
             buffer.heartbeat();
         }
     }
@@ -347,7 +411,7 @@ final class RankLoop {
     /** All-gathers the participants' next step; everyone goes on with the latest. */
     private int agreeOnStep(int mine) {
         int resume = mine;
-        for (byte[] part : buffer.allGather(ByteBuffer.allocate(4).putInt(mine).array())) {
+        for (byte[] part : buffer.allGatherBytes(ByteBuffer.allocate(4).putInt(mine).array())) {
             if (part != null && part.length == 4) {
                 resume = Math.max(resume, ByteBuffer.wrap(part).getInt());
             }
@@ -384,7 +448,7 @@ final class RankLoop {
         mine.putInt(damagedHere);
         mine.asLongBuffer().put(inputs.routedLoad());
         long damaged = 0;
-        for (byte[] part : buffer.allGather(mine.array())) {
+        for (byte[] part : buffer.allGatherBytes(mine.array())) {
             if (part != null) {
                 ByteBuffer in = ByteBuffer.wrap(part).order(ByteOrder.LITTLE_ENDIAN);
                 damaged += in.getInt();
@@ -419,10 +483,22 @@ final class RankLoop {
         }
     }
 
-    private static void note(int[] newlyMasked, boolean[] into) {
-        for (int r : newlyMasked) {
-            into[r] = true;
+    /** Marks the peers {@code call} masked (allocation-free on a healthy step). */
+    private static void note(StepReport call, boolean[] into) {
+        for (int r = 0; r < into.length && call.newlyMaskedCount() > 0; r++) {
+            into[r] |= call.isNewlyMasked(r);
         }
+    }
+
+    /** The combine output's {@code lost_weight[t]}, wherever it lives. */
+    private float lostWeight(int t) {
+        return staging == null ? combined.lostWeight(t) : staging.lostWeight(t);
+    }
+
+    /** Host address of the rows local expert {@code l} received (host transports: the receive memory itself). */
+    private static long receivedRows(Dispatched d, int l) {
+        FixedSizeListVector rows = (FixedSizeListVector) d.expert(l).getVector(TokenBatchSchema.HIDDEN);
+        return rows.getDataVector().getDataBuffer().memoryAddress();
     }
 
     private void updateHosted() {
@@ -446,5 +522,15 @@ final class RankLoop {
             live += m == 0 ? 1 : 0;
         }
         return live;
+    }
+
+    /** Frees this rank's token batch and host copies (not the buffer: its group owns it). */
+    @Override
+    public void close() {
+        try (inputs) {
+            if (staging != null) {
+                staging.close();
+            }
+        }
     }
 }

@@ -1,8 +1,26 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
+import io.tokenroute.device.nvshmem.NvshmemLibrary;
+import io.tokenroute.routing.nvshmem.NvshmemOptions;
 import io.tokenroute.routing.shm.RankLauncher;
 import io.tokenroute.routing.shm.RankLauncher.RankResult;
 import java.io.IOException;
+import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -10,12 +28,14 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The parent side of the demos whose ranks are processes ({@link ShmDemo}, {@link NvshmemDemo}): starts the rank JVMs
- * with {@link RankLauncher}, reports rank 0's progress, waits for them, and merges every survivor's result line into
- * one {@link DemoRecorder}. The rank side is {@link DemoRankProcess}.
+ * The parent side of a demo whose ranks are processes ({@code shm}, {@code nvshmem}): starts one JVM per rank running
+ * {@link DemoRankProcess} with {@link RankLauncher} (this JVM's binary and class path), reports rank 0's progress,
+ * waits for them, and merges every survivor's result line into one {@link DemoRecorder}, so the run ends with the same
+ * {@link DemoSummary} as on threads (step latency: the slowest survivor per step).
  *
  * <p>A victim ({@code --fail}) must end by SIGKILL (exit 137) and every other rank with 0 and a result; anything else
- * is reported as an error of that rank.
+ * is reported as an error of that rank. On {@code nvshmem} rank 0 serves NVSHMEM's unique id on a free loopback port
+ * chosen here.
  */
 final class RankProcesses {
     /**
@@ -25,33 +45,30 @@ final class RankProcesses {
     static final String CLASSPATH_PROPERTY = "tokenroute.test.classpath";
     /** How often rank 0's progress is polled. */
     private static final long PROGRESS_MILLIS = 200;
-
-    /** A finished run: the summary, the group file the launcher chose, and what each rank process did. */
-    record Finished(DemoSummary summary, Path groupFile, List<RankResult> ranks) {
-    }
+    /** The longest a run may take before its ranks are killed and the run declared hung. */
+    static final Duration HANG_BOUND = Duration.ofMinutes(10);
+    /** Small heaps and one JIT/GC thread set per rank: R JVMs share this host's cores. */
+    private static final List<String> RANK_JVM = List.of("-XX:+UseSerialGC", "-XX:CICompilerCount=2");
+    /** Properties of this JVM the GPU ranks need too: JavaCPP's cache, where the NVSHMEM JNI library is. */
+    private static final List<String> FORWARDED = List.of("org.bytedeco.javacpp.cachedir",
+            NvshmemLibrary.LIBRARY_PROPERTY);
 
     private RankProcesses() {
     }
 
     /**
-     * A launcher of {@code config.ranks()} JVMs running {@code rankMain} with {@code config} as arguments
-     * ({@link #args}), this JVM's binary and class path (or {@value #CLASSPATH_PROPERTY}), and {@code jvmOptions}.
+     * Starts the ranks, waits for them within {@link #HANG_BOUND} (reporting rank 0's progress to {@code listener}),
+     * and builds the summary. The launcher's directory, with the group file, is deleted before this returns.
      */
-    static RankLauncher.Builder launcher(Class<?> rankMain, DemoConfig config, List<String> jvmOptions) {
-        List<String> args = args(config);
-        return RankLauncher.builder(rankMain.getName(), config.ranks())
-                .classpath(System.getProperty(CLASSPATH_PROPERTY, System.getProperty("java.class.path")))
-                .jvmOptions(jvmOptions.toArray(String[]::new)).args((rank, file) -> args);
-    }
-
-    /**
-     * Starts the ranks, waits for them within {@code hangBound} (reporting rank 0's progress to {@code listener}), and
-     * builds the summary. The launcher's directory is deleted before this returns.
-     */
-    static Finished run(DemoConfig config, RankLauncher.Builder builder, Duration hangBound, DemoListener listener)
+    static DecodeDemo.Run run(DemoConfig config, DemoTransport transport, DemoListener listener)
             throws IOException, InterruptedException {
         long start = System.nanoTime();
         DemoRecorder recorder = new DemoRecorder(config, listener);
+        List<String> args = new ArrayList<>(List.of(transport.id()));
+        args.addAll(args(config));
+        RankLauncher.Builder builder = RankLauncher.builder(DemoRankProcess.class.getName(), config.ranks())
+                .classpath(System.getProperty(CLASSPATH_PROPERTY, System.getProperty("java.class.path")))
+                .jvmOptions(jvmOptions(transport).toArray(String[]::new)).args((rank, file) -> args);
         List<RankResult> results;
         Path groupFile;
         try (RankLauncher launcher = builder.start()) {
@@ -60,7 +77,7 @@ final class RankProcesses {
             progress.setDaemon(true);
             progress.start();
             try {
-                results = launcher.awaitAll(hangBound);
+                results = launcher.awaitAll(HANG_BOUND);
             } finally {
                 progress.interrupt();
                 progress.join(1000);
@@ -80,7 +97,34 @@ final class RankProcesses {
                 recorder.merge(r.rank(), r.values());
             }
         }
-        return new Finished(recorder.summary(System.nanoTime() - start), groupFile, results);
+        return new DecodeDemo.Run(recorder.summary(System.nanoTime() - start),
+                transport == DemoTransport.SHM ? groupFile : null, results);
+    }
+
+    /**
+     * The rank JVMs' options: heap and GC settings; on the GPU, a heap for the staging copies, this JVM's JavaCPP and
+     * NVSHMEM library properties, and the {@code nvshmem} rendezvous address.
+     */
+    private static List<String> jvmOptions(DemoTransport transport) throws IOException {
+        List<String> options = new ArrayList<>(RANK_JVM);
+        options.add(transport.onGpu() ? "-Xmx1g" : "-Xmx512m");
+        for (String property : transport.onGpu() ? FORWARDED : List.<String>of()) {
+            String value = System.getProperty(property);
+            if (value != null) {
+                options.add("-D" + property + "=" + value);
+            }
+        }
+        if (transport == DemoTransport.NVSHMEM) {
+            options.add("-D" + NvshmemOptions.RENDEZVOUS_PROPERTY + "=127.0.0.1:" + freePort());
+        }
+        return options;
+    }
+
+    /** A loopback port free right now, for rank 0 to bind (a race with other processes is possible, and unlikely). */
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
     }
 
     /** Forwards rank 0's latest {@code progress} event; runs until interrupted (the parent polls: no rank waits). */
@@ -107,7 +151,7 @@ final class RankProcesses {
         }
     }
 
-    /** The program arguments that carry {@code c} to a rank process ({@link #parse} reads them). */
+    /** The program arguments that carry {@code c} to a rank process, after the transport ({@link #parse}). */
     static List<String> args(DemoConfig c) {
         List<String> a = new ArrayList<>(List.of(c.ranks(), c.experts(), c.redundant(), c.tokens(), c.hidden(),
                 c.topK(), c.steps(), c.timeout().toNanos(), c.warmupSteps(), c.warmupTimeout().toNanos(),

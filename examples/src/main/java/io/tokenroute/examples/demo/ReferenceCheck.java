@@ -4,7 +4,7 @@ import java.util.Arrays;
 import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
- * The plain-loop reference a rank checks its combine output against (spec §2): for token {@code t},
+ * The plain-loop reference a rank checks its combine output against (docs/contract.md §2): for token {@code t},
  * {@code out[t] = bf16(Σ_k w[t][k] · expert_k(x[t]))} over the top-k slots whose expert is hosted and whose physical
  * slot's rank is not masked, accumulated in fp32 in top-k order (multiply, then add) and rounded once, as the library
  * does, so the check is bit-exact; and {@code lost_weight[t] = Σ w} over the slots whose rank is masked.

@@ -11,7 +11,8 @@ import io.tokenroute.routing.Combined;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticBuffer;
-import io.tokenroute.routing.local.LocalGroup;
+import io.tokenroute.routing.ElasticGroup;
+import io.tokenroute.routing.TransportSpec;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -71,7 +72,7 @@ public final class LocalSession implements AutoCloseable {
     private final BufferAllocator groupAllocator;
     private final BufferAllocator inputs;
     private final BufferAllocator exports;
-    private final LocalGroup group;
+    private final ElasticGroup group;
     private final ExecutorService[] rankThreads;
     private final Duration hangBound;
     /** Ranks that were left out of a call or masked by a peer, and were not readmitted since. */
@@ -107,7 +108,7 @@ public final class LocalSession implements AutoCloseable {
         }, 0, Long.MAX_VALUE);
         this.streams = new CombinedStreams(exports);
         try {
-            this.group = new LocalGroup(groupAllocator, config);
+            this.group = ElasticGroup.open(TransportSpec.LOCAL, config, groupAllocator);
         } catch (RuntimeException e) {
             exports.close();
             inputs.close();

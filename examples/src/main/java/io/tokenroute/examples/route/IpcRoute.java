@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.route;
 
 import io.tokenroute.arrow.batch.ColumnViews;
@@ -7,10 +22,9 @@ import io.tokenroute.arrow.ipc.ReplacingFile;
 import io.tokenroute.arrow.ipc.TokenBatchIpc;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
-import io.tokenroute.routing.Combined;
-import io.tokenroute.routing.Dispatched;
-import io.tokenroute.routing.ElasticBuffer;
-import io.tokenroute.routing.local.LocalGroup;
+import io.tokenroute.routing.ElasticGroup;
+import io.tokenroute.routing.LaunchEnvironment;
+import io.tokenroute.routing.TransportSpec;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -22,10 +36,8 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.IntStream;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
@@ -34,7 +46,6 @@ import org.apache.arrow.memory.util.MemoryUtil;
 import org.apache.arrow.vector.VectorLoader;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.VectorUnloader;
-import org.apache.arrow.vector.complex.FixedSizeListVector;
 import org.apache.arrow.vector.dictionary.DictionaryProvider;
 import org.apache.arrow.vector.ipc.ArrowFileWriter;
 import org.apache.arrow.vector.ipc.message.ArrowRecordBatch;
@@ -46,12 +57,18 @@ import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
  * {@code tokenroute route}: dispatch → identity experts → combine over token batches read from an Arrow IPC file, so
- * Arrow pipelines can try the router on their own data.
+ * Arrow pipelines can try the router on their own data, on any transport ({@link ElasticGroup#open}).
  *
  * <p><b>Batches to ranks.</b> Batch {@code i} of the file is rank {@code i mod R}'s input in round {@code i div R};
- * {@code R} defaults to the number of batches (one round, batch i on rank i). A rank without a batch in the last round
- * takes part with zero tokens. Expert ids are physical experts of the buffer, {@code E} of them, {@code E / R} per
- * rank; {@code E} defaults to the smallest multiple of {@code R} above the largest id in the file.
+ * {@code R} defaults to the number of batches (one round, batch i on rank i), or on a transport with one process per
+ * rank to the world size of the launch environment. A rank without a batch in the last round takes part with zero
+ * tokens. Expert ids are physical experts of the buffer, {@code E} of them, {@code E / R} per rank; {@code E} defaults
+ * to the smallest multiple of {@code R} above the largest id in the file.
+ *
+ * <p><b>Transports.</b> On {@code local} and {@code cuda-local} every rank is a thread of this process
+ * ({@link IdentityRoute}). On {@code shm} and {@code nvshmem} each rank is a process started by a launcher that tells
+ * it its rank ({@link LaunchEnvironment}); every process reads the whole file, routes its rank's batches and writes
+ * them, in input order, to its own output file: the output path names it with {@value #RANK_PLACEHOLDER}.
  *
  * <p><b>Output.</b> One batch per input batch, in order: {@code hidden} (bf16, {@code tokenroute.bfloat16}) and
  * {@code lost_weight} (float32). With identity experts, {@code hidden[t] = bf16(Σ_k w[t][k] · bf16(x[t]))} over the
@@ -65,6 +82,9 @@ public final class IpcRoute {
     /** How long the rank threads may take in all before the run is declared hung. */
     private static final Duration HANG_BOUND = Duration.ofMinutes(5);
 
+    /** Replaced by the rank in the output path of a process hosting one rank. */
+    public static final String RANK_PLACEHOLDER = "{rank}";
+
     private static final DictionaryProvider NO_DICTIONARIES = new DictionaryProvider.MapDictionaryProvider();
 
     private IpcRoute() {
@@ -77,21 +97,42 @@ public final class IpcRoute {
      * end, so a failure at any point leaves an existing output file as it was, and no new one.
      *
      * @param input an Arrow IPC file, or an Arrow IPC stream, of token batches
-     * @param ranks R, or null for the number of batches
+     * @param output the file to write; with one rank per process, a path containing {@value #RANK_PLACEHOLDER}
+     * @param ranks R, or null for the number of batches (the environment's world size with one rank per process)
      * @param experts E, or null for the smallest multiple of R above the largest expert id
      * @param timeout the per-peer wait timeout
+     * @param transport the transport, as {@link ElasticGroup#open} takes it
+     * @param env where this process stands in a job of one rank per process
      * @throws RouteFileException naming the file and its problem: input missing, a directory, empty, not Arrow IPC,
      *     truncated or damaged, not token batches (wrong schema), inconsistent batches, expert ids out of range or a
      *     batch dispatch refuses; output in a missing or unwritable directory
-     * @throws IllegalArgumentException for options that do not fit the input (E not a multiple of the default R)
+     * @throws IllegalArgumentException for options that do not fit the input (E not a multiple of the default R), or an
+     *     output path without {@value #RANK_PLACEHOLDER} where each rank is a process
+     * @throws IllegalStateException where the transport cannot open the group (no GPU, no rank in the environment)
      * @throws IOException for other failures to read or write
      */
-    public static RouteSummary run(Path input, Path output, Integer ranks, Integer experts, Duration timeout)
-            throws IOException {
+    public static RouteSummary run(Path input, Path output, Integer ranks, Integer experts, Duration timeout,
+            TransportSpec transport, LaunchEnvironment env) throws IOException {
+        boolean processPerRank = transport.name().equals(TransportSpec.SHM)
+                || transport.name().equals(TransportSpec.NVSHMEM);
+        Path out = output;
+        Integer r = ranks;
+        if (processPerRank) {
+            if (!output.toString().contains(RANK_PLACEHOLDER)) {
+                throw new IllegalArgumentException("with --transport " + transport.name() + " each rank is a process"
+                        + " that writes its own batches: name the output with " + RANK_PLACEHOLDER + ", e.g. out-"
+                        + RANK_PLACEHOLDER + ".arrow");
+            }
+            int rank = env.requireRank(transport.name());
+            out = Path.of(output.toString().replace(RANK_PLACEHOLDER, Integer.toString(rank)));
+            if (r == null && env.worldSize().isPresent()) {
+                r = env.worldSize().getAsInt();
+            }
+        }
         try (RootAllocator allocator = new RootAllocator()) {
             List<TokenBatch> batches = readInput(allocator, input);
             try {
-                return route(allocator, input, batches, output, ranks, experts, timeout);
+                return route(allocator, input, batches, out, r, experts, timeout, transport, env);
             } finally {
                 batches.forEach(TokenBatch::close);
             }
@@ -198,7 +239,8 @@ public final class IpcRoute {
     // ------------------------------------------------------------------------------------------------ routing
 
     private static RouteSummary route(BufferAllocator allocator, Path input, List<TokenBatch> batches, Path output,
-            Integer ranksOption, Integer expertsOption, Duration timeout) throws IOException {
+            Integer ranksOption, Integer expertsOption, Duration timeout, TransportSpec transport, LaunchEnvironment env)
+            throws IOException {
         if (batches.isEmpty()) {
             throw new RouteFileException(input, "holds no record batches", null);
         }
@@ -226,49 +268,29 @@ public final class IpcRoute {
             BufferConfig config = BufferConfig.builder().ranks(ranks).experts(experts).maxTokensPerRank(maxTokens)
                     .hidden(first.hiddenSize()).maxTopK(first.topK()).dtype(first.dtype()).elastic(true)
                     .timeout(timeout).collectiveBytes(64).build();
-            short[][] hidden = new short[n][];
-            float[][] lost = new float[n][];
-            boolean[] masked = new boolean[ranks];
+            IdentityRoute.Results results;
+            int[] local;
             long start = System.nanoTime();
-            try (LocalGroup group = new LocalGroup(allocator, config)) {
-                runRanks(ranks, rank -> {
-                    ElasticBuffer buffer = group.buffer(rank);
-                    try (BufferAllocator mine = allocator.newChildAllocator("route-rank-" + rank, 0, Long.MAX_VALUE);
-                            TokenBatch none = TokenBatch.fromFloats(mine, first.dtype(), first.hiddenSize(),
-                                    new float[0], first.topK(), new long[0], new float[0])) {
-                        for (int round = 0; round < rounds; round++) {
-                            int i = round * ranks + rank;
-                            TokenBatch batch = i < n ? batches.get(i) : none;
-                            Combined c;
-                            try {
-                                c = routeIdentity(buffer, batch);
-                            } catch (IllegalArgumentException e) {
-                                throw new RouteFileException(input, "batch " + i + ": " + e.getMessage(), e);
-                            }
-                            if (i < n) {
-                                hidden[i] = hiddenBits(c, first.hiddenSize());
-                                lost[i] = lostWeights(c);
-                            }
-                        }
-                        int[] mask = buffer.queryMask();
-                        synchronized (masked) {
-                            IntStream.range(0, ranks).filter(r -> mask[r] != 0).forEach(r -> masked[r] = true);
-                        }
-                    }
-                });
+            try (ElasticGroup group = transport.open(config, allocator, env)) {
+                local = group.localRanks();
+                results = IdentityRoute.run(group, batches, input, allocator, HANG_BOUND);
             }
             long elapsed = System.nanoTime() - start;
+            List<Integer> written = IntStream.range(0, n).filter(i -> results.hidden()[i] != null).boxed().toList();
+            short[][] hidden = written.stream().map(i -> results.hidden()[i]).toArray(short[][]::new);
+            float[][] lost = written.stream().map(i -> results.lostWeight()[i]).toArray(float[][]::new);
             try {
                 writeOutput(allocator, out, first.hiddenSize(), hidden, lost);
                 out.commit();
             } catch (IOException e) {
                 throw new RouteFileException(output, "could not be written: " + e, e);
             }
-            long tokens = batches.stream().mapToLong(TokenBatch::numTokens).sum();
+            long tokens = written.stream().mapToLong(i -> batches.get(i).numTokens()).sum();
             long damaged = Arrays.stream(lost).mapToLong(l -> IntStream.range(0, l.length).filter(t -> l[t] != 0f)
                     .count()).sum();
-            return new RouteSummary(n, ranks, rounds, experts, first.hiddenSize(), first.topK(), first.dtype(), tokens,
-                    damaged, IntStream.range(0, ranks).filter(r -> masked[r]).toArray(), elapsed, output);
+            return new RouteSummary(written.size(), ranks, rounds, experts, first.hiddenSize(), first.topK(),
+                    first.dtype(), tokens, damaged, IntStream.range(0, ranks).filter(r -> results.masked()[r])
+                    .toArray(), elapsed, output, local);
         }
     }
 
@@ -287,34 +309,6 @@ public final class IpcRoute {
         } catch (IOException e) {
             throw new RouteFileException(output, "cannot be written: " + e.getMessage(), e);
         }
-    }
-
-    /** One dispatch → identity experts (each output row is its received row) → combine. */
-    private static Combined routeIdentity(ElasticBuffer buffer, TokenBatch batch) {
-        Dispatched d = buffer.dispatch(batch);
-        long rowBytes = 2L * buffer.config().hidden();
-        for (int l = 0; l < d.numLocalExperts(); l++) {
-            FixedSizeListVector rows = (FixedSizeListVector) d.expert(l).getVector(TokenBatchSchema.HIDDEN);
-            MemoryUtil.copyMemory(rows.getDataVector().getDataBuffer().memoryAddress(), d.expertOutputAddress(l),
-                    rowBytes * d.recvCount(l));
-        }
-        return buffer.combine(d, batch);
-    }
-
-    private static short[] hiddenBits(Combined c, int hidden) {
-        short[] out = new short[c.numTokens() * hidden];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = MemoryUtil.getShort(c.hiddenAddress() + 2L * i);
-        }
-        return out;
-    }
-
-    private static float[] lostWeights(Combined c) {
-        float[] out = new float[c.numTokens()];
-        for (int t = 0; t < out.length; t++) {
-            out[t] = c.lostWeight(t);
-        }
-        return out;
     }
 
     /** The output schema: the combine result's columns. */
@@ -353,53 +347,6 @@ public final class IpcRoute {
                 MemoryUtil.putInt(w.memoryAddress() + 4L * t, Float.floatToRawIntBits(lost[t]));
             }
             return ColumnViews.load(schema, allocator, lost.length, List.of(h, w));
-        }
-    }
-
-    /** Work of one rank. */
-    @FunctionalInterface
-    private interface RankBody {
-        void run(int rank) throws Exception;
-    }
-
-    /** Runs one thread per rank and rethrows the first failure; the group outlives every thread. */
-    private static void runRanks(int ranks, RankBody body) throws IOException {
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        List<Thread> threads = new ArrayList<>();
-        for (int r = 0; r < ranks; r++) {
-            int rank = r;
-            Thread t = new Thread(() -> {
-                try {
-                    body.run(rank);
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                }
-            }, "route-rank-" + r);
-            t.setDaemon(true);
-            threads.add(t);
-            t.start();
-        }
-        long deadline = System.nanoTime() + HANG_BOUND.toNanos();
-        for (Thread t : threads) {
-            try {
-                t.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while routing", e);
-            }
-            if (t.isAlive()) {
-                throw new IllegalStateException(t.getName() + " did not finish within " + HANG_BOUND);
-            }
-        }
-        Throwable e = failure.get();
-        if (e instanceof RuntimeException re) {
-            throw re;
-        }
-        if (e instanceof IOException io) {
-            throw io;
-        }
-        if (e != null) {
-            throw new IllegalStateException("a rank failed: " + e, e);
         }
     }
 }

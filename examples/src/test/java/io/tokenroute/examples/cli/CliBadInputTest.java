@@ -7,8 +7,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.ipc.TokenBatchIpc;
+import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.device.Cuda;
-import io.tokenroute.examples.demo.NvshmemDemo;
+import io.tokenroute.examples.demo.DemoTransport;
 import io.tokenroute.routing.shm.RankLauncher;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintWriter;
@@ -97,14 +98,14 @@ class CliBadInputTest {
 
     @Test
     void demoRefusesNvshmemWithoutCudaOrNvshmemAndSaysWhichIsMissing() {
-        assumeFalse(NvshmemDemo.available(), "CUDA and NVSHMEM are available here: nvshmem is accepted"
+        assumeFalse(DemoTransport.NVSHMEM.isAvailable(), "CUDA and NVSHMEM are available here: nvshmem is accepted"
                 + " (NvshmemDemoGpuTest)");
         Result r = run("demo", "--transport", "nvshmem", "--steps", "20", "--fail", "2@10:dispatch");
         assertEquals(2, r.exit(), r.err());
         String missing = Cuda.isAvailable() ? "the NVSHMEM library is unavailable: " : "CUDA is unavailable: ";
         assertTrue(r.err().contains("transport 'nvshmem' (one process per GPU over NVSHMEM) is not available on this"
                 + " machine: " + missing), r.err());
-        assertTrue(r.err().contains(NvshmemDemo.unavailableReason() + "; available: local"), r.err());
+        assertTrue(r.err().contains(DemoTransport.NVSHMEM.unavailableReason() + "; available: local"), r.err());
         assertTrue(r.out().isEmpty(), "no run started: " + r.out());
     }
 
@@ -119,12 +120,50 @@ class CliBadInputTest {
     }
 
     @Test
-    void routeRunsOnLocalOnlyAndSaysWhereTheOtherTransportsRun() {
+    void routeRefusesAGpuTransportWithoutAGpuAndSaysWhy() {
+        assumeFalse(Cuda.isAvailable(), "CUDA is available here: cuda-local is accepted");
+        Result r = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "cuda-local:0");
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().contains("transport 'cuda-local' (streams of one process on one GPU) is not available on"
+                + " this machine: " + Cuda.unavailableReason() + "; available: local"), r.err());
+        assertEquals(1, r.err().lines().count(), "one line: " + r.err());
+        assertTrue(r.out().isEmpty(), "nothing was routed: " + r.out());
+    }
+
+    @Test
+    void routeRefusesABadTransportArgument() {
+        Result r = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "local:3");
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().contains("transport local takes no argument, got local:3"), r.err());
+    }
+
+    @Test
+    void routeOnRankProcessesNeedsARankPerOutputFile() {
         assumeTrue(RankLauncher.signalsAvailable(), "shm is not available here, so --transport shm is refused earlier");
-        Result shm = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "shm");
+        Result shm = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "shm:job");
         assertEquals(2, shm.exit());
-        assertTrue(shm.err().contains("only --transport local is supported")
-                && shm.err().contains("tokenroute demo --transport shm"), shm.err());
+        assertTrue(shm.err().contains("with --transport shm each rank is a process that writes its own batches: name"
+                + " the output with {rank}, e.g. --output out-{rank}.arrow"), shm.err());
+        assertTrue(shm.out().isEmpty(), "nothing was routed: " + shm.out());
+    }
+
+    @Test
+    void routeOnRankProcessesSaysWhereTheRankComesFrom() throws Exception {
+        assumeTrue(RankLauncher.signalsAvailable(), "shm is not available here, so --transport shm is refused earlier");
+        assumeTrue(Stream.of("TOKENROUTE_RANK", "RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+                .allMatch(v -> System.getenv(v) == null), "this JVM runs under a launcher that names its rank");
+        Path in = dir.resolve("in.arrow");
+        try (BufferAllocator allocator = new RootAllocator();
+                TokenBatch batch = TokenBatch.fromFloats(allocator, HiddenDtype.BF16, 8,
+                        new float[16], 2, new long[] {0, 1, 1, 0}, new float[] {0.5f, 0.5f, 0.5f, 0.5f})) {
+            TokenBatchIpc.writeFile(allocator, List.of(batch), in);
+        }
+        Result shm = run("route", "--input", in.toString(), "--output", dir.resolve("out-{rank}.arrow").toString(),
+                "--transport", "shm:job");
+        assertEquals(1, shm.exit(), shm.err());
+        assertEquals("tokenroute route: transport shm runs one rank per process and needs the rank from the"
+                + " environment: set TOKENROUTE_RANK (or start under a launcher that sets RANK, SLURM_PROCID,"
+                + " OMPI_COMM_WORLD_RANK or PMI_RANK)", shm.err().strip());
         assertTrue(shm.out().isEmpty(), "nothing was routed: " + shm.out());
     }
 

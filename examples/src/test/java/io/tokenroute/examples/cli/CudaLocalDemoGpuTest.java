@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -11,22 +26,19 @@ import io.tokenroute.examples.demo.DemoSummary;
 import io.tokenroute.examples.demo.DemoSummary.FailureReport;
 import io.tokenroute.examples.demo.DemoSummary.ReadmitReport;
 import io.tokenroute.examples.demo.DemoSummary.StepKind;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
- * {@code tokenroute demo --transport cuda-local} on a GPU (skipped with the reason elsewhere): a failure in dispatch,
- * one in combine and a readmission are detected by every survivor, every damaged token is recomputed, every output
- * matches the plain-loop reference bit for bit, and the run agrees with the {@code local} transport's on everything
- * that does not depend on timing.
+ * {@code tokenroute demo --transport cuda-local} on a GPU (skipped with the reason elsewhere): one thread per rank,
+ * each driving its rank's {@code ElasticBuffer} through the same engine loop as on {@code local}; a failure in
+ * dispatch, one in combine and a readmission are detected by every survivor, every damaged token is recomputed, every
+ * output matches the plain-loop reference bit for bit, and the run agrees with the {@code local} transport's on
+ * everything that does not depend on timing.
  */
 class CudaLocalDemoGpuTest {
     /** The scenario of {@link DemoCommandTest}: 4 ranks, rank 2 fails in dispatch, rank 1 in combine, 2 returns. */
@@ -42,18 +54,8 @@ class CudaLocalDemoGpuTest {
         assumeTrue(Cuda.isAvailable(), Cuda.unavailableReason());
     }
 
-    private record Run(int exit, String printed, DemoSummary summary) {
-    }
-
-    private Run demo(List<String> args) {
-        StringWriter out = new StringWriter();
-        CommandLine cli = TokenRouteCli.commandLine();
-        cli.setOut(new PrintWriter(out));
-        List<String> all = new ArrayList<>(List.of("demo"));
-        all.addAll(args);
-        int exit = cli.execute(all.toArray(String[]::new));
-        DemoSummary s = ((DemoCommand) cli.getSubcommands().get("demo").getCommand()).summary();
-        return new Run(exit, out.toString(), s);
+    private static DemoRuns.Run demo(List<String> args) {
+        return DemoRuns.demo(args);
     }
 
     private List<String> on(String transport, String plotName, String... more) {
@@ -65,15 +67,17 @@ class CudaLocalDemoGpuTest {
 
     @Test
     void failuresAreDetectedRecomputedAndReadmittedOnTheGpu() {
-        // The default cuda-local timeout (1 ms): no --timeout.
-        Run gpu = demo(on("cuda-local", "cuda.png"));
+        // The default GPU timeout (1 s): no --timeout.
+        DemoRuns.Run gpu = demo(on("cuda-local", "cuda.png"));
         DemoSummary s = gpu.summary();
         String printed = gpu.printed();
         System.out.println(printed);
 
         assertEquals(0, gpu.exit(), printed);
         assertNotNull(s);
-        assertTrue(printed.contains("timeout 1 ms"), "the cuda-local default timeout: " + printed);
+        assertTrue(printed.contains("timeout 1 s"), "the GPU transports' default timeout: " + printed);
+        assertTrue(printed.contains("4 ranks on GPU 0, one thread each"), printed);
+        assertTrue(gpu.run().rankProcesses().isEmpty(), "the ranks are threads of this JVM");
         assertEquals(0, s.mismatches(), printed);
         assertTrue(s.unexpectedMasks().isEmpty(), "no healthy rank masked: " + s.unexpectedMasks());
         assertTrue(s.errors().isEmpty(), "no error: " + s.errors());
@@ -105,16 +109,16 @@ class CudaLocalDemoGpuTest {
                 + printed);
 
         // Routing, placement and damage do not depend on the transport: the local run must agree exactly.
-        Run local = demo(on("local", "local.png", "--timeout", "200ms"));
+        DemoRuns.Run local = demo(on("local", "local.png", "--timeout", "200ms"));
         assertEquals(0, local.exit(), local.printed());
-        assertEquals(signature(local.summary()), signature(s), "cuda-local and local agree");
+        assertEquals(DemoRuns.signature(local.summary()), DemoRuns.signature(s), "cuda-local and local agree");
     }
 
     @Test
     void defaultShapesPassTheAgreementAndStayExact() {
-        // 8 ranks, 64 experts, H 1024, 128 tokens, top-8: the shapes whose allGather stride (8 + 4 + 8 × 64 bytes)
-        // was misaligned before CudaLocalDemo rounded collectiveBytes up.
-        Run gpu = demo(List.of("--transport", "cuda-local", "--steps", "30", "--fail", "3@12:dispatch", "--fail",
+        // 8 ranks, 64 experts, H 1024, 128 tokens, top-8 on 8 rank threads: the shapes whose allGather stride
+        // (8 + 4 + 8 × 64 bytes) was misaligned before the demo rounded collectiveBytes up.
+        DemoRuns.Run gpu = demo(List.of("--transport", "cuda-local", "--steps", "30", "--fail", "3@12:dispatch", "--fail",
                 "5@18:combine", "--readmit", "3@24", "--no-progress", "--plot", dir.resolve("default.png").toString()));
         DemoSummary s = gpu.summary();
         System.out.println(gpu.printed());
@@ -124,27 +128,5 @@ class CudaLocalDemoGpuTest {
         assertTrue(s.damagedTokens() > 0);
         assertEquals(s.damagedTokens(), s.recomputedTokens(), "every damaged token recomputed");
         assertEquals(128L * (8 * 12 + 7 * 6 + 6 * 6 + 7 * 6), s.tokensDecoded());
-    }
-
-    /** What a run did that does not depend on timing. */
-    private static String signature(DemoSummary s) {
-        StringBuilder b = new StringBuilder();
-        b.append("decoded ").append(s.tokensDecoded()).append(", checked ").append(s.outputsChecked())
-                .append(", rerouted ").append(s.tokensRerouted()).append(", damaged ").append(s.damagedTokens())
-                .append(", recomputed ").append(s.recomputedTokens()).append(", mismatches ").append(s.mismatches())
-                .append(", live ").append(Arrays.toString(s.liveRanks())).append(", kinds ")
-                .append(Arrays.toString(s.stepKinds())).append('\n');
-        for (FailureReport f : s.failures()) {
-            b.append(f.spec()).append(": step ").append(f.detectedStep()).append(", in ").append(f.detectedIn())
-                    .append(", mask ").append(Arrays.toString(f.maskedAfter())).append(", damaged ")
-                    .append(f.damagedTokens()).append(", recomputed ").append(f.recomputedTokens()).append(", moves ")
-                    .append(f.expertsMoved()).append(", unhosted ").append(Arrays.toString(f.unhostedExperts()))
-                    .append('\n');
-        }
-        for (ReadmitReport r : s.readmits()) {
-            b.append(r.spec()).append(": ").append(r.readmitted()).append(", mask ")
-                    .append(Arrays.toString(r.maskedAfter())).append(", moves ").append(r.expertsMoved()).append('\n');
-        }
-        return b.toString();
     }
 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -15,6 +30,7 @@ import io.tokenroute.routing.shm.RankLauncher.RankResult;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,22 +56,18 @@ class NvshmemDemoGpuTest {
 
     @Test
     void killedPeIsMaskedByEverySurvivorAndDamagedTokensAreRecomputed() {
-        StringWriter out = new StringWriter();
-        CommandLine cli = TokenRouteCli.commandLine();
-        cli.setOut(new PrintWriter(out));
-        // The default nvshmem timeout (1 s): no --timeout.
-        int exit = cli.execute("demo", "--transport", "nvshmem", "--ranks", "4", "--experts", "16", "--tokens", "16",
-                "--hidden", "64", "--steps", "30", "--fail", "2@10:dispatch", "--no-progress", "--plot",
-                dir.resolve("nvshmem.png").toString());
-        DemoCommand demo = (DemoCommand) cli.getSubcommands().get("demo").getCommand();
-        DemoSummary s = demo.summary();
-        String printed = out.toString();
+        // The default GPU timeout (1 s): no --timeout.
+        DemoRuns.Run run = DemoRuns.demo(List.of("--transport", "nvshmem", "--ranks", "4", "--experts", "16",
+                "--tokens", "16", "--hidden", "64", "--steps", "30", "--fail", "2@10:dispatch", "--no-progress",
+                "--plot", dir.resolve("nvshmem.png").toString()));
+        DemoSummary s = run.summary();
+        String printed = run.printed();
         System.out.println(printed);
 
         assertNotNull(s, printed);
         StringBuilder ranks = new StringBuilder();
-        demo.nvshmemRun().ranks().forEach(r -> ranks.append(r.describe()).append('\n'));
-        assertEquals(0, exit, printed + ranks);
+        run.run().rankProcesses().forEach(r -> ranks.append(r.describe()).append('\n'));
+        assertEquals(0, run.exit(), printed + ranks);
         assertTrue(printed.contains("timeout 1 s"), "the nvshmem default timeout: " + printed);
         assertEquals(0, s.mismatches(), printed);
         assertTrue(s.unexpectedMasks().isEmpty(), "no healthy rank masked: " + s.unexpectedMasks());
@@ -72,7 +84,7 @@ class NvshmemDemoGpuTest {
         assertEquals(16L * 3 * 30, s.tokensDecoded());
         assertTrue(s.outputsChecked() > s.tokensDecoded(), "the recompute round was checked too");
 
-        for (RankResult r : demo.nvshmemRun().ranks()) {
+        for (RankResult r : run.run().rankProcesses()) {
             if (r.rank() == 2) {
                 assertTrue(r.endedBySignal(9), "the victim was SIGKILLed (exit 137): " + r.describe());
                 assertTrue(r.hasEvent("fault"), r.describe());

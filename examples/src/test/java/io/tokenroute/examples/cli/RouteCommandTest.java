@@ -1,12 +1,29 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.ipc.TokenBatchIpc;
 import io.tokenroute.arrow.types.TokenRouteTypes;
+import io.tokenroute.routing.shm.RankLauncher;
 import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -16,7 +33,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
@@ -68,6 +88,57 @@ class RouteCommandTest {
         assertTrue(printed.toString().contains("routed 3 batches (19 tokens"), printed.toString());
         assertTrue(printed.toString().contains("tokens with lost weight: 0"), printed.toString());
 
+        assertRouted(out, inputs);
+    }
+
+    /**
+     * {@code route --transport shm} as a launcher runs it: two processes started with the rank and world size in their
+     * environment (as torchrun or srun set them), each opening the group with {@code ElasticGroup.open}, routing its
+     * rank's batches (batch i on rank i mod 2) and writing them to its own file.
+     */
+    @Test
+    void rankProcessesStartedByALauncherEachWriteTheirRanksBatches() throws Exception {
+        assumeTrue(RankLauncher.signalsAvailable(), "no kill command: the shm transport is unavailable");
+        List<Input> inputs = inputs(new Random(9));
+        Path in = dir.resolve("batch.arrow");
+        writeInputs(inputs, in);
+        Path group = dir.resolve("group").resolve("route.shm");
+        List<Process> ranks = new ArrayList<>();
+        for (int rank = 0; rank < 2; rank++) {
+            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                    .toString()));
+            command.addAll(RankLauncher.requiredJvmOptions());
+            command.addAll(List.of("-cp", System.getProperty("java.class.path"), TokenRouteCli.class.getName(),
+                    "route", "--transport", "shm:" + group, "--input", in.toString(), "--output",
+                    dir.resolve("out-{rank}.arrow").toString(), "--timeout", "10s"));
+            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(dir.resolve("rank" + rank + ".log").toFile());
+            Map<String, String> env = builder.environment();
+            Stream.of("RANK", "WORLD_SIZE", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK").forEach(env::remove);
+            env.put("TOKENROUTE_RANK", Integer.toString(rank));
+            env.put("TOKENROUTE_WORLD_SIZE", "2");
+            ranks.add(builder.start());
+        }
+        for (int rank = 0; rank < 2; rank++) {
+            Process p = ranks.get(rank);
+            boolean ended = p.waitFor(2, TimeUnit.MINUTES);
+            if (!ended) {
+                ranks.forEach(Process::destroyForcibly);
+            }
+            String log = Files.readString(dir.resolve("rank" + rank + ".log"));
+            assertTrue(ended, "rank " + rank + " ended: " + log);
+            assertEquals(0, p.exitValue(), log);
+            int batches = rank == 0 ? 2 : 1;
+            assertTrue(log.contains("routed " + batches + " batches") && log.contains("on 2 ranks (shm:" + group
+                    + " transport, this process: rank " + rank + ")"), log);
+        }
+        assertRouted(dir.resolve("out-0.arrow"), List.of(inputs.get(0), inputs.get(2)));
+        assertRouted(dir.resolve("out-1.arrow"), List.of(inputs.get(1)));
+        assertFalse(Files.exists(group), "the last rank removed the group file");
+    }
+
+    /** {@code out} holds one batch per input, {@code hidden} = the plain-loop weighted sum, no lost weight. */
+    private static void assertRouted(Path out, List<Input> inputs) throws Exception {
         TokenRouteTypes.register();
         try (BufferAllocator allocator = new RootAllocator();
                 FileChannel channel = FileChannel.open(out, StandardOpenOption.READ);
@@ -138,7 +209,8 @@ class RouteCommandTest {
         cli.setErr(new PrintWriter(err));
         assertEquals(1, cli.execute("route", "--input", in.toString(), "--output", dir.resolve("o.arrow").toString(),
                 "--timeout", "100ms"));
-        assertTrue(err.toString().contains(in + ": batch 2: dispatch: token 1 lists expert"), err.toString());
+        assertTrue(err.toString().contains(in + ": batch 2: rank 2: dispatch: token 1 lists expert 2 twice"),
+                err.toString());
         assertFalse(Files.exists(dir.resolve("o.arrow")), "no output after a failed run");
     }
 
