@@ -159,6 +159,17 @@ public final class BufferConfig {
         return prefillChunks;
     }
 
+    /**
+     * Bytes of one rank's shared region on the host transports ({@code local}, {@code shm}): control words, the
+     * low-latency staging and combine areas, and (with {@link #prefillMaxTokensPerRank()} > 0) the prefill queues,
+     * whose size depends on {@link #prefillChunks()} × {@link #prefillChunkRows()} and not on the prefill batch size.
+     * Rank-private receive memory comes on top and is sized by what arrives.
+     */
+    public long regionBytes() {
+        return new io.tokenroute.routing.protocol.RegionLayout(this).regionBytes();
+    }
+
+    /** Hears every phase of every call (tests stop ranks with it); a no-op by default. */
     public PhaseListener phaseListener() {
         return phaseListener;
     }

@@ -109,6 +109,7 @@ public final class PrefillEngine implements AutoCloseable {
     private ArrowBuf expertPos;
     private ArrowBuf expertOut;
     private int rowCapacity;
+    private int entryCapacity;
     private int received;
 
     private final boolean[] pending;
@@ -405,6 +406,7 @@ public final class PrefillEngine implements AutoCloseable {
         for (int l = 0; l < localExperts; l++) {
             expertBegin[l + 1] = expertBegin[l] + expertCount[l];
         }
+        ensureEntries(expertBegin[localExperts]);
         int[] fill = Arrays.copyOf(expertBegin, localExperts);
         for (int row = 0; row < received; row++) {
             for (int j = 0; j < maxTopK; j++) {
@@ -636,22 +638,44 @@ public final class PrefillEngine implements AutoCloseable {
         recvWeights = allocator.buffer(4L * maxTopK * want);
         srcRank = allocator.buffer(4L * want);
         srcToken = allocator.buffer(4L * want);
-        expertRowList = allocator.buffer(4L * Math.min(maxTopK, localExperts) * want);
         expertPos = allocator.buffer(4L * maxTopK * want);
-        // One spare row: an expert without rows still gets a (one-byte) view at the end of the list.
-        expertOut = allocator.buffer(2L * hidden * (Math.min(maxTopK, localExperts) * (long) want + 1));
         rowCapacity = want;
     }
 
+    /**
+     * Grows the per-expert lists and outputs to {@code entries} (row, local expert) pairs: sized by the routing that
+     * arrived, not by {@code rows × min(k, L)}, which at prefill sizes would be gigabytes of bf16 rows never written.
+     */
+    private void ensureEntries(int entries) {
+        if (entries <= entryCapacity && expertOut != null) {
+            return;
+        }
+        int want = Math.max(entries, Math.max(16, entryCapacity * 3 / 2));
+        closeEntries();
+        expertRowList = allocator.buffer(4L * want);
+        // One spare row: an expert without rows still gets a (one-byte) view at the end of the list.
+        expertOut = allocator.buffer(2L * hidden * (want + 1L));
+        entryCapacity = want;
+    }
+
     private void closeReceive() {
-        for (ArrowBuf b : new ArrowBuf[] {recvRows, recvScales, recvIds, recvWeights, srcRank, srcToken,
-            expertRowList, expertPos, expertOut}) {
+        for (ArrowBuf b : new ArrowBuf[] {recvRows, recvScales, recvIds, recvWeights, srcRank, srcToken, expertPos}) {
             if (b != null) {
                 b.close();
             }
         }
         recvRows = null;
         rowCapacity = 0;
+    }
+
+    private void closeEntries() {
+        for (ArrowBuf b : new ArrowBuf[] {expertRowList, expertOut}) {
+            if (b != null) {
+                b.close();
+            }
+        }
+        expertOut = null;
+        entryCapacity = 0;
     }
 
     /** A rendezvous started a new generation: steps restart, and the progress words go back to zero. */
@@ -780,6 +804,7 @@ public final class PrefillEngine implements AutoCloseable {
     @Override
     public void close() {
         closeReceive();
+        closeEntries();
         outHidden.close();
         outLost.close();
         codec.close();
