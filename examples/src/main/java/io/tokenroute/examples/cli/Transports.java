@@ -2,7 +2,7 @@ package io.tokenroute.examples.cli;
 
 import io.tokenroute.device.Cuda;
 import io.tokenroute.examples.demo.NvshmemDemo;
-import io.tokenroute.routing.shm.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;

@@ -2,7 +2,7 @@ package io.tokenroute.examples.demo;
 
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.PhaseListener;
-import io.tokenroute.routing.shm.LaunchedRank;
+import io.tokenroute.routing.launch.LaunchedRank;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**

@@ -2,8 +2,8 @@ package io.tokenroute.examples.demo;
 
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.nvshmem.NvshmemLibrary;
+import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import io.tokenroute.routing.nvshmem.NvshmemOptions;
-import io.tokenroute.routing.shm.RankLauncher.RankResult;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.time.Duration;

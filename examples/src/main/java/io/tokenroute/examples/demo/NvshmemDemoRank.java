@@ -3,15 +3,15 @@ package io.tokenroute.examples.demo;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
 import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.launch.LaunchedRank;
 import io.tokenroute.routing.nvshmem.NvshmemBuffer;
 import io.tokenroute.routing.nvshmem.NvshmemOptions;
 import io.tokenroute.routing.nvshmem.NvshmemSession;
-import io.tokenroute.routing.shm.LaunchedRank;
 import org.apache.arrow.memory.RootAllocator;
 
 /**
  * One rank process (one NVSHMEM PE) of {@code tokenroute demo --transport nvshmem}, started by {@link NvshmemDemo}
- * through {@link io.tokenroute.routing.shm.RankLauncher}: opens GPU {@code rank % deviceCount}, joins the NVSHMEM
+ * through {@link io.tokenroute.routing.launch.RankLauncher}: opens GPU {@code rank % deviceCount}, joins the NVSHMEM
  * session (rank 0 serves the unique id at {@value NvshmemOptions#RENDEZVOUS_PROPERTY}), opens one
  * {@link NvshmemBuffer} with a symmetric heap of its size plus {@value NvshmemDemo#HEAP_MARGIN_BYTES} bytes, runs the
  * same {@link RankLoop} as the other demos over it ({@link NvshmemRouting}) and reports one result line

@@ -1,7 +1,7 @@
 package io.tokenroute.examples.demo;
 
-import io.tokenroute.routing.shm.RankLauncher;
-import io.tokenroute.routing.shm.RankLauncher.RankResult;
+import io.tokenroute.routing.launch.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

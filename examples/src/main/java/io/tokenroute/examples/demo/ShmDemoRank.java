@@ -1,13 +1,13 @@
 package io.tokenroute.examples.demo;
 
-import io.tokenroute.routing.shm.LaunchedRank;
+import io.tokenroute.routing.launch.LaunchedRank;
 import io.tokenroute.routing.shm.ShmGroup;
 import java.time.Duration;
 import org.apache.arrow.memory.RootAllocator;
 
 /**
  * One rank process of {@code tokenroute demo --transport shm}, started by {@link ShmDemo} through
- * {@link io.tokenroute.routing.shm.RankLauncher}: rehearses locally (when asked), joins the group file
+ * {@link io.tokenroute.routing.launch.RankLauncher}: rehearses locally (when asked), joins the group file
  * ({@link ShmGroup#join}), runs the same {@link RankLoop} as a thread of the local demo, and reports what its
  * {@link DemoRecorder} saw as one result line ({@link DemoRankProcess}). A rank named by {@code --fail} SIGKILLs its
  * own process at the failure's phase ({@link FaultInjector#killing}) and reports nothing; its exit code is 137.

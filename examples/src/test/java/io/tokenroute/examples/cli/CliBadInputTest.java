@@ -9,7 +9,7 @@ import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.ipc.TokenBatchIpc;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.examples.demo.NvshmemDemo;
-import io.tokenroute.routing.shm.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;

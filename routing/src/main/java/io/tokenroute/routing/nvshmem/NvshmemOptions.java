@@ -1,5 +1,7 @@
 package io.tokenroute.routing.nvshmem;
 
+import io.tokenroute.routing.launch.RankLauncher;
+import io.tokenroute.routing.security.JobSecret;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;

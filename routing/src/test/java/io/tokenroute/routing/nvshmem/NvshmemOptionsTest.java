@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.tokenroute.routing.security.JobSecret;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -16,7 +16,7 @@ import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.cuda.CudaCombined;
 import io.tokenroute.routing.cuda.CudaDispatched;
 import io.tokenroute.routing.cuda.CudaStepChecker;
-import io.tokenroute.routing.shm.LaunchedRank;
+import io.tokenroute.routing.launch.LaunchedRank;
 import io.tokenroute.routing.testkit.KillScenario;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
