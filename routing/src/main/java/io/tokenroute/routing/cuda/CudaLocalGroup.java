@@ -550,6 +550,12 @@ public final class CudaLocalGroup implements ElasticGroup {
             }
         }
         RuntimeException failure = null;
+        try {
+            // Freeing needs the device's context on this thread, which may not be the one that opened the group.
+            device.makeCurrent();
+        } catch (RuntimeException e) {
+            failure = e;
+        }
         for (AutoCloseable c : new AutoCloseable[] {driver, this::closeRanks, origin, pinned, allocator,
             () -> memory.releaseKernels(module), module}) {
             try {

@@ -61,7 +61,7 @@ public final class ResultAccess {
     /** {@code count} int16 values at {@code address}. */
     public short[] shorts(long address, int count) {
         short[] out = new short[count];
-        if (stream != null) {
+        if (stream != null && count > 0) {
             Memcpy.toHost(out, address, stream);
         } else {
             for (int i = 0; i < count; i++) {
@@ -74,7 +74,7 @@ public final class ResultAccess {
     /** {@code count} int32 values at {@code address}. */
     public int[] ints(long address, int count) {
         int[] out = new int[count];
-        if (stream != null) {
+        if (stream != null && count > 0) {
             Memcpy.toHost(out, address, stream);
         } else {
             for (int i = 0; i < count; i++) {
@@ -87,7 +87,7 @@ public final class ResultAccess {
     /** {@code count} bytes at {@code address}. */
     public byte[] bytes(long address, int count) {
         byte[] out = new byte[count];
-        if (stream != null) {
+        if (stream != null && count > 0) {
             Memcpy.toHost(out, address, stream);
         } else {
             for (int i = 0; i < count; i++) {
@@ -99,6 +99,9 @@ public final class ResultAccess {
 
     /** Writes {@code values} (int16) at {@code address}. */
     public void write(long address, short[] values) {
+        if (values.length == 0) {
+            return;
+        }
         if (stream != null) {
             Memcpy.toDevice(address, values, stream);
         } else {
@@ -110,6 +113,9 @@ public final class ResultAccess {
 
     /** Sets {@code bytes} bytes at {@code address} to {@code value}. */
     public void fill(long address, long bytes, byte value) {
+        if (bytes == 0) {
+            return;
+        }
         if (stream != null) {
             byte[] pattern = new byte[Math.toIntExact(bytes)];
             Arrays.fill(pattern, value);
