@@ -19,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.routing.testkit.BusyProcesses;
+import io.tokenroute.routing.testkit.Capabilities;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;
 import java.nio.ByteBuffer;
@@ -27,6 +28,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -54,8 +56,22 @@ public abstract class OverloadSuite {
     /** Runs {@code body} on every rank of a fresh group, each on its own thread; all ranks are checked. */
     protected abstract void runGroup(BufferConfig config, ConformanceSuite.GroupBody body);
 
+    /**
+     * What the transport under test does ({@link ElasticGroup#capabilities()}); the Java protocol's by default. A test
+     * that relies on a capability the transport lacks is skipped, with the reason.
+     */
+    protected Set<ElasticGroup.Capability> capabilities() {
+        return ElasticGroup.Capability.javaProtocol();
+    }
+
     @Test
     void healthyStepsOnAnOverloadedHostStayExactAndAgreed() {
+        Capabilities.require(capabilities(), ElasticGroup.Capability.CONFIRMED_AGREEMENT,
+                "every agreement must give every live rank the same mask");
+        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+                "a rank masked by mistake must be told, to ask to come back");
+        Capabilities.require(capabilities(), ElasticGroup.Capability.READMIT_REQUESTS,
+                "the survivors readmit the ranks that ask (readmitRequesting)");
         int steps = Integer.getInteger("tokenroute.overload.steps", 1500);
         BufferConfig config = BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
                 .maxTokensPerRank(MAX_TOKENS).timeout(WARM_UP_TIMEOUT).build();

@@ -5,6 +5,7 @@ import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.memory.RankRegion;
 import io.tokenroute.routing.memory.SymmetricMemory;
 import io.tokenroute.routing.protocol.RegionLayout;
+import io.tokenroute.routing.security.PrivateFiles;
 import java.io.IOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
