@@ -1,5 +1,7 @@
 package io.tokenroute.device;
 
+import io.tokenroute.TokenRouteException;
+
 import static org.bytedeco.cuda.global.cudart.CUDA_SUCCESS;
 import static org.bytedeco.cuda.global.cudart.cuGetErrorName;
 import static org.bytedeco.cuda.global.cudart.cuGetErrorString;
@@ -17,7 +19,7 @@ import org.bytedeco.javacpp.PointerPointer;
  * <p>Runtime and driver error codes share most numbers but not all names, so the two kinds are checked separately:
  * {@link #check} for the runtime API, {@link #checkDriver} for the driver API.
  */
-public final class CudaException extends RuntimeException {
+public final class CudaException extends TokenRouteException {
     private static final long serialVersionUID = 1L;
 
     private final int code;

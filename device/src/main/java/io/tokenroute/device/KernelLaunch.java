@@ -1,5 +1,6 @@
 package io.tokenroute.device;
 
+import io.tokenroute.arrow.internal.Closeables;
 import static org.bytedeco.cuda.global.cudart.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernelEx;
@@ -264,12 +265,7 @@ public final class KernelLaunch implements AutoCloseable {
             return;
         }
         closed = true;
-        params.close();
-        values.close();
-        if (programmatic != null) {
-            programmatic.close();
-            programmaticAttribute.close();
-        }
+        Closeables.closeAll(params, values, programmatic, programmaticAttribute);
     }
 
     /** A whole-parameter write: writing fewer bytes than the parameter has would leave the rest stale. */

@@ -1,10 +1,12 @@
 package io.tokenroute.routing;
 
+import io.tokenroute.TokenRouteException;
+
 /**
  * A peer did not answer within the timeout in non-elastic mode. The buffer refuses further work until
  * {@link ElasticBuffer#cleanBuffer()} succeeds.
  */
-public final class PeerTimeoutException extends RuntimeException {
+public final class PeerTimeoutException extends TokenRouteException {
     private static final long serialVersionUID = 1L;
     private final int rank;
     private final int[] peers;

@@ -15,6 +15,7 @@
  */
 package io.tokenroute.routing;
 
+import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.batch.TokenBatch;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
@@ -126,8 +127,6 @@ public final class PrefillLayout implements AutoCloseable {
 
     @Override
     public void close() {
-        tokensPerRank.close();
-        tokensPerExpert.close();
-        tokenInRank.close();
+        Closeables.closeAll(tokensPerRank, tokensPerExpert, tokenInRank);
     }
 }

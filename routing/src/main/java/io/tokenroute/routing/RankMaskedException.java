@@ -15,6 +15,8 @@
  */
 package io.tokenroute.routing;
 
+import io.tokenroute.TokenRouteException;
+
 import java.util.Arrays;
 
 /**
@@ -24,7 +26,7 @@ import java.util.Arrays;
  * the peers unmasked it), {@code close()} and the mask queries fails the same way until the rank is readmitted
  * (docs/contract.md §3, "one agreed view").
  */
-public final class RankMaskedException extends IllegalStateException {
+public final class RankMaskedException extends TokenRouteException {
     private static final long serialVersionUID = 1L;
     private final int rank;
     private final int[] maskedBy;

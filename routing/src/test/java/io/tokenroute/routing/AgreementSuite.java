@@ -208,7 +208,8 @@ public abstract class AgreementSuite {
     void aMaskLearnedFromAPeerWhileWaitingDropsThatPeerExactly() throws Exception {
         int victim = 3;
         ParkAt park = new ParkAt(victim, Phase.COMBINE_SEND, 2);
-        PhaseLatch waiting = new PhaseLatch(4, Phase.COMBINE_RECV, 2, 0, 2);
+        // Rank 1 too: its engine must not mask rank 3 before rank 1's own dispatch was checked against its mask.
+        PhaseLatch waiting = new PhaseLatch(4, Phase.COMBINE_RECV, 2, 0, 1, 2);
         BufferConfig config = base(4).phaseListener(PhaseLatch.both(park, waiting)).build();
         AtomicReferenceArray<ElasticBuffer> buffers = new AtomicReferenceArray<>(4);
         AtomicReference<Throwable> engine = new AtomicReference<>();
@@ -226,7 +227,7 @@ public abstract class AgreementSuite {
                 masker = new Thread(() -> {
                     try {
                         if (!waiting.await(LATCH_BOUND) || !park.awaitParked(LATCH_BOUND)) {
-                            throw new AssertionError("ranks 0 and 2 never waited in combine on the parked rank 3");
+                            throw new AssertionError("ranks 0, 1 and 2 never waited in combine on the parked rank 3");
                         }
                         buffers.get(1).updateMask(victim, true);
                     } catch (Throwable t) {

@@ -1,5 +1,7 @@
 package io.tokenroute.device.nvshmem;
 
+import io.tokenroute.TokenRouteException;
+
 /**
  * An NVSHMEM or CUDA call made by the native binding failed. The message names the call and its return code, e.g.
  * {@code "nvshmemx_init_attr(NVSHMEMX_INIT_WITH_UNIQUEID) failed: NVSHMEM status 7"} or
@@ -7,7 +9,7 @@ package io.tokenroute.device.nvshmem;
  *
  * <p>Thrown from native code (JNI {@code ThrowNew}), so this class must keep its {@code (String)} constructor.
  */
-public final class NvshmemException extends RuntimeException {
+public final class NvshmemException extends TokenRouteException {
     private static final long serialVersionUID = 1L;
 
     /** @param message the failed call and its status */

@@ -15,6 +15,7 @@
  */
 package io.tokenroute.routing.cuda;
 
+import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.device.CudaEvent;
 import io.tokenroute.device.CudaStream;
@@ -555,10 +556,7 @@ final class CudaBatchDriver implements AutoCloseable {
 
     @Override
     public void close() {
-        batch.close();
-        mainMark.close();
-        combineReady.close();
-        dispatchReady.close();
+        Closeables.closeAll(batch, mainMark, combineReady, dispatchReady);
     }
 
     // ------------------------------------------------------------------------------------------------ internals

@@ -1,5 +1,6 @@
 package io.tokenroute.routing.cuda;
 
+import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.batch.ColumnViews;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.types.HiddenDtype;
@@ -190,15 +191,11 @@ final class CudaRankViews implements AutoCloseable {
 
     @Override
     public void close() {
-        for (AutoCloseable c : owned) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
+        try {
+            Closeables.closeAll(owned.toArray(new AutoCloseable[0]));
+        } finally {
+            owned.clear();
+            Closeables.closeAll(layoutData, device);
         }
-        owned.clear();
-        layoutData.close();
-        device.close();
     }
 }

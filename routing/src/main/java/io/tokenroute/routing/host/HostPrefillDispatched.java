@@ -75,38 +75,38 @@ public final class HostPrefillDispatched extends PrefillDispatched implements Au
         fp8 = fp8Rows;
         combined = false;
         int rows = engine.received();
-        int capacity = engine.rowCapacity();
+        int capacity = engine.receive().rowCapacity();
         int groups = hidden / Fp8Quantizer.GROUP;
         List<Field> fields = new ArrayList<>();
         List<ArrowBuf> data = new ArrayList<>();
         if (!fp8Rows) {
             fields.add(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden));
-            data.add(engine.recvRows().slice(0, 2L * hidden * capacity));
+            data.add(engine.receive().rows().slice(0, 2L * hidden * capacity));
         } else {
             fields.add(TokenBatchSchema.hiddenField(ResultViews.FP8, HiddenDtype.FP8_E4M3, hidden));
-            data.add(engine.recvRows().slice(0, (long) hidden * capacity));
+            data.add(engine.receive().rows().slice(0, (long) hidden * capacity));
             ArrowType scale = ue8m0 ? Ue8m0Type.INSTANCE : new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE);
             fields.add(TokenBatchSchema.listField(ResultViews.SCALES, new Field(TokenBatchSchema.ITEM,
                     FieldType.notNullable(scale), null), groups));
-            data.add(engine.recvScales().slice(0, (ue8m0 ? 1L : 4L) * groups * capacity));
+            data.add(engine.receive().scales().slice(0, (ue8m0 ? 1L : 4L) * groups * capacity));
         }
         fields.add(TokenBatchSchema.listField(TOPK_IDX, new Field(TokenBatchSchema.ITEM,
                 FieldType.notNullable(new ArrowType.Int(64, true)), null), maxTopK));
-        data.add(engine.recvIds().slice(0, 8L * maxTopK * capacity));
+        data.add(engine.receive().ids().slice(0, 8L * maxTopK * capacity));
         fields.add(TokenBatchSchema.listField(TOPK_WEIGHTS, new Field(TokenBatchSchema.ITEM,
                 FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null), maxTopK));
-        data.add(engine.recvWeights().slice(0, 4L * maxTopK * capacity));
+        data.add(engine.receive().weights().slice(0, 4L * maxTopK * capacity));
         fields.add(new Field(ResultViews.SRC_RANK, FieldType.notNullable(new ArrowType.Int(32, true)), null));
-        data.add(engine.srcRank().slice(0, 4L * capacity));
+        data.add(engine.receive().srcRank().slice(0, 4L * capacity));
         fields.add(new Field(ResultViews.SRC_TOKEN, FieldType.notNullable(new ArrowType.Int(32, true)), null));
-        data.add(engine.srcToken().slice(0, 4L * capacity));
+        data.add(engine.receive().srcToken().slice(0, 4L * capacity));
         batch = keep(ColumnViews.load(new Schema(fields), allocator, rows, data));
         Schema output = new Schema(List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16,
                 hidden)));
         expertOutputs = new VectorSchemaRoot[localExperts];
         for (int l = 0; l < localExperts; l++) {
             int count = engine.expertCount(l);
-            ArrowBuf rowsOfExpert = engine.expertOut().slice(2L * hidden * engine.expertBegin(l),
+            ArrowBuf rowsOfExpert = engine.receive().expertOut().slice(2L * hidden * engine.expertBegin(l),
                     Math.max(1, 2L * hidden * count));
             expertOutputs[l] = keep(ColumnViews.load(output, allocator, count, List.of(rowsOfExpert)));
         }
@@ -184,7 +184,7 @@ public final class HostPrefillDispatched extends PrefillDispatched implements Au
         if (i < 0 || i >= expertCount(l)) {
             throw new IndexOutOfBoundsException("entry " + i + " outside [0, " + expertCount(l) + ") of expert " + l);
         }
-        return MemoryUtil.getInt(engine.expertRowList().memoryAddress() + 4L * (engine.expertBegin(l) + i));
+        return MemoryUtil.getInt(engine.receive().expertRowList().memoryAddress() + 4L * (engine.expertBegin(l) + i));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.tokenroute.routing.host;
 
+import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.batch.ColumnViews;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.memory.ExternalMemory;
@@ -128,9 +129,11 @@ final class ResultViews implements AutoCloseable {
 
     @Override
     public void close() {
-        all.forEach(VectorSchemaRoot::close);
-        all.clear();
-        layoutData.close();
-        combineSend.close();
+        try {
+            Closeables.closeAll(all.toArray(new AutoCloseable[0]));
+        } finally {
+            all.clear();
+            Closeables.closeAll(layoutData, combineSend);
+        }
     }
 }

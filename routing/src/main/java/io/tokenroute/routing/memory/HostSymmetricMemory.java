@@ -1,5 +1,6 @@
 package io.tokenroute.routing.memory;
 
+import io.tokenroute.arrow.internal.Closeables;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
@@ -56,11 +57,10 @@ public final class HostSymmetricMemory implements SymmetricMemory {
 
     @Override
     public void close() {
-        for (int r = 0; r < buffers.length; r++) {
-            if (buffers[r] != null) {
-                buffers[r].close();
-                buffers[r] = null;
-            }
+        try {
+            Closeables.closeAll(buffers);
+        } finally {
+            java.util.Arrays.fill(buffers, null);
         }
     }
 }

@@ -15,6 +15,7 @@
  */
 package io.tokenroute.routing.protocol;
 
+import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.numeric.BFloat16;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
@@ -99,17 +100,7 @@ public final class PrefillEngine implements AutoCloseable {
     private final int[] backChunksTo;
     private final int[] expertCount;
     private final int[] expertBegin;
-    private ArrowBuf recvRows;
-    private ArrowBuf recvScales;
-    private ArrowBuf recvIds;
-    private ArrowBuf recvWeights;
-    private ArrowBuf srcRank;
-    private ArrowBuf srcToken;
-    private ArrowBuf expertRowList;
-    private ArrowBuf expertPos;
-    private ArrowBuf expertOut;
-    private int rowCapacity;
-    private int entryCapacity;
+    private final PrefillReceive recv;
     private int received;
 
     private final boolean[] pending;
@@ -173,6 +164,7 @@ public final class PrefillEngine implements AutoCloseable {
         this.notified = p -> view.stateOf(p, RegionLayout.PREFILL_STATE) >= (step << 4 | NOTIFIED);
         this.dispatchReady = p -> canSend(p) || canReceive(p);
         this.combineReady = p -> canSendBack(p) || awaitingBack[p] && backAvailable(p) > backRow[p];
+        this.recv = new PrefillReceive(allocator, hidden, maxTopK);
         ArrowBuf hiddenOut = null;
         ArrowBuf lostOut = null;
         try {
@@ -180,11 +172,7 @@ public final class PrefillEngine implements AutoCloseable {
             lostOut = allocator.buffer(Math.max(1, 4L * capacity));
             this.codec = new RowCodec(hidden, allocator);
         } catch (RuntimeException e) {
-            for (ArrowBuf b : new ArrowBuf[] {hiddenOut, lostOut}) {
-                if (b != null) {
-                    b.close();
-                }
-            }
+            Closeables.closeAll(hiddenOut, lostOut);
             throw e;
         }
         this.outHidden = hiddenOut;
@@ -234,7 +222,7 @@ public final class PrefillEngine implements AutoCloseable {
             total += recvFrom[p];
         }
         recvBegin[ranks] = total;
-        ensureRows(total);
+        recv.ensureRows(total);
         streamRows(weights);
         finishReceive();
         view.own.setRelease(RegionLayout.PREFILL_STATE, step << 4 | DISPATCHED);
@@ -366,16 +354,16 @@ public final class PrefillEngine implements AutoCloseable {
         for (int m = first; m < last; m++) {
             long entry = view.regions[p].address(layout.prefillEntry(self, c % chunks, m - first));
             int row = recvBegin[p] + m;
-            MemoryUtil.putInt(srcRank.memoryAddress() + 4L * row, p);
-            MemoryUtil.putInt(srcToken.memoryAddress() + 4L * row, MemoryUtil.getInt(entry));
+            MemoryUtil.putInt(recv.srcRank().memoryAddress() + 4L * row, p);
+            MemoryUtil.putInt(recv.srcToken().memoryAddress() + 4L * row, MemoryUtil.getInt(entry));
             for (int j = 0; j < maxTopK; j++) {
-                MemoryUtil.putLong(recvIds.memoryAddress() + 8L * (row * maxTopK + j),
+                MemoryUtil.putLong(recv.ids().memoryAddress() + 8L * (row * maxTopK + j),
                         MemoryUtil.getInt(entry + 4 + 4L * j));
-                MemoryUtil.putInt(recvWeights.memoryAddress() + 4L * (row * maxTopK + j),
+                MemoryUtil.putInt(recv.weights().memoryAddress() + 4L * (row * maxTopK + j),
                         MemoryUtil.getInt(entry + 4 + 4L * maxTopK + 4L * j));
             }
-            codec.unstage(entry + layout.prefillEntryRow(), format, recvRows.memoryAddress(),
-                    recvScales.memoryAddress(), row);
+            codec.unstage(entry + layout.prefillEntryRow(), format, recv.rows().memoryAddress(),
+                    recv.scales().memoryAddress(), row);
         }
     }
 
@@ -396,7 +384,7 @@ public final class PrefillEngine implements AutoCloseable {
         Arrays.fill(expertCount, 0);
         for (int row = 0; row < received; row++) {
             for (int j = 0; j < maxTopK; j++) {
-                long l = MemoryUtil.getLong(recvIds.memoryAddress() + 8L * (row * maxTopK + j));
+                long l = MemoryUtil.getLong(recv.ids().memoryAddress() + 8L * (row * maxTopK + j));
                 if (l >= 0) {
                     expertCount[(int) l]++;
                 }
@@ -406,15 +394,15 @@ public final class PrefillEngine implements AutoCloseable {
         for (int l = 0; l < localExperts; l++) {
             expertBegin[l + 1] = expertBegin[l] + expertCount[l];
         }
-        ensureEntries(expertBegin[localExperts]);
+        recv.ensureEntries(expertBegin[localExperts]);
         int[] fill = Arrays.copyOf(expertBegin, localExperts);
         for (int row = 0; row < received; row++) {
             for (int j = 0; j < maxTopK; j++) {
-                long l = MemoryUtil.getLong(recvIds.memoryAddress() + 8L * (row * maxTopK + j));
+                long l = MemoryUtil.getLong(recv.ids().memoryAddress() + 8L * (row * maxTopK + j));
                 int at = l >= 0 ? fill[(int) l]++ : -1;
-                MemoryUtil.putInt(expertPos.memoryAddress() + 4L * (row * maxTopK + j), at);
+                MemoryUtil.putInt(recv.expertPos().memoryAddress() + 4L * (row * maxTopK + j), at);
                 if (at >= 0) {
-                    MemoryUtil.putInt(expertRowList.memoryAddress() + 4L * at, row);
+                    MemoryUtil.putInt(recv.expertRowList().memoryAddress() + 4L * at, row);
                 }
             }
         }
@@ -424,12 +412,12 @@ public final class PrefillEngine implements AutoCloseable {
         int groups = codec.scalesPerRow(format);
         long rowBytes = (format & RowCodec.FP8) != 0 ? hidden : 2L * hidden;
         long scaleBytes = (format & RowCodec.UE8M0) != 0 ? groups : 4L * groups;
-        move(recvRows, rowBytes, from, to, count);
-        move(recvScales, scaleBytes, from, to, count);
-        move(recvIds, 8L * maxTopK, from, to, count);
-        move(recvWeights, 4L * maxTopK, from, to, count);
-        move(srcRank, 4, from, to, count);
-        move(srcToken, 4, from, to, count);
+        move(recv.rows(), rowBytes, from, to, count);
+        move(recv.scales(), scaleBytes, from, to, count);
+        move(recv.ids(), 8L * maxTopK, from, to, count);
+        move(recv.weights(), 4L * maxTopK, from, to, count);
+        move(recv.srcRank(), 4, from, to, count);
+        move(recv.srcToken(), 4, from, to, count);
     }
 
     private static void move(ArrowBuf buf, long rowBytes, int from, int to, int count) {
@@ -572,20 +560,20 @@ public final class PrefillEngine implements AutoCloseable {
             int row = recvBegin[s] + m;
             Arrays.fill(acc, 0f);
             for (int j = 0; j < maxTopK; j++) {
-                int at = MemoryUtil.getInt(expertPos.memoryAddress() + 4L * (row * maxTopK + j));
+                int at = MemoryUtil.getInt(recv.expertPos().memoryAddress() + 4L * (row * maxTopK + j));
                 if (at < 0) {
                     continue;
                 }
-                float w = Float.intBitsToFloat(MemoryUtil.getInt(recvWeights.memoryAddress()
+                float w = Float.intBitsToFloat(MemoryUtil.getInt(recv.weights().memoryAddress()
                         + 4L * (row * maxTopK + j)));
-                long y = expertOut.memoryAddress() + 2L * hidden * at;
+                long y = recv.expertOut().memoryAddress() + 2L * hidden * at;
                 for (int h = 0; h < hidden; h++) {
                     rowBits[h] = MemoryUtil.getShort(y + 2L * h);
                 }
                 accumulator.accumulate(rowBits, w, acc, hidden);
             }
             long entry = view.own.address(layout.prefillBackEntry(s, c % chunks, m - first));
-            MemoryUtil.putInt(entry, MemoryUtil.getInt(srcToken.memoryAddress() + 4L * row));
+            MemoryUtil.putInt(entry, MemoryUtil.getInt(recv.srcToken().memoryAddress() + 4L * row));
             long dst = entry + RegionLayout.prefillBackEntryRow();
             for (int h = 0; h < hidden; h++) {
                 MemoryUtil.putShort(dst + 2L * h, BFloat16.fromFloat(acc[h]));
@@ -622,60 +610,6 @@ public final class PrefillEngine implements AutoCloseable {
     /** The chunk count a progress word holds for the current step (0 if the owner has not started it). */
     private long countOf(long word) {
         return word >>> 32 == (step & 0xffff_ffffL) ? word & 0xffff_ffffL : 0;
-    }
-
-    /** Grows the receive buffers to {@code rows} rows (they keep their size between steps). */
-    private void ensureRows(int rows) {
-        if (rows <= rowCapacity && recvRows != null) {
-            return;
-        }
-        int want = Math.max(rows, Math.max(16, rowCapacity * 3 / 2));
-        closeReceive();
-        int groups = hidden / io.tokenroute.arrow.numeric.Fp8Quantizer.GROUP;
-        recvRows = allocator.buffer(2L * hidden * want);
-        recvScales = allocator.buffer(Math.max(1, 4L * groups * want));
-        recvIds = allocator.buffer(8L * maxTopK * want);
-        recvWeights = allocator.buffer(4L * maxTopK * want);
-        srcRank = allocator.buffer(4L * want);
-        srcToken = allocator.buffer(4L * want);
-        expertPos = allocator.buffer(4L * maxTopK * want);
-        rowCapacity = want;
-    }
-
-    /**
-     * Grows the per-expert lists and outputs to {@code entries} (row, local expert) pairs: sized by the routing that
-     * arrived, not by {@code rows × min(k, L)}, which at prefill sizes would be gigabytes of bf16 rows never written.
-     */
-    private void ensureEntries(int entries) {
-        if (entries <= entryCapacity && expertOut != null) {
-            return;
-        }
-        int want = Math.max(entries, Math.max(16, entryCapacity * 3 / 2));
-        closeEntries();
-        expertRowList = allocator.buffer(4L * want);
-        // One spare row: an expert without rows still gets a (one-byte) view at the end of the list.
-        expertOut = allocator.buffer(2L * hidden * (want + 1L));
-        entryCapacity = want;
-    }
-
-    private void closeReceive() {
-        for (ArrowBuf b : new ArrowBuf[] {recvRows, recvScales, recvIds, recvWeights, srcRank, srcToken, expertPos}) {
-            if (b != null) {
-                b.close();
-            }
-        }
-        recvRows = null;
-        rowCapacity = 0;
-    }
-
-    private void closeEntries() {
-        for (ArrowBuf b : new ArrowBuf[] {expertRowList, expertOut}) {
-            if (b != null) {
-                b.close();
-            }
-        }
-        expertOut = null;
-        entryCapacity = 0;
     }
 
     /** A rendezvous started a new generation: steps restart, and the progress words go back to zero. */
@@ -724,10 +658,6 @@ public final class PrefillEngine implements AutoCloseable {
         return received;
     }
 
-    public int rowCapacity() {
-        return rowCapacity;
-    }
-
     public int sourceBegin(int p) {
         return recvBegin[p];
     }
@@ -754,43 +684,14 @@ public final class PrefillEngine implements AutoCloseable {
         return expertBegin[l];
     }
 
-    public ArrowBuf recvRows() {
-        return recvRows;
-    }
-
-    public ArrowBuf recvScales() {
-        return recvScales;
-    }
-
-    public ArrowBuf recvIds() {
-        return recvIds;
-    }
-
-    public ArrowBuf recvWeights() {
-        return recvWeights;
-    }
-
-    public ArrowBuf srcRank() {
-        return srcRank;
-    }
-
-    public ArrowBuf srcToken() {
-        return srcToken;
-    }
-
-    /** Receive-row indices per local expert, expert-major ({@code expertBegin(l)} onwards). */
-    public ArrowBuf expertRowList() {
-        return expertRowList;
-    }
-
-    /** Expert outputs, expert-major, aligned with {@link #expertRowList()}: bf16 rows of {@code H}. */
-    public ArrowBuf expertOut() {
-        return expertOut;
+    /** What this rank received in the current step. */
+    public PrefillReceive receive() {
+        return recv;
     }
 
     /** Address of local expert {@code l}'s first expert-output row. */
     public long expertOutputAddress(int l) {
-        return expertOut.memoryAddress() + 2L * hidden * expertBegin[l];
+        return recv.expertOut().memoryAddress() + 2L * hidden * expertBegin[l];
     }
 
     public ArrowBuf outHidden() {
@@ -803,10 +704,6 @@ public final class PrefillEngine implements AutoCloseable {
 
     @Override
     public void close() {
-        closeReceive();
-        closeEntries();
-        outHidden.close();
-        outLost.close();
-        codec.close();
+        Closeables.closeAll(recv, outHidden, outLost, codec);
     }
 }

@@ -1,5 +1,6 @@
 package io.tokenroute.routing.shm;
 
+import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.ElasticGroup;
@@ -228,13 +229,7 @@ public final class ShmGroup implements ElasticGroup {
         if (closed) {
             return;
         }
-        buffer.close();
         closed = true;
-        try {
-            allocator.close();
-        } finally {
-            memory.leave(rank());
-            memory.close();
-        }
+        Closeables.closeAll(buffer, allocator, () -> memory.leave(rank()), memory);
     }
 }

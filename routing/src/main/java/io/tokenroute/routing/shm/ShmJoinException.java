@@ -1,5 +1,7 @@
 package io.tokenroute.routing.shm;
 
+import io.tokenroute.TokenRouteException;
+
 import java.nio.file.Path;
 
 /**
@@ -9,7 +11,7 @@ import java.nio.file.Path;
  * attached within the join timeout ({@link #missingRanks()} lists those that did not). Nothing was published; the
  * process's mapping was released.
  */
-public final class ShmJoinException extends RuntimeException {
+public final class ShmJoinException extends TokenRouteException {
     private static final long serialVersionUID = 1L;
     private final transient Path groupFile;
     private final int[] missingRanks;

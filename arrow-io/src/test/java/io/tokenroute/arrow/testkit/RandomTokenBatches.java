@@ -1,5 +1,6 @@
-package io.tokenroute.arrow.batch;
+package io.tokenroute.arrow.testkit;
 
+import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.util.Random;
