@@ -15,8 +15,6 @@
  */
 package io.tokenroute;
 
-import io.tokenroute.TokenRouteException;
-
 /**
  * The one type to catch for every failure TokenRoute itself reports: a peer that timed out or masked this rank, a
  * collective called out of step, a rendezvous or shared-memory join that failed, a CUDA or NVSHMEM error, a library
@@ -27,7 +25,7 @@ import io.tokenroute.TokenRouteException;
  * (docs/contract.md §7), and calls that break the call order of a buffer (for example a closed one) throw a plain
  * {@link IllegalStateException}.
  */
-public abstract class TokenRouteException extends TokenRouteException {
+public abstract class TokenRouteException extends IllegalStateException {
     private static final long serialVersionUID = 1L;
 
     protected TokenRouteException(String message) {

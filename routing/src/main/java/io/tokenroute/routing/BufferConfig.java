@@ -1,5 +1,7 @@
 package io.tokenroute.routing;
 
+import io.tokenroute.routing.launch.PhaseHooks;
+import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.time.Duration;
 import java.util.Objects;
@@ -26,6 +28,20 @@ public final class BufferConfig {
     private final int prefillChunkRows;
     private final int prefillChunks;
     private final PhaseListener phaseListener;
+
+    static {
+        PhaseHooks.install(new PhaseHooks.ConfigAccess() {
+            @Override
+            public PhaseListener listenerOf(BufferConfig config) {
+                return config.phaseListener;
+            }
+
+            @Override
+            public BufferConfig withListener(BufferConfig config, PhaseListener listener) {
+                return config.toBuilder().phaseListener(listener).build();
+            }
+        });
+    }
 
     private BufferConfig(Builder b) {
         this.ranks = b.ranks;
@@ -169,8 +185,8 @@ public final class BufferConfig {
         return new io.tokenroute.routing.protocol.RegionLayout(this).regionBytes();
     }
 
-    /** Hears every phase of every call (tests stop ranks with it); a no-op by default. */
-    public PhaseListener phaseListener() {
+    /** Hears every phase of every call; {@link PhaseHooks} is the way to it from other packages. */
+    PhaseListener phaseListener() {
         return phaseListener;
     }
 
@@ -271,7 +287,8 @@ public final class BufferConfig {
             return this;
         }
 
-        public Builder phaseListener(PhaseListener v) {
+        /** Fault injection and test ordering only ({@link PhaseHooks}): not part of the public configuration. */
+        Builder phaseListener(PhaseListener v) {
             phaseListener = v;
             return this;
         }

@@ -1,5 +1,6 @@
 package io.tokenroute.routing;
 
+import io.tokenroute.routing.launch.PhaseListener;
 import java.util.Optional;
 
 /**

@@ -19,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.testkit.BusyProcesses;
 import io.tokenroute.routing.testkit.PrefillChecker;
 import io.tokenroute.routing.testkit.RankInput;

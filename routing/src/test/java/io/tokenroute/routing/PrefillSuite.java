@@ -21,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.PrefillChecker;

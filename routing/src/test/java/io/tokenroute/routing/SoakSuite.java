@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;

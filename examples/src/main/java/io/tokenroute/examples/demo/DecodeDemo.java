@@ -15,9 +15,10 @@
  */
 package io.tokenroute.examples.demo;
 
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticGroup;
-import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -149,11 +150,10 @@ public final class DecodeDemo {
      * listener costs a synchronisation between the send and receive phases.
      */
     static BufferConfig bufferConfig(DemoConfig config, PhaseListener faults) {
-        return BufferConfig.builder().ranks(config.ranks()).experts(config.physicalExperts())
+        return PhaseHooks.listening(BufferConfig.builder().ranks(config.ranks()).experts(config.physicalExperts())
                 .maxTokensPerRank(config.tokens()).hidden(config.hidden()).maxTopK(config.topK()).elastic(true)
                 .timeout(config.warmupSteps() > 0 ? config.warmupTimeout() : config.timeout())
-                .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts()))
-                .phaseListener(faults).build();
+                .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts())).build(), faults);
     }
 
     /** The string that opens the group of an in-process run. */

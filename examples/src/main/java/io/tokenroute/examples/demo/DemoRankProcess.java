@@ -18,7 +18,7 @@ package io.tokenroute.examples.demo;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.LaunchEnvironment;
-import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.TransportSpec;
 import io.tokenroute.routing.nvshmem.NvshmemOptions;
 import io.tokenroute.routing.launch.LaunchedRank;

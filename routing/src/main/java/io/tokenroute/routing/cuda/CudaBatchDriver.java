@@ -25,7 +25,8 @@ import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.PeerTimeoutException;
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.launch.PhaseHooks;
+import io.tokenroute.routing.launch.PhaseListener;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
@@ -44,7 +45,7 @@ final class CudaBatchDriver implements AutoCloseable {
     private final CudaRankEngine[] ranks;
     private final BufferConfig config;
     private final CudaRankLayout layout;
-    /** config.phaseListener(); telling it the ranks' phases costs a synchronisation between send and receive. */
+    /** The phase listener ({@link PhaseHooks}); telling it the ranks' phases costs a synchronisation between send and receive. */
     private final PhaseListener listener;
     private final boolean listening;
     /** The stream batched launches (every unstalled rank at once) and graph replays run on. */
@@ -66,7 +67,7 @@ final class CudaBatchDriver implements AutoCloseable {
         this.ranks = ranks;
         this.config = group.config();
         this.layout = ranks[0].layout;
-        this.listener = config.phaseListener();
+        this.listener = PhaseHooks.listenerOf(config);
         this.listening = listener != PhaseListener.NONE;
         this.origin = origin;
         this.timeoutNanos = config.timeout().toNanos();

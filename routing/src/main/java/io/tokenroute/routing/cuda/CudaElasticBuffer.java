@@ -25,7 +25,8 @@ import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.PeerHealth;
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.launch.PhaseHooks;
+import io.tokenroute.routing.launch.PhaseListener;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -64,7 +65,7 @@ public final class CudaElasticBuffer implements ElasticBuffer {
     CudaElasticBuffer(CudaRankEngine rank) {
         this.rank = rank;
         this.config = rank.config.withRank(rank.id);
-        this.listener = config.phaseListener();
+        this.listener = PhaseHooks.listenerOf(config);
         this.listening = listener != PhaseListener.NONE;
     }
 

@@ -31,7 +31,7 @@ import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.PeerTimeoutException;
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.launch.PhaseListener;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Collections;

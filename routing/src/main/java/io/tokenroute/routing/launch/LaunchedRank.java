@@ -1,6 +1,6 @@
 package io.tokenroute.routing.launch;
 
-import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.launch.PhaseListener;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

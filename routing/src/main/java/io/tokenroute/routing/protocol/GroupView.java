@@ -17,7 +17,8 @@ package io.tokenroute.routing.protocol;
 
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.launch.PhaseHooks;
+import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.RankMaskedException;
 import io.tokenroute.routing.memory.RankRegion;
 import io.tokenroute.routing.memory.SymmetricMemory;
@@ -94,7 +95,7 @@ final class GroupView {
         }
         this.own = regions[self];
         this.guard = guard;
-        this.listener = config.phaseListener();
+        this.listener = PhaseHooks.listenerOf(config);
         this.mask = new MaskState(ranks, self);
         this.board = new MaskBoard(layout, regions, self);
         mask.publishTo(board);

@@ -23,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.device.Cuda;
@@ -153,7 +154,7 @@ class CudaElasticBufferGpuTest {
     @Test
     void theBatchingDriverRefusesWhileARanksThreadIsInsideACall() throws Exception {
         ParkAt park = new ParkAt(0, Phase.BEFORE_DISPATCH, 1);
-        BufferConfig config = config().toBuilder().ranks(1).experts(4).phaseListener(park).build();
+        BufferConfig config = PhaseHooks.listening(config().toBuilder().ranks(1).experts(4).build(), park);
         try (CudaLocalGroup group = (CudaLocalGroup) ElasticGroup.open("cuda-local", config, allocator);
                 TokenBatch batch = RankInput.random(7, 0, 0, 12, 256, 4, 4, false).toBatch(allocator)) {
             AtomicReference<Throwable> failure = new AtomicReference<>();

@@ -19,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.ElasticBuffer;
@@ -52,8 +53,8 @@ class LocalGroupCloseTest {
         "BARRIER", "AGREE"})
     void closeFreesEverythingWhileARankIsParkedInsideACall(Phase phase) throws Exception {
         ParkAt park = new ParkAt(VICTIM, phase, 2);
-        BufferConfig config = BufferConfig.builder().ranks(RANKS).experts(8).maxTopK(4).hidden(64)
-                .maxTokensPerRank(8).timeout(Duration.ofSeconds(20)).phaseListener(park).build();
+        BufferConfig config = PhaseHooks.listening(BufferConfig.builder().ranks(RANKS).experts(8).maxTopK(4).hidden(64)
+                .maxTokensPerRank(8).timeout(Duration.ofSeconds(20)).build(), park);
         ExecutorService pool = Executors.newFixedThreadPool(RANKS);
         try (BufferAllocator root = new RootAllocator()) {
             BufferAllocator groupMemory = root.newChildAllocator("group", 0, Long.MAX_VALUE);

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
@@ -63,7 +64,7 @@ class ShmMemoryTest {
         long print = ShmMemory.fingerprint(base);
         assertEquals(print, ShmMemory.fingerprint(base.withRank(1)));
         assertEquals(print, ShmMemory.fingerprint(base.toBuilder().timeout(Duration.ofMillis(3)).build()));
-        assertEquals(print, ShmMemory.fingerprint(base.toBuilder().phaseListener((r, p, s) -> { }).build()));
+        assertEquals(print, ShmMemory.fingerprint(PhaseHooks.listening(base, (r, p, s) -> { })));
         BufferConfig[] others = {
             base.toBuilder().ranks(4).experts(8).build(),
             base.toBuilder().experts(16).build(),

@@ -1,7 +1,7 @@
 package io.tokenroute.routing.testkit;
 
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.launch.PhaseListener;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
