@@ -17,8 +17,8 @@
  * Elastic expert-parallel routing: the rank API ({@link io.tokenroute.routing.ElasticBuffer}), one way to open a
  * group on any transport ({@link io.tokenroute.routing.ElasticGroup#open}), expert placement, and the transports
  * ({@code local}, {@code shm}, {@code cuda-local}, {@code nvshmem}). The protocol, the symmetric-memory SPI the
- * transports share, the host kernels and the job secrets stay inside the module; the multi-process launcher and fault
- * injector are for the project's own demo and tests.
+ * transports share and the host kernels stay inside the module; the job secret of multi-process groups is API; the
+ * multi-process launcher and fault injector are for the project's own demo and tests.
  */
 module io.tokenroute.routing {
     requires transitive io.tokenroute.arrow;
@@ -32,5 +32,6 @@ module io.tokenroute.routing {
     exports io.tokenroute.routing.shm;
     exports io.tokenroute.routing.cuda;
     exports io.tokenroute.routing.nvshmem;
+    exports io.tokenroute.routing.security;
     exports io.tokenroute.routing.launch to io.tokenroute.examples;
 }

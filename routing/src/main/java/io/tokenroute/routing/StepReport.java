@@ -15,7 +15,7 @@
  */
 package io.tokenroute.routing;
 
-import io.tokenroute.routing.protocol.MaskState;
+import java.util.stream.IntStream;
 
 /**
  * What a dispatch or combine call reports besides its data: the peers it masked (a wait on them timed out, or this
@@ -29,12 +29,7 @@ public abstract class StepReport {
         this.newlyMasked = new boolean[ranks];
     }
 
-    /** Records this call's newly masked peers from the rank's mask state (host transports). */
-    protected final void reportNewlyMasked(MaskState mask) {
-        newlyMaskedCount = mask.copyNewly(newlyMasked);
-    }
-
-    /** Records this call's newly masked peers: {@code flags[r]} for rank r (GPU transports read them back). */
+    /** Records this call's newly masked peers: {@code flags[r]} for rank r (copied; the caller keeps the array). */
     protected final void reportNewlyMasked(boolean[] flags) {
         int count = 0;
         for (int r = 0; r < newlyMasked.length; r++) {
@@ -56,6 +51,6 @@ public abstract class StepReport {
 
     /** The ranks this call masked, ascending (allocates; for reporting, not the hot path). */
     public int[] newlyMasked() {
-        return MaskState.ranksOf(newlyMasked, newlyMaskedCount);
+        return IntStream.range(0, newlyMasked.length).filter(r -> newlyMasked[r]).toArray();
     }
 }

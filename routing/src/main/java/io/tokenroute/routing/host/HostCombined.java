@@ -33,7 +33,7 @@ public final class HostCombined extends Combined {
 
     void publish(int tokens) {
         batch.setRowCount(tokens);
-        reportNewlyMasked(protocol.mask());
+        reportNewlyMasked(protocol.mask().newlyFlags());
     }
 
     /** The output record batch ({@code hidden}, {@code lost_weight}). */

@@ -42,7 +42,7 @@ public final class HostDispatched extends Dispatched {
         }
         views.fillLayout(protocol, localExperts, ranks);
         views.layout.setRowCount(localExperts * ranks);
-        reportNewlyMasked(protocol.mask());
+        reportNewlyMasked(protocol.mask().newlyFlags());
     }
 
     private VectorSchemaRoot expertRoot(int l) {

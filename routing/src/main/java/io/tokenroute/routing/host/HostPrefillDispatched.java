@@ -110,7 +110,7 @@ public final class HostPrefillDispatched extends PrefillDispatched implements Au
                     Math.max(1, 2L * hidden * count));
             expertOutputs[l] = keep(ColumnViews.load(output, allocator, count, List.of(rowsOfExpert)));
         }
-        reportNewlyMasked(protocol.mask());
+        reportNewlyMasked(protocol.mask().newlyFlags());
     }
 
     private VectorSchemaRoot keep(VectorSchemaRoot root) {

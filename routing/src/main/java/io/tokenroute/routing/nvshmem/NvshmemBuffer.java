@@ -162,26 +162,6 @@ public final class NvshmemBuffer implements ElasticBuffer {
         }
     }
 
-    /**
-     * Zero-copy combine of this rank's latest dispatch.
-     *
-     * @deprecated use {@link #combine(Dispatched, TokenBatch)}, the call of every transport
-     */
-    @Deprecated(forRemoval = true)
-    public CudaCombined combine(TokenBatch routing) {
-        return combine(group.lastDispatch(0), null, routing);
-    }
-
-    /**
-     * {@link #allGatherBytes}.
-     *
-     * @deprecated use {@link #allGatherBytes}, the call of every transport
-     */
-    @Deprecated(forRemoval = true)
-    public byte[][] allGather(byte[] payload) {
-        return allGatherBytes(payload);
-    }
-
     @Override
     public void barrier() {
         try {

@@ -130,7 +130,7 @@ public final class MaskState {
      * reporting, not the hot path).
      *
      * @param flags one flag per rank
-     * @param count how many flags are set (as {@link #copyNewly} returns it)
+     * @param count how many flags are set (as a report counts them)
      */
     public static int[] ranksOf(boolean[] flags, int count) {
         int[] out = new int[count];
@@ -142,10 +142,9 @@ public final class MaskState {
         return out;
     }
 
-    /** Copies this call's newly-masked flags into {@code out} (length R) and returns how many are set. */
-    public int copyNewly(boolean[] out) {
-        System.arraycopy(newly, 0, out, 0, newly.length);
-        return newlyCount;
+    /** This call's newly-masked flags, {@code [r]} for rank r: the live array, for reading (a report copies it). */
+    public boolean[] newlyFlags() {
+        return newly;
     }
 
     /** Number of active ranks, self included. */

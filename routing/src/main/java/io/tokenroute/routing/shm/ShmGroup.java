@@ -205,11 +205,6 @@ public final class ShmGroup implements ElasticGroup {
         return memory.path();
     }
 
-    /** The shared memory (attach words, regions). */
-    public ShmMemory memory() {
-        return memory;
-    }
-
     /** The pid attached as {@code rank} (negative once it left, 0 if none): e.g. to signal a stalled peer. */
     public long pidOf(int rank) {
         if (rank < 0 || rank >= ranks()) {

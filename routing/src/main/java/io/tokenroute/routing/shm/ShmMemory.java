@@ -62,7 +62,7 @@ import java.util.concurrent.locks.LockSupport;
  * permissions), before reading any of it. Each region is page-aligned and at most 2 GiB (one mapping each); the file may be larger.
  * Closing unmaps this process's view only; it never waits on peers and never changes their view.
  */
-public final class ShmMemory implements SymmetricMemory {
+final class ShmMemory implements SymmetricMemory {
     /** "TKRT-SHM" in ASCII, read as a big-endian long. */
     static final long MAGIC = 0x544B52542D53484DL;
     /** Version of the file layout above (and of the {@link RegionLayout} regions follow). */
