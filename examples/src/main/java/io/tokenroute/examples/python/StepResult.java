@@ -52,11 +52,6 @@ public final class StepResult {
         return routing[checkRank(r)] != null;
     }
 
-    /** Whether the combine ran. */
-    public boolean isCombined() {
-        return combineDone;
-    }
-
     /** Wall time of the dispatch call over all ranks (expert computation in {@link LocalSession#step} included). */
     public long dispatchNanos() {
         return dispatchNanos;

@@ -358,11 +358,6 @@ public final class RankLauncher implements AutoCloseable {
         return ranks.length;
     }
 
-    /** Whether rank {@code rank} was started (see {@link Builder#only}). */
-    public boolean isStarted(int rank) {
-        return ranks[rank] != null;
-    }
-
     /** The pid of rank {@code rank}'s process. */
     public long pid(int rank) {
         return started(rank).process.pid();

@@ -65,11 +65,6 @@ public final class RankRegion {
         java.lang.invoke.VarHandle.storeStoreFence();
     }
 
-    /** Plain load of an 8-byte word the caller itself wrote (no ordering needed). */
-    public long getPlain(int offset) {
-        return (long) LONGS.get(control, offset);
-    }
-
     /** Atomically sets {@code bits} in the word at {@code offset} (release: earlier stores become visible first). */
     public void orRelease(int offset, long bits) {
         LONGS.getAndBitwiseOrRelease(control, offset, bits);

@@ -85,11 +85,6 @@ public final class CallGuard {
         }
     }
 
-    /** Whether {@link #close()} ran. */
-    public boolean isClosing() {
-        return closing;
-    }
-
     /**
      * Marks the buffer closed and waits until no call touches its memory: the caller, if any, is idle, at a safe point,
      * or gone. Safe to call from the call's own thread (from a listener, say): that thread is at a safe point.

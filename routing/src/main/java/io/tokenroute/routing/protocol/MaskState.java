@@ -147,15 +147,6 @@ public final class MaskState {
         return newly;
     }
 
-    /** Number of active ranks, self included. */
-    public int activeCount() {
-        int n = 0;
-        for (int r = 0; r < newly.length; r++) {
-            n += masked.get(r) == 0 ? 1 : 0;
-        }
-        return n;
-    }
-
     /** A snapshot, 1 = masked. */
     public int[] snapshot() {
         int[] out = new int[newly.length];

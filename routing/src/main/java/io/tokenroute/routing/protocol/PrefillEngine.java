@@ -666,11 +666,6 @@ public final class PrefillEngine implements AutoCloseable {
         return recvFrom[p];
     }
 
-    /** Tokens this rank sent to destination {@code r} in the current step. */
-    public int destinationCount(int r) {
-        return destCount[r];
-    }
-
     /** Whether token {@code t} of this rank went to destination {@code r}. */
     public boolean tokenInRank(int t, int r) {
         return inRank[t * ranks + r];

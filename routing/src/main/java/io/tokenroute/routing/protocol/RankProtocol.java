@@ -460,11 +460,6 @@ public final class RankProtocol implements AutoCloseable {
         return rendezvous.requests();
     }
 
-    /** Whether this rank's peers masked it (it takes no part until readmitted). */
-    public boolean isMaskedByPeers() {
-        return view.isExpelled();
-    }
-
     /** Throws {@link io.tokenroute.routing.RankMaskedException} if this rank's peers masked it. */
     public void ensureNotMaskedByPeers(Phase phase) {
         view.ensureNotExpelled(phase);
@@ -569,11 +564,6 @@ public final class RankProtocol implements AutoCloseable {
     /** Address of local expert {@code l}'s first combine-send row in this rank's region. */
     public long combineSendAddress(int localExpert) {
         return own.address(layout.combineRows(localExpert));
-    }
-
-    /** This rank's own region. */
-    public RankRegion ownRegion() {
-        return own;
     }
 
     /** The high-throughput (prefill) mode, or null when the configuration has no prefill queues. */

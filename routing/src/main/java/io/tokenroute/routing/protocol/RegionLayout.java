@@ -182,11 +182,6 @@ public final class RegionLayout {
         return prefillChunks;
     }
 
-    /** Bytes of a staged row (bf16, or fp8 codes and float32 scales). */
-    public long stageRowBytes() {
-        return stageRowBytes;
-    }
-
     static long align(long v, long a) {
         return (v + a - 1) / a * a;
     }
