@@ -1,5 +1,7 @@
 package io.tokenroute.device;
 
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
+
 /**
  * Per-token FP8 quantisation of bfloat16 rows on the GPU ({@code tr_fp8_quantize_bf16} in {@code fp8.cuh}), bit-exact
  * with {@code io.tokenroute.arrow.numeric.Fp8Quantizer}: for each group of 128 channels of a row,
@@ -17,8 +19,8 @@ package io.tokenroute.device;
  */
 public final class Fp8QuantizeKernel {
 
-    /** Channels per scale. */
-    public static final int GROUP = 128;
+    /** Channels per scale: the quantiser's group, which the kernel build is checked against ({@link KernelAbi}). */
+    public static final int GROUP = Fp8Quantizer.GROUP;
 
     private static final int WARP = 32;
     /** Each warp quantises two groups at a time, one per half-warp. */

@@ -213,7 +213,6 @@ public final class KernelAbi {
         abi.compare("io.tokenroute.device")
                 .expectFamily("fp8_scale", scaleModes, "Fp8ScaleMode.code()")
                 .expect("config.TR_CAST_VEC", CastKernels.VECTOR, "CastKernels.VECTOR")
-                .expect("config.TR_FP8_GROUP", Fp8QuantizeKernel.GROUP, "Fp8QuantizeKernel.GROUP")
                 .expect("config.TR_FP8_GROUP", Fp8Quantizer.GROUP, "Fp8Quantizer.GROUP")
                 .expectFloat("config.TR_FP8_E4M3_MAX", Fp8Quantizer.E4M3_MAX, "Fp8Quantizer.E4M3_MAX")
                 .expectFloat("config.TR_FP8_AMAX_FLOOR", Fp8Quantizer.AMAX_FLOOR, "Fp8Quantizer.AMAX_FLOOR")

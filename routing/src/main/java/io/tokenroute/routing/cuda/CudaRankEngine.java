@@ -273,10 +273,7 @@ final class CudaRankEngine implements AutoCloseable {
                     + " call combine (or cleanBuffer) first");
         }
         routedKnown = checkTokens(batch, "dispatch", routedIdx);
-        if (options.fp8() && layout.scaleGroups == 0) {
-            throw InputChecks.refuse(id, "dispatch", "fp8 dispatch needs hidden % 128 == 0, hidden is "
-                    + layout.hidden);
-        }
+        InputChecks.checkFp8Hidden(id, "dispatch", options.fp8(), layout.hidden);
         if (options.fp8() && !isHost(batch) && batch.hiddenAddress() % 16 != 0) {
             throw InputChecks.refuse(id, "dispatch", "fp8 dispatch reads rows with 16-byte loads; the batch's hidden"
                     + " data at 0x" + Long.toHexString(batch.hiddenAddress()) + " is not 16-byte aligned");

@@ -136,10 +136,7 @@ public final class HostElasticBuffer implements ElasticBuffer {
                         + " is not combined yet; call combine (or cleanBuffer) first");
             }
             validateTokens(batch, "dispatch");
-            if (options.fp8() && config.hidden() % 128 != 0) {
-                throw InputChecks.refuse(rank(), "dispatch", "fp8 dispatch needs hidden % 128 == 0, hidden is "
-                        + config.hidden());
-            }
+            InputChecks.checkFp8Hidden(rank(), "dispatch", options.fp8(), config.hidden());
             long step = protocol.dispatch(batch.numTokens(), batch.topK(), batch.hiddenAddress(), batch.dtype(),
                     batch.topkIdxAddress(), options.formatCode(), options.stats());
             dispatched.publish(step, options);

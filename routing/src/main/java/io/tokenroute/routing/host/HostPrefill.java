@@ -71,10 +71,7 @@ final class HostPrefill implements AutoCloseable {
             throw new IllegalStateException("rank " + config.rank() + ": " + DISPATCH + ": prefill step "
                     + engine.step() + " is not combined yet; call prefillCombine (or cleanBuffer) first");
         }
-        if (options.fp8() && config.hidden() % 128 != 0) {
-            throw InputChecks.refuse(config.rank(), DISPATCH, "fp8 dispatch needs hidden % 128 == 0, hidden is "
-                    + config.hidden());
-        }
+        InputChecks.checkFp8Hidden(config.rank(), DISPATCH, options.fp8(), config.hidden());
         engine.dispatch(batch.numTokens(), batch.topK(), batch.hiddenAddress(), batch.dtype(),
                 batch.topkIdxAddress(), batch.topkWeightsAddress(), options.formatCode());
         dispatched.publish(options.fp8(), options.ue8m0());

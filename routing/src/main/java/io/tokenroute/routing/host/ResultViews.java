@@ -1,5 +1,6 @@
 package io.tokenroute.routing.host;
 
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.batch.ColumnViews;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
@@ -59,7 +60,7 @@ final class ResultViews implements AutoCloseable {
             Field srcToken = intField(SRC_TOKEN);
             Schema bf16 = new Schema(List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16,
                     hidden), srcRank, srcToken));
-            int groups = hidden % 128 == 0 ? hidden / 128 : 0;
+            int groups = hidden % Fp8Quantizer.GROUP == 0 ? hidden / Fp8Quantizer.GROUP : 0;
             for (int l = 0; l < experts; l++) {
                 long rowIndex = (long) l * capacity;
                 ArrowBuf ranksCol = protocol.srcRank().slice(4 * rowIndex, 4L * capacity);

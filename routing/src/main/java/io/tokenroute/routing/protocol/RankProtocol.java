@@ -1,5 +1,6 @@
 package io.tokenroute.routing.protocol;
 
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.numeric.BFloat16;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
@@ -121,7 +122,7 @@ public final class RankProtocol implements AutoCloseable {
         this.dispatchReady = p -> view.stateOf(p, RegionLayout.DISPATCH_STATE) >= ready(view.seq);
         this.combineReady = p -> view.stateOf(p, RegionLayout.COMBINE_STATE) >= ready(view.seq);
         long rows = (long) localExperts * capacity;
-        int scalesPerRow = hidden % 128 == 0 ? hidden / 128 : 0;
+        int scalesPerRow = hidden % Fp8Quantizer.GROUP == 0 ? hidden / Fp8Quantizer.GROUP : 0;
         ArrowBuf[] bufs = new ArrowBuf[6];
         RowCodec rowCodec = null;
         try {

@@ -15,6 +15,7 @@
  */
 package io.tokenroute.routing.transport;
 
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.types.HiddenDtype;
@@ -157,6 +158,16 @@ public final class InputChecks {
             }
         }
         return null;
+    }
+
+    /**
+     * Refuses an fp8 dispatch when {@code hidden} is not a multiple of the quantiser's group of
+     * {@value Fp8Quantizer#GROUP} channels (one scale per group and token).
+     */
+    public static void checkFp8Hidden(int rank, String op, boolean fp8, int hidden) {
+        if (fp8 && hidden % Fp8Quantizer.GROUP != 0) {
+            throw refuse(rank, op, "fp8 dispatch needs hidden % " + Fp8Quantizer.GROUP + " == 0, hidden is " + hidden);
+        }
     }
 
     /** A refusal naming the rank and the operation. */
