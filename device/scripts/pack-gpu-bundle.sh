@@ -148,4 +148,4 @@ tree_bytes=$(git -C "$repo" ls-files -z --cached --others --exclude-standard | (
   echo "sent together: $(mib $((size + tree_bytes))) of the 64 MiB limit"
 } > "$out/BUNDLE.txt"
 cat "$out/BUNDLE.txt"
-say "done: carry .gpu and run device/scripts/run-gpu-tests.sh on the GPU machine"
+say "done: copy the repository with .gpu to the GPU machine and run device/scripts/run-gpu-tests.sh there"

@@ -31,7 +31,7 @@ done
 [ ${#suites[@]} -gt 0 ] || read -r -a suites <<< "${TOKENROUTE_GPU_SUITES:-device}"
 
 if [ ! -d "$bundle/lib" ]; then
-  say "no bundle at $bundle: run device/scripts/pack-gpu-bundle.sh on the build machine and carry .gpu"
+  say "no bundle at $bundle: run device/scripts/pack-gpu-bundle.sh on the build machine and copy .gpu here"
   exit 2
 fi
 logs="${OUT:-$bundle/logs}/gpu-tests"

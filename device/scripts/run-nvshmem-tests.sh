@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The nvshmem transport on the GPU machine, from the repository root, with the bundle of pack-gpu-bundle.sh (carry .gpu):
+# The nvshmem transport on the GPU machine, from the repository root, with the bundle of pack-gpu-bundle.sh (.gpu copied along):
 #
 #   device/scripts/run-nvshmem-tests.sh STAGE ...
 #
@@ -46,7 +46,7 @@ build() {
   bash "$repo/device/src/main/cuda/build-nvshmem-kernels.sh" "$native" > "$logs/nvshmem-kernels.log" 2>&1 \
     || { tail -n 30 "$logs/nvshmem-kernels.log"; say "building the NVSHMEM kernels failed"; return 1; }
   tail -n 1 "$logs/nvshmem-build.log"; tail -n 1 "$logs/nvshmem-kernels.log"
-  # Handed back with the logs, so a later run can carry them in .gpu/native instead of building again.
+  # Handed back with the logs, so a later run can bring them in .gpu/native instead of building again.
   if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT/native" && cp "$TOKENROUTE_NVSHMEM_LIB" "$cubin" "$OUT/native/"
   fi
