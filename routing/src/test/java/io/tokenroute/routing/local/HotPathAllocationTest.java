@@ -16,7 +16,7 @@ import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
 
-/** Spec §3: the per-call hot path (dispatch, combine) allocates nothing on the Java heap, so GC pauses stay rare. */
+/** docs/contract.md §3: the per-call hot path (dispatch, combine) allocates nothing on the Java heap, so GC pauses stay rare. */
 class HotPathAllocationTest {
     private static final int WARM_UP_STEPS = 20_000;
     private static final int MEASURED_STEPS = 2000;

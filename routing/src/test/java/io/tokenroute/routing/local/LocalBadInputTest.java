@@ -5,7 +5,7 @@ import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ConformanceSuite;
 import java.time.Duration;
 
-/** Spec §7 bad input on the embedded {@code local} transport (ranks as threads). */
+/** docs/contract.md §7 bad input on the embedded {@code local} transport (ranks as threads). */
 class LocalBadInputTest extends BadInputSuite {
 
     @Override

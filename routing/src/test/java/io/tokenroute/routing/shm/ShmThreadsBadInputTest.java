@@ -5,7 +5,7 @@ import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ConformanceSuite;
 import java.time.Duration;
 
-/** Spec §7 bad input over the {@code shm} memory, ranks as threads of one JVM (each with its own mapping). */
+/** docs/contract.md §7 bad input over the {@code shm} memory, ranks as threads of one JVM (each with its own mapping). */
 class ShmThreadsBadInputTest extends BadInputSuite {
 
     @Override
