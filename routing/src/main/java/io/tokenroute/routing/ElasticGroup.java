@@ -15,6 +15,8 @@
  */
 package io.tokenroute.routing;
 
+import java.util.EnumSet;
+import java.util.Set;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**
@@ -62,6 +64,15 @@ public interface ElasticGroup extends AutoCloseable {
         return buffer(mine[0]);
     }
 
+    /**
+     * What this group's transport does beyond the operations every transport has, so an engine (or a test) can tell
+     * before it relies on it. The Java protocol's transports ({@code local}, {@code shm}) have {@link
+     * Capability#javaProtocol()}; the GPU transports ({@code cuda-local}, {@code nvshmem}) override this.
+     */
+    default Set<Capability> capabilities() {
+        return Capability.javaProtocol();
+    }
+
     /** Frees everything the group holds; never waits on a peer. */
     @Override
     void close();
@@ -76,5 +87,35 @@ public interface ElasticGroup extends AutoCloseable {
      */
     static ElasticGroup open(String transport, BufferConfig config, BufferAllocator allocator) {
         return TransportSpec.parse(transport).open(config, allocator, LaunchEnvironment.fromSystem());
+    }
+
+    /** A behaviour that not every transport has yet (docs/contract.md §6, "Implementation status"). */
+    enum Capability {
+        /**
+         * A rank that its peers masked while it was alive finds out in its next call ({@link RankMaskedException}
+         * naming who masked it) and takes no part until it is readmitted. Without it a masked rank goes on calling;
+         * its peers skip it, and its own {@link ElasticBuffer#agreeMask()} shows the entry.
+         */
+        MASKED_RANK_NOTICE,
+        /**
+         * {@link ElasticBuffer#agreeMask()} is a confirmed agreement: every live rank returns the same mask, also when
+         * a peer times out during it (docs/contract.md §3.7). Without it the agreement is one gathering round.
+         */
+        CONFIRMED_AGREEMENT,
+        /**
+         * {@link ElasticBuffer#readmitRequests()} names the masked ranks waiting in {@code readmit(theirRank, ...)};
+         * without it the array is always empty and an engine decides itself when to readmit.
+         */
+        READMIT_REQUESTS,
+        /**
+         * Token batches in CUDA device memory of the group's GPU are read in place (host batches are copied in);
+         * without it the transport needs host batches and refuses device ones.
+         */
+        DEVICE_INPUTS;
+
+        /** The capabilities of the Java protocol ({@code local}, {@code shm}): all but {@link #DEVICE_INPUTS}. */
+        public static Set<Capability> javaProtocol() {
+            return EnumSet.of(MASKED_RANK_NOTICE, CONFIRMED_AGREEMENT, READMIT_REQUESTS);
+        }
     }
 }

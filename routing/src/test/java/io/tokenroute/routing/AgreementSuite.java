@@ -21,16 +21,19 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenroute.routing.testkit.Capabilities;
 import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.PhaseLatch;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -53,6 +56,23 @@ public abstract class AgreementSuite {
      */
     protected abstract void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
             ConformanceSuite.GroupBody body);
+
+    /**
+     * What the transport under test does ({@link ElasticGroup#capabilities()}); the Java protocol's by default. A test
+     * that relies on a capability the transport lacks is skipped, with the reason.
+     */
+    protected Set<ElasticGroup.Capability> capabilities() {
+        return ElasticGroup.Capability.javaProtocol();
+    }
+
+    /** Every interleaving here is about the confirmed agreement and what a masked rank is told. */
+    @BeforeEach
+    void requireTheJavaProtocolsAgreement() {
+        Capabilities.require(capabilities(), ElasticGroup.Capability.CONFIRMED_AGREEMENT,
+                "these interleavings check the confirmed agreement");
+        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+                "these interleavings check that a masked rank is told");
+    }
 
     private void runGroup(BufferConfig config, ConformanceSuite.GroupBody body) {
         runGroup(config, null, () -> { }, body);

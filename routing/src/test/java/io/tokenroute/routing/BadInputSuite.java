@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.types.HiddenDtype;
+import io.tokenroute.routing.testkit.Capabilities;
 import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.SplitStep;
@@ -23,6 +24,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
@@ -52,6 +54,14 @@ public abstract class BadInputSuite {
 
     /** Runs {@code body} on every rank of a fresh group built from {@code config}, one thread or process per rank. */
     protected abstract void runGroup(BufferConfig config, ConformanceSuite.GroupBody body);
+
+    /**
+     * What the transport under test does ({@link ElasticGroup#capabilities()}); the Java protocol's by default. A test
+     * that relies on a capability the transport lacks is skipped, with the reason.
+     */
+    protected Set<ElasticGroup.Capability> capabilities() {
+        return ElasticGroup.Capability.javaProtocol();
+    }
 
     /** A bad call made by one rank. */
     @FunctionalInterface
@@ -292,6 +302,8 @@ public abstract class BadInputSuite {
 
     @Test
     void deviceBatchGivenToHostTransport() {
+        Capabilities.requireLacking(capabilities(), ElasticGroup.Capability.DEVICE_INPUTS,
+                "it reads CUDA batches of its device in place (its own tests refuse another device's)");
         rejectedThenHealthy(config(), (buffer, allocator) -> {
             try (TokenBatch device = TestBatches.fakeDeviceBatch(allocator, 3, HIDDEN, TOP_K)) {
                 assertFalse(device.location().isCpuAccessible());
@@ -456,12 +468,20 @@ public abstract class BadInputSuite {
     }
 
     @Test
-    void combineRoutingBatchClosedOrOnDevice() {
+    void combineRoutingBatchClosed() {
         rejectedInCombineThenHealthy(true, (buffer, allocator, step) -> {
             TokenBatch closed = step.mine().toBatch(allocator);
             closed.close();
             assertRejects(IllegalArgumentException.class, () -> buffer.combine(step.dispatched(), closed),
                     "combine: the token batch is closed");
+        });
+    }
+
+    @Test
+    void combineRoutingBatchOnDeviceGivenToHostTransport() {
+        Capabilities.requireLacking(capabilities(), ElasticGroup.Capability.DEVICE_INPUTS,
+                "it reads CUDA batches of its device in place (its own tests refuse another device's)");
+        rejectedInCombineThenHealthy(true, (buffer, allocator, step) -> {
             try (TokenBatch device = TestBatches.fakeDeviceBatch(allocator, step.mine().n(), HIDDEN, TOP_K)) {
                 assertRejects(IllegalArgumentException.class, () -> buffer.combine(step.dispatched(), device),
                         "combine: this transport needs a host batch", "cuda:0");

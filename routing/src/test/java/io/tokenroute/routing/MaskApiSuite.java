@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenroute.routing.testkit.Capabilities;
 import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.PhaseLatch;
 import io.tokenroute.routing.testkit.RankInput;
@@ -13,6 +14,7 @@ import io.tokenroute.routing.testkit.Reference;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -43,6 +45,14 @@ public abstract class MaskApiSuite {
      */
     protected abstract void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked, Duration bound,
             ConformanceSuite.GroupBody body);
+
+    /**
+     * What the transport under test does ({@link ElasticGroup#capabilities()}); the Java protocol's by default. A test
+     * that relies on a capability the transport lacks is skipped, with the reason.
+     */
+    protected Set<ElasticGroup.Capability> capabilities() {
+        return ElasticGroup.Capability.javaProtocol();
+    }
 
     private void runGroup(BufferConfig config, ConformanceSuite.GroupBody body) {
         runGroup(config, null, () -> { }, Duration.ofMinutes(1), body);
@@ -110,6 +120,8 @@ public abstract class MaskApiSuite {
      */
     @Test
     void engineDrivenMaskingSkipsTheRankWithoutTimeoutAndTellsIt() {
+        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+                "the masked rank must find out in its own step (RankMaskedException)");
         int v = 2;
         int maskStep = 2;
         int steps = maskStep + 3;
@@ -256,6 +268,8 @@ public abstract class MaskApiSuite {
      */
     @Test
     void agreeMaskAdoptsTheUnionThenReadmitBringsRanksBack() {
+        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+                "ranks 2 and 3 must be refused (RankMaskedException) until they are readmitted");
         BufferConfig config = base().build();
         CountDownLatch agreed = new CountDownLatch(RANKS);
         Duration readmitTimeout = Duration.ofSeconds(20);

@@ -19,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.routing.testkit.BusyProcesses;
+import io.tokenroute.routing.testkit.Capabilities;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;
 import java.nio.ByteBuffer;
@@ -27,6 +28,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -54,8 +56,22 @@ public abstract class OverloadSuite {
     /** Runs {@code body} on every rank of a fresh group, each on its own thread; all ranks are checked. */
     protected abstract void runGroup(BufferConfig config, ConformanceSuite.GroupBody body);
 
+    /**
+     * What the transport under test does ({@link ElasticGroup#capabilities()}); the Java protocol's by default. A test
+     * that relies on a capability the transport lacks is skipped, with the reason.
+     */
+    protected Set<ElasticGroup.Capability> capabilities() {
+        return ElasticGroup.Capability.javaProtocol();
+    }
+
     @Test
     void healthyStepsOnAnOverloadedHostStayExactAndAgreed() {
+        Capabilities.require(capabilities(), ElasticGroup.Capability.CONFIRMED_AGREEMENT,
+                "every agreement must give every live rank the same mask");
+        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+                "a rank masked by mistake must be told, to ask to come back");
+        Capabilities.require(capabilities(), ElasticGroup.Capability.READMIT_REQUESTS,
+                "the survivors readmit the ranks that ask (readmitRequesting)");
         int steps = Integer.getInteger("tokenroute.overload.steps", 1500);
         BufferConfig config = BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
                 .maxTokensPerRank(MAX_TOKENS).timeout(WARM_UP_TIMEOUT).build();
@@ -74,23 +90,7 @@ public abstract class OverloadSuite {
                     }
                     try {
                         StepChecker.stepByOwnMask(buffer, allocator, inputs(s), DispatchOptions.BF16, s % 2 == 0);
-                        int[] agreed = buffer.agreeMask();
-                        if (agreed[self] != 0) {
-                            throw new RankMaskedException(self, new int[0], Phase.AGREE);
-                        }
-                        String mine = Arrays.toString(agreed);
-                        String first = agreements.putIfAbsent(s, mine);
-                        if (first != null && !first.equals(mine)) {
-                            splits.add("step " + s + ": rank " + self + " agreed " + mine + ", another " + first);
-                        }
-                        s++;
-                        if (Arrays.stream(agreed).anyMatch(m -> m != 0)) {
-                            int back = buffer.readmitRequesting(READMIT_TIMEOUT);
-                            if (back >= 0) {
-                                s = agreeOnStep(buffer, s);
-                                readmitted.incrementAndGet();
-                            }
-                        }
+                        s = afterStep(buffer, s, agreements, splits, readmitted);
                     } catch (RankMaskedException e) {
                         falseMasks.incrementAndGet();
                         int resume = comeBack(buffer, s);
@@ -109,8 +109,33 @@ public abstract class OverloadSuite {
         assertTrue(splits.isEmpty(), "every agreement gave every live rank the same mask: " + splits);
     }
 
+    /**
+     * What an engine does after step {@code s}: agree on the mask (recording it, and any split view), and readmit a
+     * masked rank that asks to come back (counted in {@code readmitted}). Returns the step to go on with.
+     *
+     * @throws RankMaskedException if the agreement says this rank is masked
+     */
+    static int afterStep(ElasticBuffer buffer, int s, Map<Integer, String> agreements, List<String> splits,
+            AtomicInteger readmitted) {
+        int self = buffer.rank();
+        int[] agreed = buffer.agreeMask();
+        if (agreed[self] != 0) {
+            throw new RankMaskedException(self, new int[0], Phase.AGREE);
+        }
+        String mine = Arrays.toString(agreed);
+        String first = agreements.putIfAbsent(s, mine);
+        if (first != null && !first.equals(mine)) {
+            splits.add("step " + s + ": rank " + self + " agreed " + mine + ", another " + first);
+        }
+        if (Arrays.stream(agreed).anyMatch(m -> m != 0) && buffer.readmitRequesting(READMIT_TIMEOUT) >= 0) {
+            readmitted.incrementAndGet();
+            return agreeOnStep(buffer, s + 1);
+        }
+        return s + 1;
+    }
+
     /** A rank its peers masked asks to come back; returns the step to go on with, or -1 if nobody readmitted it. */
-    private static int comeBack(ElasticBuffer buffer, int step) {
+    static int comeBack(ElasticBuffer buffer, int step) {
         for (int attempt = 0; attempt < RETURN_ATTEMPTS; attempt++) {
             if (buffer.readmit(buffer.rank(), READMIT_TIMEOUT)) {
                 return agreeOnStep(buffer, step);

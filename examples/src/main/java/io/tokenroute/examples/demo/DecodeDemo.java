@@ -18,7 +18,7 @@ package io.tokenroute.examples.demo;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.PhaseListener;
-import io.tokenroute.routing.shm.RankLauncher.RankResult;
+import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

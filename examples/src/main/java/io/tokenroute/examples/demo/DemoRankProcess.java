@@ -21,7 +21,7 @@ import io.tokenroute.routing.LaunchEnvironment;
 import io.tokenroute.routing.PhaseListener;
 import io.tokenroute.routing.TransportSpec;
 import io.tokenroute.routing.nvshmem.NvshmemOptions;
-import io.tokenroute.routing.shm.LaunchedRank;
+import io.tokenroute.routing.launch.LaunchedRank;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -88,7 +88,7 @@ public final class DemoRankProcess {
     }
 
     /**
-     * The environment {@link ElasticGroup#open} reads, with what {@link io.tokenroute.routing.shm.RankLauncher} tells
+     * The environment {@link ElasticGroup#open} reads, with what {@link io.tokenroute.routing.launch.RankLauncher} tells
      * its ranks through system properties added as the variables that carry it ({@code TOKENROUTE_RANK},
      * {@code TOKENROUTE_WORLD_SIZE}, {@code TOKENROUTE_LOCAL_RANK}: all ranks on this host, and
      * {@code TOKENROUTE_RENDEZVOUS}); under another launcher, {@code system} as it is.

@@ -18,7 +18,7 @@ package io.tokenroute.examples.demo;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.nvshmem.NvshmemLibrary;
 import io.tokenroute.routing.TransportSpec;
-import io.tokenroute.routing.shm.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;

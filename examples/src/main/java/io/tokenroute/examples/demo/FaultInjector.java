@@ -2,7 +2,7 @@ package io.tokenroute.examples.demo;
 
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.PhaseListener;
-import io.tokenroute.routing.shm.RankFault;
+import io.tokenroute.routing.launch.RankFault;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -17,8 +17,8 @@ package io.tokenroute.examples.demo;
 
 import io.tokenroute.device.nvshmem.NvshmemLibrary;
 import io.tokenroute.routing.nvshmem.NvshmemOptions;
-import io.tokenroute.routing.shm.RankLauncher;
-import io.tokenroute.routing.shm.RankLauncher.RankResult;
+import io.tokenroute.routing.launch.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Path;

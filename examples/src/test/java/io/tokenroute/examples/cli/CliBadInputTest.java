@@ -10,7 +10,7 @@ import io.tokenroute.arrow.ipc.TokenBatchIpc;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.examples.demo.DemoTransport;
-import io.tokenroute.routing.shm.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.examples.demo.DemoSummary;
-import io.tokenroute.routing.shm.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher;
 import io.tokenroute.routing.testkit.BusyProcesses;
 import java.io.PrintWriter;
 import java.io.StringWriter;

@@ -26,7 +26,7 @@ import io.tokenroute.device.nvshmem.NvshmemLibrary;
 import io.tokenroute.examples.demo.DemoSummary;
 import io.tokenroute.examples.demo.DemoSummary.FailureReport;
 import io.tokenroute.examples.demo.DemoSummary.StepKind;
-import io.tokenroute.routing.shm.RankLauncher.RankResult;
+import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;

@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.ipc.TokenBatchIpc;
 import io.tokenroute.arrow.types.TokenRouteTypes;
-import io.tokenroute.routing.shm.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher;
 import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;

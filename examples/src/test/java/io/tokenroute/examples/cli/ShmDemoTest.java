@@ -23,8 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.examples.demo.DemoSummary;
 import io.tokenroute.examples.demo.DemoSummary.FailureReport;
-import io.tokenroute.routing.shm.RankLauncher;
-import io.tokenroute.routing.shm.RankLauncher.RankResult;
+import io.tokenroute.routing.launch.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;

@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.tokenroute.device.Cuda;
 import io.tokenroute.routing.LaunchEnvironment;
-import io.tokenroute.routing.shm.LaunchedRank;
+import io.tokenroute.routing.launch.LaunchedRank;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;

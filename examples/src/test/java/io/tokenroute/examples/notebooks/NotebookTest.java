@@ -58,6 +58,12 @@ import org.junit.jupiter.api.TestFactory;
 class NotebookTest {
     private static final Path NOTEBOOKS = Path.of("notebooks");
     private static final Path EXECUTED = Path.of("target", "notebook-test");
+    /**
+     * Where the notebooks' {@code %classpath} glob looks for the packaged runtime jars. Tests run before
+     * {@code package} fills it, and JJava rejects a glob whose folder is missing, so the test makes the folder and
+     * hands the kernel this build's class path through {@code JJAVA_CLASSPATH} instead.
+     */
+    private static final Path PACKAGED_LIBS = Path.of("target", "lib");
     private static final Duration CELL_LIMIT = Duration.ofMinutes(10);
     private static final Duration NOTEBOOK_LIMIT = Duration.ofMinutes(20);
 
@@ -67,6 +73,7 @@ class NotebookTest {
         assertFalse(withoutGpu.isEmpty(), "no notebook without a GPU under " + NOTEBOOKS.toAbsolutePath());
         Optional<String> unavailable = Jupyter.unavailableReason();
         String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        Files.createDirectories(PACKAGED_LIBS);
         return withoutGpu.stream().map(notebook -> DynamicTest.dynamicTest(notebook.getFileName().toString(), () -> {
             assumeTrue(unavailable.isEmpty(), () -> notebook.getFileName() + " not executed: " + unavailable.get());
             Path executed = Jupyter.execute(notebook, EXECUTED, classPath, CELL_LIMIT, NOTEBOOK_LIMIT);

@@ -1,52 +1,68 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
 import io.tokenroute.arrow.cdata.DeviceExport;
 import io.tokenroute.arrow.cdata.ExportedDeviceBatch;
 import io.tokenroute.arrow.cdata.NullCounts;
+import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.device.CudaEvent;
-import io.tokenroute.routing.protocol.MaskState;
+import io.tokenroute.device.CudaStream;
+import io.tokenroute.routing.Dispatched;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
 
 /**
- * One rank's result of {@link CudaLocalGroup#dispatch}: what the rank received, in <b>CUDA device memory</b>, as the
- * {@code local} transport's {@link io.tokenroute.routing.Dispatched} describes it (rows per local expert grouped by
- * source rank ascending, then source token ascending; bf16 {@code hidden}, or {@code fp8} + {@code scales};
- * {@code src_rank}, {@code src_token}). Counts and layout were copied to the host after the receive phase, so reading
- * them costs nothing; the rows themselves must never be read by the CPU: use {@link io.tokenroute.device.Memcpy} on the
- * addresses, the Arrow views with device-aware consumers only (buffer addresses, row counts), or
- * {@link #exportExpert}.
+ * A rank's dispatch result on the GPU transports ({@code cuda-local}, {@code nvshmem}): what the rank received, in
+ * <b>CUDA device memory</b>, as {@link Dispatched} describes it (rows per local expert grouped by source rank
+ * ascending, then source token ascending; bf16 {@code hidden}, or {@code fp8} + {@code scales}; {@code src_rank},
+ * {@code src_token}). Counts and layout were copied to the host after the receive phase, so reading them costs
+ * nothing; the rows themselves must never be read by the CPU: wait on {@link #readyEvent()} and hand them to device
+ * code (the addresses below, the Arrow views with device-aware consumers, {@link #exportExpert}), or copy them with
+ * {@link io.tokenroute.device.Memcpy}.
  *
- * <p>Owned by the group and reused: valid until the rank's next dispatch. Do not close it or its batches.
+ * <p>Owned by the rank's buffer and reused: valid until the rank's next dispatch. Do not close it or its batches.
  */
-public final class CudaDispatched {
-    private final CudaLocalGroup.Rank rank;
+public final class CudaDispatched extends Dispatched {
+    private final CudaRankEngine rank;
     private final CudaRankLayout layout;
-    private final boolean[] newlyMasked;
-    private CudaReport report;
-    private int newlyMaskedCount;
+    private final boolean[] newly;
     private long step;
     private int tokens;
     private boolean fp8;
     private boolean ue8m0;
 
-    CudaDispatched(CudaLocalGroup.Rank rank, CudaRankLayout layout) {
+    CudaDispatched(CudaRankEngine rank) {
+        super(rank.layout.ranks);
         this.rank = rank;
-        this.layout = layout;
-        this.newlyMasked = new boolean[layout.ranks];
+        this.layout = rank.layout;
+        this.newly = new boolean[layout.ranks];
     }
 
     /**
      * Takes the rank's report after its receive phase completed. Counts and layout are read from the report when
      * asked for (nothing else writes them before the rank's next dispatch), so publishing costs R reads.
      */
-    void publish(long newStep, int n, boolean isFp8, boolean isUe8m0, CudaReport newReport) {
+    void publish(long newStep, int n, boolean isFp8, boolean isUe8m0) {
         step = newStep;
         tokens = n;
         fp8 = isFp8;
         ue8m0 = isUe8m0;
-        report = newReport;
-        newlyMaskedCount = newReport.copyNewly(CudaRankLayout.CALL_DISPATCH, newlyMasked);
+        rank.report.copyNewly(CudaRankLayout.CALL_DISPATCH, newly);
+        reportNewlyMasked(newly);
     }
 
     /** This result's rank. */
@@ -55,11 +71,12 @@ public final class CudaDispatched {
     }
 
     /** The dispatch's step number in the rank's current generation (1, 2, ... after each cleanBuffer). */
+    @Override
     public long step() {
         return step;
     }
 
-    /** Whether rows are fp8 with scales. */
+    @Override
     public boolean isFp8() {
         return fp8;
     }
@@ -69,69 +86,58 @@ public final class CudaDispatched {
         return ue8m0;
     }
 
-    /** L. */
+    @Override
     public int numLocalExperts() {
         return layout.localExperts;
     }
 
-    /** Tokens this rank dispatched (the row count of its combine output). */
+    @Override
     public int numTokens() {
         return tokens;
     }
 
-    /** Rows received by local expert {@code l}. */
+    @Override
     public int recvCount(int l) {
-        return report.recvCount(checkExpert(l));
+        return rank.report.recvCount(checkExpert(l));
     }
 
-    /** First row of local expert {@code l} that came from {@code srcRank}. */
+    @Override
     public int layoutBegin(int l, int srcRank) {
-        return report.layoutBegin(checkExpert(l), checkRank(srcRank));
+        return rank.report.layoutBegin(checkExpert(l), checkRank(srcRank));
     }
 
-    /** Rows of local expert {@code l} that came from {@code srcRank} (0 if that rank was masked). */
+    @Override
     public int layoutCount(int l, int srcRank) {
-        return report.layoutCount(checkExpert(l), checkRank(srcRank));
-    }
-
-    /** Number of peers this dispatch masked (0 on a healthy step). */
-    public int newlyMaskedCount() {
-        return newlyMaskedCount;
-    }
-
-    /** Whether this dispatch masked {@code peer}. */
-    public boolean isNewlyMasked(int peer) {
-        return newlyMasked[checkRank(peer)];
-    }
-
-    /** The peers this dispatch masked, ascending (allocates; for reporting). */
-    public int[] newlyMasked() {
-        return MaskState.ranksOf(newlyMasked, newlyMaskedCount);
+        return rank.report.layoutCount(checkExpert(l), checkRank(srcRank));
     }
 
     /**
      * Local expert {@code l}'s received rows as an Arrow record batch over device memory (columns as
-     * {@link io.tokenroute.routing.Dispatched#expert}). Only addresses, schema and row count may be used on the CPU.
+     * {@link Dispatched#expert}). Only addresses, schema and row count may be used on the CPU.
      */
+    @Override
     public VectorSchemaRoot expert(int l) {
         return rank.views.expert(checkExpert(l), fp8, ue8m0, recvCount(l));
     }
 
     /** The layout batch in host memory: {@code L × R} rows of {@code local_expert, src_rank, begin, count}. */
+    @Override
     public VectorSchemaRoot layout() {
-        return rank.views.layout(report);
+        ensureReadable();
+        return rank.views.layout(rank.report);
     }
 
     /**
      * Zero-copy combine target: local expert {@code l}'s combine-send rows ({@code hidden} bf16, one row per received
-     * row) over device memory. Write expert outputs there on {@link CudaLocalGroup#stream(int)} (or synchronise
-     * first), then call {@link CudaLocalGroup#combine(java.util.List)}.
+     * row) over device memory. Write expert outputs there on {@link #stream()} (or synchronise first), then combine.
      */
+    @Override
     public VectorSchemaRoot expertOutput(int l) {
         return rank.views.output(checkExpert(l), recvCount(l));
     }
 
     /** Device address of local expert {@code l}'s first combine-send row ({@code recvCount(l) × H} bf16). */
+    @Override
     public long expertOutputAddress(int l) {
         return rank.base + layout.offCombRows + checkExpert(l) * layout.expertRowBytes();
     }
@@ -157,12 +163,27 @@ public final class CudaDispatched {
         return rank.base + layout.offSrcToken + 4L * checkExpert(l) * layout.recvCapacity;
     }
 
+    /** CUDA memory of the group's device. */
+    @Override
+    public MemoryLocation location() {
+        return rank.device.location();
+    }
+
     /**
-     * The event recorded on the rank's stream after its receive phase: the C Device Data sync event of
-     * {@link #exportExpert}. Owned by the group; re-recorded by the rank's next dispatch.
+     * The event recorded after the receive phase: a consumer's stream waits on it before reading the rows; the C
+     * Device Data sync event of {@link #exportExpert}. Owned by the group; re-recorded by the rank's next dispatch.
      */
+    @Override
     public CudaEvent readyEvent() {
         return rank.lastDispatchEvent;
+    }
+
+    /**
+     * The stream the rank's kernels ran on: queue expert kernels that write {@link #expertOutput} here and combine
+     * needs no host synchronisation in between.
+     */
+    public CudaStream stream() {
+        return rank.resultStream;
     }
 
     /**
@@ -174,11 +195,19 @@ public final class CudaDispatched {
      * @return the export; the caller closes it
      */
     public ExportedDeviceBatch exportExpert(int l, BufferAllocator allocator) {
-        return DeviceExport.export(allocator, expert(l), rank.group.device().location(), NullCounts.KNOWN_ZERO,
+        return DeviceExport.export(allocator, expert(l), location(), NullCounts.KNOWN_ZERO,
                 rank.lastDispatchEvent.syncEventSlotAddress());
     }
 
+    /** The views point into the rank's memory: once its buffer is closed, using them would touch freed memory. */
+    private void ensureReadable() {
+        if (rank.closed) {
+            throw new IllegalStateException("this dispatch result belongs to a closed buffer");
+        }
+    }
+
     private int checkExpert(int l) {
+        ensureReadable();
         if (l < 0 || l >= layout.localExperts) {
             throw new IndexOutOfBoundsException("local expert " + l + " outside [0, " + layout.localExperts + ")");
         }

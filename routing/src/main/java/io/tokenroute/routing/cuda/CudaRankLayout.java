@@ -440,18 +440,18 @@ final class CudaRankLayout {
         formats.put("FP8", (long) DispatchOptions.FP8.formatCode());
         formats.put("FP8_ROUND_SCALE", (long) DispatchOptions.FP8_ROUND_SCALE.formatCode());
         formats.put("FP8_UE8M0", (long) DispatchOptions.FP8_UE8M0.formatCode());
-        abi.compare("io.tokenroute.routing.cuda (CudaRankLayout, CudaLocalGroup)")
+        abi.compare("io.tokenroute.routing.cuda (CudaRankLayout, CudaLaunches)")
                 .expectFamily("descriptor", descriptor, "CudaRankLayout.Field")
                 .expectAtLeast("state.bytes", STATE_BYTES, "CudaRankLayout.STATE_BYTES")
-                .expect("batch.bytes", CudaLocalGroup.BATCH_BYTES, "CudaLocalGroup.BATCH_BYTES")
-                .expect("batch.send.x", CudaLocalGroup.SEND_X, "CudaLocalGroup.SEND_X")
-                .expect("batch.send.idx", CudaLocalGroup.SEND_IDX, "CudaLocalGroup.SEND_IDX")
-                .expect("batch.send.n", CudaLocalGroup.SEND_N, "CudaLocalGroup.SEND_N")
-                .expect("batch.send.k", CudaLocalGroup.SEND_K, "CudaLocalGroup.SEND_K")
-                .expect("batch.send.dtype", CudaLocalGroup.SEND_DTYPE, "CudaLocalGroup.SEND_DTYPE")
-                .expect("batch.send.bytes", CudaLocalGroup.SEND_BYTES, "CudaLocalGroup.SEND_BYTES")
-                .expect("batch.reduce.weights", CudaLocalGroup.REDUCE_WEIGHTS, "CudaLocalGroup.REDUCE_WEIGHTS")
-                .expect("batch.reduce.bytes", CudaLocalGroup.REDUCE_BYTES, "CudaLocalGroup.REDUCE_BYTES")
+                .expect("batch.bytes", CudaLaunches.BATCH_BYTES, "CudaLaunches.BATCH_BYTES")
+                .expect("batch.send.x", CudaLaunches.SEND_X, "CudaLaunches.SEND_X")
+                .expect("batch.send.idx", CudaLaunches.SEND_IDX, "CudaLaunches.SEND_IDX")
+                .expect("batch.send.n", CudaLaunches.SEND_N, "CudaLaunches.SEND_N")
+                .expect("batch.send.k", CudaLaunches.SEND_K, "CudaLaunches.SEND_K")
+                .expect("batch.send.dtype", CudaLaunches.SEND_DTYPE, "CudaLaunches.SEND_DTYPE")
+                .expect("batch.send.bytes", CudaLaunches.SEND_BYTES, "CudaLaunches.SEND_BYTES")
+                .expect("batch.reduce.weights", CudaLaunches.REDUCE_WEIGHTS, "CudaLaunches.REDUCE_WEIGHTS")
+                .expect("batch.reduce.bytes", CudaLaunches.REDUCE_BYTES, "CudaLaunches.REDUCE_BYTES")
                 .expect("ctrl.words", CTRL_WORDS, "CudaRankLayout.CTRL_WORDS")
                 .expect("ctrl.stride", CTRL_STRIDE, "CudaRankLayout.CTRL_STRIDE")
                 .expect("report.header", REPORT_HEADER, "CudaRankLayout.REPORT_HEADER")
@@ -470,9 +470,9 @@ final class CudaRankLayout {
                 .expect("trace.phases", TRACE_PHASES, "CudaRankLayout.TRACE_PHASES")
                 .expect("config.TR_FP8_GROUP", Fp8Quantizer.GROUP, "Fp8Quantizer.GROUP (scale groups)")
                 .expect("config.TR_EP_MAX_RANKS", MAX_RANKS, "CudaRankLayout.MAX_RANKS")
-                .expect("config.TR_EP_BATCH_RANKS", CudaLocalGroup.BATCH, "CudaLocalGroup.BATCH")
-                .expect("config.TR_EP_FP8_UNROLL", CudaLocalGroup.FP8_PAIRS_IN_FLIGHT,
-                        "CudaLocalGroup.FP8_PAIRS_IN_FLIGHT")
+                .expect("config.TR_EP_BATCH_RANKS", CudaLaunches.BATCH, "CudaLaunches.BATCH")
+                .expect("config.TR_EP_FP8_UNROLL", CudaLaunches.FP8_PAIRS_IN_FLIGHT,
+                        "CudaLaunches.FP8_PAIRS_IN_FLIGHT")
                 .expect("config.TR_EP_PLAN_SMEM_BYTES", PLAN_SMEM_BYTES, "CudaRankLayout.PLAN_SMEM_BYTES")
                 .verify();
     }

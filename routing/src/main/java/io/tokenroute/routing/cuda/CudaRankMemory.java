@@ -34,6 +34,11 @@ public interface CudaRankMemory {
      */
     long[] peerBases(int rank, long[] hostedBases);
 
+    /** The transport these ranks belong to, as {@link io.tokenroute.routing.ElasticGroup#transport()} names it. */
+    default String transport() {
+        return io.tokenroute.routing.TransportSpec.CUDA_LOCAL;
+    }
+
     /** The kernels the group launches; the group closes the module (after {@link #releaseKernels}). */
     default KernelModule loadKernels(CudaDevice device) {
         return KernelModule.load(device);

@@ -149,6 +149,16 @@ final class CudaRankViews implements AutoCloseable {
         return outputs[l];
     }
 
+    /** Whether {@code root} is local expert {@code l}'s combine-send view (zero-copy outputs need no copy). */
+    boolean isOutputView(int l, VectorSchemaRoot root) {
+        return root != null && root == outputs[l];
+    }
+
+    /** The allocator the host-side buffers of these views come from. */
+    BufferAllocator allocator() {
+        return allocator;
+    }
+
     /** The combine output ({@code hidden} bf16, {@code lost_weight} float32), resized to {@code rows}. */
     VectorSchemaRoot combined(int rows) {
         if (combined == null) {

@@ -15,28 +15,45 @@
  */
 package io.tokenroute.routing.cuda;
 
+import io.tokenroute.device.Cuda;
+import io.tokenroute.device.CudaDevice;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.LaunchEnvironment;
+import io.tokenroute.routing.TransportSpec;
+import io.tokenroute.routing.nvshmem.NvshmemGroup;
 import org.apache.arrow.memory.BufferAllocator;
 
-/** Opens the GPU transports behind {@link io.tokenroute.routing.TransportSpec}. */
+/** Opens the GPU transports behind {@link TransportSpec}. */
 public final class CudaTransports {
     private CudaTransports() {
     }
 
-    /** {@code cuda-local:DEVICE}: every rank on one GPU, one {@link io.tokenroute.routing.ElasticBuffer} per rank. */
+    /**
+     * {@code cuda-local:DEVICE}: every rank on one GPU, one {@link CudaElasticBuffer} per rank
+     * ({@link CudaLocalGroup#buffer(int)}) for the ranks' threads. The group opens the device and closes it.
+     *
+     * @throws io.tokenroute.device.CudaUnavailableException without CUDA
+     * @throws IllegalArgumentException if there is no such device
+     */
     public static ElasticGroup openCudaLocal(int device, BufferConfig config, BufferAllocator allocator) {
-        throw new UnsupportedOperationException("cuda-local through ElasticGroup.open is being wired up");
+        Cuda.requireAvailable("transport " + TransportSpec.CUDA_LOCAL);
+        CudaDevice gpu = CudaDevice.open(device);
+        try {
+            return CudaLocalGroup.open(gpu, true, config, allocator, CudaRankMemory.allLocal(config.ranks()));
+        } catch (RuntimeException | Error e) {
+            gpu.close();
+            throw e;
+        }
     }
 
     /**
-     * {@code nvshmem[:DEVICE]}: this process's rank as one NVSHMEM PE.
+     * {@code nvshmem[:DEVICE]}: this process's rank as one NVSHMEM PE ({@link NvshmemGroup#open}).
      *
      * @param device the CUDA device, or -1 for the local rank modulo the GPUs
      */
     public static ElasticGroup openNvshmem(int device, int rank, BufferConfig config, BufferAllocator allocator,
             LaunchEnvironment env) {
-        throw new UnsupportedOperationException("nvshmem through ElasticGroup.open is being wired up");
+        return NvshmemGroup.open(device, rank, config, allocator, env);
     }
 }

@@ -1,5 +1,6 @@
 package io.tokenroute.routing.nvshmem;
 
+import io.tokenroute.routing.security.JobSecret;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,7 +16,8 @@ import java.util.Objects;
  *     0's host across hosts; a wildcard address ({@code 0.0.0.0}, {@code ::}) is refused
  * @param joinTimeout how long rank 0 waits for every rank to fetch the id, and how long the others try to reach rank 0
  * @param socketInterface network interface NVSHMEM's unique-id bootstrap uses ({@code lo} on a single host; the
- *     interface of rank 0's address across hosts)
+ *     interface of rank 0's address across hosts), or null to leave it to NVSHMEM (or to
+ *     {@code NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME} in the process environment)
  * @param remoteTransport whether NVSHMEM may use a remote (IB/RDMA) transport for peers on other hosts; off, only
  *     peers reachable over NVLink/PCIe peer mappings take part
  * @param symmetricHeapBytes NVSHMEM symmetric heap per process ({@code NVSHMEM_SYMMETRIC_SIZE}); must hold every
@@ -40,7 +42,6 @@ public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout,
     public NvshmemOptions {
         Objects.requireNonNull(rendezvous, "rendezvous");
         Objects.requireNonNull(joinTimeout, "joinTimeout");
-        Objects.requireNonNull(socketInterface, "socketInterface");
         if (joinTimeout.isNegative() || joinTimeout.isZero()) {
             throw new IllegalArgumentException("joinTimeout must be positive, got " + joinTimeout);
         }
@@ -82,6 +83,28 @@ public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout,
     public NvshmemOptions withRendezvous(InetSocketAddress address) {
         return new NvshmemOptions(address, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes,
                 deviceKernels, forceDeviceCalls, secret);
+    }
+
+    /**
+     * Options for a rank whose place in the job comes from its launcher ({@link
+     * io.tokenroute.routing.LaunchEnvironment}): {@link #singleHost} with the launcher's rendezvous address ({@code
+     * TOKENROUTE_RENDEZVOUS}, or torchrun's {@code MASTER_ADDR} and {@code MASTER_PORT}) when it names one. A
+     * rendezvous on another host leaves the bootstrap interface to NVSHMEM ({@code NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME}
+     * chooses it) instead of {@code lo}.
+     *
+     * @param rendezvous the launcher's rendezvous address, or null for {@link #singleHost}'s
+     * @param symmetricHeapBytes see {@link #symmetricHeapBytes()}
+     */
+    public static NvshmemOptions launched(InetSocketAddress rendezvous, long symmetricHeapBytes) {
+        NvshmemOptions options = singleHost(symmetricHeapBytes);
+        if (rendezvous == null) {
+            return options;
+        }
+        String host = rendezvous.getHostString();
+        boolean loopback = host.equals("localhost") || host.startsWith("127.") || host.equals("::1")
+                || (rendezvous.getAddress() != null && rendezvous.getAddress().isLoopbackAddress());
+        return new NvshmemOptions(rendezvous, options.joinTimeout(), loopback ? options.socketInterface() : null,
+                options.remoteTransport(), symmetricHeapBytes, null, false, null);
     }
 
     /** These options with the NVSHMEM-linked kernels, optionally forced on for every peer. */

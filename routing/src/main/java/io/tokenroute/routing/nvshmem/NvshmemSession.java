@@ -2,6 +2,7 @@ package io.tokenroute.routing.nvshmem;
 
 import io.tokenroute.device.CudaDevice;
 import io.tokenroute.device.nvshmem.Nvshmem;
+import io.tokenroute.routing.security.JobSecret;
 import java.util.Objects;
 
 /**

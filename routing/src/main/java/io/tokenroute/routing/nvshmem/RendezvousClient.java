@@ -24,6 +24,7 @@ import static io.tokenroute.routing.nvshmem.UniqueIdRendezvous.REFUSED;
 import static io.tokenroute.routing.nvshmem.UniqueIdRendezvous.VERSION;
 import static io.tokenroute.routing.nvshmem.UniqueIdRendezvous.text;
 
+import io.tokenroute.routing.security.JobSecret;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;

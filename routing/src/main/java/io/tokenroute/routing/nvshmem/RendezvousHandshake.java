@@ -15,6 +15,7 @@
  */
 package io.tokenroute.routing.nvshmem;
 
+import io.tokenroute.routing.security.JobSecret;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
@@ -22,7 +23,6 @@ import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.Arrays;
 import javax.crypto.Cipher;
-import javax.crypto.Mac;
 import javax.crypto.spec.GCMParameterSpec;
 import javax.crypto.spec.SecretKeySpec;
 
@@ -46,7 +46,7 @@ final class RendezvousHandshake {
     private static final String CONTEXT = "TokenRoute unique-id rendezvous v" + UniqueIdRendezvous.VERSION + " ";
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    private final byte[] key;
+    private final JobSecret secret;
     private final int rank;
     private final int ranks;
     private final byte[] clientNonce;
@@ -57,7 +57,7 @@ final class RendezvousHandshake {
      * @param ranks the group size the client claimed
      */
     RendezvousHandshake(JobSecret secret, int rank, int ranks, byte[] clientNonce, byte[] serverNonce) {
-        this.key = secret.key();
+        this.secret = secret;
         this.rank = rank;
         this.ranks = ranks;
         this.clientNonce = clientNonce.clone();
@@ -127,13 +127,7 @@ final class RendezvousHandshake {
     }
 
     private byte[] hmac(String label) {
-        try {
-            Mac mac = Mac.getInstance("HmacSHA256");
-            mac.init(new SecretKeySpec(key, "HmacSHA256"));
-            return mac.doFinal(transcript(label));
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("HmacSHA256 is part of every Java runtime", e);
-        }
+        return secret.hmacSha256(transcript(label));
     }
 
     private byte[] transcript(String label) {

@@ -1,5 +1,6 @@
 package io.tokenroute.routing.nvshmem;
 
+import io.tokenroute.routing.security.JobSecret;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

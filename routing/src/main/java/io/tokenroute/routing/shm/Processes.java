@@ -8,7 +8,7 @@ import java.time.Instant;
 import java.util.Optional;
 
 /** Process identity and liveness as the attach words record them: a pid plus the process's start time. */
-final class Processes {
+public final class Processes {
     /** Start times of one process read through different handles agree to the clock tick; allow for rounding. */
     private static final long START_TOLERANCE_MILLIS = 1_000;
 
@@ -16,12 +16,12 @@ final class Processes {
     }
 
     /** This process's pid. */
-    static long selfPid() {
+    public static long selfPid() {
         return ProcessHandle.current().pid();
     }
 
     /** Start time of {@code pid} in epoch milliseconds, 0 if unknown. */
-    static long startMillis(long pid) {
+    public static long startMillis(long pid) {
         return ProcessHandle.of(pid).flatMap(h -> h.info().startInstant()).map(Instant::toEpochMilli).orElse(0L);
     }
 
@@ -29,7 +29,7 @@ final class Processes {
      * Whether {@code pid} is a running (or stopped) process that started at {@code startMillis} (0 = not recorded):
      * a zombie counts as dead (ProcessHandle reports zombies alive), and so does a pid reused by a later process.
      */
-    static boolean isAlive(long pid, long startMillis) {
+    public static boolean isAlive(long pid, long startMillis) {
         if (pid <= 0) {
             return false;
         }
@@ -52,7 +52,7 @@ final class Processes {
      * The state letter of {@code /proc/<pid>/stat} (R, S, D, T = stopped, t = traced, Z = zombie, ...), or '?' where
      * there is no procfs or the process is gone.
      */
-    static char linuxState(long pid) {
+    public static char linuxState(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"), StandardCharsets.US_ASCII);
             int close = stat.lastIndexOf(')');

@@ -37,11 +37,11 @@ import org.apache.arrow.memory.BufferAllocator;
  * that is a symbolic link, naming the file, its owner and mode. {@link ShmAccess#sharedWithGroup} admits one named
  * Unix group instead, for ranks running as several users. Names under {@link #defaultDirectory()} are visible to every
  * local user, who could take a name first (the join then fails, it never joins their file): on a shared host give
- * the group a path in a directory of your own, as {@link RankLauncher} does.
+ * the group a path in a directory of your own, as {@link io.tokenroute.routing.launch.RankLauncher} does.
  *
  * <p><b>Closing</b> closes the buffer, marks the rank gone and unmaps the file; it never waits on a peer. The last live
  * rank to close (live: attached, process alive, not gone) deletes the file, also when other ranks died; a launcher
- * should still delete what a group that died entirely leaves behind ({@link RankLauncher} does).
+ * should still delete what a group that died entirely leaves behind (the {@code RankLauncher} does).
  */
 public final class ShmGroup implements ElasticGroup {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,200}");

@@ -5,6 +5,7 @@ import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.memory.RankRegion;
 import io.tokenroute.routing.memory.SymmetricMemory;
 import io.tokenroute.routing.protocol.RegionLayout;
+import io.tokenroute.routing.security.PrivateFiles;
 import java.io.IOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -65,7 +66,7 @@ public final class ShmMemory implements SymmetricMemory {
     /** "TKRT-SHM" in ASCII, read as a big-endian long. */
     static final long MAGIC = 0x544B52542D53484DL;
     /** Version of the file layout above (and of the {@link RegionLayout} regions follow). */
-    public static final long LAYOUT_VERSION = 3;
+    public static final long LAYOUT_VERSION = 4;
     private static final long PAGE = 4096;
     private static final int MAGIC_AT = 0;
     private static final int VERSION_AT = 8;

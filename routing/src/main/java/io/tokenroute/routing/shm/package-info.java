@@ -9,14 +9,12 @@
  *   <li>{@link io.tokenroute.routing.shm.ShmMemory}: the file (header with magic, layout version, configuration
  *       fingerprint and per-rank attach words, then R page-aligned regions), as
  *       {@link io.tokenroute.routing.memory.SymmetricMemory}.</li>
- *   <li>{@link io.tokenroute.routing.shm.RankLauncher}: starts R rank processes with this JVM's binary and class path,
- *       collects their exit codes, events and results, and injects faults; the rank side is
- *       {@link io.tokenroute.routing.shm.LaunchedRank}.</li>
- *   <li>{@link io.tokenroute.routing.shm.RankFault}: a rank SIGKILLs itself ({@code kill -9 <own pid>}; no shutdown
- *       hooks run, the process is simply gone) or SIGSTOPs itself ({@code kill -STOP <own pid>}; the whole JVM
- *       freezes until the parent's SIGCONT, {@link io.tokenroute.routing.shm.RankLauncher#resume}) when it reaches a
- *       chosen phase for a chosen time.</li>
+ *   <li>{@link io.tokenroute.routing.shm.Processes}: process identity and liveness (pid plus start time) as the attach
+ *       words record them.</li>
  * </ul>
+ *
+ * <p>Starting rank processes and injecting faults into them is the concern of {@code io.tokenroute.routing.launch},
+ * which builds on this package; private files are {@link io.tokenroute.routing.security}'s.
  *
  * <p>Cross-process ordering needs nothing beyond what the protocol already does: {@code RankRegion}'s VarHandle
  * accesses on a direct (mapped) buffer are real CPU loads and stores with acquire/release fences (and a locked

@@ -264,14 +264,14 @@ class CudaLocalGpuTest {
                 assertEquals(MemoryLocation.cuda(device.ordinal()), export.view().location());
                 assertEquals(out.get(2).readyEvent().syncEventSlotAddress(), export.view().syncEvent());
             }
-            long[] stats = group.cumulativeRecvStats(1);
+            long[] stats = group.buffer(1).cumulativeRecvStats();
             long total = 0;
             for (int l = 0; l < 4; l++) {
                 assertEquals(d.get(1).recvCount(l), stats[l], "cumulative recv stats after one dispatch");
                 total += stats[l];
             }
             assertTrue(total >= 0);
-            for (long w : group.dispatchWaitNanos(1)) {
+            for (long w : group.buffer(1).dispatchWaitNanos()) {
                 assertTrue(w >= 0);
             }
         } finally {
@@ -452,7 +452,7 @@ class CudaLocalGpuTest {
             for (int p : expectedMasked) {
                 assertEquals(1, mask[p]);
             }
-            group.clearMask(victim);
+            group.buffer(victim).clearMask();
             assertTrue(group.readmit(victim, survivors));
             CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 8, 5, 16, 256, 4, 16), DispatchOptions.BF16,
                     true);
@@ -556,7 +556,7 @@ class CudaLocalGpuTest {
             boolean[] survivors = without(ranks, victim);
             for (int r = 0; r < ranks; r++) {
                 if (r != victim) {
-                    group.updateMask(r, victim, true);
+                    group.buffer(r).updateMask(victim, true);
                 }
             }
             long t0 = System.nanoTime();
@@ -569,10 +569,10 @@ class CudaLocalGpuTest {
                     assertEquals(0, out.dispatchNewly()[r].length, "engine masking is not a new mask");
                 }
             }
-            assertThrows(IllegalArgumentException.class, () -> group.updateMask(0, 0, true), "no self-masking");
+            assertThrows(IllegalArgumentException.class, () -> group.buffer(0).updateMask(0, true), "no self-masking");
             int[][] agreed = group.agreeMask(survivors);
             assertEquals(1, agreed[0][victim]);
-            group.clearMask(0);
+            group.buffer(0).clearMask();
             assertArrayEquals(new int[ranks], group.queryMask(0));
         }
     }

@@ -146,9 +146,9 @@ class CudaRankLayoutTest {
         assertTrue(text.contains("7 entries"), text);
         assertTrue(text.contains("descriptor.hidden: kernels 48, Java 40 (CudaRankLayout.Field)"), text);
         assertTrue(text.contains("state.bytes: kernels need 264, Java has only 256"), text);
-        assertTrue(text.contains("batch.send.n: kernels 1540, Java 1536 (CudaLocalGroup.SEND_N)"), text);
+        assertTrue(text.contains("batch.send.n: kernels 1540, Java 1536 (CudaLaunches.SEND_N)"), text);
         assertTrue(text.contains("format.FP8_UE8M0: kernels 5, Java 7 (DispatchOptions.formatCode())"), text);
-        assertTrue(text.contains("config.TR_EP_BATCH_RANKS: kernels 32, Java 64 (CudaLocalGroup.BATCH)"), text);
+        assertTrue(text.contains("config.TR_EP_BATCH_RANKS: kernels 32, Java 64 (CudaLaunches.BATCH)"), text);
         assertTrue(text.contains("phase.AGREE: absent from the kernels' ABI, Java 8 (Phase.code())"), text);
         assertTrue(text.contains("phase.DRAIN: kernels 9, absent from Java"), text);
     }

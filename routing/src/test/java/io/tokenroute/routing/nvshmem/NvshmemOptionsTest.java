@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.tokenroute.routing.security.JobSecret;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,6 +40,27 @@ class NvshmemOptionsTest {
                 System.setProperty(NvshmemOptions.RENDEZVOUS_PROPERTY, before);
             }
         }
+    }
+
+    @Test
+    void launchedOptionsTakeTheLaunchersRendezvousAndLeaveARemoteBootstrapToNvshmem() {
+        NvshmemOptions local = NvshmemOptions.launched(InetSocketAddress.createUnresolved("127.0.0.1", 29601), 5L << 20);
+        assertEquals("127.0.0.1", local.rendezvous().getHostString());
+        assertEquals(29601, local.rendezvous().getPort());
+        assertEquals("lo", local.socketInterface(), "a loopback rendezvous: every rank on this host");
+        assertEquals(5L << 20, local.symmetricHeapBytes());
+        assertNull(local.secret(), "the secret comes from the environment when joining");
+        assertEquals("lo", NvshmemOptions.launched(InetSocketAddress.createUnresolved("localhost", 29601), 1 << 20)
+                .socketInterface());
+        NvshmemOptions remote = NvshmemOptions.launched(InetSocketAddress.createUnresolved("gpu-node-0", 29602),
+                1 << 20);
+        assertEquals("gpu-node-0", remote.rendezvous().getHostString());
+        assertNull(remote.socketInterface(), "across hosts NVSHMEM (or NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME) picks it");
+        assertFalse(remote.remoteTransport());
+        NvshmemOptions none = NvshmemOptions.launched(null, 1 << 20);
+        assertEquals(NvshmemOptions.singleHost(1 << 20), none, "no launcher rendezvous: the single-host defaults");
+        assertThrows(IllegalArgumentException.class,
+                () -> NvshmemOptions.launched(InetSocketAddress.createUnresolved("0.0.0.0", 29603), 1 << 20));
     }
 
     @Test

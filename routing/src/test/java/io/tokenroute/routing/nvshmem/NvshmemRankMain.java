@@ -16,7 +16,8 @@ import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.cuda.CudaCombined;
 import io.tokenroute.routing.cuda.CudaDispatched;
 import io.tokenroute.routing.cuda.CudaStepChecker;
-import io.tokenroute.routing.shm.LaunchedRank;
+import io.tokenroute.routing.cuda.CudaTestSupport;
+import io.tokenroute.routing.launch.LaunchedRank;
 import io.tokenroute.routing.testkit.KillScenario;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
@@ -131,7 +132,7 @@ public final class NvshmemRankMain {
         int self = buffer.rank();
         int localExperts = buffer.config().localExperts();
         int hidden = buffer.config().hidden();
-        buffer.poisonResults();
+        CudaTestSupport.poisonResults(buffer.group());
         try (TokenBatch batch = inputs[self].toBatch(allocator)) {
             CudaDispatched d = buffer.dispatch(batch, options);
             int[] dispatchNewly = d.newlyMasked();
@@ -149,7 +150,7 @@ public final class NvshmemRankMain {
                         outputs.add(CudaStepChecker.outputBatch(allocator, hidden, rows));
                     }
                 }
-                CudaCombined c = buffer.combine(outputs, batch);
+                CudaCombined c = buffer.combine(d, outputs, batch);
                 if (check) {
                     CudaStepChecker.checkCombine(c, inputs[self], localExperts, presence.combineExperts(), options);
                 }
@@ -259,7 +260,7 @@ public final class NvshmemRankMain {
             case CLEAN -> buffer.cleanBuffer();
             case BARRIER -> buffer.barrier();
             case ALL_GATHER -> {
-                byte[][] all = buffer.allGather(KillScenario.payload(buffer.rank(), s));
+                byte[][] all = buffer.allGatherBytes(KillScenario.payload(buffer.rank(), s));
                 if (checkPayloads) {
                     scenario.assertGathered(all, s);
                 }

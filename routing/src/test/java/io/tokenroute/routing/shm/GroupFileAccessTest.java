@@ -22,7 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenroute.routing.BufferConfig;
-import io.tokenroute.routing.nvshmem.JobSecret;
+import io.tokenroute.routing.launch.RankLauncher;
+import io.tokenroute.routing.security.JobSecret;
+import io.tokenroute.routing.security.PrivateFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;

@@ -15,7 +15,9 @@
  */
 package io.tokenroute.routing.shm;
 
-import io.tokenroute.routing.nvshmem.JobSecret;
+import io.tokenroute.routing.launch.LaunchedRank;
+import io.tokenroute.routing.launch.RankLauncher;
+import io.tokenroute.routing.security.JobSecret;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -11,6 +11,7 @@ import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.launch.RankFault;
 import io.tokenroute.routing.protocol.RegionLayout;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;

@@ -9,7 +9,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.shm.RankLauncher.RankResult;
+import io.tokenroute.routing.launch.RankFault;
+import io.tokenroute.routing.launch.RankLauncher;
+import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -9,6 +9,8 @@ import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.PeerTimeoutException;
+import io.tokenroute.routing.launch.LaunchedRank;
+import io.tokenroute.routing.launch.RankFault;
 import io.tokenroute.routing.testkit.KillScenario;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;

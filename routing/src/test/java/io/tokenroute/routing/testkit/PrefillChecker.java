@@ -122,6 +122,8 @@ public final class PrefillChecker {
         long ids = hiddenAddress(root, "topk_idx");
         long weights = hiddenAddress(root, "topk_weights");
         int hidden = inputs[self].hidden();
+        StepChecker.RowBlock block = StepChecker.RowBlock.read(ResultAccess.host(), root, expected.size(), hidden,
+                options);
         int[] perSource = new int[inputs.length];
         short[][] seen = new short[expected.size()][];
         for (int i = 0; i < expected.size(); i++) {
@@ -137,8 +139,8 @@ public final class PrefillChecker {
             }
             assertArrayEquals(row.localIds(), gotIds, where + " topk_idx (local ids)");
             assertArrayEquals(row.weights(), gotWeights, 0f, where + " topk_weights");
-            seen[i] = options.fp8() ? StepChecker.checkFp8Row(root, i, hidden, row.bits(), options, where)
-                    : StepChecker.checkBf16Row(root, i, hidden, row.bits(), where);
+            seen[i] = options.fp8() ? StepChecker.checkFp8Row(block, i, hidden, row.bits(), options, where)
+                    : StepChecker.checkBf16Row(block, i, hidden, row.bits(), where);
             perSource[row.srcRank()]++;
         }
         int begin = 0;
@@ -181,7 +183,7 @@ public final class PrefillChecker {
             for (int i = 0; i < rows.length; i++) {
                 rows[i] = seen[d.expertRow(l, i)];
             }
-            StepChecker.writeRows(d.expertOutputAddress(l), self * localExperts + l, rows);
+            StepChecker.writeRows(ResultAccess.host(), d.expertOutputAddress(l), self * localExperts + l, rows);
         }
     }
 

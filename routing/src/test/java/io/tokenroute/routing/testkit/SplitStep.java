@@ -9,7 +9,6 @@ import io.tokenroute.routing.testkit.StepChecker.Presence;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.util.MemoryUtil;
 import org.apache.arrow.vector.VectorSchemaRoot;
 
 /**
@@ -69,8 +68,9 @@ public final class SplitStep implements AutoCloseable {
 
     /** Writes the expert outputs into the buffer's zero-copy send rows. */
     public void writeZeroCopyOutputs() {
+        ResultAccess access = ResultAccess.of(dispatched);
         for (int l = 0; l < dispatched.numLocalExperts(); l++) {
-            writeRows(dispatched.expertOutputAddress(l), expert(l), seen.get(l));
+            StepChecker.writeRows(access, dispatched.expertOutputAddress(l), expert(l), seen.get(l));
         }
     }
 
@@ -83,7 +83,7 @@ public final class SplitStep implements AutoCloseable {
                 int hidden = buffer.config().hidden();
                 VectorSchemaRoot root = TestBatches.hiddenRoot(allocator, io.tokenroute.arrow.types.HiddenDtype.BF16,
                         hidden, rows.length);
-                writeRows(TestBatches.hiddenAddress(root), expert(l), rows);
+                StepChecker.writeRows(ResultAccess.host(), TestBatches.hiddenAddress(root), expert(l), rows);
                 out.add(root);
             }
             return out;
@@ -106,15 +106,6 @@ public final class SplitStep implements AutoCloseable {
 
     private int expert(int l) {
         return buffer.rank() * buffer.config().localExperts() + l;
-    }
-
-    private static void writeRows(long address, int expert, short[][] rows) {
-        for (int i = 0; i < rows.length; i++) {
-            for (int c = 0; c < rows[i].length; c++) {
-                MemoryUtil.putShort(address + 2L * ((long) i * rows[i].length + c),
-                        ExpertFunction.apply(expert, rows[i][c]));
-            }
-        }
     }
 
     @Override

@@ -10,19 +10,21 @@ import io.tokenroute.routing.Combined;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticBuffer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.util.MemoryUtil;
 import org.apache.arrow.vector.FieldVector;
-import org.apache.arrow.vector.IntVector;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
 
 /**
  * Runs one dispatch → expert → combine step on one rank and checks every output against {@link Reference}, with
- * outputs poisoned before the step. Shared by every transport's conformance tests.
+ * outputs poisoned before the step. Shared by every transport's conformance tests; results in device memory are read
+ * and written through {@link ResultAccess} (CUDA copies), never by the CPU.
  */
 public final class StepChecker {
     private static final byte POISON = (byte) 0xA5;
@@ -85,15 +87,16 @@ public final class StepChecker {
             List<short[][]> seen = checkDispatch(d, inputs, self, localExperts, options,
                     afterDispatch.dispatchSources());
             List<VectorSchemaRoot> outputs = zeroCopy ? null : new ArrayList<>();
+            ResultAccess access = ResultAccess.of(d);
             for (int l = 0; l < localExperts; l++) {
-                poisonRoot(d.expertOutput(l));
+                poisonRoot(access, d.expertOutput(l));
             }
             try {
                 for (int l = 0; l < localExperts; l++) {
                     int e = self * localExperts + l;
                     short[][] rows = seen.get(l);
                     if (zeroCopy) {
-                        writeRows(d.expertOutputAddress(l), e, rows);
+                        writeRows(access, d.expertOutputAddress(l), e, rows);
                     } else {
                         outputs.add(expertOutputBatch(allocator, buffer.config().hidden(), e, rows));
                     }
@@ -102,7 +105,7 @@ public final class StepChecker {
                 Presence afterCombine = combinePresence != null ? combinePresence : ofMask(buffer);
                 checkCombine(c, inputs[self], localExperts, afterCombine.combineExperts(), options);
                 poisonReceived(d);
-                poisonRoot(c.batch());
+                poisonRoot(ResultAccess.of(c), c.batch());
                 return new StepOutcome(d, dispatchMaskedRanks, c.newlyMasked(), dispatchMasked);
             } finally {
                 if (outputs != null) {
@@ -121,15 +124,14 @@ public final class StepChecker {
         int hidden = buffer.config().hidden();
         try (TokenBatch batch = mine.toBatch(allocator)) {
             Dispatched d = buffer.dispatch(batch);
+            ResultAccess access = ResultAccess.of(d);
             for (int l = 0; l < localExperts; l++) {
-                long in = dataAddress(d.expert(l), TokenBatchSchema.HIDDEN);
-                short[][] rows = new short[d.recvCount(l)][hidden];
+                short[] all = access.shorts(dataAddress(d.expert(l), TokenBatchSchema.HIDDEN), d.recvCount(l) * hidden);
+                short[][] rows = new short[d.recvCount(l)][];
                 for (int i = 0; i < rows.length; i++) {
-                    for (int c = 0; c < hidden; c++) {
-                        rows[i][c] = MemoryUtil.getShort(in + 2L * ((long) i * hidden + c));
-                    }
+                    rows[i] = Arrays.copyOfRange(all, i * hidden, (i + 1) * hidden);
                 }
-                writeRows(d.expertOutputAddress(l), buffer.rank() * localExperts + l, rows);
+                writeRows(access, d.expertOutputAddress(l), buffer.rank() * localExperts + l, rows);
             }
             buffer.combine(d, batch);
         }
@@ -144,24 +146,27 @@ public final class StepChecker {
     public static List<short[][]> checkDispatch(Dispatched d, RankInput[] inputs, int self, int localExperts,
             DispatchOptions options, boolean[] sources) {
         List<short[][]> seen = new ArrayList<>();
+        ResultAccess access = ResultAccess.of(d);
         for (int l = 0; l < localExperts; l++) {
             List<Reference.Row> expected = Reference.expertRows(inputs, self, localExperts, l, sources);
             assertEquals(expected.size(), d.recvCount(l), "rank " + self + " expert " + l + " row count");
             VectorSchemaRoot root = d.expert(l);
             assertEquals(expected.size(), root.getRowCount());
-            IntVector srcRank = (IntVector) root.getVector("src_rank");
-            IntVector srcToken = (IntVector) root.getVector("src_token");
+            int n = expected.size();
+            int[] srcRank = access.ints(root.getVector("src_rank").getDataBuffer().memoryAddress(), n);
+            int[] srcToken = access.ints(root.getVector("src_token").getDataBuffer().memoryAddress(), n);
             int hidden = inputs[self].hidden();
-            short[][] rows = new short[expected.size()][];
+            RowBlock block = RowBlock.read(access, root, n, hidden, options);
+            short[][] rows = new short[n][];
             int[] perSource = new int[inputs.length];
-            for (int i = 0; i < expected.size(); i++) {
+            for (int i = 0; i < n; i++) {
                 Reference.Row row = expected.get(i);
                 String where = "rank " + self + " expert " + l + " row " + i;
-                assertEquals(row.srcRank(), srcRank.get(i), where + " src_rank");
-                assertEquals(row.srcToken(), srcToken.get(i), where + " src_token");
+                assertEquals(row.srcRank(), srcRank[i], where + " src_rank");
+                assertEquals(row.srcToken(), srcToken[i], where + " src_token");
                 perSource[row.srcRank()]++;
-                rows[i] = options.fp8() ? checkFp8Row(root, i, hidden, row.bits(), options, where)
-                        : checkBf16Row(root, i, hidden, row.bits(), where);
+                rows[i] = options.fp8() ? checkFp8Row(block, i, hidden, row.bits(), options, where)
+                        : checkBf16Row(block, i, hidden, row.bits(), where);
             }
             int begin = 0;
             for (int p = 0; p < inputs.length; p++) {
@@ -174,38 +179,47 @@ public final class StepChecker {
         return seen;
     }
 
-    /** Checks row {@code i} of the bf16 {@code hidden} column bit for bit; returns it. */
-    public static short[] checkBf16Row(VectorSchemaRoot root, int i, int hidden, short[] expected, String where) {
-        long a = dataAddress(root, TokenBatchSchema.HIDDEN) + 2L * hidden * i;
-        short[] actual = new short[hidden];
-        for (int c = 0; c < hidden; c++) {
-            actual[c] = MemoryUtil.getShort(a + 2L * c);
+    /** Received rows as host copies: bf16 bits, or fp8 codes and their scales' bytes. */
+    public record RowBlock(short[] bf16, byte[] fp8, byte[] scales) {
+        /** Copies the first {@code n} rows of {@code root}'s hidden (bf16) or fp8 and scales columns. */
+        public static RowBlock read(ResultAccess access, VectorSchemaRoot root, int n, int hidden,
+                DispatchOptions options) {
+            if (!options.fp8()) {
+                return new RowBlock(access.shorts(dataAddress(root, TokenBatchSchema.HIDDEN), n * hidden), null, null);
+            }
+            int scaleBytes = n * (hidden / 128) * (options.ue8m0() ? 1 : 4);
+            return new RowBlock(null, access.bytes(dataAddress(root, "fp8"), n * hidden),
+                    access.bytes(dataAddress(root, "scales"), scaleBytes));
         }
+    }
+
+    /** Checks row {@code i} of {@code block}'s bf16 rows bit for bit; returns it. */
+    public static short[] checkBf16Row(RowBlock block, int i, int hidden, short[] expected, String where) {
+        short[] actual = Arrays.copyOfRange(block.bf16(), i * hidden, (i + 1) * hidden);
         org.junit.jupiter.api.Assertions.assertArrayEquals(expected, actual, where + " hidden bits");
         return actual;
     }
 
     /**
-     * Checks row {@code i} of the {@code fp8} and {@code scales} columns against the quantiser applied to
-     * {@code source}; returns the row as the expert sees it (dequantised, bf16).
+     * Checks row {@code i} of {@code block}'s fp8 codes and scales against the quantiser applied to {@code source};
+     * returns the row as the expert sees it (dequantised, bf16).
      */
-    public static short[] checkFp8Row(VectorSchemaRoot root, int i, int hidden, short[] source,
-            DispatchOptions options, String where) {
+    public static short[] checkFp8Row(RowBlock block, int i, int hidden, short[] source, DispatchOptions options,
+            String where) {
         int groups = hidden / 128;
         byte[] q = new byte[hidden];
         float[] scales = new float[groups];
         short[] dequantised = Reference.fp8RoundTrip(source, options.roundScale(), q, scales);
-        long qa = dataAddress(root, "fp8") + (long) hidden * i;
-        long sa = dataAddress(root, "scales");
         for (int c = 0; c < hidden; c++) {
-            assertEquals(q[c], MemoryUtil.getByte(qa + c), where + " fp8 channel " + c);
+            assertEquals(q[c], block.fp8()[i * hidden + c], where + " fp8 channel " + c);
         }
+        ByteBuffer scaleBytes = ByteBuffer.wrap(block.scales()).order(ByteOrder.LITTLE_ENDIAN);
         for (int g = 0; g < groups; g++) {
             if (options.ue8m0()) {
-                assertEquals(Ue8m0.pack(scales[g]), MemoryUtil.getByte(sa + (long) groups * i + g), where + " ue8m0");
+                assertEquals(Ue8m0.pack(scales[g]), block.scales()[groups * i + g], where + " ue8m0");
             } else {
-                assertEquals(Float.floatToIntBits(scales[g]),
-                        MemoryUtil.getInt(sa + 4L * ((long) groups * i + g)), where + " scale " + g);
+                assertEquals(Float.floatToIntBits(scales[g]), scaleBytes.getInt(4 * (groups * i + g)),
+                        where + " scale " + g);
             }
         }
         return dequantised;
@@ -230,20 +244,22 @@ public final class StepChecker {
         }
     }
 
-    /** Writes expert {@code expert}'s outputs of {@code rows} (bf16, row-major) at {@code address}. */
-    public static void writeRows(long address, int expert, short[][] rows) {
+    /** Writes the expert's outputs for {@code rows} (row-major) at {@code address}. */
+    public static void writeRows(ResultAccess access, long address, int expert, short[][] rows) {
+        int hidden = rows.length == 0 ? 0 : rows[0].length;
+        short[] out = new short[rows.length * hidden];
         for (int i = 0; i < rows.length; i++) {
-            for (int c = 0; c < rows[i].length; c++) {
-                MemoryUtil.putShort(address + 2L * ((long) i * rows[i].length + c),
-                        ExpertFunction.apply(expert, rows[i][c]));
+            for (int c = 0; c < hidden; c++) {
+                out[i * hidden + c] = ExpertFunction.apply(expert, rows[i][c]);
             }
         }
+        access.write(address, out);
     }
 
     private static VectorSchemaRoot expertOutputBatch(BufferAllocator allocator, int hidden, int expert,
             short[][] rows) {
         try (ArrowBuf data = allocator.buffer(Math.max(1, 2L * hidden * rows.length))) {
-            writeRows(data.memoryAddress(), expert, rows);
+            writeRows(ResultAccess.host(), data.memoryAddress(), expert, rows);
             return io.tokenroute.arrow.batch.ColumnViews.load(new org.apache.arrow.vector.types.pojo.Schema(List.of(
                     TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden))), allocator,
                     rows.length, List.of(data));
@@ -261,17 +277,22 @@ public final class StepChecker {
      * the next dispatch, when the protocol guarantees peers are done with them.)
      */
     public static void poisonReceived(Dispatched d) {
+        ResultAccess access = ResultAccess.of(d);
         for (int l = 0; l < d.numLocalExperts(); l++) {
-            poisonRoot(d.expert(l));
+            poisonRoot(access, d.expert(l));
         }
     }
 
-    /** Overwrites every data buffer of {@code root} with the poison pattern. */
+    /** Overwrites every data buffer of {@code root} (host memory) with the poison pattern. */
     public static void poisonRoot(VectorSchemaRoot root) {
+        poisonRoot(ResultAccess.host(), root);
+    }
+
+    private static void poisonRoot(ResultAccess access, VectorSchemaRoot root) {
         for (FieldVector v : root.getFieldVectors()) {
             FieldVector data = v instanceof FixedSizeListVector list ? list.getDataVector() : v;
             ArrowBuf buf = data.getDataBuffer();
-            MemoryUtil.setMemory(buf.memoryAddress(), buf.capacity(), POISON);
+            access.fill(buf.memoryAddress(), buf.capacity(), POISON);
         }
     }
 }

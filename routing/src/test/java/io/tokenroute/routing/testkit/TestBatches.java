@@ -124,6 +124,12 @@ public final class TestBatches {
      * Nothing may read its data (the CPU would fault): it only tests that host-only paths refuse it up front.
      */
     public static TokenBatch fakeDeviceBatch(BufferAllocator allocator, int n, int hidden, int topK) {
+        return fakeDeviceBatch(allocator, MemoryLocation.cuda(0), n, hidden, topK);
+    }
+
+    /** {@link #fakeDeviceBatch(BufferAllocator, int, int, int)} claiming to live in {@code location}. */
+    public static TokenBatch fakeDeviceBatch(BufferAllocator allocator, MemoryLocation location, int n, int hidden,
+            int topK) {
         long hiddenBytes = 2L * n * hidden;
         long idxBytes = 8L * n * topK;
         try (ArrowBuf h = ExternalMemory.wrap(allocator, FAKE_DEVICE_ADDRESS, hiddenBytes, () -> { });
@@ -131,8 +137,7 @@ public final class TestBatches {
                         () -> { });
                 ArrowBuf w = ExternalMemory.wrap(allocator, FAKE_DEVICE_ADDRESS + align(hiddenBytes) + align(idxBytes),
                         4L * n * topK, () -> { })) {
-            return TokenBatch.fromBuffers(allocator, MemoryLocation.cuda(0), HiddenDtype.BF16, n, hidden, topK, h, idx,
-                    w);
+            return TokenBatch.fromBuffers(allocator, location, HiddenDtype.BF16, n, hidden, topK, h, idx, w);
         }
     }
 

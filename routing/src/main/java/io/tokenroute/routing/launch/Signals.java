@@ -1,4 +1,4 @@
-package io.tokenroute.routing.shm;
+package io.tokenroute.routing.launch;
 
 import java.io.File;
 import java.io.IOException;

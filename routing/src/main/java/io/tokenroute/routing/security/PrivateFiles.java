@@ -13,7 +13,7 @@
  * See the License for the specific language governing permissions and
  * limitations under the License.
  */
-package io.tokenroute.routing.shm;
+package io.tokenroute.routing.security;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -128,8 +128,8 @@ public final class PrivateFiles {
      * {@link #requirePrivate(Path, String, boolean)}, where a file carrying group {@code sharedWith} (if not null) may
      * also be owned by another user and give its group read and write permission.
      */
-    static PosixFileAttributes requirePrivate(Path file, String what, GroupPrincipal sharedWith, boolean followLinks)
-            throws IOException {
+    public static PosixFileAttributes requirePrivate(Path file, String what, GroupPrincipal sharedWith,
+            boolean followLinks) throws IOException {
         PosixFileAttributes attrs = attributes(file, followLinks);
         List<String> problems = new ArrayList<>();
         UserPrincipal me = currentUser();
@@ -194,7 +194,8 @@ public final class PrivateFiles {
     // ------------------------------------------------------------------------------------------------ creating
 
     /** The permissions to create a private file or directory with, for {@link java.nio.file.Files#createFile}. */
-    static FileAttribute<Set<PosixFilePermission>> permissionsAttribute(boolean directory, GroupPrincipal sharedWith) {
+    public static FileAttribute<Set<PosixFilePermission>> permissionsAttribute(boolean directory,
+            GroupPrincipal sharedWith) {
         return PosixFilePermissions.asFileAttribute(permissions(directory, sharedWith));
     }
 
@@ -212,7 +213,7 @@ public final class PrivateFiles {
      * @throws AccessDeniedException if the file system did not keep them (or the group could not be set: this
      *     process's user must be a member of it)
      */
-    static void restrict(Path path, boolean directory, GroupPrincipal sharedWith) throws IOException {
+    public static void restrict(Path path, boolean directory, GroupPrincipal sharedWith) throws IOException {
         PosixFileAttributeView view = Files.getFileAttributeView(path, PosixFileAttributeView.class, NO_FOLLOW);
         if (view == null) {
             throw new AccessDeniedException(path.toString(), null, "the file system has no POSIX permissions, so"
@@ -236,7 +237,7 @@ public final class PrivateFiles {
      * already exist are left as they are (e.g. {@code /dev/shm}). Another process creating one at the same time is
      * fine.
      */
-    static void createDirectories(Path dir, GroupPrincipal sharedWith) throws IOException {
+    public static void createDirectories(Path dir, GroupPrincipal sharedWith) throws IOException {
         Deque<Path> missing = new ArrayDeque<>();
         for (Path p = dir.toAbsolutePath(); p != null && !Files.exists(p, NO_FOLLOW); p = p.getParent()) {
             missing.push(p);

@@ -13,9 +13,8 @@
  * See the License for the specific language governing permissions and
  * limitations under the License.
  */
-package io.tokenroute.routing.nvshmem;
+package io.tokenroute.routing.security;
 
-import io.tokenroute.routing.shm.PrivateFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -23,23 +22,26 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFileAttributes;
+import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 
 /**
- * The per-job secret the ranks of one job share, so that the unique-id rendezvous ({@link UniqueIdRendezvous}) admits
- * only them (docs/contract.md §8). It is never sent: both sides prove they hold it with an HMAC over fresh nonces.
+ * The per-job secret the ranks of one job share, so that the unique-id rendezvous of the {@code nvshmem} transport
+ * admits only them (docs/contract.md §8). It is never sent: both sides prove they hold it with an HMAC over fresh nonces.
  *
  * <p>Where it comes from, as launchers provide it: {@code $}{@value #ENV} (the secret's text), or
  * {@code $}{@value #FILE_ENV} naming a file that holds it and is private to the user the rank runs as (a regular file
  * it owns with mode 0600 or 0400; a link is followed and its target checked); or {@link #of} /
- * {@link #fromFile} in code, passed with {@link NvshmemOptions#withSecret}. {@link #generate()} makes a fresh one
+ * {@link #fromFile} in code, passed with {@code NvshmemOptions.withSecret}. {@link #generate()} makes a fresh one
  * (32 random bytes as 64 hex digits), e.g. {@code openssl rand -hex 32} on the command line does the same.
- * {@link io.tokenroute.routing.shm.RankLauncher} gives every process it starts one through the environment, which
+ * The {@code RankLauncher} gives every process it starts one through the environment, which
  * only the same user (and root) can read; never put a secret on a command line, which every local user can read.
  *
  * <p>The secret's text is taken with surrounding whitespace removed (a file's trailing newline) and must have at least
@@ -161,9 +163,18 @@ public final class JobSecret {
         return source;
     }
 
-    /** The key material: the text's UTF-8 bytes (a copy). */
-    byte[] key() {
-        return key.clone();
+    /**
+     * HMAC-SHA256 of {@code message} keyed with this secret (the text's UTF-8 bytes): what a handshake derives its
+     * proofs and keys from, so the key material itself never leaves this object.
+     */
+    public byte[] hmacSha256(byte[] message) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(key, "HmacSHA256"));
+            return mac.doFinal(message);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every Java runtime", e);
+        }
     }
 
     /** Whether {@code other} holds the same secret (compared in constant time). */

@@ -1,7 +1,8 @@
-package io.tokenroute.routing.shm;
+package io.tokenroute.routing.launch;
 
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.PhaseListener;
+import io.tokenroute.routing.shm.Processes;
 import java.io.IOException;
 import java.util.Locale;
 import java.util.concurrent.locks.LockSupport;

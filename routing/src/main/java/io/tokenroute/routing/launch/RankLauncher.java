@@ -1,6 +1,9 @@
-package io.tokenroute.routing.shm;
+package io.tokenroute.routing.launch;
 
-import io.tokenroute.routing.nvshmem.JobSecret;
+import io.tokenroute.routing.security.JobSecret;
+import io.tokenroute.routing.security.PrivateFiles;
+import io.tokenroute.routing.shm.Processes;
+import io.tokenroute.routing.shm.ShmGroup;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,4 +1,4 @@
-package io.tokenroute.routing.shm;
+package io.tokenroute.routing.launch;
 
 import io.tokenroute.routing.PhaseListener;
 import java.io.BufferedReader;

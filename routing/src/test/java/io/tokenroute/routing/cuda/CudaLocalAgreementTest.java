@@ -1,0 +1,42 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+package io.tokenroute.routing.cuda;
+
+import io.tokenroute.routing.AgreementSuite;
+import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.ConformanceSuite;
+import io.tokenroute.routing.ElasticGroup;
+import java.time.Duration;
+import java.util.Set;
+
+/**
+ * The agreement interleavings on {@code cuda-local}. They check the confirmed agreement and the mask gossip of the
+ * Java protocol, which the GPU transports do not have yet (their agreeMask is one gathering round): every test skips
+ * with that reason until they do.
+ */
+class CudaLocalAgreementTest extends AgreementSuite {
+
+    @Override
+    protected void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
+            ConformanceSuite.GroupBody body) {
+        CudaLocalGroups.run(config, checked, releaseUnchecked, Duration.ofMinutes(2), body);
+    }
+
+    @Override
+    protected Set<ElasticGroup.Capability> capabilities() {
+        return CudaLocalGroup.CAPABILITIES;
+    }
+}
