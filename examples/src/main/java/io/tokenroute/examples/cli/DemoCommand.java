@@ -313,40 +313,26 @@ public final class DemoCommand implements Callable<Integer> {
 
     /** Sets on {@code b} the shape options given on the command line; the others keep the mode's defaults. */
     private void setGiven(DemoConfig.Builder b) {
-        if (given("--ranks")) {
-            b.ranks(ranks);
-        }
-        if (given("--experts")) {
-            b.experts(experts);
-        }
-        if (given("--redundant")) {
-            b.redundant(redundant);
-        }
-        if (given("--tokens")) {
-            b.tokens(tokens);
-        }
-        if (given("--hidden")) {
-            b.hidden(hidden);
-        }
-        if (given("--topk")) {
-            b.topK(topK);
-        }
-        if (given("--steps")) {
-            b.steps(steps);
-        }
-        if (given("--warmup")) {
-            b.warmupSteps(warmupSteps);
-        }
-        if (given("--chunk-rows")) {
-            b.prefillChunkRows(chunkRows);
-        }
-        if (given("--chunks")) {
-            b.prefillChunks(chunks);
-        }
+        ifGiven("--ranks", () -> b.ranks(ranks));
+        ifGiven("--experts", () -> b.experts(experts));
+        ifGiven("--redundant", () -> b.redundant(redundant));
+        ifGiven("--tokens", () -> b.tokens(tokens));
+        ifGiven("--hidden", () -> b.hidden(hidden));
+        ifGiven("--topk", () -> b.topK(topK));
+        ifGiven("--steps", () -> b.steps(steps));
+        ifGiven("--warmup", () -> b.warmupSteps(warmupSteps));
+        ifGiven("--chunk-rows", () -> b.prefillChunkRows(chunkRows));
+        ifGiven("--chunks", () -> b.prefillChunks(chunks));
         if (given("--timeout")) {
             b.timeout(timeout);
         } else if (transport.onGpu()) {
             b.timeout(new DurationConverter().convert(DemoTransport.GPU_TIMEOUT));
+        }
+    }
+
+    private void ifGiven(String option, Runnable set) {
+        if (given(option)) {
+            set.run();
         }
     }
 
