@@ -29,10 +29,11 @@ final class DemoPlot {
         System.setProperty("java.awt.headless", "true");
         double[] latency = summary.stepMillis();
         int[] steps = IntStream.range(0, latency.length).filter(s -> !Double.isNaN(latency[s])).toArray();
+        String mode = summary.config().mode().label();
         XYChart chart = new XYChartBuilder().width(1100).height(520)
-                .title("TokenRoute decode demo: " + summary.config().ranks() + " ranks, timeout "
+                .title("TokenRoute " + mode + " demo: " + summary.config().ranks() + " ranks, timeout "
                         + summary.config().timeout().toMillis() + " ms")
-                .xAxisTitle("decode step").yAxisTitle("step latency (ms)").build();
+                .xAxisTitle(mode + " step").yAxisTitle("step latency (ms)").build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
         chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
         chart.getStyler().setYAxisGroupPosition(1, Styler.YAxisPosition.Right);

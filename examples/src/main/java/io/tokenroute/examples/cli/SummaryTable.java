@@ -1,6 +1,7 @@
 package io.tokenroute.examples.cli;
 
 import io.tokenroute.examples.demo.DemoConfig;
+import io.tokenroute.examples.demo.DemoMode;
 import io.tokenroute.examples.demo.DemoSummary;
 import io.tokenroute.examples.demo.DemoSummary.FailureReport;
 import io.tokenroute.examples.demo.DemoSummary.LatencyStats;
@@ -26,6 +27,15 @@ final class SummaryTable {
                 c.hidden(), c.topK(), c.steps(), duration(c.timeout()), c.warmupSteps(), duration(c.warmupTimeout()));
     }
 
+    /** One line on the prefill queues the run's rows stream through (docs/contract.md §3b.4). */
+    static String prefillQueues(DemoConfig c) {
+        int queueRows = c.prefillChunks() * c.prefillChunkRows();
+        return String.format(Locale.ROOT, "prefill: each (source, destination) queue holds %d chunks x %d rows = %d"
+                + " rows; a step's %d tokens per rank stream through it (%d refills of a full queue)",
+                c.prefillChunks(), c.prefillChunkRows(), queueRows, c.tokens(),
+                (c.tokens() + queueRows - 1) / queueRows);
+    }
+
     /** The summary table, ending with a newline. */
     static String format(DemoSummary s) {
         StringBuilder b = new StringBuilder("summary\n");
@@ -39,10 +49,13 @@ final class SummaryTable {
         latency(b, "agreeMask per rank", s.agreeMask());
         if (!s.failures().isEmpty()) {
             line(b, "  failures");
-            line(b, "    %-16s%-10s%12s  %-18s%-12s%8s%12s%7s", "rank@step:phase", "detected", "latency(ms)",
-                    "masked in", "mask after", "damaged", "recomputed", "moves");
+            // Prefill phases are longer than the decode ones: the first column fits the longest.
+            int specWidth = Math.max(16, 1 + s.failures().stream().mapToInt(f -> f.spec().toString().length()).max()
+                    .orElse(0));
+            line(b, "    %-" + specWidth + "s%-10s%12s  %-18s%-12s%8s%12s%7s", "rank@step:phase", "detected",
+                    "latency(ms)", "masked in", "mask after", "damaged", "recomputed", "moves");
             for (FailureReport f : s.failures()) {
-                line(b, "    %-16s%-10s%12s  %-18s%-12s%8d%12d%7d", f.spec(),
+                line(b, "    %-" + specWidth + "s%-10s%12s  %-18s%-12s%8d%12d%7d", f.spec(),
                         f.detected() ? "step " + f.detectedStep() : "NEVER", millis(f.detectionMillis()),
                         f.detectedIn(), Arrays.toString(f.maskedAfter()), f.damagedTokens(), f.recomputedTokens(),
                         f.expertsMoved());
@@ -60,7 +73,7 @@ final class SummaryTable {
                         Arrays.toString(r.maskedAfter()), r.expertsMoved());
             }
         }
-        row(b, "tokens decoded", s.tokensDecoded() + " (" + s.outputsChecked()
+        row(b, s.config().mode() == DemoMode.PREFILL ? "tokens prefilled" : "tokens decoded", s.tokensDecoded() + " (" + s.outputsChecked()
                 + " outputs checked bit for bit against the reference)");
         row(b, "tokens recomputed", s.recomputedTokens() + " of " + s.damagedTokens() + " damaged");
         if (s.tokensRerouted() > 0) {

@@ -44,7 +44,10 @@ final class Transports {
         }
     }
 
-    /** Accepts the name of an available transport. */
+    /**
+     * Accepts the name of a known transport; whether this machine runs it is checked by the command
+     * ({@link #unavailableReason}), after what the other options say about it (a mode the transport does not run).
+     */
     static final class Name implements ITypeConverter<DemoTransport> {
         @Override
         public DemoTransport convert(String value) {
@@ -52,7 +55,7 @@ final class Transports {
                 throw new TypeConversionException("--transport takes a transport name here (" + String.join(", ",
                         AVAILABLE) + "), got '" + value + "': the demo chooses the group file and the GPU itself");
             }
-            return availableOrRefuse(value);
+            return known(value);
         }
     }
 
@@ -61,7 +64,10 @@ final class Transports {
         @Override
         public TransportSpec convert(String value) {
             int colon = value.indexOf(':');
-            availableOrRefuse(colon < 0 ? value : value.substring(0, colon));
+            String reason = unavailableReason(known(colon < 0 ? value : value.substring(0, colon)));
+            if (reason != null) {
+                throw new TypeConversionException(reason);
+            }
             try {
                 return TransportSpec.parse(value);
             } catch (IllegalArgumentException e) {
@@ -70,21 +76,24 @@ final class Transports {
         }
     }
 
-    /** The transport named {@code name} if this machine runs it; else the refusal, naming what is missing. */
-    private static DemoTransport availableOrRefuse(String name) {
-        String available = String.join(", ", AVAILABLE);
-        DemoTransport transport;
+    /**
+     * Null if this machine runs {@code transport}; else the refusal, naming what is missing and what is available.
+     */
+    static String unavailableReason(DemoTransport transport) {
+        if (transport.isAvailable()) {
+            return null;
+        }
+        return "transport '" + transport.id() + "' (" + transport.description() + ") is not available on this machine: "
+                + transport.unavailableReason() + "; available: " + String.join(", ", AVAILABLE);
+    }
+
+    /** The transport named {@code name}, or the refusal naming the transports this machine runs. */
+    private static DemoTransport known(String name) {
         try {
-            transport = DemoTransport.of(name);
+            return DemoTransport.of(name);
         } catch (IllegalArgumentException e) {
             throw new TypeConversionException("unknown transport '" + name + "'; available on this machine: "
-                    + available);
+                    + String.join(", ", AVAILABLE));
         }
-        if (!transport.isAvailable()) {
-            throw new TypeConversionException("transport '" + name + "' (" + transport.description()
-                    + ") is not available on this machine: " + transport.unavailableReason() + "; available: "
-                    + available);
-        }
-        return transport;
     }
 }

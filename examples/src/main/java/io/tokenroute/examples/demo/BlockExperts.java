@@ -3,6 +3,7 @@ package io.tokenroute.examples.demo;
 import java.nio.ByteOrder;
 import java.nio.ShortBuffer;
 import java.util.SplittableRandom;
+import java.util.function.IntUnaryOperator;
 import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
@@ -77,11 +78,39 @@ public final class BlockExperts {
         ShortBuffer in = MemoryUtil.directBuffer(src, bytes).order(ByteOrder.nativeOrder()).asShortBuffer();
         ShortBuffer out = MemoryUtil.directBuffer(dst, bytes).order(ByteOrder.nativeOrder()).asShortBuffer();
         for (int r = 0; r < rows; r++) {
-            in.get(r * hidden, bits, 0, hidden);
-            math.widen(bits, 0, x, hidden);
-            apply(expert, x, y);
-            math.narrow(y, bits, hidden);
-            out.put(r * hidden, bits, 0, hidden);
+            applyRow(expert, in, r, out, r, bits, x, y);
         }
+    }
+
+    /**
+     * Runs expert {@code expert} on the listed rows of a row-major bf16 table in off-heap memory, writing one output
+     * row per entry: the prefill mode's per-expert row lists, whose rows are not contiguous in the receive batch.
+     *
+     * @param table address of the bf16 table's first row ({@code tableRows × H} values)
+     * @param tableRows rows in the table
+     * @param rowOf the table row of entry {@code i}, for {@code 0 <= i < entries}
+     * @param dst address of {@code entries × H} bf16 outputs, row-major, entry order
+     * @param bits scratch, {@code [H]}
+     * @param x scratch, {@code [H]}
+     * @param y scratch, {@code [H]}
+     */
+    public void applyListed(int expert, long table, int tableRows, IntUnaryOperator rowOf, int entries, long dst,
+            short[] bits, float[] x, float[] y) {
+        ShortBuffer in = MemoryUtil.directBuffer(table, Math.multiplyExact(tableRows, 2 * hidden))
+                .order(ByteOrder.nativeOrder()).asShortBuffer();
+        ShortBuffer out = MemoryUtil.directBuffer(dst, Math.multiplyExact(entries, 2 * hidden))
+                .order(ByteOrder.nativeOrder()).asShortBuffer();
+        for (int i = 0; i < entries; i++) {
+            applyRow(expert, in, rowOf.applyAsInt(i), out, i, bits, x, y);
+        }
+    }
+
+    private void applyRow(int expert, ShortBuffer in, int inRow, ShortBuffer out, int outRow, short[] bits, float[] x,
+            float[] y) {
+        in.get(inRow * hidden, bits, 0, hidden);
+        math.widen(bits, 0, x, hidden);
+        apply(expert, x, y);
+        math.narrow(y, bits, hidden);
+        out.put(outRow * hidden, bits, 0, hidden);
     }
 }

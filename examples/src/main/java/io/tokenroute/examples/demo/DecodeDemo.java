@@ -28,9 +28,12 @@ import java.util.List;
 import org.apache.arrow.memory.RootAllocator;
 
 /**
- * The elastic decode demo (docs/contract.md §4): R ranks run a synthetic MoE decode loop ({@link RankLoop}) with real
- * expert arithmetic, every output checked bit for bit against a plain-loop reference, while injected failures stop
- * ranks mid-step and readmissions bring them back. The transport is one argument: the group is opened with
+ * The elastic demo (docs/contract.md §4): R ranks run a synthetic MoE engine loop ({@link RankLoop}) with real expert
+ * arithmetic, every output checked bit for bit against a plain-loop reference, while injected failures stop ranks
+ * mid-step and readmissions bring them back. Its steps are decode steps on the low-latency path, or with
+ * {@link DemoMode#PREFILL} prefill steps of hundreds of tokens per rank on the high-throughput path (§3b), whose rows
+ * stream through queues much smaller than a step; failures then stop a rank in the prefill notify or in the middle of
+ * its dispatch or combine stream. The transport is one argument: the group is opened with
  * {@link ElasticGroup#open} and every rank it hosts runs the same {@link RankLoop} on a thread of its own
  * ({@link RankThreads}); on {@code shm} and {@code nvshmem} each rank is a process ({@link RankProcesses}) that opens
  * the group from its launch environment and does the same for its one rank ({@link DemoRankProcess}).
@@ -55,6 +58,8 @@ import org.apache.arrow.memory.RootAllocator;
  * <pre>{@code
  * DemoSummary summary = new DecodeDemo(DemoConfig.builder().build(), DemoTransport.LOCAL).run(DemoListener.NONE)
  *         .summary();
+ * DemoSummary prefill = new DecodeDemo(DemoConfig.builder(DemoMode.PREFILL).build(), DemoTransport.LOCAL)
+ *         .run(DemoListener.NONE).summary();
  * }</pre>
  */
 public final class DecodeDemo {
@@ -79,9 +84,12 @@ public final class DecodeDemo {
 
     /**
      * @throws IllegalArgumentException if a transport whose ranks are processes is asked for readmissions (a SIGKILLed
-     *     process cannot come back)
+     *     process cannot come back), or if the mode does not run on the transport ({@link DemoMode#runsOn})
      */
     public DecodeDemo(DemoConfig config, DemoTransport transport) {
+        if (!config.mode().runsOn(transport)) {
+            throw new IllegalArgumentException(config.mode().refusal(transport));
+        }
         if (transport.processPerRank() && !config.readmits().isEmpty()) {
             throw new IllegalArgumentException("the " + transport + " transport cannot readmit: its failures SIGKILL"
                     + " rank processes");
@@ -109,8 +117,9 @@ public final class DecodeDemo {
     }
 
     /**
-     * The throw-away run before the demo: the same shapes for {@value #REHEARSAL_STEPS} steps (fewer tokens), in which
-     * the last rank stops in dispatch and the one before it in combine.
+     * The throw-away run before the demo: the same shapes and mode for {@value #REHEARSAL_STEPS} steps (fewer tokens),
+     * in which the last rank stops in dispatch and the one before it in combine (prefill: mid-stream in both, and with
+     * four ranks or more the one before those in the notify).
      *
      * <p>Why: the first failure runs code that healthy steps never ran (the library's masked-peer branches, the
      * replan, the recompute round), and HotSpot throws away its compiled dispatch and combine when they first meet a
@@ -122,6 +131,7 @@ public final class DecodeDemo {
      */
     public static DemoConfig rehearsalOf(DemoConfig c) {
         int last = c.ranks() - 1;
+        boolean prefill = c.mode() == DemoMode.PREFILL;
         List<FailureSpec> failures = new ArrayList<>();
         if (c.ranks() >= 2) {
             failures.add(new FailureSpec(last, 10, FailurePhase.DISPATCH));
@@ -129,11 +139,17 @@ public final class DecodeDemo {
         if (c.ranks() >= 3) {
             failures.add(new FailureSpec(last - 1, 13, FailurePhase.COMBINE));
         }
+        if (prefill && c.ranks() >= 4) {
+            failures.add(new FailureSpec(last - 2, 15, FailurePhase.PREFILL_NOTIFY));
+        }
         Duration timeout = c.timeout().compareTo(REHEARSAL_TIMEOUT) > 0 ? c.timeout() : REHEARSAL_TIMEOUT;
-        return DemoConfig.builder().ranks(c.ranks()).experts(c.experts()).redundant(c.redundant())
-                .tokens(Math.min(c.tokens(), 32)).hidden(c.hidden()).topK(c.topK()).steps(REHEARSAL_STEPS)
+        // Prefill: a few chunks per queue, so that the stream is rehearsed too.
+        int tokens = Math.min(c.tokens(), prefill ? 4 * c.prefillChunkRows() : 32);
+        return DemoConfig.builder(c.mode()).ranks(c.ranks()).experts(c.experts()).redundant(c.redundant())
+                .tokens(tokens).hidden(c.hidden()).topK(c.topK()).steps(REHEARSAL_STEPS)
                 .timeout(timeout).warmupSteps(8).warmupTimeout(c.warmupTimeout()).rehearse(false)
-                .seed(c.seed() + 1).failures(failures).readmits(List.of()).build();
+                .seed(c.seed() + 1).failures(failures).readmits(List.of()).prefillChunkRows(c.prefillChunkRows())
+                .prefillChunks(c.prefillChunks()).build();
     }
 
     /**
@@ -148,12 +164,22 @@ public final class DecodeDemo {
      * The buffer configuration of every rank (the transport assigns the ranks), with {@code faults} as its phase
      * listener: pass {@link PhaseListener#NONE} where there is nothing to inject, since on the GPU transports a
      * listener costs a synchronisation between the send and receive phases.
+     *
+     * <p>Prefill: {@code prefillMaxTokensPerRank} is the step's tokens and the queues are the configured chunks; the
+     * low-latency region, which this mode never uses, is sized for one token, so the region is what the prefill mode
+     * needs (§3b.4: independent of the tokens).
      */
     static BufferConfig bufferConfig(DemoConfig config, PhaseListener faults) {
-        return PhaseHooks.listening(BufferConfig.builder().ranks(config.ranks()).experts(config.physicalExperts())
-                .maxTokensPerRank(config.tokens()).hidden(config.hidden()).maxTopK(config.topK()).elastic(true)
-                .timeout(config.warmupSteps() > 0 ? config.warmupTimeout() : config.timeout())
-                .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts())).build(), faults);
+        boolean prefill = config.mode() == DemoMode.PREFILL;
+        BufferConfig.Builder b = BufferConfig.builder().ranks(config.ranks()).experts(config.physicalExperts())
+                .maxTokensPerRank(prefill ? 1 : config.tokens()).hidden(config.hidden()).maxTopK(config.topK())
+                .elastic(true).timeout(config.warmupSteps() > 0 ? config.warmupTimeout() : config.timeout())
+                .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts()));
+        if (prefill) {
+            b.prefillMaxTokensPerRank(config.tokens()).prefillChunkRows(config.prefillChunkRows())
+                    .prefillChunks(config.prefillChunks());
+        }
+        return PhaseHooks.listening(b.build(), faults);
     }
 
     /** The string that opens the group of an in-process run. */

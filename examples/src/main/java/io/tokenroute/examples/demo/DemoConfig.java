@@ -5,32 +5,40 @@ import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
+import java.util.stream.IntStream;
 
 /**
- * Everything a {@link DecodeDemo} run is made of. Immutable; {@link #builder()} starts from the CLI's defaults, and
- * construction checks every value and the failure/readmit schedule, so a bad run is refused before any thread starts.
+ * Everything a {@link DecodeDemo} run is made of. Immutable; {@link #builder()} starts from the CLI's decode defaults,
+ * {@link #builder(DemoMode)} from those of either mode, and construction checks every value and the failure/readmit
+ * schedule, so a bad run is refused before any thread starts.
  *
+ * @param mode the routing path of every step: low-latency decode, or high-throughput prefill (docs/contract.md §3b)
  * @param ranks R, ranks (threads or processes, as the transport runs them)
  * @param experts logical experts (the model's); need not be a multiple of R
  * @param redundant redundant (initially empty) expert slots per rank, where a failed rank's experts are re-hosted
- * @param tokens tokens each rank decodes per step (T)
+ * @param tokens tokens each rank routes per step (T; in the prefill mode the buffer's
+ *     {@code prefillMaxTokensPerRank})
  * @param hidden H, the hidden size
  * @param topK experts per token
- * @param steps decode steps
+ * @param steps steps
  * @param timeout the per-peer wait timeout after the warm-up
  * @param warmupSteps the first steps, run with {@code warmupTimeout} while the JIT compiles the hot paths
  * @param warmupTimeout the timeout of the warm-up steps
  * @param rehearse whether a short throw-away run with failures and readmissions precedes the run, so that the JIT has
  *     compiled the failure paths before the first real failure (see {@link DecodeDemo#rehearsalOf})
  * @param seed seeds the router, the token states and the expert weights
- * @param failures injected failures, any order
+ * @param failures injected failures, any order; in the prefill mode {@code dispatch} and {@code combine} are stored
+ *     as {@code prefill-dispatch} and {@code prefill-combine} ({@link FailurePhase#inMode})
  * @param readmits readmissions, any order
+ * @param prefillChunkRows rows per chunk of a prefill queue (prefill mode only)
+ * @param prefillChunks chunks per prefill queue (prefill mode only): each pair of ranks streams through
+ *     {@code prefillChunks × prefillChunkRows} rows, far fewer than a step's tokens, so the rows stream
  */
-public record DemoConfig(int ranks, int experts, int redundant, int tokens, int hidden, int topK, int steps,
-        Duration timeout, int warmupSteps, Duration warmupTimeout, boolean rehearse, long seed,
-        List<FailureSpec> failures, List<ReadmitSpec> readmits) {
+public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, int tokens, int hidden, int topK,
+        int steps, Duration timeout, int warmupSteps, Duration warmupTimeout, boolean rehearse, long seed,
+        List<FailureSpec> failures, List<ReadmitSpec> readmits, int prefillChunkRows, int prefillChunks) {
 
-    /** The CLI's defaults, as compile-time constants so picocli annotations can show them. */
+    /** The CLI's defaults of the decode mode, as compile-time constants so picocli annotations can show them. */
     public static final class Defaults {
         public static final int RANKS = 8;
         public static final int EXPERTS = 64;
@@ -46,27 +54,68 @@ public record DemoConfig(int ranks, int experts, int redundant, int tokens, int 
         /** What the defaults of {@code --fail} and {@code --readmit} are for 8 ranks and 200 steps. */
         public static final String FAILURES = "3@60:dispatch,5@120:combine";
         public static final String READMITS = "3@160";
+        public static final int PREFILL_CHUNK_ROWS = 32;
+        public static final int PREFILL_CHUNKS = 4;
 
         private Defaults() {
         }
     }
 
+    /**
+     * The CLI's defaults of the prefill mode: each rank's 512 tokens a step stream through queues of 4 × 32 rows per
+     * pair of ranks, so every pair's queue refills several times per step and a failure meets it mid-stream.
+     */
+    public static final class PrefillDefaults {
+        public static final int RANKS = 4;
+        public static final int EXPERTS = 32;
+        public static final int REDUNDANT = 3;
+        public static final int TOKENS = 512;
+        public static final int HIDDEN = 256;
+        public static final int TOP_K = 6;
+        public static final int STEPS = 40;
+        public static final String TIMEOUT = "50ms";
+        public static final int WARMUP_STEPS = 5;
+        /** What the defaults of {@code --fail} and {@code --readmit} are for 4 ranks and 40 steps. */
+        public static final String FAILURES = "1@12:prefill-notify,2@20:prefill-dispatch,3@28:prefill-combine";
+        public static final String READMITS = "1@16,2@24,3@32";
+
+        private PrefillDefaults() {
+        }
+    }
+
     /** Checks every value and replays the schedule (see the class comment). */
     public DemoConfig {
+        Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(timeout, "timeout");
         Objects.requireNonNull(warmupTimeout, "warmupTimeout");
-        failures = List.copyOf(failures);
+        failures = failures.stream().map(f -> inMode(f, mode)).toList();
         readmits = List.copyOf(readmits);
         validate(ranks, experts, redundant, tokens, hidden, topK, steps, timeout, warmupSteps, warmupTimeout);
+        check(prefillChunkRows >= 1, "--chunk-rows must be >= 1, got " + prefillChunkRows);
+        check(prefillChunks >= 1, "--chunks must be >= 1, got " + prefillChunks);
         validateSchedule(ranks, steps, warmupSteps, failures, readmits);
     }
 
+    private static FailureSpec inMode(FailureSpec f, DemoMode mode) {
+        try {
+            FailurePhase phase = f.phase().inMode(mode);
+            return phase == f.phase() ? f : new FailureSpec(f.rank(), f.step(), phase);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--fail " + f + ": " + e.getMessage(), e);
+        }
+    }
+
     /**
-     * The default failures, scaled to the run: ranks {@code 3R/8} and {@code 5R/8} (3 and 5 of 8) stop at 30 % and 60 %
-     * of the steps, in dispatch and in combine; one failure with 2 ranks, none with 1 rank or too few steps after the
-     * warm-up.
+     * The default failures of {@code mode}, scaled to the run. Decode: ranks {@code 3R/8} and {@code 5R/8} (3 and 5 of
+     * 8) stop at 30 % and 60 % of the steps, in dispatch and in combine; one failure with 2 ranks. Prefill: ranks
+     * {@code R/4}, {@code R/2} and {@code 3R/4} (1, 2 and 3 of 4) stop at 30, 50 and 70 % of the steps, in the
+     * prefill notify, mid-dispatch and mid-combine ({@link #defaultReadmits} brings each back 10 % later); fewer ranks
+     * get the dispatch and combine failures first. None with 1 rank or too few steps after the warm-up.
      */
-    public static List<FailureSpec> defaultFailures(int ranks, int steps, int warmupSteps) {
+    public static List<FailureSpec> defaultFailures(DemoMode mode, int ranks, int steps, int warmupSteps) {
+        if (mode == DemoMode.PREFILL) {
+            return prefillFailures(ranks, steps, warmupSteps);
+        }
         int[] at = defaultSteps(steps, warmupSteps);
         if (ranks < 2 || at == null) {
             return List.of();
@@ -80,11 +129,61 @@ public record DemoConfig(int ranks, int experts, int redundant, int tokens, int 
                 new FailureSpec(second, at[1], FailurePhase.COMBINE));
     }
 
-    /** The default readmission: the first default failure's rank comes back at 80 % of the steps. */
-    public static List<ReadmitSpec> defaultReadmits(int ranks, int steps, int warmupSteps) {
+    /**
+     * The default readmissions of {@code mode}. Decode: the first default failure's rank comes back at 80 % of the
+     * steps. Prefill: each failed rank comes back 10 % of the steps after its failure, before the next one fails.
+     */
+    public static List<ReadmitSpec> defaultReadmits(DemoMode mode, int ranks, int steps, int warmupSteps) {
+        List<FailureSpec> failures = defaultFailures(mode, ranks, steps, warmupSteps);
+        if (mode == DemoMode.PREFILL) {
+            int[] back = prefillSteps(steps, warmupSteps);
+            return IntStream.range(0, failures.size())
+                    .mapToObj(i -> new ReadmitSpec(failures.get(i).rank(), back[2 * i + 1])).toList();
+        }
         int[] at = defaultSteps(steps, warmupSteps);
-        List<FailureSpec> failures = defaultFailures(ranks, steps, warmupSteps);
         return failures.isEmpty() ? List.of() : List.of(new ReadmitSpec(failures.get(0).rank(), at[2]));
+    }
+
+    /**
+     * The default failures when a failed rank cannot come back (rank processes are SIGKILLed): at most
+     * {@code (R - 1) / 2} of {@link #defaultFailures}, so that more than half of the ranks serve to the end. Prefill
+     * keeps its mid-stream failures first (for 4 ranks: the rank stopped mid-dispatch).
+     */
+    public static List<FailureSpec> defaultFailuresWithoutReturn(DemoMode mode, int ranks, int steps,
+            int warmupSteps) {
+        List<FailureSpec> all = defaultFailures(mode, ranks, steps, warmupSteps);
+        int keep = Math.max(1, (ranks - 1) / 2);
+        if (all.size() <= keep) {
+            return all;
+        }
+        return all.stream().sorted(Comparator.comparing((FailureSpec f) -> f.phase() == FailurePhase.PREFILL_NOTIFY))
+                .limit(keep).sorted(Comparator.comparingInt(FailureSpec::step)).toList();
+    }
+
+    /** See {@link #defaultFailures}: distinct ranks, so that the schedule also holds without the readmissions. */
+    private static List<FailureSpec> prefillFailures(int ranks, int steps, int warmupSteps) {
+        int[] at = prefillSteps(steps, warmupSteps);
+        if (ranks < 2 || at == null) {
+            return List.of();
+        }
+        int[] victims = IntStream.of(ranks / 4, ranks / 2, 3 * ranks / 4).filter(r -> r >= 1).distinct().toArray();
+        List<FailurePhase> phases = victims.length == 3
+                ? List.of(FailurePhase.PREFILL_NOTIFY, FailurePhase.PREFILL_DISPATCH, FailurePhase.PREFILL_COMBINE)
+                : List.of(FailurePhase.PREFILL_DISPATCH, FailurePhase.PREFILL_COMBINE);
+        return IntStream.range(0, victims.length)
+                .mapToObj(i -> new FailureSpec(victims[i], at[2 * i], phases.get(i))).toList();
+    }
+
+    /**
+     * Prefill failure and readmit steps, alternating, at 30, 40, 50, 60, 70, 80 % of the run (12, 16, 20, 24, 28, 32
+     * of 40), after the warm-up and strictly increasing; null if they do not fit.
+     */
+    private static int[] prefillSteps(int steps, int warmupSteps) {
+        int[] at = new int[6];
+        for (int i = 0; i < at.length; i++) {
+            at[i] = Math.max(i == 0 ? warmupSteps : at[i - 1] + 1, steps * (3 + i) / 10);
+        }
+        return at[at.length - 1] < steps ? at : null;
     }
 
     /** Steps at 30, 60 and 80 % of the run (60, 120, 160 of 200), after the warm-up; null if they do not fit. */
@@ -95,9 +194,24 @@ public record DemoConfig(int ranks, int experts, int redundant, int tokens, int 
         return at[2] < steps ? at : null;
     }
 
-    /** A builder holding the CLI's defaults. */
+    /** A builder holding the CLI's decode defaults ({@link Defaults}). */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * A builder holding the CLI's defaults of {@code mode} ({@link Defaults} or {@link PrefillDefaults}); failures and
+     * readmissions start empty, as with {@link #builder()}.
+     */
+    public static Builder builder(DemoMode mode) {
+        Builder b = new Builder().mode(mode);
+        if (mode == DemoMode.PREFILL) {
+            b.ranks(PrefillDefaults.RANKS).experts(PrefillDefaults.EXPERTS).redundant(PrefillDefaults.REDUNDANT)
+                    .tokens(PrefillDefaults.TOKENS).hidden(PrefillDefaults.HIDDEN).topK(PrefillDefaults.TOP_K)
+                    .steps(PrefillDefaults.STEPS).timeout(Duration.ofMillis(50))
+                    .warmupSteps(PrefillDefaults.WARMUP_STEPS);
+        }
+        return b;
     }
 
     /** Physical expert slots per rank: {@code ceil(experts / ranks) + redundant}. */
@@ -201,6 +315,7 @@ public record DemoConfig(int ranks, int experts, int redundant, int tokens, int 
 
     /** Builds a {@link DemoConfig}; starts from {@link Defaults}, every setter returns the builder. */
     public static final class Builder {
+        private DemoMode mode = DemoMode.DECODE;
         private int ranks = Defaults.RANKS;
         private int experts = Defaults.EXPERTS;
         private int redundant = Defaults.REDUNDANT;
@@ -215,8 +330,25 @@ public record DemoConfig(int ranks, int experts, int redundant, int tokens, int 
         private long seed = Defaults.SEED;
         private List<FailureSpec> failures = List.of();
         private List<ReadmitSpec> readmits = List.of();
+        private int prefillChunkRows = Defaults.PREFILL_CHUNK_ROWS;
+        private int prefillChunks = Defaults.PREFILL_CHUNKS;
 
         private Builder() {
+        }
+
+        public Builder mode(DemoMode v) {
+            mode = v;
+            return this;
+        }
+
+        public Builder prefillChunkRows(int v) {
+            prefillChunkRows = v;
+            return this;
+        }
+
+        public Builder prefillChunks(int v) {
+            prefillChunks = v;
+            return this;
         }
 
         public Builder ranks(int v) {
@@ -291,8 +423,8 @@ public record DemoConfig(int ranks, int experts, int redundant, int tokens, int 
 
         /** @throws IllegalArgumentException naming the first bad value or schedule conflict */
         public DemoConfig build() {
-            return new DemoConfig(ranks, experts, redundant, tokens, hidden, topK, steps, timeout, warmupSteps,
-                    warmupTimeout, rehearse, seed, failures, readmits);
+            return new DemoConfig(mode, ranks, experts, redundant, tokens, hidden, topK, steps, timeout, warmupSteps,
+                    warmupTimeout, rehearse, seed, failures, readmits, prefillChunkRows, prefillChunks);
         }
     }
 }

@@ -5,14 +5,14 @@ import java.util.regex.Pattern;
 
 /**
  * One injected failure, {@code RANK@STEP:PHASE} on the command line: rank {@code rank} stops at {@code phase} of
- * decode step {@code step} (0-based) and stays stopped until a {@link ReadmitSpec} brings it back, or the run ends.
+ * step {@code step} (0-based) and stays stopped until a {@link ReadmitSpec} brings it back, or the run ends.
  *
  * @param rank the rank that stops
- * @param step the decode step in which it stops
+ * @param step the step in which it stops
  * @param phase where in that step
  */
 public record FailureSpec(int rank, int step, FailurePhase phase) {
-    private static final Pattern SYNTAX = Pattern.compile("(\\d+)@(\\d+):([A-Za-z-]+)");
+    private static final Pattern SYNTAX = Pattern.compile("(\\d+)@(\\d+):([A-Za-z_-]+)");
 
     /** Checks the fields' own ranges; how they fit a run is {@link DemoConfig}'s business. */
     public FailureSpec {

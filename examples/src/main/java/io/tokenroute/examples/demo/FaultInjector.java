@@ -10,8 +10,11 @@ import java.util.concurrent.CountDownLatch;
 
 /**
  * Simulates dead ranks: the {@link PhaseListener} of every rank's buffer. When rank {@code R} reaches the phase of a
- * {@link FailureSpec} in the spec's decode step, its thread parks right there, inside the routing call, as a process
- * that stopped would: its peers see nothing more from it and mask it after their timeout.
+ * {@link FailureSpec} in the spec's step, its thread parks right there, inside the routing call, as a process that
+ * stopped would: its peers see nothing more from it and mask it after their timeout. At a mid-stream phase of the
+ * prefill mode ({@link FailurePhase#midStream()}), which the rank reaches before every chunk it writes, it parks
+ * before the middle chunk of its stream, as the rank announces with {@link #streamLength} before the call; a rank with
+ * nothing to stream in that call parks right after it instead ({@link #parkIfMissed}).
  *
  * <p>A parked rank resumes when {@link #release} names it (a readmission: it then finishes the call it was parked in,
  * which times out on everyone, and rejoins at the readmit step) or when {@link #releaseAll} ends the run (so that no
@@ -20,8 +23,8 @@ import java.util.concurrent.CountDownLatch;
  * <p>In a rank process ({@code shm}, {@code nvshmem}: {@link DemoRankProcess}) the injector {@linkplain #killing kills}
  * instead: the rank SIGKILLs its own process at that phase ({@link RankFault#kill}), and never comes back.
  *
- * <p>The decode step is not the protocol's sequence number (recompute rounds and readmissions advance that), so each
- * rank thread {@link #arm arms} the injector with its current decode step; {@link #onPhase} runs on that same thread.
+ * <p>The demo's step is not the protocol's sequence number (recompute rounds and readmissions advance that), so each
+ * rank thread {@link #arm arms} the injector with its current step; {@link #onPhase} runs on that same thread.
  */
 final class FaultInjector implements PhaseListener {
     /** A failure's lifecycle: armed, parked, released with the step to resume at ({@link #NO_RESUME}: never). */
@@ -40,8 +43,14 @@ final class FaultInjector implements PhaseListener {
     static final int NO_RESUME = -1;
 
     private final List<List<Fault>> byRank = new ArrayList<>();
-    /** The decode step each rank is in; written and read by that rank's own thread only. */
+    /** The step each rank is in; written and read by that rank's own thread only. */
     private final int[] armedStep;
+    /**
+     * Per rank, the arrival at a mid-stream phase to park at (1-based) and the arrivals so far in the current call;
+     * that rank's own thread only.
+     */
+    private final int[] parkAt;
+    private final int[] arrivals;
     /** The fault a rank was parked by during its current call; that rank's own thread only. */
     private final Fault[] stopped;
     /** SIGKILL the own process instead of parking (shm rank processes). */
@@ -60,6 +69,8 @@ final class FaultInjector implements PhaseListener {
         this.kill = kill;
         this.armedStep = new int[ranks];
         this.stopped = new Fault[ranks];
+        this.parkAt = new int[ranks];
+        this.arrivals = new int[ranks];
         Arrays.fill(armedStep, -1);
         for (int r = 0; r < ranks; r++) {
             byRank.add(new ArrayList<>());
@@ -69,25 +80,63 @@ final class FaultInjector implements PhaseListener {
         }
     }
 
-    /** Called by rank {@code rank}'s thread as it starts decode step {@code step}. */
+    /** Called by rank {@code rank}'s thread as it starts step {@code step}. */
     void arm(int rank, int step) {
         armedStep[rank] = step;
     }
 
+    /**
+     * Called by rank {@code rank}'s thread before a prefill call that writes {@code chunks} chunks, each announced by
+     * a {@link FailurePhase#midStream() mid-stream} phase: a failure armed for that phase parks before chunk
+     * {@code chunks / 2} (0-based), with half of the stream written.
+     */
+    void streamLength(int rank, int chunks) {
+        parkAt[rank] = chunks / 2 + 1;
+        arrivals[rank] = 0;
+    }
+
     @Override
     public void onPhase(int rank, Phase phase, long seq) {
+        Fault f = armed(rank, phase);
+        if (f == null) {
+            return;
+        }
+        if (f.spec.phase().midStream() && ++arrivals[rank] < parkAt[rank]) {
+            return;
+        }
+        park(rank, f, phase, seq);
+    }
+
+    /**
+     * Called by rank {@code rank}'s thread after a prefill call whose failure, armed for {@code phase}, did not park
+     * it: the rank had fewer chunks to write than it announced (none, or its peers masked some destinations), and it
+     * stops right after the call instead, so that the failure still happens in its step.
+     */
+    void parkIfMissed(int rank, FailurePhase phase) {
+        Fault f = armed(rank, phase.phase());
+        if (f != null) {
+            park(rank, f, phase.phase(), -1);
+        }
+    }
+
+    /** The not yet parked failure of {@code rank} at {@code phase} in its armed step, or null. */
+    private Fault armed(int rank, Phase phase) {
         for (Fault f : byRank.get(rank)) {
             if (f.spec.step() == armedStep[rank] && f.spec.phase().phase() == phase && !f.parked) {
-                if (kill) {
-                    // A real death: SIGKILL of this process at its first arrival here from now on; never returns.
-                    RankFault.kill(phase, 1).listener().onPhase(rank, phase, seq);
-                }
-                f.parked = true;
-                stopped[rank] = f;
-                awaitUninterruptibly(f.release);
-                return;
+                return f;
             }
         }
+        return null;
+    }
+
+    private void park(int rank, Fault f, Phase phase, long seq) {
+        if (kill) {
+            // A real death: SIGKILL of this process at its first arrival here from now on; never returns.
+            RankFault.kill(phase, 1).listener().onPhase(rank, phase, seq);
+        }
+        f.parked = true;
+        stopped[rank] = f;
+        awaitUninterruptibly(f.release);
     }
 
     /**

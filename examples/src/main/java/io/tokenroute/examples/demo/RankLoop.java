@@ -15,14 +15,11 @@
  */
 package io.tokenroute.examples.demo;
 
-import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.examples.demo.RankInputs.Round;
-import io.tokenroute.routing.Combined;
-import io.tokenroute.routing.Dispatched;
+import io.tokenroute.examples.demo.RoundRunner.Outcome;
+import io.tokenroute.examples.demo.RoundRunner.Stopped;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.RankMaskedException;
-import io.tokenroute.routing.StepReport;
 import io.tokenroute.routing.placement.ExpertPlacement;
 import io.tokenroute.routing.placement.StepStatus;
 import java.nio.ByteBuffer;
@@ -30,23 +27,20 @@ import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
-import java.util.function.Supplier;
 import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.vector.complex.FixedSizeListVector;
 
 /**
- * One rank's decode loop over its {@link ElasticBuffer}, the engine side of docs/contract.md §4, the same on every
- * transport. Per step:
+ * One rank's engine loop over its {@link ElasticBuffer}, the engine side of docs/contract.md §4, the same on every
+ * transport and in both modes. Per step:
  * <ol>
  *   <li>the synthetic router picks each token's top-k logical experts, mapped to physical slots by the current
  *       {@link ExpertPlacement};</li>
- *   <li>dispatch → every local slot runs the logical expert it hosts → combine. Where the results are in host memory
- *       ({@code local}, {@code shm}) the experts read the received rows in place and write straight into
- *       {@link Dispatched#expertOutputAddress} (zero-copy combine); where they are in device memory
- *       ({@code cuda-local}, {@code nvshmem}) the rows, the outputs and the combine output cross through host copies
- *       ({@link DeviceStaging}), since the CPU never reads device memory;</li>
+ *   <li>one routing round of the configured mode ({@link RoundRunner}): dispatch → every local slot runs the logical
+ *       expert it hosts → combine, on the low-latency path ({@link DecodeRounds}) or the prefill path
+ *       ({@link PrefillRounds});</li>
  *   <li>{@code agreeMask()}: every survivor calls it every step, so deciding whether something changed needs no extra
- *       collective; then every output is checked against the plain-loop {@link ReferenceCheck}.
+ *       collective; then every output is checked against the mode's plain-loop reference ({@link ReferenceCheck},
+ *       {@link PrefillReferenceCheck}).
  *       On a new failure: report it, all-gather the routed load, replan the placement, and recompute
  *       the damaged tokens ({@code lost_weight > 0}; their first output is discarded, i.e. rolled back) in an extra
  *       dispatch/combine round under the new placement, which every survivor joins, with zero tokens if it has none;
@@ -68,17 +62,6 @@ import org.apache.arrow.vector.complex.FixedSizeListVector;
  * timeout would make healthy ranks look dead.
  */
 final class RankLoop implements AutoCloseable {
-    /** The rank was parked during a routing call; the step is abandoned. */
-    private static final class Stopped extends RuntimeException {
-        private static final long serialVersionUID = 1L;
-        final int resumeStep;
-
-        Stopped(int resumeStep) {
-            super(null, null, false, false);
-            this.resumeStep = resumeStep;
-        }
-    }
-
     /** The survivors agreed that this rank is masked although it was running (a false mask). */
     private static final class MaskedByPeers extends RuntimeException {
         private static final long serialVersionUID = 1L;
@@ -87,9 +70,6 @@ final class RankLoop implements AutoCloseable {
             super(null, null, false, false);
         }
     }
-
-    /** A round that masked nobody. */
-    private static final int[] NONE = new int[0];
 
     /** How often a falsely masked rank asks to come back before it gives up (the survivors admit one per step). */
     private static final int RETURN_ATTEMPTS = 5;
@@ -100,10 +80,8 @@ final class RankLoop implements AutoCloseable {
     private final int rank;
     private final DemoConfig config;
     private final ElasticBuffer buffer;
-    /** Host copies of device results; null where the results are in host memory. */
-    private final DeviceStaging staging;
-    private final BlockExperts experts;
-    private final ReferenceCheck reference;
+    /** The mode's routing round and reference check. */
+    private final RoundRunner rounds;
     private final FaultInjector faults;
     private final DemoRecorder recorder;
     private final ExpertPlacement initial;
@@ -117,28 +95,19 @@ final class RankLoop implements AutoCloseable {
     private final boolean[] hosted;
     /** The last agreed mask, 1 = masked. */
     private int[] agreed;
-    /** Ranks this rank masked in dispatch / combine since the last agreement (to report where failures showed). */
-    private final boolean[] maskedInDispatch;
-    private final boolean[] maskedInCombine;
 
     private final RankInputs inputs;
-    /** The latest round's results (valid until the next dispatch / combine of this buffer). */
-    private Dispatched dispatched;
-    private Combined combined;
-    private final short[] rowBits;
-    private final float[] x;
-    private final float[] y;
 
     /**
      * @param buffer the rank's buffer (owned by its group)
      * @param allocator pays for the rank's token batches and host copies; close this loop first
+     * @throws IllegalArgumentException in the prefill mode on a buffer whose results are in device memory
      */
     RankLoop(int rank, DemoConfig config, ElasticBuffer buffer, BufferAllocator allocator, SyntheticModel model,
             BlockExperts experts, FaultInjector faults, DemoRecorder recorder) {
         this.rank = rank;
         this.config = config;
         this.buffer = buffer;
-        this.experts = experts;
         this.faults = faults;
         this.recorder = recorder;
         this.initial = ExpertPlacement.initial(config.experts(), config.ranks(), config.redundant());
@@ -147,21 +116,14 @@ final class RankLoop implements AutoCloseable {
         updateHosted();
         this.slotsPerRank = config.slotsPerRank();
         this.tokens = config.tokens();
-        int hidden = config.hidden();
-        this.reference = new ReferenceCheck(experts, hidden, config.topK(), slotsPerRank);
         // The returning rank first times out of the call it was parked in; the rest is a rendezvous. Bounded, so that
         // readmitting a rank that left the run (after a false mask) costs seconds, not a hang.
         this.readmitTimeout = Duration.ofSeconds(2).plus(config.timeout().multipliedBy(50));
         this.agreed = new int[config.ranks()];
-        this.maskedInDispatch = new boolean[config.ranks()];
-        this.maskedInCombine = new boolean[config.ranks()];
-        this.rowBits = new short[hidden];
-        this.x = new float[hidden];
-        this.y = new float[hidden];
         this.inputs = new RankInputs(rank, config, model, allocator);
         try {
-            this.staging = buffer.location().isCpuAccessible() ? null : new DeviceStaging(buffer.location(),
-                    allocator, slotsPerRank, tokens, hidden, config.topK());
+            this.rounds = config.mode() == DemoMode.PREFILL ? new PrefillRounds(rank, config, buffer, experts, faults)
+                    : new DecodeRounds(rank, config, buffer, allocator, experts, faults);
         } catch (RuntimeException | Error e) {
             inputs.close();
             throw e;
@@ -214,7 +176,7 @@ final class RankLoop implements AutoCloseable {
         buffer.heartbeat();
 
         long start = System.nanoTime();
-        Outcome outcome = route(round);
+        Outcome outcome = rounds.route(round, placement);
         long firstAgreeNanos = -1;
         for (int agreement = 0;; agreement++) {
             long agreeStart = System.nanoTime();
@@ -234,17 +196,16 @@ final class RankLoop implements AutoCloseable {
             agreed = union;
             DemoRecorder.Detection detection = newly.length == 0 ? null : recorder.detected(step, newly, union);
             if (detection != null) {
-                detection.observe(maskedInDispatch, maskedInCombine);
+                detection.observe(rounds.maskedInDispatch, rounds.maskedInCombine);
                 detection.damaged.addAndGet(outcome.damaged().length);
             }
-            Arrays.fill(maskedInDispatch, false);
-            Arrays.fill(maskedInCombine, false);
+            rounds.clearMasked();
             if (detection == null || replan(outcome.damaged().length, detection) == 0) {
                 break;
             }
             Round redo = inputs.recompute(step, round, outcome.damaged(), hosted, placement);
             try {
-                outcome = route(redo);
+                outcome = rounds.route(redo, placement);
             } finally {
                 redo.batch().close();
             }
@@ -258,47 +219,10 @@ final class RankLoop implements AutoCloseable {
         }
     }
 
-    /**
-     * A round's result, valid until the next combine: the output, this rank's mask right after the round (what the
-     * reference must leave out) and the damaged tokens (indices into the round) whose output lost expert weight.
-     */
-    private record Outcome(int[] mask, int[] damaged) {
-    }
-
-    /** Dispatch → experts → combine for one round. */
-    private Outcome route(Round round) {
-        TokenBatch batch = staging == null ? round.batch() : staging.upload(round.batch());
-        try {
-            dispatched = routed(() -> buffer.dispatch(batch));
-            note(dispatched, maskedInDispatch);
-            if (staging != null) {
-                staging.fetchRows(dispatched);
-            }
-            runExperts();
-            if (staging != null) {
-                staging.uploadOutputs(dispatched);
-            }
-            combined = routed(() -> buffer.combine(dispatched, batch));
-            note(combined, maskedInCombine);
-            if (staging != null) {
-                staging.fetchOutput(combined);
-            }
-        } finally {
-            if (batch != round.batch()) {
-                batch.close();
-            }
-        }
-        int[] newlyInCombine = combined.newlyMaskedCount() == 0 ? NONE : combined.newlyMasked();
-        return new Outcome(buffer.queryMask(), StepStatus.of(newlyInCombine, this::lostWeight, round.n())
-                .damagedTokens());
-    }
-
     /** Compares every output of the round (the last combine's) with the reference; counts mismatches. */
     private void verify(int step, Round round, Outcome outcome) {
-        long out = staging == null ? combined.hiddenAddress() : staging.outputAddress();
         for (int t = 0; t < round.n(); t++) {
-            if (!reference.matches(t, round.bits(), round.logical(), round.physical(), round.weights(), outcome.mask(),
-                    out, lostWeight(t))) {
+            if (!rounds.matches(t, round, outcome)) {
                 recorder.mismatch(rank, step, round.index(), t);
             }
             if (t % HEARTBEAT_TOKENS == HEARTBEAT_TOKENS - 1) {
@@ -306,25 +230,6 @@ final class RankLoop implements AutoCloseable {
             }
         }
         recorder.checked(round.n());
-    }
-
-    /** Each local slot runs the logical expert it hosts on the rows it received, into its expert-output rows. */
-    private void runExperts() {
-        for (int l = 0; l < slotsPerRank; l++) {
-            int rows = dispatched.recvCount(l);
-            if (rows == 0) {
-                continue;
-            }
-            int expert = placement.logicalAt(rank * slotsPerRank + l);
-            if (expert == ExpertPlacement.EMPTY) {
-                throw new IllegalStateException("rank " + rank + ": empty slot " + l + " received " + rows
-                        + " rows; the ranks' placements differ");
-            }
-            long in = staging == null ? receivedRows(dispatched, l) : staging.receivedAddress(l);
-            long out = staging == null ? dispatched.expertOutputAddress(l) : staging.computedAddress(l);
-            experts.applyRows(expert, in, out, rows, rowBits, x, y);
-            buffer.heartbeat();
-        }
     }
 
     // ------------------------------------------------------------------------------------------------ failures
@@ -460,47 +365,6 @@ final class RankLoop implements AutoCloseable {
         return damaged;
     }
 
-    /**
-     * Runs a routing call. If this rank was parked in it (it is the "dead" rank), the step is abandoned however the
-     * call ended: after a stop the rank's view is stale, and its results mean nothing.
-     */
-    private <T> T routed(Supplier<T> call) {
-        T result;
-        try {
-            result = call.get();
-        } catch (RuntimeException e) {
-            abandonIfStopped();
-            throw e;
-        }
-        abandonIfStopped();
-        return result;
-    }
-
-    private void abandonIfStopped() {
-        Integer resume = faults.takeStop(rank);
-        if (resume != null) {
-            throw new Stopped(resume);
-        }
-    }
-
-    /** Marks the peers {@code call} masked (allocation-free on a healthy step). */
-    private static void note(StepReport call, boolean[] into) {
-        for (int r = 0; r < into.length && call.newlyMaskedCount() > 0; r++) {
-            into[r] |= call.isNewlyMasked(r);
-        }
-    }
-
-    /** The combine output's {@code lost_weight[t]}, wherever it lives. */
-    private float lostWeight(int t) {
-        return staging == null ? combined.lostWeight(t) : staging.lostWeight(t);
-    }
-
-    /** Host address of the rows local expert {@code l} received (host transports: the receive memory itself). */
-    private static long receivedRows(Dispatched d, int l) {
-        FixedSizeListVector rows = (FixedSizeListVector) d.expert(l).getVector(TokenBatchSchema.HIDDEN);
-        return rows.getDataVector().getDataBuffer().memoryAddress();
-    }
-
     private void updateHosted() {
         Arrays.fill(hosted, true);
         for (int e : placement.unhostedExperts()) {
@@ -528,9 +392,7 @@ final class RankLoop implements AutoCloseable {
     @Override
     public void close() {
         try (inputs) {
-            if (staging != null) {
-                staging.close();
-            }
+            rounds.close();
         }
     }
 }

@@ -155,20 +155,22 @@ final class RankProcesses {
     static List<String> args(DemoConfig c) {
         List<String> a = new ArrayList<>(List.of(c.ranks(), c.experts(), c.redundant(), c.tokens(), c.hidden(),
                 c.topK(), c.steps(), c.timeout().toNanos(), c.warmupSteps(), c.warmupTimeout().toNanos(),
-                c.rehearse(), c.seed()).stream().map(String::valueOf).toList());
+                c.rehearse(), c.seed(), c.mode().label(), c.prefillChunkRows(), c.prefillChunks()).stream()
+                .map(String::valueOf).toList());
         a.add(String.join(",", c.failures().stream().map(FailureSpec::toString).toList()));
         return a;
     }
 
     /** The configuration {@link #args} wrote (no readmissions: a killed process cannot come back). */
     static DemoConfig parse(String[] a) {
-        List<FailureSpec> failures = a.length < 13 || a[12].isEmpty() ? List.of()
-                : Arrays.stream(a[12].split(",")).map(FailureSpec::parse).toList();
-        return DemoConfig.builder().ranks(Integer.parseInt(a[0])).experts(Integer.parseInt(a[1]))
-                .redundant(Integer.parseInt(a[2])).tokens(Integer.parseInt(a[3])).hidden(Integer.parseInt(a[4]))
-                .topK(Integer.parseInt(a[5])).steps(Integer.parseInt(a[6]))
+        List<FailureSpec> failures = a.length < 16 || a[15].isEmpty() ? List.of()
+                : Arrays.stream(a[15].split(",")).map(FailureSpec::parse).toList();
+        return DemoConfig.builder(DemoMode.parse(a[12])).ranks(Integer.parseInt(a[0]))
+                .experts(Integer.parseInt(a[1])).redundant(Integer.parseInt(a[2])).tokens(Integer.parseInt(a[3]))
+                .hidden(Integer.parseInt(a[4])).topK(Integer.parseInt(a[5])).steps(Integer.parseInt(a[6]))
                 .timeout(Duration.ofNanos(Long.parseLong(a[7]))).warmupSteps(Integer.parseInt(a[8]))
                 .warmupTimeout(Duration.ofNanos(Long.parseLong(a[9]))).rehearse(Boolean.parseBoolean(a[10]))
-                .seed(Long.parseLong(a[11])).failures(failures).readmits(List.of()).build();
+                .seed(Long.parseLong(a[11])).prefillChunkRows(Integer.parseInt(a[13]))
+                .prefillChunks(Integer.parseInt(a[14])).failures(failures).readmits(List.of()).build();
     }
 }

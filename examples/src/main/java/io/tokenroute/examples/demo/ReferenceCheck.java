@@ -65,7 +65,11 @@ final class ReferenceCheck {
         if (Float.floatToRawIntBits(lost) != Float.floatToRawIntBits(lostWeight)) {
             return false;
         }
-        long row = outAddress + 2L * hidden * t;
+        return rowMatches(acc, outAddress + 2L * hidden * t, hidden);
+    }
+
+    /** Whether the bf16 row at {@code row} holds exactly {@code bf16(acc[h])} (rounded once, to nearest even). */
+    static boolean rowMatches(float[] acc, long row, int hidden) {
         for (int h = 0; h < hidden; h++) {
             short expected = (short) (Float.floatToRawIntBits(ExpertMath.roundToBf16(acc[h])) >>> 16);
             if (expected != MemoryUtil.getShort(row + 2L * h)) {

@@ -39,6 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -79,11 +80,27 @@ class CliBadInputTest {
         "--ranks 2 --fail 0@20:dispatch --fail 1@30:dispatch | no rank would survive step 30",
         "--timeout 20 | '20' is not a duration such as 20ms",
         "--topk 20 | --topk must be in [1, 16], got 20",
+        "--mode train | unknown mode 'train'; use one of decode, prefill",
+        "--fail 3@60:prefill-notify | --fail 3@60:prefill-notify: phase prefill-notify is a prefill phase: add --mode"
+                + " prefill",
+        "--mode prefill --chunks 0 | --chunks must be >= 1, got 0",
+        "--mode prefill --fail 1@2:prefill-combine | step 2 is inside the warm-up",
     })
     void demoRefusesWithAClearMessage(String args, String message) {
         Result r = run(("demo " + args.trim()).split("\\s+"));
         assertEquals(2, r.exit(), r.err());
         assertTrue(r.err().contains(message.trim()), "expected '" + message.trim() + "' in:\n" + r.err());
+    }
+
+    /** Whether or not this machine has a GPU: the prefill mode runs on the host transports in this version. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"cuda-local", "nvshmem"})
+    void demoRefusesPrefillOnAGpuTransportInOneLine(String transport) {
+        Result r = run("demo", "--mode", "prefill", "--transport", transport);
+        assertEquals(2, r.exit(), r.err());
+        assertOneLine(r.err(), "tokenroute demo: --mode prefill runs on the host transports (local, shm) in this"
+                + " version, not on --transport " + transport);
+        assertTrue(r.out().isEmpty(), "no run started: " + r.out());
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.tokenroute.examples.demo;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -41,5 +42,68 @@ class DemoConfigTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DemoConfig.builder()
                 .ranks(4).experts(16).readmits(List.of(ReadmitSpec.parse("2@30"))).build());
         assertTrue(e.getMessage().contains("is not stopped"), e.getMessage());
+    }
+
+    @Test
+    void prefillPhasesParseAndBelongToThePrefillMode() {
+        assertEquals(new FailureSpec(1, 12, FailurePhase.PREFILL_NOTIFY), FailureSpec.parse("1@12:prefill-notify"));
+        assertEquals(new FailureSpec(2, 20, FailurePhase.PREFILL_DISPATCH), FailureSpec.parse("2@20:PREFILL_DISPATCH"));
+        assertEquals("3@28:prefill-combine", FailureSpec.parse("3@28:Prefill-Combine").toString());
+        // In the prefill mode, dispatch and combine name the prefill stream's phases.
+        DemoConfig prefill = DemoConfig.builder(DemoMode.PREFILL).failures(List.of(FailureSpec.parse("1@12:dispatch"),
+                FailureSpec.parse("2@20:combine"), FailureSpec.parse("3@28:prefill-notify"))).build();
+        assertEquals(List.of(new FailureSpec(1, 12, FailurePhase.PREFILL_DISPATCH),
+                new FailureSpec(2, 20, FailurePhase.PREFILL_COMBINE),
+                new FailureSpec(3, 28, FailurePhase.PREFILL_NOTIFY)), prefill.failures());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DemoConfig.builder()
+                .failures(List.of(FailureSpec.parse("3@60:prefill-combine"))).build());
+        assertTrue(e.getMessage().contains("--fail 3@60:prefill-combine: phase prefill-combine is a prefill phase"),
+                e.getMessage());
+        assertEquals(DemoMode.PREFILL, DemoMode.parse(" Prefill "));
+        assertThrows(IllegalArgumentException.class, () -> DemoMode.parse("train"));
+    }
+
+    @Test
+    void prefillDefaultsStreamThroughQueuesSmallerThanAStep() {
+        DemoConfig c = DemoConfig.builder(DemoMode.PREFILL).build();
+        assertEquals(DemoMode.PREFILL, c.mode());
+        assertEquals(4, c.ranks());
+        assertEquals(512, c.tokens());
+        assertTrue(c.prefillChunks() * c.prefillChunkRows() < c.tokens(), "a step refills every queue");
+        List<FailureSpec> failures = DemoConfig.defaultFailures(DemoMode.PREFILL, c.ranks(), c.steps(),
+                c.warmupSteps());
+        assertEquals(List.of(FailurePhase.PREFILL_NOTIFY, FailurePhase.PREFILL_DISPATCH, FailurePhase.PREFILL_COMBINE),
+                failures.stream().map(FailureSpec::phase).toList());
+        List<ReadmitSpec> readmits = DemoConfig.defaultReadmits(DemoMode.PREFILL, c.ranks(), c.steps(),
+                c.warmupSteps());
+        assertEquals(List.of(ReadmitSpec.parse("1@16"), ReadmitSpec.parse("2@24"), ReadmitSpec.parse("3@32")),
+                readmits);
+        DemoConfig scheduled = DemoConfig.builder(DemoMode.PREFILL).failures(failures).readmits(readmits).build();
+        assertArrayEquals(new boolean[4], scheduled.stoppedAtEnd(), "every failed rank is back at the end");
+        assertFalse(DemoMode.PREFILL.runsOn(DemoTransport.CUDA_LOCAL));
+        assertTrue(DemoMode.PREFILL.runsOn(DemoTransport.SHM));
+    }
+
+    @Test
+    void rankProcessesKeepMoreThanHalfOfTheRanksByDefault() {
+        assertEquals(List.of(FailureSpec.parse("2@20:prefill-dispatch")),
+                DemoConfig.defaultFailuresWithoutReturn(DemoMode.PREFILL, 4, 40, 5));
+        List<FailureSpec> decode = DemoConfig.defaultFailures(DemoMode.DECODE, 8, 200, 5);
+        assertEquals(2, decode.size());
+        assertEquals(decode, DemoConfig.defaultFailuresWithoutReturn(DemoMode.DECODE, 8, 200, 5));
+        for (int ranks = 2; ranks <= 16; ranks++) {
+            for (DemoMode mode : DemoMode.values()) {
+                int failed = DemoConfig.defaultFailuresWithoutReturn(mode, ranks, 200, 5).size();
+                assertTrue(ranks - failed > ranks / 2 || failed <= 1, mode + " R=" + ranks + ": " + failed + " fail");
+            }
+        }
+    }
+
+    @Test
+    void rankProcessesGetTheModeAndTheQueues() {
+        DemoConfig c = DemoConfig.builder(DemoMode.PREFILL).tokens(300).prefillChunkRows(8).prefillChunks(3)
+                .failures(List.of(FailureSpec.parse("2@10:prefill-combine"))).build();
+        DemoConfig back = RankProcesses.parse(RankProcesses.args(c).toArray(String[]::new));
+        assertEquals(c, back);
     }
 }
