@@ -1,4 +1,20 @@
 #!/usr/bin/env bash
+#
+# Copyright 2026 The TokenRoute Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+#
+
 # Runs HERE (the build machine, with network): fetches JPype's source for a GPU machine whose Python (e.g. a 3.12
 # venv) has no JPype and which may have no network. It takes Debian trixie's source package python-jpype 1.5.0: JPype
 # 1.5 is the first release that supports Python 3.12, and build-jpype.sh builds it there with pip, offline. Only the

@@ -1,4 +1,20 @@
 #!/usr/bin/env bash
+#
+# Copyright 2026 The TokenRoute Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+#
+
 # Runs HERE (the build machine, with network): packs Jupyter for the GPU machine, which has neither Jupyter nor a
 # network, and whose Python (a 3.12 venv) cannot load Debian's python3-zmq (a C extension built for 3.11). So Debian
 # bookworm's own Python 3.11 travels with the pieces that execute a notebook: jupyter-client (kernelspecs and the

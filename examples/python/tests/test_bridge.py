@@ -1,3 +1,19 @@
+#
+# Copyright 2026 The TokenRoute Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+#
+
 """The Python bridge on CI (no pyarrow, no GPU): Debian's python3-jpype drives TokenRoute's `local` transport; results
 are checked through a ctypes reader of the C Data structs (formats, lengths, buffer addresses equal to Java's, release
 exactly once), against the numpy reference in reference.py."""

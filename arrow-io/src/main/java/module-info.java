@@ -31,5 +31,8 @@ module io.tokenroute.arrow {
     exports io.tokenroute.arrow.numeric;
     exports io.tokenroute.arrow.stream;
     exports io.tokenroute.arrow.types;
-    exports io.tokenroute.arrow.internal to io.tokenroute.device, io.tokenroute.routing, io.tokenroute.examples;
+    exports io.tokenroute.arrow.internal to
+            io.tokenroute.device,
+            io.tokenroute.routing,
+            io.tokenroute.examples;
 }

@@ -1,4 +1,20 @@
 #!/usr/bin/env bash
+#
+# Copyright 2026 The TokenRoute Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+#
+
 # Compiles the CUDA kernels with the device-side NVSHMEM path (-DTR_EP_NVSHMEM, see sync.cuh's file comment) into one
 # executable cubin under the output folder given as $1:
 #   kernels-nvshmem.cubin   for the nvshmem transport: cuModuleLoadData, then nvshmemx_cumodule_init(module)

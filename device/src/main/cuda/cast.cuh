@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 // Cast family: elementwise dtype conversions between bfloat16, float16 and float32 over dense device arrays.
 // Every kernel takes (dst, src, count) and runs a grid-stride loop. When both pointers are 16-byte aligned it moves
 // TR_CAST_VEC elements per step with 16-byte loads and stores; otherwise, and for the last count % TR_CAST_VEC

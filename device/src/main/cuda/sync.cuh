@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 // Elastic EP, part 1: what every EP kernel shares (the rank descriptor, control words, ordered loads and stores,
 // the timed wait on a peer with the mask re-read in every poll), and the collectives that need no rows: barrier,
 // allGather, the cleanBuffer/readmit rendezvous, and the stall kernel used for failure injection.

@@ -26,5 +26,6 @@ module io.tokenroute.examples {
     requires jmh.core;
     requires jdk.incubator.vector;
 
-    opens io.tokenroute.examples.cli to info.picocli;
+    opens io.tokenroute.examples.cli to
+            info.picocli;
 }

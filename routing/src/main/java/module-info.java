@@ -33,5 +33,6 @@ module io.tokenroute.routing {
     exports io.tokenroute.routing.cuda;
     exports io.tokenroute.routing.nvshmem;
     exports io.tokenroute.routing.security;
-    exports io.tokenroute.routing.launch to io.tokenroute.examples;
+    exports io.tokenroute.routing.launch to
+            io.tokenroute.examples;
 }

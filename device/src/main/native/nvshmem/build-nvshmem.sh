@@ -1,4 +1,20 @@
 #!/usr/bin/env bash
+#
+# Copyright 2026 The TokenRoute Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+#
+
 # Builds libtokenroute_nvshmem.so, the JNI binding of NVSHMEM's host API, into the folder given as $1 (CMake Release,
 # sm_90; the CMake build tree goes to $1/build-nvshmem). NVSHMEM comes from $NVSHMEM_HOME or the pip wheel
 # nvidia-nvshmem-cu13 (python3 -c 'import nvidia.nvshmem'); JNI headers from $JAVA_HOME.

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import java.lang.System.Logger.Level;
@@ -20,8 +35,11 @@ final class Allocation {
     private static final AtomicLong IDS = new AtomicLong();
     private static final int SITE_FRAMES = 24;
     /** Frames of these classes are the allocation machinery, not the allocation site worth reporting. */
-    private static final Set<String> INTERNAL = Set.of(Allocation.class.getName(), CudaBuffer.class.getName(),
-            DeviceBuffer.class.getName(), PinnedHostBuffer.class.getName());
+    private static final Set<String> INTERNAL = Set.of(
+            Allocation.class.getName(),
+            CudaBuffer.class.getName(),
+            DeviceBuffer.class.getName(),
+            PinnedHostBuffer.class.getName());
 
     final long id;
     final MemoryKind kind;
@@ -47,11 +65,11 @@ final class Allocation {
         this.size = size;
         this.deviceId = deviceId;
         this.release = release;
-        this.site = StackWalker.getInstance().walk(frames -> frames
-                .dropWhile(f -> INTERNAL.contains(f.getClassName()))
-                .limit(SITE_FRAMES)
-                .map(StackWalker.StackFrame::toStackTraceElement)
-                .toList());
+        this.site = StackWalker.getInstance()
+                .walk(frames -> frames.dropWhile(f -> INTERNAL.contains(f.getClassName()))
+                        .limit(SITE_FRAMES)
+                        .map(StackWalker.StackFrame::toStackTraceElement)
+                        .toList());
         DeviceMemoryTracker.register(this);
     }
 
@@ -96,8 +114,8 @@ final class Allocation {
     synchronized void beginTransfer() {
         requireHandleOwned("asArrowBufTransferringOwnership()");
         if (openViews > 0) {
-            throw new IllegalStateException(describe() + ": cannot transfer ownership with " + openViews
-                    + " ArrowBuf view(s) open");
+            throw new IllegalStateException(
+                    describe() + ": cannot transfer ownership with " + openViews + " ArrowBuf view(s) open");
         }
         ownership = DeviceMemoryTracker.Ownership.ARROW;
     }
@@ -124,9 +142,11 @@ final class Allocation {
             return;
         }
         ownership = DeviceMemoryTracker.Ownership.UNREACHABLE;
-        LOG.log(Level.WARNING, () -> "LEAK: " + describe()
-                + " became unreachable without close(); it stays allocated until"
-                + " DeviceMemoryTracker.reclaimUnreachable(). Allocated at:" + siteText());
+        LOG.log(
+                Level.WARNING,
+                () -> "LEAK: " + describe()
+                        + " became unreachable without close(); it stays allocated until"
+                        + " DeviceMemoryTracker.reclaimUnreachable(). Allocated at:" + siteText());
     }
 
     /** Frees an allocation whose handle was collected unclosed, unless views still read it; true if freed. */

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 /**
@@ -67,8 +82,8 @@ public final class CastKernels {
         launch(fp16ToBf16, dstBf16, 2, srcFp16, 2, count, stream);
     }
 
-    private void launch(KernelFunction kernel, long dst, int dstBytes, long src, int srcBytes, long count,
-                        CudaStream stream) {
+    private void launch(
+            KernelFunction kernel, long dst, int dstBytes, long src, int srcBytes, long count, CudaStream stream) {
         if (count < 0) {
             throw new IllegalArgumentException("negative count " + count);
         }
@@ -81,7 +96,14 @@ public final class CastKernels {
             return;
         }
         int block = kernel.maxThreadsPerBlock();
-        module.launch(kernel, kernel.gridFor(KernelFunction.ceilDiv(KernelFunction.ceilDiv(count, VECTOR), block)), block, 0, stream,
-                dst, src, count);
+        module.launch(
+                kernel,
+                kernel.gridFor(KernelFunction.ceilDiv(KernelFunction.ceilDiv(count, VECTOR), block)),
+                block,
+                0,
+                stream,
+                dst,
+                src,
+                count);
     }
 }

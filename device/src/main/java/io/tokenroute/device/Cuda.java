@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.bytedeco.cuda.global.cudart.CUDA_SUCCESS;
@@ -18,15 +33,14 @@ import org.bytedeco.javacpp.Loader;
  * the load throws {@link UnsatisfiedLinkError} (and later uses of the binding class {@link NoClassDefFoundError}); the
  * probe catches those so that a machine without a GPU gets {@code false} and a readable reason instead of a crash.
  *
- * <p>Every other class of this package calls {@link #requireAvailable(String)} before its first CUDA call, because touching
- * {@link cudart} on such a machine would throw the raw linkage error.
+ * <p>Every other class of this package calls {@link #requireAvailable(String)} before its first CUDA call, because
+ * touching {@link cudart} on such a machine would throw the raw linkage error.
  */
 public final class Cuda {
 
     private static final Probe PROBE = Probe.run();
 
-    private Cuda() {
-    }
+    private Cuda() {}
 
     /** Whether the CUDA driver and runtime loaded and at least one device is visible. */
     public static boolean isAvailable() {

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.bytedeco.cuda.global.cudart.cuCtxSetCurrent;
@@ -37,6 +52,7 @@ public final class CudaDevice implements AutoCloseable {
     private final int ordinal;
     /** The driver's {@code CUdevice} handle, which the driver API takes instead of the ordinal. */
     private final int handle;
+
     private final CUctx_st context;
     private final String name;
     private final int smCount;
@@ -73,8 +89,8 @@ public final class CudaDevice implements AutoCloseable {
         int[] device = new int[1];
         CudaException.checkDriver(cuDeviceGet(device, ordinal), "cuDeviceGet(" + ordinal + ")");
         CUctx_st context = new CUctx_st();
-        CudaException.checkDriver(cuDevicePrimaryCtxRetain(context, device[0]),
-                "cuDevicePrimaryCtxRetain(" + ordinal + ")");
+        CudaException.checkDriver(
+                cuDevicePrimaryCtxRetain(context, device[0]), "cuDevicePrimaryCtxRetain(" + ordinal + ")");
         try {
             CudaDevice opened = new CudaDevice(ordinal, device[0], context);
             opened.makeCurrent();
@@ -128,14 +144,15 @@ public final class CudaDevice implements AutoCloseable {
         }
         makeCurrent();
         int[] can = new int[1];
-        CudaException.check(cudaDeviceCanAccessPeer(can, ordinal, peer.ordinal),
+        CudaException.check(
+                cudaDeviceCanAccessPeer(can, ordinal, peer.ordinal),
                 "cudaDeviceCanAccessPeer(" + ordinal + ", " + peer.ordinal + ")");
         if (can[0] == 0) {
             return false;
         }
         int code = cudaDeviceEnablePeerAccess(peer.ordinal, 0);
         if (code == cudaErrorPeerAccessAlreadyEnabled) {
-            cudaGetLastError();  // the runtime also keeps it as the thread's sticky last error
+            cudaGetLastError(); // the runtime also keeps it as the thread's sticky last error
             return true;
         }
         CudaException.check(code, "cudaDeviceEnablePeerAccess(" + peer.ordinal + ") on cuda:" + ordinal);
@@ -197,7 +214,8 @@ public final class CudaDevice implements AutoCloseable {
 
     private int attribute(int attribute, String what) {
         int[] value = new int[1];
-        CudaException.check(cudaDeviceGetAttribute(value, attribute, ordinal),
+        CudaException.check(
+                cudaDeviceGetAttribute(value, attribute, ordinal),
                 "cudaDeviceGetAttribute(" + what + ", " + ordinal + ")");
         return value[0];
     }

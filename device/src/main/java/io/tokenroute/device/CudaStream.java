@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
@@ -6,7 +21,6 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
 import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
-import static org.bytedeco.cuda.global.cudart.cudaSuccess;
 
 import io.tokenroute.device.DeviceMemoryTracker.HandleKind;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -57,8 +71,13 @@ public final class CudaStream implements AutoCloseable {
         int device = Native.currentDevice();
         CUstream_st handle = new CUstream_st();
         CudaException.check(cudaStreamCreateWithFlags(handle, flags), "cudaStreamCreateWithFlags(" + flags + ")");
-        return new CudaStream(handle, new TrackedHandle(HandleKind.STREAM, handle.address(), device,
-                () -> CudaException.check(cudaStreamDestroy(handle), "cudaStreamDestroy")));
+        return new CudaStream(
+                handle,
+                new TrackedHandle(
+                        HandleKind.STREAM,
+                        handle.address(),
+                        device,
+                        () -> CudaException.check(cudaStreamDestroy(handle), "cudaStreamDestroy")));
     }
 
     /** Blocks until all work queued on this stream has finished; a failed kernel's error surfaces here. */

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.bytedeco.cuda.global.cudart.cudaFree;
@@ -11,8 +26,8 @@ import org.bytedeco.javacpp.Pointer;
 /**
  * Bytes of CUDA device memory from {@code cudaMalloc} (256-byte aligned, not initialised), owned by this handle; see
  * {@link CudaBuffer} for the ownership rules. The CPU must never dereference {@link #address()}: that crashes the JVM.
- * {@link #adopt} wraps device memory that another allocator owns (e.g. the NVSHMEM symmetric heap) under the same rules,
- * with that owner's release in place of {@code cudaFree}.
+ * {@link #adopt} wraps device memory that another allocator owns (e.g. the NVSHMEM symmetric heap) under the same
+ * rules, with that owner's release in place of {@code cudaFree}.
  */
 public final class DeviceBuffer extends CudaBuffer {
 
@@ -87,8 +102,11 @@ public final class DeviceBuffer extends CudaBuffer {
     /** Runs on whichever thread frees (an Arrow release, the tracker's reclaim), so it sets the device itself. */
     private static void free(int device, long address) {
         if (address != 0) {
-            Native.onDevice(device, () -> CudaException.check(cudaFree(Native.at(address)),
-                    "cudaFree(0x" + Long.toHexString(address) + ") on cuda:" + device));
+            Native.onDevice(
+                    device,
+                    () -> CudaException.check(
+                            cudaFree(Native.at(address)),
+                            "cudaFree(0x" + Long.toHexString(address) + ") on cuda:" + device));
         }
     }
 }

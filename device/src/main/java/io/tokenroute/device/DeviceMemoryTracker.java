@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import java.util.Comparator;
@@ -23,8 +38,7 @@ public final class DeviceMemoryTracker {
     private static final Set<Allocation> LIVE = ConcurrentHashMap.newKeySet();
     private static final Set<TrackedHandle> HANDLES = ConcurrentHashMap.newKeySet();
 
-    private DeviceMemoryTracker() {
-    }
+    private DeviceMemoryTracker() {}
 
     /** Who is responsible for freeing a live allocation. */
     public enum Ownership {
@@ -50,16 +64,29 @@ public final class DeviceMemoryTracker {
      * @param allocationSite the allocating code's stack, innermost caller first, without this package's buffer
      *     classes
      */
-    public record LiveBuffer(long id, MemoryKind kind, long address, long size, int deviceId, Ownership ownership,
-                             List<StackTraceElement> allocationSite) {
+    public record LiveBuffer(
+            long id,
+            MemoryKind kind,
+            long address,
+            long size,
+            int deviceId,
+            Ownership ownership,
+            List<StackTraceElement> allocationSite) {
 
         /** A multi-line description: kind, size, address, ownership, then the allocation stack. */
         public String describe() {
             StringBuilder text = new StringBuilder()
-                    .append(kind.name().toLowerCase().replace('_', ' ')).append(" buffer #").append(id)
-                    .append(": ").append(size).append(" bytes at 0x").append(Long.toHexString(address))
+                    .append(kind.name().toLowerCase().replace('_', ' '))
+                    .append(" buffer #")
+                    .append(id)
+                    .append(": ")
+                    .append(size)
+                    .append(" bytes at 0x")
+                    .append(Long.toHexString(address))
                     .append(kind == MemoryKind.DEVICE ? " on cuda:" + deviceId : "")
-                    .append(", owned by ").append(ownership).append(", allocated at:");
+                    .append(", owned by ")
+                    .append(ownership)
+                    .append(", allocated at:");
             for (StackTraceElement frame : allocationSite) {
                 text.append("\n\tat ").append(frame);
             }
@@ -85,15 +112,26 @@ public final class DeviceMemoryTracker {
      * @param leaked whether its owner was garbage-collected without {@code close()} (the handle still exists)
      * @param creationSite the creating code's stack, innermost caller first, without this package's handle classes
      */
-    public record LiveHandle(long id, HandleKind kind, long address, int deviceId, boolean leaked,
-                             List<StackTraceElement> creationSite) {
+    public record LiveHandle(
+            long id,
+            HandleKind kind,
+            long address,
+            int deviceId,
+            boolean leaked,
+            List<StackTraceElement> creationSite) {
 
         /** A multi-line description: kind, handle, device, whether leaked, then the creation stack. */
         public String describe() {
             StringBuilder text = new StringBuilder()
-                    .append(kind.name().toLowerCase()).append(" #").append(id).append(": 0x")
-                    .append(Long.toHexString(address)).append(" on cuda:").append(deviceId)
-                    .append(leaked ? ", LEAKED (unreachable, never closed)" : ", open").append(", created at:");
+                    .append(kind.name().toLowerCase())
+                    .append(" #")
+                    .append(id)
+                    .append(": 0x")
+                    .append(Long.toHexString(address))
+                    .append(" on cuda:")
+                    .append(deviceId)
+                    .append(leaked ? ", LEAKED (unreachable, never closed)" : ", open")
+                    .append(", created at:");
             for (StackTraceElement frame : creationSite) {
                 text.append("\n\tat ").append(frame);
             }
@@ -128,8 +166,11 @@ public final class DeviceMemoryTracker {
             return;
         }
         long bytes = live.stream().mapToLong(LiveBuffer::size).sum();
-        StringBuilder text = new StringBuilder().append(live.size()).append(" CUDA buffer(s) still allocated (")
-                .append(bytes).append(" bytes):");
+        StringBuilder text = new StringBuilder()
+                .append(live.size())
+                .append(" CUDA buffer(s) still allocated (")
+                .append(bytes)
+                .append(" bytes):");
         for (LiveBuffer buffer : live) {
             text.append("\n").append(buffer.describe());
         }

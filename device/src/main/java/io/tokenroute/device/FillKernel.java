@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 /**
@@ -35,15 +50,23 @@ public final class FillKernel {
             throw new IllegalArgumentException("negative count " + count);
         }
         if (dst % elementBytes != 0) {
-            throw new IllegalArgumentException("address 0x" + Long.toHexString(dst) + " is not aligned to "
-                    + elementBytes + " bytes");
+            throw new IllegalArgumentException(
+                    "address 0x" + Long.toHexString(dst) + " is not aligned to " + elementBytes + " bytes");
         }
         if (count == 0) {
             return;
         }
         int block = fill.maxThreadsPerBlock();
         long vectors = KernelFunction.ceilDiv(count * elementBytes, 16);
-        module.launch(fill, fill.gridFor(KernelFunction.ceilDiv(vectors, block)), block, 0, stream,
-                dst, count, pattern, elementBytes);
+        module.launch(
+                fill,
+                fill.gridFor(KernelFunction.ceilDiv(vectors, block)),
+                block,
+                0,
+                stream,
+                dst,
+                count,
+                pattern,
+                elementBytes);
     }
 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import io.tokenroute.arrow.numeric.Fp8Quantizer;
@@ -13,7 +28,8 @@ import io.tokenroute.arrow.numeric.Fp8Quantizer;
  * <ul>
  *   <li>input {@code x}: bfloat16 {@code [rows][hidden]}, 16-byte aligned;</li>
  *   <li>output {@code q}: uint8 e4m3fn codes {@code [rows][hidden]}, 8-byte aligned;</li>
- *   <li>output {@code scales}: {@code [rows][hidden / 128]} float32 (4-byte aligned) or, for {@link Fp8ScaleMode#UE8M0},
+ *   <li>output {@code scales}: {@code [rows][hidden / 128]} float32 (4-byte aligned) or, for {@link
+ * Fp8ScaleMode#UE8M0},
  *       uint8 biased exponents.</li>
  * </ul>
  */
@@ -47,11 +63,11 @@ public final class Fp8QuantizeKernel {
      * @param stream the stream to queue on
      * @throws IllegalArgumentException for bad shapes or misaligned addresses
      */
-    public void quantize(long dstQ, long dstScales, long srcBf16, long rows, int hidden, Fp8ScaleMode mode,
-                         CudaStream stream) {
+    public void quantize(
+            long dstQ, long dstScales, long srcBf16, long rows, int hidden, Fp8ScaleMode mode, CudaStream stream) {
         if (hidden <= 0 || hidden % GROUP != 0) {
-            throw new IllegalArgumentException("hidden size must be a positive multiple of " + GROUP + ", got "
-                    + hidden);
+            throw new IllegalArgumentException(
+                    "hidden size must be a positive multiple of " + GROUP + ", got " + hidden);
         }
         if (rows < 0) {
             throw new IllegalArgumentException("negative row count " + rows);
@@ -68,7 +84,17 @@ public final class Fp8QuantizeKernel {
         int block = quantize.maxThreadsPerBlock() / WARP * WARP;
         long groups = rows * (hidden / GROUP);
         long groupsPerBlock = (long) block / WARP * GROUPS_PER_WARP;
-        module.launch(quantize, quantize.gridFor(KernelFunction.ceilDiv(groups, groupsPerBlock)), block, 0, stream,
-                dstQ, dstScales, srcBf16, rows, hidden, mode.code());
+        module.launch(
+                quantize,
+                quantize.gridFor(KernelFunction.ceilDiv(groups, groupsPerBlock)),
+                block,
+                0,
+                stream,
+                dstQ,
+                dstScales,
+                srcBf16,
+                rows,
+                hidden,
+                mode.code());
     }
 }

@@ -46,6 +46,7 @@ public final class KernelAbi {
 
     /** Class-path resource written by {@code build-kernels.sh} next to {@link KernelImage#BUNDLED_RESOURCE}. */
     public static final String RESOURCE = "io/tokenroute/device/kernels/tokenroute-abi.properties";
+
     private static final String FINGERPRINT = "fingerprint";
 
     private static volatile KernelAbi bundled;
@@ -257,8 +258,7 @@ public final class KernelAbi {
             if (text == null) {
                 mismatches.add(key + ": absent from the kernels' ABI, Java " + javaValue + " (" + javaName + ")");
             } else if (javaValue < value(key)) {
-                mismatches.add(key + ": kernels need " + text + ", Java has only " + javaValue + " (" + javaName
-                        + ")");
+                mismatches.add(key + ": kernels need " + text + ", Java has only " + javaValue + " (" + javaName + ")");
             }
             return this;
         }
@@ -284,8 +284,8 @@ public final class KernelAbi {
             }
             for (String name : kernelMembers.keySet()) {
                 if (!javaMembers.containsKey(name)) {
-                    mismatches.add(family + "." + name + ": kernels " + kernelMembers.get(name)
-                            + ", absent from Java (" + javaName + ")");
+                    mismatches.add(family + "." + name + ": kernels " + kernelMembers.get(name) + ", absent from Java ("
+                            + javaName + ")");
                 }
             }
             return this;
@@ -300,10 +300,15 @@ public final class KernelAbi {
             if (mismatches.isEmpty()) {
                 return;
             }
-            StringBuilder text = new StringBuilder("CUDA kernel ABI mismatch: ").append(javaSide)
-                    .append(" disagrees with the kernels' tokenroute_abi.cuh (as built into ").append(source)
-                    .append(") in ").append(mismatches.size()).append(" entr")
-                    .append(mismatches.size() == 1 ? "y" : "ies").append(':');
+            StringBuilder text = new StringBuilder("CUDA kernel ABI mismatch: ")
+                    .append(javaSide)
+                    .append(" disagrees with the kernels' tokenroute_abi.cuh (as built into ")
+                    .append(source)
+                    .append(") in ")
+                    .append(mismatches.size())
+                    .append(" entr")
+                    .append(mismatches.size() == 1 ? "y" : "ies")
+                    .append(':');
             for (String mismatch : mismatches) {
                 text.append("\n  ").append(mismatch);
             }

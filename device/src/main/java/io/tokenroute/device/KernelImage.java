@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import java.io.IOException;
@@ -9,8 +24,8 @@ import java.util.Properties;
  * The bytes of a compiled CUDA module (a fatbin or cubin) read from the class path, before any CUDA call: reading it
  * works on machines without a GPU, which lets builds and tests check that the kernels were compiled and packaged.
  *
- * <p>The project's kernels are {@link #BUNDLED_RESOURCE}, written at build time by {@code src/main/cuda/build-kernels.sh}
- * when nvcc is present, next to {@code kernels.properties} describing that build.
+ * <p>The project's kernels are {@link #BUNDLED_RESOURCE}, written at build time by {@code
+ * src/main/cuda/build-kernels.sh} when nvcc is present, next to {@code kernels.properties} describing that build.
  */
 public final class KernelImage {
 

@@ -1,10 +1,25 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
-import io.tokenroute.arrow.internal.Closeables;
 import static org.bytedeco.cuda.global.cudart.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
 import static org.bytedeco.cuda.global.cudart.cuLaunchKernelEx;
 
+import io.tokenroute.arrow.internal.Closeables;
 import org.bytedeco.cuda.cudart.CUlaunchAttribute;
 import org.bytedeco.cuda.cudart.CUlaunchConfig;
 import org.bytedeco.javacpp.BytePointer;
@@ -42,6 +57,7 @@ public final class KernelLaunch implements AutoCloseable {
     private int sharedBytes;
     /** Non-null once {@link #programmaticDependency} allowed it: the cuLaunchKernelEx configuration and attribute. */
     private CUlaunchConfig programmatic;
+
     private CUlaunchAttribute programmaticAttribute;
     private boolean closed;
 
@@ -92,8 +108,8 @@ public final class KernelLaunch implements AutoCloseable {
      */
     static long[] checkParameters(String kernel, long[] given, long[] parameters, boolean exact) {
         if (given.length != parameters.length) {
-            throw new IllegalArgumentException(kernel + " takes " + parameters.length + " parameter(s), "
-                    + given.length + " argument(s) given");
+            throw new IllegalArgumentException(
+                    kernel + " takes " + parameters.length + " parameter(s), " + given.length + " argument(s) given");
         }
         for (int i = 0; i < given.length; i++) {
             if (given[i] <= 0) {
@@ -132,8 +148,8 @@ public final class KernelLaunch implements AutoCloseable {
      */
     public KernelLaunch shape(int grid, int block, int shared) {
         if (grid < 1 || block < 1 || block > function.maxThreadsPerBlock() || shared < 0) {
-            throw new IllegalArgumentException("bad launch shape for " + function + ": grid " + grid + ", block "
-                    + block + ", shared " + shared);
+            throw new IllegalArgumentException(
+                    "bad launch shape for " + function + ": grid " + grid + ", block " + block + ", shared " + shared);
         }
         this.gridX = grid;
         this.blockX = block;
@@ -176,7 +192,12 @@ public final class KernelLaunch implements AutoCloseable {
             programmaticAttribute.id(CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
             programmaticAttribute.value().programmaticStreamSerializationAllowed(1);
             programmatic = new CUlaunchConfig();
-            programmatic.gridDimZ(1).blockDimY(1).blockDimZ(1).attrs(programmaticAttribute).numAttrs(1);
+            programmatic
+                    .gridDimZ(1)
+                    .blockDimY(1)
+                    .blockDimZ(1)
+                    .attrs(programmaticAttribute)
+                    .numAttrs(1);
         }
         return this;
     }
@@ -245,16 +266,32 @@ public final class KernelLaunch implements AutoCloseable {
         }
         int rc;
         if (programmatic == null) {
-            rc = cuLaunchKernel(function.handle(), gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream.handle(), params,
+            rc = cuLaunchKernel(
+                    function.handle(),
+                    gridX,
+                    gridY,
+                    1,
+                    blockX,
+                    1,
+                    1,
+                    sharedBytes,
+                    stream.handle(),
+                    params,
                     (PointerPointer<?>) null);
         } else {
-            programmatic.gridDimX(gridX).gridDimY(gridY).blockDimX(blockX).sharedMemBytes(sharedBytes)
+            programmatic
+                    .gridDimX(gridX)
+                    .gridDimY(gridY)
+                    .blockDimX(blockX)
+                    .sharedMemBytes(sharedBytes)
                     .hStream(stream.handle());
             rc = cuLaunchKernelEx(programmatic, function.handle(), params, (PointerPointer<?>) null);
         }
         if (rc != 0) {
-            CudaException.checkDriver(rc, (programmatic == null ? "cuLaunchKernel(" : "cuLaunchKernelEx(")
-                    + function.name() + ", grid " + gridX + " x " + gridY + ", block " + blockX + ")");
+            CudaException.checkDriver(
+                    rc,
+                    (programmatic == null ? "cuLaunchKernel(" : "cuLaunchKernelEx(") + function.name() + ", grid "
+                            + gridX + " x " + gridY + ", block " + blockX + ")");
         }
     }
 
@@ -280,8 +317,8 @@ public final class KernelLaunch implements AutoCloseable {
 
     private long offset(int index, long byteOffset, int bytes) {
         if (index < 0 || index >= offsets.length) {
-            throw new IndexOutOfBoundsException("argument " + index + " of " + function.name() + " outside [0, "
-                    + offsets.length + ")");
+            throw new IndexOutOfBoundsException(
+                    "argument " + index + " of " + function.name() + " outside [0, " + offsets.length + ")");
         }
         if (byteOffset < 0 || byteOffset + bytes > sizes[index]) {
             throw new IndexOutOfBoundsException("bytes [" + byteOffset + ", " + (byteOffset + bytes) + ") outside"

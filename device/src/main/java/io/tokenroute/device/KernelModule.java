@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.bytedeco.cuda.global.cudart.CUDA_ERROR_INVALID_VALUE;
@@ -89,7 +104,8 @@ public final class KernelModule implements AutoCloseable {
         CUmod_st module = new CUmod_st();
         // The driver copies the image during the call, so the native copy can go right after.
         try (BytePointer bytes = new BytePointer(image.rawBytes())) {
-            CudaException.checkDriver(cuModuleLoadData(module, bytes),
+            CudaException.checkDriver(
+                    cuModuleLoadData(module, bytes),
                     "cuModuleLoadData(" + image.name() + ", " + image.size() + " bytes) on " + device);
         }
         KernelModule loaded = new KernelModule(device, image.name(), module);
@@ -132,18 +148,19 @@ public final class KernelModule implements AutoCloseable {
     /** The module's {@code tr_abi_fingerprint}, or empty for a module without one (not built from our sources). */
     OptionalLong abiFingerprint() {
         long[] address = new long[1];
-        try (SizeTPointer size = new SizeTPointer(1L); LongPointer value = new LongPointer(1L)) {
+        try (SizeTPointer size = new SizeTPointer(1L);
+                LongPointer value = new LongPointer(1L)) {
             int rc = cuModuleGetGlobal(address, size, module, ABI_FINGERPRINT);
             if (rc == CUDA_ERROR_NOT_FOUND) {
                 return OptionalLong.empty();
             }
             CudaException.checkDriver(rc, "cuModuleGetGlobal(" + ABI_FINGERPRINT + ") in " + name);
             if (size.get() != Long.BYTES) {
-                throw new IllegalStateException(name + ": " + ABI_FINGERPRINT + " is " + size.get()
-                        + " bytes, expected 8");
+                throw new IllegalStateException(
+                        name + ": " + ABI_FINGERPRINT + " is " + size.get() + " bytes, expected 8");
             }
-            CudaException.checkDriver(cuMemcpyDtoH(value, address[0], Long.BYTES),
-                    "cuMemcpyDtoH(" + ABI_FINGERPRINT + ") of " + name);
+            CudaException.checkDriver(
+                    cuMemcpyDtoH(value, address[0], Long.BYTES), "cuMemcpyDtoH(" + ABI_FINGERPRINT + ") of " + name);
             return OptionalLong.of(value.get());
         }
     }
@@ -189,8 +206,8 @@ public final class KernelModule implements AutoCloseable {
      * @throws CudaException if the driver rejects the launch (errors inside the kernel surface later, on
      *     synchronisation)
      */
-    public void launch(KernelFunction function, int gridX, int blockX, int sharedBytes, CudaStream stream,
-                       Object... args) {
+    public void launch(
+            KernelFunction function, int gridX, int blockX, int sharedBytes, CudaStream stream, Object... args) {
         requireOpen();
         if (function.module() != this) {
             throw new IllegalArgumentException(function.name() + " belongs to another module");
@@ -210,8 +227,20 @@ public final class KernelModule implements AutoCloseable {
                 values[i] = argument(function, i, args[i]);
                 params.put(i, values[i]);
             }
-            CudaException.checkDriver(cuLaunchKernel(function.handle(), gridX, 1, 1, blockX, 1, 1, sharedBytes,
-                    stream.handle(), params, (PointerPointer<?>) null), "cuLaunchKernel(" + function.name() + ")");
+            CudaException.checkDriver(
+                    cuLaunchKernel(
+                            function.handle(),
+                            gridX,
+                            1,
+                            1,
+                            blockX,
+                            1,
+                            1,
+                            sharedBytes,
+                            stream.handle(),
+                            params,
+                            (PointerPointer<?>) null),
+                    "cuLaunchKernel(" + function.name() + ")");
         } finally {
             for (Pointer value : values) {
                 if (value != null) {
@@ -241,13 +270,15 @@ public final class KernelModule implements AutoCloseable {
 
     private KernelFunction lookUp(String kernel) {
         CUfunc_st handle = new CUfunc_st();
-        CudaException.checkDriver(cuModuleGetFunction(handle, module, kernel),
-                "cuModuleGetFunction(" + kernel + ") in " + name);
+        CudaException.checkDriver(
+                cuModuleGetFunction(handle, module, kernel), "cuModuleGetFunction(" + kernel + ") in " + name);
         int[] maxThreads = new int[1];
-        CudaException.checkDriver(cuFuncGetAttribute(maxThreads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, handle),
+        CudaException.checkDriver(
+                cuFuncGetAttribute(maxThreads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, handle),
                 "cuFuncGetAttribute(MAX_THREADS_PER_BLOCK, " + kernel + ")");
         int[] blocksPerSm = new int[1];
-        CudaException.checkDriver(cuOccupancyMaxActiveBlocksPerMultiprocessor(blocksPerSm, handle, maxThreads[0], 0),
+        CudaException.checkDriver(
+                cuOccupancyMaxActiveBlocksPerMultiprocessor(blocksPerSm, handle, maxThreads[0], 0),
                 "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + kernel + ")");
         return new KernelFunction(this, kernel, handle, maxThreads[0], blocksPerSm[0], parameterSizes(kernel, handle));
     }
@@ -255,7 +286,8 @@ public final class KernelModule implements AutoCloseable {
     /** Asks the driver for each parameter's size until it answers that the index is past the last parameter. */
     private static long[] parameterSizes(String kernel, CUfunc_st handle) {
         List<Long> sizes = new ArrayList<>();
-        try (SizeTPointer offset = new SizeTPointer(1L); SizeTPointer size = new SizeTPointer(1L)) {
+        try (SizeTPointer offset = new SizeTPointer(1L);
+                SizeTPointer size = new SizeTPointer(1L)) {
             while (true) {
                 int rc = cuFuncGetParamInfo(handle, sizes.size(), offset, size);
                 if (rc == CUDA_ERROR_INVALID_VALUE) {

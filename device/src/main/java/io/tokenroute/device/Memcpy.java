@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.bytedeco.cuda.global.cudart.cudaMemcpy;
@@ -31,8 +46,7 @@ import org.bytedeco.javacpp.ShortPointer;
  */
 public final class Memcpy {
 
-    private Memcpy() {
-    }
+    private Memcpy() {}
 
     /** Copies {@code bytes} from host address {@code srcHost} to device address {@code dstDevice}; blocks. */
     public static void hostToDevice(long dstDevice, long srcHost, long bytes) {
@@ -61,7 +75,12 @@ public final class Memcpy {
 
     /** Queues a device-to-device copy of {@code bytes} on {@code stream}. */
     public static void deviceToDevice(long dstDevice, long srcDevice, long bytes, CudaStream stream) {
-        copyAsync(Native.at(dstDevice), Native.at(srcDevice), bytes, cudaMemcpyDeviceToDevice, stream,
+        copyAsync(
+                Native.at(dstDevice),
+                Native.at(srcDevice),
+                bytes,
+                cudaMemcpyDeviceToDevice,
+                stream,
                 "device to device");
     }
 
@@ -158,7 +177,8 @@ public final class Memcpy {
         if (bytes == 0) {
             return;
         }
-        CudaException.check(cudaMemcpy(Native.at(dst), Native.at(src), bytes, kind),
+        CudaException.check(
+                cudaMemcpy(Native.at(dst), Native.at(src), bytes, kind),
                 "cudaMemcpy " + what + " (" + bytes + " bytes)");
     }
 
@@ -167,7 +187,8 @@ public final class Memcpy {
         if (bytes == 0) {
             return;
         }
-        CudaException.check(cudaMemcpyAsync(dst, src, bytes, kind, stream.handle()),
+        CudaException.check(
+                cudaMemcpyAsync(dst, src, bytes, kind, stream.handle()),
                 "cudaMemcpyAsync " + what + " (" + bytes + " bytes)");
     }
 }

@@ -38,8 +38,8 @@ final class TrackedHandle {
     private static final AtomicLong IDS = new AtomicLong();
     private static final int SITE_FRAMES = 24;
     /** Frames of these classes are the creating machinery, not the creation site worth reporting. */
-    private static final Set<String> INTERNAL = Set.of(TrackedHandle.class.getName(), CudaStream.class.getName(),
-            CudaEvent.class.getName());
+    private static final Set<String> INTERNAL =
+            Set.of(TrackedHandle.class.getName(), CudaStream.class.getName(), CudaEvent.class.getName());
 
     final long id;
     final HandleKind kind;
@@ -62,11 +62,11 @@ final class TrackedHandle {
         this.address = address;
         this.deviceId = deviceId;
         this.destroy = destroy;
-        this.site = StackWalker.getInstance().walk(frames -> frames
-                .dropWhile(f -> INTERNAL.contains(f.getClassName()))
-                .limit(SITE_FRAMES)
-                .map(StackWalker.StackFrame::toStackTraceElement)
-                .toList());
+        this.site = StackWalker.getInstance()
+                .walk(frames -> frames.dropWhile(f -> INTERNAL.contains(f.getClassName()))
+                        .limit(SITE_FRAMES)
+                        .map(StackWalker.StackFrame::toStackTraceElement)
+                        .toList());
         DeviceMemoryTracker.register(this);
     }
 
@@ -107,9 +107,11 @@ final class TrackedHandle {
             return;
         }
         leaked = true;
-        LOG.log(Level.WARNING, () -> "LEAK: " + describe() + " became unreachable without close(); it is not"
-                + " destroyed (report only) and stays listed by DeviceMemoryTracker.liveHandles(). Created at:"
-                + siteText());
+        LOG.log(
+                Level.WARNING,
+                () -> "LEAK: " + describe() + " became unreachable without close(); it is not"
+                        + " destroyed (report only) and stays listed by DeviceMemoryTracker.liveHandles(). Created at:"
+                        + siteText());
     }
 
     String describe() {

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -36,13 +51,15 @@ class CastKernelsGpuTest extends GpuTestBase {
         try (RootAllocator allocator = new RootAllocator()) {
             for (int shift : new int[] {0, 1}) {
                 for (long poison : POISON_32) {
-                    int[] out = run32(input, shift, poison,
-                            (dst, src) -> casts.bf16ToFp32(dst, src, input.length, stream));
+                    int[] out =
+                            run32(input, shift, poison, (dst, src) -> casts.bf16ToFp32(dst, src, input.length, stream));
                     for (int i = 0; i < input.length; i++) {
                         int actual = out[shift + i];
                         int index = i;
-                        assertEquals(expected[i], actual, () -> "shift " + shift + ", bf16 0x"
-                                + Integer.toHexString(input[index] & 0xFFFF));
+                        assertEquals(
+                                expected[i],
+                                actual,
+                                () -> "shift " + shift + ", bf16 0x" + Integer.toHexString(input[index] & 0xFFFF));
                     }
                     assertGuards32(out, shift, input.length, poison);
                 }
@@ -60,12 +77,14 @@ class CastKernelsGpuTest extends GpuTestBase {
         try (RootAllocator allocator = new RootAllocator()) {
             for (int shift : new int[] {0, 1}) {
                 for (long poison : POISON_16) {
-                    short[] out = run16(input, shift, poison,
-                            (dst, src) -> casts.fp32ToBf16(dst, src, input.length, stream));
+                    short[] out =
+                            run16(input, shift, poison, (dst, src) -> casts.fp32ToBf16(dst, src, input.length, stream));
                     for (int i = 0; i < input.length; i++) {
                         int index = i;
-                        assertEquals(expected[i], out[shift + i], () -> "shift " + shift + ", float bits 0x"
-                                + Integer.toHexString(input[index]));
+                        assertEquals(
+                                expected[i],
+                                out[shift + i],
+                                () -> "shift " + shift + ", float bits 0x" + Integer.toHexString(input[index]));
                     }
                     assertGuards16(out, shift, input.length, poison);
                 }
@@ -83,12 +102,14 @@ class CastKernelsGpuTest extends GpuTestBase {
         try (RootAllocator allocator = new RootAllocator()) {
             for (int shift : new int[] {0, 1}) {
                 for (long poison : POISON_16) {
-                    short[] out = run16(input, shift, poison,
-                            (dst, src) -> casts.fp16ToBf16(dst, src, input.length, stream));
+                    short[] out =
+                            run16(input, shift, poison, (dst, src) -> casts.fp16ToBf16(dst, src, input.length, stream));
                     for (int i = 0; i < input.length; i++) {
                         int index = i;
-                        assertEquals(expected[i], out[shift + i], () -> "shift " + shift + ", half 0x"
-                                + Integer.toHexString(input[index] & 0xFFFF));
+                        assertEquals(
+                                expected[i],
+                                out[shift + i],
+                                () -> "shift " + shift + ", half 0x" + Integer.toHexString(input[index] & 0xFFFF));
                     }
                     assertGuards16(out, shift, input.length, poison);
                 }
@@ -98,10 +119,13 @@ class CastKernelsGpuTest extends GpuTestBase {
 
     @Test
     void rejectsMisalignedArrays() {
-        try (RootAllocator allocator = new RootAllocator(); DeviceBuffer buffer = DeviceBuffer.allocate(1024)) {
-            assertThrows(IllegalArgumentException.class,
+        try (RootAllocator allocator = new RootAllocator();
+                DeviceBuffer buffer = DeviceBuffer.allocate(1024)) {
+            assertThrows(
+                    IllegalArgumentException.class,
                     () -> casts.bf16ToFp32(buffer.address() + 2, buffer.address(), 8, stream));
-            assertThrows(IllegalArgumentException.class,
+            assertThrows(
+                    IllegalArgumentException.class,
                     () -> casts.fp32ToBf16(buffer.address(), buffer.address() + 1, 8, stream));
         }
     }
@@ -121,7 +145,7 @@ class CastKernelsGpuTest extends GpuTestBase {
     private static int[] run32(short[] input, int shift, long poison, Launch launch) {
         int outLength = input.length + 2;
         try (DeviceBuffer src = DeviceBuffer.allocate(2L * (input.length + 1));
-             DeviceBuffer dst = DeviceBuffer.allocate(4L * outLength)) {
+                DeviceBuffer dst = DeviceBuffer.allocate(4L * outLength)) {
             Memcpy.toDevice(src.address() + 2L * shift, input, stream);
             fill.fill(dst.address(), outLength, 4, poison, stream);
             launch.run(dst.address() + 4L * shift, src.address() + 2L * shift);
@@ -134,7 +158,7 @@ class CastKernelsGpuTest extends GpuTestBase {
     private static short[] run16(short[] input, int shift, long poison, Launch launch) {
         int outLength = input.length + 2;
         try (DeviceBuffer src = DeviceBuffer.allocate(2L * (input.length + 1));
-             DeviceBuffer dst = DeviceBuffer.allocate(2L * outLength)) {
+                DeviceBuffer dst = DeviceBuffer.allocate(2L * outLength)) {
             Memcpy.toDevice(src.address() + 2L * shift, input, stream);
             fill.fill(dst.address(), outLength, 2, poison, stream);
             launch.run(dst.address() + 2L * shift, src.address() + 2L * shift);
@@ -147,7 +171,7 @@ class CastKernelsGpuTest extends GpuTestBase {
     private static short[] run16(int[] input, int shift, long poison, Launch launch) {
         int outLength = input.length + 2;
         try (DeviceBuffer src = DeviceBuffer.allocate(4L * (input.length + 1));
-             DeviceBuffer dst = DeviceBuffer.allocate(2L * outLength)) {
+                DeviceBuffer dst = DeviceBuffer.allocate(2L * outLength)) {
             Memcpy.toDevice(src.address() + 4L * shift, input, stream);
             fill.fill(dst.address(), outLength, 2, poison, stream);
             launch.run(dst.address() + 2L * shift, src.address() + 4L * shift);

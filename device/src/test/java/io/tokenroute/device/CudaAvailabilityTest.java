@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -18,8 +33,10 @@ class CudaAvailabilityTest {
         assertEquals(available, Cuda.unavailableReason().isEmpty(), "reason present exactly when unavailable");
         assertEquals(available, Cuda.deviceCount() > 0);
         assertFalse(Cuda.versions().isEmpty());
-        System.out.println("CUDA: " + (available ? Cuda.deviceCount() + " device(s), " + Cuda.versions()
-                : "unavailable: " + Cuda.unavailableReason()));
+        System.out.println("CUDA: "
+                + (available
+                        ? Cuda.deviceCount() + " device(s), " + Cuda.versions()
+                        : "unavailable: " + Cuda.unavailableReason()));
     }
 
     @Test
@@ -39,7 +56,8 @@ class CudaAvailabilityTest {
     void withoutCudaLoadingTheKernelModuleThrowsTheReason() {
         assumeFalse(Cuda.isAvailable(), "CUDA is available on this machine; the GPU tests cover it");
         CudaUnavailableException e = assertThrows(CudaUnavailableException.class, () -> {
-            try (CudaDevice device = CudaDevice.open(0); KernelModule module = KernelModule.load(device)) {
+            try (CudaDevice device = CudaDevice.open(0);
+                    KernelModule module = KernelModule.load(device)) {
                 module.function("tr_fill");
             }
         });

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -35,7 +50,9 @@ class CudaBufferOwnershipTest {
         LiveBuffer live = only(DeviceMemoryTracker.liveBuffers());
         assertEquals(4096, live.size());
         assertEquals(Ownership.BUFFER, live.ownership());
-        assertEquals("hostBacked", live.allocationSite().get(0).getMethodName(),
+        assertEquals(
+                "hostBacked",
+                live.allocationSite().get(0).getMethodName(),
                 "first frame is the allocating caller, not the buffer machinery");
         IllegalStateException leak = assertThrows(IllegalStateException.class, DeviceMemoryTracker::assertNoLeaks);
         assertTrue(leak.getMessage().contains("4096 bytes"), leak.getMessage());
@@ -79,7 +96,8 @@ class CudaBufferOwnershipTest {
             assertThrows(IllegalStateException.class, buffer::address);
             buffer.close();
             assertEquals(0, frees.get(), "the handle no longer frees");
-            assertEquals(Ownership.ARROW, only(DeviceMemoryTracker.liveBuffers()).ownership());
+            assertEquals(
+                    Ownership.ARROW, only(DeviceMemoryTracker.liveBuffers()).ownership());
 
             owner.getReferenceManager().retain();
             owner.close();
@@ -91,7 +109,8 @@ class CudaBufferOwnershipTest {
 
     @Test
     void transferIsRefusedWhileViewsAreOpen() {
-        try (RootAllocator allocator = new RootAllocator(); DeviceBuffer buffer = hostBacked(64)) {
+        try (RootAllocator allocator = new RootAllocator();
+                DeviceBuffer buffer = hostBacked(64)) {
             try (ArrowBuf view = buffer.toArrowBuf(allocator)) {
                 assertThrows(IllegalStateException.class, () -> buffer.asArrowBufTransferringOwnership(allocator));
                 assertTrue(buffer.isOpen());
@@ -122,8 +141,11 @@ class CudaBufferOwnershipTest {
     }
 
     private static Ownership ownershipOf(long id) {
-        return DeviceMemoryTracker.liveBuffers().stream().filter(b -> b.id() == id).findFirst()
-                .map(LiveBuffer::ownership).orElseThrow();
+        return DeviceMemoryTracker.liveBuffers().stream()
+                .filter(b -> b.id() == id)
+                .findFirst()
+                .map(LiveBuffer::ownership)
+                .orElseThrow();
     }
 
     private DeviceBuffer hostBacked(long size) {

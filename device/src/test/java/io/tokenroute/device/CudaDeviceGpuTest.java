@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -26,7 +41,8 @@ class CudaDeviceGpuTest extends GpuTestBase {
             assertFalse(device.name().isBlank());
             assertTrue(device.smCount() > 0);
             assertTrue(device.smClockKHz() > 100_000, device.smClockKHz() + " kHz");
-            assertTrue(device.computeCapabilityMajor() * 10 + device.computeCapabilityMinor() >= 90,
+            assertTrue(
+                    device.computeCapabilityMajor() * 10 + device.computeCapabilityMinor() >= 90,
                     "the kernels are built for sm_90: " + device);
             assertEquals(MemoryLocation.cuda(0), device.location());
             assertEquals(0, allocator.getAllocatedMemory());
@@ -36,8 +52,13 @@ class CudaDeviceGpuTest extends GpuTestBase {
     @Test
     void everyKernelResolvesWithItsConfiguredBlockSize() {
         try (RootAllocator allocator = new RootAllocator()) {
-            for (String name : new String[] {"tr_fill", "tr_cast_bf16_to_fp32", "tr_cast_fp32_to_bf16",
-                    "tr_cast_fp16_to_bf16", "tr_fp8_quantize_bf16"}) {
+            for (String name : new String[] {
+                "tr_fill",
+                "tr_cast_bf16_to_fp32",
+                "tr_cast_fp32_to_bf16",
+                "tr_cast_fp16_to_bf16",
+                "tr_fp8_quantize_bf16"
+            }) {
                 KernelFunction function = module.function(name);
                 System.out.println(function);
                 assertSame(function, module.function(name), "cached");
@@ -54,10 +75,11 @@ class CudaDeviceGpuTest extends GpuTestBase {
             CudaException missing = assertThrows(CudaException.class, () -> module.function("tr_no_such_kernel"));
             assertEquals("CUDA_ERROR_NOT_FOUND", missing.errorName());
             KernelFunction function = module.function("tr_fill");
-            assertThrows(IllegalArgumentException.class,
+            assertThrows(
+                    IllegalArgumentException.class,
                     () -> module.launch(function, 1, 32, 0, stream, 0L, 0L, 0L, "four"));
-            assertThrows(IllegalArgumentException.class,
-                    () -> module.launch(function, 1, 2048, 0, stream, 0L, 0L, 0L, 1));
+            assertThrows(
+                    IllegalArgumentException.class, () -> module.launch(function, 1, 2048, 0, stream, 0L, 0L, 0L, 1));
             assertEquals(0, allocator.getAllocatedMemory());
         }
     }

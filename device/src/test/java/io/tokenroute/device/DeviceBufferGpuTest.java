@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -30,9 +45,10 @@ class DeviceBufferGpuTest extends GpuTestBase {
             List<LiveBuffer> live = DeviceMemoryTracker.liveBuffers();
             assertEquals(1, live.size());
             assertEquals(MemoryKind.DEVICE, live.get(0).kind());
-            assertEquals("allocateTrackCloseOnce", live.get(0).allocationSite().get(0).getMethodName());
-            IllegalStateException leak = assertThrows(IllegalStateException.class,
-                    DeviceMemoryTracker::assertNoLeaks);
+            assertEquals(
+                    "allocateTrackCloseOnce",
+                    live.get(0).allocationSite().get(0).getMethodName());
+            IllegalStateException leak = assertThrows(IllegalStateException.class, DeviceMemoryTracker::assertNoLeaks);
             assertTrue(leak.getMessage().contains("4096 bytes"), leak.getMessage());
             assertTrue(leak.getMessage().contains("DeviceBufferGpuTest.allocateTrackCloseOnce"), leak.getMessage());
 
@@ -47,7 +63,8 @@ class DeviceBufferGpuTest extends GpuTestBase {
 
     @Test
     void zeroBytesAllocateNothing() {
-        try (RootAllocator allocator = new RootAllocator(); DeviceBuffer empty = DeviceBuffer.allocate(0)) {
+        try (RootAllocator allocator = new RootAllocator();
+                DeviceBuffer empty = DeviceBuffer.allocate(0)) {
             assertEquals(0, empty.address());
             try (ArrowBuf view = empty.toArrowBuf(allocator)) {
                 assertEquals(0, view.capacity());
@@ -57,7 +74,8 @@ class DeviceBufferGpuTest extends GpuTestBase {
 
     @Test
     void arrowViewSharesTheAddressAndTheBufferMustOutliveIt() {
-        try (RootAllocator allocator = new RootAllocator(); DeviceBuffer buffer = DeviceBuffer.allocate(1 << 20)) {
+        try (RootAllocator allocator = new RootAllocator();
+                DeviceBuffer buffer = DeviceBuffer.allocate(1 << 20)) {
             ArrowBuf view = buffer.toArrowBuf(allocator);
             assertEquals(buffer.address(), view.memoryAddress());
             assertEquals(1 << 20, view.capacity());
@@ -74,7 +92,8 @@ class DeviceBufferGpuTest extends GpuTestBase {
             DeviceBuffer buffer = DeviceBuffer.allocate(4L * data.length);
             ArrowBuf owner = buffer.asArrowBufTransferringOwnership(allocator);
             buffer.close();
-            assertEquals(Ownership.ARROW, DeviceMemoryTracker.liveBuffers().get(0).ownership());
+            assertEquals(
+                    Ownership.ARROW, DeviceMemoryTracker.liveBuffers().get(0).ownership());
 
             // The memory is still usable through the ArrowBuf's address until the release.
             Memcpy.toDevice(owner.memoryAddress(), data, stream);
@@ -106,7 +125,8 @@ class DeviceBufferGpuTest extends GpuTestBase {
 
     @Test
     void pinnedHostMemoryIsCpuAccessibleThroughArrow() {
-        try (RootAllocator allocator = new RootAllocator(); PinnedHostBuffer pinned = PinnedHostBuffer.allocate(4096)) {
+        try (RootAllocator allocator = new RootAllocator();
+                PinnedHostBuffer pinned = PinnedHostBuffer.allocate(4096)) {
             assertEquals(MemoryKind.PINNED_HOST, pinned.kind());
             assertEquals(DeviceType.CUDA_HOST, pinned.location().type());
             assertTrue(pinned.location().isCpuAccessible());

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -12,7 +27,8 @@ class FillKernelGpuTest extends GpuTestBase {
     private static final byte GUARD = (byte) 0xA5;
     /** Element patterns by width; bits above the width are set on purpose: the kernel must ignore them. */
     private static final long[] PATTERNS = {
-        0xDEAD_BEEF_0000_00C3L, 0xDEAD_BEEF_0000_7FC1L, 0xDEAD_BEEF_3F80_0001L, 0x0102_0304_0506_0708L};
+        0xDEAD_BEEF_0000_00C3L, 0xDEAD_BEEF_0000_7FC1L, 0xDEAD_BEEF_3F80_0001L, 0x0102_0304_0506_0708L
+    };
 
     @Test
     void fillsExactlyTheRangeForEveryWidthAlignmentAndLength() {
@@ -34,7 +50,8 @@ class FillKernelGpuTest extends GpuTestBase {
 
     @Test
     void rejectsMisalignedAddressesAndBadWidths() {
-        try (RootAllocator allocator = new RootAllocator(); DeviceBuffer buffer = DeviceBuffer.allocate(64)) {
+        try (RootAllocator allocator = new RootAllocator();
+                DeviceBuffer buffer = DeviceBuffer.allocate(64)) {
             assertThrows(IllegalArgumentException.class, () -> fill.fill(buffer.address() + 2, 4, 4, 1, stream));
             assertThrows(IllegalArgumentException.class, () -> fill.fill(buffer.address(), 4, 3, 1, stream));
             assertThrows(IllegalArgumentException.class, () -> fill.fill(buffer.address(), -1, 4, 1, stream));

@@ -62,7 +62,8 @@ class KernelAbiGpuTest extends GpuTestBase {
                 Map.entry("tr_ep_clean", new long[] {8, 8}),
                 Map.entry("tr_ep_spin", new long[] {8, 8}));
         for (Map.Entry<String, long[]> kernel : signatures.entrySet()) {
-            assertArrayEquals(kernel.getValue(), module.function(kernel.getKey()).parameterSizes(), kernel.getKey());
+            assertArrayEquals(
+                    kernel.getValue(), module.function(kernel.getKey()).parameterSizes(), kernel.getKey());
         }
     }
 
@@ -71,30 +72,35 @@ class KernelAbiGpuTest extends GpuTestBase {
         try (RootAllocator allocator = new RootAllocator()) {
             KernelFunction reduce = module.function("tr_ep_combine_reduce");
             long struct = reduce.parameterSizes()[0];
-            IllegalArgumentException size = assertThrows(IllegalArgumentException.class,
-                    () -> new KernelLaunch(reduce, struct + 16));
+            IllegalArgumentException size =
+                    assertThrows(IllegalArgumentException.class, () -> new KernelLaunch(reduce, struct + 16));
             assertTrue(size.getMessage().contains("tr_ep_combine_reduce"), size.getMessage());
             assertThrows(IllegalArgumentException.class, () -> new KernelLaunch(reduce, struct, 8L));
 
             KernelFunction fill = module.function("tr_fill");
             try (KernelLaunch launch = new KernelLaunch(fill, 4)) {
-                IllegalArgumentException half = assertThrows(IllegalArgumentException.class,
-                        () -> launch.setInt(1, 16));
+                IllegalArgumentException half =
+                        assertThrows(IllegalArgumentException.class, () -> launch.setInt(1, 16));
                 assertTrue(half.getMessage().contains("parameter 1 of tr_fill is 8 bytes"), half.getMessage());
                 assertThrows(IllegalArgumentException.class, () -> launch.setLong(3, 4L));
                 launch.setLong(0, 0L).setLong(1, 0L).setLong(2, 0L).setInt(3, 4);
             }
-            assertThrows(IllegalArgumentException.class,
-                    () -> module.launch(fill, 1, 32, 0, stream, 0L, 16, 0L, 4), "an Integer for int64_t count");
-            assertThrows(IllegalArgumentException.class,
-                    () -> module.launch(fill, 1, 32, 0, stream, 0L, 16L, 0L), "three arguments for four parameters");
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> module.launch(fill, 1, 32, 0, stream, 0L, 16, 0L, 4),
+                    "an Integer for int64_t count");
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> module.launch(fill, 1, 32, 0, stream, 0L, 16L, 0L),
+                    "three arguments for four parameters");
         }
     }
 
     @Test
     void streamsAndEventsAreListedWithTheirCreationSiteUntilClosed() {
         long before = DeviceMemoryTracker.liveHandles().size();
-        try (CudaStream other = CudaStream.create(CudaStream.NON_BLOCKING); CudaEvent event = CudaEvent.create()) {
+        try (CudaStream other = CudaStream.create(CudaStream.NON_BLOCKING);
+                CudaEvent event = CudaEvent.create()) {
             List<LiveHandle> live = DeviceMemoryTracker.liveHandles();
             assertEquals(before + 2, live.size());
             LiveHandle streamHandle = find(live, other.address());
@@ -103,14 +109,18 @@ class KernelAbiGpuTest extends GpuTestBase {
             assertEquals(HandleKind.EVENT, eventHandle.kind());
             assertEquals(device.ordinal(), streamHandle.deviceId());
             assertFalse(eventHandle.leaked());
-            assertEquals("streamsAndEventsAreListedWithTheirCreationSiteUntilClosed",
-                    streamHandle.creationSite().get(0).getMethodName(), streamHandle.describe());
+            assertEquals(
+                    "streamsAndEventsAreListedWithTheirCreationSiteUntilClosed",
+                    streamHandle.creationSite().get(0).getMethodName(),
+                    streamHandle.describe());
         }
         assertEquals(before, DeviceMemoryTracker.liveHandles().size());
     }
 
     private static LiveHandle find(List<LiveHandle> handles, long address) {
-        return handles.stream().filter(h -> h.address() == address).findFirst()
+        return handles.stream()
+                .filter(h -> h.address() == address)
+                .findFirst()
                 .orElseThrow(() -> new AssertionError("0x" + Long.toHexString(address) + " not in " + handles));
     }
 }

@@ -35,8 +35,9 @@ class KernelAbiTest {
 
     @Test
     void thisPackagesCopiesMatchTheBundledKernels() {
-        assumeTrue(KernelAbi.isBundled(), "no kernel ABI: " + KernelImage.buildInfo().getProperty("reason",
-                "kernels.properties absent"));
+        assumeTrue(
+                KernelAbi.isBundled(),
+                "no kernel ABI: " + KernelImage.buildInfo().getProperty("reason", "kernels.properties absent"));
         KernelAbi abi = KernelAbi.bundled();
         assertDoesNotThrow(() -> KernelAbi.checkDeviceMirrors(abi));
         assertEquals(512, abi.value("descriptor.bytes"), "64 int64 words");
@@ -63,8 +64,8 @@ class KernelAbiTest {
         altered.setProperty("fp8_scale.UE8M0", "3");
         altered.setProperty("config.TR_CAST_VEC", "16");
         altered.setProperty("config.TR_FP8_AMAX_FLOOR", Float.toHexString(2e-4f));
-        IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> KernelAbi.checkDeviceMirrors(KernelAbi.of("altered", altered)));
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class, () -> KernelAbi.checkDeviceMirrors(KernelAbi.of("altered", altered)));
         String text = e.getMessage();
         assertTrue(text.contains("3 entries"), text);
         assertTrue(text.contains("fp8_scale.UE8M0: kernels 3, Java 2"), text);
@@ -78,10 +79,11 @@ class KernelAbiTest {
         Properties kernels = matchingDeviceEntries();
         kernels.setProperty("fp8_scale.E8M0_PACKED", "3");
         kernels.remove("fp8_scale.FLOAT32_POW2");
-        IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> KernelAbi.checkDeviceMirrors(KernelAbi.of("families", kernels)));
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class, () -> KernelAbi.checkDeviceMirrors(KernelAbi.of("families", kernels)));
         assertTrue(e.getMessage().contains("fp8_scale.E8M0_PACKED: kernels 3, absent from Java"), e.getMessage());
-        assertTrue(e.getMessage().contains("fp8_scale.FLOAT32_POW2: absent from the kernels' ABI, Java 1"),
+        assertTrue(
+                e.getMessage().contains("fp8_scale.FLOAT32_POW2: absent from the kernels' ABI, Java 1"),
                 e.getMessage());
     }
 
@@ -90,9 +92,13 @@ class KernelAbiTest {
         Properties entries = matchingDeviceEntries();
         entries.setProperty("state.bytes", "80");
         KernelAbi abi = KernelAbi.of("state", entries);
-        assertDoesNotThrow(() -> abi.compare("test").expectAtLeast("state.bytes", 256, "room").verify());
-        IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> abi.compare("test").expectAtLeast("state.bytes", 64, "room").verify());
+        assertDoesNotThrow(() ->
+                abi.compare("test").expectAtLeast("state.bytes", 256, "room").verify());
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class,
+                () -> abi.compare("test")
+                        .expectAtLeast("state.bytes", 64, "room")
+                        .verify());
         assertTrue(e.getMessage().contains("state.bytes: kernels need 80, Java has only 64 (room)"), e.getMessage());
     }
 
@@ -100,8 +106,8 @@ class KernelAbiTest {
     void aModuleFromAnotherHeaderIsRefused() {
         KernelAbi abi = KernelAbi.of("fingerprinted", matchingDeviceEntries());
         assertDoesNotThrow(() -> KernelModule.checkFingerprint("same.cubin", abi.fingerprint(), abi));
-        IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> KernelModule.checkFingerprint("stale.cubin", -7L, abi));
+        IllegalStateException e =
+                assertThrows(IllegalStateException.class, () -> KernelModule.checkFingerprint("stale.cubin", -7L, abi));
         assertTrue(e.getMessage().contains("stale.cubin"), e.getMessage());
         assertTrue(e.getMessage().contains(Long.toUnsignedString(-7L)), "the module's fingerprint: " + e.getMessage());
         assertTrue(e.getMessage().contains(Long.toUnsignedString(abi.fingerprint())), e.getMessage());
@@ -109,7 +115,8 @@ class KernelAbiTest {
 
     @Test
     void anAbsentAbiSaysTheBuildHadNoNvcc() {
-        IllegalStateException e = assertThrows(IllegalStateException.class,
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class,
                 () -> KernelAbi.fromResource("io/tokenroute/device/kernels/absent-abi.properties"));
         assertTrue(e.getMessage().contains("nvcc"), e.getMessage());
         assertTrue(e.getMessage().contains("absent-abi.properties"), e.getMessage());

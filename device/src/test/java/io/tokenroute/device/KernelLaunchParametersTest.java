@@ -33,7 +33,9 @@ class KernelLaunchParametersTest {
 
     @Test
     void matchingSizesPassAndTheKernelsSizesAreUsed() {
-        assertArrayEquals(SEND, KernelLaunch.checkParameters("send", new long[] {2304, 8}, SEND, false),
+        assertArrayEquals(
+                SEND,
+                KernelLaunch.checkParameters("send", new long[] {2304, 8}, SEND, false),
                 "an 8-byte cell carries the 4-byte int; the launch then uses the kernel's 4 bytes");
         assertArrayEquals(FILL, KernelLaunch.checkParameters("fill", new long[] {8, 8, 8, 8}, FILL, false));
         assertArrayEquals(FILL, KernelLaunch.checkParameters("fill", FILL.clone(), FILL, true));
@@ -42,15 +44,20 @@ class KernelLaunchParametersTest {
     @Test
     void aStructOfAnotherSizeIsRefused() {
         // A Java batch for 65 ranks against kernels built for 64: the kernel would read the fields at wrong offsets.
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
                 () -> KernelLaunch.checkParameters("tr_ep_dispatch_send", new long[] {36 * 65, 8}, SEND, false));
-        assertTrue(e.getMessage().contains("argument 0 of tr_ep_dispatch_send is 2340 bytes, the kernel's parameter"
-                + " 2304 bytes"), e.getMessage());
+        assertTrue(
+                e.getMessage()
+                        .contains("argument 0 of tr_ep_dispatch_send is 2340 bytes, the kernel's parameter"
+                                + " 2304 bytes"),
+                e.getMessage());
     }
 
     @Test
     void aWrongArgumentCountIsRefused() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
                 () -> KernelLaunch.checkParameters("tr_fill", new long[] {8, 8, 8}, FILL, false));
         assertTrue(e.getMessage().contains("tr_fill takes 4 parameter(s), 3 argument(s) given"), e.getMessage());
     }
@@ -58,17 +65,21 @@ class KernelLaunchParametersTest {
     @Test
     void boxedArgumentsMustMatchExactly() {
         // KernelModule#launch: an Integer for an int64_t count, or a Long for an int, is refused.
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> KernelLaunch.checkParameters("tr_fill", new long[] {8, 4, 8, 4}, FILL, true));
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> KernelLaunch.checkParameters("tr_fill", new long[] {8, 8, 8, 8}, FILL, true));
     }
 
     @Test
     void aCellSmallerThanItsParameterIsRefused() {
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> KernelLaunch.checkParameters("tr_fill", new long[] {8, 4, 8, 4}, FILL, false));
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> KernelLaunch.checkParameters("tr_fill", new long[] {8, 8, 0, 4}, FILL, false));
     }
 }

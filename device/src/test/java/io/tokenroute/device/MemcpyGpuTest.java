@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -15,7 +30,8 @@ class MemcpyGpuTest extends GpuTestBase {
     @Test
     void javaArraysRoundTripThroughTheDevice() {
         Random random = new Random(11);
-        try (RootAllocator allocator = new RootAllocator(); DeviceBuffer buffer = DeviceBuffer.allocate(8L * N)) {
+        try (RootAllocator allocator = new RootAllocator();
+                DeviceBuffer buffer = DeviceBuffer.allocate(8L * N)) {
             byte[] bytes = new byte[N];
             random.nextBytes(bytes);
             byte[] bytesBack = new byte[N];
@@ -62,11 +78,12 @@ class MemcpyGpuTest extends GpuTestBase {
     void rawAddressesSyncAndAsyncThroughPinnedMemory() {
         long bytes = 4L * N;
         try (RootAllocator allocator = new RootAllocator();
-             PinnedHostBuffer source = PinnedHostBuffer.allocate(bytes);
-             PinnedHostBuffer target = PinnedHostBuffer.allocate(bytes);
-             DeviceBuffer a = DeviceBuffer.allocate(bytes);
-             DeviceBuffer b = DeviceBuffer.allocate(bytes + 64)) {
-            try (ArrowBuf in = source.toArrowBuf(allocator); ArrowBuf out = target.toArrowBuf(allocator)) {
+                PinnedHostBuffer source = PinnedHostBuffer.allocate(bytes);
+                PinnedHostBuffer target = PinnedHostBuffer.allocate(bytes);
+                DeviceBuffer a = DeviceBuffer.allocate(bytes);
+                DeviceBuffer b = DeviceBuffer.allocate(bytes + 64)) {
+            try (ArrowBuf in = source.toArrowBuf(allocator);
+                    ArrowBuf out = target.toArrowBuf(allocator)) {
                 for (int i = 0; i < N; i++) {
                     in.setInt(4L * i, i * 0x9E3779B9);
                 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 /**
@@ -20,8 +35,7 @@ final class NumericReference {
         }
     }
 
-    private NumericReference() {
-    }
+    private NumericReference() {}
 
     /** bfloat16 bits to float: the bits are the top half of a binary32. */
     static float bf16ToFloat(short h) {
@@ -53,9 +67,9 @@ final class NumericReference {
             // NaN: sign, the top 7 of the 10 payload bits, quiet bit.
             return (short) (sign | 0x7FC0 | (mantissa >>> 3));
         }
-        double magnitude = exponent == 0x1F ? Double.POSITIVE_INFINITY
-                : exponent == 0 ? mantissa * 0x1p-24
-                : (1024 + mantissa) * Math.scalb(1.0, exponent - 25);
+        double magnitude = exponent == 0x1F
+                ? Double.POSITIVE_INFINITY
+                : exponent == 0 ? mantissa * 0x1p-24 : (1024 + mantissa) * Math.scalb(1.0, exponent - 25);
         float value = (float) (sign != 0 ? -magnitude : magnitude);
         return bf16(Float.floatToRawIntBits(value));
     }
@@ -95,7 +109,8 @@ final class NumericReference {
     }
 
     /**
-     * Quantises {@code rows x hidden} bfloat16 values: codes into {@code q}, one float32 {@code scaleInv} per group into
+     * Quantises {@code rows x hidden} bfloat16 values: codes into {@code q}, one float32 {@code scaleInv} per group
+     * into
      * {@code scaleInv}.
      */
     static void quantize(short[] x, int rows, int hidden, boolean roundScale, byte[] q, float[] scaleInv) {

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -20,7 +35,9 @@ class NumericReferenceTest {
     @Test
     void bf16NarrowingAgreesWithArrowIo() {
         for (int bits : TestData.floatBits(random, 1_000_000)) {
-            assertEquals(BFloat16.fromFloat(Float.intBitsToFloat(bits)), NumericReference.bf16(bits),
+            assertEquals(
+                    BFloat16.fromFloat(Float.intBitsToFloat(bits)),
+                    NumericReference.bf16(bits),
                     () -> "float bits 0x" + Integer.toHexString(bits));
         }
     }
@@ -29,7 +46,9 @@ class NumericReferenceTest {
     void fp16ToBf16AgreesWithArrowFloat16ThenArrowIoForEveryHalf() {
         for (int h = 0; h < 1 << 16; h++) {
             short half = (short) h;
-            assertEquals(BFloat16.fromFloat(Float16.toFloat(half)), NumericReference.fp16ToBf16(half),
+            assertEquals(
+                    BFloat16.fromFloat(Float16.toFloat(half)),
+                    NumericReference.fp16ToBf16(half),
                     "half 0x" + Integer.toHexString(h));
         }
     }
@@ -59,14 +78,16 @@ class NumericReferenceTest {
             byte[] arrowQ = new byte[q.length];
             float[] arrowScales = new float[scales.length];
             for (int r = 0; r < rows; r++) {
-                Fp8Quantizer.quantizeRowBf16(x, r * hidden, hidden, roundScale, arrowQ, r * hidden, arrowScales,
-                        r * hidden / 128);
+                Fp8Quantizer.quantizeRowBf16(
+                        x, r * hidden, hidden, roundScale, arrowQ, r * hidden, arrowScales, r * hidden / 128);
             }
             for (int i = 0; i < q.length; i++) {
                 assertEquals(arrowQ[i], q[i], "roundScale " + roundScale + ", channel " + i);
             }
             for (int g = 0; g < scales.length; g++) {
-                assertEquals(Float.floatToRawIntBits(arrowScales[g]), Float.floatToRawIntBits(scales[g]),
+                assertEquals(
+                        Float.floatToRawIntBits(arrowScales[g]),
+                        Float.floatToRawIntBits(scales[g]),
                         "roundScale " + roundScale + ", group " + g);
             }
         }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -15,9 +30,9 @@ class StreamEventGpuTest extends GpuTestBase {
     @Test
     void eventsTimeAndCompleteQueuedWork() {
         try (RootAllocator allocator = new RootAllocator();
-             DeviceBuffer buffer = DeviceBuffer.allocate(BIG);
-             CudaEvent start = CudaEvent.create();
-             CudaEvent end = CudaEvent.create(CudaEvent.BLOCKING_SYNC)) {
+                DeviceBuffer buffer = DeviceBuffer.allocate(BIG);
+                CudaEvent start = CudaEvent.create();
+                CudaEvent end = CudaEvent.create(CudaEvent.BLOCKING_SYNC)) {
             start.record(stream);
             for (int i = 0; i < 8; i++) {
                 fill.fill(buffer.address(), BIG / 4, 4, i, stream);
@@ -36,9 +51,9 @@ class StreamEventGpuTest extends GpuTestBase {
     @Test
     void aStreamWaitsForAnEventOfAnotherStream() {
         try (RootAllocator allocator = new RootAllocator();
-             DeviceBuffer buffer = DeviceBuffer.allocate(BIG);
-             CudaStream other = CudaStream.create(CudaStream.NON_BLOCKING);
-             CudaEvent written = CudaEvent.create(CudaEvent.DISABLE_TIMING)) {
+                DeviceBuffer buffer = DeviceBuffer.allocate(BIG);
+                CudaStream other = CudaStream.create(CudaStream.NON_BLOCKING);
+                CudaEvent written = CudaEvent.create(CudaEvent.DISABLE_TIMING)) {
             fill.fill(buffer.address(), BIG / 4, 4, 0x1111_1111L, stream);
             fill.fill(buffer.address(), BIG / 4, 4, 0x2222_2222L, stream);
             written.record(stream);
@@ -53,7 +68,8 @@ class StreamEventGpuTest extends GpuTestBase {
 
     @Test
     void theSyncEventSlotHoldsTheEventHandle() {
-        try (RootAllocator allocator = new RootAllocator(); CudaEvent event = CudaEvent.create()) {
+        try (RootAllocator allocator = new RootAllocator();
+                CudaEvent event = CudaEvent.create()) {
             long slot = event.syncEventSlotAddress();
             assertEquals(event.address(), MemoryUtil.getLong(slot), "ArrowDeviceArray.sync_event -> cudaEvent_t");
             assertTrue(event.address() != 0);
@@ -63,8 +79,8 @@ class StreamEventGpuTest extends GpuTestBase {
     @Test
     void timingAnUntimedEventIsACudaError() {
         try (RootAllocator allocator = new RootAllocator();
-             CudaEvent start = CudaEvent.create(CudaEvent.DISABLE_TIMING);
-             CudaEvent end = CudaEvent.create(CudaEvent.DISABLE_TIMING)) {
+                CudaEvent start = CudaEvent.create(CudaEvent.DISABLE_TIMING);
+                CudaEvent end = CudaEvent.create(CudaEvent.DISABLE_TIMING)) {
             start.record(stream);
             end.record(stream);
             end.synchronize();

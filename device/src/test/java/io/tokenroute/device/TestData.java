@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device;
 
 import java.util.Random;
@@ -7,15 +22,41 @@ final class TestData {
 
     /** float32 edge cases: zeros, infinities, NaNs with payloads, subnormals, bf16 rounding ties, overflow. */
     static final int[] FLOAT_EDGES = {
-        0x0000_0000, 0x8000_0000, 0x7F80_0000, 0xFF80_0000,
-        0x7FC0_0000, 0xFFC0_0000, 0x7F80_0001, 0xFF80_0001, 0x7FBF_FFFF, 0x7FFF_FFFF, 0xFFFF_FFFF, 0x7FC1_2345,
-        0x0000_0001, 0x8000_0001, 0x007F_FFFF, 0x0000_8000, 0x0001_8000, 0x0000_7FFF, 0x0080_0000,
-        0x3F80_8000, 0x3F81_8000, 0x3F80_8001, 0x3F80_7FFF, 0xBF80_8000, 0xBF81_8000,
-        0x7F7F_FFFF, 0xFF7F_FFFF, 0x7F7F_7FFF, 0x7F7F_8000, 0x7F7E_8000, 0x3F80_0000, 0x43E0_0000,
+        0x0000_0000,
+        0x8000_0000,
+        0x7F80_0000,
+        0xFF80_0000,
+        0x7FC0_0000,
+        0xFFC0_0000,
+        0x7F80_0001,
+        0xFF80_0001,
+        0x7FBF_FFFF,
+        0x7FFF_FFFF,
+        0xFFFF_FFFF,
+        0x7FC1_2345,
+        0x0000_0001,
+        0x8000_0001,
+        0x007F_FFFF,
+        0x0000_8000,
+        0x0001_8000,
+        0x0000_7FFF,
+        0x0080_0000,
+        0x3F80_8000,
+        0x3F81_8000,
+        0x3F80_8001,
+        0x3F80_7FFF,
+        0xBF80_8000,
+        0xBF81_8000,
+        0x7F7F_FFFF,
+        0xFF7F_FFFF,
+        0x7F7F_7FFF,
+        0x7F7F_8000,
+        0x7F7E_8000,
+        0x3F80_0000,
+        0x43E0_0000,
     };
 
-    private TestData() {
-    }
+    private TestData() {}
 
     /** {@code n} float32 bit patterns: the edge cases first, then 1 in 8 exact bf16 ties, the rest uniform bits. */
     static int[] floatBits(Random random, int n) {

@@ -36,9 +36,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Leak tracking of CUDA streams and events ({@link TrackedHandle}, listed by {@link DeviceMemoryTracker#liveHandles()}),
- * checked without a GPU: the records here stand for handles whose destroy call is a counter. The GPU tests check that
- * {@link CudaStream} and {@link CudaEvent} register and unregister through the same records.
+ * Leak tracking of CUDA streams and events ({@link TrackedHandle}, listed by {@link
+ * DeviceMemoryTracker#liveHandles()}), checked without a GPU: the records here stand for handles whose destroy call is
+ * a counter. The GPU tests check that {@link CudaStream} and {@link CudaEvent} register and unregister through the same
+ * records.
  */
 class TrackedHandleTest {
 
@@ -58,7 +59,9 @@ class TrackedHandleTest {
         assertEquals(0x7f00_1000L, live.address());
         assertEquals(3, live.deviceId());
         assertFalse(live.leaked());
-        assertEquals("create", live.creationSite().get(0).getMethodName(),
+        assertEquals(
+                "create",
+                live.creationSite().get(0).getMethodName(),
                 "first frame is the creating caller, not the tracking machinery");
         assertTrue(live.describe().contains("stream #" + live.id() + ": 0x7f001000 on cuda:3, open"), live.describe());
         assertTrue(live.describe().contains("TrackedHandleTest.create"), live.describe());
@@ -77,8 +80,11 @@ class TrackedHandleTest {
         TrackedHandle second = create(HandleKind.STREAM, 0x20L, owner);
         List<LiveHandle> live = DeviceMemoryTracker.liveHandles();
         assertEquals(2, live.size());
-        assertEquals(List.of(0x10L, 0x20L), live.stream().map(LiveHandle::address).toList());
-        assertEquals(List.of(HandleKind.EVENT, HandleKind.STREAM), live.stream().map(LiveHandle::kind).toList());
+        assertEquals(
+                List.of(0x10L, 0x20L), live.stream().map(LiveHandle::address).toList());
+        assertEquals(
+                List.of(HandleKind.EVENT, HandleKind.STREAM),
+                live.stream().map(LiveHandle::kind).toList());
         second.close();
         first.close();
         assertEquals(2, destroyed.get());
@@ -112,12 +118,10 @@ class TrackedHandleTest {
             }
 
             @Override
-            public void flush() {
-            }
+            public void flush() {}
 
             @Override
-            public void close() {
-            }
+            public void close() {}
         };
         logger.addHandler(capture);
         try {
@@ -152,8 +156,8 @@ class TrackedHandleTest {
     }
 
     private TrackedHandle create(HandleKind kind, long address, Object owner) {
-        TrackedHandle handle = new TrackedHandle(kind, address, kind == HandleKind.STREAM ? 3 : 0,
-                destroyed::incrementAndGet);
+        TrackedHandle handle =
+                new TrackedHandle(kind, address, kind == HandleKind.STREAM ? 3 : 0, destroyed::incrementAndGet);
         handle.watch(owner);
         return handle;
     }

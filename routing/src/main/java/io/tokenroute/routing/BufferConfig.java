@@ -1,8 +1,23 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
+import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.launch.PhaseListener;
-import io.tokenroute.arrow.types.HiddenDtype;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -60,7 +75,8 @@ public final class BufferConfig {
         this.phaseListener = Objects.requireNonNull(b.phaseListener, "phaseListener");
         check(ranks >= 1, "ranks must be >= 1, got " + ranks);
         check(rank >= 0 && rank < ranks, "rank " + rank + " outside [0, " + ranks + ")");
-        check(experts >= ranks && experts % ranks == 0,
+        check(
+                experts >= ranks && experts % ranks == 0,
                 "experts must be a positive multiple of ranks: experts = " + experts + ", ranks = " + ranks);
         check(maxTokensPerRank >= 1, "maxTokensPerRank must be >= 1, got " + maxTokensPerRank);
         check(hidden >= 1, "hidden must be >= 1, got " + hidden);
@@ -68,8 +84,9 @@ public final class BufferConfig {
         check(dtype != HiddenDtype.FP8_E4M3, "fp8 is a dispatch option, not an input dtype");
         check(!timeout.isNegative() && !timeout.isZero(), "timeout must be positive, got " + timeout);
         check(collectiveBytes >= 0, "collectiveBytes must be >= 0, got " + collectiveBytes);
-        check(prefillMaxTokensPerRank >= 0, "prefillMaxTokensPerRank must be >= 0 (0 = no prefill mode), got "
-                + prefillMaxTokensPerRank);
+        check(
+                prefillMaxTokensPerRank >= 0,
+                "prefillMaxTokensPerRank must be >= 0 (0 = no prefill mode), got " + prefillMaxTokensPerRank);
         check(prefillChunkRows >= 1, "prefillChunkRows must be >= 1, got " + prefillChunkRows);
         check(prefillChunks >= 1, "prefillChunks must be >= 1, got " + prefillChunks);
     }
@@ -92,10 +109,21 @@ public final class BufferConfig {
 
     /** A builder initialised with this configuration. */
     public Builder toBuilder() {
-        return new Builder().ranks(ranks).rank(rank).experts(experts).maxTokensPerRank(maxTokensPerRank)
-                .hidden(hidden).maxTopK(maxTopK).dtype(dtype).elastic(elastic).timeout(timeout)
-                .collectiveBytes(collectiveBytes).prefillMaxTokensPerRank(prefillMaxTokensPerRank)
-                .prefillChunkRows(prefillChunkRows).prefillChunks(prefillChunks).phaseListener(phaseListener);
+        return new Builder()
+                .ranks(ranks)
+                .rank(rank)
+                .experts(experts)
+                .maxTokensPerRank(maxTokensPerRank)
+                .hidden(hidden)
+                .maxTopK(maxTopK)
+                .dtype(dtype)
+                .elastic(elastic)
+                .timeout(timeout)
+                .collectiveBytes(collectiveBytes)
+                .prefillMaxTokensPerRank(prefillMaxTokensPerRank)
+                .prefillChunkRows(prefillChunkRows)
+                .prefillChunks(prefillChunks)
+                .phaseListener(phaseListener);
     }
 
     /** R, ranks in the group. */
@@ -195,8 +223,11 @@ public final class BufferConfig {
         return "BufferConfig[ranks=" + ranks + ", rank=" + rank + ", experts=" + experts + ", maxTokensPerRank="
                 + maxTokensPerRank + ", hidden=" + hidden + ", maxTopK=" + maxTopK + ", dtype=" + dtype
                 + ", elastic=" + elastic + ", timeout=" + timeout + ", collectiveBytes=" + collectiveBytes
-                + (prefillMaxTokensPerRank == 0 ? "" : ", prefillMaxTokensPerRank=" + prefillMaxTokensPerRank
-                        + ", prefillChunkRows=" + prefillChunkRows + ", prefillChunks=" + prefillChunks) + "]";
+                + (prefillMaxTokensPerRank == 0
+                        ? ""
+                        : ", prefillMaxTokensPerRank=" + prefillMaxTokensPerRank + ", prefillChunkRows="
+                                + prefillChunkRows + ", prefillChunks=" + prefillChunks)
+                + "]";
     }
 
     /** Builds a {@link BufferConfig}; every setter returns the builder. */
@@ -216,8 +247,7 @@ public final class BufferConfig {
         private int prefillChunks = 4;
         private PhaseListener phaseListener = PhaseListener.NONE;
 
-        private Builder() {
-        }
+        private Builder() {}
 
         public Builder ranks(int v) {
             ranks = v;

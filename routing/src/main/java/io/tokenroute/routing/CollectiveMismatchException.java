@@ -18,9 +18,10 @@ package io.tokenroute.routing;
 import io.tokenroute.TokenRouteException;
 
 /**
- * Ranks called different collectives at the same point of their sequence (say, one {@code agreeMask} while a peer ran an
- * {@code allGather}): the engine's control flow diverged. No payload of the other collective was used. The buffer refuses
- * further work until {@link ElasticBuffer#cleanBuffer()} succeeds on every rank.
+ * Ranks called different collectives at the same point of their sequence (say, one {@code agreeMask} while a peer ran
+ * an
+ * {@code allGather}): the engine's control flow diverged. No payload of the other collective was used. The buffer
+ * refuses further work until {@link ElasticBuffer#cleanBuffer()} succeeds on every rank.
  */
 public final class CollectiveMismatchException extends TokenRouteException {
     private static final long serialVersionUID = 1L;

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
 /**
@@ -11,6 +26,7 @@ package io.tokenroute.routing;
 public record DispatchOptions(boolean fp8, boolean roundScale, boolean ue8m0, boolean stats) {
     /** Format code bits ({@code TR_EP_FORMAT_*} of the kernels' {@code tokenroute_abi.cuh}). */
     private static final int FORMAT_FP8 = 1;
+
     private static final int FORMAT_ROUND_SCALE = 2;
     private static final int FORMAT_UE8M0 = 4;
 

@@ -28,7 +28,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * <ul>
  *   <li>bf16 dispatch: {@code hidden} FixedSizeList&lt;tokenroute.bfloat16&gt;[H];</li>
  *   <li>fp8 dispatch: {@code fp8} FixedSizeList&lt;tokenroute.float8_e4m3&gt;[H] and {@code scales}
- *       FixedSizeList&lt;float32&gt;[H/128] (dequantisation scales) or FixedSizeList&lt;tokenroute.ue8m0&gt;[H/128];</li>
+ *       FixedSizeList&lt;float32&gt;[H/128] (dequantisation scales) or
+ * FixedSizeList&lt;tokenroute.ue8m0&gt;[H/128];</li>
  *   <li>{@code src_rank} int32 and {@code src_token} int32: where each row came from.</li>
  * </ul>
  * Rows are grouped by source rank (ascending), and within a group by source token (ascending) (docs/contract.md §2).

@@ -68,7 +68,8 @@ public interface ElasticBuffer extends AutoCloseable {
      * Sends each token to the ranks owning its top-k experts and returns what this rank received.
      *
      * @param batch {@code n <= T} tokens in {@link #location()} memory: {@code hidden [n][H]} of the configured dtype
-     *     (bf16, or fp16/fp32 converted to bf16 for the wire), {@code topk_idx [n][k]} with {@code k <= maxTopK}, ids in
+     *     (bf16, or fp16/fp32 converted to bf16 for the wire), {@code topk_idx [n][k]} with {@code k <= maxTopK}, ids
+     * in
      *     {@code [0, E)} or {@code -1}, no expert twice in one token; {@code topk_weights} is not read here
      * @param options bf16 or fp8 rows; equal on every rank
      * @return the buffer's reusable result, valid until the next dispatch
@@ -96,7 +97,8 @@ public interface ElasticBuffer extends AutoCloseable {
      * @param expertOutputs null for zero-copy, else one batch per local expert {@code l} with a {@code hidden} column
      *     FixedSizeList&lt;tokenroute.bfloat16&gt;[H] of exactly {@code dispatched.recvCount(l)} rows, aligned with the
      *     received rows, in {@link #location()} memory; copied into the send memory
-     * @param routing the batch that was dispatched (its {@code topk_idx} must be unchanged; {@code topk_weights} are the
+     * @param routing the batch that was dispatched (its {@code topk_idx} must be unchanged; {@code topk_weights} are
+     * the
      *     combine weights)
      * @return the buffer's reusable result, valid until the next combine
      * @throws IllegalArgumentException on bad input (nothing was sent)
@@ -125,8 +127,8 @@ public interface ElasticBuffer extends AutoCloseable {
      *     {@code prefillMaxTokensPerRank == 0}
      */
     default PrefillDispatched prefillDispatch(TokenBatch batch, DispatchOptions options) {
-        throw new UnsupportedOperationException("the prefill (high-throughput) mode is not available on this"
-                + " transport yet");
+        throw new UnsupportedOperationException(
+                "the prefill (high-throughput) mode is not available on this" + " transport yet");
     }
 
     /**
@@ -138,8 +140,8 @@ public interface ElasticBuffer extends AutoCloseable {
      * @param routing the batch that was dispatched (same {@code topk_idx}; its weights give {@code lost_weight})
      */
     default Combined prefillCombine(PrefillDispatched dispatched, TokenBatch routing) {
-        throw new UnsupportedOperationException("the prefill (high-throughput) mode is not available on this"
-                + " transport yet");
+        throw new UnsupportedOperationException(
+                "the prefill (high-throughput) mode is not available on this" + " transport yet");
     }
 
     // ------------------------------------------------------------------------------------------------ collectives
@@ -156,8 +158,8 @@ public interface ElasticBuffer extends AutoCloseable {
     byte[][] allGatherBytes(byte[] payload);
 
     /**
-     * {@link #allGatherBytes} as an Arrow record batch of R rows: {@code rank} int32 and {@code payload} binary (null for
-     * masked ranks), allocated from {@code resultAllocator}; the caller closes it.
+     * {@link #allGatherBytes} as an Arrow record batch of R rows: {@code rank} int32 and {@code payload} binary (null
+     * for masked ranks), allocated from {@code resultAllocator}; the caller closes it.
      */
     default VectorSchemaRoot allGather(byte[] payload, BufferAllocator resultAllocator) {
         byte[][] parts = allGatherBytes(payload);
@@ -237,8 +239,8 @@ public interface ElasticBuffer extends AutoCloseable {
     int[] readmitRequests();
 
     /**
-     * Collective among the active ranks: all-gathers {@link #readmitRequests()} and readmits the lowest requesting rank.
-     * Every active rank returns the same rank, or -1 if none asked; {@link #isMasked} tells whether it came back.
+     * Collective among the active ranks: all-gathers {@link #readmitRequests()} and readmits the lowest requesting
+     * rank. Every active rank returns the same rank, or -1 if none asked; {@link #isMasked} tells whether it came back.
      */
     default int readmitRequesting(Duration timeout) {
         byte[] asking = new byte[config().ranks()];

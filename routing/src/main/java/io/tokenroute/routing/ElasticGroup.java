@@ -26,7 +26,8 @@ import org.apache.arrow.memory.BufferAllocator;
  *
  * <pre>{@code
  * try (BufferAllocator allocator = new RootAllocator();
- *      ElasticGroup group = ElasticGroup.open("local", config, allocator)) {   // or "shm:job7", "cuda-local:0", "nvshmem"
+ *      ElasticGroup group = ElasticGroup.open("local", config, allocator)) {   // or "shm:job7", "cuda-local:0",
+ * "nvshmem"
  *     for (int r : group.localRanks()) {
  *         ElasticBuffer buffer = group.buffer(r);   // drive it from its own thread
  *     }

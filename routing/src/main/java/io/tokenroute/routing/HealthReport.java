@@ -23,8 +23,8 @@ import java.util.List;
  *
  * <p>The <em>local health multiplier</em> (after SWIM's Lifeguard) counts recent evidence that this rank's own waits
  * were descheduled (the CPU is oversubscribed): while it is above 0 the rank stretches its timeout to
- * {@code timeout × (1 + multiplier)} instead of blaming peers that starve just like itself. It decays by one after a run
- * of waits that were never descheduled.
+ * {@code timeout × (1 + multiplier)} instead of blaming peers that starve just like itself. It decays by one after a
+ * run of waits that were never descheduled.
  *
  * @param rank this rank
  * @param timeout the configured per-peer timeout

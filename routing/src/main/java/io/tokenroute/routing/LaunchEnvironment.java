@@ -44,8 +44,8 @@ import java.util.OptionalInt;
  * @param rendezvous where rank 0 serves the {@code nvshmem} rendezvous, or null
  * @param jobId an identifier shared by the job's processes, or null
  */
-public record LaunchEnvironment(OptionalInt rank, OptionalInt worldSize, OptionalInt localRank,
-        InetSocketAddress rendezvous, String jobId) {
+public record LaunchEnvironment(
+        OptionalInt rank, OptionalInt worldSize, OptionalInt localRank, InetSocketAddress rendezvous, String jobId) {
 
     /** The current process's environment. */
     public static LaunchEnvironment fromSystem() {
@@ -56,9 +56,14 @@ public record LaunchEnvironment(OptionalInt rank, OptionalInt worldSize, Optiona
     public static LaunchEnvironment of(Map<String, String> env) {
         return new LaunchEnvironment(
                 firstInt(env, "TOKENROUTE_RANK", "RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"),
-                firstInt(env, "TOKENROUTE_WORLD_SIZE", "WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE",
-                        "PMI_SIZE"),
-                firstInt(env, "TOKENROUTE_LOCAL_RANK", "LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK",
+                firstInt(
+                        env, "TOKENROUTE_WORLD_SIZE", "WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"),
+                firstInt(
+                        env,
+                        "TOKENROUTE_LOCAL_RANK",
+                        "LOCAL_RANK",
+                        "SLURM_LOCALID",
+                        "OMPI_COMM_WORLD_LOCAL_RANK",
                         "MPI_LOCALRANKID"),
                 rendezvousOf(env),
                 first(env, "TOKENROUTE_JOB", "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "OMPI_MCA_orte_ess_jobid"));
@@ -110,8 +115,8 @@ public record LaunchEnvironment(OptionalInt rank, OptionalInt worldSize, Optiona
             if (colon <= 0) {
                 throw new IllegalStateException("TOKENROUTE_RENDEZVOUS=" + own + " is not host:port");
             }
-            return InetSocketAddress.createUnresolved(own.substring(0, colon), port("TOKENROUTE_RENDEZVOUS",
-                    own.substring(colon + 1)));
+            return InetSocketAddress.createUnresolved(
+                    own.substring(0, colon), port("TOKENROUTE_RENDEZVOUS", own.substring(colon + 1)));
         }
         String host = env.get("MASTER_ADDR");
         String port = env.get("MASTER_PORT");

@@ -29,8 +29,15 @@ package io.tokenroute.routing;
  * @param maxWaitNanos the longest completed wait
  * @param totalWaitNanos all completed waits together
  */
-public record PeerHealth(int rank, boolean masked, boolean suspected, long suspicions, long waits, long lastWaitNanos,
-        long maxWaitNanos, long totalWaitNanos) {
+public record PeerHealth(
+        int rank,
+        boolean masked,
+        boolean suspected,
+        long suspicions,
+        long waits,
+        long lastWaitNanos,
+        long maxWaitNanos,
+        long totalWaitNanos) {
 
     /** Mean wait, 0 before the first. */
     public double meanWaitNanos() {

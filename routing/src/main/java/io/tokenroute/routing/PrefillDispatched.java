@@ -26,7 +26,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * <ul>
  *   <li>{@code hidden} FixedSizeList&lt;tokenroute.bfloat16&gt;[H], or {@code fp8} + {@code scales} as in
  *       {@link Dispatched};</li>
- *   <li>{@code topk_idx} FixedSizeList&lt;int64&gt;[maxTopK]: the token's top-k slots restricted to this rank's experts,
+ *   <li>{@code topk_idx} FixedSizeList&lt;int64&gt;[maxTopK]: the token's top-k slots restricted to this rank's
+ * experts,
  *       as local expert ids ({@code 0 <= l < L}), -1 for slots of other ranks' experts (and past the source's k);</li>
  *   <li>{@code topk_weights} FixedSizeList&lt;float32&gt;[maxTopK]: the matching weights, 0 where the id is -1;</li>
  *   <li>{@code src_rank} int32, {@code src_token} int32.</li>

@@ -15,8 +15,8 @@
  */
 package io.tokenroute.routing;
 
-import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.internal.Closeables;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
 import org.apache.arrow.vector.BitVector;
@@ -61,8 +61,8 @@ public final class PrefillLayout implements AutoCloseable {
         int k = batch.topK();
         IntVector perRank = new IntVector("tokens_per_rank", allocator);
         IntVector perExpert = new IntVector("tokens_per_expert", allocator);
-        FixedSizeListVector inRank = new FixedSizeListVector("token_in_rank", allocator,
-                FieldType.notNullable(new ArrowType.FixedSizeList(ranks)), null);
+        FixedSizeListVector inRank = new FixedSizeListVector(
+                "token_in_rank", allocator, FieldType.notNullable(new ArrowType.FixedSizeList(ranks)), null);
         try {
             perRank.allocateNew(ranks);
             perExpert.allocateNew(experts);

@@ -16,7 +16,6 @@
 package io.tokenroute.routing;
 
 import io.tokenroute.TokenRouteException;
-
 import java.util.Arrays;
 
 /**
@@ -40,7 +39,8 @@ public final class RankMaskedException extends TokenRouteException {
      */
     public RankMaskedException(int rank, int[] maskedBy, Phase phase) {
         super("rank " + rank + " was masked by "
-                + (maskedBy.length == 0 ? "its peers (they held a rendezvous without it)"
+                + (maskedBy.length == 0
+                        ? "its peers (they held a rendezvous without it)"
                         : "rank" + (maskedBy.length > 1 ? "s " : " ")
                                 + Arrays.toString(maskedBy).replaceAll("[\\[\\]]", ""))
                 + "; found out in " + phase + ". It takes no part in the group until it is readmitted: call readmit("

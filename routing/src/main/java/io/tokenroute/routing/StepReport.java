@@ -51,6 +51,8 @@ public abstract class StepReport {
 
     /** The ranks this call masked, ascending (allocates; for reporting, not the hot path). */
     public int[] newlyMasked() {
-        return IntStream.range(0, newlyMasked.length).filter(r -> newlyMasked[r]).toArray();
+        return IntStream.range(0, newlyMasked.length)
+                .filter(r -> newlyMasked[r])
+                .toArray();
     }
 }

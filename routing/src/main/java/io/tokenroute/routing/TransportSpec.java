@@ -32,7 +32,8 @@ import org.apache.arrow.memory.BufferAllocator;
  *   <tr><td>{@code local}</td><td>threads of this JVM</td><td>every rank</td></tr>
  *   <tr><td>{@code shm:NAME} or {@code shm:/path/file.shm}, {@code shm} (name = the launcher's job id)</td>
  *       <td>processes of one host over a shared-memory file</td><td>its rank from the environment</td></tr>
- *   <tr><td>{@code cuda-local} or {@code cuda-local:DEVICE}</td><td>threads driving one GPU</td><td>every rank</td></tr>
+ *   <tr><td>{@code cuda-local} or {@code cuda-local:DEVICE}</td><td>threads driving one GPU</td><td>every
+ * rank</td></tr>
  *   <tr><td>{@code nvshmem} or {@code nvshmem:DEVICE}</td><td>processes, one NVSHMEM PE each, any GPUs and hosts</td>
  *       <td>its rank from the environment (GPU: DEVICE, else the local rank modulo the GPUs)</td></tr>
  * </table>
@@ -58,9 +59,10 @@ public record TransportSpec(String name, String argument) {
                     throw new IllegalArgumentException("transport local takes no argument, got local:" + argument);
                 }
             }
-            case SHM, CUDA_LOCAL, NVSHMEM -> { }
-            default -> throw new IllegalArgumentException("unknown transport '" + name + "': expected local,"
-                    + " shm[:NAME], cuda-local[:DEVICE] or nvshmem[:DEVICE]");
+            case SHM, CUDA_LOCAL, NVSHMEM -> {}
+            default ->
+                throw new IllegalArgumentException("unknown transport '" + name + "': expected local,"
+                        + " shm[:NAME], cuda-local[:DEVICE] or nvshmem[:DEVICE]");
         }
         if ((CUDA_LOCAL.equals(name) || NVSHMEM.equals(name)) && argument != null) {
             try {
@@ -68,8 +70,10 @@ public record TransportSpec(String name, String argument) {
                     throw new NumberFormatException();
                 }
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("transport " + name + ":" + argument + ": the argument is a CUDA"
-                        + " device ordinal (0, 1, ...)", e);
+                throw new IllegalArgumentException(
+                        "transport " + name + ":" + argument + ": the argument is a CUDA"
+                                + " device ordinal (0, 1, ...)",
+                        e);
             }
         }
     }
@@ -77,8 +81,8 @@ public record TransportSpec(String name, String argument) {
     /** Parses {@code local}, {@code shm:NAME}, {@code cuda-local:0}, {@code nvshmem}, ... (case-insensitive name). */
     public static TransportSpec parse(String spec) {
         if (spec == null || spec.isBlank()) {
-            throw new IllegalArgumentException("no transport given: expected local, shm[:NAME], cuda-local[:DEVICE]"
-                    + " or nvshmem[:DEVICE]");
+            throw new IllegalArgumentException(
+                    "no transport given: expected local, shm[:NAME], cuda-local[:DEVICE]" + " or nvshmem[:DEVICE]");
         }
         String trimmed = spec.trim();
         int colon = trimmed.indexOf(':');

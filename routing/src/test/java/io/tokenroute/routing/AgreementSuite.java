@@ -54,8 +54,8 @@ public abstract class AgreementSuite {
      * Runs {@code body} on every rank of a fresh group; failures of ranks with {@code checked[r] == false} are ignored
      * ({@code null}: all checked); {@code releaseUnchecked} runs once the checked ranks are done.
      */
-    protected abstract void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
-            ConformanceSuite.GroupBody body);
+    protected abstract void runGroup(
+            BufferConfig config, boolean[] checked, Runnable releaseUnchecked, ConformanceSuite.GroupBody body);
 
     /**
      * What the transport under test does ({@link ElasticGroup#capabilities()}); the Java protocol's by default. A test
@@ -68,19 +68,28 @@ public abstract class AgreementSuite {
     /** Every interleaving here is about the confirmed agreement and what a masked rank is told. */
     @BeforeEach
     void requireTheJavaProtocolsAgreement() {
-        Capabilities.require(capabilities(), ElasticGroup.Capability.CONFIRMED_AGREEMENT,
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.CONFIRMED_AGREEMENT,
                 "these interleavings check the confirmed agreement");
-        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.MASKED_RANK_NOTICE,
                 "these interleavings check that a masked rank is told");
     }
 
     private void runGroup(BufferConfig config, ConformanceSuite.GroupBody body) {
-        runGroup(config, null, () -> { }, body);
+        runGroup(config, null, () -> {}, body);
     }
 
     protected static BufferConfig.Builder base(int ranks) {
-        return BufferConfig.builder().ranks(ranks).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
-                .maxTokensPerRank(MAX_TOKENS).timeout(Duration.ofSeconds(20));
+        return BufferConfig.builder()
+                .ranks(ranks)
+                .experts(EXPERTS)
+                .maxTopK(TOP_K)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(MAX_TOKENS)
+                .timeout(Duration.ofSeconds(20));
     }
 
     private static RankInput[] inputs(BufferConfig c, long step) {
@@ -122,14 +131,13 @@ public abstract class AgreementSuite {
         runGroup(config, (buffer, allocator) -> {
             int self = buffer.rank();
             fullStep(buffer, allocator, 0);
-            CollectiveMismatchException e = assertThrows(CollectiveMismatchException.class,
-                    () -> {
-                        if (self == 0) {
-                            buffer.agreeMask();
-                        } else {
-                            buffer.allGatherBytes(new byte[516]);
-                        }
-                    });
+            CollectiveMismatchException e = assertThrows(CollectiveMismatchException.class, () -> {
+                if (self == 0) {
+                    buffer.agreeMask();
+                } else {
+                    buffer.allGatherBytes(new byte[516]);
+                }
+            });
             assertEquals(1 - self, e.peer(), e.getMessage());
             assertTrue(e.getMessage().contains(self == 0 ? "allGather()" : "agreeMask()"), e.getMessage());
             IllegalStateException refused = assertThrows(IllegalStateException.class, buffer::barrier);
@@ -162,15 +170,18 @@ public abstract class AgreementSuite {
 
     /**
      * R = 3, rank 2 stops at the start of agreeMask (as a rank descheduled there would) and its peers time out on it:
-     * both survivors return the same mask {2}; rank 2, once it runs again, learns it was masked (its own entry is 1, and
-     * its next call throws naming both survivors) instead of going on with a view nobody shares. It asks to come back,
-     * the survivors readmit it, and the next step is full and exact.
+     * both survivors return the same mask {2}; rank 2, once it runs again, learns it was masked (its own entry is 1,
+     * and its next call throws naming both survivors) instead of going on with a view nobody shares. It asks to come
+     * back, the survivors readmit it, and the next step is full and exact.
      */
     @Test
     void aRankStoppedInTheAgreementIsMaskedByAllAndLearnsIt() {
         int victim = 2;
         ParkAt park = new ParkAt(victim, Phase.AGREE, 1);
-        BufferConfig config = base(3).experts(6).timeout(Duration.ofSeconds(20)).phaseListener(park).build();
+        BufferConfig config = base(3).experts(6)
+                .timeout(Duration.ofSeconds(20))
+                .phaseListener(park)
+                .build();
         CountDownLatch survivorsAgreed = new CountDownLatch(2);
         runGroup(config, (buffer, allocator) -> {
             int self = buffer.rank();
@@ -199,10 +210,10 @@ public abstract class AgreementSuite {
 
     /**
      * R = 4: rank 3 stops before publishing its expert outputs; ranks 0 and 2 wait for them in combine (a 20 s timeout,
-     * so none of them times out). Only rank 1's engine masks rank 3. Ranks 0 and 2 learn it from rank 1's published mask
-     * while they wait and drop rank 3 at once: their outputs equal the reference without rank 3's experts, with exact
-     * lost weight, report rank 3 as newly masked, and their mask explains it. Rank 3, once it runs again, learns it was
-     * masked.
+     * so none of them times out). Only rank 1's engine masks rank 3. Ranks 0 and 2 learn it from rank 1's published
+     * mask while they wait and drop rank 3 at once: their outputs equal the reference without rank 3's experts, with
+     * exact lost weight, report rank 3 as newly masked, and their mask explains it. Rank 3, once it runs again, learns
+     * it was masked.
      */
     @Test
     void aMaskLearnedFromAPeerWhileWaitingDropsThatPeerExactly() throws Exception {
@@ -210,7 +221,8 @@ public abstract class AgreementSuite {
         ParkAt park = new ParkAt(victim, Phase.COMBINE_SEND, 2);
         // Rank 1 too: its engine must not mask rank 3 before rank 1's own dispatch was checked against its mask.
         PhaseLatch waiting = new PhaseLatch(4, Phase.COMBINE_RECV, 2, 0, 1, 2);
-        BufferConfig config = base(4).phaseListener(PhaseLatch.both(park, waiting)).build();
+        BufferConfig config =
+                base(4).phaseListener(PhaseLatch.both(park, waiting)).build();
         AtomicReferenceArray<ElasticBuffer> buffers = new AtomicReferenceArray<>(4);
         AtomicReference<Throwable> engine = new AtomicReference<>();
         boolean[] checked = {true, true, true, false};
@@ -224,22 +236,25 @@ public abstract class AgreementSuite {
             }
             Thread masker = null;
             if (self == 1) {
-                masker = new Thread(() -> {
-                    try {
-                        if (!waiting.await(LATCH_BOUND) || !park.awaitParked(LATCH_BOUND)) {
-                            throw new AssertionError("ranks 0, 1 and 2 never waited in combine on the parked rank 3");
-                        }
-                        buffers.get(1).updateMask(victim, true);
-                    } catch (Throwable t) {
-                        engine.set(t);
-                    }
-                }, "engine-of-rank-1");
+                masker = new Thread(
+                        () -> {
+                            try {
+                                if (!waiting.await(LATCH_BOUND) || !park.awaitParked(LATCH_BOUND)) {
+                                    throw new AssertionError(
+                                            "ranks 0, 1 and 2 never waited in combine on the parked rank 3");
+                                }
+                                buffers.get(1).updateMask(victim, true);
+                            } catch (Throwable t) {
+                                engine.set(t);
+                            }
+                        },
+                        "engine-of-rank-1");
                 masker.setDaemon(true);
                 masker.start();
             }
             long start = System.nanoTime();
-            StepChecker.StepOutcome out = StepChecker.stepByOwnMask(buffer, allocator, inputs(config, 1),
-                    DispatchOptions.BF16, true);
+            StepChecker.StepOutcome out =
+                    StepChecker.stepByOwnMask(buffer, allocator, inputs(config, 1), DispatchOptions.BF16, true);
             long took = System.nanoTime() - start;
             assertTrue(took < Duration.ofSeconds(5).toNanos(), "no timeout was paid: " + took / 1e6 + " ms");
             assertArrayEquals(new int[] {0, 0, 0, 1}, buffer.queryMask(), "rank " + self + " masks rank 3");
@@ -282,8 +297,8 @@ public abstract class AgreementSuite {
                 buffer.barrier(); // alone; notes that rank 0 masks it too
                 oneNoticed.countDown();
                 assertTrue(zeroCalledAgain.await(LATCH_BOUND.toNanos(), TimeUnit.NANOSECONDS));
-                RankMaskedException e = assertThrows(RankMaskedException.class, buffer::barrier,
-                        "rank 1 gives way once rank 0 is seen alive");
+                RankMaskedException e = assertThrows(
+                        RankMaskedException.class, buffer::barrier, "rank 1 gives way once rank 0 is seen alive");
                 assertArrayEquals(new int[] {0}, e.maskedBy());
                 assertTrue(buffer.readmit(1, READMIT_TIMEOUT));
             } else {

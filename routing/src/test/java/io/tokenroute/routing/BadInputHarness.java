@@ -1,42 +1,45 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.batch.TokenBatchSchema;
-import io.tokenroute.arrow.types.HiddenDtype;
-import io.tokenroute.routing.testkit.Capabilities;
-import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.SplitStep;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
-import io.tokenroute.routing.testkit.TestBatches;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
-import java.util.Random;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicReference;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /**
- * What the bad-input suites share (docs/contract.md §7): one rank, {@link #REJECTER}, makes the bad call while its peers
- * go straight on; before and after it every rank runs healthy steps checked against the reference, plus an allGather
- * whose payloads are checked, so a rejected call that had published a step, a flag or a payload makes them fail or time
- * out (and mask someone). {@link BadInputSuite} gives bad data to dispatch and combine, {@link MisuseSuite} calls out
- * of order and misconfigures.
+ * What the bad-input suites share (docs/contract.md §7): one rank, {@link #REJECTER}, makes the bad call while its
+ * peers go straight on; before and after it every rank runs healthy steps checked against the reference, plus an
+ * allGather whose payloads are checked, so a rejected call that had published a step, a flag or a payload makes them
+ * fail or time out (and mask someone). {@link BadInputSuite} gives bad data to dispatch and combine, {@link
+ * MisuseSuite} calls out of order and misconfigures.
  *
  * <p>A transport's test class extends a suite and says how to run a group.
  */
@@ -49,6 +52,7 @@ public abstract class BadInputHarness {
     protected static final int COLLECTIVE_BYTES = 64;
     /** The rank that makes the bad call; the others never see it. */
     protected static final int REJECTER = 1;
+
     protected static final Duration TIMEOUT = Duration.ofSeconds(10);
     protected static final long SEED = 4242;
 
@@ -76,8 +80,14 @@ public abstract class BadInputHarness {
     }
 
     protected static BufferConfig.Builder base() {
-        return BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
-                .maxTokensPerRank(MAX_TOKENS).timeout(TIMEOUT).collectiveBytes(COLLECTIVE_BYTES);
+        return BufferConfig.builder()
+                .ranks(RANKS)
+                .experts(EXPERTS)
+                .maxTopK(TOP_K)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(MAX_TOKENS)
+                .timeout(TIMEOUT)
+                .collectiveBytes(COLLECTIVE_BYTES);
     }
 
     protected static BufferConfig config() {
@@ -102,8 +112,8 @@ public abstract class BadInputHarness {
      */
     protected static Dispatched healthyStep(ElasticBuffer buffer, BufferAllocator allocator, long s) {
         BufferConfig c = buffer.config();
-        StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs(c, s), DispatchOptions.BF16,
-                s % 2 == 0, Presence.all(c.ranks()));
+        StepChecker.StepOutcome out = StepChecker.step(
+                buffer, allocator, inputs(c, s), DispatchOptions.BF16, s % 2 == 0, Presence.all(c.ranks()));
         assertEquals(0, out.dispatchMaskedCount(), "rank " + buffer.rank() + " step " + s + ": dispatch masked a peer");
         assertEquals(0, out.combineNewlyMasked().length, "rank " + buffer.rank() + " step " + s + ": combine masked");
         byte[][] all = buffer.allGatherBytes(payload(buffer.rank(), s));
@@ -115,7 +125,9 @@ public abstract class BadInputHarness {
 
     protected static void assertNobodyMasked(ElasticBuffer buffer) {
         if (buffer.config().elastic()) {
-            assertArrayEquals(new int[buffer.config().ranks()], buffer.queryMask(),
+            assertArrayEquals(
+                    new int[buffer.config().ranks()],
+                    buffer.queryMask(),
                     "rank " + buffer.rank() + ": nobody masked after the rejection");
         }
     }

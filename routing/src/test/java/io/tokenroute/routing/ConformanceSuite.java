@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -46,7 +61,9 @@ public abstract class ConformanceSuite {
     }
 
     static Stream<Arguments> fp8Options() {
-        return Stream.of(Arguments.of(DispatchOptions.FP8), Arguments.of(DispatchOptions.FP8_ROUND_SCALE),
+        return Stream.of(
+                Arguments.of(DispatchOptions.FP8),
+                Arguments.of(DispatchOptions.FP8_ROUND_SCALE),
                 Arguments.of(DispatchOptions.FP8_UE8M0));
     }
 
@@ -58,10 +75,16 @@ public abstract class ConformanceSuite {
     }
 
     /** Every rank sends n = 0 in some steps and n = T in others, so both edges are covered on every shape. */
-    private void checkSteps(int ranks, int experts, int topK, int hidden, int maxTokens, DispatchOptions options,
-            int steps) {
-        BufferConfig config = BufferConfig.builder().ranks(ranks).experts(experts).maxTopK(topK).hidden(hidden)
-                .maxTokensPerRank(maxTokens).timeout(Duration.ofSeconds(10)).build();
+    private void checkSteps(
+            int ranks, int experts, int topK, int hidden, int maxTokens, DispatchOptions options, int steps) {
+        BufferConfig config = BufferConfig.builder()
+                .ranks(ranks)
+                .experts(experts)
+                .maxTopK(topK)
+                .hidden(hidden)
+                .maxTokensPerRank(maxTokens)
+                .timeout(Duration.ofSeconds(10))
+                .build();
         long seed = 1000L * ranks + experts + hidden;
         runGroup(config, (buffer, allocator) -> {
             for (int s = 0; s < steps; s++) {
@@ -69,13 +92,14 @@ public abstract class ConformanceSuite {
                 for (int r = 0; r < ranks; r++) {
                     inputs[r] = switch ((s + r) % 4) {
                         case 0 -> RankInput.random(new java.util.Random(seed + 31L * s + r), 0, hidden, topK, experts);
-                        case 1 -> RankInput.random(new java.util.Random(seed + 31L * s + r), maxTokens, hidden, topK,
-                                experts);
+                        case 1 ->
+                            RankInput.random(
+                                    new java.util.Random(seed + 31L * s + r), maxTokens, hidden, topK, experts);
                         default -> RankInput.random(seed, s, r, maxTokens, hidden, topK, experts, true);
                     };
                 }
-                StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs, options, s % 2 == 0,
-                        Presence.all(ranks));
+                StepChecker.StepOutcome out =
+                        StepChecker.step(buffer, allocator, inputs, options, s % 2 == 0, Presence.all(ranks));
                 assertEquals(0, out.dispatchMaskedCount(), "healthy step masked nobody");
                 assertEquals(0, out.combineNewlyMasked().length);
             }

@@ -36,9 +36,10 @@ class ExceptionHierarchyTest {
     void everyExceptionOfTheLibraryExtendsTheOneBase() throws IOException, ClassNotFoundException {
         List<String> found = new ArrayList<>();
         List<String> offenders = new ArrayList<>();
-        for (Class<?> anchor : List.of(TokenRouteException.class, io.tokenroute.device.Cuda.class,
-                ElasticBuffer.class)) {
-            Path root = Path.of(anchor.getProtectionDomain().getCodeSource().getLocation().getPath());
+        for (Class<?> anchor :
+                List.of(TokenRouteException.class, io.tokenroute.device.Cuda.class, ElasticBuffer.class)) {
+            Path root = Path.of(
+                    anchor.getProtectionDomain().getCodeSource().getLocation().getPath());
             for (String name : exceptionClasses(root)) {
                 Class<?> type = Class.forName(name);
                 if (type == TokenRouteException.class || !RuntimeException.class.isAssignableFrom(type)) {
@@ -69,7 +70,8 @@ class ExceptionHierarchyTest {
             return files.map(p -> root.relativize(p).toString())
                     .filter(p -> p.endsWith("Exception.class") && !p.contains("$"))
                     .map(p -> p.substring(0, p.length() - ".class".length()).replace('/', '.'))
-                    .sorted().toList();
+                    .sorted()
+                    .toList();
         }
     }
 }

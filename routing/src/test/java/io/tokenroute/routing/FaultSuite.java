@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -7,10 +22,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
-import io.tokenroute.routing.testkit.ParkAt;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Set;
@@ -20,9 +35,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Fault injection at every phase of docs/contract.md §3 for any transport whose ranks can be stopped at a phase: survivors mask
- * exactly the victim, their outputs equal the reference without it, lost weight is exact, later steps pay no further
- * timeout, and non-elastic mode fails with an exception naming the peer and the phase.
+ * Fault injection at every phase of docs/contract.md §3 for any transport whose ranks can be stopped at a phase:
+ * survivors mask exactly the victim, their outputs equal the reference without it, lost weight is exact, later steps
+ * pay no further timeout, and non-elastic mode fails with an exception naming the peer and the phase.
  */
 public abstract class FaultSuite {
     protected static final int RANKS = 4;
@@ -41,12 +56,20 @@ public abstract class FaultSuite {
      * {@code releaseUnchecked} runs once the checked ranks are done, and the group is freed only after every rank
      * ended.
      */
-    protected abstract void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
-            ConformanceSuite.GroupBody body);
+    protected abstract void runGroup(
+            BufferConfig config, boolean[] checked, Runnable releaseUnchecked, ConformanceSuite.GroupBody body);
 
     protected static BufferConfig config(boolean elastic, ParkAt stop) {
-        return BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
-                .maxTokensPerRank(MAX_TOKENS).elastic(elastic).timeout(WARM_UP_TIMEOUT).phaseListener(stop).build();
+        return BufferConfig.builder()
+                .ranks(RANKS)
+                .experts(EXPERTS)
+                .maxTopK(TOP_K)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(MAX_TOKENS)
+                .elastic(elastic)
+                .timeout(WARM_UP_TIMEOUT)
+                .phaseListener(stop)
+                .build();
     }
 
     static RankInput[] inputs(long step) {
@@ -69,7 +92,9 @@ public abstract class FaultSuite {
         if (phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND) {
             p.dispatchSources()[VICTIM] = false;
         }
-        if (phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND || phase == Phase.DISPATCH_RECV
+        if (phase == Phase.BEFORE_DISPATCH
+                || phase == Phase.DISPATCH_SEND
+                || phase == Phase.DISPATCH_RECV
                 || phase == Phase.COMBINE_SEND) {
             p.combineExperts()[VICTIM] = false;
         }
@@ -102,7 +127,7 @@ public abstract class FaultSuite {
                     }
                 }
             }
-            default -> { }
+            default -> {}
         }
     }
 
@@ -112,118 +137,123 @@ public abstract class FaultSuite {
         ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         int steps = FAIL_STEP + 4;
         runGroup(config(true, stop), survivorsOnly(), stop::release, (buffer, allocator) -> {
-                int self = buffer.rank();
-                long[] waitAfterDetection = null;
-                for (int s = 0; s < steps; s++) {
-                    tighten(buffer, s);
-                    StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16,
-                            s % 2 == 0, presence(phase, s));
-                    if (self == VICTIM) {
-                        collective(buffer, phase, s, false);
-                        continue;
-                    }
-                    assertMaskedOnlyVictim(out.dispatchNewlyMasked(), "dispatch", s);
-                    assertMaskedOnlyVictim(out.combineNewlyMasked(), "combine", s);
-                    collective(buffer, phase, s, true);
-                    if (s == FAIL_STEP + 1) {
-                        int[] expected = new int[RANKS];
-                        expected[VICTIM] = 1;
-                        assertArrayEquals(expected, buffer.queryMask(), "survivor " + self + " masks exactly the victim");
-                        waitAfterDetection = waits(buffer);
-                    } else if (s > FAIL_STEP + 1) {
-                        assertArrayEquals(waitAfterDetection, waits(buffer),
-                                "no further waiting on the masked rank after detection");
-                    }
+            int self = buffer.rank();
+            long[] waitAfterDetection = null;
+            for (int s = 0; s < steps; s++) {
+                tighten(buffer, s);
+                StepChecker.StepOutcome out = StepChecker.step(
+                        buffer, allocator, inputs(s), DispatchOptions.BF16, s % 2 == 0, presence(phase, s));
+                if (self == VICTIM) {
+                    collective(buffer, phase, s, false);
+                    continue;
                 }
-                if (self != VICTIM) {
-                    assertArrayEquals(new int[] {0, 0, 1, 0}, buffer.agreeMask(), "survivors agree");
+                assertMaskedOnlyVictim(out.dispatchNewlyMasked(), "dispatch", s);
+                assertMaskedOnlyVictim(out.combineNewlyMasked(), "combine", s);
+                collective(buffer, phase, s, true);
+                if (s == FAIL_STEP + 1) {
+                    int[] expected = new int[RANKS];
+                    expected[VICTIM] = 1;
+                    assertArrayEquals(expected, buffer.queryMask(), "survivor " + self + " masks exactly the victim");
+                    waitAfterDetection = waits(buffer);
+                } else if (s > FAIL_STEP + 1) {
+                    assertArrayEquals(
+                            waitAfterDetection, waits(buffer), "no further waiting on the masked rank after detection");
                 }
-            });
+            }
+            if (self != VICTIM) {
+                assertArrayEquals(new int[] {0, 0, 1, 0}, buffer.agreeMask(), "survivors agree");
+            }
+        });
         assertTrue(stop.hasParked(), "the victim reached " + phase);
     }
 
     @ParameterizedTest(name = "non-elastic, victim stops at {0}")
-    @EnumSource(value = Phase.class, mode = EnumSource.Mode.MATCH_NONE, names = {"AGREE", "PREFILL_.*"}) // AGREE: elastic only
+    @EnumSource(
+            value = Phase.class,
+            mode = EnumSource.Mode.MATCH_NONE,
+            names = {"AGREE", "PREFILL_.*"}) // AGREE: elastic only
     void nonElasticModeThrowsNamingPeerAndPhase(Phase phase) {
         ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         Set<Integer> named = java.util.concurrent.ConcurrentHashMap.newKeySet();
         runGroup(config(false, stop), survivorsOnly(), stop::release, (buffer, allocator) -> {
-                if (buffer.rank() == VICTIM) {
-                    for (int s = 0; s < FAIL_STEP; s++) {
-                        tighten(buffer, s);
-                        StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true, Presence.all(RANKS));
-                        collective(buffer, phase, s, false);
-                    }
-                    runUnchecked(buffer, allocator, FAIL_STEP, phase);
-                    return;
-                }
-                PeerTimeoutException failure = null;
-                for (int s = 0; s <= FAIL_STEP + 1 && failure == null; s++) {
+            if (buffer.rank() == VICTIM) {
+                for (int s = 0; s < FAIL_STEP; s++) {
                     tighten(buffer, s);
-                    try {
-                        StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true, Presence.all(RANKS));
-                        collective(buffer, phase, s, false);
-                    } catch (PeerTimeoutException e) {
-                        failure = e;
-                    }
+                    StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true, Presence.all(RANKS));
+                    collective(buffer, phase, s, false);
                 }
-                assertNotNull(failure, "rank " + buffer.rank() + " detected the stopped peer");
-                PeerTimeoutException e = failure;
-                assertTrue(e.peers().length > 0 && Arrays.stream(e.peers()).noneMatch(p -> p == buffer.rank()),
-                        e.getMessage());
-                assertTrue(e.getMessage().contains("phase " + e.phase()), e.getMessage());
-                assertTrue(e.getMessage().contains("peer rank"), e.getMessage());
-                Arrays.stream(e.peers()).forEach(named::add);
-                IllegalStateException refused = assertThrows(IllegalStateException.class, buffer::barrier);
-                assertTrue(refused.getMessage().contains("cleanBuffer"), refused.getMessage());
-            });
+                runUnchecked(buffer, allocator, FAIL_STEP, phase);
+                return;
+            }
+            PeerTimeoutException failure = null;
+            for (int s = 0; s <= FAIL_STEP + 1 && failure == null; s++) {
+                tighten(buffer, s);
+                try {
+                    StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true, Presence.all(RANKS));
+                    collective(buffer, phase, s, false);
+                } catch (PeerTimeoutException e) {
+                    failure = e;
+                }
+            }
+            assertNotNull(failure, "rank " + buffer.rank() + " detected the stopped peer");
+            PeerTimeoutException e = failure;
+            assertTrue(
+                    e.peers().length > 0 && Arrays.stream(e.peers()).noneMatch(p -> p == buffer.rank()),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("phase " + e.phase()), e.getMessage());
+            assertTrue(e.getMessage().contains("peer rank"), e.getMessage());
+            Arrays.stream(e.peers()).forEach(named::add);
+            IllegalStateException refused = assertThrows(IllegalStateException.class, buffer::barrier);
+            assertTrue(refused.getMessage().contains("cleanBuffer"), refused.getMessage());
+        });
         assertTrue(stop.hasParked());
         assertTrue(named.contains(VICTIM), "some survivor named the stopped rank; named " + named);
     }
 
     @ParameterizedTest(name = "victim stalls at {0}, then is readmitted")
-    @EnumSource(value = Phase.class, names = {"DISPATCH_SEND", "DISPATCH_RECV", "COMBINE_RECV", "BARRIER"})
+    @EnumSource(
+            value = Phase.class,
+            names = {"DISPATCH_SEND", "DISPATCH_RECV", "COMBINE_RECV", "BARRIER"})
     void stalledRankIsMaskedThenReadmitted(Phase phase) {
         CountDownLatch survivorsPastFailure = new CountDownLatch(RANKS - 1);
         ParkAt stop = new ParkAt(VICTIM, phase, FAIL_STEP + 1);
         int readmitStep = FAIL_STEP + 2;
         int steps = readmitStep + 3;
         runGroup(config(true, stop), null, stop::release, (buffer, allocator) -> {
-                int self = buffer.rank();
-                if (self == VICTIM) {
-                    for (int s = 0; s <= FAIL_STEP; s++) {
-                        tighten(buffer, s);
-                        if (s < FAIL_STEP) {
-                            StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true,
-                                    Presence.all(RANKS));
-                            collective(buffer, phase, s, false);
-                        } else {
-                            runUnchecked(buffer, allocator, s, phase);
-                        }
-                    }
-                    assertTrue(buffer.readmit(VICTIM, Duration.ofSeconds(30)), "readmitted");
-                } else {
-                    for (int s = 0; s < readmitStep; s++) {
-                        tighten(buffer, s);
-                        StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true, presence(phase, s));
+            int self = buffer.rank();
+            if (self == VICTIM) {
+                for (int s = 0; s <= FAIL_STEP; s++) {
+                    tighten(buffer, s);
+                    if (s < FAIL_STEP) {
+                        StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true, Presence.all(RANKS));
                         collective(buffer, phase, s, false);
+                    } else {
+                        runUnchecked(buffer, allocator, s, phase);
                     }
-                    survivorsPastFailure.countDown();
-                    if (self == 0) {
-                        survivorsPastFailure.await();
-                        stop.release();
-                    }
-                    assertTrue(buffer.readmit(VICTIM, Duration.ofSeconds(30)), "survivor readmits the victim");
                 }
-                assertArrayEquals(new int[RANKS], buffer.queryMask(), "everyone active again");
-                for (int s = readmitStep; s < steps; s++) {
-                    StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16,
-                            s % 2 == 1, Presence.all(RANKS));
-                    assertEquals(0, out.dispatchMaskedCount());
+                assertTrue(buffer.readmit(VICTIM, Duration.ofSeconds(30)), "readmitted");
+            } else {
+                for (int s = 0; s < readmitStep; s++) {
+                    tighten(buffer, s);
+                    StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true, presence(phase, s));
                     collective(buffer, phase, s, false);
                 }
-                assertArrayEquals(new int[RANKS], buffer.agreeMask());
-            });
+                survivorsPastFailure.countDown();
+                if (self == 0) {
+                    survivorsPastFailure.await();
+                    stop.release();
+                }
+                assertTrue(buffer.readmit(VICTIM, Duration.ofSeconds(30)), "survivor readmits the victim");
+            }
+            assertArrayEquals(new int[RANKS], buffer.queryMask(), "everyone active again");
+            for (int s = readmitStep; s < steps; s++) {
+                StepChecker.StepOutcome out = StepChecker.step(
+                        buffer, allocator, inputs(s), DispatchOptions.BF16, s % 2 == 1, Presence.all(RANKS));
+                assertEquals(0, out.dispatchMaskedCount());
+                collective(buffer, phase, s, false);
+            }
+            assertArrayEquals(new int[RANKS], buffer.agreeMask());
+        });
         assertTrue(stop.hasParked());
     }
 

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -23,9 +38,9 @@ import org.apache.arrow.memory.BufferAllocator;
 import org.junit.jupiter.api.Test;
 
 /**
- * The mask API of docs/contract.md §2/§3 for every transport whose ranks share a JVM with the test (phase listeners, latches):
- * engine-driven masking (no timeout paid), masking from another thread unblocking a wait, agreeMask over disagreeing
- * views followed by readmission, queryMask polarity, and the cumulative receive stats.
+ * The mask API of docs/contract.md §2/§3 for every transport whose ranks share a JVM with the test (phase listeners,
+ * latches): engine-driven masking (no timeout paid), masking from another thread unblocking a wait, agreeMask over
+ * disagreeing views followed by readmission, queryMask polarity, and the cumulative receive stats.
  */
 public abstract class MaskApiSuite {
     protected static final int RANKS = 4;
@@ -43,7 +58,11 @@ public abstract class MaskApiSuite {
      * the group is freed only after every rank ended. The test fails as a hang if the checked ranks take longer than
      * {@code bound}.
      */
-    protected abstract void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked, Duration bound,
+    protected abstract void runGroup(
+            BufferConfig config,
+            boolean[] checked,
+            Runnable releaseUnchecked,
+            Duration bound,
             ConformanceSuite.GroupBody body);
 
     /**
@@ -55,12 +74,17 @@ public abstract class MaskApiSuite {
     }
 
     private void runGroup(BufferConfig config, ConformanceSuite.GroupBody body) {
-        runGroup(config, null, () -> { }, Duration.ofMinutes(1), body);
+        runGroup(config, null, () -> {}, Duration.ofMinutes(1), body);
     }
 
     protected static BufferConfig.Builder base() {
-        return BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
-                .maxTokensPerRank(MAX_TOKENS).timeout(TIMEOUT);
+        return BufferConfig.builder()
+                .ranks(RANKS)
+                .experts(EXPERTS)
+                .maxTopK(TOP_K)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(MAX_TOKENS)
+                .timeout(TIMEOUT);
     }
 
     protected static RankInput[] inputs(BufferConfig c, long step) {
@@ -73,17 +97,28 @@ public abstract class MaskApiSuite {
 
     /** A checked step with every rank present; nobody newly masked. */
     private static StepChecker.StepOutcome fullStep(ElasticBuffer buffer, BufferAllocator allocator, long s) {
-        return checkedStep(buffer, allocator, s, DispatchOptions.BF16, Presence.all(buffer.config().ranks()));
+        return checkedStep(
+                buffer,
+                allocator,
+                s,
+                DispatchOptions.BF16,
+                Presence.all(buffer.config().ranks()));
     }
 
-    private static StepChecker.StepOutcome checkedStep(ElasticBuffer buffer, BufferAllocator allocator, long s,
-            DispatchOptions options, Presence presence) {
-        StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs(buffer.config(), s), options,
-                s % 2 == 0, presence);
-        assertEquals(0, out.dispatchMaskedCount(), "rank " + buffer.rank() + " step " + s + ": dispatch timed out on "
-                + java.util.Arrays.toString(out.dispatchNewlyMasked()));
-        assertEquals(0, out.combineNewlyMasked().length, "rank " + buffer.rank() + " step " + s
-                + ": combine timed out on " + java.util.Arrays.toString(out.combineNewlyMasked()));
+    private static StepChecker.StepOutcome checkedStep(
+            ElasticBuffer buffer, BufferAllocator allocator, long s, DispatchOptions options, Presence presence) {
+        StepChecker.StepOutcome out =
+                StepChecker.step(buffer, allocator, inputs(buffer.config(), s), options, s % 2 == 0, presence);
+        assertEquals(
+                0,
+                out.dispatchMaskedCount(),
+                "rank " + buffer.rank() + " step " + s + ": dispatch timed out on "
+                        + java.util.Arrays.toString(out.dispatchNewlyMasked()));
+        assertEquals(
+                0,
+                out.combineNewlyMasked().length,
+                "rank " + buffer.rank() + " step " + s + ": combine timed out on "
+                        + java.util.Arrays.toString(out.combineNewlyMasked()));
         return out;
     }
 
@@ -115,12 +150,14 @@ public abstract class MaskApiSuite {
      * Every survivor masks rank v at a step boundary (v keeps running and does not mask itself): their step equals the
      * reference without v, with exact lost weight, no timeout paid (nothing newly masked, no wait on v recorded, far
      * quicker than the timeout). v finds out in its own step ({@link RankMaskedException} naming the survivors) and is
-     * refused until it is back. The survivors' clearMask is refused for work until the cleanBuffer that v joins; after it
-     * every rank runs full steps.
+     * refused until it is back. The survivors' clearMask is refused for work until the cleanBuffer that v joins; after
+     * it every rank runs full steps.
      */
     @Test
     void engineDrivenMaskingSkipsTheRankWithoutTimeoutAndTellsIt() {
-        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.MASKED_RANK_NOTICE,
                 "the masked rank must find out in its own step (RankMaskedException)");
         int v = 2;
         int maskStep = 2;
@@ -189,7 +226,9 @@ public abstract class MaskApiSuite {
         Duration longTimeout = Duration.ofSeconds(30);
         ParkAt park = new ParkAt(victim, Phase.BEFORE_DISPATCH, failStep + 1);
         PhaseLatch inside = new PhaseLatch(RANKS, Phase.DISPATCH_RECV, failStep + 1, survivors);
-        BufferConfig config = base().timeout(longTimeout).phaseListener(PhaseLatch.both(inside, park)).build();
+        BufferConfig config = base().timeout(longTimeout)
+                .phaseListener(PhaseLatch.both(inside, park))
+                .build();
         assertTrue(someSurvivorRoutesTo(config, victim, failStep));
         AtomicReferenceArray<ElasticBuffer> buffers = new AtomicReferenceArray<>(RANKS);
         AtomicReference<Throwable> engineProblem = new AtomicReference<>();
@@ -218,24 +257,31 @@ public abstract class MaskApiSuite {
             }
             Thread engine = null;
             if (self == 0) {
-                engine = new Thread(() -> {
-                    try {
-                        if (!inside.await(LATCH_BOUND) || !park.awaitParked(LATCH_BOUND)) {
-                            throw new AssertionError("survivors never waited on the parked victim");
-                        }
-                        for (int r : survivors) {
-                            buffers.get(r).updateMask(victim, true);
-                        }
-                    } catch (Throwable t) {
-                        engineProblem.set(t);
-                    }
-                }, "engine");
+                engine = new Thread(
+                        () -> {
+                            try {
+                                if (!inside.await(LATCH_BOUND) || !park.awaitParked(LATCH_BOUND)) {
+                                    throw new AssertionError("survivors never waited on the parked victim");
+                                }
+                                for (int r : survivors) {
+                                    buffers.get(r).updateMask(victim, true);
+                                }
+                            } catch (Throwable t) {
+                                engineProblem.set(t);
+                            }
+                        },
+                        "engine");
                 engine.setDaemon(true);
                 engine.start();
             }
             long stepStart = System.nanoTime();
-            StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs(config, failStep),
-                    DispatchOptions.BF16, true, Presence.without(RANKS, victim));
+            StepChecker.StepOutcome out = StepChecker.step(
+                    buffer,
+                    allocator,
+                    inputs(config, failStep),
+                    DispatchOptions.BF16,
+                    true,
+                    Presence.without(RANKS, victim));
             long elapsed = System.nanoTime() - stepStart;
             assertTrue(elapsed < longTimeout.toNanos() / 6, "survivor " + self + " waited " + elapsed / 1e6 + " ms");
             for (int r : out.dispatchNewlyMasked()) {
@@ -268,7 +314,9 @@ public abstract class MaskApiSuite {
      */
     @Test
     void agreeMaskAdoptsTheUnionThenReadmitBringsRanksBack() {
-        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.MASKED_RANK_NOTICE,
                 "ranks 2 and 3 must be refused (RankMaskedException) until they are readmitted");
         BufferConfig config = base().build();
         CountDownLatch agreed = new CountDownLatch(RANKS);
@@ -361,14 +409,17 @@ public abstract class MaskApiSuite {
                 checkedStep(buffer, allocator, s, stats ? DispatchOptions.BF16 : noStats, Presence.all(RANKS));
                 long received = 0;
                 for (int l = 0; l < local; l++) {
-                    int rows = Reference.expertRows(inputs(config, s), self, local, l, all).size();
+                    int rows = Reference.expertRows(inputs(config, s), self, local, l, all)
+                            .size();
                     received += rows;
                     if (stats) {
                         expected[l] += rows;
                     }
                 }
-                assertArrayEquals(expected, buffer.cumulativeRecvStats(), "rank " + self + " after step " + s
-                        + (stats ? "" : " (stats off, received " + received + ")"));
+                assertArrayEquals(
+                        expected,
+                        buffer.cumulativeRecvStats(),
+                        "rank " + self + " after step " + s + (stats ? "" : " (stats off, received " + received + ")"));
             }
             long[] copy = buffer.cumulativeRecvStats();
             copy[0] += 1000;

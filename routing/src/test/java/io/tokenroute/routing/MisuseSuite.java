@@ -1,35 +1,36 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.types.HiddenDtype;
-import io.tokenroute.routing.testkit.Capabilities;
 import io.tokenroute.routing.testkit.ParkAt;
-import io.tokenroute.routing.testkit.RankInput;
-import io.tokenroute.routing.testkit.SplitStep;
-import io.tokenroute.routing.testkit.StepChecker;
-import io.tokenroute.routing.testkit.StepChecker.Presence;
-import io.tokenroute.routing.testkit.TestBatches;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.Random;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
-import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.vector.VectorSchemaRoot;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
 /**
  * docs/contract.md §7 misuse on every transport: calls on a closed buffer or from a second thread, the mask API called
@@ -37,7 +38,8 @@ import org.junit.jupiter.api.function.Executable;
  * exception before anything is published and leaves the group healthy ({@link BadInputHarness}).
  */
 public abstract class MisuseSuite extends BadInputHarness {
-    // ------------------------------------------------------------------------------------------------ lifecycle, threads
+    // ------------------------------------------------------------------------------------------------ lifecycle,
+    // threads
 
     @Test
     void callsAfterCloseAreRefusedAndCloseIsIdempotent() {
@@ -57,10 +59,11 @@ public abstract class MisuseSuite extends BadInputHarness {
                 assertRejects(IllegalStateException.class, () -> buffer.allGather(new byte[1], allocator), closed);
                 assertRejects(IllegalStateException.class, buffer::cleanBuffer, closed);
                 assertRejects(IllegalStateException.class, buffer::agreeMask, closed);
-                assertRejects(IllegalStateException.class, () -> buffer.readmit(other, Duration.ofMillis(10)),
+                assertRejects(IllegalStateException.class, () -> buffer.readmit(other, Duration.ofMillis(10)), closed);
+                assertRejects(
+                        IllegalStateException.class,
+                        () -> buffer.readmit(buffer.rank(), Duration.ofMillis(10)),
                         closed);
-                assertRejects(IllegalStateException.class, () -> buffer.readmit(buffer.rank(),
-                        Duration.ofMillis(10)), closed);
             }
             assertRejects(IllegalStateException.class, () -> d.expert(0), "closed buffer");
             assertRejects(IllegalStateException.class, d::layout, "closed buffer");
@@ -71,33 +74,41 @@ public abstract class MisuseSuite extends BadInputHarness {
     @Test
     void callsFromTwoThreadsOnOneRank() {
         ParkAt park = new ParkAt(0, Phase.BEFORE_DISPATCH, 2);
-        BufferConfig config = base().ranks(1).experts(4).maxTopK(2).hidden(64).maxTokensPerRank(4)
-                .phaseListener(park).build();
+        BufferConfig config = base().ranks(1)
+                .experts(4)
+                .maxTopK(2)
+                .hidden(64)
+                .maxTokensPerRank(4)
+                .phaseListener(park)
+                .build();
         runGroup(config, (buffer, allocator) -> {
             Dispatched d0 = healthyStep(buffer, allocator, 0);
             String owner = Thread.currentThread().getName();
             AtomicReference<Throwable> problem = new AtomicReference<>();
             List<IllegalStateException> refusals = Collections.synchronizedList(new ArrayList<>());
             try (TokenBatch other = inputs(config, 1)[0].toBatch(allocator)) {
-                Thread intruder = new Thread(() -> {
-                    try {
-                        if (!park.awaitParked(Duration.ofSeconds(20))) {
-                            throw new AssertionError("the owner never parked inside dispatch");
-                        }
-                        refusals.add(assertThrows(IllegalStateException.class, () -> buffer.dispatch(other)));
-                        refusals.add(assertThrows(IllegalStateException.class, () -> buffer.combine(d0, other)));
-                        refusals.add(assertThrows(IllegalStateException.class, buffer::barrier));
-                        refusals.add(assertThrows(IllegalStateException.class,
-                                () -> buffer.allGatherBytes(new byte[1])));
-                        refusals.add(assertThrows(IllegalStateException.class, buffer::cleanBuffer));
-                        refusals.add(assertThrows(IllegalStateException.class,
-                                () -> buffer.readmit(0, Duration.ofMillis(10))));
-                    } catch (Throwable t) {
-                        problem.set(t);
-                    } finally {
-                        park.release();
-                    }
-                }, "intruder-thread");
+                Thread intruder = new Thread(
+                        () -> {
+                            try {
+                                if (!park.awaitParked(Duration.ofSeconds(20))) {
+                                    throw new AssertionError("the owner never parked inside dispatch");
+                                }
+                                refusals.add(assertThrows(IllegalStateException.class, () -> buffer.dispatch(other)));
+                                refusals.add(
+                                        assertThrows(IllegalStateException.class, () -> buffer.combine(d0, other)));
+                                refusals.add(assertThrows(IllegalStateException.class, buffer::barrier));
+                                refusals.add(assertThrows(
+                                        IllegalStateException.class, () -> buffer.allGatherBytes(new byte[1])));
+                                refusals.add(assertThrows(IllegalStateException.class, buffer::cleanBuffer));
+                                refusals.add(assertThrows(
+                                        IllegalStateException.class, () -> buffer.readmit(0, Duration.ofMillis(10))));
+                            } catch (Throwable t) {
+                                problem.set(t);
+                            } finally {
+                                park.release();
+                            }
+                        },
+                        "intruder-thread");
                 intruder.setDaemon(true);
                 intruder.start();
                 healthyStep(buffer, allocator, 1);
@@ -110,8 +121,10 @@ public abstract class MisuseSuite extends BadInputHarness {
             assertTrue(park.hasParked());
             assertEquals(6, refusals.size());
             for (IllegalStateException e : refusals) {
-                assertTrue(e.getMessage().contains("from thread intruder-thread") && e.getMessage().contains(
-                        "while thread " + owner + " is inside a call"), e.getMessage());
+                assertTrue(
+                        e.getMessage().contains("from thread intruder-thread")
+                                && e.getMessage().contains("while thread " + owner + " is inside a call"),
+                        e.getMessage());
             }
             healthyStep(buffer, allocator, 2);
             assertNobodyMasked(buffer);
@@ -129,9 +142,11 @@ public abstract class MisuseSuite extends BadInputHarness {
             assertRejects(IllegalStateException.class, () -> buffer.updateMask(0, true), "updateMask " + mode);
             assertRejects(IllegalStateException.class, buffer::clearMask, "clearMask " + mode);
             assertRejects(IllegalStateException.class, buffer::agreeMask, "agreeMask " + mode);
-            assertRejects(IllegalStateException.class, () -> buffer.readmit(0, Duration.ofMillis(10)),
-                    "readmit " + mode);
-            assertRejects(IllegalStateException.class, () -> buffer.readmit(buffer.rank(), Duration.ofMillis(10)),
+            assertRejects(
+                    IllegalStateException.class, () -> buffer.readmit(0, Duration.ofMillis(10)), "readmit " + mode);
+            assertRejects(
+                    IllegalStateException.class,
+                    () -> buffer.readmit(buffer.rank(), Duration.ofMillis(10)),
                     "readmit " + mode);
         });
     }
@@ -141,14 +156,17 @@ public abstract class MisuseSuite extends BadInputHarness {
         rejectedThenHealthy(config(), (buffer, allocator) -> {
             String range = " outside [0, " + RANKS + ")";
             assertRejects(IllegalArgumentException.class, () -> buffer.updateMask(-1, true), "rank -1" + range);
-            assertRejects(IllegalArgumentException.class, () -> buffer.updateMask(RANKS, true), "rank " + RANKS + range);
-            assertRejects(IllegalArgumentException.class, () -> buffer.updateMask(RANKS, false),
-                    "rank " + RANKS + range);
+            assertRejects(
+                    IllegalArgumentException.class, () -> buffer.updateMask(RANKS, true), "rank " + RANKS + range);
+            assertRejects(
+                    IllegalArgumentException.class, () -> buffer.updateMask(RANKS, false), "rank " + RANKS + range);
             assertRejects(IllegalArgumentException.class, () -> buffer.isMasked(RANKS), "rank " + RANKS + range);
-            assertRejects(IllegalArgumentException.class, () -> buffer.readmit(RANKS, Duration.ofMillis(10)),
+            assertRejects(
+                    IllegalArgumentException.class,
+                    () -> buffer.readmit(RANKS, Duration.ofMillis(10)),
                     "rank " + RANKS + range);
-            assertRejects(IllegalArgumentException.class, () -> buffer.readmit(-1, Duration.ofMillis(10)),
-                    "rank -1" + range);
+            assertRejects(
+                    IllegalArgumentException.class, () -> buffer.readmit(-1, Duration.ofMillis(10)), "rank -1" + range);
             assertArrayEquals(new int[RANKS], buffer.queryMask(), "the mask is unchanged");
         });
     }
@@ -156,7 +174,9 @@ public abstract class MisuseSuite extends BadInputHarness {
     @Test
     void rankCannotMaskItself() {
         rejectedThenHealthy(config(), (buffer, allocator) -> {
-            assertRejects(IllegalArgumentException.class, () -> buffer.updateMask(buffer.rank(), true),
+            assertRejects(
+                    IllegalArgumentException.class,
+                    () -> buffer.updateMask(buffer.rank(), true),
                     "rank " + buffer.rank() + " cannot mask itself");
             assertArrayEquals(new int[RANKS], buffer.queryMask(), "the mask is unchanged");
             assertFalse(buffer.isMasked(buffer.rank()));
@@ -171,7 +191,9 @@ public abstract class MisuseSuite extends BadInputHarness {
             String message = (COLLECTIVE_BYTES + 1) + " bytes exceeds collectiveBytes";
             assertRejects(IllegalArgumentException.class, () -> buffer.allGatherBytes(big), message);
             assertRejects(IllegalArgumentException.class, () -> buffer.allGather(big, allocator), message);
-            assertRejects(IllegalArgumentException.class, () -> buffer.allGatherBytes(new byte[1 << 20]),
+            assertRejects(
+                    IllegalArgumentException.class,
+                    () -> buffer.allGatherBytes(new byte[1 << 20]),
                     "exceeds collectiveBytes");
         });
     }
@@ -179,9 +201,11 @@ public abstract class MisuseSuite extends BadInputHarness {
     @Test
     void runtimeTimeoutMustBePositive() {
         rejectedThenHealthy(config(), (buffer, allocator) -> {
-            assertRejects(IllegalArgumentException.class, () -> buffer.setTimeout(Duration.ZERO),
-                    "timeout must be positive");
-            assertRejects(IllegalArgumentException.class, () -> buffer.setTimeout(Duration.ofMillis(-5)),
+            assertRejects(
+                    IllegalArgumentException.class, () -> buffer.setTimeout(Duration.ZERO), "timeout must be positive");
+            assertRejects(
+                    IllegalArgumentException.class,
+                    () -> buffer.setTimeout(Duration.ofMillis(-5)),
                     "timeout must be positive");
             assertEquals(TIMEOUT, buffer.timeout(), "the timeout is unchanged");
         });
@@ -191,45 +215,80 @@ public abstract class MisuseSuite extends BadInputHarness {
 
     @Test
     void dispatchOptionsRejections() {
-        assertRejects(IllegalArgumentException.class, () -> new DispatchOptions(true, false, true, true),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> new DispatchOptions(true, false, true, true),
                 "ue8m0 scales need roundScale");
-        assertRejects(IllegalArgumentException.class, () -> new DispatchOptions(false, false, true, true),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> new DispatchOptions(false, false, true, true),
                 "ue8m0 scales need roundScale");
-        assertRejects(IllegalArgumentException.class, () -> new DispatchOptions(false, true, false, true),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> new DispatchOptions(false, true, false, true),
                 "roundScale needs fp8");
         assertDoesNotThrow(() -> new DispatchOptions(true, true, true, false));
     }
 
     @Test
     void bufferConfigBuilderRejections() {
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().ranks(4).experts(6).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().ranks(4).experts(6).build(),
                 "experts must be a positive multiple of ranks: experts = 6, ranks = 4");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().ranks(4).experts(2).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().ranks(4).experts(2).build(),
                 "experts must be a positive multiple of ranks");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().maxTopK(BufferConfig.MAX_TOP_K + 1)
-                .build(), "maxTopK must be in [1, 16], got 17");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().maxTopK(0).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().maxTopK(BufferConfig.MAX_TOP_K + 1).build(),
+                "maxTopK must be in [1, 16], got 17");
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().maxTopK(0).build(),
                 "maxTopK must be in [1, 16], got 0");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().ranks(4).experts(8).rank(4).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().ranks(4).experts(8).rank(4).build(),
                 "rank 4 outside [0, 4)");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().ranks(4).experts(8).rank(-1)
-                .build(), "rank -1 outside [0, 4)");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().ranks(4).experts(8).build()
-                .withRank(4), "rank 4 outside [0, 4)");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().timeout(Duration.ZERO).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().ranks(4).experts(8).rank(-1).build(),
+                "rank -1 outside [0, 4)");
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().ranks(4).experts(8).build().withRank(4),
+                "rank 4 outside [0, 4)");
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().timeout(Duration.ZERO).build(),
                 "timeout must be positive");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().timeout(Duration.ofMillis(-1))
-                .build(), "timeout must be positive");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().ranks(0).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().timeout(Duration.ofMillis(-1)).build(),
+                "timeout must be positive");
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().ranks(0).build(),
                 "ranks must be >= 1");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().maxTokensPerRank(0).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().maxTokensPerRank(0).build(),
                 "maxTokensPerRank must be >= 1");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().hidden(0).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().hidden(0).build(),
                 "hidden must be >= 1");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().dtype(HiddenDtype.FP8_E4M3)
-                .build(), "fp8 is a dispatch option");
-        assertRejects(IllegalArgumentException.class, () -> BufferConfig.builder().collectiveBytes(-1).build(),
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().dtype(HiddenDtype.FP8_E4M3).build(),
+                "fp8 is a dispatch option");
+        assertRejects(
+                IllegalArgumentException.class,
+                () -> BufferConfig.builder().collectiveBytes(-1).build(),
                 "collectiveBytes must be >= 0");
-        assertDoesNotThrow(() -> BufferConfig.builder().ranks(4).experts(8).rank(3).maxTopK(16).build());
+        assertDoesNotThrow(() ->
+                BufferConfig.builder().ranks(4).experts(8).rank(3).maxTopK(16).build());
     }
 }

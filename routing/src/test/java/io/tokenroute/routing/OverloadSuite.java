@@ -49,6 +49,7 @@ public abstract class OverloadSuite {
     private static final int BUSY = 4;
     /** The demo's default timeout ({@code -Dtokenroute.overload.timeoutMillis=N} to stress false masks). */
     private static final Duration TIMEOUT = Duration.ofMillis(Long.getLong("tokenroute.overload.timeoutMillis", 20));
+
     private static final Duration WARM_UP_TIMEOUT = Duration.ofSeconds(20);
     private static final Duration READMIT_TIMEOUT = Duration.ofSeconds(3);
     private static final int RETURN_ATTEMPTS = 5;
@@ -66,15 +67,27 @@ public abstract class OverloadSuite {
 
     @Test
     void healthyStepsOnAnOverloadedHostStayExactAndAgreed() {
-        Capabilities.require(capabilities(), ElasticGroup.Capability.CONFIRMED_AGREEMENT,
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.CONFIRMED_AGREEMENT,
                 "every agreement must give every live rank the same mask");
-        Capabilities.require(capabilities(), ElasticGroup.Capability.MASKED_RANK_NOTICE,
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.MASKED_RANK_NOTICE,
                 "a rank masked by mistake must be told, to ask to come back");
-        Capabilities.require(capabilities(), ElasticGroup.Capability.READMIT_REQUESTS,
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.READMIT_REQUESTS,
                 "the survivors readmit the ranks that ask (readmitRequesting)");
         int steps = Integer.getInteger("tokenroute.overload.steps", 1500);
-        BufferConfig config = BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
-                .maxTokensPerRank(MAX_TOKENS).timeout(WARM_UP_TIMEOUT).build();
+        BufferConfig config = BufferConfig.builder()
+                .ranks(RANKS)
+                .experts(EXPERTS)
+                .maxTopK(TOP_K)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(MAX_TOKENS)
+                .timeout(WARM_UP_TIMEOUT)
+                .build();
         Map<Integer, String> agreements = new ConcurrentHashMap<>();
         List<String> splits = java.util.Collections.synchronizedList(new ArrayList<>());
         AtomicInteger falseMasks = new AtomicInteger();
@@ -103,9 +116,17 @@ public abstract class OverloadSuite {
             });
             assertEquals(BUSY, busy.count(), "the overload lasted the whole run");
         }
-        System.out.printf("overload soak: %d steps x %d ranks with %d busy processes in %.1f s, timeout %s: %d false"
-                + " masks, %d readmissions, %d agreements compared%n", steps, RANKS, BUSY,
-                (System.nanoTime() - start) / 1e9, TIMEOUT, falseMasks.get(), readmitted.get(), agreements.size());
+        System.out.printf(
+                "overload soak: %d steps x %d ranks with %d busy processes in %.1f s, timeout %s: %d false"
+                        + " masks, %d readmissions, %d agreements compared%n",
+                steps,
+                RANKS,
+                BUSY,
+                (System.nanoTime() - start) / 1e9,
+                TIMEOUT,
+                falseMasks.get(),
+                readmitted.get(),
+                agreements.size());
         assertTrue(splits.isEmpty(), "every agreement gave every live rank the same mask: " + splits);
     }
 
@@ -115,7 +136,11 @@ public abstract class OverloadSuite {
      *
      * @throws RankMaskedException if the agreement says this rank is masked
      */
-    static int afterStep(ElasticBuffer buffer, int s, Map<Integer, String> agreements, List<String> splits,
+    static int afterStep(
+            ElasticBuffer buffer,
+            int s,
+            Map<Integer, String> agreements,
+            List<String> splits,
             AtomicInteger readmitted) {
         int self = buffer.rank();
         int[] agreed = buffer.agreeMask();
@@ -147,7 +172,8 @@ public abstract class OverloadSuite {
     /** All-gathers the participants' next step; everyone goes on with the latest. */
     private static int agreeOnStep(ElasticBuffer buffer, int mine) {
         int resume = mine;
-        for (byte[] part : buffer.allGatherBytes(ByteBuffer.allocate(4).putInt(mine).array())) {
+        for (byte[] part :
+                buffer.allGatherBytes(ByteBuffer.allocate(4).putInt(mine).array())) {
             if (part != null) {
                 resume = Math.max(resume, ByteBuffer.wrap(part).getInt());
             }

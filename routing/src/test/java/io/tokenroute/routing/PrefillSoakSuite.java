@@ -58,17 +58,23 @@ public abstract class PrefillSoakSuite {
     protected abstract void runGroup(BufferConfig config, ConformanceSuite.GroupBody body);
 
     private static BufferConfig.Builder shape() {
-        return BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
-                .maxTokensPerRank(LOW_LATENCY_TOKENS).prefillMaxTokensPerRank(TOKENS).prefillChunkRows(CHUNK_ROWS)
-                .prefillChunks(CHUNKS).timeout(Duration.ofSeconds(20));
+        return BufferConfig.builder()
+                .ranks(RANKS)
+                .experts(EXPERTS)
+                .maxTopK(TOP_K)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(LOW_LATENCY_TOKENS)
+                .prefillMaxTokensPerRank(TOKENS)
+                .prefillChunkRows(CHUNK_ROWS)
+                .prefillChunks(CHUNKS)
+                .timeout(Duration.ofSeconds(20));
     }
 
     /**
      * One injected stall: {@code victim} parks at the {@code skip + 1}-th report of {@code phase} in {@code step} (with
      * {@link #TOKENS} tokens per rank it writes more chunks than that) and is readmitted at {@code back}.
      */
-    record Stall(int step, int victim, Phase phase, int skip, int back, CountDownLatch survivorsReady) {
-    }
+    record Stall(int step, int victim, Phase phase, int skip, int back, CountDownLatch survivorsReady) {}
 
     /** Parks a rank at a phase it armed for itself; released when every survivor is ready to readmit it. */
     static final class Injector implements PhaseListener {
@@ -104,7 +110,12 @@ public abstract class PrefillSoakSuite {
         while (s + 6 < steps) {
             int back = s + 2 + rng.nextInt(3);
             Phase phase = PHASES[rng.nextInt(PHASES.length)];
-            out.add(new Stall(s, rng.nextInt(RANKS), phase, phase == Phase.PREFILL_NOTIFY ? 0 : rng.nextInt(5), back,
+            out.add(new Stall(
+                    s,
+                    rng.nextInt(RANKS),
+                    phase,
+                    phase == Phase.PREFILL_NOTIFY ? 0 : rng.nextInt(5),
+                    back,
                     new CountDownLatch(RANKS - 1)));
             s = back + 5 + rng.nextInt(20);
         }
@@ -157,15 +168,22 @@ public abstract class PrefillSoakSuite {
     }
 
     /** A prefill step checked token by token, then a low-latency step, on a survivor. */
-    private static void checkStep(ElasticBuffer buffer, org.apache.arrow.memory.BufferAllocator allocator, int s,
-            boolean[] absent, boolean[] doubtful, Stall current) {
+    private static void checkStep(
+            ElasticBuffer buffer,
+            org.apache.arrow.memory.BufferAllocator allocator,
+            int s,
+            boolean[] absent,
+            boolean[] doubtful,
+            Stall current) {
         int victim = current == null ? -1 : current.victim();
         PrefillChecker.Outcome out;
         try {
             out = PrefillChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, absent, doubtful);
         } catch (AssertionError e) {
-            throw new AssertionError("rank " + buffer.rank() + " step " + s + " during " + current + ", mask "
-                    + Arrays.toString(buffer.queryMask()) + ": " + e.getMessage(), e);
+            throw new AssertionError(
+                    "rank " + buffer.rank() + " step " + s + " during " + current + ", mask "
+                            + Arrays.toString(buffer.queryMask()) + ": " + e.getMessage(),
+                    e);
         }
         for (int r : out.dispatchNewlyMasked()) {
             assertEquals(victim, r, "step " + s + ": prefill dispatch masked a healthy rank");
@@ -174,8 +192,13 @@ public abstract class PrefillSoakSuite {
             assertEquals(victim, r, "step " + s + ": prefill combine masked a healthy rank");
         }
         boolean victimOut = current != null && s >= current.step();
-        StepChecker.StepOutcome ll = StepChecker.step(buffer, allocator, lowLatencyInputs(s), DispatchOptions.BF16,
-                s % 2 == 0, victimOut ? Presence.without(RANKS, victim) : Presence.all(RANKS));
+        StepChecker.StepOutcome ll = StepChecker.step(
+                buffer,
+                allocator,
+                lowLatencyInputs(s),
+                DispatchOptions.BF16,
+                s % 2 == 0,
+                victimOut ? Presence.without(RANKS, victim) : Presence.all(RANKS));
         for (int r : ll.dispatchNewlyMasked()) {
             assertEquals(victim, r, "step " + s + ": low-latency dispatch masked a healthy rank");
         }
@@ -238,9 +261,10 @@ public abstract class PrefillSoakSuite {
             });
             assertEquals(4, busy.count(), "the overload lasted the whole run");
         }
-        System.out.printf("prefill overload soak: %d steps x %d ranks, 4 busy processes, %.1f s, timeout %s: %d false"
-                + " masks, %d readmissions%n", steps, RANKS, (System.nanoTime() - start) / 1e9, timeout,
-                falseMasks.get(), readmitted.get());
+        System.out.printf(
+                "prefill overload soak: %d steps x %d ranks, 4 busy processes, %.1f s, timeout %s: %d false"
+                        + " masks, %d readmissions%n",
+                steps, RANKS, (System.nanoTime() - start) / 1e9, timeout, falseMasks.get(), readmitted.get());
         assertTrue(splits.isEmpty(), "every agreement gave every live rank the same mask: " + splits);
     }
 

@@ -21,8 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.PrefillChecker;
 import io.tokenroute.routing.testkit.PrefillReference;
@@ -59,6 +59,7 @@ public abstract class PrefillSuite {
     protected static final int HIDDEN = 64;
     /** Tokens per rank in the fault tests: ten times the 4 × 2-row queue between two ranks. */
     protected static final int TOKENS = 40;
+
     protected static final int CHUNK_ROWS = 4;
     protected static final int CHUNKS = 2;
     protected static final int VICTIM = 2;
@@ -71,11 +72,11 @@ public abstract class PrefillSuite {
      * Runs {@code body} on every rank of a fresh group. Failures of ranks with {@code checked[r] == false} are ignored
      * ({@code checked == null}: all checked); {@code releaseUnchecked} runs once the checked ranks are done.
      */
-    protected abstract void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
-            ConformanceSuite.GroupBody body);
+    protected abstract void runGroup(
+            BufferConfig config, boolean[] checked, Runnable releaseUnchecked, ConformanceSuite.GroupBody body);
 
     private void runGroup(BufferConfig config, ConformanceSuite.GroupBody body) {
-        runGroup(config, null, () -> { }, body);
+        runGroup(config, null, () -> {}, body);
     }
 
     // ------------------------------------------------------------------------------------------------ conformance
@@ -94,24 +95,42 @@ public abstract class PrefillSuite {
 
     @ParameterizedTest(name = "R={0} E={1} k={2} H={3} T={4} queue={5}x{6}")
     @MethodSource("shapes")
-    void dispatchAndCombineMatchReference(int ranks, int experts, int topK, int hidden, int tokens, int chunkRows,
-            int chunks) {
-        BufferConfig config = BufferConfig.builder().ranks(ranks).experts(experts).maxTopK(topK).hidden(hidden)
-                .maxTokensPerRank(4).prefillMaxTokensPerRank(tokens).prefillChunkRows(chunkRows)
-                .prefillChunks(chunks).timeout(Duration.ofSeconds(10)).build();
+    void dispatchAndCombineMatchReference(
+            int ranks, int experts, int topK, int hidden, int tokens, int chunkRows, int chunks) {
+        BufferConfig config = BufferConfig.builder()
+                .ranks(ranks)
+                .experts(experts)
+                .maxTopK(topK)
+                .hidden(hidden)
+                .maxTokensPerRank(4)
+                .prefillMaxTokensPerRank(tokens)
+                .prefillChunkRows(chunkRows)
+                .prefillChunks(chunks)
+                .timeout(Duration.ofSeconds(10))
+                .build();
         checkSteps(config, DispatchOptions.BF16, 5);
     }
 
     static Stream<Arguments> fp8Options() {
-        return Stream.of(Arguments.of(DispatchOptions.FP8), Arguments.of(DispatchOptions.FP8_ROUND_SCALE),
+        return Stream.of(
+                Arguments.of(DispatchOptions.FP8),
+                Arguments.of(DispatchOptions.FP8_ROUND_SCALE),
                 Arguments.of(DispatchOptions.FP8_UE8M0));
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("fp8Options")
     void fp8RowsMatchTheQuantiserBitForBit(DispatchOptions options) {
-        BufferConfig config = BufferConfig.builder().ranks(4).experts(8).maxTopK(4).hidden(256).maxTokensPerRank(4)
-                .prefillMaxTokensPerRank(30).prefillChunkRows(4).prefillChunks(2).timeout(Duration.ofSeconds(10))
+        BufferConfig config = BufferConfig.builder()
+                .ranks(4)
+                .experts(8)
+                .maxTopK(4)
+                .hidden(256)
+                .maxTokensPerRank(4)
+                .prefillMaxTokensPerRank(30)
+                .prefillChunkRows(4)
+                .prefillChunks(2)
+                .timeout(Duration.ofSeconds(10))
                 .build();
         checkSteps(config, options, 3);
     }
@@ -147,7 +166,7 @@ public abstract class PrefillSuite {
 
     @Test
     void layoutMatchesPlainLoops() {
-        BufferConfig config = faultConfig(true, (rank, phase, step) -> { });
+        BufferConfig config = faultConfig(true, (rank, phase, step) -> {});
         RankInput mine = RankInput.random(new Random(SEED), TOKENS, HIDDEN, TOP_K, EXPERTS);
         int local = EXPERTS / RANKS;
         try (BufferAllocator allocator = new RootAllocator();
@@ -182,14 +201,14 @@ public abstract class PrefillSuite {
 
     @Test
     void lowLatencyAndPrefillStepsInterleaveOnOneBuffer() {
-        BufferConfig config = faultConfig(true, (rank, phase, step) -> { });
+        BufferConfig config = faultConfig(true, (rank, phase, step) -> {});
         runGroup(config, (buffer, allocator) -> {
             for (int s = 0; s < 4; s++) {
-                PrefillChecker.Outcome out = PrefillChecker.healthy(buffer, allocator, faultInputs(s),
-                        DispatchOptions.BF16);
+                PrefillChecker.Outcome out =
+                        PrefillChecker.healthy(buffer, allocator, faultInputs(s), DispatchOptions.BF16);
                 assertEquals(0, out.dispatchNewlyMasked().length + out.combineNewlyMasked().length);
-                StepChecker.StepOutcome ll = StepChecker.step(buffer, allocator, lowLatencyInputs(s),
-                        DispatchOptions.BF16, s % 2 == 0, Presence.all(RANKS));
+                StepChecker.StepOutcome ll = StepChecker.step(
+                        buffer, allocator, lowLatencyInputs(s), DispatchOptions.BF16, s % 2 == 0, Presence.all(RANKS));
                 assertEquals(0, ll.dispatchMaskedCount());
                 if (s == 1) {
                     buffer.cleanBuffer();
@@ -202,9 +221,19 @@ public abstract class PrefillSuite {
     // ------------------------------------------------------------------------------------------------ faults
 
     protected static BufferConfig faultConfig(boolean elastic, PhaseListener listener) {
-        return BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
-                .maxTokensPerRank(10).prefillMaxTokensPerRank(TOKENS).prefillChunkRows(CHUNK_ROWS)
-                .prefillChunks(CHUNKS).elastic(elastic).timeout(WARM_UP_TIMEOUT).phaseListener(listener).build();
+        return BufferConfig.builder()
+                .ranks(RANKS)
+                .experts(EXPERTS)
+                .maxTopK(TOP_K)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(10)
+                .prefillMaxTokensPerRank(TOKENS)
+                .prefillChunkRows(CHUNK_ROWS)
+                .prefillChunks(CHUNKS)
+                .elastic(elastic)
+                .timeout(WARM_UP_TIMEOUT)
+                .phaseListener(listener)
+                .build();
     }
 
     /** Every rank sends {@link #TOKENS} tokens, so each streams many chunks to each peer. */
@@ -234,7 +263,8 @@ public abstract class PrefillSuite {
             before += chunksWritten(phase, faultInputs(s));
         }
         int occurrence = phase == Phase.PREFILL_NOTIFY ? FAIL_STEP + 1 : before + 2;
-        assertTrue(phase == Phase.PREFILL_NOTIFY || chunksWritten(phase, faultInputs(FAIL_STEP)) >= 4,
+        assertTrue(
+                phase == Phase.PREFILL_NOTIFY || chunksWritten(phase, faultInputs(FAIL_STEP)) >= 4,
                 "the victim streams enough chunks to stop in the middle");
         return new ParkAt(VICTIM, phase, occurrence);
     }
@@ -249,11 +279,13 @@ public abstract class PrefillSuite {
         }
         if (phase == Phase.PREFILL_COMBINE) {
             int[] perSource = new int[RANKS];
-            for (PrefillReference.Row row : PrefillReference.received(inputs, VICTIM, local, TOP_K, all,
-                    p -> t -> new short[0])) {
+            for (PrefillReference.Row row :
+                    PrefillReference.received(inputs, VICTIM, local, TOP_K, all, p -> t -> new short[0])) {
                 perSource[row.srcRank()]++;
             }
-            return Arrays.stream(perSource).map(rows -> (rows + CHUNK_ROWS - 1) / CHUNK_ROWS).sum();
+            return Arrays.stream(perSource)
+                    .map(rows -> (rows + CHUNK_ROWS - 1) / CHUNK_ROWS)
+                    .sum();
         }
         return 1;
     }
@@ -275,13 +307,22 @@ public abstract class PrefillSuite {
                     StepChecker.stepUnchecked(buffer, allocator, lowLatencyInputs(s)[VICTIM]);
                     continue;
                 }
-                PrefillChecker.Outcome out = PrefillChecker.step(buffer, allocator, faultInputs(s),
-                        DispatchOptions.BF16, s > FAIL_STEP ? victim : none, s == FAIL_STEP ? victim : none);
+                PrefillChecker.Outcome out = PrefillChecker.step(
+                        buffer,
+                        allocator,
+                        faultInputs(s),
+                        DispatchOptions.BF16,
+                        s > FAIL_STEP ? victim : none,
+                        s == FAIL_STEP ? victim : none);
                 assertMaskedOnlyVictim(out.dispatchNewlyMasked(), "prefill dispatch", s);
                 assertMaskedOnlyVictim(out.combineNewlyMasked(), "prefill combine", s);
-                StepChecker.StepOutcome ll = StepChecker.step(buffer, allocator, lowLatencyInputs(s),
-                        DispatchOptions.BF16, true, s >= FAIL_STEP ? Presence.without(RANKS, VICTIM)
-                                : Presence.all(RANKS));
+                StepChecker.StepOutcome ll = StepChecker.step(
+                        buffer,
+                        allocator,
+                        lowLatencyInputs(s),
+                        DispatchOptions.BF16,
+                        true,
+                        s >= FAIL_STEP ? Presence.without(RANKS, VICTIM) : Presence.all(RANKS));
                 assertMaskedOnlyVictim(ll.dispatchNewlyMasked(), "dispatch", s);
                 assertMaskedOnlyVictim(ll.combineNewlyMasked(), "combine", s);
                 if (s >= FAIL_STEP) {
@@ -335,7 +376,9 @@ public abstract class PrefillSuite {
     }
 
     @ParameterizedTest(name = "victim stalls at {0}, then is readmitted")
-    @EnumSource(value = Phase.class, names = {"PREFILL_DISPATCH", "PREFILL_COMBINE"})
+    @EnumSource(
+            value = Phase.class,
+            names = {"PREFILL_DISPATCH", "PREFILL_COMBINE"})
     void stalledRankIsMaskedThenReadmittedAndPrefillResumes(Phase phase) {
         ParkAt stop = midStream(phase);
         CountDownLatch survivorsPastFailure = new CountDownLatch(RANKS - 1);
@@ -358,8 +401,13 @@ public abstract class PrefillSuite {
             } else {
                 for (int s = 0; s < readmitStep; s++) {
                     tighten(buffer, s);
-                    PrefillChecker.step(buffer, allocator, faultInputs(s), DispatchOptions.BF16,
-                            s > FAIL_STEP ? victim : none, s == FAIL_STEP ? victim : none);
+                    PrefillChecker.step(
+                            buffer,
+                            allocator,
+                            faultInputs(s),
+                            DispatchOptions.BF16,
+                            s > FAIL_STEP ? victim : none,
+                            s == FAIL_STEP ? victim : none);
                 }
                 survivorsPastFailure.countDown();
                 if (self == 0) {
@@ -370,9 +418,11 @@ public abstract class PrefillSuite {
             }
             assertArrayEquals(new int[RANKS], buffer.queryMask(), "everyone active again");
             for (int s = readmitStep; s < readmitStep + 3; s++) {
-                PrefillChecker.Outcome out = PrefillChecker.healthy(buffer, allocator, faultInputs(s),
-                        DispatchOptions.BF16);
-                assertEquals(0, out.dispatchNewlyMasked().length + out.combineNewlyMasked().length,
+                PrefillChecker.Outcome out =
+                        PrefillChecker.healthy(buffer, allocator, faultInputs(s), DispatchOptions.BF16);
+                assertEquals(
+                        0,
+                        out.dispatchNewlyMasked().length + out.combineNewlyMasked().length,
                         "nobody masked after readmission");
             }
             assertArrayEquals(new int[RANKS], buffer.agreeMask());
@@ -387,28 +437,35 @@ public abstract class PrefillSuite {
 
     @Test
     void badInputIsRefusedBeforeAnythingIsSentAndTheBufferStaysUsable() {
-        BufferConfig config = faultConfig(true, (rank, phase, step) -> { }).toBuilder()
-                .timeout(Duration.ofSeconds(10)).build();
+        BufferConfig config = faultConfig(true, (rank, phase, step) -> {}).toBuilder()
+                .timeout(Duration.ofSeconds(10))
+                .build();
         runGroup(config, (buffer, allocator) -> {
             PrefillChecker.healthy(buffer, allocator, faultInputs(0), DispatchOptions.BF16);
             if (buffer.rank() == REJECTER) {
                 Random rng = new Random(SEED);
                 try (TokenBatch tooMany = RankInput.random(rng, TOKENS + 1, HIDDEN, TOP_K, EXPERTS)
                         .toBatch(allocator)) {
-                    assertRejects(IllegalArgumentException.class,
-                            () -> buffer.prefillDispatch(tooMany, DispatchOptions.BF16), "prefillMaxTokensPerRank");
+                    assertRejects(
+                            IllegalArgumentException.class,
+                            () -> buffer.prefillDispatch(tooMany, DispatchOptions.BF16),
+                            "prefillMaxTokensPerRank");
                 }
                 RankInput good = faultInputs(1)[REJECTER];
                 long[] idx = good.idx().clone();
                 idx[5] = EXPERTS;
-                try (TokenBatch outOfRange = new RankInput(good.n(), HIDDEN, TOP_K, good.bits(), idx,
-                        good.weights()).toBatch(allocator)) {
-                    assertRejects(IllegalArgumentException.class,
-                            () -> buffer.prefillDispatch(outOfRange, DispatchOptions.BF16), "is outside");
+                try (TokenBatch outOfRange =
+                        new RankInput(good.n(), HIDDEN, TOP_K, good.bits(), idx, good.weights()).toBatch(allocator)) {
+                    assertRejects(
+                            IllegalArgumentException.class,
+                            () -> buffer.prefillDispatch(outOfRange, DispatchOptions.BF16),
+                            "is outside");
                 }
                 try (TokenBatch batch = good.toBatch(allocator)) {
-                    assertRejects(IllegalArgumentException.class,
-                            () -> buffer.prefillDispatch(batch, DispatchOptions.FP8), "hidden % 128");
+                    assertRejects(
+                            IllegalArgumentException.class,
+                            () -> buffer.prefillDispatch(batch, DispatchOptions.FP8),
+                            "hidden % 128");
                 }
             }
             PrefillChecker.healthy(buffer, allocator, faultInputs(1), DispatchOptions.BF16);
@@ -416,14 +473,22 @@ public abstract class PrefillSuite {
             try (TokenBatch batch = inputs[buffer.rank()].toBatch(allocator)) {
                 PrefillDispatched d = buffer.prefillDispatch(batch, DispatchOptions.BF16);
                 if (buffer.rank() == REJECTER) {
-                    assertRejects(IllegalStateException.class,
-                            () -> buffer.prefillDispatch(batch, DispatchOptions.BF16), "not combined yet");
+                    assertRejects(
+                            IllegalStateException.class,
+                            () -> buffer.prefillDispatch(batch, DispatchOptions.BF16),
+                            "not combined yet");
                     long[] idx = inputs[REJECTER].idx().clone();
                     idx[3] = unusedExpert(idx, 0);
-                    try (TokenBatch other = new RankInput(inputs[REJECTER].n(), HIDDEN, TOP_K,
-                            inputs[REJECTER].bits(), idx, inputs[REJECTER].weights()).toBatch(allocator)) {
-                        assertRejects(IllegalArgumentException.class, () -> buffer.prefillCombine(d, other),
-                                "topk_idx");
+                    try (TokenBatch other = new RankInput(
+                                    inputs[REJECTER].n(),
+                                    HIDDEN,
+                                    TOP_K,
+                                    inputs[REJECTER].bits(),
+                                    idx,
+                                    inputs[REJECTER].weights())
+                            .toBatch(allocator)) {
+                        assertRejects(
+                                IllegalArgumentException.class, () -> buffer.prefillCombine(d, other), "topk_idx");
                     }
                 }
                 for (int l = 0; l < d.numLocalExperts(); l++) {
@@ -431,8 +496,8 @@ public abstract class PrefillSuite {
                 }
                 buffer.prefillCombine(d, batch);
                 if (buffer.rank() == REJECTER) {
-                    assertRejects(IllegalArgumentException.class, () -> buffer.prefillCombine(d, batch),
-                            "not yet combined");
+                    assertRejects(
+                            IllegalArgumentException.class, () -> buffer.prefillCombine(d, batch), "not yet combined");
                 }
             }
             PrefillChecker.healthy(buffer, allocator, faultInputs(3), DispatchOptions.BF16);
@@ -442,16 +507,31 @@ public abstract class PrefillSuite {
 
     @Test
     void aBufferWithoutPrefillQueuesSaysHowToGetThem() {
-        BufferConfig config = BufferConfig.builder().ranks(2).experts(4).maxTopK(2).hidden(HIDDEN).maxTokensPerRank(4)
-                .timeout(Duration.ofSeconds(10)).build();
+        BufferConfig config = BufferConfig.builder()
+                .ranks(2)
+                .experts(4)
+                .maxTopK(2)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(4)
+                .timeout(Duration.ofSeconds(10))
+                .build();
         runGroup(config, (buffer, allocator) -> {
-            try (TokenBatch batch = RankInput.random(new Random(SEED), 3, HIDDEN, 2, 4).toBatch(allocator)) {
-                assertRejects(UnsupportedOperationException.class,
-                        () -> buffer.prefillDispatch(batch, DispatchOptions.BF16), "prefillMaxTokensPerRank");
+            try (TokenBatch batch =
+                    RankInput.random(new Random(SEED), 3, HIDDEN, 2, 4).toBatch(allocator)) {
+                assertRejects(
+                        UnsupportedOperationException.class,
+                        () -> buffer.prefillDispatch(batch, DispatchOptions.BF16),
+                        "prefillMaxTokensPerRank");
             }
-            StepChecker.step(buffer, allocator, new RankInput[] {
-                RankInput.random(SEED, 0, 0, 4, HIDDEN, 2, 4, true),
-                RankInput.random(SEED, 0, 1, 4, HIDDEN, 2, 4, true)}, DispatchOptions.BF16, true,
+            StepChecker.step(
+                    buffer,
+                    allocator,
+                    new RankInput[] {
+                        RankInput.random(SEED, 0, 0, 4, HIDDEN, 2, 4, true),
+                        RankInput.random(SEED, 0, 1, 4, HIDDEN, 2, 4, true)
+                    },
+                    DispatchOptions.BF16,
+                    true,
                     Presence.all(2));
         });
     }
@@ -466,10 +546,11 @@ public abstract class PrefillSuite {
         }
     }
 
-    private static <T extends RuntimeException> void assertRejects(Class<T> type,
-            org.junit.jupiter.api.function.Executable call, String part) {
+    private static <T extends RuntimeException> void assertRejects(
+            Class<T> type, org.junit.jupiter.api.function.Executable call, String part) {
         T e = assertThrows(type, call);
-        assertTrue(e.getMessage() != null && e.getMessage().contains(part),
+        assertTrue(
+                e.getMessage() != null && e.getMessage().contains(part),
                 () -> "expected '" + part + "' in: " + e.getMessage());
     }
 

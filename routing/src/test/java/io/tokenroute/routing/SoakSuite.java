@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -29,8 +44,14 @@ public abstract class SoakSuite {
     private static final int HIDDEN = 16;
     private static final int MAX_TOKENS = 6;
     private static final Duration TIMEOUT = Duration.ofMillis(250);
-    private static final Phase[] PHASES = {Phase.BEFORE_DISPATCH, Phase.DISPATCH_SEND, Phase.DISPATCH_RECV,
-        Phase.COMBINE_SEND, Phase.COMBINE_RECV, Phase.BARRIER};
+    private static final Phase[] PHASES = {
+        Phase.BEFORE_DISPATCH,
+        Phase.DISPATCH_SEND,
+        Phase.DISPATCH_RECV,
+        Phase.COMBINE_SEND,
+        Phase.COMBINE_RECV,
+        Phase.BARRIER
+    };
 
     /** Runs {@code body} on every rank of a fresh group, each on its own thread; all ranks are checked. */
     protected abstract void runGroup(BufferConfig config, ConformanceSuite.GroupBody body);
@@ -44,8 +65,7 @@ public abstract class SoakSuite {
     }
 
     /** One injected stall: {@code victim} parks at {@code phase} of {@code step} and is readmitted at {@code back}. */
-    record Stall(int step, int victim, Phase phase, int back, CountDownLatch survivorsReady) {
-    }
+    record Stall(int step, int victim, Phase phase, int back, CountDownLatch survivorsReady) {}
 
     /** Parks a rank at a phase it armed for itself; released when every survivor is ready to readmit it. */
     static final class Injector implements PhaseListener {
@@ -76,8 +96,8 @@ public abstract class SoakSuite {
         int s = 20 + rng.nextInt(20);
         while (s + 10 < steps) {
             int back = s + 2 + rng.nextInt(4);
-            out.add(new Stall(s, rng.nextInt(RANKS), PHASES[rng.nextInt(PHASES.length)], back,
-                    new CountDownLatch(RANKS - 1)));
+            out.add(new Stall(
+                    s, rng.nextInt(RANKS), PHASES[rng.nextInt(PHASES.length)], back, new CountDownLatch(RANKS - 1)));
             s = back + 60 + rng.nextInt(200);
         }
         return out;
@@ -88,8 +108,15 @@ public abstract class SoakSuite {
         int steps = Integer.getInteger("tokenroute.soak.steps", 10_000);
         List<Stall> stalls = schedule(4242, steps);
         Injector injector = new Injector();
-        BufferConfig config = BufferConfig.builder().ranks(RANKS).experts(EXPERTS).maxTopK(TOP_K).hidden(HIDDEN)
-                .maxTokensPerRank(MAX_TOKENS).timeout(Duration.ofSeconds(20)).phaseListener(injector).build();
+        BufferConfig config = BufferConfig.builder()
+                .ranks(RANKS)
+                .experts(EXPERTS)
+                .maxTopK(TOP_K)
+                .hidden(HIDDEN)
+                .maxTokensPerRank(MAX_TOKENS)
+                .timeout(Duration.ofSeconds(20))
+                .phaseListener(injector)
+                .build();
         AtomicInteger checkedSteps = new AtomicInteger();
         runGroup(config, (buffer, allocator) -> {
             int self = buffer.rank();
@@ -105,7 +132,11 @@ public abstract class SoakSuite {
                 RankInput[] inputs = inputs(s);
                 if (current != null && current.victim() == self) {
                     injector.arm(self, current);
-                    runUnchecked(buffer, allocator, inputs, current,
+                    runUnchecked(
+                            buffer,
+                            allocator,
+                            inputs,
+                            current,
                             capabilities().contains(ElasticGroup.Capability.MASKED_RANK_NOTICE));
                     assertTrue(buffer.readmit(self, Duration.ofSeconds(60)), "rank " + self + " readmitted");
                     s = current.back() - 1;
@@ -128,15 +159,21 @@ public abstract class SoakSuite {
         assertTrue(checkedSteps.get() > steps / 2, "most steps were checked on rank 0");
     }
 
-    private static void checkStep(ElasticBuffer buffer, org.apache.arrow.memory.BufferAllocator allocator,
-            RankInput[] inputs, Stall current, int s) {
+    private static void checkStep(
+            ElasticBuffer buffer,
+            org.apache.arrow.memory.BufferAllocator allocator,
+            RankInput[] inputs,
+            Stall current,
+            int s) {
         Presence presence = current == null ? Presence.all(RANKS) : presenceDuring(current, s);
         StepChecker.StepOutcome out;
         try {
             out = StepChecker.step(buffer, allocator, inputs, DispatchOptions.BF16, s % 3 == 0, presence);
         } catch (AssertionError e) {
-            throw new AssertionError("rank " + buffer.rank() + " step " + s + " during " + current + ", mask "
-                    + java.util.Arrays.toString(buffer.queryMask()) + ": " + e.getMessage(), e);
+            throw new AssertionError(
+                    "rank " + buffer.rank() + " step " + s + " during " + current + ", mask "
+                            + java.util.Arrays.toString(buffer.queryMask()) + ": " + e.getMessage(),
+                    e);
         }
         for (int r : out.dispatchNewlyMasked()) {
             assertEquals(current == null ? -1 : current.victim(), r, "step " + s + ": a healthy rank was masked");
@@ -173,8 +210,12 @@ public abstract class SoakSuite {
      * its next call. On a transport without {@link ElasticGroup.Capability#MASKED_RANK_NOTICE} nobody tells it: it
      * runs its late step to the end (its own view, unchecked) and then asks to come back like a told rank.
      */
-    private static void runUnchecked(ElasticBuffer buffer, org.apache.arrow.memory.BufferAllocator allocator,
-            RankInput[] inputs, Stall stall, boolean told) {
+    private static void runUnchecked(
+            ElasticBuffer buffer,
+            org.apache.arrow.memory.BufferAllocator allocator,
+            RankInput[] inputs,
+            Stall stall,
+            boolean told) {
         if (!told) {
             StepChecker.stepUnchecked(buffer, allocator, inputs[buffer.rank()]);
             buffer.barrier();
@@ -187,10 +228,12 @@ public abstract class SoakSuite {
             assertEquals(buffer.rank(), e.rank());
             return;
         }
-        assertEquals(Phase.BARRIER, stall.phase(), "rank " + buffer.rank() + " was not told its peers masked it after "
-                + stall);
-        org.junit.jupiter.api.Assertions.assertThrows(RankMaskedException.class, buffer::barrier,
-                "its next call tells it");
+        assertEquals(
+                Phase.BARRIER,
+                stall.phase(),
+                "rank " + buffer.rank() + " was not told its peers masked it after " + stall);
+        org.junit.jupiter.api.Assertions.assertThrows(
+                RankMaskedException.class, buffer::barrier, "its next call tells it");
     }
 
     private static RankInput[] inputs(int s) {

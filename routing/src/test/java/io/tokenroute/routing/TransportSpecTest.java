@@ -39,8 +39,14 @@ class TransportSpecTest {
     Path dir;
 
     private static BufferConfig config(int ranks) {
-        return BufferConfig.builder().ranks(ranks).experts(4 * ranks).hidden(64).maxTopK(4).maxTokensPerRank(8)
-                .timeout(Duration.ofSeconds(5)).build();
+        return BufferConfig.builder()
+                .ranks(ranks)
+                .experts(4 * ranks)
+                .hidden(64)
+                .maxTopK(4)
+                .maxTokensPerRank(8)
+                .timeout(Duration.ofSeconds(5))
+                .build();
     }
 
     @Test
@@ -57,20 +63,31 @@ class TransportSpecTest {
 
     @Test
     void refusesUnknownOrMalformedTransportsClearly() {
-        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
-                () -> TransportSpec.parse("tcp"));
+        IllegalArgumentException unknown =
+                assertThrows(IllegalArgumentException.class, () -> TransportSpec.parse("tcp"));
         assertTrue(unknown.getMessage().contains("unknown transport 'tcp'"), unknown.getMessage());
         assertThrows(IllegalArgumentException.class, () -> TransportSpec.parse(""));
         assertThrows(IllegalArgumentException.class, () -> TransportSpec.parse("local:3"));
-        IllegalArgumentException device = assertThrows(IllegalArgumentException.class,
-                () -> TransportSpec.parse("cuda-local:gpu0"));
+        IllegalArgumentException device =
+                assertThrows(IllegalArgumentException.class, () -> TransportSpec.parse("cuda-local:gpu0"));
         assertTrue(device.getMessage().contains("CUDA device ordinal"), device.getMessage());
     }
 
     @Test
     void readsTheLaunchersEnvironments() {
-        LaunchEnvironment torchrun = LaunchEnvironment.of(Map.of("RANK", "3", "WORLD_SIZE", "8", "LOCAL_RANK", "1",
-                "MASTER_ADDR", "10.0.0.1", "MASTER_PORT", "29500", "TORCHELASTIC_RUN_ID", "run42"));
+        LaunchEnvironment torchrun = LaunchEnvironment.of(Map.of(
+                "RANK",
+                "3",
+                "WORLD_SIZE",
+                "8",
+                "LOCAL_RANK",
+                "1",
+                "MASTER_ADDR",
+                "10.0.0.1",
+                "MASTER_PORT",
+                "29500",
+                "TORCHELASTIC_RUN_ID",
+                "run42"));
         assertEquals(3, torchrun.rank().getAsInt());
         assertEquals(8, torchrun.worldSize().getAsInt());
         assertEquals(1, torchrun.localRank().getAsInt());
@@ -78,35 +95,36 @@ class TransportSpecTest {
         assertEquals(29500, torchrun.rendezvous().getPort());
         assertEquals("run42", torchrun.jobId());
 
-        LaunchEnvironment slurm = LaunchEnvironment.of(Map.of("SLURM_PROCID", "5", "SLURM_NTASKS", "16",
-                "SLURM_LOCALID", "1", "SLURM_JOB_ID", "991"));
+        LaunchEnvironment slurm = LaunchEnvironment.of(
+                Map.of("SLURM_PROCID", "5", "SLURM_NTASKS", "16", "SLURM_LOCALID", "1", "SLURM_JOB_ID", "991"));
         assertEquals(5, slurm.rank().getAsInt());
         assertEquals(16, slurm.worldSize().getAsInt());
         assertEquals("991", slurm.jobId());
         assertNull(slurm.rendezvous());
 
-        LaunchEnvironment mpi = LaunchEnvironment.of(Map.of("OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "4",
-                "OMPI_COMM_WORLD_LOCAL_RANK", "2"));
+        LaunchEnvironment mpi = LaunchEnvironment.of(
+                Map.of("OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "4", "OMPI_COMM_WORLD_LOCAL_RANK", "2"));
         assertEquals(2, mpi.rank().getAsInt());
         assertEquals(4, mpi.worldSize().getAsInt());
 
-        LaunchEnvironment own = LaunchEnvironment.of(Map.of("TOKENROUTE_RANK", "1", "RANK", "7",
-                "TOKENROUTE_RENDEZVOUS", "host:1234"));
+        LaunchEnvironment own =
+                LaunchEnvironment.of(Map.of("TOKENROUTE_RANK", "1", "RANK", "7", "TOKENROUTE_RENDEZVOUS", "host:1234"));
         assertEquals(1, own.rank().getAsInt(), "TokenRoute's own variable wins");
         assertEquals(1234, own.rendezvous().getPort());
 
-        IllegalStateException bad = assertThrows(IllegalStateException.class,
-                () -> LaunchEnvironment.of(Map.of("RANK", "three")));
+        IllegalStateException bad =
+                assertThrows(IllegalStateException.class, () -> LaunchEnvironment.of(Map.of("RANK", "three")));
         assertTrue(bad.getMessage().contains("RANK=three"), bad.getMessage());
-        assertThrows(IllegalStateException.class, () -> LaunchEnvironment.of(Map.of("MASTER_ADDR", "h",
-                "MASTER_PORT", "70000")));
+        assertThrows(
+                IllegalStateException.class,
+                () -> LaunchEnvironment.of(Map.of("MASTER_ADDR", "h", "MASTER_PORT", "70000")));
     }
 
     @Test
     void localOpensEveryRankInThisProcess() {
         try (BufferAllocator allocator = new RootAllocator();
-                ElasticGroup group = TransportSpec.parse("local").open(config(3), allocator,
-                        LaunchEnvironment.of(Map.of()))) {
+                ElasticGroup group =
+                        TransportSpec.parse("local").open(config(3), allocator, LaunchEnvironment.of(Map.of()))) {
             assertInstanceOf(LocalGroup.class, group);
             assertEquals("local", group.transport());
             assertEquals(3, group.ranks());
@@ -122,8 +140,8 @@ class TransportSpecTest {
     void shmTakesItsRankFromTheEnvironment() throws Exception {
         Path file = dir.resolve("g.shm");
         try (BufferAllocator allocator = new RootAllocator();
-                ElasticGroup group = TransportSpec.parse("shm:" + file).open(config(1), allocator,
-                        LaunchEnvironment.of(Map.of("RANK", "0", "WORLD_SIZE", "1")))) {
+                ElasticGroup group = TransportSpec.parse("shm:" + file)
+                        .open(config(1), allocator, LaunchEnvironment.of(Map.of("RANK", "0", "WORLD_SIZE", "1")))) {
             assertInstanceOf(ShmGroup.class, group);
             assertEquals("shm", group.transport());
             assertArrayEquals(new int[] {0}, group.localRanks());
@@ -132,16 +150,19 @@ class TransportSpecTest {
             assertTrue(Files.exists(file));
         }
         try (BufferAllocator allocator = new RootAllocator()) {
-            IllegalStateException noRank = assertThrows(IllegalStateException.class,
+            IllegalStateException noRank = assertThrows(
+                    IllegalStateException.class,
                     () -> TransportSpec.parse("shm:x").open(config(2), allocator, LaunchEnvironment.of(Map.of())));
             assertTrue(noRank.getMessage().contains("TOKENROUTE_RANK"), noRank.getMessage());
-            IllegalStateException size = assertThrows(IllegalStateException.class,
-                    () -> TransportSpec.parse("shm:x").open(config(2), allocator,
-                            LaunchEnvironment.of(Map.of("RANK", "0", "WORLD_SIZE", "4"))));
+            IllegalStateException size = assertThrows(
+                    IllegalStateException.class,
+                    () -> TransportSpec.parse("shm:x")
+                            .open(config(2), allocator, LaunchEnvironment.of(Map.of("RANK", "0", "WORLD_SIZE", "4"))));
             assertTrue(size.getMessage().contains("4 ranks"), size.getMessage());
-            IllegalStateException noName = assertThrows(IllegalStateException.class,
-                    () -> TransportSpec.parse("shm").open(config(2), allocator,
-                            LaunchEnvironment.of(Map.of("RANK", "0"))));
+            IllegalStateException noName = assertThrows(
+                    IllegalStateException.class,
+                    () -> TransportSpec.parse("shm")
+                            .open(config(2), allocator, LaunchEnvironment.of(Map.of("RANK", "0"))));
             assertTrue(noName.getMessage().contains("group name"), noName.getMessage());
         }
     }

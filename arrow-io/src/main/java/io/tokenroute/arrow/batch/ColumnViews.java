@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.batch;
 
 import io.tokenroute.arrow.memory.MemoryLocation;
@@ -24,8 +39,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * told the data's location, so they refuse value reads of device memory with a clear exception.
  */
 public final class ColumnViews {
-    private ColumnViews() {
-    }
+    private ColumnViews() {}
 
     /**
      * Loads a root over the given data buffers.
@@ -46,12 +60,12 @@ public final class ColumnViews {
      * List)}, and every {@link TagVector} of the root (bf16, fp8, ue8m0 columns and list elements) records the
      * location, so that it refuses CPU reads of device memory.
      */
-    public static VectorSchemaRoot load(Schema schema, BufferAllocator allocator, int rows, List<ArrowBuf> data,
-            MemoryLocation location) {
+    public static VectorSchemaRoot load(
+            Schema schema, BufferAllocator allocator, int rows, List<ArrowBuf> data, MemoryLocation location) {
         List<Field> fields = schema.getFields();
         if (data.size() != fields.size()) {
-            throw new IllegalArgumentException("need one data buffer per column: " + fields.size() + " columns, "
-                    + data.size() + " buffers");
+            throw new IllegalArgumentException(
+                    "need one data buffer per column: " + fields.size() + " columns, " + data.size() + " buffers");
         }
         List<FieldVector> vectors = new ArrayList<>(fields.size());
         try {
@@ -83,8 +97,8 @@ public final class ColumnViews {
         if (vector instanceof FixedSizeListVector list) {
             int width = ((ArrowType.FixedSizeList) vector.getField().getType()).getListSize();
             vector.loadFieldBuffers(new ArrowFieldNode(rows, 0), List.of(noValidity));
-            list.getDataVector().loadFieldBuffers(new ArrowFieldNode((long) rows * width, 0),
-                    List.of(noValidity, data));
+            list.getDataVector()
+                    .loadFieldBuffers(new ArrowFieldNode((long) rows * width, 0), List.of(noValidity, data));
         } else {
             vector.loadFieldBuffers(new ArrowFieldNode(rows, 0), List.of(noValidity, data));
         }

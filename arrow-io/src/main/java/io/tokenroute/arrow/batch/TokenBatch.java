@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.batch;
 
 import io.tokenroute.arrow.memory.MemoryLocation;
@@ -53,13 +68,15 @@ public final class TokenBatch implements AutoCloseable {
         int kIdx = listSize(idxField);
         int kWeights = listSize(weightsField);
         if (kIdx != kWeights) {
-            throw new IllegalArgumentException("top-k mismatch: topk_idx has k = " + kIdx + " but topk_weights has k = "
-                    + kWeights);
+            throw new IllegalArgumentException(
+                    "top-k mismatch: topk_idx has k = " + kIdx + " but topk_weights has k = " + kWeights);
         }
         this.topK = kIdx;
         requireElementType(idxField, new ArrowType.Int(64, true), "int64");
-        requireElementType(weightsField, new ArrowType.FloatingPoint(
-                org.apache.arrow.vector.types.FloatingPointPrecision.SINGLE), "float32");
+        requireElementType(
+                weightsField,
+                new ArrowType.FloatingPoint(org.apache.arrow.vector.types.FloatingPointPrecision.SINGLE),
+                "float32");
         if (location.isCpuAccessible() && !nullsChecked) {
             requireNoNulls();
         }
@@ -115,8 +132,14 @@ public final class TokenBatch implements AutoCloseable {
      * @param topkIdx row-major {@code [n][k]} expert ids ({@code -1} = none)
      * @param topkWeights row-major {@code [n][k]} weights
      */
-    public static TokenBatch fromFloats(BufferAllocator allocator, HiddenDtype dtype, int hidden, float[] x,
-            int topK, long[] topkIdx, float[] topkWeights) {
+    public static TokenBatch fromFloats(
+            BufferAllocator allocator,
+            HiddenDtype dtype,
+            int hidden,
+            float[] x,
+            int topK,
+            long[] topkIdx,
+            float[] topkWeights) {
         int n = checkShapes(hidden, x.length, topK, topkIdx.length, topkWeights.length);
         if (dtype == HiddenDtype.FP8_E4M3) {
             throw new IllegalArgumentException("fp8 token batches are produced by dispatch, not built from floats");
@@ -139,8 +162,8 @@ public final class TokenBatch implements AutoCloseable {
      *
      * @see #fromFloats
      */
-    public static TokenBatch fromBf16Bits(BufferAllocator allocator, int hidden, short[] bits, int topK,
-            long[] topkIdx, float[] topkWeights) {
+    public static TokenBatch fromBf16Bits(
+            BufferAllocator allocator, int hidden, short[] bits, int topK, long[] topkIdx, float[] topkWeights) {
         int n = checkShapes(hidden, bits.length, topK, topkIdx.length, topkWeights.length);
         try (ArrowBuf h = allocator.buffer(2L * bits.length)) {
             long a = h.memoryAddress();
@@ -165,19 +188,38 @@ public final class TokenBatch implements AutoCloseable {
      * @param topkWeightsData at least {@code n × k × 4} bytes of float32
      * @return a batch holding its own references to the buffers (the caller keeps and releases theirs)
      */
-    public static TokenBatch fromBuffers(BufferAllocator allocator, MemoryLocation location, HiddenDtype dtype, int n,
-            int hidden, int topK, ArrowBuf hiddenData, ArrowBuf topkIdxData, ArrowBuf topkWeightsData) {
+    public static TokenBatch fromBuffers(
+            BufferAllocator allocator,
+            MemoryLocation location,
+            HiddenDtype dtype,
+            int n,
+            int hidden,
+            int topK,
+            ArrowBuf hiddenData,
+            ArrowBuf topkIdxData,
+            ArrowBuf topkWeightsData) {
         checkBufferSize("hidden", hiddenData, (long) n * hidden * dtype.bytes());
         checkBufferSize("topk_idx", topkIdxData, (long) n * topK * 8);
         checkBufferSize("topk_weights", topkWeightsData, (long) n * topK * 4);
-        VectorSchemaRoot root = ColumnViews.load(TokenBatchSchema.schema(dtype, hidden, topK), allocator, n,
-                List.of(hiddenData, topkIdxData, topkWeightsData), location);
+        VectorSchemaRoot root = ColumnViews.load(
+                TokenBatchSchema.schema(dtype, hidden, topK),
+                allocator,
+                n,
+                List.of(hiddenData, topkIdxData, topkWeightsData),
+                location);
         // ColumnViews loads fresh all-valid bitmaps: there is nothing to scan.
         return owning(root, location, true);
     }
 
-    private static TokenBatch withRouting(BufferAllocator allocator, HiddenDtype dtype, int n, int hidden, int topK,
-            ArrowBuf hiddenData, long[] topkIdx, float[] topkWeights) {
+    private static TokenBatch withRouting(
+            BufferAllocator allocator,
+            HiddenDtype dtype,
+            int n,
+            int hidden,
+            int topK,
+            ArrowBuf hiddenData,
+            long[] topkIdx,
+            float[] topkWeights) {
         try (ArrowBuf idx = allocator.buffer(8L * topkIdx.length);
                 ArrowBuf w = allocator.buffer(4L * topkWeights.length)) {
             for (int i = 0; i < topkIdx.length; i++) {
@@ -343,13 +385,19 @@ public final class TokenBatch implements AutoCloseable {
         ensureOpen();
         int n = numTokens();
         if (begin < 0 || count < 0 || begin > n - count) {
-            throw new IndexOutOfBoundsException("rows [" + begin + ", " + begin + "+" + count + ") outside [0, " + n
-                    + ")");
+            throw new IndexOutOfBoundsException(
+                    "rows [" + begin + ", " + begin + "+" + count + ") outside [0, " + n + ")");
         }
         ArrowBuf h = dataVector(TokenBatchSchema.HIDDEN).getDataBuffer();
         ArrowBuf idx = dataVector(TokenBatchSchema.TOPK_IDX).getDataBuffer();
         ArrowBuf w = dataVector(TokenBatchSchema.TOPK_WEIGHTS).getDataBuffer();
-        return fromBuffers(allocator, location, dtype, count, hidden, topK,
+        return fromBuffers(
+                allocator,
+                location,
+                dtype,
+                count,
+                hidden,
+                topK,
                 h.slice(begin * hiddenRowBytes(), count * hiddenRowBytes()),
                 idx.slice(8L * begin * topK, 8L * count * topK),
                 w.slice(4L * begin * topK, 4L * count * topK));
@@ -367,8 +415,10 @@ public final class TokenBatch implements AutoCloseable {
 
     @Override
     public String toString() {
-        return closed ? "TokenBatch[closed]" : "TokenBatch[n=" + root.getRowCount() + ", H=" + hidden + ", k=" + topK
-                + ", dtype=" + dtype + ", location=" + location + "]";
+        return closed
+                ? "TokenBatch[closed]"
+                : "TokenBatch[n=" + root.getRowCount() + ", H=" + hidden + ", k=" + topK + ", dtype=" + dtype
+                        + ", location=" + location + "]";
     }
 
     // ------------------------------------------------------------------------------------------------ internals
@@ -391,17 +441,17 @@ public final class TokenBatch implements AutoCloseable {
     }
 
     private void requireNoNulls() {
-        for (String column : List.of(TokenBatchSchema.HIDDEN, TokenBatchSchema.TOPK_IDX,
-                TokenBatchSchema.TOPK_WEIGHTS)) {
+        for (String column :
+                List.of(TokenBatchSchema.HIDDEN, TokenBatchSchema.TOPK_IDX, TokenBatchSchema.TOPK_WEIGHTS)) {
             FieldVector list = root.getVector(column);
             if (list.getNullCount() != 0) {
-                throw new IllegalArgumentException(column + " has " + list.getNullCount()
-                        + " null rows; token batches allow no nulls");
+                throw new IllegalArgumentException(
+                        column + " has " + list.getNullCount() + " null rows; token batches allow no nulls");
             }
             FieldVector items = dataVector(column);
             if (items.getNullCount() != 0) {
-                throw new IllegalArgumentException(column + " has " + items.getNullCount()
-                        + " null elements; token batches allow no nulls");
+                throw new IllegalArgumentException(
+                        column + " has " + items.getNullCount() + " null elements; token batches allow no nulls");
             }
         }
     }
@@ -422,8 +472,10 @@ public final class TokenBatch implements AutoCloseable {
         try {
             field = schema.findField(name);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("token batch has no column '" + name + "'; columns: "
-                    + schema.getFields().stream().map(Field::getName).toList(), e);
+            throw new IllegalArgumentException(
+                    "token batch has no column '" + name + "'; columns: "
+                            + schema.getFields().stream().map(Field::getName).toList(),
+                    e);
         }
         if (!(field.getType() instanceof ArrowType.FixedSizeList)) {
             throw new IllegalArgumentException("column '" + name + "' must be a FixedSizeList, got " + field.getType());
@@ -438,8 +490,8 @@ public final class TokenBatch implements AutoCloseable {
     private static void requireElementType(Field field, ArrowType expected, String what) {
         ArrowType actual = field.getChildren().get(0).getType();
         if (!actual.equals(expected)) {
-            throw new IllegalArgumentException("column '" + field.getName() + "' must hold " + what + ", got "
-                    + actual);
+            throw new IllegalArgumentException(
+                    "column '" + field.getName() + "' must hold " + what + ", got " + actual);
         }
     }
 

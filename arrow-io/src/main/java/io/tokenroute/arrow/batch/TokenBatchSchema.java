@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.batch;
 
 import io.tokenroute.arrow.types.HiddenDtype;
@@ -27,8 +42,7 @@ public final class TokenBatchSchema {
     /** Element field name inside list columns, as Arrow's default. */
     public static final String ITEM = "item";
 
-    private TokenBatchSchema() {
-    }
+    private TokenBatchSchema() {}
 
     /** The schema for hidden size {@code hidden} of {@code dtype} and top-k {@code topK}. */
     public static Schema schema(HiddenDtype dtype, int hidden, int topK) {
@@ -48,8 +62,14 @@ public final class TokenBatchSchema {
 
     /** {@code topk_weights}: {@code FixedSizeList<float32>[k]}. */
     public static Field topkWeightsField(int topK) {
-        return listField(TOPK_WEIGHTS, new Field(ITEM, FieldType.notNullable(
-                new ArrowType.FloatingPoint(org.apache.arrow.vector.types.FloatingPointPrecision.SINGLE)), null), topK);
+        return listField(
+                TOPK_WEIGHTS,
+                new Field(
+                        ITEM,
+                        FieldType.notNullable(new ArrowType.FloatingPoint(
+                                org.apache.arrow.vector.types.FloatingPointPrecision.SINGLE)),
+                        null),
+                topK);
     }
 
     /** A non-nullable fixed-size list field of {@code width} elements of {@code element}. */

@@ -70,8 +70,7 @@ final class CDataImporter {
     }
 
     /** A root and whether the producer's null counts showed it to be free of nulls at every level. */
-    record Imported(VectorSchemaRoot root, boolean nullFree) {
-    }
+    record Imported(VectorSchemaRoot root, boolean nullFree) {}
 
     /**
      * Imports the struct array at {@code arrayAddress} with the (already imported) {@code schema}.
@@ -81,8 +80,7 @@ final class CDataImporter {
      */
     static Imported importBatch(BufferAllocator allocator, long arrayAddress, Schema schema) {
         ArrowArrayView batch = ArrowArrayView.at(arrayAddress);
-        Field record = new Field("record batch", FieldType.notNullable(ArrowType.Struct.INSTANCE),
-                schema.getFields());
+        Field record = new Field("record batch", FieldType.notNullable(ArrowType.Struct.INSTANCE), schema.getFields());
         check(record, batch, 0, batch.length(), "record batch", Layout.STRUCT);
         requireNoNullRows(batch);
         if (!supported(record)) {
@@ -92,8 +90,8 @@ final class CDataImporter {
         List<Plan> columns = new ArrayList<>();
         for (int c = 0; c < schema.getFields().size(); c++) {
             Field column = schema.getFields().get(c);
-            columns.add(importer.plan(column, batch.child(c), batch.offset(), batch.length(),
-                    "column '" + column.getName() + "'"));
+            columns.add(importer.plan(
+                    column, batch.child(c), batch.offset(), batch.length(), "column '" + column.getName() + "'"));
         }
         return new Imported(importer.load(arrayAddress, schema, columns, (int) batch.length()), importer.nullFree);
     }
@@ -121,13 +119,14 @@ final class CDataImporter {
         final int length;
         /** -1 lets Arrow keep the given validity buffer; 0 makes it allocate an all-valid one. */
         long nullCountHint;
+
         final List<Span> buffers = new ArrayList<>();
         final List<Plan> children = new ArrayList<>();
 
         Plan(long length, String where) {
             if (length > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException(where + ": " + length + " elements exceed what Arrow Java vectors "
-                        + "hold (2^31 - 1)");
+                throw new IllegalArgumentException(
+                        where + ": " + length + " elements exceed what Arrow Java vectors " + "hold (2^31 - 1)");
             }
             this.length = (int) length;
         }
@@ -140,12 +139,23 @@ final class CDataImporter {
         }
 
         static Span bitmap(long address, long firstBit, int bits) {
-            return firstBit % 8 == 0 ? view(address + firstBit / 8, (bits + 7) / 8) : new Span(address, (bits + 7) / 8,
-                    firstBit, bits);
+            return firstBit % 8 == 0
+                    ? view(address + firstBit / 8, (bits + 7) / 8)
+                    : new Span(address, (bits + 7) / 8, firstBit, bits);
         }
     }
 
-    private enum Layout { NULL, FIXED, BITS, VARIABLE, LARGE_VARIABLE, LIST, LARGE_LIST, FIXED_LIST, STRUCT }
+    private enum Layout {
+        NULL,
+        FIXED,
+        BITS,
+        VARIABLE,
+        LARGE_VARIABLE,
+        LIST,
+        LARGE_LIST,
+        FIXED_LIST,
+        STRUCT
+    }
 
     private static ArrowType storage(Field field) {
         return field.getType() instanceof ArrowType.ExtensionType ext ? ext.storageType() : field.getType();
@@ -155,7 +165,7 @@ final class CDataImporter {
         return switch (storage(field).getTypeID()) {
             case Null -> Layout.NULL;
             case Int, FloatingPoint, Decimal, Date, Time, Timestamp, Interval, Duration, FixedSizeBinary ->
-                    Layout.FIXED;
+                Layout.FIXED;
             case Bool -> Layout.BITS;
             case Binary, Utf8 -> Layout.VARIABLE;
             case LargeBinary, LargeUtf8 -> Layout.LARGE_VARIABLE;
@@ -197,14 +207,17 @@ final class CDataImporter {
                 // Struct children are indexed by the struct's own positions.
             }
             case FIXED -> {
-                int bits = TypeLayout.getTypeLayout(storage(field)).getBufferLayouts().get(1).getTypeBitWidth();
+                int bits = TypeLayout.getTypeLayout(storage(field))
+                        .getBufferLayouts()
+                        .get(1)
+                        .getTypeBitWidth();
                 long bytes = bits / 8;
                 long address = data(array, 1, count, where);
                 plan.buffers.add(Span.view(address + bytes * start, bytes * count));
             }
             case BITS -> plan.buffers.add(Span.bitmap(data(array, 1, count, where), start, (int) count));
-            case VARIABLE, LARGE_VARIABLE, LIST, LARGE_LIST -> planOffsets(plan, field, array, layout, start, count,
-                    where);
+            case VARIABLE, LARGE_VARIABLE, LIST, LARGE_LIST ->
+                planOffsets(plan, field, array, layout, start, count, where);
             case FIXED_LIST -> {
                 int width = ((ArrowType.FixedSizeList) storage(field)).getListSize();
                 ArrowArrayView items = array.child(0);
@@ -214,7 +227,11 @@ final class CDataImporter {
                             + count + " rows of list size " + width + " (need " + need
                             + (start == 0 ? "" : ": the rows start at row " + start) + ")");
                 }
-                plan.children.add(plan(field.getChildren().get(0), array.child(0), start * width, count * width,
+                plan.children.add(plan(
+                        field.getChildren().get(0),
+                        array.child(0),
+                        start * width,
+                        count * width,
                         where + "." + field.getChildren().get(0).getName()));
             }
         }
@@ -228,14 +245,13 @@ final class CDataImporter {
     }
 
     /** The checks every array gets before anything is taken: counts, pointers, and enough elements. */
-    private static void check(Field field, ArrowArrayView array, long first, long count, String where,
-            Layout layout) {
+    private static void check(Field field, ArrowArrayView array, long first, long count, String where, Layout layout) {
         if (array.isReleased()) {
             throw new IllegalArgumentException(where + ": the ArrowArray was released or moved already");
         }
         if (array.offset() < 0 || array.length() < 0) {
-            throw new IllegalArgumentException(where + ": negative offset " + array.offset() + " or length "
-                    + array.length());
+            throw new IllegalArgumentException(
+                    where + ": negative offset " + array.offset() + " or length " + array.length());
         }
         if (array.length() < first + count) {
             throw new IllegalArgumentException(where + " holds " + array.length() + " elements, its parent's rows "
@@ -249,8 +265,8 @@ final class CDataImporter {
             throw new IllegalArgumentException(where + " is dictionary-encoded, which TokenRoute does not support");
         }
         if (array.childCount() > 0 && array.childrenAddress() == 0) {
-            throw new IllegalArgumentException(where + ": NULL children pointer for " + array.childCount()
-                    + " children");
+            throw new IllegalArgumentException(
+                    where + ": NULL children pointer for " + array.childCount() + " children");
         }
         if (layout == null) {
             return;
@@ -292,22 +308,27 @@ final class CDataImporter {
     }
 
     /** Offsets stay absolute: the data (or child) is taken from its start up to the last row's end offset. */
-    private void planOffsets(Plan plan, Field field, ArrowArrayView array, Layout layout, long start, long count,
-            String where) {
+    private void planOffsets(
+            Plan plan, Field field, ArrowArrayView array, Layout layout, long start, long count, String where) {
         int width = layout == Layout.LARGE_VARIABLE || layout == Layout.LARGE_LIST ? 8 : 4;
         long offsets = data(array, 1, 1, where);
-        long end = width == 8 ? MemoryUtil.getLong(offsets + 8 * (start + count))
+        long end = width == 8
+                ? MemoryUtil.getLong(offsets + 8 * (start + count))
                 : MemoryUtil.getInt(offsets + 4 * (start + count));
         long begin = width == 8 ? MemoryUtil.getLong(offsets + 8 * start) : MemoryUtil.getInt(offsets + 4 * start);
         if (begin < 0 || end < begin) {
-            throw new IllegalArgumentException(where + ": offsets [" + begin + ", " + end + "] of its rows are not "
-                    + "ascending from 0 or more");
+            throw new IllegalArgumentException(
+                    where + ": offsets [" + begin + ", " + end + "] of its rows are not " + "ascending from 0 or more");
         }
         plan.buffers.add(Span.view(offsets + width * start, width * (count + 1)));
         if (layout == Layout.VARIABLE || layout == Layout.LARGE_VARIABLE) {
             plan.buffers.add(Span.view(data(array, 2, end, where), end));
         } else {
-            plan.children.add(plan(field.getChildren().get(0), array.child(0), 0, end,
+            plan.children.add(plan(
+                    field.getChildren().get(0),
+                    array.child(0),
+                    0,
+                    end,
                     where + "." + field.getChildren().get(0).getName()));
         }
     }
@@ -436,7 +457,8 @@ final class CDataImporter {
     private static VectorSchemaRoot delegateToArrow(BufferAllocator allocator, ArrowArrayView batch, Schema schema) {
         String sliced = batch.offset() != 0 ? "the record batch has offset " + batch.offset() : null;
         for (int c = 0; sliced == null && c < batch.childCount(); c++) {
-            sliced = firstOffset(batch.child(c), "column '" + schema.getFields().get(c).getName() + "'");
+            sliced = firstOffset(
+                    batch.child(c), "column '" + schema.getFields().get(c).getName() + "'");
         }
         if (sliced != null) {
             throw new IllegalArgumentException(sliced + ", and the batch holds a type that TokenRoute imports only "
@@ -447,8 +469,7 @@ final class CDataImporter {
         }
         VectorSchemaRoot root = VectorSchemaRoot.create(schema, allocator);
         try {
-            org.apache.arrow.c.Data.importIntoVectorSchemaRoot(allocator, ArrowArray.wrap(batch.address()), root,
-                    null);
+            org.apache.arrow.c.Data.importIntoVectorSchemaRoot(allocator, ArrowArray.wrap(batch.address()), root, null);
         } catch (RuntimeException e) {
             root.close();
             throw e;
@@ -496,8 +517,8 @@ final class CDataImporter {
             long need = (array.offset() + array.length()) * list.getListSize();
             long have = array.child(0).length();
             if (have < need) {
-                throw new IllegalArgumentException(field.getName() + " holds " + have + " values for "
-                        + array.length() + " rows of list size " + list.getListSize() + " (need " + need + ")");
+                throw new IllegalArgumentException(field.getName() + " holds " + have + " values for " + array.length()
+                        + " rows of list size " + list.getListSize() + " (need " + need + ")");
             }
         }
     }

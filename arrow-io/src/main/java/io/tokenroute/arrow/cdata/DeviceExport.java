@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.cdata;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -27,8 +42,7 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * the caller's guarantee.
  */
 public final class DeviceExport {
-    private DeviceExport() {
-    }
+    private DeviceExport() {}
 
     /**
      * Exports a token batch in whatever memory it lives ({@link TokenBatch#location()}), with null counts 0 (token
@@ -49,8 +63,8 @@ public final class DeviceExport {
      *
      * @see #export(BufferAllocator, VectorSchemaRoot, MemoryLocation, NullCounts, long)
      */
-    public static ExportedDeviceBatch export(BufferAllocator allocator, VectorSchemaRoot root, MemoryLocation location,
-            long syncEvent) {
+    public static ExportedDeviceBatch export(
+            BufferAllocator allocator, VectorSchemaRoot root, MemoryLocation location, long syncEvent) {
         return export(allocator, root, location, NullCounts.SCAN, syncEvent);
     }
 
@@ -67,8 +81,12 @@ public final class DeviceExport {
      * @throws IllegalArgumentException for nulls in a device batch, unsupported column types, or a sync event for CPU
      *     memory
      */
-    public static ExportedDeviceBatch export(BufferAllocator allocator, VectorSchemaRoot root, MemoryLocation location,
-            NullCounts nullCounts, long syncEvent) {
+    public static ExportedDeviceBatch export(
+            BufferAllocator allocator,
+            VectorSchemaRoot root,
+            MemoryLocation location,
+            NullCounts nullCounts,
+            long syncEvent) {
         Objects.requireNonNull(root, "root");
         Objects.requireNonNull(location, "location");
         boolean cpu = location.type() == DeviceType.CPU;
@@ -84,7 +102,9 @@ public final class DeviceExport {
             MemoryUtil.copyMemory(staging.memoryAddress(), address + DeviceArrayView.ARRAY_OFFSET, ArrowArrayView.SIZE);
             staging.markReleased();
             MemoryUtil.putLong(address + DeviceArrayView.DEVICE_ID_OFFSET, location.deviceId());
-            MemoryUtil.putInt(address + DeviceArrayView.DEVICE_TYPE_OFFSET, location.type().code());
+            MemoryUtil.putInt(
+                    address + DeviceArrayView.DEVICE_TYPE_OFFSET,
+                    location.type().code());
             MemoryUtil.putLong(address + DeviceArrayView.SYNC_EVENT_OFFSET, syncEvent);
         } catch (RuntimeException e) {
             deviceArray.close();

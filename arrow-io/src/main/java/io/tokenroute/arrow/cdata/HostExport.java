@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.cdata;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -28,8 +43,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * {@link ExportedBatch}.
  */
 public final class HostExport {
-    private HostExport() {
-    }
+    private HostExport() {}
 
     /**
      * Exports a host token batch. Token batches hold no nulls (checked when the batch was made), so null counts are
@@ -156,8 +170,8 @@ public final class HostExport {
         return imported.nullFree() ? TokenBatch.adoptNullFree(imported.root()) : TokenBatch.adopt(imported.root());
     }
 
-    private static CDataImporter.Imported importChecked(BufferAllocator allocator, long arrayAddress,
-            long schemaAddress) {
+    private static CDataImporter.Imported importChecked(
+            BufferAllocator allocator, long arrayAddress, long schemaAddress) {
         if (arrayAddress == 0 || schemaAddress == 0) {
             throw new IllegalArgumentException("null C Data struct address: array 0x" + Long.toHexString(arrayAddress)
                     + ", schema 0x" + Long.toHexString(schemaAddress));

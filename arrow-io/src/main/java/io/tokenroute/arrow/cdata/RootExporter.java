@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.cdata;
 
 import java.lang.reflect.InvocationHandler;
@@ -37,8 +52,7 @@ import org.apache.arrow.vector.types.pojo.FieldType;
  * releases it, is Arrow's. The proxies never read buffer contents, so device data is safe.
  */
 final class RootExporter {
-    private RootExporter() {
-    }
+    private RootExporter() {}
 
     /**
      * Exports {@code root}'s schema into {@code schemaOut} and its data into {@code arrayOut} (both freshly allocated,
@@ -47,8 +61,13 @@ final class RootExporter {
      * @param keepValidity false to write NULL validity pointers (device exports); requires every null count to be 0
      * @throws IllegalArgumentException for dictionary-encoded columns, or nulls where validity is dropped
      */
-    static void export(BufferAllocator allocator, VectorSchemaRoot root, NullCounts nullCounts, boolean keepValidity,
-            ArrowArray arrayOut, ArrowSchema schemaOut) {
+    static void export(
+            BufferAllocator allocator,
+            VectorSchemaRoot root,
+            NullCounts nullCounts,
+            boolean keepValidity,
+            ArrowArray arrayOut,
+            ArrowSchema schemaOut) {
         List<FieldVector> columns = new ArrayList<>();
         for (FieldVector vector : root.getFieldVectors()) {
             columns.add(columnView(vector, nullCounts, keepValidity));
@@ -96,8 +115,8 @@ final class RootExporter {
     }
 
     private static FieldVector proxy(InvocationHandler handler) {
-        return (FieldVector) Proxy.newProxyInstance(FieldVector.class.getClassLoader(),
-                new Class<?>[] {FieldVector.class}, handler);
+        return (FieldVector)
+                Proxy.newProxyInstance(FieldVector.class.getClassLoader(), new Class<?>[] {FieldVector.class}, handler);
     }
 
     /** Object methods on a proxy: never delegated, since a vector's toString reads its values. */
@@ -175,8 +194,14 @@ final class RootExporter {
 
         RecordBatchHandler(VectorSchemaRoot root, List<FieldVector> columns) {
             this.rowCount = root.getRowCount();
-            this.field = new Field("", new FieldType(false, ArrowType.Struct.INSTANCE, null,
-                    root.getSchema().getCustomMetadata()), root.getSchema().getFields());
+            this.field = new Field(
+                    "",
+                    new FieldType(
+                            false,
+                            ArrowType.Struct.INSTANCE,
+                            null,
+                            root.getSchema().getCustomMetadata()),
+                    root.getSchema().getFields());
             this.columns = columns;
         }
 
@@ -184,8 +209,8 @@ final class RootExporter {
         @SuppressWarnings("unchecked")
         public Object invoke(Object proxy, Method method, Object[] args) {
             if (isObjectMethod(method)) {
-                return objectMethod(proxy, method, args, "C Data export view of a record batch of " + rowCount
-                        + " rows");
+                return objectMethod(
+                        proxy, method, args, "C Data export view of a record batch of " + rowCount + " rows");
             }
             switch (method.getName()) {
                 case "getChildrenFromFields":

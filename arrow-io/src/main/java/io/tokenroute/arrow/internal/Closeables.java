@@ -19,8 +19,7 @@ import org.apache.arrow.util.AutoCloseables;
 
 /** Exception-safe closing of composites, shared by the modules (exported to them only). */
 public final class Closeables {
-    private Closeables() {
-    }
+    private Closeables() {}
 
     /**
      * Closes every non-null resource, in order, even when one throws: the first failure is rethrown with the later

@@ -26,8 +26,7 @@ import org.apache.arrow.vector.ipc.ArrowStreamWriter;
  * reader ({@code pyarrow.ipc.open_stream}, DuckDB, Arrow Java's {@code ArrowStreamReader}) can consume it.
  */
 public final class IpcStreams {
-    private IpcStreams() {
-    }
+    private IpcStreams() {}
 
     /**
      * Writes the schema, every batch {@code reader} yields until its end, and the end-of-stream marker to {@code out}.

@@ -66,8 +66,10 @@ public final class ReplacingFile implements AutoCloseable {
             Path temporary = directory.resolve("." + absolute.getFileName() + "."
                     + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".tmp");
             try {
-                return new ReplacingFile(absolute, temporary, FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
-                        StandardOpenOption.WRITE));
+                return new ReplacingFile(
+                        absolute,
+                        temporary,
+                        FileChannel.open(temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE));
             } catch (FileAlreadyExistsException e) {
                 if (attempt == 9) {
                     throw e;

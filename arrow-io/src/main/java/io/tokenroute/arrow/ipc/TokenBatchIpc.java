@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.ipc;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -45,8 +60,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * caller owns them); files are opened and closed here. Read batches are owned by the caller, who closes them.
  */
 public final class TokenBatchIpc {
-    private TokenBatchIpc() {
-    }
+    private TokenBatchIpc() {}
 
     /**
      * Writes batches to an Arrow IPC file, replacing any existing file atomically ({@link ReplacingFile}): on any
@@ -61,8 +75,12 @@ public final class TokenBatchIpc {
         Schema schema = commonSchema(batches, "writeFile");
         try (ReplacingFile file = ReplacingFile.create(path)) {
             // A failure leaves only the temporary file behind, which closing deletes.
-            write(allocator, schema, batches, root -> new ArrowFileWriter(root, NO_DICTIONARIES, file.channel()),
-                    () -> { });
+            write(
+                    allocator,
+                    schema,
+                    batches,
+                    root -> new ArrowFileWriter(root, NO_DICTIONARIES, file.channel()),
+                    () -> {});
             file.commit();
         }
     }
@@ -77,7 +95,11 @@ public final class TokenBatchIpc {
         Schema schema = commonSchema(batches, "writeStream");
         GuardedOutput guarded = new GuardedOutput(out);
         // Arrow's writer ends the stream when it is closed: an incomplete stream must not end like a whole one.
-        write(allocator, schema, batches, root -> new ArrowStreamWriter(root, NO_DICTIONARIES, guarded),
+        write(
+                allocator,
+                schema,
+                batches,
+                root -> new ArrowStreamWriter(root, NO_DICTIONARIES, guarded),
                 guarded::breakOff);
     }
 
@@ -146,8 +168,9 @@ public final class TokenBatchIpc {
         TokenBatch first = batches.get(0);
         for (int i = 0; i < batches.size(); i++) {
             TokenBatch b = batches.get(i);
-            b.location().requireCpuAccessible("TokenBatchIpc." + operation + " of batch " + i
-                    + " (Arrow IPC writers read the data with the CPU)");
+            b.location()
+                    .requireCpuAccessible("TokenBatchIpc." + operation + " of batch " + i
+                            + " (Arrow IPC writers read the data with the CPU)");
             if (b.dtype() != first.dtype() || b.hiddenSize() != first.hiddenSize() || b.topK() != first.topK()) {
                 throw new IllegalArgumentException(operation + ": batch " + i + " has dtype " + b.dtype() + ", H = "
                         + b.hiddenSize() + ", k = " + b.topK() + " but batch 0 has dtype " + first.dtype() + ", H = "
@@ -161,8 +184,13 @@ public final class TokenBatchIpc {
      * Loads each batch's buffers (by reference) into the writer's root and writes it; {@code onFailure} runs before
      * the writer is closed (which writes the end marker).
      */
-    private static void write(BufferAllocator allocator, Schema schema, List<TokenBatch> batches,
-            WriterFactory factory, Runnable onFailure) throws IOException {
+    private static void write(
+            BufferAllocator allocator,
+            Schema schema,
+            List<TokenBatch> batches,
+            WriterFactory factory,
+            Runnable onFailure)
+            throws IOException {
         try (VectorSchemaRoot staging = VectorSchemaRoot.create(schema, allocator);
                 ArrowWriter writer = factory.open(staging)) {
             try {

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.numeric;
 
 /**
@@ -32,8 +47,7 @@ public final class Float8E4M3 {
         }
     }
 
-    private Float8E4M3() {
-    }
+    private Float8E4M3() {}
 
     /**
      * Narrows a binary32 value to E4M3FN with round-to-nearest-even and saturation to finite values:
@@ -88,8 +102,8 @@ public final class Float8E4M3 {
         } else if (exponent == 0) {
             magnitude = mantissa * 0x1p-9f;
         } else {
-            magnitude = Float.intBitsToFloat((exponent + FLOAT_TO_E4M3_EXPONENT_REBIAS) << 23
-                    | mantissa << DROPPED_MANTISSA_BITS);
+            magnitude = Float.intBitsToFloat(
+                    (exponent + FLOAT_TO_E4M3_EXPONENT_REBIAS) << 23 | mantissa << DROPPED_MANTISSA_BITS);
         }
         return (code & 0x80) != 0 ? -magnitude : magnitude;
     }

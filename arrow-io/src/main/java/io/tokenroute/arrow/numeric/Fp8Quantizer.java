@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.numeric;
 
 import java.util.Objects;
@@ -39,8 +54,7 @@ public final class Fp8Quantizer {
     private static final int FLOAT_MANTISSA_MASK = 0x7F_FFFF;
     private static final int FLOAT_EXPONENT_ONE = 0x80_0000;
 
-    private Fp8Quantizer() {
-    }
+    private Fp8Quantizer() {}
 
     /**
      * Number of scales per row: {@code hidden / 128}.
@@ -63,8 +77,15 @@ public final class Fp8Quantizer {
      * @throws IllegalArgumentException unless {@code hidden} is a positive multiple of 128
      * @throws IndexOutOfBoundsException if any of the three ranges falls outside its array
      */
-    public static void quantizeRowBf16(short[] bf16Row, int rowOff, int hidden, boolean roundScale,
-                                       byte[] dstQ, int qOff, float[] dstScaleInv, int scaleOff) {
+    public static void quantizeRowBf16(
+            short[] bf16Row,
+            int rowOff,
+            int hidden,
+            boolean roundScale,
+            byte[] dstQ,
+            int qOff,
+            float[] dstScaleInv,
+            int scaleOff) {
         int groups = scalesPerRow(hidden);
         Objects.checkFromIndexSize(rowOff, hidden, bf16Row.length);
         Objects.checkFromIndexSize(qOff, hidden, dstQ.length);
@@ -97,8 +118,8 @@ public final class Fp8Quantizer {
      *
      * @throws IllegalArgumentException unless {@code hidden} is a positive multiple of 128
      */
-    public static void quantizeRowBf16(long srcBf16Address, int hidden, boolean roundScale,
-                                       long dstQAddress, long dstScaleAddress) {
+    public static void quantizeRowBf16(
+            long srcBf16Address, int hidden, boolean roundScale, long dstQAddress, long dstScaleAddress) {
         int groups = scalesPerRow(hidden);
         for (int g = 0; g < groups; g++) {
             long src = srcBf16Address + 2L * g * GROUP;
@@ -117,8 +138,8 @@ public final class Fp8Quantizer {
                 MemoryUtil.putByte(dst + i, Float8E4M3.fromFloat(x * scale));
             }
             int scaleBits = Float.floatToRawIntBits(scaleInv);
-            MemoryUtil.putInt(dstScaleAddress + 4L * g,
-                    MemoryUtil.LITTLE_ENDIAN ? scaleBits : Integer.reverseBytes(scaleBits));
+            MemoryUtil.putInt(
+                    dstScaleAddress + 4L * g, MemoryUtil.LITTLE_ENDIAN ? scaleBits : Integer.reverseBytes(scaleBits));
         }
     }
 

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.numeric;
 
 /**
@@ -14,8 +29,7 @@ public final class Ue8m0 {
     /** Binary32 bit pattern of 2^-127, a subnormal, which code 0 denotes. */
     private static final int TWO_POW_MINUS_127_BITS = 0x0040_0000;
 
-    private Ue8m0() {
-    }
+    private Ue8m0() {}
 
     /**
      * Encodes a positive normal binary32 power of two 2^k (k in -126..127) as its biased exponent {@code k + 127}
@@ -28,9 +42,8 @@ public final class Ue8m0 {
         int bits = Float.floatToRawIntBits(powerOfTwoScale);
         int exponent = (bits >>> 23) & FLOAT_EXPONENT_MASK;
         if (bits < 0 || exponent == 0 || exponent == FLOAT_EXPONENT_MASK || (bits & FLOAT_MANTISSA_MASK) != 0) {
-            throw new IllegalArgumentException(
-                    "UE8M0 needs a positive normal power of two, got " + powerOfTwoScale
-                            + " (bits 0x" + Integer.toHexString(bits) + ")");
+            throw new IllegalArgumentException("UE8M0 needs a positive normal power of two, got " + powerOfTwoScale
+                    + " (bits 0x" + Integer.toHexString(bits) + ")");
         }
         return (byte) exponent;
     }

@@ -226,8 +226,8 @@ public final class RecordBatchQueue extends ArrowReader {
                 notFull.await();
             }
             if (closed || finished) {
-                throw new IllegalStateException("the record batch queue is " + (closed ? "closed" : "finished")
-                        + ": no more batches");
+                throw new IllegalStateException(
+                        "the record batch queue is " + (closed ? "closed" : "finished") + ": no more batches");
             }
             queued.add(record);
             record = null;
@@ -248,13 +248,14 @@ public final class RecordBatchQueue extends ArrowReader {
             same = want.get(i).getName().equals(got.get(i).getName()) && sameTypes(want.get(i), got.get(i));
         }
         if (!same) {
-            throw new IllegalArgumentException("batch schema " + batch.getSchema() + " differs from the stream's "
-                    + schema);
+            throw new IllegalArgumentException(
+                    "batch schema " + batch.getSchema() + " differs from the stream's " + schema);
         }
     }
 
     private static boolean sameTypes(Field a, Field b) {
-        if (!a.getType().equals(b.getType()) || a.getChildren().size() != b.getChildren().size()) {
+        if (!a.getType().equals(b.getType())
+                || a.getChildren().size() != b.getChildren().size()) {
             return false;
         }
         for (int i = 0; i < a.getChildren().size(); i++) {

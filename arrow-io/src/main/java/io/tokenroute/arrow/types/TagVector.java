@@ -60,7 +60,8 @@ public abstract sealed class TagVector<T extends BaseFixedWidthVector> extends E
         if (!(field.getType() instanceof TagExtensionType tag)
                 || !tag.storageType().equals(storage.getField().getType())) {
             throw new IllegalArgumentException("field '" + field.getName() + "' of type " + field.getType()
-                    + " cannot be held in a " + getClass().getSimpleName() + " over " + storage.getField().getType());
+                    + " cannot be held in a " + getClass().getSimpleName() + " over "
+                    + storage.getField().getType());
         }
         this.field = field;
     }
@@ -216,8 +217,10 @@ public abstract sealed class TagVector<T extends BaseFixedWidthVector> extends E
             return tag;
         }
         throw new IllegalArgumentException(operation + ": " + getName() + " holds " + field.getType()
-                + ", the other vector is " + (other == null ? "null" : other.getField().getType() + " ("
-                + other.getClass().getSimpleName() + ")"));
+                + ", the other vector is "
+                + (other == null
+                        ? "null"
+                        : other.getField().getType() + " (" + other.getClass().getSimpleName() + ")"));
     }
 
     /** Moves the storage's buffers (whole or a range) and the location to a vector of the same extension type. */

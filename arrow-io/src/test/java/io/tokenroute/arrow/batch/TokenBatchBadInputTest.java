@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.batch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -37,11 +52,12 @@ class TokenBatchBadInputTest {
     private final Random rng = new Random(31);
 
     /** A column to build by hand: {@code FixedSizeList<element>[width]} named {@code name}. */
-    private record Column(String name, ArrowType element, int width) {
-    }
+    private record Column(String name, ArrowType element, int width) {}
 
     private static List<Column> goodColumns() {
-        return List.of(new Column(TokenBatchSchema.HIDDEN, FLOAT32, H), new Column(TokenBatchSchema.TOPK_IDX, INT64, K),
+        return List.of(
+                new Column(TokenBatchSchema.HIDDEN, FLOAT32, H),
+                new Column(TokenBatchSchema.TOPK_IDX, INT64, K),
                 new Column(TokenBatchSchema.TOPK_WEIGHTS, FLOAT32, K));
     }
 
@@ -89,18 +105,40 @@ class TokenBatchBadInputTest {
     void wrongListSizes() {
         try (BufferAllocator a = new RootAllocator()) {
             float[] x = RandomTokenBatches.floats(rng, N * H + 3);
-            assertMessage(IllegalArgumentException.class, () -> TokenBatch.fromFloats(a, HiddenDtype.BF16, H, x, K,
-                    RandomTokenBatches.idx(rng, N * K, 16), RandomTokenBatches.weights(rng, N * K)),
-                    "multiples of H and k", "x " + (N * H + 3));
-            assertMessage(IllegalArgumentException.class, () -> TokenBatch.fromFloats(a, HiddenDtype.BF16, H,
-                    RandomTokenBatches.floats(rng, N * H), K, RandomTokenBatches.idx(rng, N * K, 16),
-                    RandomTokenBatches.weights(rng, N * K - K)), "shape mismatch", "need n*k = " + (N * K));
-            try (ArrowBuf hidden = a.buffer(2L * N * H); ArrowBuf idx = a.buffer(8L * N * K);
+            assertMessage(
+                    IllegalArgumentException.class,
+                    () -> TokenBatch.fromFloats(
+                            a,
+                            HiddenDtype.BF16,
+                            H,
+                            x,
+                            K,
+                            RandomTokenBatches.idx(rng, N * K, 16),
+                            RandomTokenBatches.weights(rng, N * K)),
+                    "multiples of H and k",
+                    "x " + (N * H + 3));
+            assertMessage(
+                    IllegalArgumentException.class,
+                    () -> TokenBatch.fromFloats(
+                            a,
+                            HiddenDtype.BF16,
+                            H,
+                            RandomTokenBatches.floats(rng, N * H),
+                            K,
+                            RandomTokenBatches.idx(rng, N * K, 16),
+                            RandomTokenBatches.weights(rng, N * K - K)),
+                    "shape mismatch",
+                    "need n*k = " + (N * K));
+            try (ArrowBuf hidden = a.buffer(2L * N * H);
+                    ArrowBuf idx = a.buffer(8L * N * K);
                     ArrowBuf w = a.buffer(4L * N * K)) {
                 // Allocations round their capacity up: a slice is exactly one bf16 value short of n × H.
                 ArrowBuf shortHidden = hidden.slice(0, 2L * N * H - 2);
-                assertMessage(IllegalArgumentException.class, () -> TokenBatch.fromBuffers(a, MemoryLocation.HOST,
-                        HiddenDtype.BF16, N, H, K, shortHidden, idx, w), "hidden buffer holds 62 bytes, needs 64");
+                assertMessage(
+                        IllegalArgumentException.class,
+                        () -> TokenBatch.fromBuffers(
+                                a, MemoryLocation.HOST, HiddenDtype.BF16, N, H, K, shortHidden, idx, w),
+                        "hidden buffer holds 62 bytes, needs 64");
             }
         }
     }
@@ -110,44 +148,59 @@ class TokenBatchBadInputTest {
         try (BufferAllocator a = new RootAllocator()) {
             try (VectorSchemaRoot root = handBuilt(a, goodColumns())) {
                 root.getVector(TokenBatchSchema.TOPK_IDX).setNull(2);
-                assertMessage(IllegalArgumentException.class, () -> TokenBatch.wrap(root),
-                        "topk_idx has 1 null rows");
+                assertMessage(IllegalArgumentException.class, () -> TokenBatch.wrap(root), "topk_idx has 1 null rows");
             }
             try (VectorSchemaRoot root = handBuilt(a, goodColumns())) {
                 items(root, TokenBatchSchema.TOPK_IDX).setNull(5);
-                assertMessage(IllegalArgumentException.class, () -> TokenBatch.wrap(root),
-                        "topk_idx has 1 null elements");
+                assertMessage(
+                        IllegalArgumentException.class, () -> TokenBatch.wrap(root), "topk_idx has 1 null elements");
             }
         }
     }
 
     @Test
     void nullsInTopkWeights() {
-        try (BufferAllocator a = new RootAllocator(); VectorSchemaRoot root = handBuilt(a, goodColumns())) {
+        try (BufferAllocator a = new RootAllocator();
+                VectorSchemaRoot root = handBuilt(a, goodColumns())) {
             items(root, TokenBatchSchema.TOPK_WEIGHTS).setNull(0);
             items(root, TokenBatchSchema.TOPK_WEIGHTS).setNull(N * K - 1);
-            assertMessage(IllegalArgumentException.class, () -> TokenBatch.wrap(root),
-                    "topk_weights has 2 null elements");
+            assertMessage(
+                    IllegalArgumentException.class, () -> TokenBatch.wrap(root), "topk_weights has 2 null elements");
         }
     }
 
     @Test
     void unknownHiddenDtype() {
-        try (BufferAllocator a = new RootAllocator(); VectorSchemaRoot root = handBuilt(a, List.of(
-                new Column(TokenBatchSchema.HIDDEN, INT32, H), new Column(TokenBatchSchema.TOPK_IDX, INT64, K),
-                new Column(TokenBatchSchema.TOPK_WEIGHTS, FLOAT32, K)))) {
-            assertMessage(IllegalArgumentException.class, () -> TokenBatch.wrap(root), "unknown hidden dtype",
+        try (BufferAllocator a = new RootAllocator();
+                VectorSchemaRoot root = handBuilt(
+                        a,
+                        List.of(
+                                new Column(TokenBatchSchema.HIDDEN, INT32, H),
+                                new Column(TokenBatchSchema.TOPK_IDX, INT64, K),
+                                new Column(TokenBatchSchema.TOPK_WEIGHTS, FLOAT32, K)))) {
+            assertMessage(
+                    IllegalArgumentException.class,
+                    () -> TokenBatch.wrap(root),
+                    "unknown hidden dtype",
                     "Int(32, true)");
         }
     }
 
     @Test
     void mismatchedKBetweenIdxAndWeights() {
-        try (BufferAllocator a = new RootAllocator(); VectorSchemaRoot root = handBuilt(a, List.of(
-                new Column(TokenBatchSchema.HIDDEN, FLOAT32, H), new Column(TokenBatchSchema.TOPK_IDX, INT64, K),
-                new Column(TokenBatchSchema.TOPK_WEIGHTS, FLOAT32, K + 1)))) {
-            assertMessage(IllegalArgumentException.class, () -> TokenBatch.wrap(root), "top-k mismatch",
-                    "topk_idx has k = 3", "topk_weights has k = 4");
+        try (BufferAllocator a = new RootAllocator();
+                VectorSchemaRoot root = handBuilt(
+                        a,
+                        List.of(
+                                new Column(TokenBatchSchema.HIDDEN, FLOAT32, H),
+                                new Column(TokenBatchSchema.TOPK_IDX, INT64, K),
+                                new Column(TokenBatchSchema.TOPK_WEIGHTS, FLOAT32, K + 1)))) {
+            assertMessage(
+                    IllegalArgumentException.class,
+                    () -> TokenBatch.wrap(root),
+                    "top-k mismatch",
+                    "topk_idx has k = 3",
+                    "topk_weights has k = 4");
         }
     }
 
@@ -161,11 +214,15 @@ class TokenBatchBadInputTest {
 
     @Test
     void wrongTopkIdxElementType() {
-        try (BufferAllocator a = new RootAllocator(); VectorSchemaRoot root = handBuilt(a, List.of(
-                new Column(TokenBatchSchema.HIDDEN, FLOAT32, H), new Column(TokenBatchSchema.TOPK_IDX, INT32, K),
-                new Column(TokenBatchSchema.TOPK_WEIGHTS, FLOAT32, K)))) {
-            assertMessage(IllegalArgumentException.class, () -> TokenBatch.wrap(root),
-                    "column 'topk_idx' must hold int64");
+        try (BufferAllocator a = new RootAllocator();
+                VectorSchemaRoot root = handBuilt(
+                        a,
+                        List.of(
+                                new Column(TokenBatchSchema.HIDDEN, FLOAT32, H),
+                                new Column(TokenBatchSchema.TOPK_IDX, INT32, K),
+                                new Column(TokenBatchSchema.TOPK_WEIGHTS, FLOAT32, K)))) {
+            assertMessage(
+                    IllegalArgumentException.class, () -> TokenBatch.wrap(root), "column 'topk_idx' must hold int64");
         }
     }
 

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.batch;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -61,7 +76,12 @@ class TokenBatchTest {
                 assertEquals(ref, back[i], 0f, "value " + i);
                 assertEquals(Float.floatToIntBits(ref) >>> 16, bits[i] & 0xFFFF);
             }
-            ArrowType element = b.root().getSchema().findField("hidden").getChildren().get(0).getType();
+            ArrowType element = b.root()
+                    .getSchema()
+                    .findField("hidden")
+                    .getChildren()
+                    .get(0)
+                    .getType();
             assertEquals(BFloat16Type.INSTANCE, element);
             FixedSizeListVector hv = (FixedSizeListVector) b.root().getVector("hidden");
             assertEquals(back[h + 1], ((List<?>) hv.getObject(1)).get(1));
@@ -84,10 +104,10 @@ class TokenBatchTest {
         int n = 5, h = 8, k = 2;
         float[] x = randomFloats(n * h);
         try (BufferAllocator a = new RootAllocator();
-                TokenBatch f32 = TokenBatch.fromFloats(a, HiddenDtype.FP32, h, x, k, randomIdx(n * k, 4),
-                        randomFloats(n * k));
-                TokenBatch f16 = TokenBatch.fromFloats(a, HiddenDtype.FP16, h, x, k, randomIdx(n * k, 4),
-                        randomFloats(n * k))) {
+                TokenBatch f32 =
+                        TokenBatch.fromFloats(a, HiddenDtype.FP32, h, x, k, randomIdx(n * k, 4), randomFloats(n * k));
+                TokenBatch f16 =
+                        TokenBatch.fromFloats(a, HiddenDtype.FP16, h, x, k, randomIdx(n * k, 4), randomFloats(n * k))) {
             assertArrayEquals(x, f32.hiddenAsFloats());
             assertEquals(HiddenDtype.FP16, f16.dtype());
             float[] half = f16.hiddenAsFloats();
@@ -101,8 +121,8 @@ class TokenBatchTest {
     void sliceRowsIsAZeroCopyView() {
         int n = 20, h = 16, k = 3;
         try (BufferAllocator a = new RootAllocator()) {
-            TokenBatch b = TokenBatch.fromFloats(a, HiddenDtype.BF16, h, randomFloats(n * h), k, randomIdx(n * k, 8),
-                    randomFloats(n * k));
+            TokenBatch b = TokenBatch.fromFloats(
+                    a, HiddenDtype.BF16, h, randomFloats(n * h), k, randomIdx(n * k, 8), randomFloats(n * k));
             try (TokenBatch view = b.sliceRows(a, 5, 9)) {
                 assertEquals(9, view.numTokens());
                 assertEquals(b.hiddenAddress() + 5 * b.hiddenRowBytes(), view.hiddenAddress());
@@ -116,8 +136,8 @@ class TokenBatchTest {
                 assertEquals(all[5 * k], view.topkIdx()[0], "view outlives its parent");
             }
             assertThrows(IndexOutOfBoundsException.class, () -> {
-                try (TokenBatch c = TokenBatch.fromFloats(a, HiddenDtype.BF16, h, randomFloats(n * h), k,
-                        randomIdx(n * k, 8), randomFloats(n * k))) {
+                try (TokenBatch c = TokenBatch.fromFloats(
+                        a, HiddenDtype.BF16, h, randomFloats(n * h), k, randomIdx(n * k, 8), randomFloats(n * k))) {
                     c.sliceRows(a, 15, 6);
                 }
             });
@@ -133,8 +153,8 @@ class TokenBatchTest {
             ArrowBuf h = ExternalMemory.wrap(a, fake, 4 * 8 * 2, frees::incrementAndGet);
             ArrowBuf idx = ExternalMemory.wrap(a, fake + 4096, 4 * 2 * 8, frees::incrementAndGet);
             ArrowBuf w = ExternalMemory.wrap(a, fake + 8192, 4 * 2 * 4, frees::incrementAndGet);
-            try (TokenBatch b = TokenBatch.fromBuffers(a, MemoryLocation.cuda(0), HiddenDtype.BF16, 4, 8, 2, h, idx,
-                    w)) {
+            try (TokenBatch b =
+                    TokenBatch.fromBuffers(a, MemoryLocation.cuda(0), HiddenDtype.BF16, 4, 8, 2, h, idx, w)) {
                 h.close();
                 idx.close();
                 w.close();
@@ -155,8 +175,8 @@ class TokenBatchTest {
     @Test
     void closedBatchThrows() {
         try (BufferAllocator a = new RootAllocator()) {
-            TokenBatch b = TokenBatch.fromFloats(a, HiddenDtype.BF16, 4, randomFloats(8), 1, new long[] {0, 1},
-                    new float[] {1, 1});
+            TokenBatch b = TokenBatch.fromFloats(
+                    a, HiddenDtype.BF16, 4, randomFloats(8), 1, new long[] {0, 1}, new float[] {1, 1});
             b.close();
             IllegalStateException e = assertThrows(IllegalStateException.class, b::topkIdx);
             assertTrue(e.getMessage().contains("closed"));

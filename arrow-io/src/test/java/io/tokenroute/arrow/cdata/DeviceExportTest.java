@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.cdata;
 
 import static io.tokenroute.arrow.cdata.CStructs.exportedBuffers;
@@ -9,12 +24,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.arrow.batch.ColumnViews;
-import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.memory.DeviceType;
 import io.tokenroute.arrow.memory.ExternalMemory;
 import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.util.List;
 import java.util.Random;
@@ -55,13 +70,26 @@ class DeviceExportTest {
         assertEquals(128, DeviceArrayView.SIZE);
         assertEquals(80, ArrowArrayView.SIZE);
         assertEquals(48, DeviceArrayView.STREAM_SIZE);
-        assertEquals(List.of(80, 88, 96, 104), List.of(DeviceArrayView.DEVICE_ID_OFFSET,
-                DeviceArrayView.DEVICE_TYPE_OFFSET, DeviceArrayView.SYNC_EVENT_OFFSET,
-                DeviceArrayView.RESERVED_OFFSET));
-        assertEquals(List.of(0, 8, 16, 24, 32, 40, 48, 56, 64, 72), List.of(ArrowArrayView.LENGTH_OFFSET,
-                ArrowArrayView.NULL_COUNT_OFFSET, ArrowArrayView.OFFSET_OFFSET, ArrowArrayView.N_BUFFERS_OFFSET,
-                ArrowArrayView.N_CHILDREN_OFFSET, ArrowArrayView.BUFFERS_OFFSET, ArrowArrayView.CHILDREN_OFFSET,
-                ArrowArrayView.DICTIONARY_OFFSET, ArrowArrayView.RELEASE_OFFSET, ArrowArrayView.PRIVATE_DATA_OFFSET));
+        assertEquals(
+                List.of(80, 88, 96, 104),
+                List.of(
+                        DeviceArrayView.DEVICE_ID_OFFSET,
+                        DeviceArrayView.DEVICE_TYPE_OFFSET,
+                        DeviceArrayView.SYNC_EVENT_OFFSET,
+                        DeviceArrayView.RESERVED_OFFSET));
+        assertEquals(
+                List.of(0, 8, 16, 24, 32, 40, 48, 56, 64, 72),
+                List.of(
+                        ArrowArrayView.LENGTH_OFFSET,
+                        ArrowArrayView.NULL_COUNT_OFFSET,
+                        ArrowArrayView.OFFSET_OFFSET,
+                        ArrowArrayView.N_BUFFERS_OFFSET,
+                        ArrowArrayView.N_CHILDREN_OFFSET,
+                        ArrowArrayView.BUFFERS_OFFSET,
+                        ArrowArrayView.CHILDREN_OFFSET,
+                        ArrowArrayView.DICTIONARY_OFFSET,
+                        ArrowArrayView.RELEASE_OFFSET,
+                        ArrowArrayView.PRIVATE_DATA_OFFSET));
     }
 
     @Test
@@ -154,12 +182,13 @@ class DeviceExportTest {
     @Test
     void aConsumerThatMovesTheStructReleasesFromItsCopy() {
         AtomicInteger frees = new AtomicInteger();
-        try (BufferAllocator a = new RootAllocator(); ArrowBuf consumerCopy = a.buffer(DeviceArrayView.SIZE)) {
+        try (BufferAllocator a = new RootAllocator();
+                ArrowBuf consumerCopy = a.buffer(DeviceArrayView.SIZE)) {
             try (TokenBatch batch = fakeCudaBatch(a, frees);
                     ExportedDeviceBatch exported = DeviceExport.export(a, batch, SYNC_EVENT)) {
                 // A C consumer's move: shallow copy, then mark the source released.
-                MemoryUtil.copyMemory(exported.deviceArrayAddress(), consumerCopy.memoryAddress(),
-                        DeviceArrayView.SIZE);
+                MemoryUtil.copyMemory(
+                        exported.deviceArrayAddress(), consumerCopy.memoryAddress(), DeviceArrayView.SIZE);
                 MemoryUtil.putLong(exported.deviceArrayAddress() + ArrowArrayView.RELEASE_OFFSET, 0);
             }
             assertEquals(0, frees.get(), "the producer's close left the moved array alone");
@@ -182,12 +211,14 @@ class DeviceExportTest {
                 assertEquals(-1, view.deviceId());
                 List<FieldVector> columns = batch.root().getFieldVectors();
                 for (int c = 0; c < columns.size(); c++) {
-                    assertEquals(sourceBuffers(columns.get(c)), exportedBuffers(view.array().child(c).address()),
+                    assertEquals(
+                            sourceBuffers(columns.get(c)),
+                            exportedBuffers(view.array().child(c).address()),
                             "validity and data addresses of " + columns.get(c).getName());
                 }
             }
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> DeviceExport.export(a, batch, SYNC_EVENT));
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> DeviceExport.export(a, batch, SYNC_EVENT));
             assertTrue(e.getMessage().contains("sync event"), e.getMessage());
         }
     }
@@ -199,12 +230,12 @@ class DeviceExportTest {
             try (ArrowBuf h = ExternalMemory.wrap(a, FAKE_HIDDEN, 4L * N * H, frees::incrementAndGet);
                     ArrowBuf idx = ExternalMemory.wrap(a, FAKE_IDX, 8L * N * K, frees::incrementAndGet);
                     ArrowBuf w = ExternalMemory.wrap(a, FAKE_WEIGHTS, 4L * N * K, frees::incrementAndGet);
-                    VectorSchemaRoot root = ColumnViews.load(TokenBatchSchema.schema(HiddenDtype.FP32, H, K), a, N,
-                            List.of(h, idx, w))) {
+                    VectorSchemaRoot root = ColumnViews.load(
+                            TokenBatchSchema.schema(HiddenDtype.FP32, H, K), a, N, List.of(h, idx, w))) {
                 // Validity bitmaps are host memory, so this write is safe; the data stays untouched.
                 root.getVector(TokenBatchSchema.TOPK_IDX).setNull(2);
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                        () -> DeviceExport.export(a, root, MemoryLocation.cuda(3), 0));
+                IllegalArgumentException e = assertThrows(
+                        IllegalArgumentException.class, () -> DeviceExport.export(a, root, MemoryLocation.cuda(3), 0));
                 assertTrue(e.getMessage().contains("topk_idx") && e.getMessage().contains("1 nulls"), e.getMessage());
             }
             assertEquals(3, frees.get(), "a refused export leaves no reference behind");

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.cdata;
 
 import static io.tokenroute.arrow.cdata.CStructs.LENGTH;
@@ -17,11 +32,11 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.memory.DeviceMemoryAccessException;
 import io.tokenroute.arrow.memory.ExternalMemory;
 import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -59,7 +74,10 @@ class HostExportTest {
                 long column = child(struct, c);
                 assertEquals(n, field(column, LENGTH));
                 assertEquals(0, field(column, NULL_COUNT));
-                assertEquals(sourceBuffers(columns.get(c)), exportedBuffers(column), columns.get(c).getName());
+                assertEquals(
+                        sourceBuffers(columns.get(c)),
+                        exportedBuffers(column),
+                        columns.get(c).getName());
             }
             assertEquals(batch.hiddenAddress(), buffer(child(child(struct, 0), 0), 1));
             assertEquals(batch.topkIdxAddress(), buffer(child(child(struct, 1), 0), 1));
@@ -74,8 +92,8 @@ class HostExportTest {
             for (HiddenDtype dtype : List.of(HiddenDtype.BF16, HiddenDtype.FP16, HiddenDtype.FP32)) {
                 try (TokenBatch source = RandomTokenBatches.batch(a, rng, dtype, 9, 24, 3);
                         ExportedBatch exported = HostExport.export(a, source);
-                        TokenBatch imported = HostExport.importBatch(a, exported.arrayAddress(),
-                                exported.schemaAddress())) {
+                        TokenBatch imported =
+                                HostExport.importBatch(a, exported.arrayAddress(), exported.schemaAddress())) {
                     assertTrue(exported.isArrayReleased(), "the importer moved the array out of the struct");
                     assertEquals(source.root().getSchema(), imported.root().getSchema(), "dtype tag survives");
                     assertEquals(dtype, imported.dtype());
@@ -106,11 +124,26 @@ class HostExportTest {
             }
             ExportedBatch exported;
             try (TokenBatch routing = TokenBatch.fromFloats(producer, HiddenDtype.FP32, h, x, k, idx, w);
-                    ArrowBuf hidden = ExternalMemory.wrap(producer, hostMemory.memoryAddress(), hostMemory.capacity(),
-                            frees::incrementAndGet)) {
-                TokenBatch batch = TokenBatch.fromBuffers(producer, MemoryLocation.HOST, HiddenDtype.FP32, n, h, k,
-                        hidden, routing.root().getVector("topk_idx").getChildrenFromFields().get(0).getDataBuffer(),
-                        routing.root().getVector("topk_weights").getChildrenFromFields().get(0).getDataBuffer());
+                    ArrowBuf hidden = ExternalMemory.wrap(
+                            producer, hostMemory.memoryAddress(), hostMemory.capacity(), frees::incrementAndGet)) {
+                TokenBatch batch = TokenBatch.fromBuffers(
+                        producer,
+                        MemoryLocation.HOST,
+                        HiddenDtype.FP32,
+                        n,
+                        h,
+                        k,
+                        hidden,
+                        routing.root()
+                                .getVector("topk_idx")
+                                .getChildrenFromFields()
+                                .get(0)
+                                .getDataBuffer(),
+                        routing.root()
+                                .getVector("topk_weights")
+                                .getChildrenFromFields()
+                                .get(0)
+                                .getDataBuffer());
                 exported = HostExport.export(producer, batch);
                 batch.close();
             }
@@ -138,14 +171,23 @@ class HostExportTest {
     @Test
     void closeReleasesAnArrayNoConsumerTookExactlyOnce() {
         AtomicInteger frees = new AtomicInteger();
-        try (BufferAllocator a = new RootAllocator(); ArrowBuf hostMemory = a.buffer(2L * 5 * 8)) {
+        try (BufferAllocator a = new RootAllocator();
+                ArrowBuf hostMemory = a.buffer(2L * 5 * 8)) {
             MemoryUtil.setMemory(hostMemory.memoryAddress(), hostMemory.capacity(), (byte) 0x41);
             ExportedBatch exported;
             try (TokenBatch routing = RandomTokenBatches.batch(a, rng, HiddenDtype.BF16, 5, 8, 2);
-                    ArrowBuf hidden = ExternalMemory.wrap(a, hostMemory.memoryAddress(), hostMemory.capacity(),
-                            frees::incrementAndGet);
-                    TokenBatch batch = TokenBatch.fromBuffers(a, MemoryLocation.HOST, HiddenDtype.BF16, 5, 8, 2,
-                            hidden, dataBuffer(routing, "topk_idx"), dataBuffer(routing, "topk_weights"))) {
+                    ArrowBuf hidden = ExternalMemory.wrap(
+                            a, hostMemory.memoryAddress(), hostMemory.capacity(), frees::incrementAndGet);
+                    TokenBatch batch = TokenBatch.fromBuffers(
+                            a,
+                            MemoryLocation.HOST,
+                            HiddenDtype.BF16,
+                            5,
+                            8,
+                            2,
+                            hidden,
+                            dataBuffer(routing, "topk_idx"),
+                            dataBuffer(routing, "topk_weights"))) {
                 exported = HostExport.export(a, batch);
             }
             assertEquals(0, frees.get());
@@ -174,8 +216,8 @@ class HostExportTest {
                     assertEquals(batch.hiddenAddress(), buffer(hiddenItems, 1));
                     assertEquals((long) batch.numTokens() * batch.hiddenSize(), field(hiddenItems, LENGTH));
                     assertEquals(0, field(hiddenItems, NULL_COUNT));
-                    assertEquals(0x3c3c, MemoryUtil.getShort(buffer(hiddenItems, 1)) & 0xFFFF,
-                            "the pattern, not zeros");
+                    assertEquals(
+                            0x3c3c, MemoryUtil.getShort(buffer(hiddenItems, 1)) & 0xFFFF, "the pattern, not zeros");
                 }
             }
         }
@@ -185,15 +227,15 @@ class HostExportTest {
     void deviceBatchesAreRefused() {
         try (BufferAllocator a = new RootAllocator()) {
             long fake = 0x7f10_0000_0000L;
-            try (ArrowBuf h = ExternalMemory.wrap(a, fake, 2 * 4 * 8, () -> { });
-                    ArrowBuf idx = ExternalMemory.wrap(a, fake + 4096, 8 * 4 * 2, () -> { });
-                    ArrowBuf w = ExternalMemory.wrap(a, fake + 8192, 4 * 4 * 2, () -> { });
-                    TokenBatch device = TokenBatch.fromBuffers(a, MemoryLocation.cuda(0), HiddenDtype.BF16, 4, 8, 2,
-                            h, idx, w)) {
-                DeviceMemoryAccessException e = assertThrows(DeviceMemoryAccessException.class,
-                        () -> HostExport.export(a, device));
-                assertTrue(e.getMessage().contains("cuda:0") && e.getMessage().contains("DeviceExport"),
-                        e.getMessage());
+            try (ArrowBuf h = ExternalMemory.wrap(a, fake, 2 * 4 * 8, () -> {});
+                    ArrowBuf idx = ExternalMemory.wrap(a, fake + 4096, 8 * 4 * 2, () -> {});
+                    ArrowBuf w = ExternalMemory.wrap(a, fake + 8192, 4 * 4 * 2, () -> {});
+                    TokenBatch device =
+                            TokenBatch.fromBuffers(a, MemoryLocation.cuda(0), HiddenDtype.BF16, 4, 8, 2, h, idx, w)) {
+                DeviceMemoryAccessException e =
+                        assertThrows(DeviceMemoryAccessException.class, () -> HostExport.export(a, device));
+                assertTrue(
+                        e.getMessage().contains("cuda:0") && e.getMessage().contains("DeviceExport"), e.getMessage());
             }
         }
     }
@@ -216,8 +258,8 @@ class HostExportTest {
             payload.setValueCount(3);
             VectorSchemaRoot gathered = new VectorSchemaRoot(List.of(rank, payload));
             try (ExportedBatch exported = HostExport.export(a, gathered);
-                    VectorSchemaRoot imported = HostExport.importRoot(a, exported.arrayAddress(),
-                            exported.schemaAddress())) {
+                    VectorSchemaRoot imported =
+                            HostExport.importRoot(a, exported.arrayAddress(), exported.schemaAddress())) {
                 assertEquals(0, field(child(exported.arrayAddress(), 0), NULL_COUNT));
                 assertEquals(1, field(child(exported.arrayAddress(), 1), NULL_COUNT), "masked rank's payload");
                 assertTrue(gathered.equals(imported), imported.contentToTSVString());
@@ -228,14 +270,16 @@ class HostExportTest {
 
     @Test
     void importRefusesAListWhoseChildIsShortInsteadOfZeroExtendingIt() {
-        try (BufferAllocator a = new RootAllocator(); TokenBatch batch = RandomTokenBatches.batch(a, rng,
-                HiddenDtype.FP32, 4, 8, 2)) {
+        try (BufferAllocator a = new RootAllocator();
+                TokenBatch batch = RandomTokenBatches.batch(a, rng, HiddenDtype.FP32, 4, 8, 2)) {
             // A producer's inconsistent array: 4 rows of H = 8 but only 31 hidden values.
             batch.root().getVector("hidden").getChildrenFromFields().get(0).setValueCount(31);
             try (ExportedBatch exported = HostExport.export(a, batch.root())) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                IllegalArgumentException e = assertThrows(
+                        IllegalArgumentException.class,
                         () -> HostExport.importBatch(a, exported.arrayAddress(), exported.schemaAddress()));
-                assertTrue(e.getMessage().contains("hidden holds 31 values for 4 rows of list size 8 (need 32)"),
+                assertTrue(
+                        e.getMessage().contains("hidden holds 31 values for 4 rows of list size 8 (need 32)"),
                         e.getMessage());
                 assertFalse(exported.isArrayReleased(), "a refused array stays with its owner");
             }

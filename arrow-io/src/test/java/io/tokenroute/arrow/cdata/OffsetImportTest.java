@@ -30,8 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -79,9 +79,10 @@ class OffsetImportTest {
         "BF16, 5, 0, 7", // a sliced StructArray: the struct at offset 5
         "FP32, 2, 3, 9",
         "FP16, 3, 0, 0",
-        "BF16, 0, 0, 40"})
-    void slicedTokenBatchImportsExactlyItsRowsWithoutCopying(HiddenDtype dtype, int structOffset, int columnOffset,
-            int rows) {
+        "BF16, 0, 0, 40"
+    })
+    void slicedTokenBatchImportsExactlyItsRowsWithoutCopying(
+            HiddenDtype dtype, int structOffset, int columnOffset, int rows) {
         int h = 24;
         int k = 3;
         float[] x = RandomTokenBatches.floats(rng, ROWS * h);
@@ -108,16 +109,21 @@ class OffsetImportTest {
                 assertEquals(rows, imported.numTokens());
                 assertEquals(dtype, imported.dtype());
                 if (rows > 0) {
-                    assertEquals(hiddenAddress + first * imported.hiddenRowBytes(), imported.hiddenAddress(),
+                    assertEquals(
+                            hiddenAddress + first * imported.hiddenRowBytes(),
+                            imported.hiddenAddress(),
                             "hidden is a view of the producer's rows from row " + first);
                     assertEquals(idxAddress + 8L * first * k, imported.topkIdxAddress());
                 }
-                assertArrayEquals(bits(Arrays.copyOfRange(stored, first * h, (first + rows) * h)),
+                assertArrayEquals(
+                        bits(Arrays.copyOfRange(stored, first * h, (first + rows) * h)),
                         bits(imported.hiddenAsFloats()));
                 assertArrayEquals(Arrays.copyOfRange(idx, first * k, (first + rows) * k), imported.topkIdx());
-                assertArrayEquals(bits(Arrays.copyOfRange(w, first * k, (first + rows) * k)),
-                        bits(imported.topkWeights()));
-                assertEquals(rows > 0, producer.getAllocatedMemory() > 0,
+                assertArrayEquals(
+                        bits(Arrays.copyOfRange(w, first * k, (first + rows) * k)), bits(imported.topkWeights()));
+                assertEquals(
+                        rows > 0,
+                        producer.getAllocatedMemory() > 0,
                         "the producer's buffers live while viewed (an empty slice views none)");
             }
             assertEquals(0, producer.getAllocatedMemory(), "closing the import released the producer's array");
@@ -179,7 +185,8 @@ class OffsetImportTest {
     void nullableColumnsKeepTheirValuesAndNullsAtAnyBit(int structOffset, int columnOffset, int elementOffset) {
         int rows = 17;
         int first = structOffset + columnOffset;
-        try (BufferAllocator a = new RootAllocator(); Nullables source = new Nullables(a, rng)) {
+        try (BufferAllocator a = new RootAllocator();
+                Nullables source = new Nullables(a, rng)) {
             long validityAddress = source.ints.getValidityBuffer().memoryAddress();
             try (ExportedBatch exported = HostExport.export(a, source.root)) {
                 long struct = exported.arrayAddress();
@@ -197,7 +204,8 @@ class OffsetImportTest {
                     assertEquals(rows, imported.getRowCount());
                     source.check(imported, first, rows, elementOffset);
                     if (first % 8 == 0) {
-                        assertEquals(validityAddress + first / 8,
+                        assertEquals(
+                                validityAddress + first / 8,
                                 imported.getVector("ints").getValidityBuffer().memoryAddress(),
                                 "a byte-aligned validity bitmap is viewed, not copied");
                     }
@@ -208,7 +216,8 @@ class OffsetImportTest {
 
     @Test
     void anUnalignedBitmapWithoutNullsIsDroppedNotCopied() {
-        try (BufferAllocator a = new RootAllocator(); IntVector v = new IntVector("v", a)) {
+        try (BufferAllocator a = new RootAllocator();
+                IntVector v = new IntVector("v", a)) {
             int[] values = new int[ROWS];
             v.allocateNew(ROWS);
             for (int i = 0; i < ROWS; i++) {
@@ -224,8 +233,8 @@ class OffsetImportTest {
                 set(column, OFFSET, 3);
                 set(column, LENGTH, 11);
                 slice(exported.arrayAddress(), 0, 11);
-                try (VectorSchemaRoot imported = HostExport.importRoot(a, exported.arrayAddress(),
-                        exported.schemaAddress())) {
+                try (VectorSchemaRoot imported =
+                        HostExport.importRoot(a, exported.arrayAddress(), exported.schemaAddress())) {
                     IntVector got = (IntVector) imported.getVector("v");
                     for (int i = 0; i < 11; i++) {
                         assertFalse(got.isNull(i));
@@ -247,12 +256,17 @@ class OffsetImportTest {
             assertEquals(0, field(items, NULL_COUNT), "a token batch exports null counts of 0");
             slice(exported.arrayAddress(), 16, 9);
             try (TokenBatch imported = HostExport.importBatch(a, exported.arrayAddress(), exported.schemaAddress())) {
-                FieldVector got = imported.root().getVector("hidden").getChildrenFromFields().get(0);
-                assertEquals(bitmap + 16 * 8 / 8, got.getValidityBuffer().memoryAddress(),
+                FieldVector got = imported.root()
+                        .getVector("hidden")
+                        .getChildrenFromFields()
+                        .get(0);
+                assertEquals(
+                        bitmap + 16 * 8 / 8,
+                        got.getValidityBuffer().memoryAddress(),
                         "rows from 16 on: the producer's bitmap from byte 16");
                 assertEquals(0, got.getNullCount());
-                assertArrayEquals(Arrays.copyOfRange(source.hiddenBf16Bits(), 16 * 8, 25 * 8),
-                        imported.hiddenBf16Bits());
+                assertArrayEquals(
+                        Arrays.copyOfRange(source.hiddenBf16Bits(), 16 * 8, 25 * 8), imported.hiddenBf16Bits());
             }
         }
     }
@@ -267,9 +281,10 @@ class OffsetImportTest {
             long struct = exported.arrayAddress();
             slice(struct, 4, 6);
             set(child(child(struct, 0), 0), LENGTH, 10 * 8 - 1);
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> HostExport.importBatch(a, struct, exported.schemaAddress()));
-            assertEquals("hidden holds 79 values for 6 rows of list size 8 (need 80: the rows start at row 4)",
+            IllegalArgumentException e = assertThrows(
+                    IllegalArgumentException.class, () -> HostExport.importBatch(a, struct, exported.schemaAddress()));
+            assertEquals(
+                    "hidden holds 79 values for 6 rows of list size 8 (need 80: the rows start at row 4)",
                     e.getMessage());
             assertFalse(exported.isArrayReleased(), "nothing was taken");
         }
@@ -281,9 +296,11 @@ class OffsetImportTest {
                 TokenBatch batch = RandomTokenBatches.batch(a, rng, HiddenDtype.FP32, 10, 4, 2);
                 ExportedBatch exported = HostExport.export(a, batch)) {
             slice(exported.arrayAddress(), 6, 5);
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            IllegalArgumentException e = assertThrows(
+                    IllegalArgumentException.class,
                     () -> HostExport.importBatch(a, exported.arrayAddress(), exported.schemaAddress()));
-            assertTrue(e.getMessage().contains("column 'hidden' holds 10 elements, its parent's rows need 11"),
+            assertTrue(
+                    e.getMessage().contains("column 'hidden' holds 10 elements, its parent's rows need 11"),
                     e.getMessage());
             assertFalse(exported.isArrayReleased());
         }
@@ -299,7 +316,8 @@ class OffsetImportTest {
                 v.set(i, i + 1);
             }
             v.setValueCount(ROWS);
-            try (ArrowArray array = ArrowArray.allocateNew(a); ArrowSchema schema = ArrowSchema.allocateNew(a)) {
+            try (ArrowArray array = ArrowArray.allocateNew(a);
+                    ArrowSchema schema = ArrowSchema.allocateNew(a)) {
                 Data.exportVectorSchemaRoot(a, new VectorSchemaRoot(List.<FieldVector>of(v)), null, array, schema);
                 // Rows 0..39 valid except row 9; the slice [8, 12) contains it.
                 rowsValid.clear(9);
@@ -308,7 +326,8 @@ class OffsetImportTest {
                 MemoryUtil.putLong(pointers, rowsValid.address());
                 set(array.memoryAddress(), NULL_COUNT, -1);
                 slice(array.memoryAddress(), 8, 4);
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                IllegalArgumentException e = assertThrows(
+                        IllegalArgumentException.class,
                         () -> HostExport.importRoot(a, array.memoryAddress(), schema.memoryAddress()));
                 assertTrue(e.getMessage().contains("1 null rows"), e.getMessage());
                 MemoryUtil.putLong(pointers, original);
@@ -332,13 +351,17 @@ class OffsetImportTest {
             }
             union.setValueCount(10);
             VectorSchemaRoot root = new VectorSchemaRoot(List.<FieldVector>of(union));
-            try (ArrowArray array = ArrowArray.allocateNew(a); ArrowSchema schema = ArrowSchema.allocateNew(a)) {
+            try (ArrowArray array = ArrowArray.allocateNew(a);
+                    ArrowSchema schema = ArrowSchema.allocateNew(a)) {
                 Data.exportVectorSchemaRoot(a, root, null, array, schema);
                 set(child(array.memoryAddress(), 0), OFFSET, 2);
                 set(child(array.memoryAddress(), 0), LENGTH, 8);
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                IllegalArgumentException e = assertThrows(
+                        IllegalArgumentException.class,
                         () -> HostExport.importRoot(a, array.memoryAddress(), schema.memoryAddress()));
-                assertTrue(e.getMessage().contains("has offset 2") && e.getMessage().contains("'mixed'"),
+                assertTrue(
+                        e.getMessage().contains("has offset 2")
+                                && e.getMessage().contains("'mixed'"),
                         e.getMessage());
                 assertFalse(field(array.memoryAddress(), CStructs.RELEASE) == 0, "left to its owner");
                 array.release();
@@ -353,8 +376,14 @@ class OffsetImportTest {
         try (BufferAllocator a = new RootAllocator();
                 BufferAllocator producer = a.newChildAllocator("producer", 0, Long.MAX_VALUE)) {
             float[] x = RandomTokenBatches.floats(rng, ROWS * 8);
-            TokenBatch source = TokenBatch.fromFloats(producer, HiddenDtype.FP32, 8, x, 1,
-                    RandomTokenBatches.idx(rng, ROWS, 64), RandomTokenBatches.weights(rng, ROWS));
+            TokenBatch source = TokenBatch.fromFloats(
+                    producer,
+                    HiddenDtype.FP32,
+                    8,
+                    x,
+                    1,
+                    RandomTokenBatches.idx(rng, ROWS, 64),
+                    RandomTokenBatches.weights(rng, ROWS));
             ExportedBatch exported = HostExport.export(producer, source);
             source.close();
             slice(exported.arrayAddress(), 10, 20);
@@ -447,6 +476,7 @@ class OffsetImportTest {
         final byte[][] payloadValues = new byte[ROWS][];
         /** Per row the list's elements, {@code null} for a null list; element values {@code null} for nulls. */
         final List<List<Long>> listValues = new ArrayList<>();
+
         final List<Long> listElements = new ArrayList<>();
         final int[] listStarts = new int[ROWS + 1];
 
@@ -544,8 +574,8 @@ class OffsetImportTest {
                 for (int j = start; j < end; j++) {
                     // The list's offsets index its elements array, which now starts elementOffset further in.
                     int sourceElement = listStarts[s] + (j - start) + elementOffset;
-                    assertEquals(listElements.get(sourceElement), elements.getObject(j),
-                            where + ", element " + (j - start));
+                    assertEquals(
+                            listElements.get(sourceElement), elements.getObject(j), where + ", element " + (j - start));
                 }
             }
             assertEquals(nulls, i.getNullCount());

@@ -20,8 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.io.IOException;
 import java.nio.ByteBuffer;

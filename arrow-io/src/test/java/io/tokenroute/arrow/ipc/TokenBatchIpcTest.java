@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.ipc;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -6,12 +21,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.memory.DeviceMemoryAccessException;
 import io.tokenroute.arrow.memory.ExternalMemory;
 import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.types.BFloat16Type;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.io.ByteArrayInputStream;
@@ -114,23 +129,27 @@ class TokenBatchIpcTest {
             // n × 8 values. Arrow Java's loader would trim the child to n × 4, so its length is set back by hand.
             try (VectorSchemaRoot staging = VectorSchemaRoot.create(h4.root().getSchema(), a);
                     FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                    ArrowFileWriter writer = new ArrowFileWriter(staging,
-                            new DictionaryProvider.MapDictionaryProvider(), channel)) {
+                    ArrowFileWriter writer =
+                            new ArrowFileWriter(staging, new DictionaryProvider.MapDictionaryProvider(), channel)) {
                 writer.start();
                 for (TokenBatch b : List.of(h4, h8)) {
                     try (ArrowRecordBatch record = new VectorUnloader(b.root()).getRecordBatch()) {
                         new VectorLoader(staging).load(record);
                     }
-                    staging.getVector(TokenBatchSchema.HIDDEN).getChildrenFromFields().get(0)
+                    staging.getVector(TokenBatchSchema.HIDDEN)
+                            .getChildrenFromFields()
+                            .get(0)
                             .setValueCount(b.numTokens() * b.hiddenSize());
                     writer.writeBatch();
                 }
                 writer.end();
             }
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> TokenBatchIpc.readFile(a, file));
-            assertTrue(e.getMessage().startsWith("IPC batch 1: hidden holds 24 values for 3 rows of list size 4"
-                    + " (need 12)"), e.getMessage());
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> TokenBatchIpc.readFile(a, file));
+            assertTrue(
+                    e.getMessage()
+                            .startsWith("IPC batch 1: hidden holds 24 values for 3 rows of list size 4" + " (need 12)"),
+                    e.getMessage());
         }
     }
 
@@ -139,7 +158,8 @@ class TokenBatchIpcTest {
         try (BufferAllocator a = new RootAllocator();
                 TokenBatch h4 = RandomTokenBatches.batch(a, rng, HiddenDtype.BF16, 3, 4, 2);
                 TokenBatch h8 = RandomTokenBatches.batch(a, rng, HiddenDtype.BF16, 3, 8, 2)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            IllegalArgumentException e = assertThrows(
+                    IllegalArgumentException.class,
                     () -> TokenBatchIpc.writeFile(a, List.of(h4, h8), dir.resolve("never.arrow")));
             assertTrue(e.getMessage().contains("batch 1 has dtype BF16, H = 8"), e.getMessage());
         }
@@ -148,7 +168,8 @@ class TokenBatchIpcTest {
     @Test
     void aFileThatIsNotTokenBatchesIsRejected() throws IOException {
         Path file = dir.resolve("ints.arrow");
-        try (BufferAllocator a = new RootAllocator(); IntVector ranks = new IntVector("rank", a)) {
+        try (BufferAllocator a = new RootAllocator();
+                IntVector ranks = new IntVector("rank", a)) {
             ranks.allocateNew(2);
             ranks.set(0, 5);
             ranks.set(1, 6);
@@ -161,8 +182,8 @@ class TokenBatchIpcTest {
                 writer.writeBatch();
                 writer.end();
             }
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> TokenBatchIpc.readFile(a, file));
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> TokenBatchIpc.readFile(a, file));
             assertTrue(e.getMessage().contains("no column 'hidden'"), e.getMessage());
         }
     }
@@ -171,16 +192,20 @@ class TokenBatchIpcTest {
     void deviceBatchesAreNotWritten() {
         long fake = 0x7f40_0000_0000L;
         try (BufferAllocator a = new RootAllocator();
-                ArrowBuf h = ExternalMemory.wrap(a, fake, 2L * 4 * 8, () -> { });
-                ArrowBuf idx = ExternalMemory.wrap(a, fake + 4096, 8L * 4 * 2, () -> { });
-                ArrowBuf w = ExternalMemory.wrap(a, fake + 8192, 4L * 4 * 2, () -> { });
-                TokenBatch device = TokenBatch.fromBuffers(a, MemoryLocation.cuda(0), HiddenDtype.BF16, 4, 8, 2, h, idx,
-                        w)) {
-            DeviceMemoryAccessException file = assertThrows(DeviceMemoryAccessException.class,
+                ArrowBuf h = ExternalMemory.wrap(a, fake, 2L * 4 * 8, () -> {});
+                ArrowBuf idx = ExternalMemory.wrap(a, fake + 4096, 8L * 4 * 2, () -> {});
+                ArrowBuf w = ExternalMemory.wrap(a, fake + 8192, 4L * 4 * 2, () -> {});
+                TokenBatch device =
+                        TokenBatch.fromBuffers(a, MemoryLocation.cuda(0), HiddenDtype.BF16, 4, 8, 2, h, idx, w)) {
+            DeviceMemoryAccessException file = assertThrows(
+                    DeviceMemoryAccessException.class,
                     () -> TokenBatchIpc.writeFile(a, List.of(device), dir.resolve("device.arrow")));
-            assertTrue(file.getMessage().contains("writeFile of batch 0") && file.getMessage().contains("cuda:0"),
+            assertTrue(
+                    file.getMessage().contains("writeFile of batch 0")
+                            && file.getMessage().contains("cuda:0"),
                     file.getMessage());
-            DeviceMemoryAccessException stream = assertThrows(DeviceMemoryAccessException.class,
+            DeviceMemoryAccessException stream = assertThrows(
+                    DeviceMemoryAccessException.class,
                     () -> TokenBatchIpc.writeStream(a, List.of(device), new ByteArrayOutputStream()));
             assertTrue(stream.getMessage().contains("cuda:0"), stream.getMessage());
         }
@@ -195,8 +220,14 @@ class TokenBatchIpcTest {
             assertEquals(e.dtype(), r.dtype());
             assertEquals(e.numTokens(), r.numTokens());
             if (e.dtype() == HiddenDtype.BF16) {
-                assertEquals(BFloat16Type.INSTANCE,
-                        r.root().getSchema().findField(TokenBatchSchema.HIDDEN).getChildren().get(0).getType());
+                assertEquals(
+                        BFloat16Type.INSTANCE,
+                        r.root()
+                                .getSchema()
+                                .findField(TokenBatchSchema.HIDDEN)
+                                .getChildren()
+                                .get(0)
+                                .getType());
                 assertArrayEquals(e.hiddenBf16Bits(), r.hiddenBf16Bits(), "batch " + b);
             } else {
                 assertArrayEquals(rawBits(e.hiddenAsFloats()), rawBits(r.hiddenAsFloats()), "batch " + b);

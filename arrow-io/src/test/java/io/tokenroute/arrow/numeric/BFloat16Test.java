@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.numeric;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -48,7 +63,9 @@ class BFloat16Test {
         short actual = BFloat16.fromFloat(f);
         if (Float.isNaN(f)) {
             int a = actual & 0xFFFF;
-            assertTrue((a & 0x7F80) == 0x7F80 && (a & 0x7F) != 0, () -> "NaN stays NaN for 0x" + Integer.toHexString(bits));
+            assertTrue(
+                    (a & 0x7F80) == 0x7F80 && (a & 0x7F) != 0,
+                    () -> "NaN stays NaN for 0x" + Integer.toHexString(bits));
             assertEquals(bits >>> 31, a >>> 15, () -> "NaN sign for 0x" + Integer.toHexString(bits));
             assertEquals(0x40, a & 0x40, () -> "quiet bit for 0x" + Integer.toHexString(bits));
         } else if (Float.isInfinite(f)) {
@@ -78,13 +95,43 @@ class BFloat16Test {
     @Test
     void narrowingEdgeValues() {
         int[] patterns = {
-            0x0000_0000, 0x8000_0000, 0x7F80_0000, 0xFF80_0000,
-            0x7FC0_0000, 0xFFC0_0000, 0x7F80_0001, 0xFF80_0001, 0x7FFF_FFFF, 0xFFFF_FFFF, 0x7F81_0000, 0x7FBF_FFFF,
-            0x7F7F_FFFF, 0xFF7F_FFFF, 0x7F7F_8000, 0x7F7F_7FFF, 0x7F7E_8000, 0x7F7F_8001,
-            0x0080_0000, 0x8080_0000, 0x0000_0001, 0x8000_0001, 0x0000_8000, 0x0001_8000, 0x0000_8001, 0x007F_FFFF,
-            0x007F_8000, 0x3F80_8000, 0x3F81_8000, 0xBF80_8000, 0xBF81_8000, 0x3F80_8001, 0x3F80_7FFF,
-            Float.floatToRawIntBits(Math.nextUp(1f)), Float.floatToRawIntBits(Math.nextDown(1f)),
-            Float.floatToRawIntBits(-Math.nextUp(1f)), Float.floatToRawIntBits(3.4e38f),
+            0x0000_0000,
+            0x8000_0000,
+            0x7F80_0000,
+            0xFF80_0000,
+            0x7FC0_0000,
+            0xFFC0_0000,
+            0x7F80_0001,
+            0xFF80_0001,
+            0x7FFF_FFFF,
+            0xFFFF_FFFF,
+            0x7F81_0000,
+            0x7FBF_FFFF,
+            0x7F7F_FFFF,
+            0xFF7F_FFFF,
+            0x7F7F_8000,
+            0x7F7F_7FFF,
+            0x7F7E_8000,
+            0x7F7F_8001,
+            0x0080_0000,
+            0x8080_0000,
+            0x0000_0001,
+            0x8000_0001,
+            0x0000_8000,
+            0x0001_8000,
+            0x0000_8001,
+            0x007F_FFFF,
+            0x007F_8000,
+            0x3F80_8000,
+            0x3F81_8000,
+            0xBF80_8000,
+            0xBF81_8000,
+            0x3F80_8001,
+            0x3F80_7FFF,
+            Float.floatToRawIntBits(Math.nextUp(1f)),
+            Float.floatToRawIntBits(Math.nextDown(1f)),
+            Float.floatToRawIntBits(-Math.nextUp(1f)),
+            Float.floatToRawIntBits(3.4e38f),
         };
         for (int bits : patterns) {
             assertNarrowing(Float.intBitsToFloat(bits));
@@ -165,7 +212,8 @@ class BFloat16Test {
         float[] wide = new float[n + 2];
         BFloat16.toFloats(narrow, 3, wide, 2, n);
         for (int i = 0; i < n; i++) {
-            assertEquals(Float.floatToRawIntBits(BFloat16.toFloat(narrow[3 + i])), Float.floatToRawIntBits(wide[2 + i]));
+            assertEquals(
+                    Float.floatToRawIntBits(BFloat16.toFloat(narrow[3 + i])), Float.floatToRawIntBits(wide[2 + i]));
         }
     }
 
@@ -182,7 +230,8 @@ class BFloat16Test {
                 float[] back = new float[n + 1];
                 BFloat16.toFloats(buf.memoryAddress(), back, 1, n);
                 for (int i = 0; i < n; i++) {
-                    assertEquals(Float.floatToRawIntBits(BFloat16.toFloat(buf.getShort(2L * i))),
+                    assertEquals(
+                            Float.floatToRawIntBits(BFloat16.toFloat(buf.getShort(2L * i))),
                             Float.floatToRawIntBits(back[1 + i]));
                 }
                 buf.setByte(0, 0x80);

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.numeric;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -16,8 +31,7 @@ class Fp8QuantizerTest {
     private static final int[] HIDDEN_SIZES = {128, 512, 7168};
 
     /** Scales and codes of one row, computed by the reference. */
-    private record Quantized(byte[] q, float[] scaleInv) {
-    }
+    private record Quantized(byte[] q, float[] scaleInv) {}
 
     private static float bf16(short bits) {
         return Float.intBitsToFloat((bits & 0xFFFF) << 16);
@@ -238,8 +252,8 @@ class Fp8QuantizerTest {
             for (int hidden : HIDDEN_SIZES) {
                 int groups = hidden / 128;
                 try (ArrowBuf src = allocator.buffer(2L * hidden);
-                     ArrowBuf q = allocator.buffer(hidden);
-                     ArrowBuf scales = allocator.buffer(4L * groups)) {
+                        ArrowBuf q = allocator.buffer(hidden);
+                        ArrowBuf scales = allocator.buffer(4L * groups)) {
                     for (int r = 0; r < 5; r++) {
                         short[] row = randomRow(rnd, hidden);
                         row[1] = (short) 0x7FC0;
@@ -247,14 +261,15 @@ class Fp8QuantizerTest {
                             src.setShort(2L * i, row[i]);
                         }
                         for (boolean roundScale : new boolean[] {false, true}) {
-                            Fp8Quantizer.quantizeRowBf16(src.memoryAddress(), hidden, roundScale,
-                                    q.memoryAddress(), scales.memoryAddress());
+                            Fp8Quantizer.quantizeRowBf16(
+                                    src.memoryAddress(), hidden, roundScale, q.memoryAddress(), scales.memoryAddress());
                             Quantized expected = quantize(row, roundScale);
                             byte[] gotQ = new byte[hidden];
                             q.getBytes(0, gotQ);
                             assertArrayEquals(expected.q(), gotQ);
                             for (int g = 0; g < groups; g++) {
-                                assertEquals(Float.floatToRawIntBits(expected.scaleInv()[g]),
+                                assertEquals(
+                                        Float.floatToRawIntBits(expected.scaleInv()[g]),
                                         Float.floatToRawIntBits(scales.getFloat(4L * g)));
                             }
                         }
@@ -297,25 +312,31 @@ class Fp8QuantizerTest {
     @Test
     void quantizeRejectsBadHiddenSizeNamingTheValue() {
         short[] row = new short[256];
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
                 () -> Fp8Quantizer.quantizeRowBf16(row, 0, 200, false, new byte[256], 0, new float[2], 0));
         assertTrue(e.getMessage().contains("200"), e.getMessage());
-        IllegalArgumentException onAddress = assertThrows(IllegalArgumentException.class,
-                () -> Fp8Quantizer.quantizeRowBf16(0L, 130, true, 0L, 0L));
+        IllegalArgumentException onAddress =
+                assertThrows(IllegalArgumentException.class, () -> Fp8Quantizer.quantizeRowBf16(0L, 130, true, 0L, 0L));
         assertTrue(onAddress.getMessage().contains("130"), onAddress.getMessage());
     }
 
     @Test
     void quantizeRejectsArraysTooShort() {
-        assertThrows(IndexOutOfBoundsException.class,
+        assertThrows(
+                IndexOutOfBoundsException.class,
                 () -> Fp8Quantizer.quantizeRowBf16(new short[127], 0, 128, false, new byte[128], 0, new float[1], 0));
-        assertThrows(IndexOutOfBoundsException.class,
+        assertThrows(
+                IndexOutOfBoundsException.class,
                 () -> Fp8Quantizer.quantizeRowBf16(new short[256], 129, 128, false, new byte[128], 0, new float[1], 0));
-        assertThrows(IndexOutOfBoundsException.class,
+        assertThrows(
+                IndexOutOfBoundsException.class,
                 () -> Fp8Quantizer.quantizeRowBf16(new short[256], 0, 256, false, new byte[255], 0, new float[2], 0));
-        assertThrows(IndexOutOfBoundsException.class,
+        assertThrows(
+                IndexOutOfBoundsException.class,
                 () -> Fp8Quantizer.quantizeRowBf16(new short[256], 0, 256, false, new byte[256], 0, new float[2], 1));
-        assertThrows(IndexOutOfBoundsException.class,
+        assertThrows(
+                IndexOutOfBoundsException.class,
                 () -> Fp8Quantizer.quantizeRowBf16(new short[256], -1, 128, false, new byte[256], 0, new float[2], 0));
     }
 }

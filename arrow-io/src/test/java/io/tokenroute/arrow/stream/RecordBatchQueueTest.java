@@ -22,12 +22,12 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.cdata.ExportedStream;
 import io.tokenroute.arrow.cdata.HostExport;
 import io.tokenroute.arrow.ipc.IpcStreams;
+import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -74,7 +74,9 @@ class RecordBatchQueueTest {
         List<Step> out = new ArrayList<>();
         for (int s = 0; s < count; s++) {
             int n = 1 + rng.nextInt(9);
-            out.add(new Step(RandomTokenBatches.floats(rng, n * H), RandomTokenBatches.idx(rng, n * K, 32),
+            out.add(new Step(
+                    RandomTokenBatches.floats(rng, n * H),
+                    RandomTokenBatches.idx(rng, n * K, 32),
                     RandomTokenBatches.weights(rng, n * K)));
         }
         return out;
@@ -98,8 +100,8 @@ class RecordBatchQueueTest {
                 Future<?> produced = producer.submit(() -> {
                     for (Step step : steps) {
                         // One batch object, overwritten per step, as routing results are.
-                        try (TokenBatch reused = TokenBatch.fromFloats(a, HiddenDtype.FP32, H, step.x(), K, step.idx(),
-                                step.w())) {
+                        try (TokenBatch reused =
+                                TokenBatch.fromFloats(a, HiddenDtype.FP32, H, step.x(), K, step.idx(), step.w())) {
                             queue.putCopy(reused.root());
                         }
                     }
@@ -203,7 +205,8 @@ class RecordBatchQueueTest {
         List<Step> steps = steps(3);
         try (BufferAllocator a = new RootAllocator()) {
             RecordBatchQueue queue = new RecordBatchQueue(a, schema(), 4);
-            try (TokenBatch b = batch(a, steps.get(0)); TokenBatch c = batch(a, steps.get(1))) {
+            try (TokenBatch b = batch(a, steps.get(0));
+                    TokenBatch c = batch(a, steps.get(1))) {
                 queue.put(b.root());
                 queue.putCopy(c.root());
             }
@@ -234,7 +237,8 @@ class RecordBatchQueueTest {
         Step step = steps(1).get(0);
         try (BufferAllocator a = new RootAllocator()) {
             RecordBatchQueue queue = new RecordBatchQueue(a, schema(), 2);
-            try (TokenBatch b = batch(a, step); VectorSchemaRoot slice = b.root().slice(0, step.rows())) {
+            try (TokenBatch b = batch(a, step);
+                    VectorSchemaRoot slice = b.root().slice(0, step.rows())) {
                 queue.put(slice);
             }
             queue.finish();
@@ -284,7 +288,8 @@ class RecordBatchQueueTest {
             failing.close();
             byte[] cut = partial.toByteArray();
             assertTrue(cut.length > 8, "schema and the first batch were written");
-            assertNotEquals(Arrays.toString(END_OF_STREAM),
+            assertNotEquals(
+                    Arrays.toString(END_OF_STREAM),
                     Arrays.toString(Arrays.copyOfRange(cut, cut.length - 8, cut.length)),
                     "an incomplete stream does not end like a complete one");
             assertEquals(0, a.getAllocatedMemory());
@@ -315,7 +320,8 @@ class RecordBatchQueueTest {
             assertArrayEquals(step.idx(), view.topkIdx());
             assertArrayEquals(step.w(), view.topkWeights());
         }
-        assertEquals(step.rows() * H, ((FixedSizeListVector) root.getVector("hidden")).getDataVector()
-                .getValueCount());
+        assertEquals(
+                step.rows() * H,
+                ((FixedSizeListVector) root.getVector("hidden")).getDataVector().getValueCount());
     }
 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.arrow.testkit;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -10,8 +25,7 @@ import org.apache.arrow.memory.util.MemoryUtil;
 
 /** Random, never-zero token batch contents for tests in every package. */
 public final class RandomTokenBatches {
-    private RandomTokenBatches() {
-    }
+    private RandomTokenBatches() {}
 
     /** Gaussian values scaled by 3, with exact zeros replaced. */
     public static float[] floats(Random rng, int count) {
@@ -42,10 +56,16 @@ public final class RandomTokenBatches {
     }
 
     /** A random host batch of {@code n} tokens. */
-    public static TokenBatch batch(BufferAllocator allocator, Random rng, HiddenDtype dtype, int n, int hidden,
-            int topK) {
-        return TokenBatch.fromFloats(allocator, dtype, hidden, floats(rng, n * hidden), topK,
-                idx(rng, n * topK, 64), weights(rng, n * topK));
+    public static TokenBatch batch(
+            BufferAllocator allocator, Random rng, HiddenDtype dtype, int n, int hidden, int topK) {
+        return TokenBatch.fromFloats(
+                allocator,
+                dtype,
+                hidden,
+                floats(rng, n * hidden),
+                topK,
+                idx(rng, n * topK, 64),
+                weights(rng, n * topK));
     }
 
     /**
@@ -62,8 +82,7 @@ public final class RandomTokenBatches {
             MemoryUtil.setMemory(h.memoryAddress(), h.capacity(), (byte) 0x3c);
             MemoryUtil.setMemory(idx.memoryAddress(), idx.capacity(), (byte) 0x01);
             MemoryUtil.setMemory(w.memoryAddress(), w.capacity(), (byte) 0x3e);
-            return TokenBatch.fromBuffers(allocator, MemoryLocation.HOST, HiddenDtype.BF16, n, hidden, topK, h, idx,
-                    w);
+            return TokenBatch.fromBuffers(allocator, MemoryLocation.HOST, HiddenDtype.BF16, n, hidden, topK, h, idx, w);
         }
     }
 }

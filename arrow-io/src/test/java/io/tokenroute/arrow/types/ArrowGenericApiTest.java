@@ -204,7 +204,8 @@ class ArrowGenericApiTest {
             if (values instanceof TagVector<?>) {
                 try (Batch other = new Batch(dtype == Dtype.BF16 ? Dtype.FP16 : Dtype.BF16);
                         FieldVector target = values.getField().createVector(allocator)) {
-                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    IllegalArgumentException e = assertThrows(
+                            IllegalArgumentException.class,
                             () -> target.copyFromSafe(0, 0, other.root.getVector("values")));
                     assertTrue(e.getMessage().contains(dtype.type.toString()), e.getMessage());
                 }
@@ -217,10 +218,13 @@ class ArrowGenericApiTest {
     @ParameterizedTest
     @EnumSource(Dtype.class)
     void vectorSchemaRootSliceKeepsTypesAndRows(Dtype dtype) {
-        try (Batch batch = new Batch(dtype); VectorSchemaRoot slice = batch.root.slice(5, 7)) {
+        try (Batch batch = new Batch(dtype);
+                VectorSchemaRoot slice = batch.root.slice(5, 7)) {
             assertEquals(7, slice.getRowCount());
             assertEquals(dtype.type, slice.getVector("values").getField().getType());
-            assertEquals(dtype.type, slice.getVector("hidden").getField().getChildren().get(0).getType());
+            assertEquals(
+                    dtype.type,
+                    slice.getVector("hidden").getField().getChildren().get(0).getType());
             batch.check(slice, 5, 7);
         }
     }
@@ -228,11 +232,13 @@ class ArrowGenericApiTest {
     @ParameterizedTest
     @EnumSource(Dtype.class)
     void vectorSchemaRootAppenderConcatenates(Dtype dtype) {
-        try (Batch first = new Batch(dtype); Batch second = new Batch(dtype);
+        try (Batch first = new Batch(dtype);
+                Batch second = new Batch(dtype);
                 VectorSchemaRoot both = VectorSchemaRoot.create(dtype.schema(), allocator)) {
             VectorSchemaRootAppender.append(both, first.root, second.root);
             assertEquals(2 * ROWS, both.getRowCount());
-            try (VectorSchemaRoot head = both.slice(0, ROWS); VectorSchemaRoot tail = both.slice(ROWS, ROWS)) {
+            try (VectorSchemaRoot head = both.slice(0, ROWS);
+                    VectorSchemaRoot tail = both.slice(ROWS, ROWS)) {
                 first.check(head, 0, ROWS);
                 second.check(tail, 0, ROWS);
             }
@@ -242,8 +248,9 @@ class ArrowGenericApiTest {
     @ParameterizedTest
     @EnumSource(Dtype.class)
     void equalityVisitorsCompareTypesAndValues(Dtype dtype) {
-        try (Batch batch = new Batch(dtype); VectorSchemaRoot copy = VectorSchemaRoot.create(dtype.schema(),
-                allocator); Batch other = new Batch(dtype == Dtype.FP32 ? Dtype.BF16 : Dtype.FP32)) {
+        try (Batch batch = new Batch(dtype);
+                VectorSchemaRoot copy = VectorSchemaRoot.create(dtype.schema(), allocator);
+                Batch other = new Batch(dtype == Dtype.FP32 ? Dtype.BF16 : Dtype.FP32)) {
             VectorSchemaRootAppender.append(copy, batch.root);
             for (String column : List.of("hidden", "values")) {
                 FieldVector a = batch.root.getVector(column);
@@ -286,8 +293,8 @@ class ArrowGenericApiTest {
     void ipcFileAndStreamRoundTrip(Dtype dtype) throws Exception {
         try (Batch batch = new Batch(dtype)) {
             Path file = dir.resolve(dtype + ".arrow");
-            try (SeekableByteChannel out = Files.newByteChannel(file, StandardOpenOption.CREATE_NEW,
-                    StandardOpenOption.WRITE);
+            try (SeekableByteChannel out =
+                            Files.newByteChannel(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
                     ArrowFileWriter writer = new ArrowFileWriter(batch.root, NO_DICTIONARIES, out)) {
                 writer.start();
                 writer.writeBatch();
@@ -295,21 +302,23 @@ class ArrowGenericApiTest {
             }
             try (SeekableByteChannel in = Files.newByteChannel(file);
                     ArrowFileReader reader = new ArrowFileReader(in, allocator)) {
-                assertEquals(batch.root.getSchema(), reader.getVectorSchemaRoot().getSchema());
+                assertEquals(
+                        batch.root.getSchema(), reader.getVectorSchemaRoot().getSchema());
                 assertTrue(reader.loadNextBatch());
                 batch.check(reader.getVectorSchemaRoot(), 0, ROWS);
             }
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-            try (ArrowStreamWriter writer = new ArrowStreamWriter(batch.root, NO_DICTIONARIES,
-                    Channels.newChannel(bytes))) {
+            try (ArrowStreamWriter writer =
+                    new ArrowStreamWriter(batch.root, NO_DICTIONARIES, Channels.newChannel(bytes))) {
                 writer.start();
                 writer.writeBatch();
                 writer.end();
             }
-            try (ArrowStreamReader reader = new ArrowStreamReader(new ByteArrayInputStream(bytes.toByteArray()),
-                    allocator)) {
+            try (ArrowStreamReader reader =
+                    new ArrowStreamReader(new ByteArrayInputStream(bytes.toByteArray()), allocator)) {
                 assertTrue(reader.loadNextBatch());
-                assertEquals(batch.root.getSchema(), reader.getVectorSchemaRoot().getSchema());
+                assertEquals(
+                        batch.root.getSchema(), reader.getVectorSchemaRoot().getSchema());
                 batch.check(reader.getVectorSchemaRoot(), 0, ROWS);
             }
         }
@@ -320,8 +329,8 @@ class ArrowGenericApiTest {
     void cDataRoundTripThroughArrowsAndTokenRoutesImporters(Dtype dtype) {
         try (Batch batch = new Batch(dtype)) {
             try (ExportedBatch exported = HostExport.export(allocator, batch.root);
-                    VectorSchemaRoot imported = HostExport.importRoot(allocator, exported.arrayAddress(),
-                            exported.schemaAddress())) {
+                    VectorSchemaRoot imported =
+                            HostExport.importRoot(allocator, exported.arrayAddress(), exported.schemaAddress())) {
                 assertEquals(batch.root.getSchema(), imported.getSchema());
                 batch.check(imported, 0, ROWS);
             }
@@ -344,13 +353,24 @@ class ArrowGenericApiTest {
             for (int start : new int[] {5, 8, 0}) {
                 try (VectorSchemaRoot slice = batch.root.slice(start, 9);
                         ExportedBatch exported = HostExport.export(allocator, slice);
-                        VectorSchemaRoot imported = HostExport.importRoot(allocator, exported.arrayAddress(),
-                                exported.schemaAddress())) {
+                        VectorSchemaRoot imported =
+                                HostExport.importRoot(allocator, exported.arrayAddress(), exported.schemaAddress())) {
                     assertEquals(9, imported.getRowCount());
                     batch.check(imported, start, 9);
-                    assertEquals(batch.root.getVector("hidden").getChildrenFromFields().get(0).getDataBuffer()
-                            .memoryAddress() + (long) start * H * dtype.bytes, imported.getVector("hidden")
-                            .getChildrenFromFields().get(0).getDataBuffer().memoryAddress(), "zero-copy both ways");
+                    assertEquals(
+                            batch.root
+                                            .getVector("hidden")
+                                            .getChildrenFromFields()
+                                            .get(0)
+                                            .getDataBuffer()
+                                            .memoryAddress()
+                                    + (long) start * H * dtype.bytes,
+                            imported.getVector("hidden")
+                                    .getChildrenFromFields()
+                                    .get(0)
+                                    .getDataBuffer()
+                                    .memoryAddress(),
+                            "zero-copy both ways");
                 }
             }
         }

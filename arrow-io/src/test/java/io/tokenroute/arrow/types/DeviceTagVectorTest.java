@@ -58,7 +58,9 @@ class DeviceTagVectorTest {
 
     /** The extension element types a device result can hold. */
     enum Tag {
-        BF16(BFloat16Type.INSTANCE, 2), FP8_E4M3(Float8E4M3Type.INSTANCE, 1), UE8M0(Ue8m0Type.INSTANCE, 1);
+        BF16(BFloat16Type.INSTANCE, 2),
+        FP8_E4M3(Float8E4M3Type.INSTANCE, 1),
+        UE8M0(Ue8m0Type.INSTANCE, 1);
 
         final TagExtensionType type;
         final int bytes;
@@ -73,11 +75,11 @@ class DeviceTagVectorTest {
     @EnumSource(Tag.class)
     void valueReadsAreRefusedAndReferenceMovesWork(Tag tag) {
         TokenRouteTypes.register();
-        Schema schema = new Schema(List.of(TokenBatchSchema.listField("rows", new Field("item",
-                FieldType.notNullable(tag.type), null), WIDTH)));
+        Schema schema = new Schema(List.of(
+                TokenBatchSchema.listField("rows", new Field("item", FieldType.notNullable(tag.type), null), WIDTH)));
         long bytes = (long) ROWS * WIDTH * tag.bytes;
         try (BufferAllocator a = new RootAllocator();
-                ArrowBuf device = ExternalMemory.wrap(a, FAKE_DEVICE, bytes, () -> { });
+                ArrowBuf device = ExternalMemory.wrap(a, FAKE_DEVICE, bytes, () -> {});
                 VectorSchemaRoot root = ColumnViews.load(schema, a, ROWS, List.of(device), MemoryLocation.cuda(0))) {
             TagVector<?> items = (TagVector<?>) ((FixedSizeListVector) root.getVector("rows")).getDataVector();
             assertEquals(MemoryLocation.cuda(0), items.location());
@@ -103,7 +105,9 @@ class DeviceTagVectorTest {
             try (VectorSchemaRoot slice = root.slice(3, 5)) {
                 TagVector<?> sliced = (TagVector<?>) ((FixedSizeListVector) slice.getVector("rows")).getDataVector();
                 assertEquals(MemoryLocation.cuda(0), sliced.location(), "a slice is device memory too");
-                assertEquals(FAKE_DEVICE + 3L * WIDTH * tag.bytes, sliced.getDataBuffer().memoryAddress(),
+                assertEquals(
+                        FAKE_DEVICE + 3L * WIDTH * tag.bytes,
+                        sliced.getDataBuffer().memoryAddress(),
                         "sliced by reference");
                 refused(() -> sliced.getObject(0), "getObject");
             }
@@ -113,20 +117,21 @@ class DeviceTagVectorTest {
     @Test
     void deviceTokenBatchesMarkTheirExtensionVectors() {
         try (BufferAllocator a = new RootAllocator();
-                ArrowBuf h = ExternalMemory.wrap(a, FAKE_DEVICE, 2L * 4 * 8, () -> { });
-                ArrowBuf idx = ExternalMemory.wrap(a, FAKE_DEVICE + 4096, 8L * 4 * 2, () -> { });
-                ArrowBuf w = ExternalMemory.wrap(a, FAKE_DEVICE + 8192, 4L * 4 * 2, () -> { });
-                TokenBatch batch = TokenBatch.fromBuffers(a, MemoryLocation.cuda(1), HiddenDtype.BF16, 4, 8, 2, h,
-                        idx, w)) {
-            FixedSizeListVector hidden = (FixedSizeListVector) batch.deviceRoot().getVector("hidden");
+                ArrowBuf h = ExternalMemory.wrap(a, FAKE_DEVICE, 2L * 4 * 8, () -> {});
+                ArrowBuf idx = ExternalMemory.wrap(a, FAKE_DEVICE + 4096, 8L * 4 * 2, () -> {});
+                ArrowBuf w = ExternalMemory.wrap(a, FAKE_DEVICE + 8192, 4L * 4 * 2, () -> {});
+                TokenBatch batch =
+                        TokenBatch.fromBuffers(a, MemoryLocation.cuda(1), HiddenDtype.BF16, 4, 8, 2, h, idx, w)) {
+            FixedSizeListVector hidden =
+                    (FixedSizeListVector) batch.deviceRoot().getVector("hidden");
             BFloat16Vector items = (BFloat16Vector) hidden.getDataVector();
             assertEquals(MemoryLocation.cuda(1), items.location());
             DeviceMemoryAccessException e = assertThrows(DeviceMemoryAccessException.class, () -> items.getObject(0));
             assertTrue(e.getMessage().contains("cuda:1"), e.getMessage());
             assertThrows(DeviceMemoryAccessException.class, batch::root, "the existing batch-level refusal");
             try (TokenBatch view = batch.sliceRows(a, 1, 2)) {
-                BFloat16Vector viewItems = (BFloat16Vector) ((FixedSizeListVector) view.deviceRoot()
-                        .getVector("hidden")).getDataVector();
+                BFloat16Vector viewItems = (BFloat16Vector)
+                        ((FixedSizeListVector) view.deviceRoot().getVector("hidden")).getDataVector();
                 assertEquals(MemoryLocation.cuda(1), viewItems.location());
             }
         }

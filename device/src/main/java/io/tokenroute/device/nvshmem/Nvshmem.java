@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device.nvshmem;
 
 import io.tokenroute.device.CudaDevice;
@@ -43,11 +58,13 @@ public final class Nvshmem implements AutoCloseable {
      *
      * @param symmetricHeapBytes {@code NVSHMEM_SYMMETRIC_SIZE}, every PE's symmetric heap in bytes, overriding the
      *     process environment; {@code 0} keeps NVSHMEM's default (1 GiB) or the environment's value
-     * @param socketInterface the network interface of the unique-id bootstrap ({@code NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME},
+     * @param socketInterface the network interface of the unique-id bootstrap ({@code
+     * NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME},
      *     only if the process environment does not set it): {@code "lo"} when all ranks share one host, an interface
      *     that reaches rank 0 (e.g. {@code "eth0"}) across hosts, {@code null} to let NVSHMEM pick
      * @param remoteTransport {@code false} sets {@code NVSHMEM_REMOTE_TRANSPORT=none} (unless the process environment
-     *     sets it): peers are reached only by load/store over NVLink/PCIe, as on one host; {@code true} leaves NVSHMEM's
+     *     sets it): peers are reached only by load/store over NVLink/PCIe, as on one host; {@code true} leaves
+     * NVSHMEM's
      *     remote transport (IB) selection alone
      */
     public record Options(long symmetricHeapBytes, String socketInterface, boolean remoteTransport) {
@@ -70,10 +87,15 @@ public final class Nvshmem implements AutoCloseable {
 
     /** Guards the process-wide state below and serialises the static NVSHMEM calls. */
     private static final Object PROCESS = new Object();
+
     private static Options configured;
     private static boolean initialized;
 
-    private enum State { OPEN, FAILED, CLOSED }
+    private enum State {
+        OPEN,
+        FAILED,
+        CLOSED
+    }
 
     private final CudaDevice device;
     private final int rank;
@@ -84,10 +106,10 @@ public final class Nvshmem implements AutoCloseable {
     private final List<SymmetricAllocation> allocations = new CopyOnWriteArrayList<>();
     /** Addresses whose handle has not run its release yet; written from whichever thread closes a handle. */
     private final Set<Long> unreleased = ConcurrentHashMap.newKeySet();
+
     private volatile State state = State.OPEN;
 
-    private record SymmetricAllocation(long address, long bytes, DeviceBuffer buffer) {
-    }
+    private record SymmetricAllocation(long address, long bytes, DeviceBuffer buffer) {}
 
     private Nvshmem(CudaDevice device, int rank, int ranks) {
         this.device = device;
@@ -169,8 +191,8 @@ public final class Nvshmem implements AutoCloseable {
             int pe = NvshmemNative.myPe();
             int pes = NvshmemNative.nPes();
             if (pe != rank || pes != ranks) {
-                throw new NvshmemException("nvshmemx_init_attr: initialised as PE " + pe + " of " + pes
-                        + " instead of " + rank + " of " + ranks);
+                throw new NvshmemException("nvshmemx_init_attr: initialised as PE " + pe + " of " + pes + " instead of "
+                        + rank + " of " + ranks);
             }
             return new Nvshmem(device, rank, ranks);
         }
@@ -334,12 +356,12 @@ public final class Nvshmem implements AutoCloseable {
      * Ends the session; later calls do nothing.
      *
      * <p>Healthy (no {@link #markFailed()}): closes every handle from {@link #allocateSymmetric} that is still open,
-     * then, collectively, {@code nvshmem_free}s every symmetric allocation in reverse allocation order (the same order on
-     * every PE, as they allocated in the same order) and calls {@code nvshmem_finalize}. Every PE must call it.
+     * then, collectively, {@code nvshmem_free}s every symmetric allocation in reverse allocation order (the same order
+     * on every PE, as they allocated in the same order) and calls {@code nvshmem_finalize}. Every PE must call it.
      *
      * <p>Failed: closes the still-open handles (bookkeeping only; one with open ArrowBuf views is left open, its memory
-     * still mapped), drops every reference and calls nothing in NVSHMEM, so it never waits on the dead peer. The symmetric
-     * heap stays mapped until the process exits; NVSHMEM cannot be used again in this process.
+     * still mapped), drops every reference and calls nothing in NVSHMEM, so it never waits on the dead peer. The
+     * symmetric heap stays mapped until the process exits; NVSHMEM cannot be used again in this process.
      *
      * @throws IllegalStateException (healthy case only, before anything collective, the session stays open) if a
      *     handle still has ArrowBuf views open or the memory was transferred to an ArrowBuf that is still alive
@@ -365,7 +387,7 @@ public final class Nvshmem implements AutoCloseable {
                 throw new IllegalStateException("Nvshmem.close (PE " + rank + "): " + unreleased.size()
                         + " symmetric buffer(s) still owned by an ArrowBuf; release them before closing the session");
             }
-            device.makeCurrent();  // before the state change, so a closed device leaves the session closable
+            device.makeCurrent(); // before the state change, so a closed device leaves the session closable
             synchronized (this) {
                 state = State.CLOSED;
             }
@@ -413,8 +435,8 @@ public final class Nvshmem implements AutoCloseable {
     /** Sets NVSHMEM's environment once per process; caller holds {@link #PROCESS}. */
     private static void configure(Options options) {
         if (configured == null) {
-            NvshmemNative.configureEnvironment(options.socketInterface(), options.remoteTransport(),
-                    options.symmetricHeapBytes());
+            NvshmemNative.configureEnvironment(
+                    options.socketInterface(), options.remoteTransport(), options.symmetricHeapBytes());
             configured = options;
         } else if (!configured.equals(options)) {
             throw new IllegalStateException("NVSHMEM's environment was already configured with " + configured

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device.nvshmem;
 
 import io.tokenroute.device.Cuda;
@@ -32,8 +47,7 @@ public final class NvshmemLibrary {
 
     private static final String REASON = probe();
 
-    private NvshmemLibrary() {
-    }
+    private NvshmemLibrary() {}
 
     /** Whether the library (and the NVSHMEM and CUDA libraries it links) loaded. Never throws. */
     public static boolean isAvailable() {
@@ -90,7 +104,7 @@ public final class NvshmemLibrary {
                     System.loadLibrary(LIBRARY_NAME);
                 } catch (UnsatisfiedLinkError e) {
                     if (!String.valueOf(e.getMessage()).startsWith("no " + LIBRARY_NAME + " in")) {
-                        throw e;  // found, but a dependency failed: that text is the useful one
+                        throw e; // found, but a dependency failed: that text is the useful one
                     }
                     return "lib" + LIBRARY_NAME + ".so not found: -D" + LIBRARY_PROPERTY + " and $" + LIBRARY_ENV
                             + " are unset and it is not on " + where + BUILD_HINT + cudaNote;

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device.nvshmem;
 
 /**
@@ -8,8 +23,7 @@ package io.tokenroute.device.nvshmem;
  */
 final class NvshmemNative {
 
-    private NvshmemNative() {
-    }
+    private NvshmemNative() {}
 
     /**
      * Sets NVSHMEM's environment before its first call reads it (Java cannot {@code setenv} itself):
@@ -41,7 +55,9 @@ final class NvshmemNative {
     /** {@code nvshmem_free}; collective. */
     static native void free(long address);
 
-    /** {@code nvshmem_ptr}: the address of the same symmetric object on {@code pe}, or 0 if not load/store reachable. */
+    /**
+     * {@code nvshmem_ptr}: the address of the same symmetric object on {@code pe}, or 0 if not load/store reachable.
+     */
     static native long ptr(long address, int pe);
 
     /** {@code nvshmemx_cumodule_init}: returns its status (0 on success). */

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device.nvshmem;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -82,7 +97,8 @@ class DeviceBufferAdoptTest {
             ArrowBuf owner = buffer.asArrowBufTransferringOwnership(allocator);
             buffer.close();
             assertEquals(0, releases.get());
-            assertEquals(Ownership.ARROW, only(DeviceMemoryTracker.liveBuffers()).ownership());
+            assertEquals(
+                    Ownership.ARROW, only(DeviceMemoryTracker.liveBuffers()).ownership());
             owner.close();
             assertEquals(1, releases.get());
         }
@@ -91,9 +107,9 @@ class DeviceBufferAdoptTest {
     @Test
     void badArgumentsAreRefused() {
         assertThrows(NullPointerException.class, () -> DeviceBuffer.adopt(heap.address(), 16, 0, null));
-        assertThrows(IllegalArgumentException.class, () -> DeviceBuffer.adopt(heap.address(), -1, 0, a -> { }));
-        assertThrows(IllegalArgumentException.class, () -> DeviceBuffer.adopt(heap.address(), 16, -1, a -> { }));
-        assertThrows(IllegalArgumentException.class, () -> DeviceBuffer.adopt(0, 16, 0, a -> { }));
+        assertThrows(IllegalArgumentException.class, () -> DeviceBuffer.adopt(heap.address(), -1, 0, a -> {}));
+        assertThrows(IllegalArgumentException.class, () -> DeviceBuffer.adopt(heap.address(), 16, -1, a -> {}));
+        assertThrows(IllegalArgumentException.class, () -> DeviceBuffer.adopt(0, 16, 0, a -> {}));
         try (DeviceBuffer empty = DeviceBuffer.adopt(0, 0, 0, a -> releases.incrementAndGet())) {
             assertEquals(0, empty.size());
         }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.device.nvshmem;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -44,7 +59,8 @@ class NvshmemLibraryTest {
             assertTrue(reason.contains(environment), reason);
         } else {
             assertTrue(reason.contains("java.library.path=" + System.getProperty("java.library.path")), reason);
-            assertTrue(reason.contains(NvshmemLibrary.LIBRARY_PROPERTY) && reason.contains(NvshmemLibrary.LIBRARY_ENV),
+            assertTrue(
+                    reason.contains(NvshmemLibrary.LIBRARY_PROPERTY) && reason.contains(NvshmemLibrary.LIBRARY_ENV),
                     reason);
         }
     }
@@ -53,8 +69,8 @@ class NvshmemLibraryTest {
     void withoutTheLibraryEveryEntryPointThrowsTheReason() {
         assumeFalse(NvshmemLibrary.isAvailable(), "the NVSHMEM library is loaded here; the GPU tests cover it");
         String reason = NvshmemLibrary.unavailableReason();
-        NvshmemUnavailableException e = assertThrows(NvshmemUnavailableException.class,
-                () -> NvshmemLibrary.require("warming up"));
+        NvshmemUnavailableException e =
+                assertThrows(NvshmemUnavailableException.class, () -> NvshmemLibrary.require("warming up"));
         assertTrue(e.getMessage().startsWith("warming up: NVSHMEM is unavailable: "), e.getMessage());
         assertTrue(e.getMessage().contains(reason), e.getMessage());
         assertUnavailable(NvshmemLibrary::version, reason);
@@ -80,7 +96,8 @@ class NvshmemLibraryTest {
         Path script = Path.of("src/main/native/nvshmem/build-nvshmem.sh").toAbsolutePath();
         // The GPU bundle runs the test jars outside the source tree, where the script is not.
         assumeTrue(Files.isRegularFile(script), "not run from the device module's source folder: no " + script);
-        ProcessBuilder builder = new ProcessBuilder("bash", script.toString(), out.toString()).redirectErrorStream(true);
+        ProcessBuilder builder =
+                new ProcessBuilder("bash", script.toString(), out.toString()).redirectErrorStream(true);
         builder.environment().put("NVSHMEM_HOME", "none");
         Process process = builder.start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

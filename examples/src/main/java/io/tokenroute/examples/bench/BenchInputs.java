@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.bench;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -11,12 +26,12 @@ import org.apache.arrow.memory.BufferAllocator;
  * token (a partial Fisher-Yates shuffle of all experts), routing weights in [0.05, 0.05 + 1/k).
  */
 final class BenchInputs {
-    private BenchInputs() {
-    }
+    private BenchInputs() {}
 
-    /** One rank's input as plain arrays: {@code x} bf16 bits [T][H], {@code idx} int64 [T][k], {@code w} float32 [T][k]. */
-    record Draw(short[] x, long[] idx, float[] w) {
-    }
+    /**
+     * One rank's input as plain arrays: {@code x} bf16 bits [T][H], {@code idx} int64 [T][k], {@code w} float32 [T][k].
+     */
+    record Draw(short[] x, long[] idx, float[] w) {}
 
     /** Draws x first, then each token's experts and weights, from {@code rng}. */
     static Draw draw(Random rng, int tokens, int hidden, int topK, int experts) {

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.bench;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -64,6 +79,7 @@ public class CDataExportBench {
     private TokenBatch batch;
     /** The sliced imports' rows: {@code [first, first + rows)}, the middle half, starting at a multiple of 8. */
     private int first;
+
     private int rows;
 
     /** Builds the batch over buffers filled with a non-zero pattern (no Java array of the batch's size). */
@@ -77,8 +93,8 @@ public class CDataExportBench {
             MemoryUtil.setMemory(h.memoryAddress(), h.capacity(), (byte) 0x3c);
             MemoryUtil.setMemory(idx.memoryAddress(), idx.capacity(), (byte) 0x01);
             MemoryUtil.setMemory(w.memoryAddress(), w.capacity(), (byte) 0x3e);
-            batch = TokenBatch.fromBuffers(allocator, MemoryLocation.HOST, HiddenDtype.BF16, n, HIDDEN, TOP_K, h, idx,
-                    w);
+            batch = TokenBatch.fromBuffers(
+                    allocator, MemoryLocation.HOST, HiddenDtype.BF16, n, HIDDEN, TOP_K, h, idx, w);
         }
         first = n / 4 / 8 * 8;
         rows = n / 2;

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.bench;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -59,6 +74,7 @@ public final class CudaLocalBench {
     private final Path dir;
     /** Owners of the input batches of {@link #inputs}. */
     private final List<DeviceTokenBatch> uploads = new ArrayList<>();
+
     private final List<List<TokenBatch>> inputs = new ArrayList<>();
     private final Map<String, String> table = new LinkedHashMap<>();
     private final CudaEvent start;
@@ -100,7 +116,8 @@ public final class CudaLocalBench {
             return;
         }
         Files.createDirectories(dir);
-        try (CudaDevice device = CudaDevice.open(0); BufferAllocator allocator = new RootAllocator()) {
+        try (CudaDevice device = CudaDevice.open(0);
+                BufferAllocator allocator = new RootAllocator()) {
             CudaLocalBench bench = new CudaLocalBench(device, allocator, sets, warmup, iters, dir);
             try {
                 bench.run();
@@ -119,8 +136,15 @@ public final class CudaLocalBench {
         long bf16Bytes = rows * 2L * H * 2;
         long fp8Bytes = rows * ((long) H + 4L * (H / 128)) * 2;
 
-        BufferConfig elastic = BufferConfig.builder().ranks(R).experts(E).maxTopK(K).hidden(H).maxTokensPerRank(T)
-                .elastic(true).timeout(Duration.ofSeconds(2)).build();
+        BufferConfig elastic = BufferConfig.builder()
+                .ranks(R)
+                .experts(E)
+                .maxTopK(K)
+                .hidden(H)
+                .maxTokensPerRank(T)
+                .elastic(true)
+                .timeout(Duration.ofSeconds(2))
+                .build();
         double[] healthy;
         double fp8;
         double masked;
@@ -160,18 +184,23 @@ public final class CudaLocalBench {
         row("non-elastic bf16 dispatch / combine", us(nonElastic[0]) + " / " + us(nonElastic[1]));
         row("elastic vs non-elastic step", String.format("%+.1f %%", 100 * (healthyStep / nonElastic[2] - 1)));
         row("step with rank 7 masked", us(masked) + String.format(" (%.2fx healthy)", masked / healthyStep));
-        row("detection step (timeout 1 ms)", us(detect) + String.format(" (limit %.0f us = timeout + 2 steps)",
-                1000 + 2 * healthyStep));
-        row("host Java cost per dispatch (per rank)", String.format("%.1f us (%.1f us for all 8)", hostDispatch / R,
-                hostDispatch));
-        row("host Java cost per combine (per rank)", String.format("%.1f us (%.1f us for all 8)", hostCombine / R,
-                hostCombine));
-        Files.writeString(dir.resolve("java-times.txt"), String.format(
-                "dispatch_us=%.3f%nfp8_dispatch_us=%.3f%ncombine_us=%.3f%ncopy_bw=%.0f%nbf16_bytes=%d%n",
-                healthy[0], fp8, healthy[1], copyBw, bf16Bytes));
+        row(
+                "detection step (timeout 1 ms)",
+                us(detect) + String.format(" (limit %.0f us = timeout + 2 steps)", 1000 + 2 * healthyStep));
+        row(
+                "host Java cost per dispatch (per rank)",
+                String.format("%.1f us (%.1f us for all 8)", hostDispatch / R, hostDispatch));
+        row(
+                "host Java cost per combine (per rank)",
+                String.format("%.1f us (%.1f us for all 8)", hostCombine / R, hostCombine));
+        Files.writeString(
+                dir.resolve("java-times.txt"),
+                String.format(
+                        "dispatch_us=%.3f%nfp8_dispatch_us=%.3f%ncombine_us=%.3f%ncopy_bw=%.0f%nbf16_bytes=%d%n",
+                        healthy[0], fp8, healthy[1], copyBw, bf16Bytes));
         System.out.println();
-        System.out.println("cuda-local, R=8 T=128 H=7168 k=8 E=256, median of " + iters + " (warm-up " + warmup
-                + "), " + sets + " rotating input sets");
+        System.out.println("cuda-local, R=8 T=128 H=7168 k=8 E=256, median of " + iters + " (warm-up " + warmup + "), "
+                + sets + " rotating input sets");
         for (Map.Entry<String, String> e : table.entrySet()) {
             System.out.printf("  %-42s %s%n", e.getKey(), e.getValue());
         }
@@ -187,8 +216,7 @@ public final class CudaLocalBench {
 
     private static String perf(double micros, long bytes, double copyBw) {
         double bw = bytes / (micros * 1e-6);
-        return String.format("%.1f us, %.1f MB, %.0f GB/s = %.2f of copy", micros, bytes / 1e6, bw / 1e9,
-                bw / copyBw);
+        return String.format("%.1f us, %.1f MB, %.0f GB/s = %.2f of copy", micros, bytes / 1e6, bw / 1e9, bw / copyBw);
     }
 
     // ------------------------------------------------------------------------------------------------ inputs
@@ -245,8 +273,8 @@ public final class CudaLocalBench {
         for (int r = 0; r < R; r++) {
             CudaDispatched d = group.lastDispatch(r);
             for (int l = 0; l < E / R; l++) {
-                Memcpy.deviceToDevice(d.expertOutputAddress(l), d.rowsAddress(l), 2L * H * d.recvCount(l),
-                        group.stream(r));
+                Memcpy.deviceToDevice(
+                        d.expertOutputAddress(l), d.rowsAddress(l), 2L * H * d.recvCount(l), group.stream(r));
             }
             group.stream(r).synchronize();
         }
@@ -304,8 +332,17 @@ public final class CudaLocalBench {
     }
 
     /** Trace phases in CudaLocalGroup#phaseTrace order; the last two are parts of the dispatch send. */
-    private static final String[] PHASES = {"dispatch send", "dispatch wait", "dispatch copy", "combine send",
-        "combine wait", "combine reduce", " send: plan", " send: stage"};
+    private static final String[] PHASES = {
+        "dispatch send",
+        "dispatch wait",
+        "dispatch copy",
+        "combine send",
+        "combine wait",
+        "combine reduce",
+        " send: plan",
+        " send: stage"
+    };
+
     private static final int[] DISPATCH_PHASES = {0, 6, 7, 1, 2};
     private static final int[] STEP_PHASES = {0, 6, 7, 1, 2, 3, 4, 5};
 
@@ -415,7 +452,10 @@ public final class CudaLocalBench {
     }
 
     private static void write(Path path, ByteBuffer data, boolean append) {
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        try (FileChannel ch = FileChannel.open(
+                path,
+                StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE,
                 append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING)) {
             while (data.hasRemaining()) {
                 ch.write(data);

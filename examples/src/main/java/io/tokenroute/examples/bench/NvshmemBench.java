@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.bench;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -32,8 +47,8 @@ import org.apache.arrow.memory.RootAllocator;
  * (NVLink), and times {@code cuda-local} with R emulated ranks on GPU 0; then it starts R rank processes of itself
  * (one NVSHMEM PE each, PE p on GPU p % deviceCount) that time their own bf16 dispatch, fp8 dispatch and combine calls
  * (host wall clock around each call, which includes waiting for the slowest peer), alternating each step with the
- * same calls on a non-elastic buffer, and prints both with the bandwidth per rank (each (token, expert) row counted once read and once
- * written) and the healthy cost of elasticity. Inputs are device-resident, several sets
+ * same calls on a non-elastic buffer, and prints both with the bandwidth per rank (each (token, expert) row counted
+ * once read and once written) and the healthy cost of elasticity. Inputs are device-resident, several sets
  * rotate so L2 cannot serve them, host validation of device inputs is off (as in an engine's hot loop).
  *
  * <p>Run by {@code device/scripts/run-nvshmem-tests.sh bench}, which starts CUDA MPS when PEs share a GPU: without MPS
@@ -46,12 +61,11 @@ public final class NvshmemBench {
     private static final int E = 256;
     private static final int SETS = 4;
     /** What each rank reports, in {@link #record}'s row order. */
-    private static final String[] RESULT_KEYS = {"dispatchMicros", "fp8DispatchMicros", "combineMicros",
-        "stepMicros"};
+    private static final String[] RESULT_KEYS = {"dispatchMicros", "fp8DispatchMicros", "combineMicros", "stepMicros"};
+
     private static final String NON_ELASTIC_KEY = "nonElasticStepMicros";
 
-    private NvshmemBench() {
-    }
+    private NvshmemBench() {}
 
     public static void main(String[] args) throws Exception {
         int ranks = 8;
@@ -82,37 +96,54 @@ public final class NvshmemBench {
         long fp8Bytes = 2L * T * K * ((long) H + 4L * (H / 128));
         long[] bytes = {bf16Bytes, fp8Bytes, bf16Bytes, 2 * bf16Bytes};
         System.out.println();
-        System.out.printf("nvshmem vs cuda-local, R=%d on %d GPU(s), T=%d H=%d k=%d E=%d, median of %d (warm-up %d)%n",
+        System.out.printf(
+                "nvshmem vs cuda-local, R=%d on %d GPU(s), T=%d H=%d k=%d E=%d, median of %d (warm-up %d)%n",
                 ranks, gpus, T, H, K, E, iters, warmup);
-        System.out.printf("  copy bandwidth GPU 0 (read + write): %.0f GB/s; GPU 0 -> GPU 1: %s%n", copy / 1e9,
-                gpus > 1 ? String.format("%.0f GB/s", nvlink / 1e9) : "n/a (one GPU)");
+        System.out.printf(
+                "  copy bandwidth GPU 0 (read + write): %.0f GB/s; GPU 0 -> GPU 1: %s%n",
+                copy / 1e9, gpus > 1 ? String.format("%.0f GB/s", nvlink / 1e9) : "n/a (one GPU)");
         System.out.printf("  %-22s %10s %10s %8s %16s%n", "call", "cuda-local", "nvshmem", "ratio", "nvshmem per rank");
         String[] names = {"bf16 dispatch (us)", "fp8 dispatch (us)", "combine (us)", "bf16 step (us)"};
         for (int i = 0; i < names.length; i++) {
-            System.out.printf("  %-22s %10.1f %10.1f %7.2fx %11.0f GB/s%n", names[i], local[i], shmem[i],
-                    shmem[i] / local[i], bytes[i] / (shmem[i] * 1e-6) / 1e9);
+            System.out.printf(
+                    "  %-22s %10.1f %10.1f %7.2fx %11.0f GB/s%n",
+                    names[i], local[i], shmem[i], shmem[i] / local[i], bytes[i] / (shmem[i] * 1e-6) / 1e9);
         }
         double nonElastic = shmem[RESULT_KEYS.length];
-        System.out.printf("  nvshmem bf16 step, non-elastic: %.1f us; elastic vs non-elastic %+.1f %%%n", nonElastic,
-                100 * (shmem[3] / nonElastic - 1));
+        System.out.printf(
+                "  nvshmem bf16 step, non-elastic: %.1f us; elastic vs non-elastic %+.1f %%%n",
+                nonElastic, 100 * (shmem[3] / nonElastic - 1));
     }
 
     static BufferConfig config(int ranks, boolean elastic) {
-        return BufferConfig.builder().ranks(ranks).experts(E).maxTopK(K).hidden(H).maxTokensPerRank(T)
-                .elastic(elastic).timeout(Duration.ofSeconds(10)).build();
+        return BufferConfig.builder()
+                .ranks(ranks)
+                .experts(E)
+                .maxTopK(K)
+                .hidden(H)
+                .maxTokensPerRank(T)
+                .elastic(elastic)
+                .timeout(Duration.ofSeconds(10))
+                .build();
     }
 
     /** Median dispatch, combine and step micros of cuda-local with all R ranks in this process. */
     private static double[] cudaLocal(int ranks, int iters, int warmup) {
-        try (CudaDevice device = CudaDevice.open(0); BufferAllocator allocator = new RootAllocator();
+        try (CudaDevice device = CudaDevice.open(0);
+                BufferAllocator allocator = new RootAllocator();
                 Inputs in = new Inputs(allocator, device, allRanks(ranks));
                 CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks, true), allocator)) {
             group.setValidateDeviceInputs(false);
             long[][] times = new long[4][iters];
             for (int s = 0; s < warmup + iters; s++) {
                 List<TokenBatch> batches = in.sets.get(s % SETS);
-                record(times, s - warmup, timedStepPair(() -> group.dispatch(batches, DispatchOptions.FP8),
-                        () -> group.dispatch(batches, DispatchOptions.BF16), () -> group.combine(batches)));
+                record(
+                        times,
+                        s - warmup,
+                        timedStepPair(
+                                () -> group.dispatch(batches, DispatchOptions.FP8),
+                                () -> group.dispatch(batches, DispatchOptions.BF16),
+                                () -> group.combine(batches)));
             }
             return medians(times);
         }
@@ -153,16 +184,23 @@ public final class NvshmemBench {
         try (ServerSocket socket = new ServerSocket(0)) {
             port = socket.getLocalPort();
         }
-        List<String> options = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Xmx1g",
-                "-D" + NvshmemOptions.RENDEZVOUS_PROPERTY + "=127.0.0.1:" + port));
+        List<String> options = new ArrayList<>(List.of(
+                "-XX:+UseSerialGC", "-Xmx1g", "-D" + NvshmemOptions.RENDEZVOUS_PROPERTY + "=127.0.0.1:" + port));
         String cachedir = System.getProperty("org.bytedeco.javacpp.cachedir");
         if (cachedir != null) {
             options.add("-Dorg.bytedeco.javacpp.cachedir=" + cachedir);
         }
-        List<String> rankArgs = List.of("--ranks", Integer.toString(ranks), "--iters", Integer.toString(iters),
-                "--warmup", Integer.toString(warmup));
+        List<String> rankArgs = List.of(
+                "--ranks",
+                Integer.toString(ranks),
+                "--iters",
+                Integer.toString(iters),
+                "--warmup",
+                Integer.toString(warmup));
         try (RankLauncher launcher = RankLauncher.builder(NvshmemBench.class.getName(), ranks)
-                .jvmOptions(options.toArray(String[]::new)).args((r, f) -> rankArgs).start()) {
+                .jvmOptions(options.toArray(String[]::new))
+                .args((r, f) -> rankArgs)
+                .start()) {
             double[] worst = new double[RESULT_KEYS.length + 1];
             for (RankResult r : launcher.awaitAll(Duration.ofMinutes(5))) {
                 if (!r.ok()) {
@@ -201,12 +239,20 @@ public final class NvshmemBench {
             Dispatched[] last = new Dispatched[1];
             for (int s = 0; s < warmup + iters; s++) {
                 TokenBatch batch = in.sets.get(s % SETS).get(0);
-                record(times, s - warmup, timedStepPair(() -> last[0] = elastic.dispatch(batch, DispatchOptions.FP8),
-                        () -> last[0] = elastic.dispatch(batch, DispatchOptions.BF16),
-                        () -> elastic.combine(last[0], batch)));
-                record(plainTimes, s - warmup, timedStepPair(() -> last[0] = plain.dispatch(batch, DispatchOptions.FP8),
-                        () -> last[0] = plain.dispatch(batch, DispatchOptions.BF16),
-                        () -> plain.combine(last[0], batch)));
+                record(
+                        times,
+                        s - warmup,
+                        timedStepPair(
+                                () -> last[0] = elastic.dispatch(batch, DispatchOptions.FP8),
+                                () -> last[0] = elastic.dispatch(batch, DispatchOptions.BF16),
+                                () -> elastic.combine(last[0], batch)));
+                record(
+                        plainTimes,
+                        s - warmup,
+                        timedStepPair(
+                                () -> last[0] = plain.dispatch(batch, DispatchOptions.FP8),
+                                () -> last[0] = plain.dispatch(batch, DispatchOptions.BF16),
+                                () -> plain.combine(last[0], batch)));
             }
             double[] m = medians(times);
             Map<String, Object> result = new LinkedHashMap<>();
@@ -245,8 +291,8 @@ public final class NvshmemBench {
             for (int s = 0; s < SETS; s++) {
                 List<TokenBatch> batches = new ArrayList<>();
                 for (int r : which) {
-                    DeviceTokenBatch uploaded = BenchInputs.upload(allocator, device,
-                            BenchInputs.draw(new Random(1000L * s + r), T, H, K, E), H, K);
+                    DeviceTokenBatch uploaded = BenchInputs.upload(
+                            allocator, device, BenchInputs.draw(new Random(1000L * s + r), T, H, K, E), H, K);
                     uploads.add(uploaded);
                     batches.add(uploaded.batch());
                 }

@@ -46,8 +46,13 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED",
-    "--add-modules=jdk.incubator.vector", "-XX:MaxDirectMemorySize=6g"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "--add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED",
+            "--add-modules=jdk.incubator.vector",
+            "-XX:MaxDirectMemorySize=6g"
+        })
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class PrefillBench extends HostStepBench {
@@ -71,8 +76,15 @@ public class PrefillBench extends HostStepBench {
     @Setup(Level.Trial)
     public void setUp() {
         allocator = new RootAllocator();
-        BufferConfig config = BufferConfig.builder().ranks(ranks).experts(EXPERTS).hidden(HIDDEN).maxTopK(TOP_K)
-                .maxTokensPerRank(8).prefillMaxTokensPerRank(tokens).timeout(Duration.ofSeconds(30)).build();
+        BufferConfig config = BufferConfig.builder()
+                .ranks(ranks)
+                .experts(EXPERTS)
+                .hidden(HIDDEN)
+                .maxTopK(TOP_K)
+                .maxTokensPerRank(8)
+                .prefillMaxTokensPerRank(tokens)
+                .timeout(Duration.ofSeconds(30))
+                .build();
         group = ElasticGroup.open("local", config, allocator);
         batches = new TokenBatch[ranks];
         dispatched = new PrefillDispatched[ranks];
@@ -92,8 +104,9 @@ public class PrefillBench extends HostStepBench {
             }
         }
         long total = startRanks(ranks, allocator);
-        System.out.printf("%n[PrefillBench] R=%d T=%d: a step moves %.1f MiB over all ranks; region %.1f MiB per rank"
-                + "%n", ranks, tokens, total / 1048576.0, config.regionBytes() / 1048576.0);
+        System.out.printf(
+                "%n[PrefillBench] R=%d T=%d: a step moves %.1f MiB over all ranks; region %.1f MiB per rank" + "%n",
+                ranks, tokens, total / 1048576.0, config.regionBytes() / 1048576.0);
     }
 
     @Override

@@ -43,8 +43,12 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED",
-    "--add-modules=jdk.incubator.vector"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "--add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED",
+            "--add-modules=jdk.incubator.vector"
+        })
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class RoutingBench extends HostStepBench {
@@ -64,8 +68,17 @@ public class RoutingBench extends HostStepBench {
     @Setup(Level.Trial)
     public void setUp() {
         allocator = new RootAllocator();
-        group = ElasticGroup.open("local", BufferConfig.builder().ranks(ranks).experts(EXPERTS).hidden(HIDDEN)
-                .maxTopK(TOP_K).maxTokensPerRank(TOKENS).timeout(Duration.ofSeconds(30)).build(), allocator);
+        group = ElasticGroup.open(
+                "local",
+                BufferConfig.builder()
+                        .ranks(ranks)
+                        .experts(EXPERTS)
+                        .hidden(HIDDEN)
+                        .maxTopK(TOP_K)
+                        .maxTokensPerRank(TOKENS)
+                        .timeout(Duration.ofSeconds(30))
+                        .build(),
+                allocator);
         batches = new TokenBatch[ranks];
         dispatched = new Dispatched[ranks];
         Random rng = new Random(1);
@@ -86,7 +99,8 @@ public class RoutingBench extends HostStepBench {
             batches[r] = TokenBatch.fromFloats(allocator, HiddenDtype.BF16, HIDDEN, x, TOP_K, idx, w);
         }
         long total = startRanks(ranks, allocator);
-        System.out.printf("%n[RoutingBench] R=%d: dispatch copies %.1f MiB per step (staging + received rows)%n",
+        System.out.printf(
+                "%n[RoutingBench] R=%d: dispatch copies %.1f MiB per step (staging + received rows)%n",
                 ranks, total / 1048576.0);
     }
 

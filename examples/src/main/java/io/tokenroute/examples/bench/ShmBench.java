@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.bench;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -48,8 +63,12 @@ import org.openjdk.jmh.annotations.Warmup;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(value = 1, jvmArgsAppend = {"--add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED",
-    "--add-modules=jdk.incubator.vector"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "--add-opens=java.base/java.nio=org.apache.arrow.memory.core,ALL-UNNAMED",
+            "--add-modules=jdk.incubator.vector"
+        })
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class ShmBench {
@@ -78,8 +97,15 @@ public class ShmBench {
     private long steps;
 
     static BufferConfig config(int ranks, int rank, int hidden) {
-        return BufferConfig.builder().ranks(ranks).rank(rank).experts(EXPERTS).hidden(hidden).maxTopK(TOP_K)
-                .maxTokensPerRank(TOKENS).timeout(TIMEOUT).build();
+        return BufferConfig.builder()
+                .ranks(ranks)
+                .rank(rank)
+                .experts(EXPERTS)
+                .hidden(hidden)
+                .maxTopK(TOP_K)
+                .maxTokensPerRank(TOKENS)
+                .timeout(TIMEOUT)
+                .build();
     }
 
     /** Rank {@code rank}'s batch: the same on every transport and in every process. */
@@ -116,12 +142,12 @@ public class ShmBench {
             buffer = localGroup.buffer(0);
         } else {
             int[] peers = java.util.stream.IntStream.range(1, ranks).toArray();
-            launcher = RankLauncher.builder(ShmBench.class.getName(), ranks).only(peers)
-                    .args((rank, file) -> List.of(file.toString(), Integer.toString(rank), Integer.toString(ranks),
-                            Integer.toString(hidden)))
+            launcher = RankLauncher.builder(ShmBench.class.getName(), ranks)
+                    .only(peers)
+                    .args((rank, file) -> List.of(
+                            file.toString(), Integer.toString(rank), Integer.toString(ranks), Integer.toString(hidden)))
                     .start();
-            shmGroup = ShmGroup.join(launcher.groupFile(), config(ranks, 0, hidden), allocator,
-                    Duration.ofMinutes(2));
+            shmGroup = ShmGroup.join(launcher.groupFile(), config(ranks, 0, hidden), allocator, Duration.ofMinutes(2));
             buffer = shmGroup.buffer();
         }
     }
@@ -159,22 +185,24 @@ public class ShmBench {
             for (int r = 1; r < group.ranks(); r++) {
                 ElasticBuffer peer = group.buffer(r);
                 TokenBatch peerBatch = batch(allocator, r, hidden);
-                threads[r - 1] = new Thread(() -> {
-                    try (peerBatch) {
-                        for (long done = 0; done < stopAfter; done++) {
-                            step(peer, peerBatch);
-                        }
-                    }
-                }, "bench-rank-" + r);
+                threads[r - 1] = new Thread(
+                        () -> {
+                            try (peerBatch) {
+                                for (long done = 0; done < stopAfter; done++) {
+                                    step(peer, peerBatch);
+                                }
+                            }
+                        },
+                        "bench-rank-" + r);
                 threads[r - 1].setDaemon(true);
                 threads[r - 1].start();
             }
         }
 
         /**
-         * Makes every peer stop after its {@code step}-th step. A peer is never more than one step ahead of rank 0 (each
-         * step waits for every rank), so with {@code step} = rank 0's steps + 1 and that one more step on rank 0, every
-         * peer ends exactly there: none stops early and leaves rank 0 waiting.
+         * Makes every peer stop after its {@code step}-th step. A peer is never more than one step ahead of rank 0
+         * (each step waits for every rank), so with {@code step} = rank 0's steps + 1 and that one more step on rank 0,
+         * every peer ends exactly there: none stops early and leaves rank 0 waiting.
          */
         void stopAfter(long step) {
             stopAfter = step;

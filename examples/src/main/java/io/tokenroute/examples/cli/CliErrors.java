@@ -51,11 +51,14 @@ final class CliErrors implements IExecutionExceptionHandler, IParameterException
     public int handleParseException(ParameterException e, String[] args) {
         CommandLine command = e.getCommandLine();
         String message = oneLine(e.getMessage());
-        if (e instanceof UnmatchedArgumentException unmatched && !unmatched.getSuggestions().isEmpty()) {
+        if (e instanceof UnmatchedArgumentException unmatched
+                && !unmatched.getSuggestions().isEmpty()) {
             message += " (did you mean " + String.join(" or ", unmatched.getSuggestions()) + "?)";
         }
         boolean verbose = e.getCommandLine().getParseResult() != null && verbose(command.getParseResult());
-        report(command, message + "; see '" + command.getCommandSpec().qualifiedName() + " --help'",
+        report(
+                command,
+                message + "; see '" + command.getCommandSpec().qualifiedName() + " --help'",
                 verbose ? e : null);
         return USAGE;
     }
@@ -63,14 +66,20 @@ final class CliErrors implements IExecutionExceptionHandler, IParameterException
     /** The line for a failure: what went wrong, with the file first where there is one. */
     static String describe(Throwable e) {
         if (e instanceof FileSystemException fs && fs.getFile() != null) {
-            String reason = fs instanceof NoSuchFileException ? "no such file or directory"
-                    : fs instanceof AccessDeniedException ? "permission denied"
-                    : fs instanceof NotDirectoryException ? "not a directory"
-                    : fs.getReason() != null ? fs.getReason() : fs.getClass().getSimpleName();
+            String reason = fs instanceof NoSuchFileException
+                    ? "no such file or directory"
+                    : fs instanceof AccessDeniedException
+                            ? "permission denied"
+                            : fs instanceof NotDirectoryException
+                                    ? "not a directory"
+                                    : fs.getReason() != null
+                                            ? fs.getReason()
+                                            : fs.getClass().getSimpleName();
             return fs.getFile() + ": " + (fs.getOtherFile() != null ? fs.getOtherFile() + ": " : "") + oneLine(reason);
         }
         String message = e.getMessage();
-        boolean expected = e instanceof java.io.IOException || e instanceof IllegalArgumentException
+        boolean expected = e instanceof java.io.IOException
+                || e instanceof IllegalArgumentException
                 || e instanceof IllegalStateException;
         if (message == null || message.isBlank()) {
             return e.getClass().getSimpleName() + " (run with " + VERBOSE + " for the stack trace)";

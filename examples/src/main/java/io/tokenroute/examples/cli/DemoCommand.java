@@ -51,8 +51,12 @@ import picocli.CommandLine.TypeConversionException;
  * left out take the mode's defaults ({@link Defaults}, {@link PrefillDefaults}). Exit code 0 when the run is clean, 1
  * on a mismatch, a false mask or an error, 2 on bad options.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
-        sortOptions = false, usageHelpAutoWidth = true,
+@Command(
+        name = "demo",
+        mixinStandardHelpOptions = true,
+        versionProvider = TokenRouteCli.Version.class,
+        sortOptions = false,
+        usageHelpAutoWidth = true,
         description = {
             "Elastic MoE engine loop: R ranks (by default threads of the local transport, no GPU) route tokens to "
                     + "experts, compute them (block-diagonal matrices in Java), combine, and check every output bit "
@@ -73,55 +77,88 @@ import picocli.CommandLine.TypeConversionException;
                     + "NVSHMEM PE each, PE p on GPU p %% GPUs); a --fail rank then SIGKILLs its own process (no "
                     + "--readmit: a killed process cannot come back).",
             "Prints a summary (latency percentiles, detection latency, recomputed tokens, mismatches) and plots "
-                    + "step latency and live ranks to --plot. Exits 1 on any mismatch or false mask."})
+                    + "step latency and live ranks to --plot. Exits 1 on any mismatch or false mask."
+        })
 public final class DemoCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = "--transport", paramLabel = "NAME", defaultValue = "local", converter = Transports.Name.class,
+    @Option(
+            names = "--transport",
+            paramLabel = "NAME",
+            defaultValue = "local",
+            converter = Transports.Name.class,
             completionCandidates = Transports.Candidates.class,
             description = "Transport; available on this machine: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}.")
     private DemoTransport transport;
 
-    @Option(names = "--mode", paramLabel = "MODE", defaultValue = "decode", converter = ModeConverter.class,
+    @Option(
+            names = "--mode",
+            paramLabel = "MODE",
+            defaultValue = "decode",
+            converter = ModeConverter.class,
             description = "decode: low-latency dispatch/combine steps; prefill: high-throughput prefill steps "
                     + "through bounded queues (local and shm only). Options left out take the mode's defaults. "
                     + "Default: ${DEFAULT-VALUE}.")
     private DemoMode mode;
 
-    @Option(names = "--ranks", paramLabel = "R", defaultValue = "" + Defaults.RANKS,
+    @Option(
+            names = "--ranks",
+            paramLabel = "R",
+            defaultValue = "" + Defaults.RANKS,
             description = "Ranks. Default: ${DEFAULT-VALUE}; prefill " + PrefillDefaults.RANKS + ".")
     private int ranks;
 
-    @Option(names = "--experts", paramLabel = "E", defaultValue = "" + Defaults.EXPERTS,
+    @Option(
+            names = "--experts",
+            paramLabel = "E",
+            defaultValue = "" + Defaults.EXPERTS,
             description = "Logical experts (the model's). Default: ${DEFAULT-VALUE}; prefill " + PrefillDefaults.EXPERTS
                     + ".")
     private int experts;
 
-    @Option(names = "--redundant", paramLabel = "N", defaultValue = "" + Defaults.REDUNDANT,
+    @Option(
+            names = "--redundant",
+            paramLabel = "N",
+            defaultValue = "" + Defaults.REDUNDANT,
             description = "Redundant expert slots per rank, empty at start, that host a failed rank's experts; "
                     + "slots per rank = ceil(experts / ranks) + redundant. Default: ${DEFAULT-VALUE}; prefill "
                     + PrefillDefaults.REDUNDANT + ".")
     private int redundant;
 
-    @Option(names = "--tokens", paramLabel = "T", defaultValue = "" + Defaults.TOKENS,
-            description = "Tokens per rank per step. Default: ${DEFAULT-VALUE}; prefill " + PrefillDefaults.TOKENS
-                    + ".")
+    @Option(
+            names = "--tokens",
+            paramLabel = "T",
+            defaultValue = "" + Defaults.TOKENS,
+            description =
+                    "Tokens per rank per step. Default: ${DEFAULT-VALUE}; prefill " + PrefillDefaults.TOKENS + ".")
     private int tokens;
 
-    @Option(names = "--hidden", paramLabel = "H", defaultValue = "" + Defaults.HIDDEN,
+    @Option(
+            names = "--hidden",
+            paramLabel = "H",
+            defaultValue = "" + Defaults.HIDDEN,
             description = "Hidden size H. Default: ${DEFAULT-VALUE}; prefill " + PrefillDefaults.HIDDEN + ".")
     private int hidden;
 
-    @Option(names = "--topk", paramLabel = "K", defaultValue = "" + Defaults.TOP_K,
+    @Option(
+            names = "--topk",
+            paramLabel = "K",
+            defaultValue = "" + Defaults.TOP_K,
             description = "Experts per token. Default: ${DEFAULT-VALUE}; prefill " + PrefillDefaults.TOP_K + ".")
     private int topK;
 
-    @Option(names = "--steps", paramLabel = "N", defaultValue = "" + Defaults.STEPS,
+    @Option(
+            names = "--steps",
+            paramLabel = "N",
+            defaultValue = "" + Defaults.STEPS,
             description = "Steps. Default: ${DEFAULT-VALUE}; prefill " + PrefillDefaults.STEPS + ".")
     private int steps;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = Defaults.TIMEOUT,
+    @Option(
+            names = "--timeout",
+            paramLabel = "DURATION",
+            defaultValue = Defaults.TIMEOUT,
             converter = DurationConverter.class,
             description = "Per-peer wait timeout after the warm-up (e.g. 20ms, 500us, 2s): a peer silent this long "
                     + "is masked. Default: ${DEFAULT-VALUE}; prefill " + PrefillDefaults.TIMEOUT + "; "
@@ -130,7 +167,11 @@ public final class DemoCommand implements Callable<Integer> {
                     + "without MPS.")
     private Duration timeout;
 
-    @Option(names = "--fail", paramLabel = "R@S:PHASE", split = ",", defaultValue = Defaults.FAILURES,
+    @Option(
+            names = "--fail",
+            paramLabel = "R@S:PHASE",
+            split = ",",
+            defaultValue = Defaults.FAILURES,
             converter = FailureConverter.class,
             description = "Stop rank R in step S (repeatable). PHASE dispatch: R parks before publishing its rows, "
                     + "survivors detect it in dispatch; combine: R parks before publishing its expert outputs, "
@@ -143,7 +184,11 @@ public final class DemoCommand implements Callable<Integer> {
                     + "default failures (prefill: the mid-stream ones first).")
     private List<FailureSpec> failures;
 
-    @Option(names = "--readmit", paramLabel = "R@S", split = ",", defaultValue = Defaults.READMITS,
+    @Option(
+            names = "--readmit",
+            paramLabel = "R@S",
+            split = ",",
+            defaultValue = Defaults.READMITS,
             converter = ReadmitConverter.class,
             description = "Bring the stopped rank R back before step S (repeatable). Default: ${DEFAULT-VALUE} (for 8 "
                     + "ranks and 200 steps: the first failed rank at 80 % of --steps); prefill "
@@ -151,11 +196,17 @@ public final class DemoCommand implements Callable<Integer> {
                     + "given without --readmit.")
     private List<ReadmitSpec> readmits;
 
-    @Option(names = "--chunk-rows", paramLabel = "N", defaultValue = "" + Defaults.PREFILL_CHUNK_ROWS,
+    @Option(
+            names = "--chunk-rows",
+            paramLabel = "N",
+            defaultValue = "" + Defaults.PREFILL_CHUNK_ROWS,
             description = "Prefill: rows per chunk of each (source, destination) queue. Default: ${DEFAULT-VALUE}.")
     private int chunkRows;
 
-    @Option(names = "--chunks", paramLabel = "N", defaultValue = "" + Defaults.PREFILL_CHUNKS,
+    @Option(
+            names = "--chunks",
+            paramLabel = "N",
+            defaultValue = "" + Defaults.PREFILL_CHUNKS,
             description = "Prefill: chunks per queue; a pair of ranks streams through chunks x chunk-rows rows "
                     + "whatever the step's tokens. Default: ${DEFAULT-VALUE}.")
     private int chunks;
@@ -163,27 +214,40 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--healthy", description = "No failures and no readmissions (ignores --fail and --readmit).")
     private boolean healthy;
 
-    @Option(names = "--warmup", paramLabel = "STEPS", defaultValue = "" + Defaults.WARMUP_STEPS,
+    @Option(
+            names = "--warmup",
+            paramLabel = "STEPS",
+            defaultValue = "" + Defaults.WARMUP_STEPS,
             description = "First steps run with --warmup-timeout while the JIT compiles (so that its pauses do not "
                     + "look like dead ranks); failures must come later. Default: ${DEFAULT-VALUE}.")
     private int warmupSteps;
 
-    @Option(names = "--warmup-timeout", paramLabel = "DURATION", defaultValue = Defaults.WARMUP_TIMEOUT,
+    @Option(
+            names = "--warmup-timeout",
+            paramLabel = "DURATION",
+            defaultValue = Defaults.WARMUP_TIMEOUT,
             converter = DurationConverter.class,
             description = "Timeout of the warm-up steps. Default: ${DEFAULT-VALUE}.")
     private Duration warmupTimeout;
 
-    @Option(names = "--no-rehearsal",
+    @Option(
+            names = "--no-rehearsal",
             description = "Skip the throw-away 18-step rehearsal (a failure in dispatch, one in combine) that "
                     + "compiles the failure paths before the run; without it the first failure can stall ranks while "
                     + "the JIT recompiles, and a tight --timeout then masks healthy ones.")
     private boolean noRehearsal;
 
-    @Option(names = "--seed", paramLabel = "N", defaultValue = "" + Defaults.SEED,
+    @Option(
+            names = "--seed",
+            paramLabel = "N",
+            defaultValue = "" + Defaults.SEED,
             description = "Seed of the router, the hidden states and the expert weights. Default: ${DEFAULT-VALUE}.")
     private long seed;
 
-    @Option(names = "--plot", paramLabel = "FILE", defaultValue = "target/tokenroute-demo.png",
+    @Option(
+            names = "--plot",
+            paramLabel = "FILE",
+            defaultValue = "target/tokenroute-demo.png",
             description = "PNG of step latency and live ranks per step (relative to the working directory). "
                     + "Default: ${DEFAULT-VALUE}.")
     private Path plot;
@@ -290,25 +354,36 @@ public final class DemoCommand implements Callable<Integer> {
         // Rank processes: a failure SIGKILLs one, and a killed process cannot come back.
         boolean processes = transport.processPerRank();
         if (processes && readmitGiven && !healthy) {
-            throw new ParameterException(spec.commandLine(), "--readmit is not possible with --transport " + transport
-                    + ": a failed rank's process is SIGKILLed and cannot come back; use --fail without --readmit");
+            throw new ParameterException(
+                    spec.commandLine(),
+                    "--readmit is not possible with --transport " + transport
+                            + ": a failed rank's process is SIGKILLed and cannot come back; use --fail without "
+                            + "--readmit");
         }
         try {
             // The GPU transports do not rehearse: their long default timeout dwarfs JIT pauses (DemoTransport).
-            DemoConfig.Builder b = DemoConfig.builder(mode).warmupTimeout(warmupTimeout)
-                    .rehearse(!noRehearsal && !transport.onGpu()).seed(seed);
+            DemoConfig.Builder b = DemoConfig.builder(mode)
+                    .warmupTimeout(warmupTimeout)
+                    .rehearse(!noRehearsal && !transport.onGpu())
+                    .seed(seed);
             setGiven(b);
             DemoConfig shape = b.build();
             // Default failures and readmissions scale to the run; the default readmissions are dropped with --fail,
             // and always with rank processes (default failures stay).
-            List<FailureSpec> failing = failGiven ? failures
-                    : processes ? DemoConfig.defaultFailuresWithoutReturn(mode, shape.ranks(), shape.steps(),
-                            shape.warmupSteps())
-                    : DemoConfig.defaultFailures(mode, shape.ranks(), shape.steps(), shape.warmupSteps());
-            List<ReadmitSpec> readmissions = healthy || processes || (failGiven && !readmitGiven) ? List.of()
-                    : readmitGiven ? readmits
-                    : DemoConfig.defaultReadmits(mode, shape.ranks(), shape.steps(), shape.warmupSteps());
-            return b.failures(healthy ? List.of() : failing).readmits(readmissions).build();
+            List<FailureSpec> failing = failGiven
+                    ? failures
+                    : processes
+                            ? DemoConfig.defaultFailuresWithoutReturn(
+                                    mode, shape.ranks(), shape.steps(), shape.warmupSteps())
+                            : DemoConfig.defaultFailures(mode, shape.ranks(), shape.steps(), shape.warmupSteps());
+            List<ReadmitSpec> readmissions = healthy || processes || (failGiven && !readmitGiven)
+                    ? List.of()
+                    : readmitGiven
+                            ? readmits
+                            : DemoConfig.defaultReadmits(mode, shape.ranks(), shape.steps(), shape.warmupSteps());
+            return b.failures(healthy ? List.of() : failing)
+                    .readmits(readmissions)
+                    .build();
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage(), e);
         }
@@ -359,9 +434,13 @@ public final class DemoCommand implements Callable<Integer> {
         @Override
         public synchronized void onProgress(int completed, int liveRanks) {
             if (bar == null) {
-                bar = new ProgressBarBuilder().setTaskName(config.mode().label()).setInitialMax(config.steps())
-                        .setUnit(" steps", 1).setUpdateIntervalMillis(200)
-                        .setConsumer(new ConsoleProgressBarConsumer(System.err)).build();
+                bar = new ProgressBarBuilder()
+                        .setTaskName(config.mode().label())
+                        .setInitialMax(config.steps())
+                        .setUnit(" steps", 1)
+                        .setUpdateIntervalMillis(200)
+                        .setConsumer(new ConsoleProgressBarConsumer(System.err))
+                        .build();
             }
             bar.stepTo(completed);
             bar.setExtraMessage(liveRanks + "/" + config.ranks() + " ranks live");

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
 import io.tokenroute.examples.demo.DemoSummary;
@@ -16,8 +31,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /** The demo's PNG: step latency per step (left axis) with detection steps marked, and live ranks (right axis). */
 final class DemoPlot {
-    private DemoPlot() {
-    }
+    private DemoPlot() {}
 
     /**
      * Renders the plot of {@code summary} to {@code path} (parent folders created).
@@ -28,12 +42,18 @@ final class DemoPlot {
         // Rendering needs no display; without this AWT looks for one on machines without X.
         System.setProperty("java.awt.headless", "true");
         double[] latency = summary.stepMillis();
-        int[] steps = IntStream.range(0, latency.length).filter(s -> !Double.isNaN(latency[s])).toArray();
+        int[] steps = IntStream.range(0, latency.length)
+                .filter(s -> !Double.isNaN(latency[s]))
+                .toArray();
         String mode = summary.config().mode().label();
-        XYChart chart = new XYChartBuilder().width(1100).height(520)
+        XYChart chart = new XYChartBuilder()
+                .width(1100)
+                .height(520)
                 .title("TokenRoute " + mode + " demo: " + summary.config().ranks() + " ranks, timeout "
                         + summary.config().timeout().toMillis() + " ms")
-                .xAxisTitle(mode + " step").yAxisTitle("step latency (ms)").build();
+                .xAxisTitle(mode + " step")
+                .yAxisTitle("step latency (ms)")
+                .build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
         chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
         chart.getStyler().setYAxisGroupPosition(1, Styler.YAxisPosition.Right);
@@ -48,14 +68,19 @@ final class DemoPlot {
             XYSeries lat = chart.addSeries("step latency (ms)", xs(steps), ys(steps, latency));
             lat.setMarker(SeriesMarkers.NONE);
         }
-        int[] detections = IntStream.of(steps).filter(s -> summary.stepKinds()[s] == StepKind.DETECTION).toArray();
+        int[] detections = IntStream.of(steps)
+                .filter(s -> summary.stepKinds()[s] == StepKind.DETECTION)
+                .toArray();
         if (detections.length > 0) {
             XYSeries det = chart.addSeries("failure detected", xs(detections), ys(detections, latency));
             det.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
             det.setMarker(SeriesMarkers.DIAMOND);
         }
-        double[] live = IntStream.range(0, latency.length).mapToDouble(s -> summary.liveRanks()[s]).toArray();
-        XYSeries ranks = chart.addSeries("live ranks", xs(IntStream.range(0, live.length).toArray()), live);
+        double[] live = IntStream.range(0, latency.length)
+                .mapToDouble(s -> summary.liveRanks()[s])
+                .toArray();
+        XYSeries ranks =
+                chart.addSeries("live ranks", xs(IntStream.range(0, live.length).toArray()), live);
         ranks.setYAxisGroup(1);
         ranks.setMarker(SeriesMarkers.NONE);
 

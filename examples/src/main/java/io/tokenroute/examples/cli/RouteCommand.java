@@ -33,10 +33,15 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /** {@code tokenroute route}: dispatch → identity experts → combine over an Arrow IPC file ({@link IpcRoute}). */
-@Command(name = "route", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
-        sortOptions = false, usageHelpAutoWidth = true,
+@Command(
+        name = "route",
+        mixinStandardHelpOptions = true,
+        versionProvider = TokenRouteCli.Version.class,
+        sortOptions = false,
+        usageHelpAutoWidth = true,
         description = {
-            "Routes token batches from an Arrow IPC file through dispatch -> identity experts -> combine and writes the "
+            "Routes token batches from an Arrow IPC file through dispatch -> identity experts -> combine and writes "
+                    + "the "
                     + "combined batches, so Arrow pipelines can try the router, on any transport this machine has.",
             "Input: an Arrow IPC file (.arrow) or stream of token batches: hidden FixedSizeList<bf16 "
                     + "(tokenroute.bfloat16) | halffloat | float32>[H], topk_idx FixedSizeList<int64>[k] (-1 = none), "
@@ -54,16 +59,23 @@ import picocli.CommandLine.Spec;
                     + "in top-k order, weights not renormalised) and lost_weight (float32, 0 unless a rank timed "
                     + "out). It is written to a temporary file beside FILE and renamed over it only when complete.",
             "Errors: one line, 'tokenroute route: FILE: PROBLEM', exit status 1 (2 for bad usage); --verbose adds the "
-                    + "stack trace."})
+                    + "stack trace."
+        })
 public final class RouteCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = {"-i", "--input"}, required = true, paramLabel = "FILE",
+    @Option(
+            names = {"-i", "--input"},
+            required = true,
+            paramLabel = "FILE",
             description = "Arrow IPC file (or stream) to read.")
     private Path input;
 
-    @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE",
+    @Option(
+            names = {"-o", "--output"},
+            required = true,
+            paramLabel = "FILE",
             description = "Arrow IPC file to write (replaced atomically if it exists); with one rank per process, "
                     + IpcRoute.RANK_PLACEHOLDER + " in it is replaced by the rank.")
     private Path output;
@@ -71,15 +83,25 @@ public final class RouteCommand implements Callable<Integer> {
     @Option(names = "--ranks", paramLabel = "R", description = "Ranks. Default: the number of batches in the input.")
     private Integer ranks;
 
-    @Option(names = "--experts", paramLabel = "E",
+    @Option(
+            names = "--experts",
+            paramLabel = "E",
             description = "Experts, a multiple of R. Default: the smallest multiple of R above the largest expert id.")
     private Integer experts;
 
-    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "2s", converter = DurationConverter.class,
+    @Option(
+            names = "--timeout",
+            paramLabel = "DURATION",
+            defaultValue = "2s",
+            converter = DurationConverter.class,
             description = "Per-peer wait timeout. Default: ${DEFAULT-VALUE}.")
     private Duration timeout;
 
-    @Option(names = "--transport", paramLabel = "NAME[:ARG]", defaultValue = "local", converter = Transports.Spec.class,
+    @Option(
+            names = "--transport",
+            paramLabel = "NAME[:ARG]",
+            defaultValue = "local",
+            converter = Transports.Spec.class,
             completionCandidates = Transports.Candidates.class,
             description = "Transport, as ElasticGroup.open takes it (shm:NAME, cuda-local:DEVICE, ...); available on "
                     + "this machine: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}.")
@@ -92,32 +114,55 @@ public final class RouteCommand implements Callable<Integer> {
      */
     @Override
     public Integer call() throws IOException {
-        boolean processPerRank = transport.name().equals(TransportSpec.SHM)
-                || transport.name().equals(TransportSpec.NVSHMEM);
+        boolean processPerRank =
+                transport.name().equals(TransportSpec.SHM) || transport.name().equals(TransportSpec.NVSHMEM);
         if (processPerRank && !output.toString().contains(IpcRoute.RANK_PLACEHOLDER)) {
-            throw new ParameterException(spec.commandLine(), "with --transport " + transport.name() + " each rank is a"
-                    + " process that writes its own batches: name the output with " + IpcRoute.RANK_PLACEHOLDER
-                    + ", e.g. --output out-" + IpcRoute.RANK_PLACEHOLDER + ".arrow");
+            throw new ParameterException(
+                    spec.commandLine(),
+                    "with --transport " + transport.name() + " each rank is a"
+                            + " process that writes its own batches: name the output with " + IpcRoute.RANK_PLACEHOLDER
+                            + ", e.g. --output out-" + IpcRoute.RANK_PLACEHOLDER + ".arrow");
         }
         if (ranks != null && ranks < 1) {
             throw new ParameterException(spec.commandLine(), "--ranks must be >= 1, got " + ranks);
         }
         if (experts != null && (experts < 1 || (ranks != null && experts % ranks != 0))) {
-            throw new ParameterException(spec.commandLine(), "--experts must be a positive multiple of --ranks ("
-                    + (ranks == null ? "R" : ranks) + "), got " + experts);
+            throw new ParameterException(
+                    spec.commandLine(),
+                    "--experts must be a positive multiple of --ranks (" + (ranks == null ? "R" : ranks) + "), got "
+                            + experts);
         }
-        RouteSummary s = IpcRoute.run(input, output, ranks, experts, timeout, transport,
-                LaunchEnvironment.fromSystem());
+        RouteSummary s =
+                IpcRoute.run(input, output, ranks, experts, timeout, transport, LaunchEnvironment.fromSystem());
         PrintWriter out = spec.commandLine().getOut();
-        String here = s.localRanks().length == s.ranks() ? ""
+        String here = s.localRanks().length == s.ranks()
+                ? ""
                 : ", this process: rank " + Arrays.toString(s.localRanks()).replaceAll("[\\[\\] ]", "");
-        out.printf(Locale.ROOT, "routed %d batches (%d tokens, %s, H %d, top-%d) on %d ranks (%s transport%s), %d"
-                + " experts, %d round(s), identity experts: %.1f ms%n", s.batches(), s.tokens(), s.inputDtype(),
-                s.hidden(), s.topK(), s.ranks(), transport, here, s.experts(), s.rounds(), s.elapsedNanos() / 1e6);
-        out.printf(Locale.ROOT, "masked ranks: %s; tokens with lost weight: %d%n",
-                s.maskedRanks().length == 0 ? "none" : Arrays.toString(s.maskedRanks()), s.damagedTokens());
-        out.printf(Locale.ROOT, "wrote %s: %d batches of hidden (bf16) and lost_weight (float32)%n",
-                s.output().toAbsolutePath(), s.batches());
+        out.printf(
+                Locale.ROOT,
+                "routed %d batches (%d tokens, %s, H %d, top-%d) on %d ranks (%s transport%s), %d"
+                        + " experts, %d round(s), identity experts: %.1f ms%n",
+                s.batches(),
+                s.tokens(),
+                s.inputDtype(),
+                s.hidden(),
+                s.topK(),
+                s.ranks(),
+                transport,
+                here,
+                s.experts(),
+                s.rounds(),
+                s.elapsedNanos() / 1e6);
+        out.printf(
+                Locale.ROOT,
+                "masked ranks: %s; tokens with lost weight: %d%n",
+                s.maskedRanks().length == 0 ? "none" : Arrays.toString(s.maskedRanks()),
+                s.damagedTokens());
+        out.printf(
+                Locale.ROOT,
+                "wrote %s: %d batches of hidden (bf16) and lost_weight (float32)%n",
+                s.output().toAbsolutePath(),
+                s.batches());
         out.flush();
         return 0;
     }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
 import java.io.IOException;
@@ -18,15 +33,22 @@ import picocli.CommandLine.Spec;
  * failed run (mismatch, false mask, error), 2 bad usage. Every failure is reported by {@link CliErrors} as one line,
  * {@code tokenroute COMMAND: [FILE: ]PROBLEM}; {@code --verbose} (accepted by every command) adds the stack trace.
  */
-@Command(name = "tokenroute", mixinStandardHelpOptions = true, versionProvider = TokenRouteCli.Version.class,
+@Command(
+        name = "tokenroute",
+        mixinStandardHelpOptions = true,
+        versionProvider = TokenRouteCli.Version.class,
         subcommands = {DemoCommand.class, RouteCommand.class, CommandLine.HelpCommand.class},
-        description = {"Elastic expert-parallel token routing for Mixture-of-Experts inference, with Arrow batches.",
-            "Start with: tokenroute demo"})
+        description = {
+            "Elastic expert-parallel token routing for Mixture-of-Experts inference, with Arrow batches.",
+            "Start with: tokenroute demo"
+        })
 public final class TokenRouteCli implements Runnable {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = CliErrors.VERBOSE, scope = ScopeType.INHERIT,
+    @Option(
+            names = CliErrors.VERBOSE,
+            scope = ScopeType.INHERIT,
             description = "On an error, print its stack trace after the one-line message.")
     private boolean verbose;
 
@@ -38,7 +60,8 @@ public final class TokenRouteCli implements Runnable {
     /** A fresh command line (tests run it in-process with {@code execute}). */
     public static CommandLine commandLine() {
         CliErrors errors = new CliErrors();
-        return new CommandLine(new TokenRouteCli()).setExecutionExceptionHandler(errors)
+        return new CommandLine(new TokenRouteCli())
+                .setExecutionExceptionHandler(errors)
                 .setParameterExceptionHandler(errors);
     }
 
@@ -63,7 +86,8 @@ public final class TokenRouteCli implements Runnable {
             return new String[] {
                 "tokenroute " + p.getProperty("version", "(development build, not from the packaged jar)"),
                 "Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")",
-                "transports: " + String.join(", ", Transports.AVAILABLE)};
+                "transports: " + String.join(", ", Transports.AVAILABLE)
+            };
         }
     }
 }

@@ -31,10 +31,10 @@ import picocli.CommandLine.TypeConversionException;
  */
 final class Transports {
     /** Transports this machine can run, in preference order. */
-    static final List<String> AVAILABLE = DemoTransport.available().stream().map(DemoTransport::id).toList();
+    static final List<String> AVAILABLE =
+            DemoTransport.available().stream().map(DemoTransport::id).toList();
 
-    private Transports() {
-    }
+    private Transports() {}
 
     /** Completion candidates, shown in the help as {@code ${COMPLETION-CANDIDATES}}. */
     static final class Candidates implements Iterable<String> {
@@ -52,8 +52,9 @@ final class Transports {
         @Override
         public DemoTransport convert(String value) {
             if (value.contains(":")) {
-                throw new TypeConversionException("--transport takes a transport name here (" + String.join(", ",
-                        AVAILABLE) + "), got '" + value + "': the demo chooses the group file and the GPU itself");
+                throw new TypeConversionException(
+                        "--transport takes a transport name here (" + String.join(", ", AVAILABLE) + "), got '" + value
+                                + "': the demo chooses the group file and the GPU itself");
             }
             return known(value);
         }
@@ -92,8 +93,8 @@ final class Transports {
         try {
             return DemoTransport.of(name);
         } catch (IllegalArgumentException e) {
-            throw new TypeConversionException("unknown transport '" + name + "'; available on this machine: "
-                    + String.join(", ", AVAILABLE));
+            throw new TypeConversionException(
+                    "unknown transport '" + name + "'; available on this machine: " + String.join(", ", AVAILABLE));
         }
     }
 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import java.nio.ByteOrder;
@@ -27,6 +42,7 @@ public final class BlockExperts {
      * column {@code j} of consecutive outputs is contiguous (one vector load).
      */
     private final float[] weights;
+
     private final ExpertMath math = ExpertMath.best();
 
     /**
@@ -75,8 +91,12 @@ public final class BlockExperts {
      */
     public void applyRows(int expert, long src, long dst, int rows, short[] bits, float[] x, float[] y) {
         int bytes = Math.multiplyExact(rows, 2 * hidden);
-        ShortBuffer in = MemoryUtil.directBuffer(src, bytes).order(ByteOrder.nativeOrder()).asShortBuffer();
-        ShortBuffer out = MemoryUtil.directBuffer(dst, bytes).order(ByteOrder.nativeOrder()).asShortBuffer();
+        ShortBuffer in = MemoryUtil.directBuffer(src, bytes)
+                .order(ByteOrder.nativeOrder())
+                .asShortBuffer();
+        ShortBuffer out = MemoryUtil.directBuffer(dst, bytes)
+                .order(ByteOrder.nativeOrder())
+                .asShortBuffer();
         for (int r = 0; r < rows; r++) {
             applyRow(expert, in, r, out, r, bits, x, y);
         }
@@ -94,19 +114,29 @@ public final class BlockExperts {
      * @param x scratch, {@code [H]}
      * @param y scratch, {@code [H]}
      */
-    public void applyListed(int expert, long table, int tableRows, IntUnaryOperator rowOf, int entries, long dst,
-            short[] bits, float[] x, float[] y) {
+    public void applyListed(
+            int expert,
+            long table,
+            int tableRows,
+            IntUnaryOperator rowOf,
+            int entries,
+            long dst,
+            short[] bits,
+            float[] x,
+            float[] y) {
         ShortBuffer in = MemoryUtil.directBuffer(table, Math.multiplyExact(tableRows, 2 * hidden))
-                .order(ByteOrder.nativeOrder()).asShortBuffer();
+                .order(ByteOrder.nativeOrder())
+                .asShortBuffer();
         ShortBuffer out = MemoryUtil.directBuffer(dst, Math.multiplyExact(entries, 2 * hidden))
-                .order(ByteOrder.nativeOrder()).asShortBuffer();
+                .order(ByteOrder.nativeOrder())
+                .asShortBuffer();
         for (int i = 0; i < entries; i++) {
             applyRow(expert, in, rowOf.applyAsInt(i), out, i, bits, x, y);
         }
     }
 
-    private void applyRow(int expert, ShortBuffer in, int inRow, ShortBuffer out, int outRow, short[] bits, float[] x,
-            float[] y) {
+    private void applyRow(
+            int expert, ShortBuffer in, int inRow, ShortBuffer out, int outRow, short[] bits, float[] x, float[] y) {
         in.get(inRow * hidden, bits, 0, hidden);
         math.widen(bits, 0, x, hidden);
         apply(expert, x, y);

@@ -15,9 +15,9 @@
  */
 package io.tokenroute.examples.demo;
 
-import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticGroup;
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.launch.RankLauncher.RankResult;
 import java.io.IOException;
@@ -67,6 +67,7 @@ public final class DecodeDemo {
     private static final Duration HANG_BOUND = Duration.ofMinutes(5);
     /** The rehearsal's timeout: it trains the JIT and is not measured, so slow healthy ranks must not be masked. */
     private static final Duration REHEARSAL_TIMEOUT = Duration.ofMillis(500);
+
     private static final int REHEARSAL_STEPS = 18;
 
     /**
@@ -76,8 +77,7 @@ public final class DecodeDemo {
      * @param groupFile the {@code shm} group file the ranks used (deleted by now), or null
      * @param rankProcesses what each rank process did ({@code shm}, {@code nvshmem}); empty for threads
      */
-    public record Run(DemoSummary summary, Path groupFile, List<RankResult> rankProcesses) {
-    }
+    public record Run(DemoSummary summary, Path groupFile, List<RankResult> rankProcesses) {}
 
     private final DemoConfig config;
     private final DemoTransport transport;
@@ -91,8 +91,8 @@ public final class DecodeDemo {
             throw new IllegalArgumentException(config.mode().refusal(transport));
         }
         if (transport.processPerRank() && !config.readmits().isEmpty()) {
-            throw new IllegalArgumentException("the " + transport + " transport cannot readmit: its failures SIGKILL"
-                    + " rank processes");
+            throw new IllegalArgumentException(
+                    "the " + transport + " transport cannot readmit: its failures SIGKILL" + " rank processes");
         }
         this.config = config;
         this.transport = transport;
@@ -145,11 +145,24 @@ public final class DecodeDemo {
         Duration timeout = c.timeout().compareTo(REHEARSAL_TIMEOUT) > 0 ? c.timeout() : REHEARSAL_TIMEOUT;
         // Prefill: a few chunks per queue, so that the stream is rehearsed too.
         int tokens = Math.min(c.tokens(), prefill ? 4 * c.prefillChunkRows() : 32);
-        return DemoConfig.builder(c.mode()).ranks(c.ranks()).experts(c.experts()).redundant(c.redundant())
-                .tokens(tokens).hidden(c.hidden()).topK(c.topK()).steps(REHEARSAL_STEPS)
-                .timeout(timeout).warmupSteps(8).warmupTimeout(c.warmupTimeout()).rehearse(false)
-                .seed(c.seed() + 1).failures(failures).readmits(List.of()).prefillChunkRows(c.prefillChunkRows())
-                .prefillChunks(c.prefillChunks()).build();
+        return DemoConfig.builder(c.mode())
+                .ranks(c.ranks())
+                .experts(c.experts())
+                .redundant(c.redundant())
+                .tokens(tokens)
+                .hidden(c.hidden())
+                .topK(c.topK())
+                .steps(REHEARSAL_STEPS)
+                .timeout(timeout)
+                .warmupSteps(8)
+                .warmupTimeout(c.warmupTimeout())
+                .rehearse(false)
+                .seed(c.seed() + 1)
+                .failures(failures)
+                .readmits(List.of())
+                .prefillChunkRows(c.prefillChunkRows())
+                .prefillChunks(c.prefillChunks())
+                .build();
     }
 
     /**
@@ -171,12 +184,18 @@ public final class DecodeDemo {
      */
     static BufferConfig bufferConfig(DemoConfig config, PhaseListener faults) {
         boolean prefill = config.mode() == DemoMode.PREFILL;
-        BufferConfig.Builder b = BufferConfig.builder().ranks(config.ranks()).experts(config.physicalExperts())
-                .maxTokensPerRank(prefill ? 1 : config.tokens()).hidden(config.hidden()).maxTopK(config.topK())
-                .elastic(true).timeout(config.warmupSteps() > 0 ? config.warmupTimeout() : config.timeout())
+        BufferConfig.Builder b = BufferConfig.builder()
+                .ranks(config.ranks())
+                .experts(config.physicalExperts())
+                .maxTokensPerRank(prefill ? 1 : config.tokens())
+                .hidden(config.hidden())
+                .maxTopK(config.topK())
+                .elastic(true)
+                .timeout(config.warmupSteps() > 0 ? config.warmupTimeout() : config.timeout())
                 .collectiveBytes(Math.max(4 * config.ranks(), 4 + 8 * config.experts()));
         if (prefill) {
-            b.prefillMaxTokensPerRank(config.tokens()).prefillChunkRows(config.prefillChunkRows())
+            b.prefillMaxTokensPerRank(config.tokens())
+                    .prefillChunkRows(config.prefillChunkRows())
                     .prefillChunks(config.prefillChunks());
         }
         return PhaseHooks.listening(b.build(), faults);
@@ -207,13 +226,14 @@ public final class DecodeDemo {
         try {
             finished = RankThreads.run(group, config, model, experts, faults, recorder, allocator, HANG_BOUND);
         } catch (RuntimeException | Error e) {
-            try (allocator; group) {
+            try (allocator;
+                    group) {
                 throw e;
             }
         }
         if (!finished) {
-            throw new IllegalStateException("rank threads did not finish within " + HANG_BOUND
-                    + "; the group's memory is left allocated");
+            throw new IllegalStateException(
+                    "rank threads did not finish within " + HANG_BOUND + "; the group's memory is left allocated");
         }
         try {
             group.close();

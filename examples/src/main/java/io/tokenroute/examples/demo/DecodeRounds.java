@@ -36,16 +36,23 @@ import org.apache.arrow.vector.complex.FixedSizeListVector;
 final class DecodeRounds extends RoundRunner {
     /** Host copies of device results; null where the results are in host memory. */
     private final DeviceStaging staging;
+
     private final ReferenceCheck reference;
     /** The latest round's results (valid until the next dispatch / combine of this buffer). */
     private Dispatched dispatched;
+
     private Combined combined;
     private final short[] rowBits;
     private final float[] x;
     private final float[] y;
 
     /** @param allocator pays for the host copies of device results; close this runner first */
-    DecodeRounds(int rank, DemoConfig config, ElasticBuffer buffer, BufferAllocator allocator, BlockExperts experts,
+    DecodeRounds(
+            int rank,
+            DemoConfig config,
+            ElasticBuffer buffer,
+            BufferAllocator allocator,
+            BlockExperts experts,
             FaultInjector faults) {
         super(rank, config, buffer, experts, faults);
         int hidden = config.hidden();
@@ -53,8 +60,9 @@ final class DecodeRounds extends RoundRunner {
         this.rowBits = new short[hidden];
         this.x = new float[hidden];
         this.y = new float[hidden];
-        this.staging = buffer.location().isCpuAccessible() ? null : new DeviceStaging(buffer.location(), allocator,
-                slotsPerRank, config.tokens(), hidden, config.topK());
+        this.staging = buffer.location().isCpuAccessible()
+                ? null
+                : new DeviceStaging(buffer.location(), allocator, slotsPerRank, config.tokens(), hidden, config.topK());
     }
 
     @Override
@@ -87,8 +95,15 @@ final class DecodeRounds extends RoundRunner {
     @Override
     boolean matches(int t, Round round, Outcome outcome) {
         long out = staging == null ? combined.hiddenAddress() : staging.outputAddress();
-        return reference.matches(t, round.bits(), round.logical(), round.physical(), round.weights(),
-                outcome.maskAfter(), out, lostWeight(t));
+        return reference.matches(
+                t,
+                round.bits(),
+                round.logical(),
+                round.physical(),
+                round.weights(),
+                outcome.maskAfter(),
+                out,
+                lostWeight(t));
     }
 
     @Override

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.routing.BufferConfig;
@@ -34,9 +49,24 @@ import java.util.stream.IntStream;
  * @param prefillChunks chunks per prefill queue (prefill mode only): each pair of ranks streams through
  *     {@code prefillChunks × prefillChunkRows} rows, far fewer than a step's tokens, so the rows stream
  */
-public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, int tokens, int hidden, int topK,
-        int steps, Duration timeout, int warmupSteps, Duration warmupTimeout, boolean rehearse, long seed,
-        List<FailureSpec> failures, List<ReadmitSpec> readmits, int prefillChunkRows, int prefillChunks) {
+public record DemoConfig(
+        DemoMode mode,
+        int ranks,
+        int experts,
+        int redundant,
+        int tokens,
+        int hidden,
+        int topK,
+        int steps,
+        Duration timeout,
+        int warmupSteps,
+        Duration warmupTimeout,
+        boolean rehearse,
+        long seed,
+        List<FailureSpec> failures,
+        List<ReadmitSpec> readmits,
+        int prefillChunkRows,
+        int prefillChunks) {
 
     /** The CLI's defaults of the decode mode, as compile-time constants so picocli annotations can show them. */
     public static final class Defaults {
@@ -53,12 +83,12 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
         public static final long SEED = 42;
         /** What the defaults of {@code --fail} and {@code --readmit} are for 8 ranks and 200 steps. */
         public static final String FAILURES = "3@60:dispatch,5@120:combine";
+
         public static final String READMITS = "3@160";
         public static final int PREFILL_CHUNK_ROWS = 32;
         public static final int PREFILL_CHUNKS = 4;
 
-        private Defaults() {
-        }
+        private Defaults() {}
     }
 
     /**
@@ -77,10 +107,10 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
         public static final int WARMUP_STEPS = 5;
         /** What the defaults of {@code --fail} and {@code --readmit} are for 4 ranks and 40 steps. */
         public static final String FAILURES = "1@12:prefill-notify,2@20:prefill-dispatch,3@28:prefill-combine";
+
         public static final String READMITS = "1@16,2@24,3@32";
 
-        private PrefillDefaults() {
-        }
+        private PrefillDefaults() {}
     }
 
     /** Checks every value and replays the schedule (see the class comment). */
@@ -125,7 +155,8 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
         if (ranks == 2) {
             return List.of(new FailureSpec(first, at[0], FailurePhase.DISPATCH));
         }
-        return List.of(new FailureSpec(first, at[0], FailurePhase.DISPATCH),
+        return List.of(
+                new FailureSpec(first, at[0], FailurePhase.DISPATCH),
                 new FailureSpec(second, at[1], FailurePhase.COMBINE));
     }
 
@@ -138,10 +169,13 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
         if (mode == DemoMode.PREFILL) {
             int[] back = prefillSteps(steps, warmupSteps);
             return IntStream.range(0, failures.size())
-                    .mapToObj(i -> new ReadmitSpec(failures.get(i).rank(), back[2 * i + 1])).toList();
+                    .mapToObj(i -> new ReadmitSpec(failures.get(i).rank(), back[2 * i + 1]))
+                    .toList();
         }
         int[] at = defaultSteps(steps, warmupSteps);
-        return failures.isEmpty() ? List.of() : List.of(new ReadmitSpec(failures.get(0).rank(), at[2]));
+        return failures.isEmpty()
+                ? List.of()
+                : List.of(new ReadmitSpec(failures.get(0).rank(), at[2]));
     }
 
     /**
@@ -149,15 +183,17 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
      * {@code (R - 1) / 2} of {@link #defaultFailures}, so that more than half of the ranks serve to the end. Prefill
      * keeps its mid-stream failures first (for 4 ranks: the rank stopped mid-dispatch).
      */
-    public static List<FailureSpec> defaultFailuresWithoutReturn(DemoMode mode, int ranks, int steps,
-            int warmupSteps) {
+    public static List<FailureSpec> defaultFailuresWithoutReturn(DemoMode mode, int ranks, int steps, int warmupSteps) {
         List<FailureSpec> all = defaultFailures(mode, ranks, steps, warmupSteps);
         int keep = Math.max(1, (ranks - 1) / 2);
         if (all.size() <= keep) {
             return all;
         }
-        return all.stream().sorted(Comparator.comparing((FailureSpec f) -> f.phase() == FailurePhase.PREFILL_NOTIFY))
-                .limit(keep).sorted(Comparator.comparingInt(FailureSpec::step)).toList();
+        return all.stream()
+                .sorted(Comparator.comparing((FailureSpec f) -> f.phase() == FailurePhase.PREFILL_NOTIFY))
+                .limit(keep)
+                .sorted(Comparator.comparingInt(FailureSpec::step))
+                .toList();
     }
 
     /** See {@link #defaultFailures}: distinct ranks, so that the schedule also holds without the readmissions. */
@@ -166,12 +202,16 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
         if (ranks < 2 || at == null) {
             return List.of();
         }
-        int[] victims = IntStream.of(ranks / 4, ranks / 2, 3 * ranks / 4).filter(r -> r >= 1).distinct().toArray();
+        int[] victims = IntStream.of(ranks / 4, ranks / 2, 3 * ranks / 4)
+                .filter(r -> r >= 1)
+                .distinct()
+                .toArray();
         List<FailurePhase> phases = victims.length == 3
                 ? List.of(FailurePhase.PREFILL_NOTIFY, FailurePhase.PREFILL_DISPATCH, FailurePhase.PREFILL_COMBINE)
                 : List.of(FailurePhase.PREFILL_DISPATCH, FailurePhase.PREFILL_COMBINE);
         return IntStream.range(0, victims.length)
-                .mapToObj(i -> new FailureSpec(victims[i], at[2 * i], phases.get(i))).toList();
+                .mapToObj(i -> new FailureSpec(victims[i], at[2 * i], phases.get(i)))
+                .toList();
     }
 
     /**
@@ -206,9 +246,14 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
     public static Builder builder(DemoMode mode) {
         Builder b = new Builder().mode(mode);
         if (mode == DemoMode.PREFILL) {
-            b.ranks(PrefillDefaults.RANKS).experts(PrefillDefaults.EXPERTS).redundant(PrefillDefaults.REDUNDANT)
-                    .tokens(PrefillDefaults.TOKENS).hidden(PrefillDefaults.HIDDEN).topK(PrefillDefaults.TOP_K)
-                    .steps(PrefillDefaults.STEPS).timeout(Duration.ofMillis(50))
+            b.ranks(PrefillDefaults.RANKS)
+                    .experts(PrefillDefaults.EXPERTS)
+                    .redundant(PrefillDefaults.REDUNDANT)
+                    .tokens(PrefillDefaults.TOKENS)
+                    .hidden(PrefillDefaults.HIDDEN)
+                    .topK(PrefillDefaults.TOP_K)
+                    .steps(PrefillDefaults.STEPS)
+                    .timeout(Duration.ofMillis(50))
                     .warmupSteps(PrefillDefaults.WARMUP_STEPS);
         }
         return b;
@@ -226,13 +271,17 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
 
     /** The failures injected in {@code step}, ascending by rank. */
     public List<FailureSpec> failuresAt(int step) {
-        return failures.stream().filter(f -> f.step() == step).sorted(Comparator.comparingInt(FailureSpec::rank))
+        return failures.stream()
+                .filter(f -> f.step() == step)
+                .sorted(Comparator.comparingInt(FailureSpec::rank))
                 .toList();
     }
 
     /** The readmissions before {@code step}, ascending by rank (the order every rank runs them in). */
     public List<ReadmitSpec> readmitsAt(int step) {
-        return readmits.stream().filter(r -> r.step() == step).sorted(Comparator.comparingInt(ReadmitSpec::rank))
+        return readmits.stream()
+                .filter(r -> r.step() == step)
+                .sorted(Comparator.comparingInt(ReadmitSpec::rank))
                 .toList();
     }
 
@@ -246,21 +295,33 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
         return stopped;
     }
 
-    private static void validate(int ranks, int experts, int redundant, int tokens, int hidden, int topK, int steps,
-            Duration timeout, int warmupSteps, Duration warmupTimeout) {
+    private static void validate(
+            int ranks,
+            int experts,
+            int redundant,
+            int tokens,
+            int hidden,
+            int topK,
+            int steps,
+            Duration timeout,
+            int warmupSteps,
+            Duration warmupTimeout) {
         check(ranks >= 1, "--ranks must be >= 1, got " + ranks);
         check(experts >= 1, "--experts must be >= 1, got " + experts);
         check(redundant >= 0, "--redundant must be >= 0, got " + redundant);
         check(tokens >= 1, "--tokens must be >= 1, got " + tokens);
         check(hidden >= 1, "--hidden must be >= 1, got " + hidden);
-        check(topK >= 1 && topK <= BufferConfig.MAX_TOP_K, "--topk must be in [1, " + BufferConfig.MAX_TOP_K
-                + "], got " + topK);
-        check(topK <= experts, "--topk " + topK + " exceeds --experts " + experts
-                + " (a token picks distinct experts)");
+        check(
+                topK >= 1 && topK <= BufferConfig.MAX_TOP_K,
+                "--topk must be in [1, " + BufferConfig.MAX_TOP_K + "], got " + topK);
+        check(
+                topK <= experts,
+                "--topk " + topK + " exceeds --experts " + experts + " (a token picks distinct experts)");
         check(steps >= 1, "--steps must be >= 1, got " + steps);
         check(!timeout.isNegative() && !timeout.isZero(), "--timeout must be positive, got " + timeout);
         check(warmupSteps >= 0, "--warmup must be >= 0, got " + warmupSteps);
-        check(!warmupTimeout.isNegative() && !warmupTimeout.isZero(),
+        check(
+                !warmupTimeout.isNegative() && !warmupTimeout.isZero(),
                 "--warmup-timeout must be positive, got " + warmupTimeout);
     }
 
@@ -269,13 +330,15 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
      * readmitted rank must be stopped, a failing rank must be running, one rank must always survive, and failures fall
      * after the warm-up, so that their detection latency is the real timeout's.
      */
-    private static void validateSchedule(int ranks, int steps, int warmupSteps, List<FailureSpec> failures,
-            List<ReadmitSpec> readmits) {
+    private static void validateSchedule(
+            int ranks, int steps, int warmupSteps, List<FailureSpec> failures, List<ReadmitSpec> readmits) {
         for (FailureSpec f : failures) {
             check(f.rank() < ranks, "--fail " + f + ": rank " + f.rank() + " outside [0, " + ranks + ")");
             check(f.step() < steps, "--fail " + f + ": step " + f.step() + " outside [0, " + steps + ")");
-            check(f.step() >= warmupSteps, "--fail " + f + ": step " + f.step() + " is inside the warm-up (steps 0.."
-                    + (warmupSteps - 1) + " run with --warmup-timeout); use a later step or a smaller --warmup");
+            check(
+                    f.step() >= warmupSteps,
+                    "--fail " + f + ": step " + f.step() + " is inside the warm-up (steps 0.." + (warmupSteps - 1)
+                            + " run with --warmup-timeout); use a later step or a smaller --warmup");
         }
         for (ReadmitSpec r : readmits) {
             check(r.rank() < ranks, "--readmit " + r + ": rank " + r.rank() + " outside [0, " + ranks + ")");
@@ -285,8 +348,10 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
         int running = ranks;
         for (int s = 0; s < steps; s++) {
             for (ReadmitSpec r : sortedAt(readmits, s)) {
-                check(stopped[r.rank()], "--readmit " + r + ": rank " + r.rank() + " is not stopped before step "
-                        + s + " (readmit needs an earlier --fail of that rank)");
+                check(
+                        stopped[r.rank()],
+                        "--readmit " + r + ": rank " + r.rank() + " is not stopped before step " + s
+                                + " (readmit needs an earlier --fail of that rank)");
                 stopped[r.rank()] = false;
                 running++;
             }
@@ -303,7 +368,9 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
     }
 
     private static List<ReadmitSpec> sortedAt(List<ReadmitSpec> readmits, int step) {
-        return readmits.stream().filter(r -> r.step() == step).sorted(Comparator.comparingInt(ReadmitSpec::rank))
+        return readmits.stream()
+                .filter(r -> r.step() == step)
+                .sorted(Comparator.comparingInt(ReadmitSpec::rank))
                 .toList();
     }
 
@@ -333,8 +400,7 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
         private int prefillChunkRows = Defaults.PREFILL_CHUNK_ROWS;
         private int prefillChunks = Defaults.PREFILL_CHUNKS;
 
-        private Builder() {
-        }
+        private Builder() {}
 
         public Builder mode(DemoMode v) {
             mode = v;
@@ -423,8 +489,24 @@ public record DemoConfig(DemoMode mode, int ranks, int experts, int redundant, i
 
         /** @throws IllegalArgumentException naming the first bad value or schedule conflict */
         public DemoConfig build() {
-            return new DemoConfig(mode, ranks, experts, redundant, tokens, hidden, topK, steps, timeout, warmupSteps,
-                    warmupTimeout, rehearse, seed, failures, readmits, prefillChunkRows, prefillChunks);
+            return new DemoConfig(
+                    mode,
+                    ranks,
+                    experts,
+                    redundant,
+                    tokens,
+                    hidden,
+                    topK,
+                    steps,
+                    timeout,
+                    warmupSteps,
+                    warmupTimeout,
+                    rehearse,
+                    seed,
+                    failures,
+                    readmits,
+                    prefillChunkRows,
+                    prefillChunks);
         }
     }
 }

@@ -18,10 +18,10 @@ package io.tokenroute.examples.demo;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.LaunchEnvironment;
-import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.TransportSpec;
-import io.tokenroute.routing.nvshmem.NvshmemOptions;
 import io.tokenroute.routing.launch.LaunchedRank;
+import io.tokenroute.routing.launch.PhaseListener;
+import io.tokenroute.routing.nvshmem.NvshmemOptions;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -88,8 +88,8 @@ public final class DemoRankProcess {
     }
 
     /**
-     * The environment {@link ElasticGroup#open} reads, with what {@link io.tokenroute.routing.launch.RankLauncher} tells
-     * its ranks through system properties added as the variables that carry it ({@code TOKENROUTE_RANK},
+     * The environment {@link ElasticGroup#open} reads, with what {@link io.tokenroute.routing.launch.RankLauncher}
+     * tells its ranks through system properties added as the variables that carry it ({@code TOKENROUTE_RANK},
      * {@code TOKENROUTE_WORLD_SIZE}, {@code TOKENROUTE_LOCAL_RANK}: all ranks on this host, and
      * {@code TOKENROUTE_RENDEZVOUS}); under another launcher, {@code system} as it is.
      */
@@ -128,10 +128,12 @@ public final class DemoRankProcess {
         try (RootAllocator allocator = new RootAllocator();
                 ElasticGroup group = TransportSpec.parse(spec).open(bufferConfig, allocator, env)) {
             LaunchedRank.event("joined", "pid " + ProcessHandle.current().pid());
-            if (!RankThreads.run(group, config, model, experts, faults, recorder, allocator,
-                    RankProcesses.HANG_BOUND)) {
-                recorder.error(rank, new IllegalStateException("the rank's thread did not finish within "
-                        + RankProcesses.HANG_BOUND));
+            if (!RankThreads.run(
+                    group, config, model, experts, faults, recorder, allocator, RankProcesses.HANG_BOUND)) {
+                recorder.error(
+                        rank,
+                        new IllegalStateException(
+                                "the rank's thread did not finish within " + RankProcesses.HANG_BOUND));
                 LaunchedRank.result(recorder.export(rank));
                 // The thread may still touch the group's memory: end the process without freeing it.
                 System.out.flush();

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.examples.demo.DemoSummary.FailureReport;
@@ -38,6 +53,7 @@ final class DemoRecorder {
         final AtomicLong recomputed = new AtomicLong();
         /** Per masked rank: how many survivors masked it in dispatch, in combine, or learned it from agreeMask. */
         private final Map<Integer, int[]> seenIn = new LinkedHashMap<>();
+
         private int moves = -1;
         private int[] unhosted = new int[0];
 
@@ -66,7 +82,9 @@ final class DemoRecorder {
         synchronized String seenIn(int rank) {
             int[] c = seenIn.get(rank);
             String[] names = {"dispatch", "combine", "agreeMask"};
-            return IntStream.range(0, 3).filter(i -> c[i] > 0).mapToObj(i -> names[i] + " " + c[i])
+            return IntStream.range(0, 3)
+                    .filter(i -> c[i] > 0)
+                    .mapToObj(i -> names[i] + " " + c[i])
                     .collect(Collectors.joining(", "));
         }
 
@@ -118,9 +136,11 @@ final class DemoRecorder {
     private final Map<String, int[]> cameBack = new LinkedHashMap<>();
     /** Per agreement (step:index), the mask the first live rank returned; a different one from another is a split. */
     private final Map<String, String> agreedMasks = new LinkedHashMap<>();
+
     private final List<String> splitViews = new ArrayList<>();
     /** Falsely masked ranks that gave up coming back (rank:step). */
     private final List<int[]> notReadmitted = new ArrayList<>();
+
     private final List<String> errors = new ArrayList<>();
 
     DemoRecorder(DemoConfig config, DemoListener listener) {
@@ -193,8 +213,11 @@ final class DemoRecorder {
             r.moves = moves;
         }
         if (first) {
-            listener.onEvent("step " + step + ": readmitted " + config.readmitsAt(step).stream()
-                    .map(s -> String.valueOf(s.rank())).collect(Collectors.joining(", ")) + "; masked now "
+            listener.onEvent("step " + step + ": readmitted "
+                    + config.readmitsAt(step).stream()
+                            .map(s -> String.valueOf(s.rank()))
+                            .collect(Collectors.joining(", "))
+                    + "; masked now "
                     + Arrays.toString(r.maskedAfter) + "; experts re-placed (" + moves + " moves)");
         }
     }
@@ -262,16 +285,29 @@ final class DemoRecorder {
             out.put("mismatchExamples", String.join(";", mismatchExamples));
         }
         // step|ranks|maskedAfter|seen (d.c.a per rank, '/')|damaged|recomputed|moves|unhosted; detections ';'
-        out.put("detections", join(detections.values().stream().map(d -> d.step + "|" + dots(d.ranks) + "|"
-                + dots(d.maskedAfter) + "|" + join(Arrays.stream(d.ranks).mapToObj(r -> dots(d.seenCounts(r))), "/")
-                + "|" + d.damaged.get() + "|" + d.recomputed.get() + "|" + d.moves() + "|" + dots(d.unhosted())),
-                ";"));
+        out.put(
+                "detections",
+                join(
+                        detections.values().stream()
+                                .map(d -> d.step + "|" + dots(d.ranks) + "|"
+                                        + dots(d.maskedAfter) + "|"
+                                        + join(Arrays.stream(d.ranks).mapToObj(r -> dots(d.seenCounts(r))), "/")
+                                        + "|" + d.damaged.get() + "|" + d.recomputed.get() + "|" + d.moves() + "|"
+                                        + dots(d.unhosted())),
+                        ";"));
         out.put("falselyMasked", join(falselyMasked.stream().map(m -> m[0] + ":" + m[1]), ","));
         out.put("cameBack", join(cameBack.values().stream().map(m -> m[0] + ":" + m[1] + ":" + m[2]), ","));
         out.put("notReadmitted", join(notReadmitted.stream().map(m -> m[0] + ":" + m[1]), ","));
         // step:index=masked ranks (dot-separated), agreements ';'
-        out.put("agreed", join(agreedMasks.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()
-                .replaceAll("[\\[\\] ]", "").replace(',', '.')), ";"));
+        out.put(
+                "agreed",
+                join(
+                        agreedMasks.entrySet().stream()
+                                .map(e -> e.getKey() + "="
+                                        + e.getValue()
+                                                .replaceAll("[\\[\\] ]", "")
+                                                .replace(',', '.')),
+                        ";"));
         out.put("errors", String.join("\n", errors));
         return out;
     }
@@ -353,7 +389,8 @@ final class DemoRecorder {
     }
 
     private static List<String> split(String text, String separator) {
-        return text == null || text.isEmpty() ? List.of()
+        return text == null || text.isEmpty()
+                ? List.of()
                 : Arrays.asList(text.split(java.util.regex.Pattern.quote(separator), -1));
     }
 
@@ -372,30 +409,49 @@ final class DemoRecorder {
         int steps = config.steps();
         double[] stepMillis = new double[steps];
         StepKind[] kinds = new StepKind[steps];
-        Set<Integer> detectionSteps = detections.values().stream().map(d -> d.step).collect(Collectors.toSet());
+        Set<Integer> detectionSteps =
+                detections.values().stream().map(d -> d.step).collect(Collectors.toSet());
         List<Double> agree = new ArrayList<>();
         for (int s = 0; s < steps; s++) {
             long max = Arrays.stream(stepNanos[s]).max().orElse(0);
             stepMillis[s] = max > 0 ? max / 1e6 : Double.NaN;
-            kinds[s] = detectionSteps.contains(s) ? StepKind.DETECTION
-                    : s < config.warmupSteps() ? StepKind.WARMUP
-                    : liveRanks[s] < config.ranks() ? StepKind.DEGRADED : StepKind.HEALTHY;
+            kinds[s] = detectionSteps.contains(s)
+                    ? StepKind.DETECTION
+                    : s < config.warmupSteps()
+                            ? StepKind.WARMUP
+                            : liveRanks[s] < config.ranks() ? StepKind.DEGRADED : StepKind.HEALTHY;
             if (kinds[s] == StepKind.HEALTHY || kinds[s] == StepKind.DEGRADED) {
                 Arrays.stream(agreeNanos[s]).filter(n -> n > 0).forEach(n -> agree.add(n / 1e6));
             }
         }
         Set<String> matched = new HashSet<>();
-        List<FailureReport> failures = config.failures().stream().map(f -> failureReport(f, stepMillis, matched))
+        List<FailureReport> failures = config.failures().stream()
+                .map(f -> failureReport(f, stepMillis, matched))
                 .toList();
         List<UnexpectedMask> unexpected = falseMasks(matched);
-        List<ReadmitReport> readmits = config.readmits().stream().map(this::readmitReport).toList();
-        return new DemoSummary(config, elapsedNanos, decoded.get(), checked.get(), rerouted.get(),
+        List<ReadmitReport> readmits =
+                config.readmits().stream().map(this::readmitReport).toList();
+        return new DemoSummary(
+                config,
+                elapsedNanos,
+                decoded.get(),
+                checked.get(),
+                rerouted.get(),
                 detections.values().stream().mapToLong(d -> d.damaged.get()).sum(),
-                detections.values().stream().mapToLong(d -> d.recomputed.get()).sum(), mismatches.get(),
-                List.copyOf(mismatchExamples), failures, readmits, unexpected, List.copyOf(splitViews),
-                List.copyOf(errors), stepMillis,
-                liveRanks.clone(), kinds, stats(stepMillis, kinds, StepKind.HEALTHY),
-                stats(stepMillis, kinds, StepKind.DEGRADED), stats(stepMillis, kinds, StepKind.DETECTION),
+                detections.values().stream().mapToLong(d -> d.recomputed.get()).sum(),
+                mismatches.get(),
+                List.copyOf(mismatchExamples),
+                failures,
+                readmits,
+                unexpected,
+                List.copyOf(splitViews),
+                List.copyOf(errors),
+                stepMillis,
+                liveRanks.clone(),
+                kinds,
+                stats(stepMillis, kinds, StepKind.HEALTHY),
+                stats(stepMillis, kinds, StepKind.DEGRADED),
+                stats(stepMillis, kinds, StepKind.DETECTION),
                 LatencyStats.of(agree.stream().mapToDouble(Double::doubleValue).toArray()));
     }
 
@@ -422,11 +478,19 @@ final class DemoRecorder {
         boolean runEnded = progress.get() >= config.steps();
         List<UnexpectedMask> out = new ArrayList<>();
         for (int[] e : episodes) {
-            int back = cameBack.values().stream().filter(c -> c[0] == e[0] && c[1] > e[1] && c[2] != 0)
-                    .mapToInt(c -> c[1]).min().orElse(-1);
+            int back = cameBack.values().stream()
+                    .filter(c -> c[0] == e[0] && c[1] > e[1] && c[2] != 0)
+                    .mapToInt(c -> c[1])
+                    .min()
+                    .orElse(-1);
             boolean gaveUp = notReadmitted.stream().anyMatch(n -> n[0] == e[0] && Math.abs(n[1] - e[1]) <= 1);
-            int backAt = back >= 0 ? back : runEnded && !gaveUp ? UnexpectedMask.RUN_ENDED
-                    : runEnded && gaveUp && lastStepsOf(e[1]) ? UnexpectedMask.RUN_ENDED : UnexpectedMask.NOT_BACK;
+            int backAt = back >= 0
+                    ? back
+                    : runEnded && !gaveUp
+                            ? UnexpectedMask.RUN_ENDED
+                            : runEnded && gaveUp && lastStepsOf(e[1])
+                                    ? UnexpectedMask.RUN_ENDED
+                                    : UnexpectedMask.NOT_BACK;
             out.add(new UnexpectedMask(e[0], e[1], backAt));
         }
         out.sort(java.util.Comparator.comparingInt(UnexpectedMask::step).thenComparingInt(UnexpectedMask::rank));
@@ -443,13 +507,24 @@ final class DemoRecorder {
      * readmission (a rank may fail, come back and fail again).
      */
     private FailureReport failureReport(FailureSpec f, double[] stepMillis, Set<String> matched) {
-        int until = config.readmits().stream().filter(r -> r.rank() == f.rank() && r.step() > f.step())
-                .mapToInt(ReadmitSpec::step).min().orElse(config.steps());
+        int until = config.readmits().stream()
+                .filter(r -> r.rank() == f.rank() && r.step() > f.step())
+                .mapToInt(ReadmitSpec::step)
+                .min()
+                .orElse(config.steps());
         for (Detection d : detections.values()) {
             if (d.step >= f.step() && d.step < until && Arrays.stream(d.ranks).anyMatch(r -> r == f.rank())) {
                 matched.add(d.step + ":" + f.rank());
-                return new FailureReport(f, d.step, stepMillis[d.step], d.seenIn(f.rank()), d.maskedAfter,
-                        d.damaged.get(), d.recomputed.get(), d.moves(), d.unhosted());
+                return new FailureReport(
+                        f,
+                        d.step,
+                        stepMillis[d.step],
+                        d.seenIn(f.rank()),
+                        d.maskedAfter,
+                        d.damaged.get(),
+                        d.recomputed.get(),
+                        d.moves(),
+                        d.unhosted());
             }
         }
         return new FailureReport(f, -1, Double.NaN, "", new int[0], 0, 0, 0, new int[0]);
@@ -460,13 +535,19 @@ final class DemoRecorder {
         if (r == null) {
             return new ReadmitReport(spec, false, Double.NaN, new int[0], 0);
         }
-        return new ReadmitReport(spec, r.ok && Arrays.stream(r.maskedAfter).noneMatch(m -> m == spec.rank()),
-                r.survivorNanos / 1e6, r.maskedAfter, r.moves);
+        return new ReadmitReport(
+                spec,
+                r.ok && Arrays.stream(r.maskedAfter).noneMatch(m -> m == spec.rank()),
+                r.survivorNanos / 1e6,
+                r.maskedAfter,
+                r.moves);
     }
 
     private static LatencyStats stats(double[] millis, StepKind[] kinds, StepKind kind) {
-        return LatencyStats.of(IntStream.range(0, millis.length).filter(s -> kinds[s] == kind)
-                .mapToDouble(s -> millis[s]).toArray());
+        return LatencyStats.of(IntStream.range(0, millis.length)
+                .filter(s -> kinds[s] == kind)
+                .mapToDouble(s -> millis[s])
+                .toArray());
     }
 
     private static int[] masked(int[] mask) {

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import java.util.Arrays;
@@ -32,11 +47,28 @@ import java.util.List;
  * @param agreeMask per rank and step, the time of the step's first {@code agreeMask()} (mostly waiting for the slowest
  *     rank, as it is a collective)
  */
-public record DemoSummary(DemoConfig config, long elapsedNanos, long tokensDecoded, long outputsChecked,
-        long tokensRerouted, long damagedTokens, long recomputedTokens, long mismatches, List<String> mismatchExamples,
-        List<FailureReport> failures, List<ReadmitReport> readmits, List<UnexpectedMask> unexpectedMasks,
-        List<String> splitViews, List<String> errors, double[] stepMillis, int[] liveRanks, StepKind[] stepKinds, LatencyStats healthy,
-        LatencyStats degraded, LatencyStats detection, LatencyStats agreeMask) {
+public record DemoSummary(
+        DemoConfig config,
+        long elapsedNanos,
+        long tokensDecoded,
+        long outputsChecked,
+        long tokensRerouted,
+        long damagedTokens,
+        long recomputedTokens,
+        long mismatches,
+        List<String> mismatchExamples,
+        List<FailureReport> failures,
+        List<ReadmitReport> readmits,
+        List<UnexpectedMask> unexpectedMasks,
+        List<String> splitViews,
+        List<String> errors,
+        double[] stepMillis,
+        int[] liveRanks,
+        StepKind[] stepKinds,
+        LatencyStats healthy,
+        LatencyStats degraded,
+        LatencyStats detection,
+        LatencyStats agreeMask) {
 
     /** How a step went. */
     public enum StepKind {
@@ -54,7 +86,8 @@ public record DemoSummary(DemoConfig config, long elapsedNanos, long tokensDecod
     public record LatencyStats(int count, double p50, double p90, double p99, double max) {
         /** The percentiles of {@code millis} (NaN entries ignored). */
         public static LatencyStats of(double[] millis) {
-            double[] v = Arrays.stream(millis).filter(d -> !Double.isNaN(d)).sorted().toArray();
+            double[] v =
+                    Arrays.stream(millis).filter(d -> !Double.isNaN(d)).sorted().toArray();
             if (v.length == 0) {
                 return new LatencyStats(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
             }
@@ -82,8 +115,16 @@ public record DemoSummary(DemoConfig config, long elapsedNanos, long tokensDecod
      * @param expertsMoved expert weight loads the replan needed
      * @param unhostedExperts logical experts the new placement could not host (empty: complete)
      */
-    public record FailureReport(FailureSpec spec, int detectedStep, double detectionMillis, String detectedIn,
-            int[] maskedAfter, long damagedTokens, long recomputedTokens, int expertsMoved, int[] unhostedExperts) {
+    public record FailureReport(
+            FailureSpec spec,
+            int detectedStep,
+            double detectionMillis,
+            String detectedIn,
+            int[] maskedAfter,
+            long damagedTokens,
+            long recomputedTokens,
+            int expertsMoved,
+            int[] unhostedExperts) {
         /** Whether the survivors detected it. */
         public boolean detected() {
             return detectedStep >= 0;
@@ -99,9 +140,8 @@ public record DemoSummary(DemoConfig config, long elapsedNanos, long tokensDecod
      * @param maskedAfter the masked ranks afterwards, ascending
      * @param expertsMoved expert weight loads of the re-placement
      */
-    public record ReadmitReport(ReadmitSpec spec, boolean readmitted, double millis, int[] maskedAfter,
-            int expertsMoved) {
-    }
+    public record ReadmitReport(
+            ReadmitSpec spec, boolean readmitted, double millis, int[] maskedAfter, int expertsMoved) {}
 
     /**
      * A rank masked at {@code step} that no injected failure had stopped: it found out, asked to come back and was
@@ -121,11 +161,13 @@ public record DemoSummary(DemoConfig config, long elapsedNanos, long tokensDecod
 
     /**
      * Whether the run is correct and complete: no mismatch, no error, no split view, every failure detected, every
-     * readmit done, and every falsely masked live rank back. False masks themselves are reported, not failures: the protocol told the
-     * rank and readmitted it, and no output depended on them.
+     * readmit done, and every falsely masked live rank back. False masks themselves are reported, not failures: the
+     * protocol told the rank and readmitted it, and no output depended on them.
      */
     public boolean ok() {
-        return mismatches == 0 && errors.isEmpty() && splitViews.isEmpty()
+        return mismatches == 0
+                && errors.isEmpty()
+                && splitViews.isEmpty()
                 && unexpectedMasks.stream().allMatch(UnexpectedMask::settled)
                 && failures.stream().allMatch(FailureReport::detected)
                 && readmits.stream().allMatch(ReadmitReport::readmitted);

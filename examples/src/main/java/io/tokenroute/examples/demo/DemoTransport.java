@@ -62,9 +62,11 @@ public enum DemoTransport {
     /** The transport named {@code id} ({@code local}, {@code shm}, {@code cuda-local}, {@code nvshmem}). */
     public static DemoTransport of(String id) {
         String name = id == null ? "" : id.trim().toLowerCase(Locale.ROOT);
-        return Arrays.stream(values()).filter(t -> t.id.equals(name)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("unknown transport '" + id + "': expected local, shm,"
-                        + " cuda-local or nvshmem"));
+        return Arrays.stream(values())
+                .filter(t -> t.id.equals(name))
+                .findFirst()
+                .orElseThrow(() -> new IllegalArgumentException(
+                        "unknown transport '" + id + "': expected local, shm," + " cuda-local or nvshmem"));
     }
 
     /** The transports this machine can run, in preference order. */
@@ -111,7 +113,8 @@ public enum DemoTransport {
                 if (!Cuda.isAvailable()) {
                     return "CUDA is unavailable: " + Cuda.unavailableReason();
                 }
-                return NvshmemLibrary.isAvailable() ? ""
+                return NvshmemLibrary.isAvailable()
+                        ? ""
                         : "the NVSHMEM library is unavailable: " + NvshmemLibrary.unavailableReason();
             default:
                 return "";

@@ -56,16 +56,20 @@ final class DeviceStaging implements AutoCloseable {
     private final CudaStream stream;
     /** The device copy of the round's token batch: {@code hidden} bf16 [T][H], {@code topk_idx} [T][k], weights. */
     private final DeviceBuffer batchHidden;
+
     private final DeviceBuffer batchIdx;
     private final DeviceBuffer batchWeights;
     /** Host copy of the combine output, bf16 {@code [T][H]}, and its {@code lost_weight}. */
     private final ArrowBuf output;
+
     private final float[] lostWeight;
     /** Host copies of the rows received per local expert and of the experts' outputs, grown on demand. */
     private ArrowBuf received;
+
     private ArrowBuf computed;
     /** Row offset of each local expert's rows in {@link #received} / {@link #computed}, and their count. */
     private final int[] expertRow;
+
     private final int[] expertRows;
 
     /**
@@ -76,8 +80,8 @@ final class DeviceStaging implements AutoCloseable {
      * @param hidden H
      * @param topK k
      */
-    DeviceStaging(MemoryLocation location, BufferAllocator allocator, int localExperts, int tokens, int hidden,
-            int topK) {
+    DeviceStaging(
+            MemoryLocation location, BufferAllocator allocator, int localExperts, int tokens, int hidden, int topK) {
         this.allocator = allocator;
         this.hidden = hidden;
         this.expertRow = new int[localExperts];
@@ -120,8 +124,8 @@ final class DeviceStaging implements AutoCloseable {
         try (ArrowBuf h = batchHidden.toArrowBuf(allocator);
                 ArrowBuf idx = batchIdx.toArrowBuf(allocator);
                 ArrowBuf w = batchWeights.toArrowBuf(allocator)) {
-            return TokenBatch.fromBuffers(allocator, batchHidden.location(), host.dtype(), n, host.hiddenSize(), k, h,
-                    idx, w);
+            return TokenBatch.fromBuffers(
+                    allocator, batchHidden.location(), host.dtype(), n, host.hiddenSize(), k, h, idx, w);
         }
     }
 
@@ -202,8 +206,8 @@ final class DeviceStaging implements AutoCloseable {
     @Override
     public void close() {
         device.makeCurrent();
-        List<AutoCloseable> all = new ArrayList<>(List.of(stream::synchronize, batchHidden, batchIdx, batchWeights,
-                stream, device, output, received, computed));
+        List<AutoCloseable> all = new ArrayList<>(List.of(
+                stream::synchronize, batchHidden, batchIdx, batchWeights, stream, device, output, received, computed));
         closeAll(all, null);
     }
 

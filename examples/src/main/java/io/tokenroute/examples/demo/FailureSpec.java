@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import java.util.regex.Matcher;
@@ -17,8 +32,8 @@ public record FailureSpec(int rank, int step, FailurePhase phase) {
     /** Checks the fields' own ranges; how they fit a run is {@link DemoConfig}'s business. */
     public FailureSpec {
         if (rank < 0 || step < 0 || phase == null) {
-            throw new IllegalArgumentException("failure needs rank >= 0, step >= 0 and a phase; got " + rank + "@"
-                    + step + ":" + phase);
+            throw new IllegalArgumentException(
+                    "failure needs rank >= 0, step >= 0 and a phase; got " + rank + "@" + step + ":" + phase);
         }
     }
 
@@ -34,8 +49,8 @@ public record FailureSpec(int rank, int step, FailurePhase phase) {
                     + " of " + FailurePhase.labels() + ")");
         }
         try {
-            return new FailureSpec(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
-                    FailurePhase.parse(m.group(3)));
+            return new FailureSpec(
+                    Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), FailurePhase.parse(m.group(3)));
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("'" + text + "': rank or step is too large", e);
         } catch (IllegalArgumentException e) {

@@ -16,7 +16,6 @@
 package io.tokenroute.examples.demo;
 
 import java.util.Arrays;
-import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
  * The plain-loop reference a rank checks its prefill combine output against (docs/contract.md §3b.3, §3b.5). For
@@ -46,6 +45,7 @@ final class PrefillReferenceCheck {
     private final float[] x;
     /** Per slot, the expert's output row (bf16 values as floats), {@code [k][H]}. */
     private final float[][] y;
+
     private final float[] partial;
     private final float[] acc;
     /** Per slot, the destination rank, or -1 where the slot routes nowhere. */
@@ -80,8 +80,16 @@ final class PrefillReferenceCheck {
      * @param outAddress address of the combine output's {@code hidden[0][0]} (bf16 {@code [n][H]})
      * @param lostWeight the combine output's {@code lost_weight[t]}
      */
-    boolean matches(int t, short[] bits, long[] logical, long[] physical, float[] weights, int[] maskBefore,
-            int[] maskAfter, long outAddress, float lostWeight) {
+    boolean matches(
+            int t,
+            short[] bits,
+            long[] logical,
+            long[] physical,
+            float[] weights,
+            int[] maskBefore,
+            int[] maskAfter,
+            long outAddress,
+            float lostWeight) {
         int always = 0;
         int doubts = 0;
         for (int j = 0; j < topK; j++) {

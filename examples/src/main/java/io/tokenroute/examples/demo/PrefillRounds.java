@@ -40,11 +40,15 @@ final class PrefillRounds extends RoundRunner {
     private final int ranks;
     private final int topK;
     private final int chunkRows;
-    /** Scratch of {@link #dispatchChunks}: per destination rank, whether the token goes there, and the tokens so far. */
+    /**
+     * Scratch of {@link #dispatchChunks}: per destination rank, whether the token goes there, and the tokens so far.
+     */
     private final boolean[] goes;
+
     private final int[] tokensTo;
     /** The latest round's results (valid until the next prefill dispatch / combine of this buffer). */
     private PrefillDispatched dispatched;
+
     private Combined combined;
     private final short[] rowBits;
     private final float[] x;
@@ -91,8 +95,16 @@ final class PrefillRounds extends RoundRunner {
 
     @Override
     boolean matches(int t, Round round, Outcome outcome) {
-        return reference.matches(t, round.bits(), round.logical(), round.physical(), round.weights(),
-                outcome.maskBefore(), outcome.maskAfter(), combined.hiddenAddress(), combined.lostWeight(t));
+        return reference.matches(
+                t,
+                round.bits(),
+                round.logical(),
+                round.physical(),
+                round.weights(),
+                outcome.maskBefore(),
+                outcome.maskAfter(),
+                combined.hiddenAddress(),
+                combined.lostWeight(t));
     }
 
     @Override
@@ -103,16 +115,26 @@ final class PrefillRounds extends RoundRunner {
     /** Each local slot runs the logical expert it hosts on the receive rows listed for it, into its output rows. */
     private void runExperts(ExpertPlacement placement) {
         PrefillDispatched d = dispatched;
-        long table = ((FixedSizeListVector) d.batch().getVector(TokenBatchSchema.HIDDEN)).getDataVector()
-                .getDataBuffer().memoryAddress();
+        long table = ((FixedSizeListVector) d.batch().getVector(TokenBatchSchema.HIDDEN))
+                .getDataVector()
+                .getDataBuffer()
+                .memoryAddress();
         for (int l = 0; l < slotsPerRank; l++) {
             int entries = d.expertCount(l);
             if (entries == 0) {
                 continue;
             }
             int slot = l;
-            experts.applyListed(hostedExpert(placement, l, entries), table, d.numReceived(),
-                    i -> d.expertRow(slot, i), entries, d.expertOutputAddress(l), rowBits, x, y);
+            experts.applyListed(
+                    hostedExpert(placement, l, entries),
+                    table,
+                    d.numReceived(),
+                    i -> d.expertRow(slot, i),
+                    entries,
+                    d.expertOutputAddress(l),
+                    rowBits,
+                    x,
+                    y);
             buffer.heartbeat();
         }
     }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -21,9 +36,15 @@ final class RankInputs implements AutoCloseable {
      * One dispatch/combine round's tokens: the step's, or the damaged ones being recomputed; {@code tokens[i]} is row
      * i's token index in the step. Close a recompute round's batch after the round (the step batch is this object's).
      */
-    record Round(int index, TokenBatch batch, int n, int[] tokens, short[] bits, long[] logical, float[] weights,
-            long[] physical) {
-    }
+    record Round(
+            int index,
+            TokenBatch batch,
+            int n,
+            int[] tokens,
+            short[] bits,
+            long[] logical,
+            float[] weights,
+            long[] physical) {}
 
     private final int rank;
     private final int tokens;
@@ -33,6 +54,7 @@ final class RankInputs implements AutoCloseable {
     private final BufferAllocator allocator;
     /** Per logical expert, the tokens this rank routed to it so far. */
     private final long[] routedLoad;
+
     private final int[] stepTokens;
     private final float[] logits;
     private final short[] bits;
@@ -64,11 +86,14 @@ final class RankInputs implements AutoCloseable {
         this.physical = new long[tokens * topK];
         this.batch = TokenBatch.fromBf16Bits(allocator, hidden, bits, topK, physical, weights);
         this.batchHidden = MemoryUtil.directBuffer(batch.hiddenAddress(), Math.toIntExact(bits.length * 2L))
-                .order(ByteOrder.nativeOrder()).asShortBuffer();
+                .order(ByteOrder.nativeOrder())
+                .asShortBuffer();
         this.batchIdx = MemoryUtil.directBuffer(batch.topkIdxAddress(), Math.toIntExact(physical.length * 8L))
-                .order(ByteOrder.nativeOrder()).asLongBuffer();
+                .order(ByteOrder.nativeOrder())
+                .asLongBuffer();
         this.batchWeights = MemoryUtil.directBuffer(batch.topkWeightsAddress(), Math.toIntExact(weights.length * 4L))
-                .order(ByteOrder.nativeOrder()).asFloatBuffer();
+                .order(ByteOrder.nativeOrder())
+                .asFloatBuffer();
     }
 
     /**
@@ -93,7 +118,9 @@ final class RankInputs implements AutoCloseable {
         return new Round(0, batch, tokens, stepTokens, bits, logical, weights, physical);
     }
 
-    /** Tokens of the last {@link #step} whose experts differ from the unrestricted choice (an unhosted one was best). */
+    /**
+     * Tokens of the last {@link #step} whose experts differ from the unrestricted choice (an unhosted one was best).
+     */
     int rerouted() {
         return rerouted;
     }
@@ -115,8 +142,8 @@ final class RankInputs implements AutoCloseable {
             model.route(step, rank, ids[i], hosted, logits, lg, w, i * topK);
         }
         placement.toPhysical(lg, topK, ph);
-        return new Round(from.index() + 1, TokenBatch.fromBf16Bits(allocator, hidden, b, topK, ph, w), m, ids, b, lg,
-                w, ph);
+        return new Round(
+                from.index() + 1, TokenBatch.fromBf16Bits(allocator, hidden, b, topK, ph, w), m, ids, b, lg, w, ph);
     }
 
     /** Per logical expert, the tokens this rank routed to it so far (live array, not a copy). */

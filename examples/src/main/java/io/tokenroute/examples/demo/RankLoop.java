@@ -82,6 +82,7 @@ final class RankLoop implements AutoCloseable {
     private final ElasticBuffer buffer;
     /** The mode's routing round and reference check. */
     private final RoundRunner rounds;
+
     private final FaultInjector faults;
     private final DemoRecorder recorder;
     private final ExpertPlacement initial;
@@ -103,8 +104,15 @@ final class RankLoop implements AutoCloseable {
      * @param allocator pays for the rank's token batches and host copies; close this loop first
      * @throws IllegalArgumentException in the prefill mode on a buffer whose results are in device memory
      */
-    RankLoop(int rank, DemoConfig config, ElasticBuffer buffer, BufferAllocator allocator, SyntheticModel model,
-            BlockExperts experts, FaultInjector faults, DemoRecorder recorder) {
+    RankLoop(
+            int rank,
+            DemoConfig config,
+            ElasticBuffer buffer,
+            BufferAllocator allocator,
+            SyntheticModel model,
+            BlockExperts experts,
+            FaultInjector faults,
+            DemoRecorder recorder) {
         this.rank = rank;
         this.config = config;
         this.buffer = buffer;
@@ -122,7 +130,8 @@ final class RankLoop implements AutoCloseable {
         this.agreed = new int[config.ranks()];
         this.inputs = new RankInputs(rank, config, model, allocator);
         try {
-            this.rounds = config.mode() == DemoMode.PREFILL ? new PrefillRounds(rank, config, buffer, experts, faults)
+            this.rounds = config.mode() == DemoMode.PREFILL
+                    ? new PrefillRounds(rank, config, buffer, experts, faults)
                     : new DecodeRounds(rank, config, buffer, allocator, experts, faults);
         } catch (RuntimeException | Error e) {
             inputs.close();
@@ -178,14 +187,15 @@ final class RankLoop implements AutoCloseable {
         long start = System.nanoTime();
         Outcome outcome = rounds.route(round, placement);
         long firstAgreeNanos = -1;
-        for (int agreement = 0;; agreement++) {
+        for (int agreement = 0; ; agreement++) {
             long agreeStart = System.nanoTime();
             int[] union = buffer.agreeMask();
             if (firstAgreeNanos < 0) {
                 firstAgreeNanos = System.nanoTime() - agreeStart;
             }
             if (union[rank] != 0) {
-                // Peers stopped serving this rank when they masked it: it is no survivor, and there is nothing to check.
+                // Peers stopped serving this rank when they masked it: it is no survivor, and there is nothing to
+                // check.
                 throw new MaskedByPeers();
             }
             recorder.agreed(step, agreement, rank, union);
@@ -275,7 +285,12 @@ final class RankLoop implements AutoCloseable {
         }
         ExpertPlacement before = placement;
         replaceFromInitial();
-        recorder.readmitted(step, rejoining < 0, ok, System.nanoTime() - start, agreed,
+        recorder.readmitted(
+                step,
+                rejoining < 0,
+                ok,
+                System.nanoTime() - start,
+                agreed,
                 placement.movesFrom(before).size());
     }
 
@@ -316,7 +331,8 @@ final class RankLoop implements AutoCloseable {
     /** All-gathers the participants' next step; everyone goes on with the latest. */
     private int agreeOnStep(int mine) {
         int resume = mine;
-        for (byte[] part : buffer.allGatherBytes(ByteBuffer.allocate(4).putInt(mine).array())) {
+        for (byte[] part :
+                buffer.allGatherBytes(ByteBuffer.allocate(4).putInt(mine).array())) {
             if (part != null && part.length == 4) {
                 resume = Math.max(resume, ByteBuffer.wrap(part).getInt());
             }
@@ -324,7 +340,9 @@ final class RankLoop implements AutoCloseable {
         return resume;
     }
 
-    /** After a readmission: every participant re-places the experts from the initial placement with the current mask. */
+    /**
+     * After a readmission: every participant re-places the experts from the initial placement with the current mask.
+     */
     private void replaceFromInitial() {
         agreed = buffer.queryMask();
         long[] load = new long[config.experts()];
@@ -336,8 +354,8 @@ final class RankLoop implements AutoCloseable {
     /** This rank was released to rejoin at {@code step}: readmit itself, then take part in the step's re-placement. */
     private void rejoin(int step) {
         if (!buffer.readmit(rank, readmitTimeout)) {
-            throw new IllegalStateException("rank " + rank + ": nobody readmitted it before step " + step + " within "
-                    + readmitTimeout);
+            throw new IllegalStateException(
+                    "rank " + rank + ": nobody readmitted it before step " + step + " within " + readmitTimeout);
         }
         readmissions(step, rank);
     }

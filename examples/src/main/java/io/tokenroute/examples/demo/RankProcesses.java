@@ -16,9 +16,9 @@
 package io.tokenroute.examples.demo;
 
 import io.tokenroute.device.nvshmem.NvshmemLibrary;
-import io.tokenroute.routing.nvshmem.NvshmemOptions;
 import io.tokenroute.routing.launch.RankLauncher;
 import io.tokenroute.routing.launch.RankLauncher.RankResult;
+import io.tokenroute.routing.nvshmem.NvshmemOptions;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Path;
@@ -50,11 +50,10 @@ final class RankProcesses {
     /** Small heaps and one JIT/GC thread set per rank: R JVMs share this host's cores. */
     private static final List<String> RANK_JVM = List.of("-XX:+UseSerialGC", "-XX:CICompilerCount=2");
     /** Properties of this JVM the GPU ranks need too: JavaCPP's cache, where the NVSHMEM JNI library is. */
-    private static final List<String> FORWARDED = List.of("org.bytedeco.javacpp.cachedir",
-            NvshmemLibrary.LIBRARY_PROPERTY);
+    private static final List<String> FORWARDED =
+            List.of("org.bytedeco.javacpp.cachedir", NvshmemLibrary.LIBRARY_PROPERTY);
 
-    private RankProcesses() {
-    }
+    private RankProcesses() {}
 
     /**
      * Starts the ranks, waits for them within {@link #HANG_BOUND} (reporting rank 0's progress to {@code listener}),
@@ -68,7 +67,8 @@ final class RankProcesses {
         args.addAll(args(config));
         RankLauncher.Builder builder = RankLauncher.builder(DemoRankProcess.class.getName(), config.ranks())
                 .classpath(System.getProperty(CLASSPATH_PROPERTY, System.getProperty("java.class.path")))
-                .jvmOptions(jvmOptions(transport).toArray(String[]::new)).args((rank, file) -> args);
+                .jvmOptions(jvmOptions(transport).toArray(String[]::new))
+                .args((rank, file) -> args);
         List<RankResult> results;
         Path groupFile;
         try (RankLauncher launcher = builder.start()) {
@@ -88,8 +88,8 @@ final class RankProcesses {
         for (RankResult r : results) {
             if (victims[r.rank()]) {
                 if (!r.endedBySignal(9)) {
-                    recorder.error(r.rank(), new IllegalStateException("victim did not end by SIGKILL: "
-                            + r.describe()));
+                    recorder.error(
+                            r.rank(), new IllegalStateException("victim did not end by SIGKILL: " + r.describe()));
                 }
             } else if (!r.ok() || r.values().isEmpty()) {
                 recorder.error(r.rank(), new IllegalStateException("rank process failed: " + r.describe()));
@@ -97,8 +97,10 @@ final class RankProcesses {
                 recorder.merge(r.rank(), r.values());
             }
         }
-        return new DecodeDemo.Run(recorder.summary(System.nanoTime() - start),
-                transport == DemoTransport.SHM ? groupFile : null, results);
+        return new DecodeDemo.Run(
+                recorder.summary(System.nanoTime() - start),
+                transport == DemoTransport.SHM ? groupFile : null,
+                results);
     }
 
     /**
@@ -153,24 +155,51 @@ final class RankProcesses {
 
     /** The program arguments that carry {@code c} to a rank process, after the transport ({@link #parse}). */
     static List<String> args(DemoConfig c) {
-        List<String> a = new ArrayList<>(List.of(c.ranks(), c.experts(), c.redundant(), c.tokens(), c.hidden(),
-                c.topK(), c.steps(), c.timeout().toNanos(), c.warmupSteps(), c.warmupTimeout().toNanos(),
-                c.rehearse(), c.seed(), c.mode().label(), c.prefillChunkRows(), c.prefillChunks()).stream()
-                .map(String::valueOf).toList());
+        List<String> a = new ArrayList<>(List.of(
+                        c.ranks(),
+                        c.experts(),
+                        c.redundant(),
+                        c.tokens(),
+                        c.hidden(),
+                        c.topK(),
+                        c.steps(),
+                        c.timeout().toNanos(),
+                        c.warmupSteps(),
+                        c.warmupTimeout().toNanos(),
+                        c.rehearse(),
+                        c.seed(),
+                        c.mode().label(),
+                        c.prefillChunkRows(),
+                        c.prefillChunks())
+                .stream()
+                .map(String::valueOf)
+                .toList());
         a.add(String.join(",", c.failures().stream().map(FailureSpec::toString).toList()));
         return a;
     }
 
     /** The configuration {@link #args} wrote (no readmissions: a killed process cannot come back). */
     static DemoConfig parse(String[] a) {
-        List<FailureSpec> failures = a.length < 16 || a[15].isEmpty() ? List.of()
+        List<FailureSpec> failures = a.length < 16 || a[15].isEmpty()
+                ? List.of()
                 : Arrays.stream(a[15].split(",")).map(FailureSpec::parse).toList();
-        return DemoConfig.builder(DemoMode.parse(a[12])).ranks(Integer.parseInt(a[0]))
-                .experts(Integer.parseInt(a[1])).redundant(Integer.parseInt(a[2])).tokens(Integer.parseInt(a[3]))
-                .hidden(Integer.parseInt(a[4])).topK(Integer.parseInt(a[5])).steps(Integer.parseInt(a[6]))
-                .timeout(Duration.ofNanos(Long.parseLong(a[7]))).warmupSteps(Integer.parseInt(a[8]))
-                .warmupTimeout(Duration.ofNanos(Long.parseLong(a[9]))).rehearse(Boolean.parseBoolean(a[10]))
-                .seed(Long.parseLong(a[11])).prefillChunkRows(Integer.parseInt(a[13]))
-                .prefillChunks(Integer.parseInt(a[14])).failures(failures).readmits(List.of()).build();
+        return DemoConfig.builder(DemoMode.parse(a[12]))
+                .ranks(Integer.parseInt(a[0]))
+                .experts(Integer.parseInt(a[1]))
+                .redundant(Integer.parseInt(a[2]))
+                .tokens(Integer.parseInt(a[3]))
+                .hidden(Integer.parseInt(a[4]))
+                .topK(Integer.parseInt(a[5]))
+                .steps(Integer.parseInt(a[6]))
+                .timeout(Duration.ofNanos(Long.parseLong(a[7])))
+                .warmupSteps(Integer.parseInt(a[8]))
+                .warmupTimeout(Duration.ofNanos(Long.parseLong(a[9])))
+                .rehearse(Boolean.parseBoolean(a[10]))
+                .seed(Long.parseLong(a[11]))
+                .prefillChunkRows(Integer.parseInt(a[13]))
+                .prefillChunks(Integer.parseInt(a[14]))
+                .failures(failures)
+                .readmits(List.of())
+                .build();
     }
 }

@@ -32,8 +32,7 @@ import org.apache.arrow.util.AutoCloseables;
  * freed after every thread ended, so no rank allocates or frees while its peers wait for it.
  */
 final class RankThreads {
-    private RankThreads() {
-    }
+    private RankThreads() {}
 
     /**
      * Runs every step on every rank {@code group} hosts and waits for them: first for the ranks still running at the
@@ -43,8 +42,15 @@ final class RankThreads {
      * @return false if a rank thread was still running after {@code hangBound}: its loop and allocator are then left
      *     open, since the thread might still touch them
      */
-    static boolean run(ElasticGroup group, DemoConfig config, SyntheticModel model, BlockExperts experts,
-            FaultInjector faults, DemoRecorder recorder, BufferAllocator allocator, Duration hangBound) {
+    static boolean run(
+            ElasticGroup group,
+            DemoConfig config,
+            SyntheticModel model,
+            BlockExperts experts,
+            FaultInjector faults,
+            DemoRecorder recorder,
+            BufferAllocator allocator,
+            Duration hangBound) {
         int[] ranks = group.localRanks();
         List<AutoCloseable> owned = new ArrayList<>();
         RankLoop[] loops = new RankLoop[ranks.length];
@@ -52,8 +58,8 @@ final class RankThreads {
             for (int i = 0; i < ranks.length; i++) {
                 BufferAllocator mine = allocator.newChildAllocator("demo-rank-" + ranks[i], 0, Long.MAX_VALUE);
                 owned.add(0, mine);
-                loops[i] = new RankLoop(ranks[i], config, group.buffer(ranks[i]), mine, model, experts, faults,
-                        recorder);
+                loops[i] =
+                        new RankLoop(ranks[i], config, group.buffer(ranks[i]), mine, model, experts, faults, recorder);
                 owned.add(0, loops[i]);
             }
         } catch (RuntimeException | Error e) {
@@ -76,8 +82,8 @@ final class RankThreads {
     }
 
     /** Waits for the ranks running at the end, then releases the stopped ones and waits for them. */
-    private static boolean joinAll(int[] ranks, Thread[] threads, FaultInjector faults, boolean[] stoppedAtEnd,
-            Duration hangBound) {
+    private static boolean joinAll(
+            int[] ranks, Thread[] threads, FaultInjector faults, boolean[] stoppedAtEnd, Duration hangBound) {
         long deadline = System.nanoTime() + hangBound.toNanos();
         try {
             for (int i = 0; i < threads.length; i++) {

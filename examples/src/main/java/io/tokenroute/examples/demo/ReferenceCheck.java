@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import java.util.Arrays;
@@ -42,8 +57,15 @@ final class ReferenceCheck {
      * @param outAddress address of the combine output's {@code hidden[0][0]} (bf16 {@code [n][H]})
      * @param lostWeight the combine output's {@code lost_weight[t]}
      */
-    boolean matches(int t, short[] bits, long[] logical, long[] physical, float[] weights, int[] masked,
-            long outAddress, float lostWeight) {
+    boolean matches(
+            int t,
+            short[] bits,
+            long[] logical,
+            long[] physical,
+            float[] weights,
+            int[] masked,
+            long outAddress,
+            float lostWeight) {
         experts.widen(bits, t * hidden, x);
         Arrays.fill(acc, 0f);
         float lost = 0f;

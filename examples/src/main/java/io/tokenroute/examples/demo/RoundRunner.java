@@ -48,8 +48,7 @@ abstract class RoundRunner implements AutoCloseable {
      * A round's result, valid until the next round: this rank's mask right before and right after it (what the
      * reference must, and may, leave out) and the damaged tokens (indices into the round) whose output lost weight.
      */
-    record Outcome(int[] maskBefore, int[] maskAfter, int[] damaged) {
-    }
+    record Outcome(int[] maskBefore, int[] maskAfter, int[] damaged) {}
 
     /** A round that masked nobody. */
     private static final int[] NONE = new int[0];
@@ -61,6 +60,7 @@ abstract class RoundRunner implements AutoCloseable {
     final int slotsPerRank;
     /** Ranks this round's calls masked in dispatch / in combine, accumulated until {@link #clearMasked()}. */
     final boolean[] maskedInDispatch;
+
     final boolean[] maskedInCombine;
 
     RoundRunner(int rank, DemoConfig config, ElasticBuffer buffer, BlockExperts experts, FaultInjector faults) {
@@ -96,8 +96,10 @@ abstract class RoundRunner implements AutoCloseable {
     /** The outcome of a round whose combine returned {@code combined}. */
     final Outcome outcome(int[] maskBefore, Combined combined, int n) {
         int[] newlyInCombine = combined.newlyMaskedCount() == 0 ? NONE : combined.newlyMasked();
-        return new Outcome(maskBefore, buffer.queryMask(), StepStatus.of(newlyInCombine, this::lostWeight, n)
-                .damagedTokens());
+        return new Outcome(
+                maskBefore,
+                buffer.queryMask(),
+                StepStatus.of(newlyInCombine, this::lostWeight, n).damagedTokens());
     }
 
     /**
@@ -134,14 +136,13 @@ abstract class RoundRunner implements AutoCloseable {
     final int hostedExpert(ExpertPlacement placement, int l, int rows) {
         int expert = placement.logicalAt(rank * slotsPerRank + l);
         if (expert == ExpertPlacement.EMPTY) {
-            throw new IllegalStateException("rank " + rank + ": empty slot " + l + " received " + rows
-                    + " rows; the ranks' placements differ");
+            throw new IllegalStateException(
+                    "rank " + rank + ": empty slot " + l + " received " + rows + " rows; the ranks' placements differ");
         }
         return expert;
     }
 
     /** Frees what the runner owns (not the buffer: its group owns it). */
     @Override
-    public void close() {
-    }
+    public void close() {}
 }

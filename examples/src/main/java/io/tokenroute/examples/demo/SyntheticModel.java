@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import java.util.Random;
@@ -10,9 +25,9 @@ import java.util.Random;
  * <p>The router picks the k largest of {@code popularity[e] + noise} (noise uniform in [0, 2.5)) and weights them with
  * a softmax over the chosen logits (weights sum to 1, so a token's lost weight reads as the fraction of its output
  * that went missing). A fixed per-expert popularity makes some experts hotter than others, which gives load-aware
- * re-placement something to balance, but only mildly (σ = {@value #POPULARITY_SIGMA}: the ranks' loads stay within about
- * 10% of each other), since a rank hosting hot experts computes longer and its peers' waits for it count against the
- * timeout.
+ * re-placement something to balance, but only mildly (σ = {@value #POPULARITY_SIGMA}: the ranks' loads stay within
+ * about 10% of each other), since a rank hosting hot experts computes longer and its peers' waits for it count against
+ * the timeout.
  *
  * <p>Immutable and thread-safe; allocates nothing (callers pass scratch).
  */
@@ -77,8 +92,8 @@ public final class SyntheticModel {
      * @param logits scratch, {@code [experts]}
      * @return whether the choice differs from the unrestricted one (an unhosted expert would have been picked)
      */
-    public boolean route(int step, int rank, int token, boolean[] hosted, float[] logits, long[] idx,
-            float[] weights, int offset) {
+    public boolean route(
+            int step, int rank, int token, boolean[] hosted, float[] logits, long[] idx, float[] weights, int offset) {
         long base = streamBase(step, rank, 2) + (long) token * experts * GOLDEN;
         float bestUnhosted = Float.NEGATIVE_INFINITY;
         for (int e = 0; e < experts; e++) {

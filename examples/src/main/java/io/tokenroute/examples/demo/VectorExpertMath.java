@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import jdk.incubator.vector.FloatVector;
@@ -17,8 +32,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class VectorExpertMath implements ExpertMath {
     private static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> INTS = IntVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Short> SHORTS = VectorSpecies.of(short.class,
-            VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
+    private static final VectorSpecies<Short> SHORTS =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
     private static final int LANES = FLOATS.length();
 
     /** {@code column[j]} moves input {@code j} of each block to all four lanes of that block. */
@@ -43,11 +58,15 @@ final class VectorExpertMath implements ExpertMath {
             FloatVector in = FloatVector.fromArray(FLOATS, x, h);
             FloatVector v = FloatVector.fromArray(FLOATS, weights, base + h).mul(in.rearrange(column[0]));
             for (int j = 1; j < BLOCK; j++) {
-                v = v.add(FloatVector.fromArray(FLOATS, weights, base + j * hidden + h).mul(in.rearrange(column[j])));
+                v = v.add(FloatVector.fromArray(FLOATS, weights, base + j * hidden + h)
+                        .mul(in.rearrange(column[j])));
             }
             IntVector bits = v.reinterpretAsInts();
-            bits.add(0x7FFF).add(bits.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000)
-                    .reinterpretAsFloats().intoArray(y, h);
+            bits.add(0x7FFF)
+                    .add(bits.lanewise(VectorOperators.LSHR, 16).and(1))
+                    .and(0xFFFF0000)
+                    .reinterpretAsFloats()
+                    .intoArray(y, h);
         }
         ExpertMath.applyScalar(weights, base, x, y, h, hidden);
     }
@@ -57,7 +76,9 @@ final class VectorExpertMath implements ExpertMath {
         int h = 0;
         for (int bound = n - n % LANES; h < bound; h += LANES) {
             ((IntVector) ShortVector.fromArray(SHORTS, bits, from + h).convertShape(VectorOperators.S2I, INTS, 0))
-                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(x, h);
+                    .lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats()
+                    .intoArray(x, h);
         }
         for (; h < n; h++) {
             x[h] = Float.intBitsToFloat(bits[from + h] << 16);
@@ -68,8 +89,11 @@ final class VectorExpertMath implements ExpertMath {
     public void narrow(float[] y, short[] bits, int n) {
         int h = 0;
         for (int bound = n - n % LANES; h < bound; h += LANES) {
-            ((ShortVector) FloatVector.fromArray(FLOATS, y, h).reinterpretAsInts().lanewise(VectorOperators.LSHR, 16)
-                    .convertShape(VectorOperators.I2S, SHORTS, 0)).intoArray(bits, h);
+            ((ShortVector) FloatVector.fromArray(FLOATS, y, h)
+                            .reinterpretAsInts()
+                            .lanewise(VectorOperators.LSHR, 16)
+                            .convertShape(VectorOperators.I2S, SHORTS, 0))
+                    .intoArray(bits, h);
         }
         for (; h < n; h++) {
             bits[h] = (short) (Float.floatToRawIntBits(y[h]) >>> 16);

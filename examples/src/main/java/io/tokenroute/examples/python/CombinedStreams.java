@@ -59,8 +59,10 @@ final class CombinedStreams {
     RecordBatchQueue open(int rank, int hidden) {
         Schema schema = new Schema(List.of(
                 TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden),
-                new Field("lost_weight", FieldType.notNullable(new ArrowType.FloatingPoint(
-                        FloatingPointPrecision.SINGLE)), null)));
+                new Field(
+                        "lost_weight",
+                        FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)),
+                        null)));
         // Unbounded: a caller that reads on its own thread only after the steps must never block in a step.
         RecordBatchQueue queue = new RecordBatchQueue(allocator, schema, Integer.MAX_VALUE);
         open.add(new Stream(rank, queue));
@@ -80,7 +82,7 @@ final class CombinedStreams {
 
     /** Appends a copy of each followed rank's combine output of {@code result} (a combined, current step). */
     void append(StepResult result) {
-        for (Iterator<Stream> it = open.iterator(); it.hasNext();) {
+        for (Iterator<Stream> it = open.iterator(); it.hasNext(); ) {
             Stream stream = it.next();
             if (!result.participated(stream.rank)) {
                 continue;
@@ -92,8 +94,8 @@ final class CombinedStreams {
                 it.remove();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while appending step " + result.step() + " to a stream",
-                        e);
+                throw new IllegalStateException(
+                        "interrupted while appending step " + result.step() + " to a stream", e);
             }
         }
     }
@@ -107,7 +109,7 @@ final class CombinedStreams {
      */
     List<Exception> endAll(String failure) {
         List<Exception> problems = new ArrayList<>();
-        for (Iterator<Stream> it = open.iterator(); it.hasNext();) {
+        for (Iterator<Stream> it = open.iterator(); it.hasNext(); ) {
             Stream stream = it.next();
             if (failure != null) {
                 stream.queue.fail(failure);

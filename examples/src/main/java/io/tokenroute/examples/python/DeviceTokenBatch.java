@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.python;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -47,8 +62,11 @@ public final class DeviceTokenBatch implements AutoCloseable {
      */
     public static DeviceTokenBatch upload(BufferAllocator allocator, CudaDevice device, TokenBatch host) {
         device.makeCurrent();
-        long[] bytes = {(long) host.numTokens() * host.hiddenRowBytes(), 8L * host.numTokens() * host.topK(),
-            4L * host.numTokens() * host.topK()};
+        long[] bytes = {
+            (long) host.numTokens() * host.hiddenRowBytes(),
+            8L * host.numTokens() * host.topK(),
+            4L * host.numTokens() * host.topK()
+        };
         long[] sources = {host.hiddenAddress(), host.topkIdxAddress(), host.topkWeightsAddress()};
         CudaStream stream = CudaStream.create();
         CudaEvent ready = null;
@@ -68,8 +86,16 @@ public final class DeviceTokenBatch implements AutoCloseable {
                 buffers.add(owner);
             }
             ready.record(stream);
-            TokenBatch batch = TokenBatch.fromBuffers(allocator, device.location(), host.dtype(), host.numTokens(),
-                    host.hiddenSize(), host.topK(), buffers.get(0), buffers.get(1), buffers.get(2));
+            TokenBatch batch = TokenBatch.fromBuffers(
+                    allocator,
+                    device.location(),
+                    host.dtype(),
+                    host.numTokens(),
+                    host.hiddenSize(),
+                    host.topK(),
+                    buffers.get(0),
+                    buffers.get(1),
+                    buffers.get(2));
             return new DeviceTokenBatch(batch, stream, ready);
         } catch (RuntimeException e) {
             // The copies may still be queued: let them finish before the memory goes.

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.python;
 
 import io.tokenroute.arrow.batch.TokenBatchSchema;
@@ -22,15 +37,16 @@ public interface Experts {
             throw new IllegalArgumentException("identity experts copy bf16 rows; this dispatch was fp8");
         }
         for (int l = 0; l < dispatched.numLocalExperts(); l++) {
-            FixedSizeListVector rows = (FixedSizeListVector) dispatched.expert(l).getVector(TokenBatchSchema.HIDDEN);
+            FixedSizeListVector rows =
+                    (FixedSizeListVector) dispatched.expert(l).getVector(TokenBatchSchema.HIDDEN);
             long bytes = (long) dispatched.recvCount(l) * rows.getListSize() * 2;
-            MemoryUtil.copyMemory(rows.getDataVector().getDataBuffer().memoryAddress(),
-                    dispatched.expertOutputAddress(l), bytes);
+            MemoryUtil.copyMemory(
+                    rows.getDataVector().getDataBuffer().memoryAddress(), dispatched.expertOutputAddress(l), bytes);
         }
     };
 
     /** Experts that write nothing: the caller fills the expert outputs itself between dispatch and combine. */
-    Experts NONE = (rank, dispatched) -> { };
+    Experts NONE = (rank, dispatched) -> {};
 
     /**
      * Computes every local expert of {@code rank}.

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.python;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -77,6 +92,7 @@ public final class LocalSession implements AutoCloseable {
     private final Duration hangBound;
     /** Ranks that were left out of a call or masked by a peer, and were not readmitted since. */
     private final boolean[] needsReadmit;
+
     private final Object closeLock = new Object();
     private long steps;
     private StepResult current;
@@ -86,6 +102,7 @@ public final class LocalSession implements AutoCloseable {
     private boolean hung;
     /** Streams of combine outputs, until they end. */
     private final CombinedStreams streams;
+
     private volatile boolean closeRequested;
     private boolean closed;
     private RuntimeException closeFailure;
@@ -100,12 +117,16 @@ public final class LocalSession implements AutoCloseable {
         this.root = new RootAllocator();
         this.groupAllocator = root.newChildAllocator("group", 0, Long.MAX_VALUE);
         this.inputs = root.newChildAllocator("inputs", 0, Long.MAX_VALUE);
-        this.exports = root.newChildAllocator("exports", new AllocationListener() {
-            @Override
-            public void onRelease(long size) {
-                exportReleased();
-            }
-        }, 0, Long.MAX_VALUE);
+        this.exports = root.newChildAllocator(
+                "exports",
+                new AllocationListener() {
+                    @Override
+                    public void onRelease(long size) {
+                        exportReleased();
+                    }
+                },
+                0,
+                Long.MAX_VALUE);
         this.streams = new CombinedStreams(exports);
         try {
             this.group = ElasticGroup.open(TransportSpec.LOCAL, config, groupAllocator);
@@ -140,11 +161,18 @@ public final class LocalSession implements AutoCloseable {
      * @param maxTopK the largest k
      * @param timeoutMillis the per-peer wait timeout; a left-out rank costs the others this long
      */
-    public static LocalSession open(int ranks, int experts, int hidden, int maxTokensPerRank, int maxTopK,
-            long timeoutMillis) {
-        return new LocalSession(BufferConfig.builder().ranks(ranks).experts(experts).hidden(hidden)
-                .maxTokensPerRank(maxTokensPerRank).maxTopK(maxTopK).dtype(HiddenDtype.BF16).elastic(true)
-                .timeout(Duration.ofMillis(timeoutMillis)).build());
+    public static LocalSession open(
+            int ranks, int experts, int hidden, int maxTokensPerRank, int maxTopK, long timeoutMillis) {
+        return new LocalSession(BufferConfig.builder()
+                .ranks(ranks)
+                .experts(experts)
+                .hidden(hidden)
+                .maxTokensPerRank(maxTokensPerRank)
+                .maxTopK(maxTopK)
+                .dtype(HiddenDtype.BF16)
+                .elastic(true)
+                .timeout(Duration.ofMillis(timeoutMillis))
+                .build());
     }
 
     // ------------------------------------------------------------------------------------------------ shape
@@ -258,8 +286,8 @@ public final class LocalSession implements AutoCloseable {
                     + (perRank == null ? "null" : perRank.size()));
         }
         if (current != null && current.isOpen()) {
-            throw new IllegalStateException("step " + current.step() + " was dispatched but not combined yet; call "
-                    + "combine first");
+            throw new IllegalStateException(
+                    "step " + current.step() + " was dispatched but not combined yet; call " + "combine first");
         }
         TokenBatch[] batches = perRank.toArray(new TokenBatch[0]);
         for (int r = 0; r < ranks; r++) {
@@ -293,8 +321,8 @@ public final class LocalSession implements AutoCloseable {
     public StepResult combine(StepResult result) {
         ensureUsable();
         if (result != current || !result.isOpen()) {
-            throw new IllegalStateException("combine needs the latest dispatched, not yet combined step; got step "
-                    + result.step());
+            throw new IllegalStateException(
+                    "combine needs the latest dispatched, not yet combined step; got step " + result.step());
         }
         long start = System.nanoTime();
         try {
@@ -348,8 +376,8 @@ public final class LocalSession implements AutoCloseable {
             throw new IllegalArgumentException("rank " + rank + " outside [0, " + config.ranks() + ")");
         }
         if (!needsReadmit[rank]) {
-            throw new IllegalArgumentException("rank " + rank + " is active; only a left-out or masked rank is "
-                    + "readmitted");
+            throw new IllegalArgumentException(
+                    "rank " + rank + " is active; only a left-out or masked rank is " + "readmitted");
         }
         boolean[] participants = active();
         participants[rank] = true;
@@ -367,7 +395,9 @@ public final class LocalSession implements AutoCloseable {
 
     /** Ranks that were left out or masked and not readmitted since, ascending. */
     public int[] ranksToReadmit() {
-        return java.util.stream.IntStream.range(0, needsReadmit.length).filter(r -> needsReadmit[r]).toArray();
+        return java.util.stream.IntStream.range(0, needsReadmit.length)
+                .filter(r -> needsReadmit[r])
+                .toArray();
     }
 
     /** The latest step's result, or null before the first dispatch. */
@@ -507,8 +537,8 @@ public final class LocalSession implements AutoCloseable {
             closeFailure = new IllegalStateException("a rank call hung; the group's memory was left allocated");
             return;
         }
-        List<Runnable> closers = List.of(group::close, groupAllocator::close, exports::close, inputs::close,
-                root::close);
+        List<Runnable> closers =
+                List.of(group::close, groupAllocator::close, exports::close, inputs::close, root::close);
         for (Runnable closer : closers) {
             try {
                 closer.run();
@@ -623,8 +653,10 @@ public final class LocalSession implements AutoCloseable {
     private void ensureUsable() {
         ensureOpen();
         if (failed != null) {
-            throw new IllegalStateException("an earlier call failed (" + failed.getMessage() + "); the ranks are out "
-                    + "of step: close the session", failed);
+            throw new IllegalStateException(
+                    "an earlier call failed (" + failed.getMessage() + "); the ranks are out "
+                            + "of step: close the session",
+                    failed);
         }
     }
 

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.python;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -183,7 +198,9 @@ public final class StepResult {
     void combined(int r, Combined c) {
         combined[r] = c;
         int[] merged = java.util.stream.IntStream.concat(Arrays.stream(newlyMasked[r]), Arrays.stream(c.newlyMasked()))
-                .distinct().sorted().toArray();
+                .distinct()
+                .sorted()
+                .toArray();
         newlyMasked[r] = merged;
     }
 
@@ -205,8 +222,8 @@ public final class StepResult {
 
     private void ensureCurrent() {
         if (!session.isCurrent(this)) {
-            throw new IllegalStateException("step " + step + "'s results were overwritten: a later step ran or the "
-                    + "session closed");
+            throw new IllegalStateException(
+                    "step " + step + "'s results were overwritten: a later step ran or the " + "session closed");
         }
     }
 

@@ -56,8 +56,7 @@ final class IdentityRoute {
      * @param lostWeight per input batch, {@code lost_weight [n]}; null likewise
      * @param masked per rank, whether a rank of this process masked it
      */
-    record Results(short[][] hidden, float[][] lostWeight, boolean[] masked) {
-    }
+    record Results(short[][] hidden, float[][] lostWeight, boolean[] masked) {}
 
     /** Work of one rank. */
     @FunctionalInterface
@@ -65,8 +64,7 @@ final class IdentityRoute {
         void run(int rank) throws Exception;
     }
 
-    private IdentityRoute() {
-    }
+    private IdentityRoute() {}
 
     /**
      * Routes every batch of the group's local ranks.
@@ -75,8 +73,9 @@ final class IdentityRoute {
      * @param allocator pays for the zero-token batches and any device copies of the inputs
      * @param hangBound how long the ranks may take in all
      */
-    static Results run(ElasticGroup group, List<TokenBatch> batches, Path input, BufferAllocator allocator,
-            Duration hangBound) throws IOException {
+    static Results run(
+            ElasticGroup group, List<TokenBatch> batches, Path input, BufferAllocator allocator, Duration hangBound)
+            throws IOException {
         int ranks = group.ranks();
         int n = batches.size();
         int rounds = (n + ranks - 1) / ranks;
@@ -86,10 +85,17 @@ final class IdentityRoute {
         MemoryLocation location = group.buffer(local[0]).location();
         List<AutoCloseable> owned = new ArrayList<>();
         try {
-            TokenBatch none = TokenBatch.fromFloats(allocator, first.dtype(), first.hiddenSize(), new float[0],
-                    first.topK(), new long[0], new float[0]);
+            TokenBatch none = TokenBatch.fromFloats(
+                    allocator,
+                    first.dtype(),
+                    first.hiddenSize(),
+                    new float[0],
+                    first.topK(),
+                    new long[0],
+                    new float[0]);
             owned.add(none);
-            Inputs inputs = location.isCpuAccessible() ? new Inputs(batches, none, null, null)
+            Inputs inputs = location.isCpuAccessible()
+                    ? new Inputs(batches, none, null, null)
                     : Inputs.onDevice(location, batches, none, local, ranks, allocator, owned);
             runRanks(local, hangBound, rank -> {
                 ElasticBuffer buffer = group.buffer(rank);
@@ -159,8 +165,14 @@ final class IdentityRoute {
      * copies.
      */
     private record Inputs(List<TokenBatch> batches, TokenBatch none, CudaDevice device, CudaStream[] streams) {
-        static Inputs onDevice(MemoryLocation location, List<TokenBatch> host, TokenBatch hostNone, int[] local,
-                int ranks, BufferAllocator allocator, List<AutoCloseable> owned) {
+        static Inputs onDevice(
+                MemoryLocation location,
+                List<TokenBatch> host,
+                TokenBatch hostNone,
+                int[] local,
+                int ranks,
+                BufferAllocator allocator,
+                List<AutoCloseable> owned) {
             CudaDevice device = CudaDevice.open(location.deviceId());
             owned.add(device);
             boolean[] mine = new boolean[ranks];
@@ -178,8 +190,8 @@ final class IdentityRoute {
         }
 
         /** A device copy of {@code host}, complete when this returns. */
-        private static TokenBatch upload(BufferAllocator allocator, CudaDevice device, TokenBatch host,
-                List<AutoCloseable> owned) {
+        private static TokenBatch upload(
+                BufferAllocator allocator, CudaDevice device, TokenBatch host, List<AutoCloseable> owned) {
             DeviceTokenBatch copy = DeviceTokenBatch.upload(allocator, device, host);
             owned.add(copy);
             copy.readyEvent().synchronize();
@@ -192,13 +204,15 @@ final class IdentityRoute {
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();
         for (int rank : ranks) {
-            Thread t = new Thread(() -> {
-                try {
-                    body.run(rank);
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                }
-            }, "route-rank-" + rank);
+            Thread t = new Thread(
+                    () -> {
+                        try {
+                            body.run(rank);
+                        } catch (Throwable e) {
+                            failure.compareAndSet(null, e);
+                        }
+                    },
+                    "route-rank-" + rank);
             t.setDaemon(true);
             threads.add(t);
             t.start();

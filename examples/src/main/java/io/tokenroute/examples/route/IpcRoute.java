@@ -87,8 +87,7 @@ public final class IpcRoute {
 
     private static final DictionaryProvider NO_DICTIONARIES = new DictionaryProvider.MapDictionaryProvider();
 
-    private IpcRoute() {
-    }
+    private IpcRoute() {}
 
     /**
      * Routes every batch of {@code input} and writes {@code output}.
@@ -111,10 +110,17 @@ public final class IpcRoute {
      * @throws IllegalStateException where the transport cannot open the group (no GPU, no rank in the environment)
      * @throws IOException for other failures to read or write
      */
-    public static RouteSummary run(Path input, Path output, Integer ranks, Integer experts, Duration timeout,
-            TransportSpec transport, LaunchEnvironment env) throws IOException {
-        boolean processPerRank = transport.name().equals(TransportSpec.SHM)
-                || transport.name().equals(TransportSpec.NVSHMEM);
+    public static RouteSummary run(
+            Path input,
+            Path output,
+            Integer ranks,
+            Integer experts,
+            Duration timeout,
+            TransportSpec transport,
+            LaunchEnvironment env)
+            throws IOException {
+        boolean processPerRank =
+                transport.name().equals(TransportSpec.SHM) || transport.name().equals(TransportSpec.NVSHMEM);
         Path out = output;
         Integer r = ranks;
         if (processPerRank) {
@@ -161,8 +167,11 @@ public final class IpcRoute {
         }
         boolean file = startsWith(head, FILE_MAGIC);
         if (!file && !startsWith(head, STREAM_CONTINUATION)) {
-            throw new RouteFileException(input, "not an Arrow IPC file or stream (it starts with bytes "
-                    + hex(head) + "; an Arrow IPC file starts with ARROW1)", null);
+            throw new RouteFileException(
+                    input,
+                    "not an Arrow IPC file or stream (it starts with bytes " + hex(head)
+                            + "; an Arrow IPC file starts with ARROW1)",
+                    null);
         }
         try {
             if (file) {
@@ -175,16 +184,23 @@ public final class IpcRoute {
             throw e;
         } catch (IllegalArgumentException e) {
             String message = e.getMessage();
-            throw new RouteFileException(input, message.startsWith("IPC batch") ? message
-                    : "not token batches (wrong schema): " + message, e);
+            throw new RouteFileException(
+                    input,
+                    message.startsWith("IPC batch") ? message : "not token batches (wrong schema): " + message,
+                    e);
         } catch (IOException | RuntimeException e) {
-            String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().strip();
+            String why = e.getMessage() == null
+                    ? e.getClass().getSimpleName()
+                    : e.getMessage().strip();
             if (file && !endsWithMagic(input)) {
-                throw new RouteFileException(input, "truncated Arrow IPC file: it starts like one but its footer is "
-                        + "missing (was it completely written?)", e);
+                throw new RouteFileException(
+                        input,
+                        "truncated Arrow IPC file: it starts like one but its footer is "
+                                + "missing (was it completely written?)",
+                        e);
             }
-            throw new RouteFileException(input, "damaged or truncated Arrow IPC " + (file ? "file" : "stream") + ": "
-                    + why, e);
+            throw new RouteFileException(
+                    input, "damaged or truncated Arrow IPC " + (file ? "file" : "stream") + ": " + why, e);
         }
     }
 
@@ -225,12 +241,18 @@ public final class IpcRoute {
             int k = batches.get(b).topK();
             for (int i = 0; i < idx.length; i++) {
                 if (idx[i] < -1) {
-                    throw new RouteFileException(input, "batch " + b + ", token " + i / k + ": expert id " + idx[i]
-                            + " is negative (-1 marks an unused slot)", null);
+                    throw new RouteFileException(
+                            input,
+                            "batch " + b + ", token " + i / k + ": expert id " + idx[i]
+                                    + " is negative (-1 marks an unused slot)",
+                            null);
                 }
                 if (experts > 0 && idx[i] >= experts) {
-                    throw new RouteFileException(input, "batch " + b + ", token " + i / k + ": expert id " + idx[i]
-                            + " is outside [0, " + experts + ") " + bound, null);
+                    throw new RouteFileException(
+                            input,
+                            "batch " + b + ", token " + i / k + ": expert id " + idx[i] + " is outside [0, " + experts
+                                    + ") " + bound,
+                            null);
                 }
             }
         }
@@ -238,8 +260,16 @@ public final class IpcRoute {
 
     // ------------------------------------------------------------------------------------------------ routing
 
-    private static RouteSummary route(BufferAllocator allocator, Path input, List<TokenBatch> batches, Path output,
-            Integer ranksOption, Integer expertsOption, Duration timeout, TransportSpec transport, LaunchEnvironment env)
+    private static RouteSummary route(
+            BufferAllocator allocator,
+            Path input,
+            List<TokenBatch> batches,
+            Path output,
+            Integer ranksOption,
+            Integer expertsOption,
+            Duration timeout,
+            TransportSpec transport,
+            LaunchEnvironment env)
             throws IOException {
         if (batches.isEmpty()) {
             throw new RouteFileException(input, "holds no record batches", null);
@@ -251,23 +281,37 @@ public final class IpcRoute {
             throw new IllegalArgumentException("--ranks must be >= 1, got " + ranks);
         }
         requireIdsInRange(input, batches, 0, "");
-        long maxId = batches.stream().flatMapToLong(b -> Arrays.stream(b.topkIdx())).max().orElse(-1);
+        long maxId = batches.stream()
+                .flatMapToLong(b -> Arrays.stream(b.topkIdx()))
+                .max()
+                .orElse(-1);
         int experts = expertsOption != null ? expertsOption : (int) Math.max(1, (maxId + ranks) / ranks) * ranks;
         if (experts < ranks || experts % ranks != 0) {
             throw new IllegalArgumentException("--experts must be a positive multiple of the " + ranks
-                    + " ranks, got " + experts + (ranksOption == null ? " (R is the number of input batches unless "
-                    + "--ranks says otherwise)" : ""));
+                    + " ranks, got " + experts
+                    + (ranksOption == null
+                            ? " (R is the number of input batches unless " + "--ranks says otherwise)"
+                            : ""));
         }
         requireIdsInRange(input, batches, experts, "(--experts " + experts + ")");
         if (Files.isDirectory(output)) {
             throw new RouteFileException(output, "is a directory", null);
         }
         try (ReplacingFile out = openOutput(output)) {
-            int maxTokens = Math.max(1, batches.stream().mapToInt(TokenBatch::numTokens).max().orElse(0));
+            int maxTokens = Math.max(
+                    1, batches.stream().mapToInt(TokenBatch::numTokens).max().orElse(0));
             int rounds = (n + ranks - 1) / ranks;
-            BufferConfig config = BufferConfig.builder().ranks(ranks).experts(experts).maxTokensPerRank(maxTokens)
-                    .hidden(first.hiddenSize()).maxTopK(first.topK()).dtype(first.dtype()).elastic(true)
-                    .timeout(timeout).collectiveBytes(64).build();
+            BufferConfig config = BufferConfig.builder()
+                    .ranks(ranks)
+                    .experts(experts)
+                    .maxTokensPerRank(maxTokens)
+                    .hidden(first.hiddenSize())
+                    .maxTopK(first.topK())
+                    .dtype(first.dtype())
+                    .elastic(true)
+                    .timeout(timeout)
+                    .collectiveBytes(64)
+                    .build();
             IdentityRoute.Results results;
             int[] local;
             long start = System.nanoTime();
@@ -276,7 +320,10 @@ public final class IpcRoute {
                 results = IdentityRoute.run(group, batches, input, allocator, HANG_BOUND);
             }
             long elapsed = System.nanoTime() - start;
-            List<Integer> written = IntStream.range(0, n).filter(i -> results.hidden()[i] != null).boxed().toList();
+            List<Integer> written = IntStream.range(0, n)
+                    .filter(i -> results.hidden()[i] != null)
+                    .boxed()
+                    .toList();
             short[][] hidden = written.stream().map(i -> results.hidden()[i]).toArray(short[][]::new);
             float[][] lost = written.stream().map(i -> results.lostWeight()[i]).toArray(float[][]::new);
             try {
@@ -285,12 +332,26 @@ public final class IpcRoute {
             } catch (IOException e) {
                 throw new RouteFileException(output, "could not be written: " + e, e);
             }
-            long tokens = written.stream().mapToLong(i -> batches.get(i).numTokens()).sum();
-            long damaged = Arrays.stream(lost).mapToLong(l -> IntStream.range(0, l.length).filter(t -> l[t] != 0f)
-                    .count()).sum();
-            return new RouteSummary(written.size(), ranks, rounds, experts, first.hiddenSize(), first.topK(),
-                    first.dtype(), tokens, damaged, IntStream.range(0, ranks).filter(r -> results.masked()[r])
-                    .toArray(), elapsed, output, local);
+            long tokens =
+                    written.stream().mapToLong(i -> batches.get(i).numTokens()).sum();
+            long damaged = Arrays.stream(lost)
+                    .mapToLong(l ->
+                            IntStream.range(0, l.length).filter(t -> l[t] != 0f).count())
+                    .sum();
+            return new RouteSummary(
+                    written.size(),
+                    ranks,
+                    rounds,
+                    experts,
+                    first.hiddenSize(),
+                    first.topK(),
+                    first.dtype(),
+                    tokens,
+                    damaged,
+                    IntStream.range(0, ranks).filter(r -> results.masked()[r]).toArray(),
+                    elapsed,
+                    output,
+                    local);
         }
     }
 
@@ -304,8 +365,13 @@ public final class IpcRoute {
         } catch (AccessDeniedException e) {
             throw new RouteFileException(output, "cannot be written: permission denied in " + directory, e);
         } catch (FileSystemException e) {
-            throw new RouteFileException(output, "cannot be written in " + directory + ": "
-                    + (e.getReason() != null ? e.getReason() : e.getClass().getSimpleName()), e);
+            throw new RouteFileException(
+                    output,
+                    "cannot be written in " + directory + ": "
+                            + (e.getReason() != null
+                                    ? e.getReason()
+                                    : e.getClass().getSimpleName()),
+                    e);
         } catch (IOException e) {
             throw new RouteFileException(output, "cannot be written: " + e.getMessage(), e);
         }
@@ -313,13 +379,17 @@ public final class IpcRoute {
 
     /** The output schema: the combine result's columns. */
     static Schema outputSchema(int hidden) {
-        return new Schema(List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden),
-                new Field("lost_weight", FieldType.notNullable(new ArrowType.FloatingPoint(
-                        FloatingPointPrecision.SINGLE)), null)));
+        return new Schema(List.of(
+                TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden),
+                new Field(
+                        "lost_weight",
+                        FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)),
+                        null)));
     }
 
-    private static void writeOutput(BufferAllocator allocator, ReplacingFile out, int hidden, short[][] rows,
-            float[][] lost) throws IOException {
+    private static void writeOutput(
+            BufferAllocator allocator, ReplacingFile out, int hidden, short[][] rows, float[][] lost)
+            throws IOException {
         Schema schema = outputSchema(hidden);
         try (VectorSchemaRoot staging = VectorSchemaRoot.create(schema, allocator);
                 ArrowFileWriter writer = new ArrowFileWriter(staging, NO_DICTIONARIES, out.channel())) {
@@ -336,8 +406,7 @@ public final class IpcRoute {
         }
     }
 
-    private static VectorSchemaRoot outputBatch(BufferAllocator allocator, Schema schema, short[] rows,
-            float[] lost) {
+    private static VectorSchemaRoot outputBatch(BufferAllocator allocator, Schema schema, short[] rows, float[] lost) {
         try (ArrowBuf h = allocator.buffer(2L * rows.length);
                 ArrowBuf w = allocator.buffer(4L * lost.length)) {
             for (int i = 0; i < rows.length; i++) {

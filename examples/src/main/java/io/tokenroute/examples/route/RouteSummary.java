@@ -35,7 +35,17 @@ import java.nio.file.Path;
  * @param output the file written
  * @param localRanks the ranks this process hosted
  */
-public record RouteSummary(int batches, int ranks, int rounds, int experts, int hidden, int topK,
-        HiddenDtype inputDtype, long tokens, long damagedTokens, int[] maskedRanks, long elapsedNanos,
-        Path output, int[] localRanks) {
-}
+public record RouteSummary(
+        int batches,
+        int ranks,
+        int rounds,
+        int experts,
+        int hidden,
+        int topK,
+        HiddenDtype inputDtype,
+        long tokens,
+        long damagedTokens,
+        int[] maskedRanks,
+        long elapsedNanos,
+        Path output,
+        int[] localRanks) {}

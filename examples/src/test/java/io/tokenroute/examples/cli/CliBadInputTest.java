@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -52,8 +67,7 @@ class CliBadInputTest {
     @TempDir
     Path dir;
 
-    private record Result(int exit, String out, String err) {
-    }
+    private record Result(int exit, String out, String err) {}
 
     private static Result run(String... args) {
         StringWriter out = new StringWriter();
@@ -66,26 +80,29 @@ class CliBadInputTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource(delimiter = '|', value = {
-        "--transport carrier-pigeon  | unknown transport 'carrier-pigeon'; available on this machine: local",
-        "--fail 3@x:dispatch         | '3@x:dispatch' is not RANK@STEP:PHASE",
-        "--fail 3@60                 | '3@60' is not RANK@STEP:PHASE",
-        "--fail 3@60:explode         | unknown phase 'explode'; use one of dispatch, combine",
-        "--readmit 3                 | '3' is not RANK@STEP",
-        "--fail 9@60:dispatch        | --fail 9@60:dispatch: rank 9 outside [0, 8)",
-        "--fail 3@500:dispatch       | --fail 3@500:dispatch: step 500 outside [0, 200)",
-        "--fail 3@5:dispatch         | step 5 is inside the warm-up",
-        "--fail 3@60:dispatch --readmit 4@70 | --readmit 4@70: rank 4 is not stopped before step 70",
-        "--fail 3@60:dispatch --fail 3@70:combine | --fail 3@70:combine: rank 3 is already stopped at step 70",
-        "--ranks 2 --fail 0@20:dispatch --fail 1@30:dispatch | no rank would survive step 30",
-        "--timeout 20 | '20' is not a duration such as 20ms",
-        "--topk 20 | --topk must be in [1, 16], got 20",
-        "--mode train | unknown mode 'train'; use one of decode, prefill",
-        "--fail 3@60:prefill-notify | --fail 3@60:prefill-notify: phase prefill-notify is a prefill phase: add --mode"
-                + " prefill",
-        "--mode prefill --chunks 0 | --chunks must be >= 1, got 0",
-        "--mode prefill --fail 1@2:prefill-combine | step 2 is inside the warm-up",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "--transport carrier-pigeon  | unknown transport 'carrier-pigeon'; available on this machine: local",
+                "--fail 3@x:dispatch         | '3@x:dispatch' is not RANK@STEP:PHASE",
+                "--fail 3@60                 | '3@60' is not RANK@STEP:PHASE",
+                "--fail 3@60:explode         | unknown phase 'explode'; use one of dispatch, combine",
+                "--readmit 3                 | '3' is not RANK@STEP",
+                "--fail 9@60:dispatch        | --fail 9@60:dispatch: rank 9 outside [0, 8)",
+                "--fail 3@500:dispatch       | --fail 3@500:dispatch: step 500 outside [0, 200)",
+                "--fail 3@5:dispatch         | step 5 is inside the warm-up",
+                "--fail 3@60:dispatch --readmit 4@70 | --readmit 4@70: rank 4 is not stopped before step 70",
+                "--fail 3@60:dispatch --fail 3@70:combine | --fail 3@70:combine: rank 3 is already stopped at step 70",
+                "--ranks 2 --fail 0@20:dispatch --fail 1@30:dispatch | no rank would survive step 30",
+                "--timeout 20 | '20' is not a duration such as 20ms",
+                "--topk 20 | --topk must be in [1, 16], got 20",
+                "--mode train | unknown mode 'train'; use one of decode, prefill",
+                "--fail 3@60:prefill-notify | --fail 3@60:prefill-notify: phase prefill-notify is a prefill phase: "
+                        + "add --mode"
+                        + " prefill",
+                "--mode prefill --chunks 0 | --chunks must be >= 1, got 0",
+                "--mode prefill --fail 1@2:prefill-combine | step 2 is inside the warm-up",
+            })
     void demoRefusesWithAClearMessage(String args, String message) {
         Result r = run(("demo " + args.trim()).split("\\s+"));
         assertEquals(2, r.exit(), r.err());
@@ -98,8 +115,10 @@ class CliBadInputTest {
     void demoRefusesPrefillOnAGpuTransportInOneLine(String transport) {
         Result r = run("demo", "--mode", "prefill", "--transport", transport);
         assertEquals(2, r.exit(), r.err());
-        assertOneLine(r.err(), "tokenroute demo: --mode prefill runs on the host transports (local, shm) in this"
-                + " version, not on --transport " + transport);
+        assertOneLine(
+                r.err(),
+                "tokenroute demo: --mode prefill runs on the host transports (local, shm) in this"
+                        + " version, not on --transport " + transport);
         assertTrue(r.out().isEmpty(), "no run started: " + r.out());
     }
 
@@ -108,20 +127,27 @@ class CliBadInputTest {
         assumeFalse(Cuda.isAvailable(), "CUDA is available here: cuda-local is accepted (CudaLocalDemoGpuTest)");
         Result r = run("demo", "--transport", "cuda-local", "--steps", "20");
         assertEquals(2, r.exit(), r.err());
-        assertTrue(r.err().contains("transport 'cuda-local' (streams of one process on one GPU) is not available on"
-                + " this machine: " + Cuda.unavailableReason() + "; available: local"), r.err());
+        assertTrue(
+                r.err()
+                        .contains("transport 'cuda-local' (streams of one process on one GPU) is not available on"
+                                + " this machine: " + Cuda.unavailableReason() + "; available: local"),
+                r.err());
         assertTrue(r.out().isEmpty(), "no run started: " + r.out());
     }
 
     @Test
     void demoRefusesNvshmemWithoutCudaOrNvshmemAndSaysWhichIsMissing() {
-        assumeFalse(DemoTransport.NVSHMEM.isAvailable(), "CUDA and NVSHMEM are available here: nvshmem is accepted"
-                + " (NvshmemDemoGpuTest)");
+        assumeFalse(
+                DemoTransport.NVSHMEM.isAvailable(),
+                "CUDA and NVSHMEM are available here: nvshmem is accepted" + " (NvshmemDemoGpuTest)");
         Result r = run("demo", "--transport", "nvshmem", "--steps", "20", "--fail", "2@10:dispatch");
         assertEquals(2, r.exit(), r.err());
         String missing = Cuda.isAvailable() ? "the NVSHMEM library is unavailable: " : "CUDA is unavailable: ";
-        assertTrue(r.err().contains("transport 'nvshmem' (one process per GPU over NVSHMEM) is not available on this"
-                + " machine: " + missing), r.err());
+        assertTrue(
+                r.err()
+                        .contains("transport 'nvshmem' (one process per GPU over NVSHMEM) is not available on this"
+                                + " machine: " + missing),
+                r.err());
         assertTrue(r.err().contains(DemoTransport.NVSHMEM.unavailableReason() + "; available: local"), r.err());
         assertTrue(r.out().isEmpty(), "no run started: " + r.out());
     }
@@ -141,8 +167,11 @@ class CliBadInputTest {
         assumeFalse(Cuda.isAvailable(), "CUDA is available here: cuda-local is accepted");
         Result r = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "cuda-local:0");
         assertEquals(2, r.exit(), r.err());
-        assertTrue(r.err().contains("transport 'cuda-local' (streams of one process on one GPU) is not available on"
-                + " this machine: " + Cuda.unavailableReason() + "; available: local"), r.err());
+        assertTrue(
+                r.err()
+                        .contains("transport 'cuda-local' (streams of one process on one GPU) is not available on"
+                                + " this machine: " + Cuda.unavailableReason() + "; available: local"),
+                r.err());
         assertEquals(1, r.err().lines().count(), "one line: " + r.err());
         assertTrue(r.out().isEmpty(), "nothing was routed: " + r.out());
     }
@@ -159,28 +188,43 @@ class CliBadInputTest {
         assumeTrue(RankLauncher.signalsAvailable(), "shm is not available here, so --transport shm is refused earlier");
         Result shm = run("route", "--input", "a.arrow", "--output", "b.arrow", "--transport", "shm:job");
         assertEquals(2, shm.exit());
-        assertTrue(shm.err().contains("with --transport shm each rank is a process that writes its own batches: name"
-                + " the output with {rank}, e.g. --output out-{rank}.arrow"), shm.err());
+        assertTrue(
+                shm.err()
+                        .contains("with --transport shm each rank is a process that writes its own batches: name"
+                                + " the output with {rank}, e.g. --output out-{rank}.arrow"),
+                shm.err());
         assertTrue(shm.out().isEmpty(), "nothing was routed: " + shm.out());
     }
 
     @Test
     void routeOnRankProcessesSaysWhereTheRankComesFrom() throws Exception {
         assumeTrue(RankLauncher.signalsAvailable(), "shm is not available here, so --transport shm is refused earlier");
-        assumeTrue(Stream.of("TOKENROUTE_RANK", "RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
-                .allMatch(v -> System.getenv(v) == null), "this JVM runs under a launcher that names its rank");
+        assumeTrue(
+                Stream.of("TOKENROUTE_RANK", "RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+                        .allMatch(v -> System.getenv(v) == null),
+                "this JVM runs under a launcher that names its rank");
         Path in = dir.resolve("in.arrow");
         try (BufferAllocator allocator = new RootAllocator();
-                TokenBatch batch = TokenBatch.fromFloats(allocator, HiddenDtype.BF16, 8,
-                        new float[16], 2, new long[] {0, 1, 1, 0}, new float[] {0.5f, 0.5f, 0.5f, 0.5f})) {
+                TokenBatch batch = TokenBatch.fromFloats(
+                        allocator, HiddenDtype.BF16, 8, new float[16], 2, new long[] {0, 1, 1, 0}, new float[] {
+                            0.5f, 0.5f, 0.5f, 0.5f
+                        })) {
             TokenBatchIpc.writeFile(allocator, List.of(batch), in);
         }
-        Result shm = run("route", "--input", in.toString(), "--output", dir.resolve("out-{rank}.arrow").toString(),
-                "--transport", "shm:job");
+        Result shm = run(
+                "route",
+                "--input",
+                in.toString(),
+                "--output",
+                dir.resolve("out-{rank}.arrow").toString(),
+                "--transport",
+                "shm:job");
         assertEquals(1, shm.exit(), shm.err());
-        assertEquals("tokenroute route: transport shm runs one rank per process and needs the rank from the"
-                + " environment: set TOKENROUTE_RANK (or start under a launcher that sets RANK, SLURM_PROCID,"
-                + " OMPI_COMM_WORLD_RANK or PMI_RANK)", shm.err().strip());
+        assertEquals(
+                "tokenroute route: transport shm runs one rank per process and needs the rank from the"
+                        + " environment: set TOKENROUTE_RANK (or start under a launcher that sets RANK, SLURM_PROCID,"
+                        + " OMPI_COMM_WORLD_RANK or PMI_RANK)",
+                shm.err().strip());
         assertTrue(shm.out().isEmpty(), "nothing was routed: " + shm.out());
     }
 
@@ -213,7 +257,7 @@ class CliBadInputTest {
         Files.writeString(out, "the previous output");
         List<String> extra = new ArrayList<>();
         switch (bad) {
-            case MISSING -> { }
+            case MISSING -> {}
             case EMPTY -> Files.write(in, new byte[0]);
             case GARBAGE -> Files.write(in, "GIF89a, not Arrow".getBytes(StandardCharsets.US_ASCII));
             case TRUNCATED -> {
@@ -249,8 +293,8 @@ class CliBadInputTest {
             }
             case DIRECTORY -> Files.createDirectory(in);
         }
-        List<String> args = new ArrayList<>(List.of("route", "--input", in.toString(), "--output", out.toString(),
-                "--timeout", "200ms"));
+        List<String> args = new ArrayList<>(
+                List.of("route", "--input", in.toString(), "--output", out.toString(), "--timeout", "200ms"));
         args.addAll(extra);
         Result r = run(args.toArray(String[]::new));
         assertEquals(1, r.exit(), r.err());
@@ -259,7 +303,8 @@ class CliBadInputTest {
         assertEquals("the previous output", Files.readString(out), "the existing output is left as it was");
         assertEquals(Set.of(out.getFileName().toString()), names(dir, "out"), "no temporary file left behind");
 
-        Result verbose = run(Stream.concat(args.stream(), Stream.of("--verbose")).toArray(String[]::new));
+        Result verbose =
+                run(Stream.concat(args.stream(), Stream.of("--verbose")).toArray(String[]::new));
         assertEquals(1, verbose.exit());
         assertTrue(verbose.err().startsWith("tokenroute route: " + in + ": " + bad.problem), verbose.err());
         assertTrue(verbose.err().contains("\n\tat "), "--verbose adds the stack trace:\n" + verbose.err());
@@ -271,15 +316,21 @@ class CliBadInputTest {
         RouteCommandTest.writeInputs(RouteCommandTest.inputs(new Random(4)), in);
         Path notADirectory = dir.resolve("plain-file");
         Files.writeString(notADirectory, "x");
-        Result r = run("route", "--input", in.toString(), "--output", notADirectory.resolve("out.arrow").toString());
+        Result r = run(
+                "route",
+                "--input",
+                in.toString(),
+                "--output",
+                notADirectory.resolve("out.arrow").toString());
         assertEquals(1, r.exit(), r.err());
         assertOneLine(r.err(), "tokenroute route: " + notADirectory.resolve("out.arrow") + ": cannot be written");
 
         Path missing = dir.resolve("no/such/dir/out.arrow");
         r = run("route", "--input", in.toString(), "--output", missing.toString());
         assertEquals(1, r.exit(), r.err());
-        assertOneLine(r.err(), "tokenroute route: " + missing + ": cannot be written: no such directory "
-                + missing.getParent());
+        assertOneLine(
+                r.err(),
+                "tokenroute route: " + missing + ": cannot be written: no such directory " + missing.getParent());
 
         Path aDirectory = Files.createDirectory(dir.resolve("out-dir"));
         r = run("route", "--input", in.toString(), "--output", aDirectory.toString());
@@ -295,10 +346,17 @@ class CliBadInputTest {
         readOnly.toFile().setWritable(false, false);
         try {
             assumeFalse(Files.isWritable(readOnly), "this user (root?) may write into a read-only directory");
-            Result r = run("route", "--input", in.toString(), "--output", readOnly.resolve("out.arrow").toString());
+            Result r = run(
+                    "route",
+                    "--input",
+                    in.toString(),
+                    "--output",
+                    readOnly.resolve("out.arrow").toString());
             assertEquals(1, r.exit(), r.err());
-            assertOneLine(r.err(), "tokenroute route: " + readOnly.resolve("out.arrow")
-                    + ": cannot be written: permission denied in " + readOnly);
+            assertOneLine(
+                    r.err(),
+                    "tokenroute route: " + readOnly.resolve("out.arrow") + ": cannot be written: permission denied in "
+                            + readOnly);
             assertEquals(Set.of(), names(readOnly, ""));
         } finally {
             readOnly.toFile().setWritable(true, false);
@@ -312,8 +370,9 @@ class CliBadInputTest {
         StringWriter err = new StringWriter();
         cli.setErr(new PrintWriter(err));
         assertEquals(1, cli.execute("explode"));
-        assertOneLine(err.toString(), "tokenroute explode: IndexOutOfBoundsException: index 9 outside [0, 3); "
-                + "second line");
+        assertOneLine(
+                err.toString(),
+                "tokenroute explode: IndexOutOfBoundsException: index 9 outside [0, 3); " + "second line");
 
         CommandLine verbose = TokenRouteCli.commandLine();
         verbose.addSubcommand("explode", new Explode());
@@ -337,7 +396,8 @@ class CliBadInputTest {
         Result r = run("route", "--input", "a.arrow", "--output", "b.arrow", "--rank", "2");
         assertEquals(2, r.exit(), r.err());
         assertOneLine(r.err(), "tokenroute route: Unknown options: '--rank', '2'");
-        assertTrue(r.err().contains("(did you mean --ranks?)") && r.err().contains("see 'tokenroute route --help'"),
+        assertTrue(
+                r.err().contains("(did you mean --ranks?)") && r.err().contains("see 'tokenroute route --help'"),
                 r.err());
         Result missing = run("route", "--input", "a.arrow");
         assertEquals(2, missing.exit(), missing.err());
@@ -374,8 +434,7 @@ class CliBadInputTest {
             rank.setValueCount(2);
             payload.setValueCount(2);
             VectorSchemaRoot root = new VectorSchemaRoot(List.<FieldVector>of(rank, payload));
-            try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE_NEW,
-                    StandardOpenOption.WRITE);
+            try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
                     ArrowFileWriter writer = new ArrowFileWriter(root, null, channel)) {
                 writer.start();
                 writer.writeBatch();
@@ -391,8 +450,8 @@ class CliBadInputTest {
         assertTrue(top.out().contains("demo") && top.out().contains("route"), top.out());
         Result demo = run("demo", "--help");
         assertEquals(0, demo.exit());
-        assertTrue(demo.out().contains("--fail=R@S:PHASE") && demo.out().contains("Default: 3@60:dispatch"),
-                demo.out());
+        assertTrue(
+                demo.out().contains("--fail=R@S:PHASE") && demo.out().contains("Default: 3@60:dispatch"), demo.out());
         assertTrue(demo.out().contains("available on this machine: local"), demo.out());
         Result version = run("--version");
         assertEquals(0, version.exit());

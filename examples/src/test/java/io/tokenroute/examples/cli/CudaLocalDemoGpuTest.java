@@ -42,9 +42,24 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CudaLocalDemoGpuTest {
     /** The scenario of {@link DemoCommandTest}: 4 ranks, rank 2 fails in dispatch, rank 1 in combine, 2 returns. */
-    private static final List<String> SCENARIO = List.of("--ranks", "4", "--experts", "16", "--tokens", "16",
-            "--hidden", "64", "--steps", "40", "--fail", "2@10:dispatch", "--fail", "1@20:combine", "--readmit",
-            "2@30", "--no-progress");
+    private static final List<String> SCENARIO = List.of(
+            "--ranks",
+            "4",
+            "--experts",
+            "16",
+            "--tokens",
+            "16",
+            "--hidden",
+            "64",
+            "--steps",
+            "40",
+            "--fail",
+            "2@10:dispatch",
+            "--fail",
+            "1@20:combine",
+            "--readmit",
+            "2@30",
+            "--no-progress");
 
     @TempDir
     Path dir;
@@ -60,7 +75,8 @@ class CudaLocalDemoGpuTest {
 
     private List<String> on(String transport, String plotName, String... more) {
         List<String> args = new ArrayList<>(SCENARIO);
-        args.addAll(List.of("--transport", transport, "--plot", dir.resolve(plotName).toString()));
+        args.addAll(List.of(
+                "--transport", transport, "--plot", dir.resolve(plotName).toString()));
         args.addAll(List.of(more));
         return args;
     }
@@ -105,8 +121,7 @@ class CudaLocalDemoGpuTest {
         assertEquals(StepKind.DETECTION, s.stepKinds()[20]);
         assertEquals(2, s.count(StepKind.DETECTION));
         assertTrue(printed.matches("(?s).*\\n  result +OK\\n.*"), printed);
-        assertTrue(printed.matches("(?s).*\\n  plot +\\S.*"), "the plot's path, or why it was not written: "
-                + printed);
+        assertTrue(printed.matches("(?s).*\\n  plot +\\S.*"), "the plot's path, or why it was not written: " + printed);
 
         // Routing, placement and damage do not depend on the transport: the local run must agree exactly.
         DemoRuns.Run local = demo(on("local", "local.png", "--timeout", "200ms"));
@@ -118,8 +133,20 @@ class CudaLocalDemoGpuTest {
     void defaultShapesPassTheAgreementAndStayExact() {
         // 8 ranks, 64 experts, H 1024, 128 tokens, top-8 on 8 rank threads: the shapes whose allGather stride
         // (8 + 4 + 8 × 64 bytes) was misaligned before the demo rounded collectiveBytes up.
-        DemoRuns.Run gpu = demo(List.of("--transport", "cuda-local", "--steps", "30", "--fail", "3@12:dispatch", "--fail",
-                "5@18:combine", "--readmit", "3@24", "--no-progress", "--plot", dir.resolve("default.png").toString()));
+        DemoRuns.Run gpu = demo(List.of(
+                "--transport",
+                "cuda-local",
+                "--steps",
+                "30",
+                "--fail",
+                "3@12:dispatch",
+                "--fail",
+                "5@18:combine",
+                "--readmit",
+                "3@24",
+                "--no-progress",
+                "--plot",
+                dir.resolve("default.png").toString()));
         DemoSummary s = gpu.summary();
         System.out.println(gpu.printed());
         assertEquals(0, gpu.exit(), gpu.printed());

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -40,9 +55,29 @@ class DemoCommandTest {
         StringWriter out = new StringWriter();
         CommandLine cli = TokenRouteCli.commandLine();
         cli.setOut(new PrintWriter(out));
-        int exit = cli.execute("demo", "--ranks", "4", "--experts", "16", "--tokens", "16", "--hidden", "64",
-                "--steps", "40", "--timeout", TIMEOUT, "--fail", "2@10:dispatch", "--fail", "1@20:combine",
-                "--readmit", "2@30", "--no-progress", "--plot", plot.toString());
+        int exit = cli.execute(
+                "demo",
+                "--ranks",
+                "4",
+                "--experts",
+                "16",
+                "--tokens",
+                "16",
+                "--hidden",
+                "64",
+                "--steps",
+                "40",
+                "--timeout",
+                TIMEOUT,
+                "--fail",
+                "2@10:dispatch",
+                "--fail",
+                "1@20:combine",
+                "--readmit",
+                "2@30",
+                "--no-progress",
+                "--plot",
+                plot.toString());
         DemoSummary s = ((DemoCommand) cli.getSubcommands().get("demo").getCommand()).summary();
         String printed = out.toString();
 
@@ -55,8 +90,9 @@ class DemoCommandTest {
         FailureReport first = s.failures().get(0);
         assertEquals(10, first.detectedStep(), printed);
         assertArrayEquals(new int[] {2}, first.maskedAfter());
-        assertTrue(first.detectedIn().startsWith("dispatch 3"), "all three survivors saw it in dispatch: "
-                + first.detectedIn());
+        assertTrue(
+                first.detectedIn().startsWith("dispatch 3"),
+                "all three survivors saw it in dispatch: " + first.detectedIn());
         FailureReport second = s.failures().get(1);
         assertEquals(20, second.detectedStep(), printed);
         assertArrayEquals(new int[] {1, 2}, second.maskedAfter());
@@ -66,7 +102,8 @@ class DemoCommandTest {
             assertEquals(f.damagedTokens(), f.recomputedTokens(), f + ": every damaged token recomputed");
         }
         assertEquals(s.damagedTokens(), s.recomputedTokens());
-        // Rank 2's 4 experts fit into the others' 6 redundant slots; rank 1's experts (and those it took over) then find
+        // Rank 2's 4 experts fit into the others' 6 redundant slots; rank 1's experts (and those it took over) then
+        // find
         // only 2 free slots, so some stay unhosted until rank 2 returns, and the router sends tokens around them.
         assertEquals(0, first.unhostedExperts().length, "the redundant slots re-host the first rank's experts");
         assertTrue(second.unhostedExperts().length > 0, "two of four ranks down exceed the redundant slots");
@@ -90,7 +127,8 @@ class DemoCommandTest {
         assertTrue(printed.contains("2@10:dispatch   step 10"), printed);
         BufferedImage image = ImageIO.read(plot.toFile());
         assertNotNull(image, "the plot is a readable image");
-        assertTrue(image.getWidth() >= 800 && image.getHeight() >= 400,
+        assertTrue(
+                image.getWidth() >= 800 && image.getHeight() >= 400,
                 "plot size " + image.getWidth() + "x" + image.getHeight());
         assertTrue(Files.size(plot) > 10_000, "the plot has content");
     }
@@ -99,10 +137,29 @@ class DemoCommandTest {
     void healthyRunMasksNobody() {
         CommandLine cli = TokenRouteCli.commandLine();
         cli.setOut(new PrintWriter(new StringWriter()));
-        int exit = cli.execute("demo", "--ranks", "3", "--experts", "9", "--redundant", "1", "--tokens", "8",
-                "--hidden", "36", "--topk", "3", "--steps", "20", "--timeout", TIMEOUT, "--healthy", "--no-rehearsal",
+        int exit = cli.execute(
+                "demo",
+                "--ranks",
+                "3",
+                "--experts",
+                "9",
+                "--redundant",
+                "1",
+                "--tokens",
+                "8",
+                "--hidden",
+                "36",
+                "--topk",
+                "3",
+                "--steps",
+                "20",
+                "--timeout",
+                TIMEOUT,
+                "--healthy",
+                "--no-rehearsal",
                 "--no-progress",
-                "--plot", dir.resolve("healthy.png").toString());
+                "--plot",
+                dir.resolve("healthy.png").toString());
         DemoSummary s = ((DemoCommand) cli.getSubcommands().get("demo").getCommand()).summary();
         assertEquals(0, exit);
         assertTrue(s.failures().isEmpty() && s.unexpectedMasks().isEmpty());

@@ -53,21 +53,45 @@ class DemoOverloadTest {
     /** A timeout far below the scheduling delays of the overloaded host: false masks are likely, wrong outputs not. */
     @Test
     void aTightTimeoutUnderOverloadMayMaskButNeverCorrupts() {
-        run("local 2ms", "--timeout", "2ms", "--ranks", "4", "--experts", "16", "--tokens", "16", "--hidden", "256",
-                "--steps", "300");
+        run(
+                "local 2ms",
+                "--timeout",
+                "2ms",
+                "--ranks",
+                "4",
+                "--experts",
+                "16",
+                "--tokens",
+                "16",
+                "--hidden",
+                "256",
+                "--steps",
+                "300");
     }
 
     /** Ranks as processes over shared memory; a failed rank SIGKILLs itself. */
     @Test
     void shmRankProcessesUnderOverload() {
         Assumptions.assumeTrue(RankLauncher.signalsAvailable(), "no kill command: the shm transport is unavailable");
-        run("shm", "--transport", "shm", "--ranks", "4", "--experts", "16", "--tokens", "16", "--hidden", "256",
-                "--steps", "120");
+        run(
+                "shm",
+                "--transport",
+                "shm",
+                "--ranks",
+                "4",
+                "--experts",
+                "16",
+                "--tokens",
+                "16",
+                "--hidden",
+                "256",
+                "--steps",
+                "120");
     }
 
     private void run(String label, String... options) {
-        List<String> args = new ArrayList<>(List.of("demo", "--no-progress", "--plot",
-                dir.resolve("plot.png").toString()));
+        List<String> args = new ArrayList<>(List.of(
+                "demo", "--no-progress", "--plot", dir.resolve("plot.png").toString()));
         args.addAll(List.of(options));
         StringWriter out = new StringWriter();
         CommandLine cli = TokenRouteCli.commandLine();
@@ -81,12 +105,14 @@ class DemoOverloadTest {
         DemoSummary s = ((DemoCommand) cli.getSubcommands().get("demo").getCommand()).summary();
         String printed = out.toString();
         assertNotNull(s, printed);
-        System.out.printf("demo under overload (%s): %d false masks %s, %d steps in %.1f s%n", label,
-                s.unexpectedMasks().size(), s.unexpectedMasks(), s.stepMillis().length, s.elapsedNanos() / 1e9);
+        System.out.printf(
+                "demo under overload (%s): %d false masks %s, %d steps in %.1f s%n",
+                label, s.unexpectedMasks().size(), s.unexpectedMasks(), s.stepMillis().length, s.elapsedNanos() / 1e9);
         assertEquals(0, s.mismatches(), printed);
         assertTrue(s.errors().isEmpty(), "no rank failed: " + s.errors() + "\n" + printed);
         assertTrue(s.splitViews().isEmpty(), "no split view: " + s.splitViews() + "\n" + printed);
-        assertTrue(s.unexpectedMasks().stream().allMatch(DemoSummary.UnexpectedMask::settled),
+        assertTrue(
+                s.unexpectedMasks().stream().allMatch(DemoSummary.UnexpectedMask::settled),
                 "every falsely masked rank came back: " + s.unexpectedMasks() + "\n" + printed);
         assertTrue(s.failures().stream().allMatch(DemoSummary.FailureReport::detected), printed);
         assertEquals(0, exit, printed);

@@ -35,8 +35,7 @@ final class DemoRuns {
         }
     }
 
-    private DemoRuns() {
-    }
+    private DemoRuns() {}
 
     /** {@code tokenroute demo ARGS} with standard output and error captured together. */
     static Run demo(List<String> args) {
@@ -47,7 +46,10 @@ final class DemoRuns {
         List<String> all = new ArrayList<>(List.of("demo"));
         all.addAll(args);
         int exit = cli.execute(all.toArray(String[]::new));
-        return new Run(exit, out.toString(), ((DemoCommand) cli.getSubcommands().get("demo").getCommand()).lastRun());
+        return new Run(
+                exit,
+                out.toString(),
+                ((DemoCommand) cli.getSubcommands().get("demo").getCommand()).lastRun());
     }
 
     /**
@@ -57,21 +59,50 @@ final class DemoRuns {
      */
     static String signature(DemoSummary s) {
         StringBuilder b = new StringBuilder();
-        b.append("decoded ").append(s.tokensDecoded()).append(", checked ").append(s.outputsChecked())
-                .append(", rerouted ").append(s.tokensRerouted()).append(", damaged ").append(s.damagedTokens())
-                .append(", recomputed ").append(s.recomputedTokens()).append(", mismatches ").append(s.mismatches())
-                .append(", live ").append(Arrays.toString(s.liveRanks())).append(", kinds ")
-                .append(Arrays.toString(s.stepKinds())).append('\n');
+        b.append("decoded ")
+                .append(s.tokensDecoded())
+                .append(", checked ")
+                .append(s.outputsChecked())
+                .append(", rerouted ")
+                .append(s.tokensRerouted())
+                .append(", damaged ")
+                .append(s.damagedTokens())
+                .append(", recomputed ")
+                .append(s.recomputedTokens())
+                .append(", mismatches ")
+                .append(s.mismatches())
+                .append(", live ")
+                .append(Arrays.toString(s.liveRanks()))
+                .append(", kinds ")
+                .append(Arrays.toString(s.stepKinds()))
+                .append('\n');
         for (FailureReport f : s.failures()) {
-            b.append(f.spec()).append(": step ").append(f.detectedStep()).append(", in ").append(f.detectedIn())
-                    .append(", mask ").append(Arrays.toString(f.maskedAfter())).append(", damaged ")
-                    .append(f.damagedTokens()).append(", recomputed ").append(f.recomputedTokens()).append(", moves ")
-                    .append(f.expertsMoved()).append(", unhosted ").append(Arrays.toString(f.unhostedExperts()))
+            b.append(f.spec())
+                    .append(": step ")
+                    .append(f.detectedStep())
+                    .append(", in ")
+                    .append(f.detectedIn())
+                    .append(", mask ")
+                    .append(Arrays.toString(f.maskedAfter()))
+                    .append(", damaged ")
+                    .append(f.damagedTokens())
+                    .append(", recomputed ")
+                    .append(f.recomputedTokens())
+                    .append(", moves ")
+                    .append(f.expertsMoved())
+                    .append(", unhosted ")
+                    .append(Arrays.toString(f.unhostedExperts()))
                     .append('\n');
         }
         for (ReadmitReport r : s.readmits()) {
-            b.append(r.spec()).append(": ").append(r.readmitted()).append(", mask ")
-                    .append(Arrays.toString(r.maskedAfter())).append(", moves ").append(r.expertsMoved()).append('\n');
+            b.append(r.spec())
+                    .append(": ")
+                    .append(r.readmitted())
+                    .append(", mask ")
+                    .append(Arrays.toString(r.maskedAfter()))
+                    .append(", moves ")
+                    .append(r.expertsMoved())
+                    .append('\n');
         }
         return b.toString();
     }

@@ -57,9 +57,24 @@ class NvshmemDemoGpuTest {
     @Test
     void killedPeIsMaskedByEverySurvivorAndDamagedTokensAreRecomputed() {
         // The default GPU timeout (1 s): no --timeout.
-        DemoRuns.Run run = DemoRuns.demo(List.of("--transport", "nvshmem", "--ranks", "4", "--experts", "16",
-                "--tokens", "16", "--hidden", "64", "--steps", "30", "--fail", "2@10:dispatch", "--no-progress",
-                "--plot", dir.resolve("nvshmem.png").toString()));
+        DemoRuns.Run run = DemoRuns.demo(List.of(
+                "--transport",
+                "nvshmem",
+                "--ranks",
+                "4",
+                "--experts",
+                "16",
+                "--tokens",
+                "16",
+                "--hidden",
+                "64",
+                "--steps",
+                "30",
+                "--fail",
+                "2@10:dispatch",
+                "--no-progress",
+                "--plot",
+                dir.resolve("nvshmem.png").toString()));
         DemoSummary s = run.summary();
         String printed = run.printed();
         System.out.println(printed);

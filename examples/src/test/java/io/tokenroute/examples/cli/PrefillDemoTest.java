@@ -42,6 +42,7 @@ import org.junit.jupiter.api.io.TempDir;
 class PrefillDemoTest {
     /** Generous next to the demo's 50 ms, so that a loaded CI machine cannot make a healthy rank look dead. */
     private static final String TIMEOUT = "300ms";
+
     private static final int TOKENS = 192;
 
     @TempDir
@@ -49,14 +50,22 @@ class PrefillDemoTest {
 
     @Test
     void aRankStoppedAtEachPrefillPhaseIsMaskedRecomputedAndReadmitted() {
-        DemoRuns.Run run = demo("local", "--steps", "30", "--fail",
-                "1@8:prefill-notify,2@14:prefill-dispatch,3@20:prefill-combine", "--readmit", "1@12,2@18,3@24");
+        DemoRuns.Run run = demo(
+                "local",
+                "--steps",
+                "30",
+                "--fail",
+                "1@8:prefill-notify,2@14:prefill-dispatch,3@20:prefill-combine",
+                "--readmit",
+                "1@12,2@18,3@24");
         DemoSummary s = run.summary();
         String printed = run.printed();
 
         assertClean(run);
-        assertTrue(printed.contains("prefill: each (source, destination) queue holds 2 chunks x 16 rows = 32 rows; a"
-                + " step's " + TOKENS + " tokens per rank stream through it"), printed);
+        assertTrue(
+                printed.contains("prefill: each (source, destination) queue holds 2 chunks x 16 rows = 32 rows; a"
+                        + " step's " + TOKENS + " tokens per rank stream through it"),
+                printed);
         assertEquals(3, s.failures().size(), printed);
         assertFailure(s.failures().get(0), 8, 1, "dispatch 3", printed);
         assertFailure(s.failures().get(1), 14, 2, "dispatch 3", printed);
@@ -92,8 +101,9 @@ class PrefillDemoTest {
         FailureReport second = s.failures().get(1);
         assertEquals(14, second.detectedStep(), printed);
         assertArrayEquals(new int[] {2, 3}, second.maskedAfter());
-        assertTrue(second.detectedIn().startsWith("combine 2"), "both survivors masked it in combine: "
-                + second.detectedIn());
+        assertTrue(
+                second.detectedIn().startsWith("combine 2"),
+                "both survivors masked it in combine: " + second.detectedIn());
         assertTrue(second.damagedTokens() > 0 && second.damagedTokens() == second.recomputedTokens(), printed);
         // Each surviving process reports its own tokens (the killed ones' counts died with them).
         assertEquals((long) TOKENS * 2 * 24, s.tokensDecoded(), printed);
@@ -108,9 +118,31 @@ class PrefillDemoTest {
     }
 
     private DemoRuns.Run demo(String transport, String... options) {
-        List<String> args = new ArrayList<>(List.of("--mode", "prefill", "--transport", transport, "--ranks", "4",
-                "--experts", "16", "--redundant", "3", "--tokens", "" + TOKENS, "--hidden", "64", "--topk", "4",
-                "--chunk-rows", "16", "--chunks", "2", "--timeout", TIMEOUT, "--no-progress", "--plot",
+        List<String> args = new ArrayList<>(List.of(
+                "--mode",
+                "prefill",
+                "--transport",
+                transport,
+                "--ranks",
+                "4",
+                "--experts",
+                "16",
+                "--redundant",
+                "3",
+                "--tokens",
+                "" + TOKENS,
+                "--hidden",
+                "64",
+                "--topk",
+                "4",
+                "--chunk-rows",
+                "16",
+                "--chunks",
+                "2",
+                "--timeout",
+                TIMEOUT,
+                "--no-progress",
+                "--plot",
                 dir.resolve(transport + ".png").toString()));
         args.addAll(List.of(options));
         return DemoRuns.demo(args);
@@ -130,8 +162,9 @@ class PrefillDemoTest {
     private static void assertFailure(FailureReport f, int step, int victim, String detectedIn, String printed) {
         assertEquals(step, f.detectedStep(), printed);
         assertArrayEquals(new int[] {victim}, f.maskedAfter(), printed);
-        assertTrue(f.detectedIn().startsWith(detectedIn), f.spec() + ": every survivor masked it in "
-                + detectedIn.split(" ")[0] + ": " + f.detectedIn());
+        assertTrue(
+                f.detectedIn().startsWith(detectedIn),
+                f.spec() + ": every survivor masked it in " + detectedIn.split(" ")[0] + ": " + f.detectedIn());
         assertTrue(f.damagedTokens() > 0, f + " damaged some tokens");
         assertEquals(f.damagedTokens(), f.recomputedTokens(), f + ": every damaged token recomputed");
     }

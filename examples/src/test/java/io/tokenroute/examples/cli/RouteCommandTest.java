@@ -105,16 +105,28 @@ class RouteCommandTest {
         Path group = dir.resolve("group").resolve("route.shm");
         List<Process> ranks = new ArrayList<>();
         for (int rank = 0; rank < 2; rank++) {
-            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                    .toString()));
+            List<String> command = new ArrayList<>(List.of(
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString()));
             command.addAll(RankLauncher.requiredJvmOptions());
-            command.addAll(List.of("-cp", System.getProperty("java.class.path"), TokenRouteCli.class.getName(),
-                    "route", "--transport", "shm:" + group, "--input", in.toString(), "--output",
-                    dir.resolve("out-{rank}.arrow").toString(), "--timeout", "10s"));
-            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+            command.addAll(List.of(
+                    "-cp",
+                    System.getProperty("java.class.path"),
+                    TokenRouteCli.class.getName(),
+                    "route",
+                    "--transport",
+                    "shm:" + group,
+                    "--input",
+                    in.toString(),
+                    "--output",
+                    dir.resolve("out-{rank}.arrow").toString(),
+                    "--timeout",
+                    "10s"));
+            ProcessBuilder builder = new ProcessBuilder(command)
+                    .redirectErrorStream(true)
                     .redirectOutput(dir.resolve("rank" + rank + ".log").toFile());
             Map<String, String> env = builder.environment();
-            Stream.of("RANK", "WORLD_SIZE", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK").forEach(env::remove);
+            Stream.of("RANK", "WORLD_SIZE", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+                    .forEach(env::remove);
             env.put("TOKENROUTE_RANK", Integer.toString(rank));
             env.put("TOKENROUTE_WORLD_SIZE", "2");
             ranks.add(builder.start());
@@ -129,8 +141,11 @@ class RouteCommandTest {
             assertTrue(ended, "rank " + rank + " ended: " + log);
             assertEquals(0, p.exitValue(), log);
             int batches = rank == 0 ? 2 : 1;
-            assertTrue(log.contains("routed " + batches + " batches") && log.contains("on 2 ranks (shm:" + group
-                    + " transport, this process: rank " + rank + ")"), log);
+            assertTrue(
+                    log.contains("routed " + batches + " batches")
+                            && log.contains(
+                                    "on 2 ranks (shm:" + group + " transport, this process: rank " + rank + ")"),
+                    log);
         }
         assertRouted(dir.resolve("out-0.arrow"), List.of(inputs.get(0), inputs.get(2)));
         assertRouted(dir.resolve("out-1.arrow"), List.of(inputs.get(1)));
@@ -144,10 +159,17 @@ class RouteCommandTest {
                 FileChannel channel = FileChannel.open(out, StandardOpenOption.READ);
                 ArrowFileReader reader = new ArrowFileReader(channel, allocator)) {
             VectorSchemaRoot root = reader.getVectorSchemaRoot();
-            assertEquals(List.of("hidden", "lost_weight"),
+            assertEquals(
+                    List.of("hidden", "lost_weight"),
                     root.getSchema().getFields().stream().map(f -> f.getName()).toList());
-            assertEquals("tokenroute.bfloat16", root.getSchema().findField("hidden").getChildren().get(0)
-                    .getMetadata().get("ARROW:extension:name"));
+            assertEquals(
+                    "tokenroute.bfloat16",
+                    root.getSchema()
+                            .findField("hidden")
+                            .getChildren()
+                            .get(0)
+                            .getMetadata()
+                            .get("ARROW:extension:name"));
             for (int b = 0; b < inputs.size(); b++) {
                 assertTrue(reader.loadNextBatch(), "output batch " + b);
                 Input input = inputs.get(b);
@@ -158,7 +180,9 @@ class RouteCommandTest {
                 for (int t = 0; t < input.n(); t++) {
                     short[] expected = weightedSum(input, t);
                     for (int h = 0; h < HIDDEN; h++) {
-                        assertEquals(expected[h], MemoryUtil.getShort(address + 2L * (t * HIDDEN + h)),
+                        assertEquals(
+                                expected[h],
+                                MemoryUtil.getShort(address + 2L * (t * HIDDEN + h)),
                                 "batch " + b + ", token " + t + ", channel " + h);
                     }
                     assertEquals(0f, lost.get(t), "lost weight of batch " + b + ", token " + t);
@@ -173,7 +197,11 @@ class RouteCommandTest {
         StringWriter err = new StringWriter();
         CommandLine cli = TokenRouteCli.commandLine();
         cli.setErr(new PrintWriter(err));
-        int exit = cli.execute("route", "--input", dir.resolve("nope.arrow").toString(), "--output",
+        int exit = cli.execute(
+                "route",
+                "--input",
+                dir.resolve("nope.arrow").toString(),
+                "--output",
                 dir.resolve("out.arrow").toString());
         assertEquals(1, exit);
         assertTrue(err.toString().contains("nope.arrow: no such file"), err.toString());
@@ -183,17 +211,39 @@ class RouteCommandTest {
         StringWriter err2 = new StringWriter();
         CommandLine cli2 = TokenRouteCli.commandLine();
         cli2.setErr(new PrintWriter(err2));
-        assertEquals(2, cli2.execute("route", "--input", in.toString(), "--output", dir.resolve("o.arrow").toString(),
-                "--ranks", "3", "--experts", "8"), "options that cannot work together are bad usage");
-        assertTrue(err2.toString().contains("--experts must be a positive multiple of --ranks (3), got 8"),
+        assertEquals(
+                2,
+                cli2.execute(
+                        "route",
+                        "--input",
+                        in.toString(),
+                        "--output",
+                        dir.resolve("o.arrow").toString(),
+                        "--ranks",
+                        "3",
+                        "--experts",
+                        "8"),
+                "options that cannot work together are bad usage");
+        assertTrue(
+                err2.toString().contains("--experts must be a positive multiple of --ranks (3), got 8"),
                 err2.toString());
 
         StringWriter err3 = new StringWriter();
         CommandLine cli3 = TokenRouteCli.commandLine();
         cli3.setErr(new PrintWriter(err3));
-        assertEquals(1, cli3.execute("route", "--input", in.toString(), "--output", dir.resolve("o.arrow").toString(),
-                "--experts", "8"), "E does not fit the input's 3 batches = 3 ranks");
-        assertTrue(err3.toString().contains("--experts must be a positive multiple of the 3 ranks, got 8"),
+        assertEquals(
+                1,
+                cli3.execute(
+                        "route",
+                        "--input",
+                        in.toString(),
+                        "--output",
+                        dir.resolve("o.arrow").toString(),
+                        "--experts",
+                        "8"),
+                "E does not fit the input's 3 batches = 3 ranks");
+        assertTrue(
+                err3.toString().contains("--experts must be a positive multiple of the 3 ranks, got 8"),
                 err3.toString());
     }
 
@@ -207,9 +257,18 @@ class RouteCommandTest {
         StringWriter err = new StringWriter();
         CommandLine cli = TokenRouteCli.commandLine();
         cli.setErr(new PrintWriter(err));
-        assertEquals(1, cli.execute("route", "--input", in.toString(), "--output", dir.resolve("o.arrow").toString(),
-                "--timeout", "100ms"));
-        assertTrue(err.toString().contains(in + ": batch 2: rank 2: dispatch: token 1 lists expert 2 twice"),
+        assertEquals(
+                1,
+                cli.execute(
+                        "route",
+                        "--input",
+                        in.toString(),
+                        "--output",
+                        dir.resolve("o.arrow").toString(),
+                        "--timeout",
+                        "100ms"));
+        assertTrue(
+                err.toString().contains(in + ": batch 2: rank 2: dispatch: token 1 lists expert 2 twice"),
                 err.toString());
         assertFalse(Files.exists(dir.resolve("o.arrow")), "no output after a failed run");
     }
@@ -220,7 +279,8 @@ class RouteCommandTest {
         Path file = dir.resolve("batch.arrow");
         Path stream = dir.resolve("batch.arrows");
         writeInputs(inputs, file);
-        try (BufferAllocator allocator = new RootAllocator(); OutputStream out = Files.newOutputStream(stream)) {
+        try (BufferAllocator allocator = new RootAllocator();
+                OutputStream out = Files.newOutputStream(stream)) {
             List<TokenBatch> read = TokenBatchIpc.readFile(allocator, file);
             try {
                 TokenBatchIpc.writeStream(allocator, read, out);
@@ -231,16 +291,24 @@ class RouteCommandTest {
         CommandLine cli = TokenRouteCli.commandLine();
         StringWriter printed = new StringWriter();
         cli.setOut(new PrintWriter(printed));
-        assertEquals(0, cli.execute("route", "--input", stream.toString(), "--output", dir.resolve("s.arrow")
-                .toString()));
+        assertEquals(
+                0,
+                cli.execute(
+                        "route",
+                        "--input",
+                        stream.toString(),
+                        "--output",
+                        dir.resolve("s.arrow").toString()));
         assertTrue(printed.toString().contains("routed 3 batches (19 tokens"), printed.toString());
-        assertEquals(Files.size(dir.resolve("s.arrow")), sizeAfterRouting(file, dir.resolve("f.arrow")),
+        assertEquals(
+                Files.size(dir.resolve("s.arrow")),
+                sizeAfterRouting(file, dir.resolve("f.arrow")),
                 "the same output as from the file");
     }
 
     private long sizeAfterRouting(Path in, Path out) throws Exception {
-        assertEquals(0, TokenRouteCli.commandLine().execute("route", "--input", in.toString(), "--output",
-                out.toString()));
+        assertEquals(
+                0, TokenRouteCli.commandLine().execute("route", "--input", in.toString(), "--output", out.toString()));
         return Files.size(out);
     }
 

@@ -48,9 +48,26 @@ class ShmDemoTest {
     @Test
     void killedRankIsMaskedByEverySurvivor() throws Exception {
         Assumptions.assumeTrue(RankLauncher.signalsAvailable(), "no kill command: the shm transport is unavailable");
-        DemoRuns.Run run = DemoRuns.demo(List.of("--transport", "shm", "--ranks", "4", "--experts", "16", "--tokens",
-                "16", "--hidden", "64", "--steps", "30", "--fail", "2@10:dispatch", "--timeout", "300ms",
-                "--no-progress", "--plot", dir.resolve("shm.png").toString()));
+        DemoRuns.Run run = DemoRuns.demo(List.of(
+                "--transport",
+                "shm",
+                "--ranks",
+                "4",
+                "--experts",
+                "16",
+                "--tokens",
+                "16",
+                "--hidden",
+                "64",
+                "--steps",
+                "30",
+                "--fail",
+                "2@10:dispatch",
+                "--timeout",
+                "300ms",
+                "--no-progress",
+                "--plot",
+                dir.resolve("shm.png").toString()));
         DemoSummary s = run.summary();
         String printed = run.printed();
 
@@ -63,8 +80,7 @@ class ShmDemoTest {
         FailureReport f = s.failures().get(0);
         assertEquals(10, f.detectedStep(), printed);
         assertArrayEquals(new int[] {2}, f.maskedAfter());
-        assertTrue(f.detectedIn().equals("dispatch 3"), "all three survivors masked it in dispatch: "
-                + f.detectedIn());
+        assertTrue(f.detectedIn().equals("dispatch 3"), "all three survivors masked it in dispatch: " + f.detectedIn());
         assertTrue(f.damagedTokens() > 0, "the failure damaged some tokens");
         assertEquals(f.damagedTokens(), f.recomputedTokens(), "every damaged token recomputed");
         // Each rank process reports its own counts: the survivors' 16 tokens per step over all 30 steps (the killed

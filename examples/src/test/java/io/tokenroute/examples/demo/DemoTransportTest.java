@@ -29,9 +29,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * What the demo decides per transport before any rank starts (CPU): how the ranks run, that rank processes take no
@@ -39,20 +39,34 @@ import org.junit.jupiter.api.Test;
  * launch environment a rank process opens its group with.
  */
 class DemoTransportTest {
-    private static final DemoConfig FAILING = DemoConfig.builder().ranks(4).experts(16).tokens(16).hidden(64)
-            .steps(30).timeout(Duration.ofSeconds(1)).rehearse(false)
-            .failures(List.of(FailureSpec.parse("2@10:dispatch"), FailureSpec.parse("1@20:combine"))).build();
-    private static final DemoConfig READMITTING = DemoConfig.builder().ranks(4).experts(16).tokens(16).hidden(64)
-            .steps(30).failures(List.of(FailureSpec.parse("2@10:dispatch")))
-            .readmits(List.of(ReadmitSpec.parse("2@20"))).build();
+    private static final DemoConfig FAILING = DemoConfig.builder()
+            .ranks(4)
+            .experts(16)
+            .tokens(16)
+            .hidden(64)
+            .steps(30)
+            .timeout(Duration.ofSeconds(1))
+            .rehearse(false)
+            .failures(List.of(FailureSpec.parse("2@10:dispatch"), FailureSpec.parse("1@20:combine")))
+            .build();
+    private static final DemoConfig READMITTING = DemoConfig.builder()
+            .ranks(4)
+            .experts(16)
+            .tokens(16)
+            .hidden(64)
+            .steps(30)
+            .failures(List.of(FailureSpec.parse("2@10:dispatch")))
+            .readmits(List.of(ReadmitSpec.parse("2@20")))
+            .build();
 
     @ParameterizedTest
     @EnumSource(DemoTransport.class)
     void rankProcessesRefuseReadmissionsAndThreadsTakeThem(DemoTransport transport) {
         if (transport.processPerRank()) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> new DecodeDemo(READMITTING, transport));
-            assertEquals("the " + transport.id() + " transport cannot readmit: its failures SIGKILL rank processes",
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> new DecodeDemo(READMITTING, transport));
+            assertEquals(
+                    "the " + transport.id() + " transport cannot readmit: its failures SIGKILL rank processes",
                     e.getMessage());
         } else {
             new DecodeDemo(READMITTING, transport);
@@ -61,12 +75,19 @@ class DemoTransportTest {
 
     @Test
     void namesHowTheRanksRunAndWhereTheirResultsLive() {
-        assertEquals(List.of("local", "shm", "cuda-local", "nvshmem"),
+        assertEquals(
+                List.of("local", "shm", "cuda-local", "nvshmem"),
                 List.of(DemoTransport.values()).stream().map(DemoTransport::id).toList());
-        assertEquals(List.of(false, true, false, true),
-                List.of(DemoTransport.values()).stream().map(DemoTransport::processPerRank).toList());
-        assertEquals(List.of(false, false, true, true),
-                List.of(DemoTransport.values()).stream().map(DemoTransport::onGpu).toList());
+        assertEquals(
+                List.of(false, true, false, true),
+                List.of(DemoTransport.values()).stream()
+                        .map(DemoTransport::processPerRank)
+                        .toList());
+        assertEquals(
+                List.of(false, false, true, true),
+                List.of(DemoTransport.values()).stream()
+                        .map(DemoTransport::onGpu)
+                        .toList());
         assertEquals(DemoTransport.CUDA_LOCAL, DemoTransport.of(" CUDA-Local "));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DemoTransport.of("pigeon"));
         assertEquals("unknown transport 'pigeon': expected local, shm, cuda-local or nvshmem", e.getMessage());
@@ -82,7 +103,8 @@ class DemoTransportTest {
         }
         assumeFalse(Cuda.isAvailable(), "CUDA is available here");
         assertEquals(Cuda.unavailableReason(), DemoTransport.CUDA_LOCAL.unavailableReason());
-        assertTrue(DemoTransport.NVSHMEM.unavailableReason().startsWith("CUDA is unavailable: "),
+        assertTrue(
+                DemoTransport.NVSHMEM.unavailableReason().startsWith("CUDA is unavailable: "),
                 DemoTransport.NVSHMEM.unavailableReason());
     }
 
@@ -94,8 +116,17 @@ class DemoTransportTest {
     @Test
     void underAnotherLauncherTheEnvironmentIsReadAsItIs() {
         assumeFalse(LaunchedRank.isLaunched(), "this JVM was started by RankLauncher");
-        LaunchEnvironment env = DemoRankProcess.launchEnvironment(Map.of("RANK", "3", "WORLD_SIZE", "4",
-                "MASTER_ADDR", "10.0.0.7", "MASTER_PORT", "29500", "SLURM_JOB_ID", "77"));
+        LaunchEnvironment env = DemoRankProcess.launchEnvironment(Map.of(
+                "RANK",
+                "3",
+                "WORLD_SIZE",
+                "4",
+                "MASTER_ADDR",
+                "10.0.0.7",
+                "MASTER_PORT",
+                "29500",
+                "SLURM_JOB_ID",
+                "77"));
         assertEquals(OptionalInt.of(3), env.rank());
         assertEquals(OptionalInt.of(4), env.worldSize());
         assertEquals(InetSocketAddress.createUnresolved("10.0.0.7", 29500), env.rendezvous());

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.demo;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -43,8 +58,10 @@ class ExpertMathTest {
             ExpertMath.SCALAR.apply(weights, base, xs, ys, hidden);
             for (int h = 0; h < hidden; h++) {
                 assertEquals(Float.floatToRawIntBits(ys[h]), Float.floatToRawIntBits(y[h]), best.name() + " at " + h);
-                assertEquals(BFloat16.fromFloat(definition(weights, base, x, hidden, h)),
-                        (short) (Float.floatToRawIntBits(y[h]) >>> 16), "definition at " + h);
+                assertEquals(
+                        BFloat16.fromFloat(definition(weights, base, x, hidden, h)),
+                        (short) (Float.floatToRawIntBits(y[h]) >>> 16),
+                        "definition at " + h);
             }
             short[] narrowed = new short[hidden];
             short[] narrowedScalar = new short[hidden];

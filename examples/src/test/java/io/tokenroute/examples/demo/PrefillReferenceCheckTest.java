@@ -42,6 +42,7 @@ class PrefillReferenceCheckTest {
     private static final int TOP_K = 4;
     /** Slots 0, 2, 3, 4: the token's experts live on ranks 0, 1, 1, 2. */
     private static final long[] PHYSICAL = {0, 2, 3, 4};
+
     private static final long[] LOGICAL = {4, 0, 5, 2};
     private static final int[] RANK_OF_SLOT = {0, 1, 1, 2};
     private static final int[] NONE = new int[RANKS];
@@ -63,7 +64,8 @@ class PrefillReferenceCheckTest {
 
     @Test
     void withoutMasksOnlyTheFullRankOrderedSumMatches() {
-        try (BufferAllocator allocator = new RootAllocator(); ArrowBuf out = allocator.buffer(2L * HIDDEN)) {
+        try (BufferAllocator allocator = new RootAllocator();
+                ArrowBuf out = allocator.buffer(2L * HIDDEN)) {
             assertTrue(matches(out, expected(), 0f, NONE, NONE));
             assertFalse(matches(out, expected(1), lost(1), NONE, NONE), "rank 1 left out although nobody masked it");
             assertFalse(matches(out, expected(), weights[0], NONE, NONE), "wrong lost weight");
@@ -79,7 +81,8 @@ class PrefillReferenceCheckTest {
     @Test
     void aRankMaskedDuringTheRoundMayBeLeftOutExactlyAsTheLostWeightSays() {
         int[] after = {0, 1, 0};
-        try (BufferAllocator allocator = new RootAllocator(); ArrowBuf out = allocator.buffer(2L * HIDDEN)) {
+        try (BufferAllocator allocator = new RootAllocator();
+                ArrowBuf out = allocator.buffer(2L * HIDDEN)) {
             assertTrue(matches(out, expected(), 0f, NONE, after), "rank 1's partial row arrived before its mask");
             assertTrue(matches(out, expected(1), lost(1), NONE, after), "rank 1's partial row was lost");
             assertFalse(matches(out, expected(1), 0f, NONE, after), "left out without lost weight");
@@ -92,7 +95,8 @@ class PrefillReferenceCheckTest {
     void aRankMaskedBeforeTheRoundIsAlwaysLeftOut() {
         int[] before = {0, 0, 1};
         int[] after = {0, 1, 1};
-        try (BufferAllocator allocator = new RootAllocator(); ArrowBuf out = allocator.buffer(2L * HIDDEN)) {
+        try (BufferAllocator allocator = new RootAllocator();
+                ArrowBuf out = allocator.buffer(2L * HIDDEN)) {
             assertFalse(matches(out, expected(), 0f, before, before), "rank 2 was masked before the round");
             assertTrue(matches(out, expected(2), lost(2), before, before));
             assertTrue(matches(out, expected(2), lost(2), before, after), "rank 1's row arrived");
@@ -105,8 +109,8 @@ class PrefillReferenceCheckTest {
         for (int h = 0; h < HIDDEN; h++) {
             MemoryUtil.putShort(out.memoryAddress() + 2L * h, row[h]);
         }
-        return check.matches(0, bits, LOGICAL, PHYSICAL, weights, maskBefore, maskAfter, out.memoryAddress(),
-                lostWeight);
+        return check.matches(
+                0, bits, LOGICAL, PHYSICAL, weights, maskBefore, maskAfter, out.memoryAddress(), lostWeight);
     }
 
     /** The weights of the slots on {@code leftOut}, summed in top-k order. */

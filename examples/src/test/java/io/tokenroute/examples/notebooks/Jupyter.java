@@ -41,15 +41,15 @@ final class Jupyter {
     private static final String HOW_TO_INSTALL = "install the JJava kernel (kernelspec `java`) to execute the "
             + "notebooks, see the README's notebook section";
 
-    private Jupyter() {
-    }
+    private Jupyter() {}
 
     /** Why no notebook can be executed here, or empty where a {@code java} kernelspec exists. */
     static Optional<String> unavailableReason() throws IOException, InterruptedException {
         Process list;
         try {
             list = new ProcessBuilder("jupyter", "kernelspec", "list", "--json")
-                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                    .redirectError(ProcessBuilder.Redirect.DISCARD)
+                    .start();
         } catch (IOException e) {
             return Optional.of("no `jupyter` command on the PATH (" + e.getMessage() + "); " + HOW_TO_INSTALL);
         }
@@ -83,10 +83,18 @@ final class Jupyter {
         Path executed = outputDir.resolve(notebook.getFileName());
         Path log = outputDir.resolve(notebook.getFileName() + ".log");
         Files.deleteIfExists(executed);
-        ProcessBuilder nbconvert = new ProcessBuilder("jupyter", "nbconvert", "--to", "notebook", "--execute",
-                "--ExecutePreprocessor.timeout=" + cellLimit.toSeconds(), "--output-dir",
-                outputDir.toAbsolutePath().toString(), notebook.toAbsolutePath().toString())
-                .redirectErrorStream(true).redirectOutput(log.toFile());
+        ProcessBuilder nbconvert = new ProcessBuilder(
+                        "jupyter",
+                        "nbconvert",
+                        "--to",
+                        "notebook",
+                        "--execute",
+                        "--ExecutePreprocessor.timeout=" + cellLimit.toSeconds(),
+                        "--output-dir",
+                        outputDir.toAbsolutePath().toString(),
+                        notebook.toAbsolutePath().toString())
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile());
         nbconvert.environment().put("JJAVA_CLASSPATH", classPath);
         Process process = nbconvert.start();
         if (!process.waitFor(totalLimit.toSeconds(), TimeUnit.SECONDS)) {
@@ -94,12 +102,12 @@ final class Jupyter {
             process.descendants().forEach(ProcessHandle::destroy);
             process.destroy();
             process.waitFor();
-            fail(notebook.getFileName() + ": jupyter nbconvert still running after " + totalLimit + "; its log ("
-                    + log + ") ends:\n" + tail(log));
+            fail(notebook.getFileName() + ": jupyter nbconvert still running after " + totalLimit + "; its log (" + log
+                    + ") ends:\n" + tail(log));
         }
         if (process.exitValue() != 0 || !Files.exists(executed)) {
-            fail(notebook.getFileName() + ": jupyter nbconvert exited with " + process.exitValue() + "; its log ("
-                    + log + ") ends:\n" + tail(log));
+            fail(notebook.getFileName() + ": jupyter nbconvert exited with " + process.exitValue() + "; its log (" + log
+                    + ") ends:\n" + tail(log));
         }
         return executed;
     }

@@ -39,8 +39,7 @@ final class NotebookFile {
     }
 
     /** One code cell: its position among all cells, its source and the execution count Jupyter gave it (or null). */
-    record CodeCell(int index, String source, Integer executionCount, JsonNode outputs) {
-    }
+    record CodeCell(int index, String source, Integer executionCount, JsonNode outputs) {}
 
     /**
      * Reads a notebook.
@@ -70,7 +69,11 @@ final class NotebookFile {
 
     /** Whether the notebook runs only where a CUDA device is ({@code metadata.tokenroute.requires = "cuda"}). */
     boolean requiresCuda() {
-        return "cuda".equals(root.path("metadata").path("tokenroute").path("requires").asText(""));
+        return "cuda"
+                .equals(root.path("metadata")
+                        .path("tokenroute")
+                        .path("requires")
+                        .asText(""));
     }
 
     List<CodeCell> codeCells() {
@@ -80,8 +83,8 @@ final class NotebookFile {
             JsonNode cell = all.get(i);
             if ("code".equals(cell.path("cell_type").asText())) {
                 JsonNode count = cell.path("execution_count");
-                cells.add(new CodeCell(i, text(cell.path("source")), count.isInt() ? count.asInt() : null,
-                        cell.path("outputs")));
+                cells.add(new CodeCell(
+                        i, text(cell.path("source")), count.isInt() ? count.asInt() : null, cell.path("outputs")));
             }
         }
         return cells;
@@ -95,7 +98,8 @@ final class NotebookFile {
             if (type.equals("stream") && output.path("name").asText().equals("stdout")) {
                 lines.addAll(text(output.path("text")).lines().toList());
             } else if (type.equals("execute_result")) {
-                lines.addAll(text(output.path("data").path("text/plain")).lines().toList());
+                lines.addAll(
+                        text(output.path("data").path("text/plain")).lines().toList());
             }
         }
         return lines;
@@ -107,8 +111,8 @@ final class NotebookFile {
         for (CodeCell cell : codeCells()) {
             for (JsonNode output : cell.outputs()) {
                 if (output.path("output_type").asText().equals("error")) {
-                    errors.add(output.path("ename").asText() + ": " + output.path("evalue").asText() + " (cell "
-                            + cell.index() + ")");
+                    errors.add(output.path("ename").asText() + ": "
+                            + output.path("evalue").asText() + " (cell " + cell.index() + ")");
                 }
             }
         }
@@ -119,7 +123,8 @@ final class NotebookFile {
     List<String> stderr() {
         List<String> texts = new ArrayList<>();
         for (JsonNode output : outputs()) {
-            if (output.path("output_type").asText().equals("stream") && output.path("name").asText().equals("stderr")) {
+            if (output.path("output_type").asText().equals("stream")
+                    && output.path("name").asText().equals("stderr")) {
                 texts.add(text(output.path("text")));
             }
         }

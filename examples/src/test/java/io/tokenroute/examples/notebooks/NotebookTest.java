@@ -64,46 +64,62 @@ class NotebookTest {
      * hands the kernel this build's class path through {@code JJAVA_CLASSPATH} instead.
      */
     private static final Path PACKAGED_LIBS = Path.of("target", "lib");
+
     private static final Duration CELL_LIMIT = Duration.ofMinutes(10);
     private static final Duration NOTEBOOK_LIMIT = Duration.ofMinutes(20);
 
     @TestFactory
     Stream<DynamicTest> executedInJupyter() throws IOException, InterruptedException {
-        List<Path> withoutGpu = notebooks().stream().filter(p -> !read(p).requiresCuda()).toList();
+        List<Path> withoutGpu =
+                notebooks().stream().filter(p -> !read(p).requiresCuda()).toList();
         assertFalse(withoutGpu.isEmpty(), "no notebook without a GPU under " + NOTEBOOKS.toAbsolutePath());
         Optional<String> unavailable = Jupyter.unavailableReason();
         String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         Files.createDirectories(PACKAGED_LIBS);
-        return withoutGpu.stream().map(notebook -> DynamicTest.dynamicTest(notebook.getFileName().toString(), () -> {
-            assumeTrue(unavailable.isEmpty(), () -> notebook.getFileName() + " not executed: " + unavailable.get());
-            Path executed = Jupyter.execute(notebook, EXECUTED, classPath, CELL_LIMIT, NOTEBOOK_LIMIT);
-            readAsAReader(NotebookFile.read(executed));
-        }));
+        return withoutGpu.stream()
+                .map(notebook -> DynamicTest.dynamicTest(notebook.getFileName().toString(), () -> {
+                    assumeTrue(
+                            unavailable.isEmpty(),
+                            () -> notebook.getFileName() + " not executed: " + unavailable.get());
+                    Path executed = Jupyter.execute(notebook, EXECUTED, classPath, CELL_LIMIT, NOTEBOOK_LIMIT);
+                    readAsAReader(NotebookFile.read(executed));
+                }));
     }
 
     @TestFactory
     Stream<DynamicTest> committedOutputs() throws IOException {
-        return notebooks().stream().map(notebook -> DynamicTest.dynamicTest(notebook.getFileName().toString(), () -> {
-            NotebookFile file = NotebookFile.read(notebook);
-            List<NotebookFile.CodeCell> cells = file.codeCells();
-            assertFalse(cells.isEmpty(), file.name() + " has no code cell");
-            String first = cells.get(0).source();
-            assertTrue(first.startsWith("//") && first.lines().anyMatch(line -> line.startsWith("%classpath ")),
-                    file.name() + ": the first code cell says in a comment how to point the notebook at the jars, "
-                            + "then puts them on the class path with %classpath:\n" + first);
-            for (NotebookFile.CodeCell cell : cells) {
-                assertFalse(cell.source().lines().anyMatch(line -> line.strip().startsWith("%jars")),
-                        file.name() + ", cell " + cell.index() + ": %jars is deprecated in JJava, use %classpath");
-            }
-            readAsAReader(file);
-        }));
+        return notebooks().stream()
+                .map(notebook -> DynamicTest.dynamicTest(notebook.getFileName().toString(), () -> {
+                    NotebookFile file = NotebookFile.read(notebook);
+                    List<NotebookFile.CodeCell> cells = file.codeCells();
+                    assertFalse(cells.isEmpty(), file.name() + " has no code cell");
+                    String first = cells.get(0).source();
+                    assertTrue(
+                            first.startsWith("//") && first.lines().anyMatch(line -> line.startsWith("%classpath ")),
+                            file.name()
+                                    + ": the first code cell says in a comment how to point the notebook at the jars, "
+                                    + "then puts them on the class path with %classpath:\n" + first);
+                    for (NotebookFile.CodeCell cell : cells) {
+                        assertFalse(
+                                cell.source()
+                                        .lines()
+                                        .anyMatch(line -> line.strip().startsWith("%jars")),
+                                file.name() + ", cell " + cell.index()
+                                        + ": %jars is deprecated in JJava, use %classpath");
+                    }
+                    readAsAReader(file);
+                }));
     }
 
     private static void readAsAReader(NotebookFile file) throws IOException {
         String name = file.name();
         assertEquals(Jupyter.KERNEL, file.kernelName(), name + ": the kernelspec JJava installs is `java`");
-        List<Integer> counts = file.codeCells().stream().map(NotebookFile.CodeCell::executionCount).toList();
-        assertEquals(IntStream.rangeClosed(1, counts.size()).boxed().toList(), counts,
+        List<Integer> counts = file.codeCells().stream()
+                .map(NotebookFile.CodeCell::executionCount)
+                .toList();
+        assertEquals(
+                IntStream.rangeClosed(1, counts.size()).boxed().toList(),
+                counts,
                 name + ": every code cell executed once, from top to bottom, in one kernel");
         assertEquals(List.of(), file.errors(), name + ": error outputs");
         assertEquals(List.of(), file.stderr(), name + ": text on stderr");
@@ -112,9 +128,14 @@ class NotebookTest {
         assertNotNull(expected, name + " has no entry in NotebookFigures: add the lines a reader checks");
         List<String> lines = file.textLines();
         for (Figure figure : expected.figures()) {
-            long found = lines.stream().filter(line -> figure.pattern().matcher(line).find()).count();
-            assertEquals(figure.count(), found, () -> name + ": " + figure.what() + ": lines matching /"
-                    + figure.pattern() + "/; the notebook printed:\n" + String.join("\n", lines));
+            long found = lines.stream()
+                    .filter(line -> figure.pattern().matcher(line).find())
+                    .count();
+            assertEquals(
+                    figure.count(),
+                    found,
+                    () -> name + ": " + figure.what() + ": lines matching /" + figure.pattern()
+                            + "/; the notebook printed:\n" + String.join("\n", lines));
         }
 
         List<byte[]> pngs = file.displayedPngs();
@@ -122,8 +143,10 @@ class NotebookTest {
         for (byte[] png : pngs) {
             BufferedImage image = ImageIO.read(new ByteArrayInputStream(png));
             assertNotNull(image, name + ": an image/png output that is not a PNG");
-            assertTrue(colours(image) > 2, name + ": a plot of " + image.getWidth() + "x" + image.getHeight()
-                    + " with hardly anything drawn on it");
+            assertTrue(
+                    colours(image) > 2,
+                    name + ": a plot of " + image.getWidth() + "x" + image.getHeight()
+                            + " with hardly anything drawn on it");
         }
     }
 
@@ -140,7 +163,8 @@ class NotebookTest {
 
     private static List<Path> notebooks() throws IOException {
         try (Stream<Path> list = Files.list(NOTEBOOKS)) {
-            List<Path> notebooks = list.filter(p -> p.toString().endsWith(".ipynb")).sorted().toList();
+            List<Path> notebooks =
+                    list.filter(p -> p.toString().endsWith(".ipynb")).sorted().toList();
             assertFalse(notebooks.isEmpty(), "no notebooks under " + NOTEBOOKS.toAbsolutePath());
             return notebooks;
         }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.examples.python;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -104,8 +119,8 @@ class LocalSessionTest {
             TokenBatch bad = s.batch(new float[HIDDEN], new long[] {EXPERTS, -1}, new float[] {1, 0}, TOP_K);
             List<TokenBatch> withBad = new ArrayList<>(batches);
             withBad.set(2, bad);
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> s.step(withBad, Experts.IDENTITY));
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> s.step(withBad, Experts.IDENTITY));
             assertTrue(e.getMessage().contains("rank 2") && e.getMessage().contains("topk_idx"), e.getMessage());
             assertFalse(s.step(batches, Experts.IDENTITY).anyNewlyMasked(), "nothing was sent: all ranks still up");
             bad.close();
@@ -129,7 +144,9 @@ class LocalSessionTest {
             s.close();
             assertTrue(s.isCloseRequested());
             assertFalse(s.isClosed(), "a consumer still reads rank 0's output");
-            long values = ((FixedSizeListVector) imported.getVector("hidden")).getDataVector().getDataBuffer()
+            long values = ((FixedSizeListVector) imported.getVector("hidden"))
+                    .getDataVector()
+                    .getDataBuffer()
                     .memoryAddress();
             assertEquals(combinedAddress, values, "the consumer reads rank 0's own output memory");
             short[] read = new short[expected.length];
@@ -174,7 +191,9 @@ class LocalSessionTest {
                     assertTrue(reader.loadNextBatch());
                     VectorSchemaRoot batch = reader.getVectorSchemaRoot();
                     assertEquals(TOKENS, batch.getRowCount());
-                    long values = ((FixedSizeListVector) batch.getVector("hidden")).getDataVector().getDataBuffer()
+                    long values = ((FixedSizeListVector) batch.getVector("hidden"))
+                            .getDataVector()
+                            .getDataBuffer()
                             .memoryAddress();
                     short[] got = new short[want.length];
                     for (int i = 0; i < got.length; i++) {

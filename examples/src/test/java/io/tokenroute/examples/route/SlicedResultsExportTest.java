@@ -89,9 +89,11 @@ class SlicedResultsExportTest {
                     for (int[] range : slices(rows.size())) {
                         try (VectorSchemaRoot slice = view.slice(range[0], range[1]);
                                 ExportedBatch exported = HostExport.export(consumer, slice);
-                                VectorSchemaRoot back = HostExport.importRoot(consumer, exported.arrayAddress(),
-                                        exported.schemaAddress())) {
-                            assertEquals(hiddenAddress(view) + 2L * HIDDEN * range[0], hiddenAddress(back),
+                                VectorSchemaRoot back = HostExport.importRoot(
+                                        consumer, exported.arrayAddress(), exported.schemaAddress())) {
+                            assertEquals(
+                                    hiddenAddress(view) + 2L * HIDDEN * range[0],
+                                    hiddenAddress(back),
                                     "the slice is the receive buffer's rows from " + range[0]);
                             checkRows(back, rows.subList(range[0], range[0] + range[1]), bits);
                         }
@@ -101,15 +103,17 @@ class SlicedResultsExportTest {
                 for (int[] range : slices(TOKENS)) {
                     try (VectorSchemaRoot slice = combined.slice(range[0], range[1]);
                             ExportedBatch exported = HostExport.export(consumer, slice);
-                            VectorSchemaRoot back = HostExport.importRoot(consumer, exported.arrayAddress(),
-                                    exported.schemaAddress())) {
+                            VectorSchemaRoot back = HostExport.importRoot(
+                                    consumer, exported.arrayAddress(), exported.schemaAddress())) {
                         assertEquals(hiddenAddress(combined) + 2L * HIDDEN * range[0], hiddenAddress(back));
                         assertEquals(range[1], back.getRowCount());
                         for (int i = 0; i < range[1]; i++) {
                             int t = range[0] + i;
                             short[] want = weightedSum(bits[r], idx[r], weights[r], t);
                             for (int h = 0; h < HIDDEN; h++) {
-                                assertEquals(want[h], MemoryUtil.getShort(hiddenAddress(back) + 2L * (i * HIDDEN + h)),
+                                assertEquals(
+                                        want[h],
+                                        MemoryUtil.getShort(hiddenAddress(back) + 2L * (i * HIDDEN + h)),
                                         "rank " + r + ", token " + t + ", channel " + h);
                             }
                             assertEquals(0f, ((Float4Vector) back.getVector("lost_weight")).get(i));
@@ -161,14 +165,19 @@ class SlicedResultsExportTest {
             assertEquals(t, tokens.get(i));
             for (int h = 0; h < HIDDEN; h++) {
                 long address = hiddenAddress(back) + 2L * (i * HIDDEN + h);
-                assertEquals(bits[src][t * HIDDEN + h], MemoryUtil.getShort(address),
+                assertEquals(
+                        bits[src][t * HIDDEN + h],
+                        MemoryUtil.getShort(address),
                         "row " + i + " (rank " + src + ", token " + t + "), channel " + h);
             }
         }
     }
 
     private static long hiddenAddress(VectorSchemaRoot root) {
-        return ((FixedSizeListVector) root.getVector("hidden")).getDataVector().getDataBuffer().memoryAddress();
+        return ((FixedSizeListVector) root.getVector("hidden"))
+                .getDataVector()
+                .getDataBuffer()
+                .memoryAddress();
     }
 
     /** bf16(Σ_k w[t][k] · x[t]) in fp32, top-k order, round to nearest even. */

@@ -15,8 +15,8 @@
  */
 package io.tokenroute.routing.cuda;
 
-import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.device.CudaEvent;
 import io.tokenroute.device.CudaStream;
 import io.tokenroute.device.FillKernel;
@@ -45,11 +45,16 @@ final class CudaBatchDriver implements AutoCloseable {
     private final CudaRankEngine[] ranks;
     private final BufferConfig config;
     private final CudaRankLayout layout;
-    /** The phase listener ({@link PhaseHooks}); telling it the ranks' phases costs a synchronisation between send and receive. */
+    /**
+     * The phase listener ({@link PhaseHooks}); telling it the ranks' phases costs a synchronisation between send and
+     * receive.
+     */
     private final PhaseListener listener;
+
     private final boolean listening;
     /** The stream batched launches (every unstalled rank at once) and graph replays run on. */
     final CudaStream origin;
+
     private final CudaEvent dispatchReady;
     private final CudaEvent combineReady;
     private final CudaEvent mainMark;
@@ -154,7 +159,8 @@ final class CudaBatchDriver implements AutoCloseable {
 
     /**
      * Queues a dispatch without checks or synchronisation (graph capture, benchmarks): inputs must be valid device
-     * batches or host batches. Results are not read back; call {@link CudaLocalGroup#synchronize()} before reading device results.
+     * batches or host batches. Results are not read back; call {@link CudaLocalGroup#synchronize()} before reading
+     * device results.
      */
     void queueDispatch(List<TokenBatch> perRank, DispatchOptions options) {
         checkOpen();
@@ -250,12 +256,12 @@ final class CudaBatchDriver implements AutoCloseable {
         queueCombineChecked(null, routing, false);
     }
 
-    private void queueCombineChecked(List<List<VectorSchemaRoot>> expertOutputs, List<TokenBatch> routing,
-            boolean tellReceive) {
+    private void queueCombineChecked(
+            List<List<VectorSchemaRoot>> expertOutputs, List<TokenBatch> routing, boolean tellReceive) {
         for (int r = 0; r < ranks.length; r++) {
             if (routing.get(r) != null) {
-                combineWeights[r] = ranks[r].stageCombine(expertOutputs == null ? null : expertOutputs.get(r),
-                        routing.get(r), exec(ranks[r]));
+                combineWeights[r] = ranks[r].stageCombine(
+                        expertOutputs == null ? null : expertOutputs.get(r), routing.get(r), exec(ranks[r]));
             }
         }
         boolean anyBatched = batch.queueCombineSend(routing, combineWeights, origin);
@@ -329,8 +335,8 @@ final class CudaBatchDriver implements AutoCloseable {
         try {
             boolean[] launch = new boolean[ranks.length];
             if (payloads.length != ranks.length) {
-                throw new IllegalArgumentException("expected " + ranks.length + " payload entries, got "
-                        + payloads.length);
+                throw new IllegalArgumentException(
+                        "expected " + ranks.length + " payload entries, got " + payloads.length);
             }
             for (int r = 0; r < ranks.length; r++) {
                 launch[r] = payloads[r] != null;

@@ -57,14 +57,19 @@ final class CudaBatchLaunches implements AutoCloseable {
             for (int c = 0; c < chunks; c++) {
                 int rows = Math.min(CudaLaunches.BATCH, ranks.length - c * CudaLaunches.BATCH);
                 send[c] = batched(module, "tr_ep_dispatch_send", rows, CudaLaunches.SEND_BYTES, 8);
-                send[c].shape(2, send[c].function().maxThreadsPerBlock(), layout.planSharedBytes()).gridY(rows);
+                send[c].shape(2, send[c].function().maxThreadsPerBlock(), layout.planSharedBytes())
+                        .gridY(rows);
                 waitDispatch[c] = batched(module, "tr_ep_dispatch_wait", rows, CudaLaunches.BATCH_BYTES, 8, 8);
-                waitDispatch[c].shape(1, waitDispatch[c].function().maxThreadsPerBlock(), 0).gridY(rows);
+                waitDispatch[c]
+                        .shape(1, waitDispatch[c].function().maxThreadsPerBlock(), 0)
+                        .gridY(rows);
                 copy[c] = batched(module, "tr_ep_dispatch_copy", rows, CudaLaunches.BATCH_BYTES);
                 combineSend[c] = batched(module, "tr_ep_combine_send", rows, CudaLaunches.BATCH_BYTES);
                 combineSend[c].shape(1, 32, 0).gridY(rows);
                 waitCombine[c] = batched(module, "tr_ep_combine_wait", rows, CudaLaunches.BATCH_BYTES, 8);
-                waitCombine[c].shape(1, waitCombine[c].function().maxThreadsPerBlock(), 0).gridY(rows);
+                waitCombine[c]
+                        .shape(1, waitCombine[c].function().maxThreadsPerBlock(), 0)
+                        .gridY(rows);
                 reduce[c] = batched(module, "tr_ep_combine_reduce", rows, CudaLaunches.REDUCE_BYTES);
                 // Each follows the kernel queued just before it on the origin stream and starts with
                 // griddepcontrol.wait (sync.cu tr_await_previous_kernel), so it may be launched before that kernel
@@ -133,16 +138,17 @@ final class CudaBatchLaunches implements AutoCloseable {
         }
         if (anyBatched) {
             for (KernelLaunch launch : send) {
-                launch.setInt(1, format).grid(CudaLaunches.sendGrid(layout, maxTokens, options.fp8(), launch,
-                        ranks.length)).launch(origin);
+                launch.setInt(1, format)
+                        .grid(CudaLaunches.sendGrid(layout, maxTokens, options.fp8(), launch, ranks.length))
+                        .launch(origin);
             }
         }
         return anyBatched;
     }
 
     /** Queues the dispatch wait and copy of the same ranks, then {@code ready} on {@code origin}. */
-    void queueDispatchReceive(List<TokenBatch> perRank, DispatchOptions options, boolean anyBatched,
-            CudaStream origin, CudaEvent ready) {
+    void queueDispatchReceive(
+            List<TokenBatch> perRank, DispatchOptions options, boolean anyBatched, CudaStream origin, CudaEvent ready) {
         long entries = 0;
         for (int r = 0; r < ranks.length; r++) {
             if (perRank.get(r) != null) {
@@ -213,8 +219,8 @@ final class CudaBatchLaunches implements AutoCloseable {
     }
 
     /** Queues the combine wait and reduce of the same ranks, then {@code ready} on {@code origin}. */
-    void queueCombineReceive(List<TokenBatch> routing, long[] weights, boolean anyBatched, CudaStream origin,
-            CudaEvent ready) {
+    void queueCombineReceive(
+            List<TokenBatch> routing, long[] weights, boolean anyBatched, CudaStream origin, CudaEvent ready) {
         for (int r = 0; r < ranks.length; r++) {
             if (routing.get(r) != null && ranks[r].stalled) {
                 ranks[r].launchCombineReceive(weights[r]);

@@ -46,6 +46,7 @@ public final class CudaCombined extends Combined implements AutoCloseable {
     private int tokens;
     /** Host copy of hidden then lost_weight, allocated on the first value read; valid while {@link #copied}. */
     private ArrowBuf hostCopy;
+
     private boolean copied;
 
     CudaCombined(CudaRankEngine rank) {
@@ -115,7 +116,10 @@ public final class CudaCombined extends Combined implements AutoCloseable {
         ensureReadable();
         int count = tokens * layout.hidden;
         checkLength(dst.length, count);
-        copied().nioBuffer(0, 2 * count).order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(dst, 0, count);
+        copied().nioBuffer(0, 2 * count)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .asShortBuffer()
+                .get(dst, 0, count);
     }
 
     /** Copies {@code lost_weight} ({@code n} floats) into the start of {@code dst}. */
@@ -123,7 +127,9 @@ public final class CudaCombined extends Combined implements AutoCloseable {
     public void copyLostWeightTo(float[] dst) {
         ensureReadable();
         checkLength(dst.length, tokens);
-        copied().nioBuffer(hiddenBytes(), 4 * tokens).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+        copied().nioBuffer(hiddenBytes(), 4 * tokens)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .asFloatBuffer()
                 .get(dst, 0, tokens);
     }
 
@@ -150,8 +156,8 @@ public final class CudaCombined extends Combined implements AutoCloseable {
      * @return the export; the caller closes it
      */
     public ExportedDeviceBatch export(BufferAllocator allocator) {
-        return DeviceExport.export(allocator, batch(), location(), NullCounts.KNOWN_ZERO,
-                rank.lastCombineEvent.syncEventSlotAddress());
+        return DeviceExport.export(
+                allocator, batch(), location(), NullCounts.KNOWN_ZERO, rank.lastCombineEvent.syncEventSlotAddress());
     }
 
     /** The host copy of this combine's output, made on the first call after the combine. */
@@ -163,8 +169,8 @@ public final class CudaCombined extends Combined implements AutoCloseable {
             rank.device.makeCurrent();
             long hidden = hiddenBytes();
             Memcpy.deviceToHost(hostCopy.memoryAddress(), rank.base + layout.offOut, hidden, rank.resultStream);
-            Memcpy.deviceToHost(hostCopy.memoryAddress() + hidden, rank.base + layout.offLost, 4L * tokens,
-                    rank.resultStream);
+            Memcpy.deviceToHost(
+                    hostCopy.memoryAddress() + hidden, rank.base + layout.offLost, 4L * tokens, rank.resultStream);
             rank.resultStream.synchronize();
             copied = true;
         }

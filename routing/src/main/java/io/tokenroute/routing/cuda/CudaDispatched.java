@@ -142,14 +142,17 @@ public final class CudaDispatched extends Dispatched {
         return rank.base + layout.offCombRows + checkExpert(l) * layout.expertRowBytes();
     }
 
-    /** Device address of local expert {@code l}'s first received row (bf16 {@code [rows][H]} or fp8 {@code [rows][H]}). */
+    /**
+     * Device address of local expert {@code l}'s first received row (bf16 {@code [rows][H]} or fp8 {@code [rows][H]}).
+     */
     public long rowsAddress(int l) {
         return rank.base + layout.offRecvX + checkExpert(l) * layout.expertRowBytes();
     }
 
     /** Device address of local expert {@code l}'s scales ({@code [rows][H / 128]} float32, or bytes for UE8M0). */
     public long scalesAddress(int l) {
-        return rank.base + layout.offRecvScales
+        return rank.base
+                + layout.offRecvScales
                 + (long) checkExpert(l) * layout.recvCapacity * layout.scaleGroups * (ue8m0 ? 1 : 4);
     }
 
@@ -195,8 +198,8 @@ public final class CudaDispatched extends Dispatched {
      * @return the export; the caller closes it
      */
     public ExportedDeviceBatch exportExpert(int l, BufferAllocator allocator) {
-        return DeviceExport.export(allocator, expert(l), location(), NullCounts.KNOWN_ZERO,
-                rank.lastDispatchEvent.syncEventSlotAddress());
+        return DeviceExport.export(
+                allocator, expert(l), location(), NullCounts.KNOWN_ZERO, rank.lastDispatchEvent.syncEventSlotAddress());
     }
 
     /** The views point into the rank's memory: once its buffer is closed, using them would touch freed memory. */

@@ -42,8 +42,7 @@ final class CudaLaunches {
     static final long REDUCE_WEIGHTS = 8L * BATCH;
     static final long REDUCE_BYTES = 16L * BATCH;
 
-    private CudaLaunches() {
-    }
+    private CudaLaunches() {}
 
     /**
      * Blocks per rank of a send grid: one plans (the kernel gives the grid's first blocks that role), the others stage
@@ -73,8 +72,11 @@ final class CudaLaunches {
      */
     static int copyGrid(KernelLaunch copy, long rowsPerRank, int sharers) {
         int warps = copy.block() / 32;
-        return (int) Math.max(1, Math.min((Math.max(1, rowsPerRank) + warps - 1) / warps,
-                copy.function().gridFor(Long.MAX_VALUE) / Math.min(sharers, BATCH)));
+        return (int) Math.max(
+                1,
+                Math.min(
+                        (Math.max(1, rowsPerRank) + warps - 1) / warps,
+                        copy.function().gridFor(Long.MAX_VALUE) / Math.min(sharers, BATCH)));
     }
 
     /** The kernels' input dtype code. */

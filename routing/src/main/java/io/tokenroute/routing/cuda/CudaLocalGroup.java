@@ -17,7 +17,6 @@ package io.tokenroute.routing.cuda;
 
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.device.CudaDevice;
-import io.tokenroute.device.CudaEvent;
 import io.tokenroute.device.CudaGraph;
 import io.tokenroute.device.CudaStream;
 import io.tokenroute.device.DeviceBuffer;
@@ -27,11 +26,9 @@ import io.tokenroute.device.Memcpy;
 import io.tokenroute.device.PinnedHostBuffer;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
-import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.PeerTimeoutException;
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.launch.PhaseListener;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Collections;
@@ -72,8 +69,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  */
 public final class CudaLocalGroup implements ElasticGroup {
     /** What the GPU transports do beyond the common operations (see {@link CudaElasticBuffer}). */
-    public static final Set<Capability> CAPABILITIES = Collections.unmodifiableSet(EnumSet.of(
-            Capability.DEVICE_INPUTS));
+    public static final Set<Capability> CAPABILITIES =
+            Collections.unmodifiableSet(EnumSet.of(Capability.DEVICE_INPUTS));
 
     private final CudaDevice device;
     private final boolean ownsDevice;
@@ -84,28 +81,29 @@ public final class CudaLocalGroup implements ElasticGroup {
     private final BufferAllocator allocator;
     /** The stream batched launches (every unstalled rank at once) and graph replays run on. */
     private final CudaStream origin;
+
     private final PinnedHostBuffer pinned;
     private final CudaRankEngine[] ranks;
     private final CudaElasticBuffer[] buffers;
     private CudaBatchDriver driver;
     private volatile boolean closed;
 
-    private CudaLocalGroup(CudaDevice device, boolean ownsDevice, BufferConfig config, BufferAllocator parent,
-            CudaRankMemory memory) {
+    private CudaLocalGroup(
+            CudaDevice device, boolean ownsDevice, BufferConfig config, BufferAllocator parent, CudaRankMemory memory) {
         this.device = device;
         this.ownsDevice = ownsDevice;
         this.config = config;
         this.memory = memory;
         if (config.ranks() > CudaRankLayout.MAX_RANKS) {
-            throw new IllegalArgumentException("the CUDA kernels serve at most " + CudaRankLayout.MAX_RANKS
-                    + " ranks, got " + config.ranks());
+            throw new IllegalArgumentException(
+                    "the CUDA kernels serve at most " + CudaRankLayout.MAX_RANKS + " ranks, got " + config.ranks());
         }
         this.layout = new CudaRankLayout(config);
         int[] hosted = memory.hostedRanks();
         for (int i = 0; i < hosted.length; i++) {
             if (hosted[i] < 0 || hosted[i] >= config.ranks() || (i > 0 && hosted[i] <= hosted[i - 1])) {
-                throw new IllegalArgumentException("hosted ranks must ascend within [0, " + config.ranks() + "), got "
-                        + Arrays.toString(hosted));
+                throw new IllegalArgumentException(
+                        "hosted ranks must ascend within [0, " + config.ranks() + "), got " + Arrays.toString(hosted));
             }
         }
         if (hosted.length == 0) {
@@ -142,13 +140,17 @@ public final class CudaLocalGroup implements ElasticGroup {
      *
      * @see #open(CudaDevice, BufferConfig, BufferAllocator)
      */
-    public static CudaLocalGroup open(CudaDevice device, BufferConfig config, BufferAllocator allocator,
-            CudaRankMemory memory) {
+    public static CudaLocalGroup open(
+            CudaDevice device, BufferConfig config, BufferAllocator allocator, CudaRankMemory memory) {
         return open(device, false, config, allocator, memory);
     }
 
     /** {@link #open(CudaDevice, BufferConfig, BufferAllocator, CudaRankMemory)} owning {@code device} (closed last). */
-    static CudaLocalGroup open(CudaDevice device, boolean ownsDevice, BufferConfig config, BufferAllocator allocator,
+    static CudaLocalGroup open(
+            CudaDevice device,
+            boolean ownsDevice,
+            BufferConfig config,
+            BufferAllocator allocator,
             CudaRankMemory memory) {
         CudaLocalGroup group = new CudaLocalGroup(device, ownsDevice, config, allocator, memory);
         try {
@@ -167,8 +169,14 @@ public final class CudaLocalGroup implements ElasticGroup {
         for (int r = 0; r < ranks.length; r++) {
             DeviceBuffer allocation = memory.allocate(hosted[r], layout.bytes);
             try {
-                ranks[r] = new CudaRankEngine(hosted[r], device, config, layout, allocation,
-                        pinned.address() + r * CudaRankEngine.pinnedBytes(layout), ranks.length);
+                ranks[r] = new CudaRankEngine(
+                        hosted[r],
+                        device,
+                        config,
+                        layout,
+                        allocation,
+                        pinned.address() + r * CudaRankEngine.pinnedBytes(layout),
+                        ranks.length);
             } catch (RuntimeException | Error e) {
                 allocation.close();
                 throw e;
@@ -184,8 +192,10 @@ public final class CudaLocalGroup implements ElasticGroup {
             fill.fill(rank.base + layout.offCtrl, CudaRankLayout.CTRL_BYTES, 1, 0, control);
             fill.fill(rank.base + layout.offLayout, 8L * layout.localExperts * layout.ranks, 1, 0, control);
             fill.fill(rank.base + layout.offState, layout.zeroEnd - layout.offState, 1, 0, control);
-            Memcpy.toDevice(rank.desc(), layout.descriptor(rank.id, config.elastic(), rank.base,
-                    rank.report.address()), control);
+            Memcpy.toDevice(
+                    rank.desc(),
+                    layout.descriptor(rank.id, config.elastic(), rank.base, rank.report.address()),
+                    control);
             Memcpy.toDevice(rank.base + layout.offPeers, peers, control);
         }
         control.synchronize();
@@ -500,8 +510,8 @@ public final class CudaLocalGroup implements ElasticGroup {
     public CudaGraph captureGraph(Runnable queue) {
         for (CudaRankEngine rank : ranks) {
             if (rank.stalled) {
-                throw new IllegalStateException("rank " + rank.id + " is stalled: graphs capture the shared stream"
-                        + " only");
+                throw new IllegalStateException(
+                        "rank " + rank.id + " is stalled: graphs capture the shared stream" + " only");
             }
         }
         return CudaGraph.capture(origin, queue);
@@ -556,14 +566,16 @@ public final class CudaLocalGroup implements ElasticGroup {
         } catch (RuntimeException e) {
             failure = e;
         }
-        for (AutoCloseable c : new AutoCloseable[] {driver, this::closeRanks, origin, pinned, allocator,
-            () -> memory.releaseKernels(module), module}) {
+        for (AutoCloseable c : new AutoCloseable[] {
+            driver, this::closeRanks, origin, pinned, allocator, () -> memory.releaseKernels(module), module
+        }) {
             try {
                 if (c != null) {
                     c.close();
                 }
             } catch (Exception e) {
-                failure = failure == null ? (e instanceof RuntimeException r ? r : new IllegalStateException(e))
+                failure = failure == null
+                        ? (e instanceof RuntimeException r ? r : new IllegalStateException(e))
                         : failure;
             }
         }

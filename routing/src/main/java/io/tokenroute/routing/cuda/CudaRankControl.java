@@ -38,6 +38,7 @@ final class CudaRankControl implements AutoCloseable {
     private final long scratch;
     /** Peers unmasked with updateMask/clearMask whose entries the next cleanBuffer clears. */
     private final boolean[] unmaskAtClean;
+
     private volatile boolean unmaskPending;
 
     CudaRankControl(CudaRankEngine rank, long pinnedScratch) {

@@ -81,10 +81,12 @@ final class CudaRankEngine implements AutoCloseable {
     private final CudaEvent syncDone;
     /** The mask, stats and heartbeat, on a side stream of their own. */
     final CudaRankControl control;
+
     private final long releaseFlag;
     private final long pinnedIdx;
     /** Ranks whose kernels share the GPU at once; sizes the grids (one resident wave over all of them). */
     private final int sharers;
+
     private final long[] routedIdx;
     private final LongUnaryOperator routedId;
     private final List<KernelLaunch> launches = new ArrayList<>();
@@ -103,6 +105,7 @@ final class CudaRankEngine implements AutoCloseable {
     // Host-side step state, written by the driving thread.
     /** The event and stream the latest dispatch (combine) ran to: the results' ready event, the stream to copy on. */
     CudaEvent lastDispatchEvent;
+
     CudaEvent lastCombineEvent;
     CudaStream resultStream;
     long step;
@@ -117,6 +120,7 @@ final class CudaRankEngine implements AutoCloseable {
     private long checkedIdx;
     /** The staged dispatch: where the send kernel reads the rows and ids, and their dtype code. */
     long inputX;
+
     long inputIdx;
     int inputDtype;
     boolean stalled;
@@ -126,6 +130,7 @@ final class CudaRankEngine implements AutoCloseable {
     volatile boolean closed;
     /** Dispatch and combine calls completed (each waited on every active peer). */
     volatile long completedCalls;
+
     private volatile long timeoutNanos;
     private volatile boolean validateDeviceInputs = true;
 
@@ -134,8 +139,14 @@ final class CudaRankEngine implements AutoCloseable {
      * @param pinnedBase this rank's part of the group's pinned host memory ({@link #pinnedBytes})
      * @param sharers ranks whose kernels run on the GPU at the same time
      */
-    CudaRankEngine(int id, CudaDevice device, BufferConfig config, CudaRankLayout layout, DeviceBuffer memory,
-            long pinnedBase, int sharers) {
+    CudaRankEngine(
+            int id,
+            CudaDevice device,
+            BufferConfig config,
+            CudaRankLayout layout,
+            DeviceBuffer memory,
+            long pinnedBase,
+            int sharers) {
         this.id = id;
         this.device = device;
         this.config = config;
@@ -155,8 +166,8 @@ final class CudaRankEngine implements AutoCloseable {
         CudaEvent[] events = new CudaEvent[3];
         try {
             own = CudaStream.create(CudaStream.NON_BLOCKING);
-            sideControl = new CudaRankControl(this, pinnedIdx + CudaLaunches.align64(8L * layout.maxTokens
-                    * layout.maxTopK));
+            sideControl =
+                    new CudaRankControl(this, pinnedIdx + CudaLaunches.align64(8L * layout.maxTokens * layout.maxTopK));
             for (int i = 0; i < events.length; i++) {
                 events[i] = CudaEvent.create(CudaEvent.DISABLE_TIMING);
             }
@@ -186,7 +197,8 @@ final class CudaRankEngine implements AutoCloseable {
 
     /** Pinned host bytes one rank needs: its report, the stall release flag, a copy of topk_idx, scratch words. */
     static long pinnedBytes(CudaRankLayout layout) {
-        return CudaLaunches.align64(4L * layout.reportInts()) + 64
+        return CudaLaunches.align64(4L * layout.reportInts())
+                + 64
                 + CudaLaunches.align64(8L * layout.maxTokens * layout.maxTopK)
                 + CudaLaunches.align64(8L * Math.max(layout.ranks, layout.localExperts));
     }
@@ -205,10 +217,12 @@ final class CudaRankEngine implements AutoCloseable {
         waitDispatch = prepare(module, "tr_ep_dispatch_wait", CudaLaunches.BATCH_BYTES, 8, 8);
         waitDispatch.shape(1, waitDispatch.function().maxThreadsPerBlock(), 0).programmaticDependency();
         copy = prepare(module, "tr_ep_dispatch_copy", CudaLaunches.BATCH_BYTES).programmaticDependency();
-        combineSend = prepare(module, "tr_ep_combine_send", CudaLaunches.BATCH_BYTES).shape(1, 32, 0);
+        combineSend =
+                prepare(module, "tr_ep_combine_send", CudaLaunches.BATCH_BYTES).shape(1, 32, 0);
         waitCombine = prepare(module, "tr_ep_combine_wait", CudaLaunches.BATCH_BYTES, 8);
         waitCombine.shape(1, waitCombine.function().maxThreadsPerBlock(), 0).programmaticDependency();
-        reduce = prepare(module, "tr_ep_combine_reduce", CudaLaunches.REDUCE_BYTES).programmaticDependency();
+        reduce = prepare(module, "tr_ep_combine_reduce", CudaLaunches.REDUCE_BYTES)
+                .programmaticDependency();
         syncArrive = scalar(module, "tr_ep_sync_arrive", 2);
         syncArrive.shape(1, syncArrive.function().maxThreadsPerBlock(), 0);
         syncWait = scalar(module, "tr_ep_sync_wait", 4);
@@ -275,8 +289,11 @@ final class CudaRankEngine implements AutoCloseable {
         routedKnown = checkTokens(batch, "dispatch", routedIdx);
         InputChecks.checkFp8Hidden(id, "dispatch", options.fp8(), layout.hidden);
         if (options.fp8() && !isHost(batch) && batch.hiddenAddress() % 16 != 0) {
-            throw InputChecks.refuse(id, "dispatch", "fp8 dispatch reads rows with 16-byte loads; the batch's hidden"
-                    + " data at 0x" + Long.toHexString(batch.hiddenAddress()) + " is not 16-byte aligned");
+            throw InputChecks.refuse(
+                    id,
+                    "dispatch",
+                    "fp8 dispatch reads rows with 16-byte loads; the batch's hidden" + " data at 0x"
+                            + Long.toHexString(batch.hiddenAddress()) + " is not 16-byte aligned");
         }
     }
 
@@ -303,9 +320,12 @@ final class CudaRankEngine implements AutoCloseable {
 
     /** Queues this rank's send on its own stream. */
     void launchSend(int format) {
-        send.setLongAt(0, CudaLaunches.SEND_X, inputX).setLongAt(0, CudaLaunches.SEND_IDX, inputIdx)
-                .setIntAt(0, CudaLaunches.SEND_N, tokens).setIntAt(0, CudaLaunches.SEND_K, topK)
-                .setIntAt(0, CudaLaunches.SEND_DTYPE, inputDtype).setInt(1, format);
+        send.setLongAt(0, CudaLaunches.SEND_X, inputX)
+                .setLongAt(0, CudaLaunches.SEND_IDX, inputIdx)
+                .setIntAt(0, CudaLaunches.SEND_N, tokens)
+                .setIntAt(0, CudaLaunches.SEND_K, topK)
+                .setIntAt(0, CudaLaunches.SEND_DTYPE, inputDtype)
+                .setInt(1, format);
         send.grid(CudaLaunches.sendGrid(layout, tokens, fp8, send, sharers)).launch(stream);
     }
 
@@ -370,8 +390,10 @@ final class CudaRankEngine implements AutoCloseable {
                     continue;
                 }
                 FixedSizeListVector list = (FixedSizeListVector) out.getVector(TokenBatchSchema.HIDDEN);
-                Memcpy.hostToDevice(dispatched.expertOutputAddress(l),
-                        list.getDataVector().getDataBuffer().memoryAddress(), 2L * layout.hidden * out.getRowCount(),
+                Memcpy.hostToDevice(
+                        dispatched.expertOutputAddress(l),
+                        list.getDataVector().getDataBuffer().memoryAddress(),
+                        2L * layout.hidden * out.getRowCount(),
                         on);
             }
         }
@@ -394,7 +416,9 @@ final class CudaRankEngine implements AutoCloseable {
     /** Queues this rank's combine wait and reduce on its own stream, then the ready event. */
     void launchCombineReceive(long weights) {
         waitCombine.launch(stream);
-        reduce.setLongAt(0, CudaLaunches.REDUCE_WEIGHTS, weights).grid(Math.max(1, tokens)).launch(stream);
+        reduce.setLongAt(0, CudaLaunches.REDUCE_WEIGHTS, weights)
+                .grid(Math.max(1, tokens))
+                .launch(stream);
         combineDone.record(stream);
         ranOn(combineDone, stream, false);
     }
@@ -522,8 +546,12 @@ final class CudaRankEngine implements AutoCloseable {
         if (sendRows) {
             fill.fill(base + layout.offCombRows, layout.localExperts * layout.expertRowBytes(), 1, POISON, on);
         }
-        fill.fill(base + layout.offRecvX, layout.offOut + 2L * layout.hidden * layout.maxTokens - layout.offRecvX, 1,
-                POISON, on);
+        fill.fill(
+                base + layout.offRecvX,
+                layout.offOut + 2L * layout.hidden * layout.maxTokens - layout.offRecvX,
+                1,
+                POISON,
+                on);
         fill.fill(base + layout.offLost, 4L * layout.maxTokens, 1, POISON, on);
     }
 
@@ -538,8 +566,9 @@ final class CudaRankEngine implements AutoCloseable {
     void ensureWorking() {
         ensureOpen();
         if (failure != null) {
-            throw new IllegalStateException("rank " + id + ": the buffer failed (" + failure.getMessage()
-                    + "); call cleanBuffer() first", failure);
+            throw new IllegalStateException(
+                    "rank " + id + ": the buffer failed (" + failure.getMessage() + "); call cleanBuffer() first",
+                    failure);
         }
         if (config.elastic() && control.unmaskPending()) {
             throw new IllegalStateException("rank " + id + ": ranks were unmasked with updateMask/clearMask, which"
@@ -578,8 +607,11 @@ final class CudaRankEngine implements AutoCloseable {
         MemoryLocation where = batch.location();
         boolean host = where.isCpuAccessible();
         if (!host && (where.type() != DeviceType.CUDA || where.deviceId() != device.ordinal())) {
-            throw InputChecks.refuse(id, op, "the batch lives in " + where + " memory; this transport runs on "
-                    + device.location() + " (host batches are copied in)");
+            throw InputChecks.refuse(
+                    id,
+                    op,
+                    "the batch lives in " + where + " memory; this transport runs on " + device.location()
+                            + " (host batches are copied in)");
         }
         if (!host && !validateDeviceInputs) {
             return false;
@@ -615,8 +647,9 @@ final class CudaRankEngine implements AutoCloseable {
     public void close() {
         closed = true;
         RuntimeException failed = null;
-        for (AutoCloseable c : new AutoCloseable[] {this::closeLaunches, combined, views, syncDone, combineDone,
-            dispatchDone, control, stream, memory}) {
+        for (AutoCloseable c : new AutoCloseable[] {
+            this::closeLaunches, combined, views, syncDone, combineDone, dispatchDone, control, stream, memory
+        }) {
             try {
                 if (c != null) {
                     c.close();

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
 import io.tokenroute.arrow.numeric.Fp8Quantizer;
@@ -44,6 +59,7 @@ final class CudaRankLayout {
     static final int FIELDS = Field.values().length;
     /** Control words: DISP, COMB, SYNC, RDV, BEAT, one 128-byte line each. */
     static final int CTRL_WORDS = 5;
+
     static final int CTRL_STRIDE = 128;
     static final int CTRL_BYTES = CTRL_WORDS * CTRL_STRIDE;
     /** Room for the kernels' step state ({@code TrEpState}, at most this size). */
@@ -52,6 +68,7 @@ final class CudaRankLayout {
     static final int MAX_RANKS = 256;
     /** Report header ints before the per-rank arrays ({@code TR_EP_REP_HEADER}). */
     static final int REPORT_HEADER = 8;
+
     static final int REPORT_FAULT = 0;
     static final int REPORT_PHASE = 1;
     static final int REPORT_BAD = 2;
@@ -257,6 +274,7 @@ final class CudaRankLayout {
 
     /** Call kinds of the per-kind newly-masked flags ({@code TR_EP_CALL_*}). */
     static final int CALL_DISPATCH = 0;
+
     static final int CALL_COMBINE = 1;
     static final int CALL_SYNC = 2;
 
@@ -290,15 +308,61 @@ final class CudaRankLayout {
      * and its C name, the constant's name in lower case.
      */
     enum Field {
-        RANK(0), RANKS(1), EXPERTS(2), LOCAL_EXPERTS(3), MAX_TOKENS(4), HIDDEN(5), MAX_TOPK(6), ELASTIC(7),
-        COLLECTIVE_BYTES(8), BITMAP_WORDS(9), BASE(10), PEERS(11), REPORT(12),
-        OFF_CTRL(13), OFF_STAGE(14), STAGE_STRIDE(15), ST_FORMAT(16), ST_CSR(17), ST_TOKENS(18), ST_BF16(19),
-        ST_FP8(20), ST_SCALES(21), OFF_LAYOUT(22), OFF_COMB_ROWS(23), OFF_PAYLOAD(24), PAYLOAD_STRIDE(25),
-        OFF_STATE(26), OFF_MASK(27), OFF_MET(28), OFF_CMET(29), OFF_ROUTED(30), OFF_POSITION(31), OFF_BITMAP(32),
-        OFF_SENT(33), OFF_VALID(34), OFF_ROW_BASE(35), OFF_CUM_RECV(36), OFF_DWAIT(37), OFF_CWAIT(38),
-        OFF_RECV_X(39), OFF_RECV_SCALES(40), OFF_SRC_RANK(41), OFF_SRC_TOKEN(42), OFF_RECV_COUNT(43), OFF_OUT(44),
-        OFF_LOST(45), OFF_GATHER_IN(46), OFF_GATHER_OUT(47), OFF_INPUT_X(48), OFF_INPUT_IDX(49), OFF_INPUT_W(50),
-        RECV_CAPACITY(51), SCALE_GROUPS(52), OFF_SRC_BEGIN(53), OFF_TRACE(54);
+        RANK(0),
+        RANKS(1),
+        EXPERTS(2),
+        LOCAL_EXPERTS(3),
+        MAX_TOKENS(4),
+        HIDDEN(5),
+        MAX_TOPK(6),
+        ELASTIC(7),
+        COLLECTIVE_BYTES(8),
+        BITMAP_WORDS(9),
+        BASE(10),
+        PEERS(11),
+        REPORT(12),
+        OFF_CTRL(13),
+        OFF_STAGE(14),
+        STAGE_STRIDE(15),
+        ST_FORMAT(16),
+        ST_CSR(17),
+        ST_TOKENS(18),
+        ST_BF16(19),
+        ST_FP8(20),
+        ST_SCALES(21),
+        OFF_LAYOUT(22),
+        OFF_COMB_ROWS(23),
+        OFF_PAYLOAD(24),
+        PAYLOAD_STRIDE(25),
+        OFF_STATE(26),
+        OFF_MASK(27),
+        OFF_MET(28),
+        OFF_CMET(29),
+        OFF_ROUTED(30),
+        OFF_POSITION(31),
+        OFF_BITMAP(32),
+        OFF_SENT(33),
+        OFF_VALID(34),
+        OFF_ROW_BASE(35),
+        OFF_CUM_RECV(36),
+        OFF_DWAIT(37),
+        OFF_CWAIT(38),
+        OFF_RECV_X(39),
+        OFF_RECV_SCALES(40),
+        OFF_SRC_RANK(41),
+        OFF_SRC_TOKEN(42),
+        OFF_RECV_COUNT(43),
+        OFF_OUT(44),
+        OFF_LOST(45),
+        OFF_GATHER_IN(46),
+        OFF_GATHER_OUT(47),
+        OFF_INPUT_X(48),
+        OFF_INPUT_IDX(49),
+        OFF_INPUT_W(50),
+        RECV_CAPACITY(51),
+        SCALE_GROUPS(52),
+        OFF_SRC_BEGIN(53),
+        OFF_TRACE(54);
 
         /** Word index in the descriptor; the field's byte offset is 8 times it. */
         final int word;
@@ -471,8 +535,7 @@ final class CudaRankLayout {
                 .expect("config.TR_FP8_GROUP", Fp8Quantizer.GROUP, "Fp8Quantizer.GROUP (scale groups)")
                 .expect("config.TR_EP_MAX_RANKS", MAX_RANKS, "CudaRankLayout.MAX_RANKS")
                 .expect("config.TR_EP_BATCH_RANKS", CudaLaunches.BATCH, "CudaLaunches.BATCH")
-                .expect("config.TR_EP_FP8_UNROLL", CudaLaunches.FP8_PAIRS_IN_FLIGHT,
-                        "CudaLaunches.FP8_PAIRS_IN_FLIGHT")
+                .expect("config.TR_EP_FP8_UNROLL", CudaLaunches.FP8_PAIRS_IN_FLIGHT, "CudaLaunches.FP8_PAIRS_IN_FLIGHT")
                 .expect("config.TR_EP_PLAN_SMEM_BYTES", PLAN_SMEM_BYTES, "CudaRankLayout.PLAN_SMEM_BYTES")
                 .verify();
     }

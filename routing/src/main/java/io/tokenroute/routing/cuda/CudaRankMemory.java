@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
 import io.tokenroute.device.CudaDevice;
@@ -45,16 +60,14 @@ public interface CudaRankMemory {
     }
 
     /** Called once when the group closes, before it unloads the module from {@link #loadKernels}. */
-    default void releaseKernels(KernelModule module) {
-    }
+    default void releaseKernels(KernelModule module) {}
 
     /**
      * Called once every hosted rank's allocation is initialised (control words zeroed), before the first operation:
      * a transport whose ranks live in other processes waits here until all of them are initialised, so that no rank
      * reads a peer's words before the peer wrote them.
      */
-    default void initialised() {
-    }
+    default void initialised() {}
 
     /** All R ranks in this process, in plain {@code cudaMalloc} allocations (the {@code cuda-local} transport). */
     static CudaRankMemory allLocal(int ranks) {

@@ -1,8 +1,23 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
-import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.batch.ColumnViews;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
+import io.tokenroute.arrow.internal.Closeables;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.arrow.types.Ue8m0Type;
 import java.util.ArrayList;
@@ -68,11 +83,15 @@ final class CudaRankViews implements AutoCloseable {
                     MemoryUtil.putInt(a + 3 * column + i, 0);
                 }
             }
-            Schema layoutSchema = new Schema(List.of(intField("local_expert"), intField(SRC_RANK), intField("begin"),
-                    intField("count")));
-            layoutRoot = keep(ColumnViews.load(layoutSchema, allocator, cells, List.of(
-                    layoutData.slice(0, column), layoutData.slice(column, column),
-                    layoutData.slice(2 * column, column), layoutData.slice(3 * column, column))));
+            Schema layoutSchema = new Schema(
+                    List.of(intField("local_expert"), intField(SRC_RANK), intField("begin"), intField("count")));
+            layoutRoot = keep(ColumnViews.load(
+                    layoutSchema,
+                    allocator,
+                    cells,
+                    List.of(
+                            layoutData.slice(0, column), layoutData.slice(column, column),
+                            layoutData.slice(2 * column, column), layoutData.slice(3 * column, column))));
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -97,11 +116,17 @@ final class CudaRankViews implements AutoCloseable {
         VectorSchemaRoot root;
         if (!fp8) {
             if (bf16Experts[l] == null) {
-                bf16Experts[l] = keep(ColumnViews.load(new Schema(List.of(TokenBatchSchema.hiddenField(
-                        TokenBatchSchema.HIDDEN, HiddenDtype.BF16, layout.hidden), intField(SRC_RANK),
-                        intField(SRC_TOKEN))), allocator, layout.recvCapacity, List.of(
-                        slice(layout.offRecvX + l * layout.expertRowBytes(), layout.expertRowBytes()),
-                        srcRanks(l), srcTokens(l))));
+                bf16Experts[l] = keep(ColumnViews.load(
+                        new Schema(List.of(
+                                TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, layout.hidden),
+                                intField(SRC_RANK),
+                                intField(SRC_TOKEN))),
+                        allocator,
+                        layout.recvCapacity,
+                        List.of(
+                                slice(layout.offRecvX + l * layout.expertRowBytes(), layout.expertRowBytes()),
+                                srcRanks(l),
+                                srcTokens(l))));
             }
             root = bf16Experts[l];
         } else {
@@ -110,16 +135,27 @@ final class CudaRankViews implements AutoCloseable {
                 int groups = layout.scaleGroups;
                 int scaleBytes = ue8m0 ? 1 : 4;
                 long cap = layout.recvCapacity;
-                Field scaleItem = new Field(TokenBatchSchema.ITEM, FieldType.notNullable(ue8m0 ? Ue8m0Type.INSTANCE
-                        : new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null);
+                Field scaleItem = new Field(
+                        TokenBatchSchema.ITEM,
+                        FieldType.notNullable(
+                                ue8m0
+                                        ? Ue8m0Type.INSTANCE
+                                        : new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)),
+                        null);
                 Schema schema = new Schema(List.of(
                         TokenBatchSchema.hiddenField(FP8, HiddenDtype.FP8_E4M3, layout.hidden),
-                        TokenBatchSchema.listField(SCALES, scaleItem, groups), intField(SRC_RANK),
+                        TokenBatchSchema.listField(SCALES, scaleItem, groups),
+                        intField(SRC_RANK),
                         intField(SRC_TOKEN)));
-                cache[l] = keep(ColumnViews.load(schema, allocator, layout.recvCapacity, List.of(
-                        slice(layout.offRecvX + l * layout.expertRowBytes(), (long) layout.hidden * cap),
-                        slice(layout.offRecvScales + l * cap * groups * scaleBytes, cap * groups * scaleBytes),
-                        srcRanks(l), srcTokens(l))));
+                cache[l] = keep(ColumnViews.load(
+                        schema,
+                        allocator,
+                        layout.recvCapacity,
+                        List.of(
+                                slice(layout.offRecvX + l * layout.expertRowBytes(), (long) layout.hidden * cap),
+                                slice(layout.offRecvScales + l * cap * groups * scaleBytes, cap * groups * scaleBytes),
+                                srcRanks(l),
+                                srcTokens(l))));
             }
             root = cache[l];
         }
@@ -140,8 +176,11 @@ final class CudaRankViews implements AutoCloseable {
     /** Writable rows of local expert {@code l}'s combine-send memory (zero-copy combine), resized to {@code rows}. */
     VectorSchemaRoot output(int l, int rows) {
         if (outputs[l] == null) {
-            outputs[l] = keep(ColumnViews.load(new Schema(List.of(TokenBatchSchema.hiddenField(
-                    TokenBatchSchema.HIDDEN, HiddenDtype.BF16, layout.hidden))), allocator, layout.recvCapacity,
+            outputs[l] = keep(ColumnViews.load(
+                    new Schema(List.of(
+                            TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, layout.hidden))),
+                    allocator,
+                    layout.recvCapacity,
                     List.of(slice(layout.offCombRows + l * layout.expertRowBytes(), layout.expertRowBytes()))));
         }
         if (outputs[l].getRowCount() != rows) {
@@ -163,12 +202,19 @@ final class CudaRankViews implements AutoCloseable {
     /** The combine output ({@code hidden} bf16, {@code lost_weight} float32), resized to {@code rows}. */
     VectorSchemaRoot combined(int rows) {
         if (combined == null) {
-            Schema schema = new Schema(List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16,
-                    layout.hidden), new Field(LOST_WEIGHT, FieldType.notNullable(
-                            new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null)));
-            combined = keep(ColumnViews.load(schema, allocator, layout.maxTokens, List.of(
-                    slice(layout.offOut, 2L * layout.hidden * layout.maxTokens),
-                    slice(layout.offLost, 4L * layout.maxTokens))));
+            Schema schema = new Schema(List.of(
+                    TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, layout.hidden),
+                    new Field(
+                            LOST_WEIGHT,
+                            FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)),
+                            null)));
+            combined = keep(ColumnViews.load(
+                    schema,
+                    allocator,
+                    layout.maxTokens,
+                    List.of(
+                            slice(layout.offOut, 2L * layout.hidden * layout.maxTokens),
+                            slice(layout.offLost, 4L * layout.maxTokens))));
         }
         if (combined.getRowCount() != rows) {
             combined.setRowCount(rows);

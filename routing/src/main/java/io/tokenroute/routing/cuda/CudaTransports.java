@@ -26,8 +26,7 @@ import org.apache.arrow.memory.BufferAllocator;
 
 /** Opens the GPU transports behind {@link TransportSpec}. */
 public final class CudaTransports {
-    private CudaTransports() {
-    }
+    private CudaTransports() {}
 
     /**
      * {@code cuda-local:DEVICE}: every rank on one GPU, one {@link CudaElasticBuffer} per rank
@@ -52,8 +51,8 @@ public final class CudaTransports {
      *
      * @param device the CUDA device, or -1 for the local rank modulo the GPUs
      */
-    public static ElasticGroup openNvshmem(int device, int rank, BufferConfig config, BufferAllocator allocator,
-            LaunchEnvironment env) {
+    public static ElasticGroup openNvshmem(
+            int device, int rank, BufferConfig config, BufferAllocator allocator, LaunchEnvironment env) {
         return NvshmemGroup.open(device, rank, config, allocator, env);
     }
 }

@@ -1,6 +1,22 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.host;
 
 import io.tokenroute.arrow.batch.TokenBatch;
+import io.tokenroute.arrow.batch.TokenBatchSchema;
 import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.CollectiveMismatchException;
@@ -10,11 +26,9 @@ import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.PeerTimeoutException;
-import io.tokenroute.routing.PrefillDispatched;
 import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.PrefillDispatched;
 import io.tokenroute.routing.RankMaskedException;
-import io.tokenroute.arrow.batch.TokenBatchSchema;
-import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.memory.SymmetricMemory;
 import io.tokenroute.routing.protocol.CallGuard;
 import io.tokenroute.routing.protocol.MaskState;
@@ -25,12 +39,8 @@ import java.util.List;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
-import org.apache.arrow.vector.FieldVector;
-import org.apache.arrow.vector.IntVector;
-import org.apache.arrow.vector.VarBinaryVector;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
-import org.apache.arrow.vector.types.pojo.ArrowType;
 
 /**
  * The {@link ElasticBuffer} of the host transports ({@code local}, {@code shm}): the Java protocol ({@link
@@ -58,6 +68,7 @@ public final class HostElasticBuffer implements ElasticBuffer {
     private final HostCombined combined;
     /** The prefill mode, or null without prefill queues. */
     private final HostPrefill prefill;
+
     private final CallGuard guard;
     private RuntimeException failure;
     private volatile boolean closed;
@@ -80,8 +91,13 @@ public final class HostElasticBuffer implements ElasticBuffer {
             throw e;
         }
         this.dispatched = new HostDispatched(protocol, views, config.localExperts(), config.ranks());
-        this.combined = new HostCombined(protocol, views.combined, protocol.combineOut(), protocol.lostWeight(),
-                config.ranks(), config.hidden());
+        this.combined = new HostCombined(
+                protocol,
+                views.combined,
+                protocol.combineOut(),
+                protocol.lostWeight(),
+                config.ranks(),
+                config.hidden());
         HostPrefill mode = null;
         if (protocol.prefill() != null) {
             try {
@@ -137,8 +153,14 @@ public final class HostElasticBuffer implements ElasticBuffer {
             }
             validateTokens(batch, "dispatch");
             InputChecks.checkFp8Hidden(rank(), "dispatch", options.fp8(), config.hidden());
-            long step = protocol.dispatch(batch.numTokens(), batch.topK(), batch.hiddenAddress(), batch.dtype(),
-                    batch.topkIdxAddress(), options.formatCode(), options.stats());
+            long step = protocol.dispatch(
+                    batch.numTokens(),
+                    batch.topK(),
+                    batch.hiddenAddress(),
+                    batch.dtype(),
+                    batch.topkIdxAddress(),
+                    options.formatCode(),
+                    options.stats());
             dispatched.publish(step, options);
             return dispatched;
         } catch (PeerTimeoutException | CollectiveMismatchException e) {
@@ -155,7 +177,8 @@ public final class HostElasticBuffer implements ElasticBuffer {
      *
      * @param dispatched this buffer's latest, not yet combined dispatch result
      * @param expertOutputs null for zero-copy, else one host batch per local expert {@code l} with a {@code hidden}
-     *     column FixedSizeList&lt;tokenroute.bfloat16&gt;[H] of exactly {@code dispatched.recvCount(l)} rows, aligned with
+     *     column FixedSizeList&lt;tokenroute.bfloat16&gt;[H] of exactly {@code dispatched.recvCount(l)} rows, aligned
+     * with
      *     the received rows; copied into the send memory
      * @param routing the batch that was dispatched
      * @throws IllegalArgumentException on bad input (nothing was sent)
@@ -166,8 +189,9 @@ public final class HostElasticBuffer implements ElasticBuffer {
         try {
             ensureWorking();
             if (dispatched != this.dispatched || !this.dispatched.isCurrent(protocol)) {
-                throw new IllegalArgumentException("combine needs this buffer's latest dispatch result, not yet combined"
-                        + " (a later dispatch or combine invalidated it)");
+                throw new IllegalArgumentException(
+                        "combine needs this buffer's latest dispatch result, not yet combined"
+                                + " (a later dispatch or combine invalidated it)");
             }
             validateRouting(routing);
             if (expertOutputs != null) {
@@ -187,8 +211,13 @@ public final class HostElasticBuffer implements ElasticBuffer {
 
     private void validateRouting(TokenBatch routing) {
         validateTokens(routing, "combine");
-        InputChecks.checkCombineRouting(rank(), routing, protocol.tokens(), protocol.topK(),
-                routing.topkIdxAddress(), i -> protocol.routedIdx((int) i));
+        InputChecks.checkCombineRouting(
+                rank(),
+                routing,
+                protocol.tokens(),
+                protocol.topK(),
+                routing.topkIdxAddress(),
+                i -> protocol.routedIdx((int) i));
     }
 
     private void validateOutputs(List<VectorSchemaRoot> outputs) {
@@ -203,8 +232,8 @@ public final class HostElasticBuffer implements ElasticBuffer {
             }
             FixedSizeListVector list = (FixedSizeListVector) out.getVector(TokenBatchSchema.HIDDEN);
             ArrowBuf data = list.getDataVector().getDataBuffer();
-            MemoryUtil.copyMemory(data.memoryAddress(), protocol.combineSendAddress(l),
-                    2L * config.hidden() * out.getRowCount());
+            MemoryUtil.copyMemory(
+                    data.memoryAddress(), protocol.combineSendAddress(l), 2L * config.hidden() * out.getRowCount());
         }
     }
 
@@ -328,10 +357,10 @@ public final class HostElasticBuffer implements ElasticBuffer {
      * ({@link RankMaskedException}). Safe to call from another thread while this rank waits: the wait gives up on that
      * peer at once. A rank cannot mask itself.
      *
-     * <p>Unmasking a masked peer needs a rendezvous that the peer joins (its sequence numbers are no longer the group's):
-     * the entry is cleared in {@link #queryMask()} at once and applies at the next {@link #cleanBuffer()} (or use
-     * {@link #readmit}); until then dispatch, combine and the collectives refuse with an {@link IllegalStateException}
-     * that says so.
+     * <p>Unmasking a masked peer needs a rendezvous that the peer joins (its sequence numbers are no longer the
+     * group's): the entry is cleared in {@link #queryMask()} at once and applies at the next {@link #cleanBuffer()} (or
+     * use {@link #readmit}); until then dispatch, combine and the collectives refuse with an {@link
+     * IllegalStateException} that says so.
      */
     @Override
     public void updateMask(int rank, boolean masked) {
@@ -344,7 +373,9 @@ public final class HostElasticBuffer implements ElasticBuffer {
         }
     }
 
-    /** Unmasks every rank, with the rule of {@code updateMask(rank, false)}: applied at the next {@link #cleanBuffer()}. */
+    /**
+     * Unmasks every rank, with the rule of {@code updateMask(rank, false)}: applied at the next {@link #cleanBuffer()}.
+     */
     @Override
     public void clearMask() {
         requireElastic("clearMask");
@@ -357,7 +388,8 @@ public final class HostElasticBuffer implements ElasticBuffer {
     /**
      * Collective: a confirmed agreement of every live rank on one mask. Each rank adopts the entries its active peers
      * hold, in rounds, until every active peer has confirmed the same mask; a rank leaves only once it saw that, so all
-     * live ranks return the same array, and masks changed during the agreement (a peer timing out in it) are part of it.
+     * live ranks return the same array, and masks changed during the agreement (a peer timing out in it) are part of
+     * it.
      *
      * @return the agreed mask (1 = masked); its entry for this rank is 1 if the peers had masked this rank, which then
      *     takes no part until it is {@link #readmit readmitted} (its other calls throw {@link RankMaskedException})
@@ -489,9 +521,9 @@ public final class HostElasticBuffer implements ElasticBuffer {
     // ------------------------------------------------------------------------------------------------ lifecycle
 
     /**
-     * Frees this rank's memory. Never waits on a peer; if this rank's own thread is inside a call, waits only until that
-     * call parks or reaches a listener (microseconds), after which the call fails when it resumes, without touching the
-     * freed memory. Idempotent.
+     * Frees this rank's memory. Never waits on a peer; if this rank's own thread is inside a call, waits only until
+     * that call parks or reaches a listener (microseconds), after which the call fails when it resumes, without
+     * touching the freed memory. Idempotent.
      */
     @Override
     public void close() {
@@ -522,11 +554,11 @@ public final class HostElasticBuffer implements ElasticBuffer {
     private void validateTokens(TokenBatch batch, String op) {
         InputChecks.checkBatch(rank(), op, config, batch);
         if (!batch.location().isCpuAccessible()) {
-            throw InputChecks.refuse(rank(), op, "this transport needs a host batch, got one in " + batch.location()
-                    + " memory");
+            throw InputChecks.refuse(
+                    rank(), op, "this transport needs a host batch, got one in " + batch.location() + " memory");
         }
-        InputChecks.checkExpertIds(rank(), op, config.experts(), batch.topkIdxAddress(), batch.numTokens(),
-                batch.topK(), null);
+        InputChecks.checkExpertIds(
+                rank(), op, config.experts(), batch.topkIdxAddress(), batch.numTokens(), batch.topK(), null);
     }
 
     private boolean[] activeRanks() {
@@ -567,8 +599,9 @@ public final class HostElasticBuffer implements ElasticBuffer {
     private void ensureWorking() {
         ensureOpen();
         if (failure != null) {
-            throw new IllegalStateException("rank " + rank() + ": the buffer failed (" + failure.getMessage()
-                    + "); call cleanBuffer() first", failure);
+            throw new IllegalStateException(
+                    "rank " + rank() + ": the buffer failed (" + failure.getMessage() + "); call cleanBuffer() first",
+                    failure);
         }
         if (config.elastic() && protocol.mask().unmaskPending()) {
             throw new IllegalStateException("rank " + rank() + ": ranks were unmasked with updateMask/clearMask, which"

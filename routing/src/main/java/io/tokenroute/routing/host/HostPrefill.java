@@ -54,15 +54,18 @@ final class HostPrefill implements AutoCloseable {
         this.config = config;
         this.protocol = protocol;
         this.engine = protocol.prefill();
-        this.dispatched = new HostPrefillDispatched(protocol, allocator, config.ranks(), config.hidden(),
-                config.maxTopK(), config.localExperts());
-        Schema schema = new Schema(List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16,
-                config.hidden()), new Field(ResultViews.LOST_WEIGHT, FieldType.notNullable(
-                        new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null)));
-        this.output = ColumnViews.load(schema, allocator, config.prefillMaxTokensPerRank(),
-                List.of(engine.outHidden(), engine.outLost()));
-        this.combined = new HostCombined(protocol, output, engine.outHidden(), engine.outLost(), config.ranks(),
-                config.hidden());
+        this.dispatched = new HostPrefillDispatched(
+                protocol, allocator, config.ranks(), config.hidden(), config.maxTopK(), config.localExperts());
+        Schema schema = new Schema(List.of(
+                TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, config.hidden()),
+                new Field(
+                        ResultViews.LOST_WEIGHT,
+                        FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)),
+                        null)));
+        this.output = ColumnViews.load(
+                schema, allocator, config.prefillMaxTokensPerRank(), List.of(engine.outHidden(), engine.outLost()));
+        this.combined = new HostCombined(
+                protocol, output, engine.outHidden(), engine.outLost(), config.ranks(), config.hidden());
     }
 
     PrefillDispatched dispatch(TokenBatch batch, DispatchOptions options) {
@@ -72,20 +75,33 @@ final class HostPrefill implements AutoCloseable {
                     + engine.step() + " is not combined yet; call prefillCombine (or cleanBuffer) first");
         }
         InputChecks.checkFp8Hidden(config.rank(), DISPATCH, options.fp8(), config.hidden());
-        engine.dispatch(batch.numTokens(), batch.topK(), batch.hiddenAddress(), batch.dtype(),
-                batch.topkIdxAddress(), batch.topkWeightsAddress(), options.formatCode());
+        engine.dispatch(
+                batch.numTokens(),
+                batch.topK(),
+                batch.hiddenAddress(),
+                batch.dtype(),
+                batch.topkIdxAddress(),
+                batch.topkWeightsAddress(),
+                options.formatCode());
         dispatched.publish(options.fp8(), options.ue8m0());
         return dispatched;
     }
 
     Combined combine(PrefillDispatched result, TokenBatch routing) {
         if (result != dispatched || !dispatched.isCurrent()) {
-            throw InputChecks.refuse(config.rank(), COMBINE, "needs this buffer's latest prefill dispatch result,"
-                    + " not yet combined");
+            throw InputChecks.refuse(
+                    config.rank(),
+                    COMBINE,
+                    "needs this buffer's latest prefill dispatch result," + " not yet combined");
         }
         check(routing, COMBINE);
-        InputChecks.checkCombineRouting(config.rank(), routing, engine.tokens(), engine.topK(),
-                routing.topkIdxAddress(), i -> engine.routedIdx((int) i));
+        InputChecks.checkCombineRouting(
+                config.rank(),
+                routing,
+                engine.tokens(),
+                engine.topK(),
+                routing.topkIdxAddress(),
+                i -> engine.routedIdx((int) i));
         dispatched.markCombined();
         engine.combine(routing.topkWeightsAddress());
         output.setRowCount(engine.tokens());
@@ -94,14 +110,14 @@ final class HostPrefill implements AutoCloseable {
     }
 
     private void check(TokenBatch batch, String op) {
-        InputChecks.checkBatch(config.rank(), op, config, batch, config.prefillMaxTokensPerRank(),
-                "prefillMaxTokensPerRank");
+        InputChecks.checkBatch(
+                config.rank(), op, config, batch, config.prefillMaxTokensPerRank(), "prefillMaxTokensPerRank");
         if (!batch.location().isCpuAccessible()) {
-            throw InputChecks.refuse(config.rank(), op, "this transport needs a host batch, got one in "
-                    + batch.location() + " memory");
+            throw InputChecks.refuse(
+                    config.rank(), op, "this transport needs a host batch, got one in " + batch.location() + " memory");
         }
-        InputChecks.checkExpertIds(config.rank(), op, config.experts(), batch.topkIdxAddress(), batch.numTokens(),
-                batch.topK(), null);
+        InputChecks.checkExpertIds(
+                config.rank(), op, config.experts(), batch.topkIdxAddress(), batch.numTokens(), batch.topK(), null);
     }
 
     @Override

@@ -58,8 +58,8 @@ public final class HostPrefillDispatched extends PrefillDispatched implements Au
     private boolean fp8;
     private boolean combined = true;
 
-    HostPrefillDispatched(RankProtocol protocol, BufferAllocator allocator, int ranks, int hidden, int maxTopK,
-            int localExperts) {
+    HostPrefillDispatched(
+            RankProtocol protocol, BufferAllocator allocator, int ranks, int hidden, int maxTopK, int localExperts) {
         super(ranks);
         this.protocol = protocol;
         this.engine = protocol.prefill();
@@ -86,28 +86,36 @@ public final class HostPrefillDispatched extends PrefillDispatched implements Au
             fields.add(TokenBatchSchema.hiddenField(ResultViews.FP8, HiddenDtype.FP8_E4M3, hidden));
             data.add(engine.receive().rows().slice(0, (long) hidden * capacity));
             ArrowType scale = ue8m0 ? Ue8m0Type.INSTANCE : new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE);
-            fields.add(TokenBatchSchema.listField(ResultViews.SCALES, new Field(TokenBatchSchema.ITEM,
-                    FieldType.notNullable(scale), null), groups));
+            fields.add(TokenBatchSchema.listField(
+                    ResultViews.SCALES, new Field(TokenBatchSchema.ITEM, FieldType.notNullable(scale), null), groups));
             data.add(engine.receive().scales().slice(0, (ue8m0 ? 1L : 4L) * groups * capacity));
         }
-        fields.add(TokenBatchSchema.listField(TOPK_IDX, new Field(TokenBatchSchema.ITEM,
-                FieldType.notNullable(new ArrowType.Int(64, true)), null), maxTopK));
+        fields.add(TokenBatchSchema.listField(
+                TOPK_IDX,
+                new Field(TokenBatchSchema.ITEM, FieldType.notNullable(new ArrowType.Int(64, true)), null),
+                maxTopK));
         data.add(engine.receive().ids().slice(0, 8L * maxTopK * capacity));
-        fields.add(TokenBatchSchema.listField(TOPK_WEIGHTS, new Field(TokenBatchSchema.ITEM,
-                FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null), maxTopK));
+        fields.add(TokenBatchSchema.listField(
+                TOPK_WEIGHTS,
+                new Field(
+                        TokenBatchSchema.ITEM,
+                        FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)),
+                        null),
+                maxTopK));
         data.add(engine.receive().weights().slice(0, 4L * maxTopK * capacity));
         fields.add(new Field(ResultViews.SRC_RANK, FieldType.notNullable(new ArrowType.Int(32, true)), null));
         data.add(engine.receive().srcRank().slice(0, 4L * capacity));
         fields.add(new Field(ResultViews.SRC_TOKEN, FieldType.notNullable(new ArrowType.Int(32, true)), null));
         data.add(engine.receive().srcToken().slice(0, 4L * capacity));
         batch = keep(ColumnViews.load(new Schema(fields), allocator, rows, data));
-        Schema output = new Schema(List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16,
-                hidden)));
+        Schema output =
+                new Schema(List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden)));
         expertOutputs = new VectorSchemaRoot[localExperts];
         for (int l = 0; l < localExperts; l++) {
             int count = engine.expertCount(l);
-            ArrowBuf rowsOfExpert = engine.receive().expertOut().slice(2L * hidden * engine.expertBegin(l),
-                    Math.max(1, 2L * hidden * count));
+            ArrowBuf rowsOfExpert = engine.receive()
+                    .expertOut()
+                    .slice(2L * hidden * engine.expertBegin(l), Math.max(1, 2L * hidden * count));
             expertOutputs[l] = keep(ColumnViews.load(output, allocator, count, List.of(rowsOfExpert)));
         }
         reportNewlyMasked(protocol.mask().newlyFlags());

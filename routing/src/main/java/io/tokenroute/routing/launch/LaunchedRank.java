@@ -1,6 +1,20 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.launch;
 
-import io.tokenroute.routing.launch.PhaseListener;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -29,6 +43,7 @@ public final class LaunchedRank {
     public static final String FAULT_PROPERTY = "tokenroute.launch.fault";
     /** Exit code of a rank whose launcher went away. */
     public static final int ORPHANED_EXIT = 3;
+
     static final String EVENT_PREFIX = "tokenroute-event ";
     static final String RESULT_PREFIX = "tokenroute-result ";
     static final String RESUME = "resume";
@@ -36,8 +51,7 @@ public final class LaunchedRank {
     private static final Semaphore RESUMES = new Semaphore(0);
     private static boolean started;
 
-    private LaunchedRank() {
-    }
+    private LaunchedRank() {}
 
     /** Whether this process was started by a {@link RankLauncher}. */
     public static boolean isLaunched() {
@@ -62,8 +76,8 @@ public final class LaunchedRank {
     private static String required(String property) {
         String v = System.getProperty(property);
         if (v == null) {
-            throw new IllegalStateException("system property " + property + " is not set: this process was not"
-                    + " started by RankLauncher");
+            throw new IllegalStateException(
+                    "system property " + property + " is not set: this process was not" + " started by RankLauncher");
         }
         return v;
     }
@@ -128,14 +142,18 @@ public final class LaunchedRank {
         }
     }
 
-    /** Reports the rank's result, once, at the end: {@code key=value} pairs ({@link RankLauncher.RankResult#values}). */
+    /**
+     * Reports the rank's result, once, at the end: {@code key=value} pairs ({@link RankLauncher.RankResult#values}).
+     */
     public static void result(Map<String, ?> values) {
         StringBuilder line = new StringBuilder(RESULT_PREFIX);
         values.forEach((k, v) -> {
             if (k.isEmpty() || k.chars().anyMatch(c -> Character.isWhitespace(c) || c == '=')) {
                 throw new IllegalArgumentException("result keys have no spaces or '=': '" + k + "'");
             }
-            line.append(k).append('=').append(URLEncoder.encode(String.valueOf(v), StandardCharsets.UTF_8))
+            line.append(k)
+                    .append('=')
+                    .append(URLEncoder.encode(String.valueOf(v), StandardCharsets.UTF_8))
                     .append(' ');
         });
         synchronized (System.out) {

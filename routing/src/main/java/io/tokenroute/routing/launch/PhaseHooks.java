@@ -33,8 +33,7 @@ public final class PhaseHooks {
 
     private static volatile ConfigAccess access;
 
-    private PhaseHooks() {
-    }
+    private PhaseHooks() {}
 
     /** Called once by {@link BufferConfig}'s static initialiser; a second call is refused. */
     public static synchronized void install(ConfigAccess configAccess) {

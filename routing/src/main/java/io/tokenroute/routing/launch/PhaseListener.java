@@ -26,7 +26,7 @@ import io.tokenroute.routing.Phase;
 @FunctionalInterface
 public interface PhaseListener {
     /** A listener that does nothing. */
-    PhaseListener NONE = (rank, phase, step) -> { };
+    PhaseListener NONE = (rank, phase, step) -> {};
 
     /**
      * @param rank the rank reaching the phase

@@ -1,7 +1,21 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.launch;
 
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.shm.Processes;
 import java.io.IOException;
 import java.util.Locale;
@@ -61,12 +75,14 @@ public record RankFault(Action action, Phase phase, int occurrence) {
     public static RankFault parse(String text) {
         String[] parts = text.trim().split(":");
         if (parts.length != 3) {
-            throw new IllegalArgumentException("fault must be ACTION:PHASE:OCCURRENCE (e.g. KILL:DISPATCH_SEND:3), got '"
-                    + text + "'");
+            throw new IllegalArgumentException(
+                    "fault must be ACTION:PHASE:OCCURRENCE (e.g. KILL:DISPATCH_SEND:3), got '" + text + "'");
         }
         try {
-            return new RankFault(Action.valueOf(parts[0].toUpperCase(Locale.ROOT)),
-                    Phase.valueOf(parts[1].toUpperCase(Locale.ROOT)), Integer.parseInt(parts[2]));
+            return new RankFault(
+                    Action.valueOf(parts[0].toUpperCase(Locale.ROOT)),
+                    Phase.valueOf(parts[1].toUpperCase(Locale.ROOT)),
+                    Integer.parseInt(parts[2]));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("bad fault '" + text + "': " + e.getMessage(), e);
         }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.launch;
 
 import io.tokenroute.routing.security.JobSecret;
@@ -64,8 +79,15 @@ public final class RankLauncher implements AutoCloseable {
     }
 
     /** What one rank process did. */
-    public record RankResult(int rank, long pid, int exitCode, boolean exitedInTime, Map<String, String> values,
-            List<String> events, String stdoutTail, String stderrTail) {
+    public record RankResult(
+            int rank,
+            long pid,
+            int exitCode,
+            boolean exitedInTime,
+            Map<String, String> values,
+            List<String> events,
+            String stdoutTail,
+            String stderrTail) {
 
         /** Exited with 0 within the bound. */
         public boolean ok() {
@@ -84,8 +106,9 @@ public final class RankLauncher implements AutoCloseable {
 
         /** A summary for assertion messages: rank, pid, exit, events, result and the output tails. */
         public String describe() {
-            return "rank " + rank + " (pid " + pid + "): " + (exitedInTime ? "exit code " + exitCode
-                    : "did not exit in time (killed)") + ", events " + events + ", result " + values
+            return "rank " + rank + " (pid " + pid + "): "
+                    + (exitedInTime ? "exit code " + exitCode : "did not exit in time (killed)") + ", events " + events
+                    + ", result " + values
                     + (stderrTail.isBlank() ? "" : "\n--- stderr ---\n" + stderrTail)
                     + (stdoutTail.isBlank() ? "" : "\n--- stdout ---\n" + stdoutTail);
         }
@@ -110,7 +133,9 @@ public final class RankLauncher implements AutoCloseable {
     public static final class Builder {
         private final String mainClass;
         private final int ranks;
-        private String java = ProcessHandle.current().info().command()
+        private String java = ProcessHandle.current()
+                .info()
+                .command()
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         private String classpath = System.getProperty("java.class.path");
         private final List<String> jvmOptions = new ArrayList<>();
@@ -197,14 +222,14 @@ public final class RankLauncher implements AutoCloseable {
          * @throws IllegalArgumentException if this process's environment holds an unusable job secret
          */
         public RankLauncher start() throws IOException {
-            JobSecret secret = jobSecret != null ? jobSecret
-                    : JobSecret.fromEnvironment().orElseGet(JobSecret::generate);
+            JobSecret secret =
+                    jobSecret != null ? jobSecret : JobSecret.fromEnvironment().orElseGet(JobSecret::generate);
             Path dir = null;
             Path file = groupFile;
             if (file == null) {
                 Path base = ShmGroup.defaultDirectory();
-                dir = Files.createTempDirectory(base, "tokenroute-launch-",
-                        PrivateFiles.permissionsAttribute(true, null));
+                dir = Files.createTempDirectory(
+                        base, "tokenroute-launch-", PrivateFiles.permissionsAttribute(true, null));
                 try {
                     PrivateFiles.restrict(dir, true, null);
                 } catch (IOException e) {
@@ -297,8 +322,8 @@ public final class RankLauncher implements AutoCloseable {
             for (String pair : text.trim().split(" ")) {
                 int eq = pair.indexOf('=');
                 if (eq > 0) {
-                    values.put(pair.substring(0, eq),
-                            URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+                    values.put(
+                            pair.substring(0, eq), URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
                 }
             }
         }
@@ -403,8 +428,8 @@ public final class RankLauncher implements AutoCloseable {
     }
 
     /**
-     * Whether rank {@code rank}'s process is stopped by a signal ({@code /proc/<pid>/stat} state T; false where there is
-     * no procfs).
+     * Whether rank {@code rank}'s process is stopped by a signal ({@code /proc/<pid>/stat} state T; false where there
+     * is no procfs).
      */
     public boolean isStopped(int rank) {
         return Processes.linuxState(pid(rank)) == 'T';
@@ -481,9 +506,15 @@ public final class RankLauncher implements AutoCloseable {
         r.errReader.join(10_000);
         RankResult result;
         synchronized (r) {
-            result = new RankResult(rank, r.process.pid(), r.process.isAlive() ? -1 : r.process.exitValue(), exited,
-                    Collections.unmodifiableMap(new LinkedHashMap<>(r.values)), List.copyOf(r.events),
-                    r.stdout.toString(), r.stderr.toString());
+            result = new RankResult(
+                    rank,
+                    r.process.pid(),
+                    r.process.isAlive() ? -1 : r.process.exitValue(),
+                    exited,
+                    Collections.unmodifiableMap(new LinkedHashMap<>(r.values)),
+                    List.copyOf(r.events),
+                    r.stdout.toString(),
+                    r.stderr.toString());
         }
         results[rank] = result;
         return result;

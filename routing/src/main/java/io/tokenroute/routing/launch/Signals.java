@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.launch;
 
 import java.io.File;
@@ -13,8 +28,7 @@ import java.util.concurrent.TimeUnit;
 final class Signals {
     private static volatile String command;
 
-    private Signals() {
-    }
+    private Signals() {}
 
     /** The {@code kill} executable, or null where there is none. */
     static String killCommand() {
@@ -55,7 +69,9 @@ final class Signals {
             throw new IOException("no 'kill' command on this machine (PATH, /bin, /usr/bin): cannot send SIG" + signal);
         }
         Process p = new ProcessBuilder(kill, "-" + signal, Long.toString(pid))
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start();
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectErrorStream(true)
+                .start();
         if (!wait) {
             return;
         }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.memory;
 
 import io.tokenroute.arrow.internal.Closeables;
@@ -6,8 +21,8 @@ import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
- * Symmetric memory for ranks that are threads of one JVM: one off-heap Arrow buffer per rank, zero-filled (the protocol's
- * initial state), accounted to the given allocator.
+ * Symmetric memory for ranks that are threads of one JVM: one off-heap Arrow buffer per rank, zero-filled (the
+ * protocol's initial state), accounted to the given allocator.
  */
 public final class HostSymmetricMemory implements SymmetricMemory {
     private final ArrowBuf[] buffers;
@@ -31,8 +46,8 @@ public final class HostSymmetricMemory implements SymmetricMemory {
             for (int r = 0; r < ranks; r++) {
                 buffers[r] = allocator.buffer(regionBytes);
                 buffers[r].setZero(0, regionBytes);
-                regions[r] = new RankRegion(MemoryUtil.directBuffer(buffers[r].memoryAddress(), (int) regionBytes),
-                        regionBytes);
+                regions[r] = new RankRegion(
+                        MemoryUtil.directBuffer(buffers[r].memoryAddress(), (int) regionBytes), regionBytes);
             }
         } catch (RuntimeException e) {
             close();

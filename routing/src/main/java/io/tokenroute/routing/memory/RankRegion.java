@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.memory;
 
 import java.lang.invoke.MethodHandles;
@@ -56,9 +71,9 @@ public final class RankRegion {
     }
 
     /**
-     * Announces that the data guarded by the word at {@code offset} is about to be rewritten: a release-store followed by
-     * a store-store fence, so no store that follows can become visible before the announcement (a release store alone
-     * orders only the stores before it; AArch64 would otherwise let a reader see new data under the old word).
+     * Announces that the data guarded by the word at {@code offset} is about to be rewritten: a release-store followed
+     * by a store-store fence, so no store that follows can become visible before the announcement (a release store
+     * alone orders only the stores before it; AArch64 would otherwise let a reader see new data under the old word).
      */
     public void announce(int offset, long value) {
         LONGS.setRelease(control, offset, value);

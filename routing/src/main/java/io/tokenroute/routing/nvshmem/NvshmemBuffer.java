@@ -19,8 +19,8 @@ import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.device.CudaStream;
 import io.tokenroute.routing.BufferConfig;
-import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.DispatchOptions;
+import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.PeerTimeoutException;
@@ -83,8 +83,8 @@ public final class NvshmemBuffer implements ElasticBuffer {
      */
     public static NvshmemBuffer open(NvshmemSession session, BufferConfig config, BufferAllocator allocator) {
         if (config.ranks() != session.ranks()) {
-            throw new IllegalArgumentException("the buffer has " + config.ranks() + " ranks, the NVSHMEM session "
-                    + session.ranks());
+            throw new IllegalArgumentException(
+                    "the buffer has " + config.ranks() + " ranks, the NVSHMEM session " + session.ranks());
         }
         BufferConfig mine = config.withRank(session.rank());
         CudaLocalGroup group = CudaLocalGroup.open(session.device(), mine, allocator, new SymmetricRankMemory(session));

@@ -19,7 +19,6 @@ import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
 import io.tokenroute.device.nvshmem.NvshmemLibrary;
 import io.tokenroute.routing.BufferConfig;
-import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.LaunchEnvironment;
 import io.tokenroute.routing.TransportSpec;
@@ -69,8 +68,13 @@ public final class NvshmemGroup implements ElasticGroup {
      * @param options how to join; the symmetric heap must hold {@link NvshmemBuffer#symmetricBytes}{@code (config)}
      * @param allocator pays for the buffer's host memory until {@link #close()}
      */
-    public static NvshmemGroup join(CudaDevice device, boolean ownsDevice, int rank, BufferConfig config,
-            NvshmemOptions options, BufferAllocator allocator) {
+    public static NvshmemGroup join(
+            CudaDevice device,
+            boolean ownsDevice,
+            int rank,
+            BufferConfig config,
+            NvshmemOptions options,
+            BufferAllocator allocator) {
         Objects.requireNonNull(device, "device");
         NvshmemSession session = null;
         try {
@@ -98,13 +102,13 @@ public final class NvshmemGroup implements ElasticGroup {
      * @throws io.tokenroute.device.nvshmem.NvshmemUnavailableException without the NVSHMEM library (checked first)
      * @throws io.tokenroute.device.CudaUnavailableException without CUDA
      */
-    public static NvshmemGroup open(int device, int rank, BufferConfig config, BufferAllocator allocator,
-            LaunchEnvironment env) {
+    public static NvshmemGroup open(
+            int device, int rank, BufferConfig config, BufferAllocator allocator, LaunchEnvironment env) {
         NvshmemLibrary.require("transport " + TransportSpec.NVSHMEM);
         Cuda.requireAvailable("transport " + TransportSpec.NVSHMEM);
         int ordinal = device >= 0 ? device : env.localRank().orElse(rank) % Cuda.deviceCount();
-        NvshmemOptions options = NvshmemOptions.launched(env.rendezvous(),
-                NvshmemBuffer.symmetricBytes(config) + HEAP_MARGIN_BYTES);
+        NvshmemOptions options =
+                NvshmemOptions.launched(env.rendezvous(), NvshmemBuffer.symmetricBytes(config) + HEAP_MARGIN_BYTES);
         return join(CudaDevice.open(ordinal), true, rank, config, options, allocator);
     }
 

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.nvshmem;
 
 import io.tokenroute.routing.security.JobSecret;
@@ -8,7 +23,8 @@ import java.util.Objects;
 
 /**
  * How a process joins an {@code nvshmem} group: where rank 0 serves the NVSHMEM unique id, the job secret the ranks
- * prove to each other there, how long joining may take, and the NVSHMEM environment the library sets for the process (users never export NVSHMEM variables themselves;
+ * prove to each other there, how long joining may take, and the NVSHMEM environment the library sets for the process
+ * (users never export NVSHMEM variables themselves;
  * {@code NVSHMEM_DISABLE_NVLS=1} is always forced, NVLink multicast stays off).
  *
  * @param rendezvous host:port where rank 0 serves the unique id ({@link UniqueIdRendezvous}); every rank uses the same
@@ -30,8 +46,14 @@ import java.util.Objects;
  *     ({@value JobSecret#ENV} or {@value JobSecret#FILE_ENV}) when joining; a group of more than one rank does not
  *     start without one ({@link #jobSecret()}). Never shown by {@link #toString()}
  */
-public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout, String socketInterface,
-        boolean remoteTransport, long symmetricHeapBytes, Path deviceKernels, boolean forceDeviceCalls,
+public record NvshmemOptions(
+        InetSocketAddress rendezvous,
+        Duration joinTimeout,
+        String socketInterface,
+        boolean remoteTransport,
+        long symmetricHeapBytes,
+        Path deviceKernels,
+        boolean forceDeviceCalls,
         JobSecret secret) {
 
     /** System property naming the rendezvous address ({@code host:port}). */
@@ -59,10 +81,23 @@ public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout,
     }
 
     /** Options whose job secret is taken from the environment when joining ({@code secret} null). */
-    public NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout, String socketInterface,
-            boolean remoteTransport, long symmetricHeapBytes, Path deviceKernels, boolean forceDeviceCalls) {
-        this(rendezvous, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes, deviceKernels,
-                forceDeviceCalls, null);
+    public NvshmemOptions(
+            InetSocketAddress rendezvous,
+            Duration joinTimeout,
+            String socketInterface,
+            boolean remoteTransport,
+            long symmetricHeapBytes,
+            Path deviceKernels,
+            boolean forceDeviceCalls) {
+        this(
+                rendezvous,
+                joinTimeout,
+                socketInterface,
+                remoteTransport,
+                symmetricHeapBytes,
+                deviceKernels,
+                forceDeviceCalls,
+                null);
     }
 
     /**
@@ -74,15 +109,22 @@ public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout,
      */
     public static NvshmemOptions singleHost(long symmetricHeapBytes) {
         String address = System.getProperty(RENDEZVOUS_PROPERTY, System.getenv(RENDEZVOUS_ENV));
-        InetSocketAddress at = address == null ? new InetSocketAddress("127.0.0.1", 29517)
-                : UniqueIdRendezvous.parseAddress(address);
+        InetSocketAddress at =
+                address == null ? new InetSocketAddress("127.0.0.1", 29517) : UniqueIdRendezvous.parseAddress(address);
         return new NvshmemOptions(at, Duration.ofSeconds(60), "lo", false, symmetricHeapBytes, null, false);
     }
 
     /** These options with another rendezvous address. */
     public NvshmemOptions withRendezvous(InetSocketAddress address) {
-        return new NvshmemOptions(address, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes,
-                deviceKernels, forceDeviceCalls, secret);
+        return new NvshmemOptions(
+                address,
+                joinTimeout,
+                socketInterface,
+                remoteTransport,
+                symmetricHeapBytes,
+                deviceKernels,
+                forceDeviceCalls,
+                secret);
     }
 
     /**
@@ -101,22 +143,38 @@ public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout,
             return options;
         }
         String host = rendezvous.getHostString();
-        boolean loopback = host.equals("localhost") || host.startsWith("127.") || host.equals("::1")
+        boolean loopback = host.equals("localhost")
+                || host.startsWith("127.")
+                || host.equals("::1")
                 || (rendezvous.getAddress() != null && rendezvous.getAddress().isLoopbackAddress());
-        return new NvshmemOptions(rendezvous, options.joinTimeout(), loopback ? options.socketInterface() : null,
-                options.remoteTransport(), symmetricHeapBytes, null, false, null);
+        return new NvshmemOptions(
+                rendezvous,
+                options.joinTimeout(),
+                loopback ? options.socketInterface() : null,
+                options.remoteTransport(),
+                symmetricHeapBytes,
+                null,
+                false,
+                null);
     }
 
     /** These options with the NVSHMEM-linked kernels, optionally forced on for every peer. */
     public NvshmemOptions withDeviceKernels(Path cubin, boolean force) {
-        return new NvshmemOptions(rendezvous, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes, cubin,
-                force, secret);
+        return new NvshmemOptions(
+                rendezvous, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes, cubin, force, secret);
     }
 
     /** These options with the given job secret (instead of the environment's). */
     public NvshmemOptions withSecret(JobSecret jobSecret) {
-        return new NvshmemOptions(rendezvous, joinTimeout, socketInterface, remoteTransport, symmetricHeapBytes,
-                deviceKernels, forceDeviceCalls, Objects.requireNonNull(jobSecret, "jobSecret"));
+        return new NvshmemOptions(
+                rendezvous,
+                joinTimeout,
+                socketInterface,
+                remoteTransport,
+                symmetricHeapBytes,
+                deviceKernels,
+                forceDeviceCalls,
+                Objects.requireNonNull(jobSecret, "jobSecret"));
     }
 
     /**
@@ -131,9 +189,11 @@ public record NvshmemOptions(InetSocketAddress rendezvous, Duration joinTimeout,
         if (secret != null) {
             return secret;
         }
-        return JobSecret.fromEnvironment().orElseThrow(() -> new RendezvousException("no job secret: set "
-                + JobSecret.ENV + " (e.g. from openssl rand -hex 32) or " + JobSecret.FILE_ENV + " (a file only this"
-                + " user can read) in every rank's environment, or pass one with NvshmemOptions.withSecret;"
-                + " RankLauncher gives the ranks it starts one"));
+        return JobSecret.fromEnvironment()
+                .orElseThrow(() -> new RendezvousException("no job secret: set "
+                        + JobSecret.ENV + " (e.g. from openssl rand -hex 32) or " + JobSecret.FILE_ENV
+                        + " (a file only this"
+                        + " user can read) in every rank's environment, or pass one with NvshmemOptions.withSecret;"
+                        + " RankLauncher gives the ranks it starts one"));
     }
 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.nvshmem;
 
 import io.tokenroute.device.CudaDevice;
@@ -8,7 +23,8 @@ import java.util.Objects;
 /**
  * This process's membership in an {@code nvshmem} group: one NVSHMEM PE per process, joined through the TCP unique-id
  * rendezvous, which admits only ranks that prove the job's secret ({@link NvshmemOptions#jobSecret()}). Rank 0
- * creates the id and serves it until every other rank fetched it, then all ranks initialise NVSHMEM together. Open buffers with {@link NvshmemBuffer#open}; close them before the session.
+ * creates the id and serves it until every other rank fetched it, then all ranks initialise NVSHMEM together. Open
+ * buffers with {@link NvshmemBuffer#open}; close them before the session.
  *
  * <p>Teardown never waits on a dead peer: NVSHMEM's finalize (and {@code nvshmem_free}) run a barrier over every PE
  * and hang once one is gone, so a session that saw a failure ({@link #markFailed()}, done by buffers that masked a
@@ -43,15 +59,15 @@ public final class NvshmemSession implements AutoCloseable {
         if (ranks < 1 || rank < 0 || rank >= ranks) {
             throw new IllegalArgumentException("rank " + rank + " outside [0, " + ranks + ")");
         }
-        Nvshmem.Options environment = new Nvshmem.Options(options.symmetricHeapBytes(), options.socketInterface(),
-                options.remoteTransport());
+        Nvshmem.Options environment =
+                new Nvshmem.Options(options.symmetricHeapBytes(), options.socketInterface(), options.remoteTransport());
         JobSecret secret = ranks > 1 ? options.jobSecret() : null;
         byte[] id;
         if (rank == 0) {
             id = Nvshmem.createUniqueId(environment);
             if (ranks > 1) {
-                try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(options.rendezvous(), id, ranks,
-                        secret)) {
+                try (UniqueIdRendezvous.Server server =
+                        UniqueIdRendezvous.serve(options.rendezvous(), id, ranks, secret)) {
                     server.awaitAllJoined(options.joinTimeout());
                 }
             }

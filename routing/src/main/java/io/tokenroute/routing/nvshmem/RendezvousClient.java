@@ -37,12 +37,12 @@ import java.util.concurrent.TimeUnit;
 final class RendezvousClient {
     /** How long a client waits for one connection's answers before it tries again. */
     private static final int ATTEMPT_MS = 10_000;
+
     private static final int CONNECT_ATTEMPT_MS = 2_000;
     private static final long FIRST_BACKOFF_MS = 20;
     private static final long MAX_BACKOFF_MS = 500;
 
-    private RendezvousClient() {
-    }
+    private RendezvousClient() {}
 
     /** See {@link UniqueIdRendezvous#fetch}. */
     static byte[] fetch(InetSocketAddress server, int rank, int ranks, JobSecret secret, Duration timeout) {
@@ -64,16 +64,17 @@ final class RendezvousClient {
             }
             try (Socket socket = new Socket()) {
                 InetSocketAddress target = server.isUnresolved()
-                        ? new InetSocketAddress(server.getHostString(), server.getPort()) : server;
+                        ? new InetSocketAddress(server.getHostString(), server.getPort())
+                        : server;
                 socket.connect(target, (int) Math.min(remainingMs, CONNECT_ATTEMPT_MS));
                 connected = true;
                 socket.setTcpNoDelay(true);
-                long attemptDeadline = Math.min(deadline,
-                        System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ATTEMPT_MS));
+                long attemptDeadline =
+                        Math.min(deadline, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ATTEMPT_MS));
                 RendezvousWire wire = new RendezvousWire(socket, attemptDeadline);
                 return exchange(wire, who + ": rendezvous server " + text(server), rank, ranks, secret);
             } catch (IOException e) {
-                last = e;  // nothing listening yet, or the connection dropped: try again until the deadline
+                last = e; // nothing listening yet, or the connection dropped: try again until the deadline
             }
             long pause = Math.min(backoff, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
             backoff = Math.min(2 * backoff, MAX_BACKOFF_MS);
@@ -82,18 +83,20 @@ final class RendezvousClient {
                     Thread.sleep(pause);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    throw new RendezvousException(who + ": interrupted while waiting for the rendezvous server at "
-                            + text(server), e);
+                    throw new RendezvousException(
+                            who + ": interrupted while waiting for the rendezvous server at " + text(server), e);
                 }
             }
         }
         String lastText = last == null ? "" : " (last error: " + last.getMessage() + ")";
         if (connected) {
-            throw new RendezvousException(who + ": the unique id was not received from " + text(server) + " within "
-                    + text(timeout) + lastText, last);
+            throw new RendezvousException(
+                    who + ": the unique id was not received from " + text(server) + " within " + text(timeout)
+                            + lastText,
+                    last);
         }
-        throw new RendezvousException(who + ": no server at " + text(server) + " within " + text(timeout) + lastText,
-                last);
+        throw new RendezvousException(
+                who + ": no server at " + text(server) + " within " + text(timeout) + lastText, last);
     }
 
     /** The client's side of one connection; an I/O error means "try again", a RendezvousException does not. */
@@ -108,8 +111,8 @@ final class RendezvousClient {
         wire.flush();
         int status = readStatus(wire, who);
         if (status != CHALLENGE) {
-            throw new RendezvousException(who + ": malformed answer (status " + status + " where the challenge was"
-                    + " expected)");
+            throw new RendezvousException(
+                    who + ": malformed answer (status " + status + " where the challenge was" + " expected)");
         }
         byte[] serverNonce = wire.readBytes(RendezvousHandshake.NONCE_BYTES);
         byte[] serverProof = wire.readBytes(RendezvousHandshake.PROOF_BYTES);

@@ -43,6 +43,7 @@ final class RendezvousHandshake {
     private static final int TAG_BYTES = 16;
     /** What sealing adds to the id: the IV in front, the GCM tag behind. */
     static final int SEAL_OVERHEAD = IV_BYTES + TAG_BYTES;
+
     private static final String CONTEXT = "TokenRoute unique-id rendezvous v" + UniqueIdRendezvous.VERSION + " ";
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -133,7 +134,12 @@ final class RendezvousHandshake {
     private byte[] transcript(String label) {
         byte[] context = (CONTEXT + label).getBytes(StandardCharsets.US_ASCII);
         return ByteBuffer.allocate(Integer.BYTES + context.length + 2 * Integer.BYTES + 2 * NONCE_BYTES)
-                .putInt(context.length).put(context).putInt(rank).putInt(ranks).put(clientNonce).put(serverNonce)
+                .putInt(context.length)
+                .put(context)
+                .putInt(rank)
+                .putInt(ranks)
+                .put(clientNonce)
+                .put(serverNonce)
                 .array();
     }
 }

@@ -53,8 +53,8 @@ final class RendezvousWire {
         while (done < length) {
             long leftMs = TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime());
             if (leftMs <= 0) {
-                throw new SocketTimeoutException("the connection's deadline passed after " + done + " of " + length
-                        + " bytes");
+                throw new SocketTimeoutException(
+                        "the connection's deadline passed after " + done + " of " + length + " bytes");
             }
             socket.setSoTimeout((int) Math.min(leftMs, Integer.MAX_VALUE));
             int n = in.read(bytes, done, length - done);

@@ -33,6 +33,7 @@ final class SymmetricRankMemory implements CudaRankMemory {
     private final Nvshmem nvshmem;
     /** The NVSHMEM-linked kernels, or null for the pointer-only fatbin. */
     private KernelModule deviceKernels;
+
     private boolean registered;
 
     SymmetricRankMemory(NvshmemSession session) {

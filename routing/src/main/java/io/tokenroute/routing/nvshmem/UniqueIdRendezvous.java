@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.nvshmem;
 
 import io.tokenroute.routing.security.JobSecret;
@@ -71,6 +86,7 @@ public final class UniqueIdRendezvous {
 
     /** "TRID": TokenRoute id. */
     static final int MAGIC = 0x54524944;
+
     static final int VERSION = 3;
     static final int OK = 0;
     static final int REFUSED = 1;
@@ -79,8 +95,7 @@ public final class UniqueIdRendezvous {
     static final int MAX_MESSAGE_BYTES = 4096;
     private static final int MIN_PENDING = 64;
 
-    private UniqueIdRendezvous() {
-    }
+    private UniqueIdRendezvous() {}
 
     /**
      * Starts serving {@code id} to ranks 1..{@code ranks}-1 that prove {@code secret} (rank 0's side), on background
@@ -98,16 +113,16 @@ public final class UniqueIdRendezvous {
      * @throws RendezvousException if the address cannot be bound (e.g. in use)
      */
     public static Server serve(InetSocketAddress bind, byte[] id, int ranks, JobSecret secret) {
-        return serve(bind, id, ranks, secret, Duration.ofMillis(HANDSHAKE_TIMEOUT_MS), Math.max(MIN_PENDING,
-                2 * ranks));
+        return serve(
+                bind, id, ranks, secret, Duration.ofMillis(HANDSHAKE_TIMEOUT_MS), Math.max(MIN_PENDING, 2 * ranks));
     }
 
     /**
      * {@link #serve(InetSocketAddress, byte[], int, JobSecret)} with another per-connection deadline and limit of
      * unauthenticated connections held at once.
      */
-    static Server serve(InetSocketAddress bind, byte[] id, int ranks, JobSecret secret, Duration handshakeTimeout,
-            int maxPending) {
+    static Server serve(
+            InetSocketAddress bind, byte[] id, int ranks, JobSecret secret, Duration handshakeTimeout, int maxPending) {
         Objects.requireNonNull(bind, "bind");
         Objects.requireNonNull(id, "id");
         Objects.requireNonNull(secret, "secret");
@@ -118,11 +133,11 @@ public final class UniqueIdRendezvous {
             throw new IllegalArgumentException("group size " + ranks + " < 1");
         }
         if (handshakeTimeout.isNegative() || handshakeTimeout.isZero() || maxPending < 1) {
-            throw new IllegalArgumentException("handshake timeout " + handshakeTimeout + " and pending limit "
-                    + maxPending + " must be positive");
+            throw new IllegalArgumentException(
+                    "handshake timeout " + handshakeTimeout + " and pending limit " + maxPending + " must be positive");
         }
-        InetSocketAddress local = bind.isUnresolved() ? new InetSocketAddress(bind.getHostString(), bind.getPort())
-                : bind;
+        InetSocketAddress local =
+                bind.isUnresolved() ? new InetSocketAddress(bind.getHostString(), bind.getPort()) : bind;
         if (isWildcard(local)) {
             throw new IllegalArgumentException("rank 0 of " + ranks + ": the rendezvous address " + text(bind)
                     + " would listen on every interface; bind the one the ranks connect to (127.0.0.1 on one host,"
@@ -136,8 +151,8 @@ public final class UniqueIdRendezvous {
             return new Server(socket, id.clone(), ranks, secret, handshakeTimeout, maxPending);
         } catch (IOException e) {
             closeQuietly(socket);
-            throw new RendezvousException("rank 0 of " + ranks + ": cannot serve the unique id at " + text(bind) + ": "
-                    + e.getMessage(), e);
+            throw new RendezvousException(
+                    "rank 0 of " + ranks + ": cannot serve the unique id at " + text(bind) + ": " + e.getMessage(), e);
         }
     }
 
@@ -198,8 +213,8 @@ public final class UniqueIdRendezvous {
             number = -1;
         }
         if (host.isEmpty() || number < 0 || number > 65535) {
-            throw new IllegalArgumentException("bad rendezvous address '" + hostPort + "'; expected host:port with a"
-                    + " port in 0..65535");
+            throw new IllegalArgumentException(
+                    "bad rendezvous address '" + hostPort + "'; expected host:port with a" + " port in 0..65535");
         }
         return InetSocketAddress.createUnresolved(host, number);
     }
@@ -284,9 +299,15 @@ public final class UniqueIdRendezvous {
         private int dropped;
         /** Guarded by this: why the latest connection was dropped, or null. */
         private String lastDrop;
+
         private boolean closed;
 
-        private Server(ServerSocket socket, byte[] id, int ranks, JobSecret secret, Duration handshakeTimeout,
+        private Server(
+                ServerSocket socket,
+                byte[] id,
+                int ranks,
+                JobSecret secret,
+                Duration handshakeTimeout,
                 int maxPending) {
             this.socket = socket;
             this.id = id;
@@ -358,8 +379,8 @@ public final class UniqueIdRendezvous {
                     }
                     long remaining = deadline - System.nanoTime();
                     if (closed || remaining <= 0) {
-                        throw new RendezvousException(describeMissing(missing, closed ? "before the server was closed"
-                                : "within " + text(timeout)));
+                        throw new RendezvousException(describeMissing(
+                                missing, closed ? "before the server was closed" : "within " + text(timeout)));
                     }
                     try {
                         TimeUnit.NANOSECONDS.timedWait(this, remaining);
@@ -414,7 +435,7 @@ public final class UniqueIdRendezvous {
                 try {
                     connection = socket.accept();
                 } catch (IOException e) {
-                    return;  // closed (SocketException) or broken: either way this server is done
+                    return; // closed (SocketException) or broken: either way this server is done
                 }
                 connections.add(connection);
                 synchronized (this) {
@@ -458,8 +479,8 @@ public final class UniqueIdRendezvous {
                 int rank = wire.readInt();
                 int clientRanks = wire.readInt();
                 byte[] clientNonce = wire.readBytes(RendezvousHandshake.NONCE_BYTES);
-                RendezvousHandshake handshake = new RendezvousHandshake(secret, rank, clientRanks, clientNonce,
-                        RendezvousHandshake.nonce());
+                RendezvousHandshake handshake =
+                        new RendezvousHandshake(secret, rank, clientRanks, clientNonce, RendezvousHandshake.nonce());
                 wire.writeInt(MAGIC);
                 wire.writeInt(CHALLENGE);
                 wire.write(handshake.serverNonce());
@@ -487,9 +508,9 @@ public final class UniqueIdRendezvous {
                 wire.writeInt(sealed.length);
                 wire.write(sealed);
                 wire.flush();
-                if (!RendezvousHandshake.matches(handshake.ackProof(),
-                        wire.readBytes(RendezvousHandshake.PROOF_BYTES))) {
-                    return;  // garbled acknowledgement: the rank may retry
+                if (!RendezvousHandshake.matches(
+                        handshake.ackProof(), wire.readBytes(RendezvousHandshake.PROOF_BYTES))) {
+                    return; // garbled acknowledgement: the rank may retry
                 }
                 markJoined(rank);
                 served = -1;
@@ -499,8 +520,11 @@ public final class UniqueIdRendezvous {
                 // closed by close(), evicted, reset, timed out or truncated; an authenticated client retries until its
                 // own deadline
                 if (!authenticated) {
-                    drop(connection, e instanceof SocketTimeoutException ? "silent past the deadline"
-                            : String.valueOf(e.getMessage()));
+                    drop(
+                            connection,
+                            e instanceof SocketTimeoutException
+                                    ? "silent past the deadline"
+                                    : String.valueOf(e.getMessage()));
                 }
             } finally {
                 // bookkeeping first, closing last: a client that sees the connection end finds the rank released and
@@ -527,8 +551,9 @@ public final class UniqueIdRendezvous {
             if (closed || !pending.contains(connection) && !evicted.contains(connection)) {
                 return;
             }
-            String reason = evicted.contains(connection) ? "evicted: more than " + maxPending
-                    + " connections had not authenticated" : why;
+            String reason = evicted.contains(connection)
+                    ? "evicted: more than " + maxPending + " connections had not authenticated"
+                    : why;
             pending.remove(connection);
             evicted.remove(connection);
             dropped++;
@@ -589,11 +614,14 @@ public final class UniqueIdRendezvous {
         }
 
         private String describeMissing(List<Integer> missing, String when) {
-            return "rank 0 of " + ranks + ": rendezvous at " + text(address) + ": rank" + (missing.size() > 1 ? "s " : " ")
+            return "rank 0 of " + ranks + ": rendezvous at " + text(address) + ": rank"
+                    + (missing.size() > 1 ? "s " : " ")
                     + missing + " did not fetch the unique id " + when
                     + (refusals.isEmpty() ? "" : "; refused requests: " + String.join("; ", refusals))
-                    + (dropped == 0 ? "" : "; " + dropped + " connection" + (dropped > 1 ? "s" : "") + " dropped"
-                            + " before authenticating (latest " + lastDrop + ")");
+                    + (dropped == 0
+                            ? ""
+                            : "; " + dropped + " connection" + (dropped > 1 ? "s" : "") + " dropped"
+                                    + " before authenticating (latest " + lastDrop + ")");
         }
     }
 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.placement;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -15,8 +30,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
 
 /**
- * Which logical expert (the model's experts, ids {@code [0, logicalExperts)}) each physical expert slot hosts (docs/contract.md §4,
- * seed "Redundant Expert Slots for CUDAGraph").
+ * Which logical expert (the model's experts, ids {@code [0, logicalExperts)}) each physical expert slot hosts
+ * (docs/contract.md §4, seed "Redundant Expert Slots for CUDAGraph").
  *
  * <p><b>Shapes.</b> The routing buffer is configured with {@code physicalExperts() = ranks() × slotsPerRank()} experts;
  * physical slot {@code p} lives on rank {@code p / slotsPerRank()} at local index {@code p % slotsPerRank()}. A slot
@@ -41,6 +56,7 @@ public final class ExpertPlacement {
     private final int[] slots;
     /** Hosts of expert e: hostSlots[hostStart[e] .. hostStart[e + 1]), ascending (CSR, so lookups allocate nothing). */
     private final int[] hostStart;
+
     private final int[] hostSlots;
     private final int[] unhosted;
 
@@ -65,7 +81,8 @@ public final class ExpertPlacement {
                 hostSlots[next[slots[p]]++] = p;
             }
         }
-        this.unhosted = IntStream.range(0, logicalExperts).filter(e -> !isHosted(e)).toArray();
+        this.unhosted =
+                IntStream.range(0, logicalExperts).filter(e -> !isHosted(e)).toArray();
     }
 
     // ------------------------------------------------------------------------------------------------ factories
@@ -73,7 +90,8 @@ public final class ExpertPlacement {
     /**
      * The healthy-start placement: {@code base = ceil(logicalExperts / ranks)} base slots per rank plus
      * {@code redundantSlotsPerRank} empty redundant slots; logical expert {@code e} sits on rank {@code e / base} at
-     * local index {@code e % base} (contiguous blocks, as docs/contract.md §1's {@code e / L}). When {@code ranks} does not divide
+     * local index {@code e % base} (contiguous blocks, as docs/contract.md §1's {@code e / L}). When {@code ranks} does
+     * not divide
      * {@code logicalExperts}, the last ranks have empty base slots too.
      *
      * @param logicalExperts the model's expert count
@@ -113,8 +131,8 @@ public final class ExpertPlacement {
      */
     public static ExpertPlacement of(int logicalExperts, int ranks, int slotsPerRank, int[] slotToLogical) {
         if (logicalExperts < 1 || ranks < 1 || slotsPerRank < 1) {
-            throw new IllegalArgumentException("need logicalExperts, ranks and slotsPerRank >= 1; got "
-                    + logicalExperts + ", " + ranks + ", " + slotsPerRank);
+            throw new IllegalArgumentException("need logicalExperts, ranks and slotsPerRank >= 1; got " + logicalExperts
+                    + ", " + ranks + ", " + slotsPerRank);
         }
         if (slotToLogical.length != (long) ranks * slotsPerRank) {
             throw new IllegalArgumentException("slot table has " + slotToLogical.length + " entries, need ranks × "
@@ -189,8 +207,8 @@ public final class ExpertPlacement {
      */
     public long[] logicalLoad(long[] slotCounts) {
         if (slotCounts.length != slots.length) {
-            throw new IllegalArgumentException("need one count per physical slot (" + slots.length + "), got "
-                    + slotCounts.length);
+            throw new IllegalArgumentException(
+                    "need one count per physical slot (" + slots.length + "), got " + slotCounts.length);
         }
         long[] load = new long[logicalExperts];
         for (int p = 0; p < slots.length; p++) {
@@ -240,8 +258,8 @@ public final class ExpertPlacement {
                 throw new IllegalArgumentException("logicalLoad[" + e + "] = " + logicalLoad[e] + " is negative");
             }
         }
-        int[] next = GreedyReplan.run(slots, ranks, slotsPerRank, logicalExperts, maskedRanks.clone(),
-                logicalLoad.clone());
+        int[] next =
+                GreedyReplan.run(slots, ranks, slotsPerRank, logicalExperts, maskedRanks.clone(), logicalLoad.clone());
         return new ExpertPlacement(logicalExperts, ranks, slotsPerRank, next);
     }
 
@@ -253,7 +271,8 @@ public final class ExpertPlacement {
      * @throws IllegalArgumentException if the two placements differ in shape
      */
     public List<ExpertMove> movesFrom(ExpertPlacement previous) {
-        if (previous.logicalExperts != logicalExperts || previous.ranks != ranks
+        if (previous.logicalExperts != logicalExperts
+                || previous.ranks != ranks
                 || previous.slotsPerRank != slotsPerRank) {
             throw new IllegalArgumentException("placements differ in shape: " + shape() + " vs " + previous.shape());
         }
@@ -354,8 +373,15 @@ public final class ExpertPlacement {
                 long physical = toPhysical(MemoryUtil.getLong(src + 8 * i), (int) (i / topK));
                 MemoryUtil.putLong(idx.memoryAddress() + 8 * i, physical);
             }
-            return TokenBatch.fromBuffers(allocator, MemoryLocation.HOST, logical.dtype(), n, logical.hiddenSize(),
-                    topK, dataBuffer(root, TokenBatchSchema.HIDDEN), idx,
+            return TokenBatch.fromBuffers(
+                    allocator,
+                    MemoryLocation.HOST,
+                    logical.dtype(),
+                    n,
+                    logical.hiddenSize(),
+                    topK,
+                    dataBuffer(root, TokenBatchSchema.HIDDEN),
+                    idx,
                     dataBuffer(root, TokenBatchSchema.TOPK_WEIGHTS));
         }
     }
@@ -394,10 +420,14 @@ public final class ExpertPlacement {
      */
     public String describe() {
         int width = String.valueOf(logicalExperts - 1).length();
-        StringBuilder sb = new StringBuilder(shape()).append(", unhosted: ")
-                .append(isComplete() ? "none" : Arrays.toString(unhosted)).append('\n');
+        StringBuilder sb = new StringBuilder(shape())
+                .append(", unhosted: ")
+                .append(isComplete() ? "none" : Arrays.toString(unhosted))
+                .append('\n');
         for (int r = 0; r < ranks; r++) {
-            sb.append("rank ").append(String.format("%" + String.valueOf(ranks - 1).length() + "d", r)).append(": [");
+            sb.append("rank ")
+                    .append(String.format("%" + String.valueOf(ranks - 1).length() + "d", r))
+                    .append(": [");
             for (int j = 0; j < slotsPerRank; j++) {
                 int e = slots[r * slotsPerRank + j];
                 sb.append(j == 0 ? "" : " ").append(String.format("%" + width + "s", e == EMPTY ? "-" : e));
@@ -416,8 +446,11 @@ public final class ExpertPlacement {
     /** Equal shape and equal slot table. */
     @Override
     public boolean equals(Object o) {
-        return o instanceof ExpertPlacement other && other.logicalExperts == logicalExperts && other.ranks == ranks
-                && other.slotsPerRank == slotsPerRank && Arrays.equals(other.slots, slots);
+        return o instanceof ExpertPlacement other
+                && other.logicalExperts == logicalExperts
+                && other.ranks == ranks
+                && other.slotsPerRank == slotsPerRank
+                && Arrays.equals(other.slots, slots);
     }
 
     @Override

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.placement;
 
 import java.util.Comparator;
@@ -19,8 +34,8 @@ final class GreedyReplan {
     /** hosts[e] = number of slots in {@link #slots} hosting e, kept current as slots change hands. */
     private final int[] hosts;
 
-    private GreedyReplan(int[] previous, int ranks, int slotsPerRank, int logicalExperts, boolean[] masked,
-            long[] load) {
+    private GreedyReplan(
+            int[] previous, int ranks, int slotsPerRank, int logicalExperts, boolean[] masked, long[] load) {
         this.ranks = ranks;
         this.slotsPerRank = slotsPerRank;
         this.masked = masked;
@@ -56,9 +71,12 @@ final class GreedyReplan {
 
     /** Experts with no surviving host (including ones a previous replan left unhosted), heaviest first, then by id. */
     private int[] lostHeaviestFirst() {
-        return IntStream.range(0, hosts.length).filter(e -> hosts[e] == 0).boxed()
+        return IntStream.range(0, hosts.length)
+                .filter(e -> hosts[e] == 0)
+                .boxed()
                 .sorted(Comparator.<Integer>comparingLong(e -> -load[e]).thenComparingInt(e -> e))
-                .mapToInt(Integer::intValue).toArray();
+                .mapToInt(Integer::intValue)
+                .toArray();
     }
 
     /** The unmasked rank with the smallest load among those with a free slot, lowest id on ties; -1 if none. */

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.placement;
 
 import java.util.Arrays;
@@ -5,9 +20,9 @@ import java.util.function.IntToDoubleFunction;
 import java.util.stream.IntStream;
 
 /**
- * What an engine checks after each decode step (docs/contract.md §4, seed "Check Status After Each Decode Step"): which ranks
- * became masked (to replan the {@link ExpertPlacement} and report them) and which tokens lost expert weight (to roll
- * back or recompute exactly those).
+ * What an engine checks after each decode step (docs/contract.md §4, seed "Check Status After Each Decode Step"): which
+ * ranks became masked (to replan the {@link ExpertPlacement} and report them) and which tokens lost expert weight (to
+ * roll back or recompute exactly those).
  *
  * <p>A token is damaged when its lost weight is non-zero, the same test as {@code Combined.isDamaged}; with the usual
  * non-negative router weights that means {@code lost_weight > 0}. Pass combine's {@code lost_weight} to see the damage
@@ -60,7 +75,9 @@ public final class StepStatus {
         if (ranks.length > 0 && ranks[0] < 0) {
             throw new IllegalArgumentException("rank ids must be >= 0, got " + ranks[0]);
         }
-        int[] damaged = IntStream.range(0, numTokens).filter(t -> lostWeight.applyAsDouble(t) != 0).toArray();
+        int[] damaged = IntStream.range(0, numTokens)
+                .filter(t -> lostWeight.applyAsDouble(t) != 0)
+                .toArray();
         return new StepStatus(ranks, damaged, numTokens);
     }
 
@@ -74,7 +91,9 @@ public final class StepStatus {
         if (previous.length != current.length) {
             throw new IllegalArgumentException("masks differ in length: " + previous.length + " vs " + current.length);
         }
-        return IntStream.range(0, current.length).filter(r -> current[r] != 0 && previous[r] == 0).toArray();
+        return IntStream.range(0, current.length)
+                .filter(r -> current[r] != 0 && previous[r] == 0)
+                .toArray();
     }
 
     /** The ranks that became masked during the step, ascending and distinct. */

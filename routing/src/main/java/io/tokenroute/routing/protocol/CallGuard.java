@@ -23,11 +23,11 @@ import java.util.concurrent.locks.LockSupport;
  * Who is inside a rank's call, and where it may be stopped: the guard behind "one thread per rank" and behind a
  * {@code close()} that frees the rank's memory even while its thread is stuck inside a call.
  *
- * <p>A call is <em>running</em> while it touches memory, and at a <em>safe point</em> while it parks in a wait or runs a
- * {@link io.tokenroute.routing.launch.PhaseListener} (which may block for ever: that is how tests stop a rank). Leaving a safe
- * point re-checks whether the buffer was closed meanwhile and, if so, throws before touching memory again. So close
- * waits only for a running call to reach its next safe point (microseconds of the rank's own work, never a peer) and
- * then frees everything, whatever the thread does afterwards.
+ * <p>A call is <em>running</em> while it touches memory, and at a <em>safe point</em> while it parks in a wait or runs
+ * a {@link io.tokenroute.routing.launch.PhaseListener} (which may block for ever: that is how tests stop a rank).
+ * Leaving a safe point re-checks whether the buffer was closed meanwhile and, if so, throws before touching memory
+ * again. So close waits only for a running call to reach its next safe point (microseconds of the rank's own work,
+ * never a peer) and then frees everything, whatever the thread does afterwards.
  */
 public final class CallGuard {
     private static final int IDLE = 0;

@@ -17,8 +17,9 @@ package io.tokenroute.routing.protocol;
 
 /**
  * The collectives that share one sequence ({@code syncSeq}): each names itself in the sync word it publishes
- * ({@code syncSeq << 8 | code}) and in the header of any payload, so ranks that called different collectives at the same
- * point fail with {@link io.tokenroute.routing.CollectiveMismatchException} instead of reading each other's payloads.
+ * ({@code syncSeq << 8 | code}) and in the header of any payload, so ranks that called different collectives at the
+ * same point fail with {@link io.tokenroute.routing.CollectiveMismatchException} instead of reading each other's
+ * payloads.
  */
 enum Collective {
     BARRIER(1, "barrier()"),

@@ -58,7 +58,8 @@ final class Collectives {
     }
 
     /**
-     * Throws if a met peer sits at sequence {@code q} in another collective, or is two collectives ahead: it went through
+     * Throws if a met peer sits at sequence {@code q} in another collective, or is two collectives ahead: it went
+     * through
      * {@code q + 1} without this rank, so it masked this rank.
      */
     void checkSameCollective(Collective c, long q) {
@@ -72,8 +73,8 @@ final class Collectives {
             }
             if (Collective.sequenceOf(word) == q && Collective.of(word) != c) {
                 Collective theirs = Collective.of(word);
-                throw new CollectiveMismatchException(view.self, c.call, p,
-                        theirs == null ? "no collective" : theirs.call, q);
+                throw new CollectiveMismatchException(
+                        view.self, c.call, p, theirs == null ? "no collective" : theirs.call, q);
             }
         }
     }
@@ -124,8 +125,7 @@ final class Collectives {
         VarHandle.acquireFence();
         for (int p = 0; p < view.ranks; p++) {
             // A peer that started rewriting this slot (for q + 2) moved on without this rank: its bytes may be torn.
-            if (p != view.self && out[p] != null
-                    && view.stateOf(p, RegionLayout.PAYLOAD_STATE) >= (q + 2) << 1) {
+            if (p != view.self && out[p] != null && view.stateOf(p, RegionLayout.PAYLOAD_STATE) >= (q + 2) << 1) {
                 view.peerMovedOn(p, Phase.ALL_GATHER);
             }
         }

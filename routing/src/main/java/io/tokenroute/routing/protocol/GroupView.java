@@ -17,9 +17,9 @@ package io.tokenroute.routing.protocol;
 
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.RankMaskedException;
 import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.launch.PhaseListener;
-import io.tokenroute.routing.RankMaskedException;
 import io.tokenroute.routing.memory.RankRegion;
 import io.tokenroute.routing.memory.SymmetricMemory;
 
@@ -39,8 +39,11 @@ import io.tokenroute.routing.memory.SymmetricMemory;
  * a tie the one without the lowest rank id, gives way, so no two live groups ever mask each other.
  */
 final class GroupView {
-    /** Polls between two full gossip reads inside a wait (the cheap "does a pending peer mask me" check runs each poll). */
+    /**
+     * Polls between two full gossip reads inside a wait (the cheap "does a pending peer mask me" check runs each poll).
+     */
     private static final int GOSSIP_PASSES = 8;
+
     private static final long UNSEEN = Long.MIN_VALUE;
 
     final BufferConfig config;
@@ -69,6 +72,7 @@ final class GroupView {
 
     /** The phase and kind of the wait in progress (what an exception thrown from inside it names). */
     private Phase waitPhase = Phase.BEFORE_DISPATCH;
+
     private WaitKind waitKind = WaitKind.DATA;
     private boolean expelled;
     private final java.util.List<Runnable> generationResets = new java.util.ArrayList<>();
@@ -110,7 +114,8 @@ final class GroupView {
                 heartbeat();
             }
         };
-        this.waiter = new Waiter(self, elastic, mask, liveness, guard, config.timeout().toNanos());
+        this.waiter = new Waiter(
+                self, elastic, mask, liveness, guard, config.timeout().toNanos());
         waiter.setPassHook(this::onPass);
         this.pending = new boolean[ranks];
         this.met = new boolean[ranks];
@@ -182,8 +187,8 @@ final class GroupView {
         awaitActive(condition, phase, null, WaitKind.AGREEMENT, timeoutNanos);
     }
 
-    private void awaitActive(Waiter.PeerCondition condition, Phase phase, long[] waitCost, WaitKind kind,
-            long timeoutNanos) {
+    private void awaitActive(
+            Waiter.PeerCondition condition, Phase phase, long[] waitCost, WaitKind kind, long timeoutNanos) {
         for (int p = 0; p < ranks; p++) {
             pending[p] = p != self && !mask.isMasked(p);
         }
@@ -245,8 +250,9 @@ final class GroupView {
     }
 
     /**
-     * Whether active peer {@code p} shows that it masked this rank: its mask for this generation holds it, or it is in a
-     * later generation (a rendezvous converges only once every participant proposed, so it held one without this rank).
+     * Whether active peer {@code p} shows that it masked this rank: its mask for this generation holds it, or it is in
+     * a later generation (a rendezvous converges only once every participant proposed, so it held one without this
+     * rank).
      */
     private boolean maskedByPeer(int p) {
         long g = board.latestGenerationOf(p);

@@ -23,9 +23,9 @@ import io.tokenroute.routing.RankMaskedException;
  *
  * <p>Each rank's mask is always published ({@link MaskBoard}) and gossiped, so views converge on their own; the
  * agreement adds the confirmation. In round {@code i} a rank publishes {@code AGREE = seq, i, undecided} and waits for
- * every active peer to reach round {@code i} (or to have decided, or moved on). If its view did not change meanwhile and
- * every active peer published the same mask, it <em>decides</em>: it publishes {@code decided} and waits until every
- * active peer has decided with that same mask (or moved on past the agreement). Any change of its view in between
+ * every active peer to reach round {@code i} (or to have decided, or moved on). If its view did not change meanwhile
+ * and every active peer published the same mask, it <em>decides</em>: it publishes {@code decided} and waits until
+ * every active peer has decided with that same mask (or moved on past the agreement). Any change of its view in between
  * (a timeout, an entry adopted from a peer) sends it back to a new round. A rank leaves only after it saw every active
  * peer decided with its own mask; from then on nobody can change it (every peer's wait is satisfied by state that stays
  * published), so all live ranks return the same mask. Masks only grow, so this ends after at most a few rounds per
@@ -40,8 +40,8 @@ final class MaskAgreement {
     /**
      * The agreement's waits suspect a silent peer after this many timeouts: they follow a data call by microseconds,
      * and a peer slow to come in is far more often late than dead (a dead one was usually found in the data call
-     * already). Fewer timeouts inside the agreement means fewer masks on its boundary, where some peers may have decided
-     * before a late mask.
+     * already). Fewer timeouts inside the agreement means fewer masks on its boundary, where some peers may have
+     * decided before a late mask.
      */
     private static final long PATIENCE = 2;
 
@@ -59,12 +59,14 @@ final class MaskAgreement {
         this.reachedRound = p -> {
             long a = view.stateOf(p, RegionLayout.AGREE);
             long at = a >>> 8;
-            return at > seq || movedOn(p)
+            return at > seq
+                    || movedOn(p)
                     || at == seq && (((a >>> 1) & 0x7f) >= Math.min(round, 0x7f) || (a & DECIDED) != 0);
         };
         this.settled = p -> {
             long a = view.stateOf(p, RegionLayout.AGREE);
-            return (a >>> 8) > seq || movedOn(p)
+            return (a >>> 8) > seq
+                    || movedOn(p)
                     || (a >>> 8) == seq && (a & DECIDED) != 0 && view.publishedEqualsOwn(p);
         };
     }

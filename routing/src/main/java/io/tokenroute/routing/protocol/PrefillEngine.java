@@ -47,8 +47,8 @@ import org.apache.arrow.memory.util.MemoryUtil;
  * them in ascending rank order (fp32, rounded to bf16 once), so the output is deterministic. Each destination's partial
  * rows for a source come in that source's token order, so the merge needs nothing but the queues.
  *
- * <p>The listener hears {@code PREFILL_NOTIFY} once per dispatch, and {@code PREFILL_DISPATCH} / {@code PREFILL_COMBINE}
- * before every chunk this rank writes, so a test can stop a rank in mid-stream.
+ * <p>The listener hears {@code PREFILL_NOTIFY} once per dispatch, and {@code PREFILL_DISPATCH} / {@code
+ * PREFILL_COMBINE} before every chunk this rank writes, so a test can stop a rank in mid-stream.
  *
  * <p><b>Elastic.</b> Every wait goes through the failure detector as a streaming wait ({@link Waiter#awaitAny}): a peer
  * silent past the timeout is masked whatever else keeps the operation busy. A masked destination gets nothing more;
@@ -135,7 +135,8 @@ public final class PrefillEngine implements AutoCloseable {
         this.regionShorts = new ShortBuffer[ranks];
         for (int r = 0; r < ranks; r++) {
             regionShorts[r] = MemoryUtil.directBuffer(view.regions[r].address(0), (int) layout.regionBytes())
-                    .order(ByteOrder.nativeOrder()).asShortBuffer();
+                    .order(ByteOrder.nativeOrder())
+                    .asShortBuffer();
         }
         this.routed = new long[capacity * maxTopK];
         this.inRank = new boolean[capacity * ranks];
@@ -192,8 +193,8 @@ public final class PrefillEngine implements AutoCloseable {
      * @param weights host address of {@code n × k} float32 weights (each destination gets those of its experts)
      * @param wireFormat the dispatch options' format code
      */
-    public void dispatch(int n, int k, long hiddenAddress, HiddenDtype inputType, long idx, long weights,
-            int wireFormat) {
+    public void dispatch(
+            int n, int k, long hiddenAddress, HiddenDtype inputType, long idx, long weights, int wireFormat) {
         view.beginCall(Phase.PREFILL_NOTIFY);
         step++;
         tokens = n;
@@ -212,8 +213,7 @@ public final class PrefillEngine implements AutoCloseable {
         int total = 0;
         for (int p = 0; p < ranks; p++) {
             kept[p] = view.met[p];
-            recvFrom[p] = kept[p] ? MemoryUtil.getInt(view.regions[p].address(layout.prefillCount(step, self)))
-                    : 0;
+            recvFrom[p] = kept[p] ? MemoryUtil.getInt(view.regions[p].address(layout.prefillCount(step, self))) : 0;
             if (recvFrom[p] < 0 || recvFrom[p] > capacity) {
                 throw new IllegalStateException("rank " + self + ": peer rank " + p + " announced " + recvFrom[p]
                         + " prefill tokens (prefillMaxTokensPerRank = " + capacity + ")");
@@ -340,7 +340,8 @@ public final class PrefillEngine implements AutoCloseable {
                 long e = j < topK ? routed[t * topK + j] : -1;
                 boolean local = e >= 0 && e / localExperts == r;
                 MemoryUtil.putInt(entry + 4 + 4L * j, local ? (int) (e % localExperts) : -1);
-                MemoryUtil.putInt(entry + 4 + 4L * maxTopK + 4L * j,
+                MemoryUtil.putInt(
+                        entry + 4 + 4L * maxTopK + 4L * j,
                         local ? MemoryUtil.getInt(weights + 4L * (t * topK + j)) : 0);
             }
             codec.stage(hiddenAddress, dtype, t, format, entry + layout.prefillEntryRow());
@@ -357,13 +358,18 @@ public final class PrefillEngine implements AutoCloseable {
             MemoryUtil.putInt(recv.srcRank().memoryAddress() + 4L * row, p);
             MemoryUtil.putInt(recv.srcToken().memoryAddress() + 4L * row, MemoryUtil.getInt(entry));
             for (int j = 0; j < maxTopK; j++) {
-                MemoryUtil.putLong(recv.ids().memoryAddress() + 8L * (row * maxTopK + j),
-                        MemoryUtil.getInt(entry + 4 + 4L * j));
-                MemoryUtil.putInt(recv.weights().memoryAddress() + 4L * (row * maxTopK + j),
+                MemoryUtil.putLong(
+                        recv.ids().memoryAddress() + 8L * (row * maxTopK + j), MemoryUtil.getInt(entry + 4 + 4L * j));
+                MemoryUtil.putInt(
+                        recv.weights().memoryAddress() + 4L * (row * maxTopK + j),
                         MemoryUtil.getInt(entry + 4 + 4L * maxTopK + 4L * j));
             }
-            codec.unstage(entry + layout.prefillEntryRow(), format, recv.rows().memoryAddress(),
-                    recv.scales().memoryAddress(), row);
+            codec.unstage(
+                    entry + layout.prefillEntryRow(),
+                    format,
+                    recv.rows().memoryAddress(),
+                    recv.scales().memoryAddress(),
+                    row);
         }
     }
 
@@ -422,8 +428,8 @@ public final class PrefillEngine implements AutoCloseable {
 
     private static void move(ArrowBuf buf, long rowBytes, int from, int to, int count) {
         if (rowBytes > 0) {
-            MemoryUtil.copyMemory(buf.memoryAddress() + rowBytes * from, buf.memoryAddress() + rowBytes * to,
-                    rowBytes * count);
+            MemoryUtil.copyMemory(
+                    buf.memoryAddress() + rowBytes * from, buf.memoryAddress() + rowBytes * to, rowBytes * count);
         }
     }
 
@@ -498,7 +504,8 @@ public final class PrefillEngine implements AutoCloseable {
 
     /** Partial rows destination {@code r} has published for this rank so far. */
     private long backAvailable(int r) {
-        return Math.min(countOf(view.stateOf(r, layout.prefillProgress(Progress.COMBINE_SENT, self))) * chunkRows,
+        return Math.min(
+                countOf(view.stateOf(r, layout.prefillProgress(Progress.COMBINE_SENT, self))) * chunkRows,
                 destCount[r]);
     }
 
@@ -564,8 +571,8 @@ public final class PrefillEngine implements AutoCloseable {
                 if (at < 0) {
                     continue;
                 }
-                float w = Float.intBitsToFloat(MemoryUtil.getInt(recv.weights().memoryAddress()
-                        + 4L * (row * maxTopK + j)));
+                float w = Float.intBitsToFloat(
+                        MemoryUtil.getInt(recv.weights().memoryAddress() + 4L * (row * maxTopK + j)));
                 long y = recv.expertOut().memoryAddress() + 2L * hidden * at;
                 for (int h = 0; h < hidden; h++) {
                     rowBits[h] = MemoryUtil.getShort(y + 2L * h);
@@ -593,8 +600,8 @@ public final class PrefillEngine implements AutoCloseable {
             any |= pending[p];
         }
         if (!any) {
-            throw new IllegalStateException("rank " + self + ": the prefill stream stalled in " + phase
-                    + " with no peer to wait for");
+            throw new IllegalStateException(
+                    "rank " + self + ": the prefill stream stalled in " + phase + " with no peer to wait for");
         }
         view.awaitStream(pending, met, condition, phase);
     }

@@ -1,7 +1,22 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.protocol;
 
-import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.numeric.BFloat16;
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.Phase;
@@ -112,7 +127,8 @@ public final class RankProtocol implements AutoCloseable {
         this.regionShorts = new ShortBuffer[ranks];
         for (int r = 0; r < ranks; r++) {
             regionShorts[r] = MemoryUtil.directBuffer(regions[r].address(0), (int) memory.regionBytes())
-                    .order(ByteOrder.nativeOrder()).asShortBuffer();
+                    .order(ByteOrder.nativeOrder())
+                    .asShortBuffer();
         }
         this.mask = view.mask;
         this.met = view.met;
@@ -193,8 +209,8 @@ public final class RankProtocol implements AutoCloseable {
      * @param stats whether to add received counts to the cumulative stats
      * @return the step's sequence number
      */
-    public long dispatch(int n, int k, long hiddenAddress, HiddenDtype dtype, long topkIdxAddress, int fp8Format,
-            boolean stats) {
+    public long dispatch(
+            int n, int k, long hiddenAddress, HiddenDtype dtype, long topkIdxAddress, int fp8Format, boolean stats) {
         view.beginCall(Phase.BEFORE_DISPATCH);
         long q = ++view.seq;
         stepOpen = true;
@@ -230,8 +246,8 @@ public final class RankProtocol implements AutoCloseable {
             }
         }
         if (mismatched >= 0) {
-            throw new IllegalStateException("rank " + self + ": peer rank " + mismatched
-                    + " dispatched step " + q + " with other fp8 options; every rank must pass the same options");
+            throw new IllegalStateException("rank " + self + ": peer rank " + mismatched + " dispatched step " + q
+                    + " with other fp8 options; every rank must pass the same options");
         }
         return q;
     }
@@ -345,7 +361,8 @@ public final class RankProtocol implements AutoCloseable {
     private void markValidExperts() {
         for (int e = 0; e < expertValid.length; e++) {
             int r = e / localExperts;
-            expertValid[e] = met[r] && sentCount[e] > 0
+            expertValid[e] = met[r]
+                    && sentCount[e] > 0
                     && MemoryUtil.getInt(regions[r].address(layout.combineLayout(e % localExperts, self) + 4))
                             == sentCount[e];
         }
@@ -382,7 +399,6 @@ public final class RankProtocol implements AutoCloseable {
         }
     }
 
-
     // ------------------------------------------------------------------------------------------------ shared helpers
 
     private static long ready(long q) {
@@ -415,8 +431,8 @@ public final class RankProtocol implements AutoCloseable {
      */
     public byte[][] allGather(byte[] payload) {
         if (payload.length > config.collectiveBytes()) {
-            throw new IllegalArgumentException("allGather payload of " + payload.length + " bytes exceeds collectiveBytes "
-                    + config.collectiveBytes());
+            throw new IllegalArgumentException("allGather payload of " + payload.length
+                    + " bytes exceeds collectiveBytes " + config.collectiveBytes());
         }
         return collectives.allGather(payload);
     }
@@ -586,8 +602,8 @@ public final class RankProtocol implements AutoCloseable {
     public void close() {
         closed = true;
         try {
-            org.apache.arrow.util.AutoCloseables.close(recvRows, recvScales, srcRank, srcToken, combineOut, lostWeight,
-                    codec, prefill);
+            org.apache.arrow.util.AutoCloseables.close(
+                    recvRows, recvScales, srcRank, srcToken, combineOut, lostWeight, codec, prefill);
         } catch (RuntimeException e) {
             throw e;
         } catch (Exception e) {

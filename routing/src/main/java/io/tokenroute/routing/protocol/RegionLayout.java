@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.protocol;
 
 import io.tokenroute.routing.BufferConfig;
@@ -12,7 +27,8 @@ import io.tokenroute.routing.BufferConfig;
  * staging         2 slots, alternating by step: format int64, CSR offsets int32[E + 1],
  *                 token lists int32[T × maxTopK], rows [T][stageRowBytes]
  * combine send    layout int32[L][R][2] (begin, count), rows [L][R × T][H] bf16
- * prefill         (only with prefillMaxTokensPerRank > 0) tokens per destination int32[2][R] (by step parity); progress words int64[R]
+ * prefill         (only with prefillMaxTokensPerRank > 0) tokens per destination int32[2][R] (by step parity); progress
+ * words int64[R]
  *                 each for dispatch sent / dispatch consumed / combine sent / combine consumed; dispatch queues
  *                 [R destinations][chunks][chunk rows] of (int32 token, int32 local expert ids [k], float32 weights
  *                 [k], staged row); combine queues [R sources][chunks][chunk rows] of (int32 token, bf16 partial row)
@@ -40,7 +56,10 @@ public final class RegionLayout {
     public static final int READMIT = 256;
     /** Fingerprint of the configuration, checked when a process attaches to shared memory. */
     public static final int CONFIG_FINGERPRINT = 320;
-    /** allGather payload state: {@code syncSeq << 1 | written}; the slot of {@code syncSeq} is being rewritten while odd. */
+    /**
+     * allGather payload state: {@code syncSeq << 1 | written}; the slot of {@code syncSeq} is being rewritten while
+     * odd.
+     */
     public static final int PAYLOAD_STATE = 384;
     /** Heartbeat count: advanced while the owner waits and when its engine reports host-side work. */
     public static final int HEARTBEAT = 448;
@@ -52,6 +71,7 @@ public final class RegionLayout {
     public static final int AGREE = 576;
     /** {@code generation << 1 | 1} while this rank, masked by its peers, waits in readmit to come back; else 0. */
     public static final int READMIT_REQUEST = 640;
+
     private static final int CONTROL_BYTES = 768;
     /** Bytes before an allGather payload: the writer's sync word and the payload length. */
     public static final int PAYLOAD_HEADER_BYTES = 16;
@@ -113,8 +133,8 @@ public final class RegionLayout {
         long queueBytes = (long) prefillChunks * prefillChunkRows * prefillEntryBytes;
         this.prefillBackQueuesOffset = align(prefillQueuesOffset + ranks * queueBytes, 64);
         long backBytes = (long) prefillChunks * prefillChunkRows * prefillBackEntryBytes;
-        this.regionBytes = c.prefillMaxTokensPerRank() == 0 ? end
-                : align(prefillBackQueuesOffset + ranks * backBytes, 64);
+        this.regionBytes =
+                c.prefillMaxTokensPerRank() == 0 ? end : align(prefillBackQueuesOffset + ranks * backBytes, 64);
     }
 
     // ------------------------------------------------------------------------------------------------ prefill
@@ -147,8 +167,8 @@ public final class RegionLayout {
 
     /** Entry {@code row} of chunk slot {@code slot} of the dispatch queue towards {@code dest}. */
     public long prefillEntry(int dest, int slot, int row) {
-        return prefillQueuesOffset + (((long) dest * prefillChunks + slot) * prefillChunkRows + row)
-                * prefillEntryBytes;
+        return prefillQueuesOffset
+                + (((long) dest * prefillChunks + slot) * prefillChunkRows + row) * prefillEntryBytes;
     }
 
     /** Bytes of a dispatch queue entry: token, local expert ids and weights (padded to 16), then the staged row. */
@@ -163,8 +183,8 @@ public final class RegionLayout {
 
     /** Entry {@code row} of chunk slot {@code slot} of the combine queue towards source {@code src}. */
     public long prefillBackEntry(int src, int slot, int row) {
-        return prefillBackQueuesOffset + (((long) src * prefillChunks + slot) * prefillChunkRows + row)
-                * prefillBackEntryBytes;
+        return prefillBackQueuesOffset
+                + (((long) src * prefillChunks + slot) * prefillChunkRows + row) * prefillBackEntryBytes;
     }
 
     /** Offset of the partial row inside a combine queue entry (after the int32 token, padded to 16). */

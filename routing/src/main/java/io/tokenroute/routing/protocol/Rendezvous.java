@@ -23,9 +23,9 @@ import io.tokenroute.routing.RankMaskedException;
  *
  * <p>Participants converge on the largest generation any of them proposes (each proposes one more than every generation
  * it can see), then each resets its control words, publishes its mask for the new generation and confirms; every
- * sequence restarts at {@code generation << 32}, so words left by a stale rank never satisfy a wait. Waits go through the
- * failure detector like every other wait: a participant silent past the timeout is masked (elastic) or fails the call.
- * A participant that still masks this rank in the new generation means this rank was not admitted
+ * sequence restarts at {@code generation << 32}, so words left by a stale rank never satisfy a wait. Waits go through
+ * the failure detector like every other wait: a participant silent past the timeout is masked (elastic) or fails the
+ * call. A participant that still masks this rank in the new generation means this rank was not admitted
  * ({@link RankMaskedException}).
  */
 final class Rendezvous {
@@ -109,7 +109,9 @@ final class Rendezvous {
 
     private boolean allPropose(boolean[] participants, long generation) {
         for (int p = 0; p < view.ranks; p++) {
-            if (p != view.self && participants[p] && !view.mask.isMasked(p)
+            if (p != view.self
+                    && participants[p]
+                    && !view.mask.isMasked(p)
                     && view.stateOf(p, RegionLayout.RENDEZVOUS) >>> 1 != generation) {
                 return false;
             }
@@ -155,7 +157,8 @@ final class Rendezvous {
         try {
             for (int pass = 0; ; pass++) {
                 for (int p = 0; p < view.ranks; p++) {
-                    if (p != view.self && view.stateOf(p, RegionLayout.READMIT) == view.self + 1L
+                    if (p != view.self
+                            && view.stateOf(p, RegionLayout.READMIT) == view.self + 1L
                             && view.board.read(p, view.board.generationOf(p), words)) {
                         view.mask.replaceWith(words);
                         return true;

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.protocol;
 
 /**
@@ -44,8 +59,7 @@ public interface RowAccumulator {
     final class Holder {
         static final RowAccumulator BEST = resolve();
 
-        private Holder() {
-        }
+        private Holder() {}
 
         private static RowAccumulator resolve() {
             if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
@@ -53,7 +67,8 @@ public interface RowAccumulator {
             }
             try {
                 return (RowAccumulator) Class.forName("io.tokenroute.routing.protocol.VectorRowAccumulator")
-                        .getDeclaredConstructor().newInstance();
+                        .getDeclaredConstructor()
+                        .newInstance();
             } catch (ReflectiveOperationException | LinkageError e) {
                 return SCALAR;
             }

@@ -25,9 +25,9 @@ import org.apache.arrow.memory.util.Float16;
 import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
- * How a token's row goes on the wire and comes off it, for every mode: the input (bf16, fp16 or fp32) as bf16, or as fp8
- * e4m3 codes followed by one float32 scale per 128 channels; and back into a receiver's rows and scales (float32, or
- * UE8M0 bytes). Owns one scratch row for the conversions; one per rank, not thread-safe.
+ * How a token's row goes on the wire and comes off it, for every mode: the input (bf16, fp16 or fp32) as bf16, or as
+ * fp8 e4m3 codes followed by one float32 scale per 128 channels; and back into a receiver's rows and scales (float32,
+ * or UE8M0 bytes). Owns one scratch row for the conversions; one per rank, not thread-safe.
  */
 final class RowCodec implements AutoCloseable {
     /** Format bit: fp8 rows ({@code DispatchOptions.formatCode()}). */
@@ -61,8 +61,8 @@ final class RowCodec implements AutoCloseable {
     }
 
     /**
-     * Copies one staged row at {@code src} into a receiver's row {@code row}: bf16 rows of {@code 2H} bytes, or fp8 rows
-     * of {@code H} bytes plus the scales (float32, or UE8M0 bytes).
+     * Copies one staged row at {@code src} into a receiver's row {@code row}: bf16 rows of {@code 2H} bytes, or fp8
+     * rows of {@code H} bytes plus the scales (float32, or UE8M0 bytes).
      */
     void unstage(long src, int format, long rows, long scales, long row) {
         if ((format & FP8) == 0) {
@@ -90,8 +90,8 @@ final class RowCodec implements AutoCloseable {
                 long src = hiddenAddress + 2L * hidden * t;
                 long dst = scratch.memoryAddress();
                 for (int h = 0; h < hidden; h++) {
-                    MemoryUtil.putShort(dst + 2L * h,
-                            BFloat16.fromFloat(Float16.toFloat(MemoryUtil.getShort(src + 2L * h))));
+                    MemoryUtil.putShort(
+                            dst + 2L * h, BFloat16.fromFloat(Float16.toFloat(MemoryUtil.getShort(src + 2L * h))));
                 }
                 return dst;
             }
@@ -99,8 +99,8 @@ final class RowCodec implements AutoCloseable {
                 long src = hiddenAddress + 4L * hidden * t;
                 long dst = scratch.memoryAddress();
                 for (int h = 0; h < hidden; h++) {
-                    MemoryUtil.putShort(dst + 2L * h,
-                            BFloat16.fromFloat(Float.intBitsToFloat(MemoryUtil.getInt(src + 4L * h))));
+                    MemoryUtil.putShort(
+                            dst + 2L * h, BFloat16.fromFloat(Float.intBitsToFloat(MemoryUtil.getInt(src + 4L * h))));
                 }
                 return dst;
             }

@@ -41,11 +41,12 @@ import java.util.function.LongSupplier;
  * says nothing about the peer and does not count.
  *
  * <p><b>Local health</b> (SWIM's Lifeguard): a waiter that finds itself descheduled raises its local health multiplier
- * and stretches its timeout to {@code timeout × (1 + multiplier)} (at most {@link HealthReport#MAX_LOCAL_HEALTH_MULTIPLIER}),
- * since its peers starve like it does; {@link #RECOVERY_WAITS} waits in a row without a descheduled gap lower it by one.
+ * and stretches its timeout to {@code timeout × (1 + multiplier)} (at most {@link
+ * HealthReport#MAX_LOCAL_HEALTH_MULTIPLIER}), since its peers starve like it does; {@link #RECOVERY_WAITS} waits in a
+ * row without a descheduled gap lower it by one.
  *
- * <p><b>Suspicion before masking</b>: a peer silent for the (stretched) timeout is suspected, and masked only if it stays
- * silent for a further quarter of it (a second look). Detection of a dead peer therefore takes
+ * <p><b>Suspicion before masking</b>: a peer silent for the (stretched) timeout is suspected, and masked only if it
+ * stays silent for a further quarter of it (a second look). Detection of a dead peer therefore takes
  * {@code 1.25 × timeout × (1 + multiplier)} of observed waiting after its last sign of life.
  *
  * <p>The loop spins briefly, then yields, then parks for an eighth of the time waited so far (at most 500 µs): short
@@ -59,6 +60,7 @@ public final class Waiter {
     public static final long DESCHEDULED_NANOS = 500_000;
     /** Waits in a row without a descheduled gap that lower the local health multiplier by one. */
     public static final int RECOVERY_WAITS = 16;
+
     private static final int SPINS = 128;
     private static final int YIELDS = 256;
     private static final long MAX_PARK_NANOS = 500_000;
@@ -85,7 +87,7 @@ public final class Waiter {
     @FunctionalInterface
     public interface PassHook {
         /** A hook that does nothing. */
-        PassHook NONE = (pending, pass) -> { };
+        PassHook NONE = (pending, pass) -> {};
 
         void onPass(boolean[] pending, int pass);
     }
@@ -109,6 +111,7 @@ public final class Waiter {
     private int cleanWaits;
     /** Observed waiting since {@link #beginStream()}, for the live-wait limit of a streaming operation. */
     private long streamObserved;
+
     private PassHook hook = PassHook.NONE;
 
     public Waiter(int self, boolean elastic, MaskState mask, Liveness liveness, CallGuard guard, long timeoutNanos) {
@@ -116,7 +119,13 @@ public final class Waiter {
     }
 
     /** With the clock the detector reads (tests drive time by hand). */
-    Waiter(int self, boolean elastic, MaskState mask, Liveness liveness, CallGuard guard, long timeoutNanos,
+    Waiter(
+            int self,
+            boolean elastic,
+            MaskState mask,
+            Liveness liveness,
+            CallGuard guard,
+            long timeoutNanos,
             LongSupplier clock) {
         this.self = self;
         this.clock = clock;
@@ -176,8 +185,8 @@ public final class Waiter {
      * @param timeout the silence (observed time, before the local health stretch) after which a peer is suspected
      * @throws PeerTimeoutException in non-elastic mode when a peer stays silent past the timeout
      */
-    public void awaitAll(boolean[] pending, boolean[] met, PeerCondition condition, Phase phase, long[] waitCost,
-            long timeout) {
+    public void awaitAll(
+            boolean[] pending, boolean[] met, PeerCondition condition, Phase phase, long[] waitCost, long timeout) {
         for (int p = 0; p < pending.length; p++) {
             if (pending[p]) {
                 restartSilence(p);
@@ -203,8 +212,8 @@ public final class Waiter {
      * operation) or is masked (by this rank's timeout or by gossip), masking peers silent past the timeout (elastic)
      * or failing (non-elastic). A mask ends the wait because it changes what the operation can do next (it no longer
      * needs that peer's rows, and other peers may be waiting on this rank to go on). Silence is not restarted here (see
-     * {@link #beginStream()}); a peer that meets the condition starts it anew. On return {@code met[p]} says which peers
-     * met it, and {@code pending} keeps the peers that did neither.
+     * {@link #beginStream()}); a peer that meets the condition starts it anew. On return {@code met[p]} says which
+     * peers met it, and {@code pending} keeps the peers that did neither.
      *
      * @return the number of peers that met the condition (0 when the wait ended on a mask)
      */
@@ -218,8 +227,14 @@ public final class Waiter {
         beatSeen[p] = liveness.beatOf(p);
     }
 
-    private int await(boolean[] pending, boolean[] met, PeerCondition condition, Phase phase, long[] waitCost,
-            long timeout, boolean any) {
+    private int await(
+            boolean[] pending,
+            boolean[] met,
+            PeerCondition condition,
+            Phase phase,
+            long[] waitCost,
+            long timeout,
+            boolean any) {
         long start = clock.getAsLong();
         int remaining = 0;
         for (int p = 0; p < pending.length; p++) {
@@ -339,7 +354,8 @@ public final class Waiter {
     private void timeOut(boolean[] pending, Phase phase, long maskAfter, long timeout) {
         if (!elastic) {
             int[] silent = java.util.stream.IntStream.range(0, pending.length)
-                    .filter(p -> pending[p] && silentFor[p] > maskAfter).toArray();
+                    .filter(p -> pending[p] && silentFor[p] > maskAfter)
+                    .toArray();
             java.util.Arrays.fill(pending, false);
             throw new PeerTimeoutException(self, silent, phase, timeout);
         }
@@ -355,8 +371,8 @@ public final class Waiter {
     public HealthReport report() {
         List<PeerHealth> peers = new ArrayList<>(mask.ranks());
         for (int p = 0; p < mask.ranks(); p++) {
-            peers.add(new PeerHealth(p, mask.isMasked(p), suspected[p], suspicions[p], waits[p], lastWait[p],
-                    maxWait[p], totalWait[p]));
+            peers.add(new PeerHealth(
+                    p, mask.isMasked(p), suspected[p], suspicions[p], waits[p], lastWait[p], maxWait[p], totalWait[p]));
         }
         return new HealthReport(self, Duration.ofNanos(timeoutNanos), multiplier, peers);
     }

@@ -34,7 +34,8 @@ import javax.crypto.spec.SecretKeySpec;
 
 /**
  * The per-job secret the ranks of one job share, so that the unique-id rendezvous of the {@code nvshmem} transport
- * admits only them (docs/contract.md §8). It is never sent: both sides prove they hold it with an HMAC over fresh nonces.
+ * admits only them (docs/contract.md §8). It is never sent: both sides prove they hold it with an HMAC over fresh
+ * nonces.
  *
  * <p>Where it comes from, as launchers provide it: {@code $}{@value #ENV} (the secret's text), or
  * {@code $}{@value #FILE_ENV} naming a file that holds it and is private to the user the rank runs as (a regular file
@@ -56,6 +57,7 @@ public final class JobSecret {
     public static final int MIN_BYTES = 16;
     /** The longest secret (and secret file) accepted, in bytes. */
     public static final int MAX_BYTES = 4096;
+
     private static final int GENERATED_BYTES = 32;
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -101,14 +103,16 @@ public final class JobSecret {
         try {
             PosixFileAttributes attrs = PrivateFiles.requirePrivate(file, "job secret file", true);
             if (attrs.size() > MAX_BYTES) {
-                throw new IllegalArgumentException(where + " has " + attrs.size() + " bytes; a secret has at most "
-                        + MAX_BYTES);
+                throw new IllegalArgumentException(
+                        where + " has " + attrs.size() + " bytes; a secret has at most " + MAX_BYTES);
             }
             return parse(Files.readString(file, StandardCharsets.UTF_8), where);
         } catch (AccessDeniedException e) {
-            throw new IllegalArgumentException(file + ": " + (e.getReason() != null ? e.getReason()
-                    : "permission denied") + ". A job secret file must belong to the user the ranks run as, with"
-                    + " mode 0600 or 0400", e);
+            throw new IllegalArgumentException(
+                    file + ": " + (e.getReason() != null ? e.getReason() : "permission denied")
+                            + ". A job secret file must belong to the user the ranks run as, with"
+                            + " mode 0600 or 0400",
+                    e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + where + ": " + e, e);
         }

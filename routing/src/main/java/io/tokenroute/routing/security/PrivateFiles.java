@@ -50,25 +50,22 @@ import java.util.Set;
  * shared group.
  */
 public final class PrivateFiles {
-    private static final Set<PosixFilePermission> OWNER_FILE =
-            Set.copyOf(PosixFilePermissions.fromString("rw-------"));
+    private static final Set<PosixFilePermission> OWNER_FILE = Set.copyOf(PosixFilePermissions.fromString("rw-------"));
     private static final Set<PosixFilePermission> OWNER_DIRECTORY =
             Set.copyOf(PosixFilePermissions.fromString("rwx------"));
-    private static final Set<PosixFilePermission> GROUP_FILE =
-            Set.copyOf(PosixFilePermissions.fromString("rw-rw----"));
+    private static final Set<PosixFilePermission> GROUP_FILE = Set.copyOf(PosixFilePermissions.fromString("rw-rw----"));
     private static final Set<PosixFilePermission> GROUP_DIRECTORY =
             Set.copyOf(PosixFilePermissions.fromString("rwxrwx---"));
-    private static final Set<PosixFilePermission> GROUP_BITS = EnumSet.of(PosixFilePermission.GROUP_READ,
-            PosixFilePermission.GROUP_WRITE, PosixFilePermission.GROUP_EXECUTE);
-    private static final Set<PosixFilePermission> OTHERS_BITS = EnumSet.of(PosixFilePermission.OTHERS_READ,
-            PosixFilePermission.OTHERS_WRITE, PosixFilePermission.OTHERS_EXECUTE);
+    private static final Set<PosixFilePermission> GROUP_BITS = EnumSet.of(
+            PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_WRITE, PosixFilePermission.GROUP_EXECUTE);
+    private static final Set<PosixFilePermission> OTHERS_BITS = EnumSet.of(
+            PosixFilePermission.OTHERS_READ, PosixFilePermission.OTHERS_WRITE, PosixFilePermission.OTHERS_EXECUTE);
     private static final LinkOption[] NO_FOLLOW = {LinkOption.NOFOLLOW_LINKS};
     private static final LinkOption[] FOLLOW = {};
 
     private static volatile UserPrincipal currentUser;
 
-    private PrivateFiles() {
-    }
+    private PrivateFiles() {}
 
     /**
      * The user this process runs as: its effective uid (from {@code /proc/self/status}, so a uid without a passwd
@@ -128,8 +125,8 @@ public final class PrivateFiles {
      * {@link #requirePrivate(Path, String, boolean)}, where a file carrying group {@code sharedWith} (if not null) may
      * also be owned by another user and give its group read and write permission.
      */
-    public static PosixFileAttributes requirePrivate(Path file, String what, GroupPrincipal sharedWith,
-            boolean followLinks) throws IOException {
+    public static PosixFileAttributes requirePrivate(
+            Path file, String what, GroupPrincipal sharedWith, boolean followLinks) throws IOException {
         PosixFileAttributes attrs = attributes(file, followLinks);
         List<String> problems = new ArrayList<>();
         UserPrincipal me = currentUser();
@@ -142,16 +139,18 @@ public final class PrivateFiles {
                     + (sharedWith == null ? "" : " and not to group " + sharedWith.getName()));
         }
         if (attrs.permissions().stream().anyMatch(OTHERS_BITS::contains)) {
-            problems.add("other users may " + access(attrs.permissions(), PosixFilePermission.OTHERS_READ,
-                    PosixFilePermission.OTHERS_WRITE) + " it");
+            problems.add("other users may "
+                    + access(attrs.permissions(), PosixFilePermission.OTHERS_READ, PosixFilePermission.OTHERS_WRITE)
+                    + " it");
         }
         if (!groupTrusted && attrs.permissions().stream().anyMatch(GROUP_BITS::contains)) {
-            problems.add("its group " + attrs.group().getName() + " may " + access(attrs.permissions(),
-                    PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_WRITE) + " it");
+            problems.add("its group " + attrs.group().getName() + " may "
+                    + access(attrs.permissions(), PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_WRITE)
+                    + " it");
         }
         if (!problems.isEmpty()) {
-            throw new AccessDeniedException(file.toString(), null, what + " refused (" + describe(attrs) + "): "
-                    + String.join("; ", problems));
+            throw new AccessDeniedException(
+                    file.toString(), null, what + " refused (" + describe(attrs) + "): " + String.join("; ", problems));
         }
         return attrs;
     }
@@ -171,8 +170,8 @@ public final class PrivateFiles {
         return String.format("0%03o", mode);
     }
 
-    private static String access(Set<PosixFilePermission> permissions, PosixFilePermission read,
-            PosixFilePermission write) {
+    private static String access(
+            Set<PosixFilePermission> permissions, PosixFilePermission read, PosixFilePermission write) {
         boolean r = permissions.contains(read);
         boolean w = permissions.contains(write);
         return r && w ? "read and write" : r ? "read" : w ? "write" : "execute";
@@ -185,8 +184,10 @@ public final class PrivateFiles {
     private static PosixFileAttributes attributes(Path path, boolean followLinks) throws IOException {
         LinkOption[] options = followLinks ? FOLLOW : NO_FOLLOW;
         if (Files.getFileAttributeView(path, PosixFileAttributeView.class, options) == null) {
-            throw new AccessDeniedException(path.toString(), null, "the file system has no POSIX permissions, so"
-                    + " it cannot be kept private");
+            throw new AccessDeniedException(
+                    path.toString(),
+                    null,
+                    "the file system has no POSIX permissions, so" + " it cannot be kept private");
         }
         return Files.readAttributes(path, PosixFileAttributes.class, options);
     }
@@ -194,8 +195,8 @@ public final class PrivateFiles {
     // ------------------------------------------------------------------------------------------------ creating
 
     /** The permissions to create a private file or directory with, for {@link java.nio.file.Files#createFile}. */
-    public static FileAttribute<Set<PosixFilePermission>> permissionsAttribute(boolean directory,
-            GroupPrincipal sharedWith) {
+    public static FileAttribute<Set<PosixFilePermission>> permissionsAttribute(
+            boolean directory, GroupPrincipal sharedWith) {
         return PosixFilePermissions.asFileAttribute(permissions(directory, sharedWith));
     }
 
@@ -216,8 +217,10 @@ public final class PrivateFiles {
     public static void restrict(Path path, boolean directory, GroupPrincipal sharedWith) throws IOException {
         PosixFileAttributeView view = Files.getFileAttributeView(path, PosixFileAttributeView.class, NO_FOLLOW);
         if (view == null) {
-            throw new AccessDeniedException(path.toString(), null, "the file system has no POSIX permissions, so"
-                    + " it cannot be kept private");
+            throw new AccessDeniedException(
+                    path.toString(),
+                    null,
+                    "the file system has no POSIX permissions, so" + " it cannot be kept private");
         }
         Set<PosixFilePermission> wanted = permissions(directory, sharedWith);
         if (sharedWith != null) {
@@ -226,9 +229,12 @@ public final class PrivateFiles {
         view.setPermissions(wanted);
         PosixFileAttributes attrs = view.readAttributes();
         if (!attrs.permissions().equals(wanted) || (sharedWith != null && !sharedWith.equals(attrs.group()))) {
-            throw new AccessDeniedException(path.toString(), null, "the file system did not keep mode "
-                    + octal(wanted) + (sharedWith == null ? "" : " and group " + sharedWith.getName()) + " ("
-                    + describe(attrs) + ")");
+            throw new AccessDeniedException(
+                    path.toString(),
+                    null,
+                    "the file system did not keep mode "
+                            + octal(wanted) + (sharedWith == null ? "" : " and group " + sharedWith.getName()) + " ("
+                            + describe(attrs) + ")");
         }
     }
 

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.shm;
 
 import java.io.IOException;
@@ -12,8 +27,7 @@ public final class Processes {
     /** Start times of one process read through different handles agree to the clock tick; allow for rounding. */
     private static final long START_TOLERANCE_MILLIS = 1_000;
 
-    private Processes() {
-    }
+    private Processes() {}
 
     /** This process's pid. */
     public static long selfPid() {
@@ -22,7 +36,10 @@ public final class Processes {
 
     /** Start time of {@code pid} in epoch milliseconds, 0 if unknown. */
     public static long startMillis(long pid) {
-        return ProcessHandle.of(pid).flatMap(h -> h.info().startInstant()).map(Instant::toEpochMilli).orElse(0L);
+        return ProcessHandle.of(pid)
+                .flatMap(h -> h.info().startInstant())
+                .map(Instant::toEpochMilli)
+                .orElse(0L);
     }
 
     /**
@@ -42,7 +59,11 @@ public final class Processes {
             return false;
         }
         if (startMillis != 0) {
-            long start = handle.get().info().startInstant().map(Instant::toEpochMilli).orElse(0L);
+            long start = handle.get()
+                    .info()
+                    .startInstant()
+                    .map(Instant::toEpochMilli)
+                    .orElse(0L);
             return start == 0 || Math.abs(start - startMillis) <= START_TOLERANCE_MILLIS;
         }
         return true;

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.shm;
 
 import io.tokenroute.arrow.internal.Closeables;
@@ -74,8 +89,8 @@ public final class ShmGroup implements ElasticGroup {
      *
      * @see #join(Path, BufferConfig, BufferAllocator, Duration, ShmAccess)
      */
-    public static ShmGroup join(String name, BufferConfig config, BufferAllocator allocator, Duration joinTimeout,
-            ShmAccess access) {
+    public static ShmGroup join(
+            String name, BufferConfig config, BufferAllocator allocator, Duration joinTimeout, ShmAccess access) {
         return join(pathOf(name), config, allocator, joinTimeout, access);
     }
 
@@ -103,8 +118,8 @@ public final class ShmGroup implements ElasticGroup {
      *     message names file, owner and mode), a configuration mismatch, a rank held by a live process, a file left
      *     over from a dead group, or a timeout ({@link ShmJoinException#missingRanks()} says who is missing)
      */
-    public static ShmGroup join(Path groupFile, BufferConfig config, BufferAllocator allocator, Duration joinTimeout,
-            ShmAccess access) {
+    public static ShmGroup join(
+            Path groupFile, BufferConfig config, BufferAllocator allocator, Duration joinTimeout, ShmAccess access) {
         Objects.requireNonNull(groupFile, "groupFile");
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(allocator, "allocator");

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.shm;
 
 import io.tokenroute.arrow.types.HiddenDtype;
@@ -59,14 +74,15 @@ import java.util.concurrent.locks.LockSupport;
  * initial state), writes the header, and publishes it with a hard link, so a process that opens the group path always
  * sees a complete header. The file and any directory made for it are private ({@link ShmAccess}): 0600 / 0700, set
  * explicitly whatever the umask; a process refuses to open a file that is not (another owner, a link, group or other
- * permissions), before reading any of it. Each region is page-aligned and at most 2 GiB (one mapping each); the file may be larger.
- * Closing unmaps this process's view only; it never waits on peers and never changes their view.
+ * permissions), before reading any of it. Each region is page-aligned and at most 2 GiB (one mapping each); the file
+ * may be larger. Closing unmaps this process's view only; it never waits on peers and never changes their view.
  */
 final class ShmMemory implements SymmetricMemory {
     /** "TKRT-SHM" in ASCII, read as a big-endian long. */
     static final long MAGIC = 0x544B52542D53484DL;
     /** Version of the file layout above (and of the {@link RegionLayout} regions follow). */
     public static final long LAYOUT_VERSION = 4;
+
     private static final long PAGE = 4096;
     private static final int MAGIC_AT = 0;
     private static final int VERSION_AT = 8;
@@ -95,7 +111,12 @@ final class ShmMemory implements SymmetricMemory {
     private final MappedByteBuffer[] mappings;
     private final RankRegion[] regions;
 
-    private ShmMemory(Path path, int ranks, long regionBytes, long fingerprint, MappedByteBuffer header,
+    private ShmMemory(
+            Path path,
+            int ranks,
+            long regionBytes,
+            long fingerprint,
+            MappedByteBuffer header,
             MappedByteBuffer[] mappings) {
         this.path = path;
         this.ranks = ranks;
@@ -121,7 +142,9 @@ final class ShmMemory implements SymmetricMemory {
         String canonical = "layout=" + LAYOUT_VERSION + ";ranks=" + c.ranks() + ";experts=" + c.experts()
                 + ";maxTokensPerRank=" + c.maxTokensPerRank() + ";hidden=" + c.hidden() + ";maxTopK=" + c.maxTopK()
                 + ";dtype=" + c.dtype().name() + ";elastic=" + c.elastic() + ";collectiveBytes="
-                + c.collectiveBytes() + (c.prefillMaxTokensPerRank() == 0 ? ""
+                + c.collectiveBytes()
+                + (c.prefillMaxTokensPerRank() == 0
+                        ? ""
                         : ";prefill=" + c.prefillMaxTokensPerRank() + "x" + c.prefillChunkRows() + "x"
                                 + c.prefillChunks());
         long h = 0xcbf29ce484222325L;
@@ -158,24 +181,34 @@ final class ShmMemory implements SymmetricMemory {
         Objects.requireNonNull(access, "access");
         long regionBytes = new RegionLayout(config).regionBytes();
         if (regionBytes > Integer.MAX_VALUE) {
-            throw new ShmJoinException(path, "a rank region is limited to 2 GiB (one mapping each), this "
-                    + "configuration needs " + regionBytes + " bytes: lower maxTokensPerRank, hidden or experts");
+            throw new ShmJoinException(
+                    path,
+                    "a rank region is limited to 2 GiB (one mapping each), this " + "configuration needs " + regionBytes
+                            + " bytes: lower maxTokensPerRank, hidden or experts");
         }
         GroupPrincipal sharedWith;
         try {
             sharedWith = access.groupPrincipal();
         } catch (IOException e) {
-            throw new ShmJoinException(path, "rank " + config.rank() + " cannot join group file " + path + " with "
-                    + access + ": " + e.getMessage(), e);
+            throw new ShmJoinException(
+                    path,
+                    "rank " + config.rank() + " cannot join group file " + path + " with " + access + ": "
+                            + e.getMessage(),
+                    e);
         }
         for (int attempt = 0; ; attempt++) {
             try {
                 return open(path, config, regionBytes, sharedWith);
             } catch (AccessDeniedException e) {
-                throw new ShmJoinException(path, "rank " + config.rank() + " cannot join group file " + path + ": "
-                        + (e.getReason() != null ? e.getReason() : "permission denied") + ". A group file must belong to the user the ranks run as and be private"
-                        + " to it (mode 0600; ShmAccess.sharedWithGroup admits one named Unix group): delete it if"
-                        + " it is not yours, or use another group name or directory", e);
+                throw new ShmJoinException(
+                        path,
+                        "rank " + config.rank() + " cannot join group file " + path + ": "
+                                + (e.getReason() != null ? e.getReason() : "permission denied")
+                                + ". A group file must belong to the user the ranks run as and be private"
+                                + " to it (mode 0600; ShmAccess.sharedWithGroup admits one named Unix group): delete "
+                                + "it if"
+                                + " it is not yours, or use another group name or directory",
+                        e);
             } catch (NoSuchFileException missing) {
                 if (create(path, config, regionBytes, sharedWith)) {
                     continue; // ours is published: open it like everyone else
@@ -200,16 +233,23 @@ final class ShmMemory implements SymmetricMemory {
             PrivateFiles.createDirectories(dir, sharedWith);
             long free = Files.getFileStore(dir).getUsableSpace();
             if (free < total) {
-                throw new ShmJoinException(path, "group file " + path + " needs " + total + " bytes (" + ranks
-                        + " regions of " + regionBytes + "), but only " + free + " bytes are free in " + dir);
+                throw new ShmJoinException(
+                        path,
+                        "group file " + path + " needs " + total + " bytes (" + ranks + " regions of " + regionBytes
+                                + "), but only " + free + " bytes are free in " + dir);
             }
         } catch (IOException e) {
             throw new ShmJoinException(path, "cannot create group file in " + dir + ": " + e, e);
         }
         Path tmp = dir.resolve(path.getFileName() + ".tmp-" + Processes.selfPid() + "-" + System.nanoTime());
         try {
-            try (FileChannel ch = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
+            try (FileChannel ch = FileChannel.open(
+                    tmp,
+                    Set.of(
+                            StandardOpenOption.CREATE_NEW,
+                            StandardOpenOption.READ,
+                            StandardOpenOption.WRITE,
+                            LinkOption.NOFOLLOW_LINKS),
                     PrivateFiles.permissionsAttribute(false, sharedWith))) {
                 // before any byte is written: the umask may have removed bits, a shared group must be set
                 PrivateFiles.restrict(tmp, false, sharedWith);
@@ -265,12 +305,15 @@ final class ShmMemory implements SymmetricMemory {
         // Checked before opening (a foreign file is never read) and again after, by identity, so the file mapped is the
         // file checked; the open itself follows no link.
         PosixFileAttributes checked = PrivateFiles.requirePrivate(path, "group file", sharedWith, false);
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                LinkOption.NOFOLLOW_LINKS)) {
+        try (FileChannel ch =
+                FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             PosixFileAttributes opened = PrivateFiles.requirePrivate(path, "group file", sharedWith, false);
             if (checked.fileKey() != null && !checked.fileKey().equals(opened.fileKey())) {
-                throw new AccessDeniedException(path.toString(), null, "group file was replaced while it was opened ("
-                        + checked.fileKey() + " became " + opened.fileKey() + ")");
+                throw new AccessDeniedException(
+                        path.toString(),
+                        null,
+                        "group file was replaced while it was opened (" + checked.fileKey() + " became "
+                                + opened.fileKey() + ")");
             }
             long size = ch.size();
             if (size < FIXED_HEADER) {
@@ -307,13 +350,15 @@ final class ShmMemory implements SymmetricMemory {
     private static void validate(Path path, ByteBuffer h, BufferConfig c, long regionBytes, long size) {
         long magic = (long) LONGS.getAcquire(h, MAGIC_AT);
         if (magic != MAGIC) {
-            throw new ShmJoinException(path, path + " is not a TokenRoute shm group file (magic 0x"
-                    + Long.toHexString(magic) + ")");
+            throw new ShmJoinException(
+                    path, path + " is not a TokenRoute shm group file (magic 0x" + Long.toHexString(magic) + ")");
         }
         long version = get(h, VERSION_AT);
         if (version != LAYOUT_VERSION) {
-            throw new ShmJoinException(path, "group file " + path + " has layout version " + version
-                    + ", this library writes version " + LAYOUT_VERSION + ": every rank must run the same version");
+            throw new ShmJoinException(
+                    path,
+                    "group file " + path + " has layout version " + version + ", this library writes version "
+                            + LAYOUT_VERSION + ": every rank must run the same version");
         }
         List<String> diffs = new ArrayList<>();
         compare(diffs, "ranks", get(h, RANKS_AT), c.ranks());
@@ -323,8 +368,11 @@ final class ShmMemory implements SymmetricMemory {
         compare(diffs, "maxTopK", get(h, TOP_K_AT), c.maxTopK());
         long dtype = get(h, DTYPE_AT);
         if (dtype != c.dtype().ordinal()) {
-            diffs.add("dtype: group has " + (dtype >= 0 && dtype < HiddenDtype.values().length
-                    ? HiddenDtype.values()[(int) dtype].name() : "#" + dtype) + ", this rank " + c.dtype());
+            diffs.add("dtype: group has "
+                    + (dtype >= 0 && dtype < HiddenDtype.values().length
+                            ? HiddenDtype.values()[(int) dtype].name()
+                            : "#" + dtype)
+                    + ", this rank " + c.dtype());
         }
         long elastic = get(h, ELASTIC_AT);
         if ((elastic != 0) != c.elastic()) {
@@ -339,16 +387,22 @@ final class ShmMemory implements SymmetricMemory {
                     + ", this rank 0x" + Long.toHexString(fingerprint(c)));
         }
         if (!diffs.isEmpty()) {
-            throw new ShmJoinException(path, "rank " + c.rank() + " cannot join group file " + path
-                    + ": its configuration differs from the group's in " + String.join("; ", diffs)
-                    + " (every rank must use equal configurations apart from rank, timeout and listener)");
+            throw new ShmJoinException(
+                    path,
+                    "rank " + c.rank() + " cannot join group file " + path
+                            + ": its configuration differs from the group's in " + String.join("; ", diffs)
+                            + " (every rank must use equal configurations apart from rank, timeout and listener)");
         }
         long expected = headerBytes(c.ranks()) + align(regionBytes, PAGE) * c.ranks();
-        if (get(h, HEADER_BYTES_AT) != headerBytes(c.ranks()) || get(h, STRIDE_AT) != align(regionBytes, PAGE)
+        if (get(h, HEADER_BYTES_AT) != headerBytes(c.ranks())
+                || get(h, STRIDE_AT) != align(regionBytes, PAGE)
                 || size < expected) {
-            throw new ShmJoinException(path, "group file " + path + " is damaged: " + size + " bytes, header "
-                    + get(h, HEADER_BYTES_AT) + ", stride " + get(h, STRIDE_AT) + " (expected " + expected + ", "
-                    + headerBytes(c.ranks()) + ", " + align(regionBytes, PAGE) + ")");
+            throw new ShmJoinException(
+                    path,
+                    "group file " + path + " is damaged: " + size + " bytes, header "
+                            + get(h, HEADER_BYTES_AT) + ", stride " + get(h, STRIDE_AT) + " (expected " + expected
+                            + ", "
+                            + headerBytes(c.ranks()) + ", " + align(regionBytes, PAGE) + ")");
         }
     }
 
@@ -386,12 +440,16 @@ final class ShmMemory implements SymmetricMemory {
             }
             long holder = Math.abs(current);
             if (current > 0 && holder == me) {
-                throw new ShmJoinException(path, "rank " + rank + " of group file " + path
-                        + " is already attached by this process (pid " + me + ")");
+                throw new ShmJoinException(
+                        path,
+                        "rank " + rank + " of group file " + path + " is already attached by this process (pid " + me
+                                + ")");
             }
             if (current > 0 && isLive(rank)) {
-                throw new ShmJoinException(path, "rank " + rank + " of group file " + path
-                        + " is already attached by live process " + holder + "; each rank joins once");
+                throw new ShmJoinException(
+                        path,
+                        "rank " + rank + " of group file " + path + " is already attached by live process " + holder
+                                + "; each rank joins once");
             }
             if (!anyLive(rank)) {
                 throw stale();
@@ -420,9 +478,11 @@ final class ShmMemory implements SymmetricMemory {
                 if (word == 0 || print == 0) {
                     missing.add(r);
                 } else if (print != fingerprint) {
-                    throw new ShmJoinException(path, "rank " + r + " of group file " + path
-                            + " attached with configuration fingerprint 0x" + Long.toHexString(print)
-                            + ", this rank has 0x" + Long.toHexString(fingerprint));
+                    throw new ShmJoinException(
+                            path,
+                            "rank " + r + " of group file " + path
+                                    + " attached with configuration fingerprint 0x" + Long.toHexString(print)
+                                    + ", this rank has 0x" + Long.toHexString(fingerprint));
                 }
             }
             if (missing.isEmpty()) {
@@ -430,10 +490,14 @@ final class ShmMemory implements SymmetricMemory {
             }
             if (System.nanoTime() - start > timeout.toNanos()) {
                 int[] absent = missing.stream().mapToInt(Integer::intValue).toArray();
-                throw new ShmJoinException(path, "rank " + self + ": rank" + (absent.length > 1 ? "s " : " ")
-                        + missing.toString().replaceAll("[\\[\\]]", "") + " of " + ranks + " did not join group file "
-                        + path + " within " + timeout.toMillis() + " ms (attached: " + describeAttached() + ")",
-                        absent, null);
+                throw new ShmJoinException(
+                        path,
+                        "rank " + self + ": rank" + (absent.length > 1 ? "s " : " ")
+                                + missing.toString().replaceAll("[\\[\\]]", "") + " of " + ranks
+                                + " did not join group file "
+                                + path + " within " + timeout.toMillis() + " ms (attached: " + describeAttached() + ")",
+                        absent,
+                        null);
             }
             LockSupport.parkNanos(Math.min(10_000_000L, 100_000L << Math.min(7, pass / 16)));
         }
@@ -466,8 +530,10 @@ final class ShmMemory implements SymmetricMemory {
     }
 
     private ShmJoinException stale() {
-        return new ShmJoinException(path, "group file " + path + " is left over from a group whose ranks are all"
-                + " gone (" + describeAttached() + "); delete it or use another group name");
+        return new ShmJoinException(
+                path,
+                "group file " + path + " is left over from a group whose ranks are all" + " gone (" + describeAttached()
+                        + "); delete it or use another group name");
     }
 
     private boolean anyAttached() {

@@ -1,6 +1,21 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 /**
- * The {@code shm} transport (docs/contract.md §6): the ranks of a group are processes of one host that share a memory-mapped file,
- * so the elastic protocol can be tested against real process deaths without a GPU.
+ * The {@code shm} transport (docs/contract.md §6): the ranks of a group are processes of one host that share a
+ * memory-mapped file, so the elastic protocol can be tested against real process deaths without a GPU.
  *
  * <ul>
  *   <li>{@link io.tokenroute.routing.shm.ShmGroup}: a process joins as one rank and gets its

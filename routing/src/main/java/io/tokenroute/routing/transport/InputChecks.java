@@ -15,9 +15,9 @@
  */
 package io.tokenroute.routing.transport;
 
-import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.batch.TokenBatchSchema;
+import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import java.util.List;
@@ -36,8 +36,7 @@ import org.apache.arrow.vector.types.pojo.Field;
  * waiting. Messages start with {@code rank R: OPERATION: }.
  */
 public final class InputChecks {
-    private InputChecks() {
-    }
+    private InputChecks() {}
 
     /**
      * The token batch itself: present, open, of the buffer's dtype and hidden size, at most {@code maxTokensPerRank}
@@ -49,8 +48,8 @@ public final class InputChecks {
     }
 
     /** {@link #checkBatch(int, String, BufferConfig, TokenBatch)} with another token limit (the prefill mode's). */
-    public static void checkBatch(int rank, String op, BufferConfig config, TokenBatch batch, int maxTokens,
-            String limitName) {
+    public static void checkBatch(
+            int rank, String op, BufferConfig config, TokenBatch batch, int maxTokens, String limitName) {
         if (batch == null) {
             throw refuse(rank, op, "batch is null");
         }
@@ -61,8 +60,10 @@ public final class InputChecks {
             throw refuse(rank, op, "batch dtype " + batch.dtype() + " differs from the buffer's " + config.dtype());
         }
         if (batch.hiddenSize() != config.hidden()) {
-            throw refuse(rank, op, "batch hidden size " + batch.hiddenSize() + " differs from the buffer's "
-                    + config.hidden());
+            throw refuse(
+                    rank,
+                    op,
+                    "batch hidden size " + batch.hiddenSize() + " differs from the buffer's " + config.hidden());
         }
         if (batch.numTokens() > maxTokens) {
             throw refuse(rank, op, batch.numTokens() + " tokens exceed " + limitName + " = " + maxTokens);
@@ -83,8 +84,10 @@ public final class InputChecks {
             for (int j = 0; j < k; j++) {
                 long e = MemoryUtil.getLong(idx + 8L * (t * k + j));
                 if (e < -1 || e >= experts) {
-                    throw refuse(rank, op, "topk_idx[" + t + "][" + j + "] = " + e + " is outside [0, " + experts
-                            + ") and not -1");
+                    throw refuse(
+                            rank,
+                            op,
+                            "topk_idx[" + t + "][" + j + "] = " + e + " is outside [0, " + experts + ") and not -1");
                 }
                 for (int i = 0; i < j && e >= 0; i++) {
                     if (MemoryUtil.getLong(idx + 8L * (t * k + i)) == e) {
@@ -104,8 +107,8 @@ public final class InputChecks {
      *
      * @param dispatchedId the id the step dispatched at row-major index {@code i}
      */
-    public static void checkCombineRouting(int rank, TokenBatch routing, int n, int k, long idx,
-            LongUnaryOperator dispatchedId) {
+    public static void checkCombineRouting(
+            int rank, TokenBatch routing, int n, int k, long idx, LongUnaryOperator dispatchedId) {
         if (routing.numTokens() != n || routing.topK() != k) {
             throw new IllegalArgumentException("rank " + rank + ": combine routing has n = " + routing.numTokens()
                     + ", k = " + routing.topK() + " but the step dispatched n = " + n + ", k = " + k);
@@ -122,27 +125,37 @@ public final class InputChecks {
      * Expert-output batches for a copying combine: one per local expert, each with a {@code hidden} column of bf16
      * rows of {@code H}, as many rows as that expert received.
      */
-    public static void checkExpertOutputs(int rank, BufferConfig config, List<VectorSchemaRoot> outputs,
-            IntUnaryOperator received) {
+    public static void checkExpertOutputs(
+            int rank, BufferConfig config, List<VectorSchemaRoot> outputs, IntUnaryOperator received) {
         int experts = config.localExperts();
         if (outputs.size() != experts) {
-            throw refuse(rank, "combine", "expected " + experts + " expert outputs (one per local expert), got "
-                    + outputs.size());
+            throw refuse(
+                    rank,
+                    "combine",
+                    "expected " + experts + " expert outputs (one per local expert), got " + outputs.size());
         }
         for (int l = 0; l < experts; l++) {
             VectorSchemaRoot out = outputs.get(l);
             if (!(column(out, TokenBatchSchema.HIDDEN) instanceof FixedSizeListVector list)) {
                 throw refuse(rank, "combine", "expert output " + l + " needs a 'hidden' FixedSizeList column");
             }
-            ArrowType.FixedSizeList type = (ArrowType.FixedSizeList) list.getField().getType();
-            HiddenDtype dtype = HiddenDtype.of(list.getField().getChildren().get(0).getType());
+            ArrowType.FixedSizeList type =
+                    (ArrowType.FixedSizeList) list.getField().getType();
+            HiddenDtype dtype =
+                    HiddenDtype.of(list.getField().getChildren().get(0).getType());
             if (dtype != HiddenDtype.BF16 || type.getListSize() != config.hidden()) {
-                throw refuse(rank, "combine", "expert output " + l + " must be bf16 rows of H = " + config.hidden()
-                        + ", got " + dtype + " rows of " + type.getListSize());
+                throw refuse(
+                        rank,
+                        "combine",
+                        "expert output " + l + " must be bf16 rows of H = " + config.hidden() + ", got " + dtype
+                                + " rows of " + type.getListSize());
             }
             if (out.getRowCount() != received.applyAsInt(l)) {
-                throw refuse(rank, "combine", "expert output " + l + " has " + out.getRowCount() + " rows, but expert "
-                        + l + " received " + received.applyAsInt(l));
+                throw refuse(
+                        rank,
+                        "combine",
+                        "expert output " + l + " has " + out.getRowCount() + " rows, but expert " + l + " received "
+                                + received.applyAsInt(l));
             }
         }
     }

@@ -23,7 +23,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.device.Cuda;
@@ -36,6 +35,7 @@ import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.ElasticGroup;
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.RankThreads;
@@ -76,8 +76,14 @@ class CudaElasticBufferGpuTest {
     }
 
     private static BufferConfig config() {
-        return BufferConfig.builder().ranks(RANKS).experts(4 * RANKS).maxTopK(4).hidden(256).maxTokensPerRank(12)
-                .timeout(Duration.ofSeconds(10)).build();
+        return BufferConfig.builder()
+                .ranks(RANKS)
+                .experts(4 * RANKS)
+                .maxTopK(4)
+                .hidden(256)
+                .maxTokensPerRank(12)
+                .timeout(Duration.ofSeconds(10))
+                .build();
     }
 
     private static RankInput[] inputs(long step) {
@@ -106,8 +112,10 @@ class CudaElasticBufferGpuTest {
             assertThrows(IllegalArgumentException.class, () -> group.buffer(RANKS));
             assertThrows(IllegalStateException.class, group::buffer, "four ranks: buffer(rank) only");
         }
-        assertThrows(IllegalArgumentException.class, () -> ElasticGroup.open("cuda-local:" + Cuda.deviceCount(),
-                config(), allocator), "no such device");
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> ElasticGroup.open("cuda-local:" + Cuda.deviceCount(), config(), allocator),
+                "no such device");
     }
 
     @Test
@@ -117,8 +125,8 @@ class CudaElasticBufferGpuTest {
                 ElasticBuffer buffer = group.buffer(rank);
                 try (BufferAllocator mine = allocator.newChildAllocator("rank-" + rank, 0, Long.MAX_VALUE)) {
                     for (int s = 0; s < 3; s++) {
-                        StepChecker.StepOutcome out = StepChecker.step(buffer, mine, inputs(s), DispatchOptions.BF16,
-                                s % 2 == 0, Presence.all(RANKS));
+                        StepChecker.StepOutcome out = StepChecker.step(
+                                buffer, mine, inputs(s), DispatchOptions.BF16, s % 2 == 0, Presence.all(RANKS));
                         Dispatched d = out.dispatched();
                         assertEquals(MemoryLocation.cuda(0), d.location());
                         assertNotNull(d.readyEvent(), "device results carry the event to wait on");
@@ -154,22 +162,26 @@ class CudaElasticBufferGpuTest {
     @Test
     void theBatchingDriverRefusesWhileARanksThreadIsInsideACall() throws Exception {
         ParkAt park = new ParkAt(0, Phase.BEFORE_DISPATCH, 1);
-        BufferConfig config = PhaseHooks.listening(config().toBuilder().ranks(1).experts(4).build(), park);
+        BufferConfig config =
+                PhaseHooks.listening(config().toBuilder().ranks(1).experts(4).build(), park);
         try (CudaLocalGroup group = (CudaLocalGroup) ElasticGroup.open("cuda-local", config, allocator);
-                TokenBatch batch = RankInput.random(7, 0, 0, 12, 256, 4, 4, false).toBatch(allocator)) {
+                TokenBatch batch =
+                        RankInput.random(7, 0, 0, 12, 256, 4, 4, false).toBatch(allocator)) {
             AtomicReference<Throwable> failure = new AtomicReference<>();
-            Thread rank = new Thread(() -> {
-                try {
-                    ElasticBuffer buffer = group.buffer(0);
-                    buffer.combine(buffer.dispatch(batch), batch);
-                } catch (Throwable t) {
-                    failure.set(t);
-                }
-            }, "rank-0");
+            Thread rank = new Thread(
+                    () -> {
+                        try {
+                            ElasticBuffer buffer = group.buffer(0);
+                            buffer.combine(buffer.dispatch(batch), batch);
+                        } catch (Throwable t) {
+                            failure.set(t);
+                        }
+                    },
+                    "rank-0");
             rank.start();
             assertTrue(park.awaitParked(Duration.ofSeconds(20)), "rank 0 parked inside dispatch");
-            IllegalStateException e = assertThrows(IllegalStateException.class,
-                    () -> group.dispatch(List.of(batch), DispatchOptions.BF16));
+            IllegalStateException e = assertThrows(
+                    IllegalStateException.class, () -> group.dispatch(List.of(batch), DispatchOptions.BF16));
             assertTrue(e.getMessage().contains("while thread rank-0 is inside a call"), e.getMessage());
             park.release();
             rank.join(Duration.ofSeconds(30).toMillis());

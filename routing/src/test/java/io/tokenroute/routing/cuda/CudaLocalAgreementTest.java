@@ -30,8 +30,8 @@ import java.util.Set;
 class CudaLocalAgreementTest extends AgreementSuite {
 
     @Override
-    protected void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
-            ConformanceSuite.GroupBody body) {
+    protected void runGroup(
+            BufferConfig config, boolean[] checked, Runnable releaseUnchecked, ConformanceSuite.GroupBody body) {
         CudaLocalGroups.run(config, checked, releaseUnchecked, Duration.ofMinutes(2), body);
     }
 

@@ -54,10 +54,14 @@ class CudaLocalBadInputTest extends BadInputSuite {
             MemoryLocation elsewhere = MemoryLocation.cuda(Cuda.deviceCount() + 3);
             try (TokenBatch batch = TestBatches.fakeDeviceBatch(allocator, elsewhere, 3, HIDDEN, TOP_K)) {
                 assertFalse(batch.location().isCpuAccessible());
-                assertRejects(IllegalArgumentException.class, () -> buffer.dispatch(batch),
+                assertRejects(
+                        IllegalArgumentException.class,
+                        () -> buffer.dispatch(batch),
                         "rank " + buffer.rank() + ": dispatch: the batch lives in " + elsewhere + " memory",
                         "this transport runs on " + buffer.location());
-                assertRejects(IllegalArgumentException.class, () -> buffer.dispatch(batch, DispatchOptions.FP8),
+                assertRejects(
+                        IllegalArgumentException.class,
+                        () -> buffer.dispatch(batch, DispatchOptions.FP8),
                         "the batch lives in " + elsewhere);
             }
         });

@@ -27,8 +27,8 @@ import java.time.Duration;
 class CudaLocalFaultTest extends FaultSuite {
 
     @Override
-    protected void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
-            ConformanceSuite.GroupBody body) {
+    protected void runGroup(
+            BufferConfig config, boolean[] checked, Runnable releaseUnchecked, ConformanceSuite.GroupBody body) {
         CudaLocalGroups.run(config, checked, releaseUnchecked, Duration.ofMinutes(1), body);
     }
 }

@@ -1,51 +1,37 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.cdata.ArrowArrayView;
-import io.tokenroute.arrow.cdata.DeviceArrayView;
-import io.tokenroute.arrow.cdata.ExportedDeviceBatch;
-import io.tokenroute.arrow.memory.DeviceType;
-import io.tokenroute.arrow.memory.MemoryLocation;
-import io.tokenroute.arrow.numeric.BFloat16;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
-import io.tokenroute.device.DeviceBuffer;
 import io.tokenroute.device.DeviceMemoryTracker;
-import io.tokenroute.device.Memcpy;
 import io.tokenroute.routing.BufferConfig;
-import io.tokenroute.routing.DispatchOptions;
-import io.tokenroute.routing.PeerTimeoutException;
-import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.testkit.RankInput;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Random;
-import java.util.stream.Stream;
-import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
-import org.apache.arrow.memory.util.Float16;
-import org.apache.arrow.memory.util.MemoryUtil;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * What the {@code cuda-local} GPU tests share: device 0 for the class, a leak-checked allocator per test (device
@@ -87,15 +73,30 @@ abstract class CudaLocalGpuBase {
         DeviceMemoryTracker.assertNoLeaks();
     }
 
-    protected static BufferConfig config(int ranks, int experts, int topK, int hidden, int maxTokens, boolean elastic,
-            Duration timeout, HiddenDtype dtype) {
-        return BufferConfig.builder().ranks(ranks).experts(experts).maxTopK(topK).hidden(hidden)
-                .maxTokensPerRank(maxTokens).elastic(elastic).timeout(timeout).dtype(dtype).collectiveBytes(256)
+    protected static BufferConfig config(
+            int ranks,
+            int experts,
+            int topK,
+            int hidden,
+            int maxTokens,
+            boolean elastic,
+            Duration timeout,
+            HiddenDtype dtype) {
+        return BufferConfig.builder()
+                .ranks(ranks)
+                .experts(experts)
+                .maxTopK(topK)
+                .hidden(hidden)
+                .maxTokensPerRank(maxTokens)
+                .elastic(elastic)
+                .timeout(timeout)
+                .dtype(dtype)
+                .collectiveBytes(256)
                 .build();
     }
 
-    protected static RankInput[] inputs(int ranks, long seed, int step, int maxTokens, int hidden, int topK,
-            int experts) {
+    protected static RankInput[] inputs(
+            int ranks, long seed, int step, int maxTokens, int hidden, int topK, int experts) {
         RankInput[] in = new RankInput[ranks];
         for (int r = 0; r < ranks; r++) {
             in[r] = switch ((step + r) % 4) {

@@ -1,12 +1,23 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.cdata.ArrowArrayView;
@@ -16,15 +27,10 @@ import io.tokenroute.arrow.memory.DeviceType;
 import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.arrow.numeric.BFloat16;
 import io.tokenroute.arrow.types.HiddenDtype;
-import io.tokenroute.device.Cuda;
-import io.tokenroute.device.CudaDevice;
 import io.tokenroute.device.DeviceBuffer;
-import io.tokenroute.device.DeviceMemoryTracker;
 import io.tokenroute.device.Memcpy;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
-import io.tokenroute.routing.PeerTimeoutException;
-import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.testkit.RankInput;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -33,23 +39,16 @@ import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.apache.arrow.memory.ArrowBuf;
-import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.RootAllocator;
 import org.apache.arrow.memory.util.Float16;
 import org.apache.arrow.memory.util.MemoryUtil;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The {@code cuda-local} batched driver on a real GPU against the plain-loop reference: dispatch and combine bit for bit
- * (bf16, fp8 with every scale option, fp16 and fp32 inputs), device batches read in place and exported with a sync
+ * The {@code cuda-local} batched driver on a real GPU against the plain-loop reference: dispatch and combine bit for
+ * bit (bf16, fp8 with every scale option, fp16 and fp32 inputs), device batches read in place and exported with a sync
  * event, ten thousand graph-replayed steps, and a hot path that allocates nothing. The masking cases are in
  * {@link CudaLocalMaskingGpuTest}.
  */
@@ -68,12 +67,14 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
     @ParameterizedTest(name = "bf16 R={0} E={1} k={2} H={3} T={4}")
     @MethodSource("shapes")
     void bf16StepsMatchReference(int ranks, int experts, int topK, int hidden, int maxTokens) {
-        BufferConfig c = config(ranks, experts, topK, hidden, maxTokens, true, Duration.ofSeconds(1),
-                HiddenDtype.BF16);
+        BufferConfig c = config(ranks, experts, topK, hidden, maxTokens, true, Duration.ofSeconds(1), HiddenDtype.BF16);
         try (CudaLocalGroup group = CudaLocalGroup.open(device, c, allocator)) {
             for (int s = 0; s < 5; s++) {
-                CudaStepChecker.Outcome out = CudaStepChecker.healthyStep(group, allocator,
-                        inputs(ranks, 77L * ranks + hidden, s, maxTokens, hidden, topK, experts), DispatchOptions.BF16,
+                CudaStepChecker.Outcome out = CudaStepChecker.healthyStep(
+                        group,
+                        allocator,
+                        inputs(ranks, 77L * ranks + hidden, s, maxTokens, hidden, topK, experts),
+                        DispatchOptions.BF16,
                         s % 2 == 0);
                 for (int r = 0; r < ranks; r++) {
                     assertEquals(0, out.dispatchNewly()[r].length, "healthy dispatch masked nobody");
@@ -87,7 +88,9 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
     }
 
     static Stream<Arguments> fp8Options() {
-        return Stream.of(Arguments.of(DispatchOptions.FP8), Arguments.of(DispatchOptions.FP8_ROUND_SCALE),
+        return Stream.of(
+                Arguments.of(DispatchOptions.FP8),
+                Arguments.of(DispatchOptions.FP8_ROUND_SCALE),
                 Arguments.of(DispatchOptions.FP8_UE8M0));
     }
 
@@ -98,8 +101,8 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
             BufferConfig c = config(ranks, 4 * ranks, 4, 256, 12, true, Duration.ofSeconds(1), HiddenDtype.BF16);
             try (CudaLocalGroup group = CudaLocalGroup.open(device, c, allocator)) {
                 for (int s = 0; s < 4; s++) {
-                    CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 5L * ranks, s, 12, 256, 4, 4 * ranks),
-                            options, s % 2 == 1);
+                    CudaStepChecker.healthyStep(
+                            group, allocator, inputs(ranks, 5L * ranks, s, 12, 256, 4, 4 * ranks), options, s % 2 == 1);
                 }
             }
         }
@@ -125,8 +128,8 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
                         expected[i] = BFloat16.fromFloat(held);
                     }
                     batches.add(TokenBatch.fromFloats(allocator, dtype, 128, x, 3, input.idx(), input.weights()));
-                    in[r] = new RankInput(input.n(), input.hidden(), input.topK(), expected, input.idx(),
-                            input.weights());
+                    in[r] = new RankInput(
+                            input.n(), input.hidden(), input.topK(), expected, input.idx(), input.weights());
                 }
                 try {
                     group.poisonResults();
@@ -198,7 +201,8 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
             }
             for (int r = 0; r < ranks; r++) {
                 for (int l = 0; l < 4; l++) {
-                    short[] rows = CudaStepChecker.expertOutputs(r * 4 + l, seen.get(r).get(l));
+                    short[] rows =
+                            CudaStepChecker.expertOutputs(r * 4 + l, seen.get(r).get(l));
                     Memcpy.toDevice(d.get(r).expertOutputAddress(l), rows, group.stream(r));
                 }
             }
@@ -207,8 +211,11 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
                 CudaStepChecker.checkCombine(out.get(r), in[r], 4, all, DispatchOptions.BF16);
             }
             try (ExportedDeviceBatch export = out.get(2).export(allocator)) {
-                assertEquals(MemoryLocation.cuda(device.ordinal()), export.view().location());
-                assertEquals(out.get(2).readyEvent().syncEventSlotAddress(), export.view().syncEvent());
+                assertEquals(
+                        MemoryLocation.cuda(device.ordinal()), export.view().location());
+                assertEquals(
+                        out.get(2).readyEvent().syncEventSlotAddress(),
+                        export.view().syncEvent());
             }
             long[] stats = group.buffer(1).cumulativeRecvStats();
             long total = 0;
@@ -248,8 +255,16 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
         try (ArrowBuf dx = x.toArrowBuf(allocator);
                 ArrowBuf di = idx.toArrowBuf(allocator);
                 ArrowBuf dw = w.toArrowBuf(allocator)) {
-            return TokenBatch.fromBuffers(allocator, MemoryLocation.cuda(device.ordinal()), HiddenDtype.BF16, r.n(),
-                    r.hidden(), r.topK(), dx, di, dw);
+            return TokenBatch.fromBuffers(
+                    allocator,
+                    MemoryLocation.cuda(device.ordinal()),
+                    HiddenDtype.BF16,
+                    r.n(),
+                    r.hidden(),
+                    r.topK(),
+                    dx,
+                    di,
+                    dw);
         }
     }
 
@@ -270,17 +285,19 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
             boolean[] present = without(ranks);
             List<CudaDispatched> d = group.dispatch(batches, DispatchOptions.BF16);
             for (int r = 0; r < ranks; r++) {
-                List<short[]> seen = CudaStepChecker.checkDispatch(group, d.get(r), in, r, 8, DispatchOptions.BF16,
-                        present);
+                List<short[]> seen =
+                        CudaStepChecker.checkDispatch(group, d.get(r), in, r, 8, DispatchOptions.BF16, present);
                 for (int l = 0; l < 8; l++) {
-                    Memcpy.toDevice(d.get(r).expertOutputAddress(l),
-                            CudaStepChecker.expertOutputs(r * 8 + l, seen.get(l)), group.stream(r));
+                    Memcpy.toDevice(
+                            d.get(r).expertOutputAddress(l),
+                            CudaStepChecker.expertOutputs(r * 8 + l, seen.get(l)),
+                            group.stream(r));
                 }
             }
             group.combine(batches);
             group.synchronize();
-            try (io.tokenroute.device.CudaGraph dispatch = group.captureGraph(
-                    () -> group.queueDispatch(batches, DispatchOptions.BF16));
+            try (io.tokenroute.device.CudaGraph dispatch =
+                            group.captureGraph(() -> group.queueDispatch(batches, DispatchOptions.BF16));
                     io.tokenroute.device.CudaGraph combine = group.captureGraph(() -> group.queueCombine(batches))) {
                 for (int i = 0; i < 10_000; i++) {
                     group.replay(dispatch);
@@ -333,8 +350,8 @@ class CudaLocalGpuTest extends CudaLocalGpuBase {
             }
             long allocated = threads.getCurrentThreadAllocatedBytes() - before;
             // Less than one byte per step: no per-call allocation (one would show as >= 16 bytes per step).
-            assertTrue(allocated < steps, "dispatch + combine allocated " + allocated + " bytes over " + steps
-                    + " steps");
+            assertTrue(
+                    allocated < steps, "dispatch + combine allocated " + allocated + " bytes over " + steps + " steps");
         } finally {
             batches.forEach(TokenBatch::close);
             memory.forEach(DeviceBuffer::close);

@@ -37,11 +37,14 @@ import org.apache.arrow.memory.RootAllocator;
  * unavailable.
  */
 final class CudaLocalGroups {
-    private CudaLocalGroups() {
-    }
+    private CudaLocalGroups() {}
 
     /** See {@link RankThreads#run(int, boolean[], Runnable, Duration, RankThreads.RankBody)}. */
-    static void run(BufferConfig config, boolean[] checked, Runnable releaseUnchecked, Duration bound,
+    static void run(
+            BufferConfig config,
+            boolean[] checked,
+            Runnable releaseUnchecked,
+            Duration bound,
             ConformanceSuite.GroupBody body) {
         assumeTrue(Cuda.isAvailable(), Cuda.unavailableReason());
         try (BufferAllocator allocator = new RootAllocator();
@@ -63,6 +66,6 @@ final class CudaLocalGroups {
 
     /** Every rank checked. */
     static void run(BufferConfig config, Duration bound, ConformanceSuite.GroupBody body) {
-        run(config, null, () -> { }, bound, body);
+        run(config, null, () -> {}, bound, body);
     }
 }

@@ -26,7 +26,11 @@ import java.util.Set;
 class CudaLocalMaskApiTest extends MaskApiSuite {
 
     @Override
-    protected void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked, Duration bound,
+    protected void runGroup(
+            BufferConfig config,
+            boolean[] checked,
+            Runnable releaseUnchecked,
+            Duration bound,
             ConformanceSuite.GroupBody body) {
         CudaLocalGroups.run(config, checked, releaseUnchecked, bound, body);
     }

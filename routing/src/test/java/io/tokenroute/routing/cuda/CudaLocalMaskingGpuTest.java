@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -6,21 +21,9 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.cdata.ArrowArrayView;
-import io.tokenroute.arrow.cdata.DeviceArrayView;
-import io.tokenroute.arrow.cdata.ExportedDeviceBatch;
-import io.tokenroute.arrow.memory.DeviceType;
-import io.tokenroute.arrow.memory.MemoryLocation;
-import io.tokenroute.arrow.numeric.BFloat16;
 import io.tokenroute.arrow.types.HiddenDtype;
-import io.tokenroute.device.Cuda;
-import io.tokenroute.device.CudaDevice;
-import io.tokenroute.device.DeviceBuffer;
-import io.tokenroute.device.DeviceMemoryTracker;
-import io.tokenroute.device.Memcpy;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.PeerTimeoutException;
@@ -32,15 +35,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
-import org.apache.arrow.memory.ArrowBuf;
-import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.RootAllocator;
-import org.apache.arrow.memory.util.Float16;
-import org.apache.arrow.memory.util.MemoryUtil;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -64,13 +58,21 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
         int experts = 4 * ranks;
         BufferConfig c = config(ranks, experts, 4, 256, 16, true, Duration.ofMillis(20), HiddenDtype.BF16);
         try (CudaLocalGroup group = CudaLocalGroup.open(device, c, allocator)) {
-            CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 1, 0, 16, 256, 4, experts),
-                    DispatchOptions.BF16, true);
+            CudaStepChecker.healthyStep(
+                    group, allocator, inputs(ranks, 1, 0, 16, 256, 4, experts), DispatchOptions.BF16, true);
             boolean[] survivors = without(ranks, victim);
             long t0 = System.nanoTime();
-            CudaStepChecker.Outcome out = CudaStepChecker.step(group, allocator,
-                    inputs(ranks, 1, 1, 16, 256, 4, experts), DispatchOptions.BF16, survivors, survivors, survivors,
-                    each(ranks, survivors), each(ranks, survivors), false);
+            CudaStepChecker.Outcome out = CudaStepChecker.step(
+                    group,
+                    allocator,
+                    inputs(ranks, 1, 1, 16, 256, 4, experts),
+                    DispatchOptions.BF16,
+                    survivors,
+                    survivors,
+                    survivors,
+                    each(ranks, survivors),
+                    each(ranks, survivors),
+                    false);
             long detection = System.nanoTime() - t0;
             for (int r = 0; r < ranks; r++) {
                 if (r != victim) {
@@ -82,9 +84,17 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
             assertTrue(detection < Duration.ofSeconds(2).toNanos(), "detection took " + detection + " ns");
             // Later steps skip the masked rank at once.
             for (int s = 2; s < 4; s++) {
-                CudaStepChecker.Outcome next = CudaStepChecker.step(group, allocator,
-                        inputs(ranks, 1, s, 16, 256, 4, experts), DispatchOptions.FP8, survivors, survivors,
-                        survivors, each(ranks, survivors), each(ranks, survivors), s % 2 == 0);
+                CudaStepChecker.Outcome next = CudaStepChecker.step(
+                        group,
+                        allocator,
+                        inputs(ranks, 1, s, 16, 256, 4, experts),
+                        DispatchOptions.FP8,
+                        survivors,
+                        survivors,
+                        survivors,
+                        each(ranks, survivors),
+                        each(ranks, survivors),
+                        s % 2 == 0);
                 for (int r = 0; r < ranks; r++) {
                     if (r != victim) {
                         assertEquals(0, next.dispatchNewly()[r].length);
@@ -92,8 +102,8 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
                 }
             }
             assertTrue(group.readmit(victim, survivors), "readmitted");
-            CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 1, 9, 16, 256, 4, experts),
-                    DispatchOptions.BF16, false);
+            CudaStepChecker.healthyStep(
+                    group, allocator, inputs(ranks, 1, 9, 16, 256, 4, experts), DispatchOptions.BF16, false);
         }
     }
 
@@ -105,20 +115,37 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
         try (CudaLocalGroup group = CudaLocalGroup.open(device, c, allocator)) {
             boolean[] all = without(ranks);
             boolean[] survivors = without(ranks, victim);
-            CudaStepChecker.Outcome out = CudaStepChecker.step(group, allocator,
-                    inputs(ranks, 2, 1, 16, 256, 4, experts), DispatchOptions.BF16, all, survivors, survivors,
-                    each(ranks, all), each(ranks, survivors), true);
+            CudaStepChecker.Outcome out = CudaStepChecker.step(
+                    group,
+                    allocator,
+                    inputs(ranks, 2, 1, 16, 256, 4, experts),
+                    DispatchOptions.BF16,
+                    all,
+                    survivors,
+                    survivors,
+                    each(ranks, all),
+                    each(ranks, survivors),
+                    true);
             for (int r = 0; r < ranks; r++) {
                 if (r != victim) {
                     assertEquals(0, out.dispatchNewly()[r].length);
                     assertArrayEquals(new int[] {victim}, out.combineNewly()[r]);
                 }
             }
-            CudaStepChecker.step(group, allocator, inputs(ranks, 2, 2, 16, 256, 4, experts), DispatchOptions.BF16,
-                    survivors, survivors, survivors, each(ranks, survivors), each(ranks, survivors), false);
+            CudaStepChecker.step(
+                    group,
+                    allocator,
+                    inputs(ranks, 2, 2, 16, 256, 4, experts),
+                    DispatchOptions.BF16,
+                    survivors,
+                    survivors,
+                    survivors,
+                    each(ranks, survivors),
+                    each(ranks, survivors),
+                    false);
             assertTrue(group.readmit(victim, survivors));
-            CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 2, 3, 16, 256, 4, experts),
-                    DispatchOptions.FP8_ROUND_SCALE, true);
+            CudaStepChecker.healthyStep(
+                    group, allocator, inputs(ranks, 2, 3, 16, 256, 4, experts), DispatchOptions.FP8_ROUND_SCALE, true);
         }
     }
 
@@ -128,13 +155,22 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
         int victim = 2;
         BufferConfig c = config(ranks, 16, 4, 256, 16, true, Duration.ofMillis(20), HiddenDtype.BF16);
         try (CudaLocalGroup group = CudaLocalGroup.open(device, c, allocator)) {
-            CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 3, 0, 16, 256, 4, 16), DispatchOptions.BF16,
-                    true);
+            CudaStepChecker.healthyStep(
+                    group, allocator, inputs(ranks, 3, 0, 16, 256, 4, 16), DispatchOptions.BF16, true);
             boolean[] all = without(ranks);
             boolean[] survivors = without(ranks, victim);
             group.stall(victim);
-            CudaStepChecker.Outcome out = CudaStepChecker.step(group, allocator, inputs(ranks, 3, 1, 16, 256, 4, 16),
-                    DispatchOptions.BF16, all, all, survivors, each(ranks, survivors), each(ranks, survivors), true);
+            CudaStepChecker.Outcome out = CudaStepChecker.step(
+                    group,
+                    allocator,
+                    inputs(ranks, 3, 1, 16, 256, 4, 16),
+                    DispatchOptions.BF16,
+                    all,
+                    all,
+                    survivors,
+                    each(ranks, survivors),
+                    each(ranks, survivors),
+                    true);
             assertNull(out.dispatchNewly()[victim], "a stalled rank has no result yet");
             for (int r = 0; r < ranks; r++) {
                 if (r != victim) {
@@ -146,8 +182,8 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
             assertNotNull(group.lastDispatch(victim));
             assertArrayEquals(new int[ranks], group.queryMask(victim), "the late rank itself masked nobody");
             assertTrue(group.readmit(victim, survivors));
-            CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 3, 2, 16, 256, 4, 16), DispatchOptions.BF16,
-                    false);
+            CudaStepChecker.healthyStep(
+                    group, allocator, inputs(ranks, 3, 2, 16, 256, 4, 16), DispatchOptions.BF16, false);
         }
     }
 
@@ -163,12 +199,30 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
             onlyVictim[victim] = true;
             group.stall(victim);
             RankInput[] stalledStep = inputs(ranks, 8, 1, 16, 256, 4, 16);
-            CudaStepChecker.step(group, allocator, stalledStep, DispatchOptions.BF16, all, all, survivors,
-                    each(ranks, survivors), each(ranks, survivors), true);
+            CudaStepChecker.step(
+                    group,
+                    allocator,
+                    stalledStep,
+                    DispatchOptions.BF16,
+                    all,
+                    all,
+                    survivors,
+                    each(ranks, survivors),
+                    each(ranks, survivors),
+                    true);
             // Two more steps without the victim: its staging slot of the stalled step is rewritten by the survivors.
             for (int s = 2; s < 4; s++) {
-                CudaStepChecker.step(group, allocator, inputs(ranks, 8, s, 16, 256, 4, 16), DispatchOptions.BF16,
-                        survivors, survivors, survivors, each(ranks, survivors), each(ranks, survivors), s == 2);
+                CudaStepChecker.step(
+                        group,
+                        allocator,
+                        inputs(ranks, 8, s, 16, 256, 4, 16),
+                        DispatchOptions.BF16,
+                        survivors,
+                        survivors,
+                        survivors,
+                        each(ranks, survivors),
+                        each(ranks, survivors),
+                        s == 2);
             }
             group.release(victim);
             group.awaitRank(victim);
@@ -182,8 +236,8 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
             }
             group.buffer(victim).clearMask();
             assertTrue(group.readmit(victim, survivors));
-            CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 8, 5, 16, 256, 4, 16), DispatchOptions.BF16,
-                    true);
+            CudaStepChecker.healthyStep(
+                    group, allocator, inputs(ranks, 8, 5, 16, 256, 4, 16), DispatchOptions.BF16, true);
         }
     }
 
@@ -200,9 +254,17 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
                 }
             }
             long t0 = System.nanoTime();
-            CudaStepChecker.Outcome out = CudaStepChecker.step(group, allocator, inputs(ranks, 4, 1, 8, 128, 2, 8),
-                    DispatchOptions.BF16, survivors, survivors, survivors, each(ranks, survivors),
-                    each(ranks, survivors), true);
+            CudaStepChecker.Outcome out = CudaStepChecker.step(
+                    group,
+                    allocator,
+                    inputs(ranks, 4, 1, 8, 128, 2, 8),
+                    DispatchOptions.BF16,
+                    survivors,
+                    survivors,
+                    survivors,
+                    each(ranks, survivors),
+                    each(ranks, survivors),
+                    true);
             assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(10).toNanos(), "no 30 s timeout was waited");
             for (int r = 0; r < ranks; r++) {
                 if (r != victim) {
@@ -229,11 +291,13 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
                 batches.add(r == victim ? null : in[r].toBatch(allocator));
             }
             try {
-                PeerTimeoutException e = assertThrows(PeerTimeoutException.class,
-                        () -> group.dispatch(batches, DispatchOptions.BF16));
+                PeerTimeoutException e =
+                        assertThrows(PeerTimeoutException.class, () -> group.dispatch(batches, DispatchOptions.BF16));
                 assertEquals(victim, e.peer());
                 assertEquals(Phase.DISPATCH_RECV, e.phase());
-                assertThrows(IllegalStateException.class, () -> group.dispatch(batches, DispatchOptions.BF16),
+                assertThrows(
+                        IllegalStateException.class,
+                        () -> group.dispatch(batches, DispatchOptions.BF16),
                         "a failed buffer refuses work");
                 assertThrows(IllegalStateException.class, () -> group.queryMask(0), "mask API is elastic-only");
             } finally {
@@ -244,8 +308,8 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
                 });
             }
             group.cleanBuffer();
-            CudaStepChecker.healthyStep(group, allocator, inputs(ranks, 5, 2, 8, 128, 2, 8), DispatchOptions.BF16,
-                    true);
+            CudaStepChecker.healthyStep(
+                    group, allocator, inputs(ranks, 5, 2, 8, 128, 2, 8), DispatchOptions.BF16, true);
         }
     }
 
@@ -278,8 +342,10 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
             }
             boolean[] survivors = without(ranks, 1);
             group.barrier(survivors);
-            assertThrows(IllegalArgumentException.class,
-                    () -> group.allGather(new byte[][] {new byte[300], null, null, null}), "payload too large");
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> group.allGather(new byte[][] {new byte[300], null, null, null}),
+                    "payload too large");
         }
     }
 
@@ -289,7 +355,8 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
     void allGatherWithUnalignedCollectiveBytes(int collectiveBytes) {
         int ranks = 8;
         BufferConfig c = config(ranks, 8, 2, 128, 8, true, Duration.ofMillis(20), HiddenDtype.BF16).toBuilder()
-                .collectiveBytes(collectiveBytes).build();
+                .collectiveBytes(collectiveBytes)
+                .build();
         try (CudaLocalGroup group = CudaLocalGroup.open(device, c, allocator)) {
             byte[][] payloads = new byte[ranks][];
             Random rng = new Random(collectiveBytes);
@@ -320,36 +387,53 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
         try (CudaLocalGroup group = CudaLocalGroup.open(device, c, allocator)) {
             closedGroup = group;
             RankInput good = RankInput.random(new Random(1), 3, 128, 2, 4);
-            expectRefused(group, new RankInput(1, 128, 2, new short[128], new long[] {0, 4}, new float[2]),
+            expectRefused(
+                    group,
+                    new RankInput(1, 128, 2, new short[128], new long[] {0, 4}, new float[2]),
                     "expert out of range");
-            expectRefused(group, new RankInput(1, 128, 2, new short[128], new long[] {1, 1}, new float[2]),
+            expectRefused(
+                    group,
+                    new RankInput(1, 128, 2, new short[128], new long[] {1, 1}, new float[2]),
                     "duplicate expert");
             expectRefused(group, RankInput.random(new Random(2), 5, 128, 2, 4), "n > T");
             expectRefused(group, RankInput.random(new Random(3), 2, 64, 2, 4), "hidden mismatch");
             expectRefused(group, RankInput.random(new Random(4), 2, 128, 3, 4), "k > maxTopK");
-            try (TokenBatch fp32 = TokenBatch.fromFloats(allocator, HiddenDtype.FP32, 128, new float[128], 2,
-                    new long[] {0, 1}, new float[2]); TokenBatch b = good.toBatch(allocator)) {
-                assertThrows(IllegalArgumentException.class,
-                        () -> group.dispatch(Arrays.asList(fp32, b), DispatchOptions.BF16), "dtype mismatch");
-                assertThrows(IllegalArgumentException.class, () -> group.dispatch(List.of(b), DispatchOptions.BF16),
+            try (TokenBatch fp32 = TokenBatch.fromFloats(
+                            allocator, HiddenDtype.FP32, 128, new float[128], 2, new long[] {0, 1}, new float[2]);
+                    TokenBatch b = good.toBatch(allocator)) {
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> group.dispatch(Arrays.asList(fp32, b), DispatchOptions.BF16),
+                        "dtype mismatch");
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> group.dispatch(List.of(b), DispatchOptions.BF16),
                         "one entry per rank");
-                assertThrows(IllegalArgumentException.class, () -> group.combine(Arrays.asList(b, b)),
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> group.combine(Arrays.asList(b, b)),
                         "combine before dispatch");
             }
             assertThrows(IllegalArgumentException.class, () -> group.queryMask(2), "rank out of range");
             BufferConfig odd = config(2, 4, 2, 100, 4, true, Duration.ofMillis(50), HiddenDtype.BF16);
             try (CudaLocalGroup oddGroup = CudaLocalGroup.open(device, odd, allocator);
                     TokenBatch a = RankInput.random(new Random(5), 2, 100, 2, 4).toBatch(allocator)) {
-                assertThrows(IllegalArgumentException.class,
-                        () -> oddGroup.dispatch(Arrays.asList(a, a), DispatchOptions.FP8), "fp8 needs H % 128 == 0");
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> oddGroup.dispatch(Arrays.asList(a, a), DispatchOptions.FP8),
+                        "fp8 needs H % 128 == 0");
             }
             // The group still works after every refusal, and combine checks its routing.
             RankInput[] in = {good, RankInput.random(new Random(6), 4, 128, 2, 4)};
             CudaStepChecker.healthyStep(group, allocator, in, DispatchOptions.BF16, true);
-            try (TokenBatch a = in[0].toBatch(allocator); TokenBatch b = in[1].toBatch(allocator);
-                    TokenBatch other = RankInput.random(new Random(7), 3, 128, 2, 4).toBatch(allocator)) {
+            try (TokenBatch a = in[0].toBatch(allocator);
+                    TokenBatch b = in[1].toBatch(allocator);
+                    TokenBatch other =
+                            RankInput.random(new Random(7), 3, 128, 2, 4).toBatch(allocator)) {
                 group.dispatch(Arrays.asList(a, b), DispatchOptions.BF16);
-                assertThrows(IllegalArgumentException.class, () -> group.combine(Arrays.asList(other, b)),
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> group.combine(Arrays.asList(other, b)),
                         "combine routing differs from the dispatch");
                 group.combine(Arrays.asList(a, b));
             }
@@ -359,9 +443,12 @@ class CudaLocalMaskingGpuTest extends CudaLocalGpuBase {
 
     private void expectRefused(CudaLocalGroup group, RankInput bad, String what) {
         RankInput fine = RankInput.random(new Random(9), 2, 128, 2, 4);
-        try (TokenBatch b = bad.toBatch(allocator); TokenBatch f = fine.toBatch(allocator)) {
-            assertThrows(IllegalArgumentException.class, () -> group.dispatch(Arrays.asList(f, b),
-                    DispatchOptions.BF16), what);
+        try (TokenBatch b = bad.toBatch(allocator);
+                TokenBatch f = fine.toBatch(allocator)) {
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> group.dispatch(Arrays.asList(f, b), DispatchOptions.BF16),
+                    what);
         }
     }
 }

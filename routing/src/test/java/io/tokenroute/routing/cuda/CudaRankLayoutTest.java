@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
@@ -30,14 +45,19 @@ import org.junit.jupiter.api.Test;
  */
 class CudaRankLayoutTest {
 
-    private record Section(String name, long offset, long bytes) {
-    }
+    private record Section(String name, long offset, long bytes) {}
 
     @Test
     void sectionsAreAlignedDisjointAndSized() {
         for (int[] s : new int[][] {{8, 256, 8, 7168, 128}, {2, 2, 2, 100, 5}, {4, 16, 6, 384, 32}, {1, 4, 2, 64, 1}}) {
-            BufferConfig c = BufferConfig.builder().ranks(s[0]).experts(s[1]).maxTopK(s[2]).hidden(s[3])
-                    .maxTokensPerRank(s[4]).collectiveBytes(1000).build();
+            BufferConfig c = BufferConfig.builder()
+                    .ranks(s[0])
+                    .experts(s[1])
+                    .maxTopK(s[2])
+                    .hidden(s[3])
+                    .maxTokensPerRank(s[4])
+                    .collectiveBytes(1000)
+                    .build();
             CudaRankLayout l = new CudaRankLayout(c);
             long entries = (long) s[4] * s[2];
             long recvRows = (long) l.localExperts * l.recvCapacity;
@@ -94,8 +114,14 @@ class CudaRankLayoutTest {
     void theDescriptorHoldsEveryFieldAtItsWordAndZeroInTheSpareWords() {
         Random random = new Random(20);
         for (int[] s : new int[][] {{8, 256, 8, 7168, 128}, {3, 9, 2, 100, 5}, {1, 4, 2, 64, 1}}) {
-            BufferConfig c = BufferConfig.builder().ranks(s[0]).experts(s[1]).maxTopK(s[2]).hidden(s[3])
-                    .maxTokensPerRank(s[4]).collectiveBytes(1 + random.nextInt(4096)).build();
+            BufferConfig c = BufferConfig.builder()
+                    .ranks(s[0])
+                    .experts(s[1])
+                    .maxTopK(s[2])
+                    .hidden(s[3])
+                    .maxTokensPerRank(s[4])
+                    .collectiveBytes(1 + random.nextInt(4096))
+                    .build();
             CudaRankLayout l = new CudaRankLayout(c);
             int rank = random.nextInt(s[0]);
             long base = (1L + random.nextInt(1 << 20)) << 12;
@@ -104,14 +130,72 @@ class CudaRankLayoutTest {
             assertEquals(CudaRankLayout.DESCRIPTOR_WORDS, d.length);
             assertEquals(55, CudaRankLayout.FIELDS);
             // Independent of Field.word: the kernels' word order, spelled out.
-            long[] expected = {rank, l.ranks, l.experts, l.localExperts, l.maxTokens, l.hidden, l.maxTopK, 0,
-                l.collectiveBytes, l.bitmapWords, base, base + l.offPeers, report, l.offCtrl, l.offStage,
-                l.stageStride, l.stFormat, l.stCsr, l.stTokens, l.stBf16, l.stFp8, l.stScales, l.offLayout,
-                l.offCombRows, l.offPayload, l.payloadStride, l.offState, l.offMask, l.offMet, l.offCmet, l.offRouted,
-                l.offPosition, l.offBitmap, l.offSent, l.offValid, l.offRowBase, l.offCumRecv, l.offDwait,
-                l.offCwait, l.offRecvX, l.offRecvScales, l.offSrcRank, l.offSrcToken, l.offRecvCount, l.offOut,
-                l.offLost, l.offGatherIn, l.offGatherOut, l.offInputX, l.offInputIdx, l.offInputW, l.recvCapacity,
-                l.scaleGroups, l.offSrcBegin, l.offTrace, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+            long[] expected = {
+                rank,
+                l.ranks,
+                l.experts,
+                l.localExperts,
+                l.maxTokens,
+                l.hidden,
+                l.maxTopK,
+                0,
+                l.collectiveBytes,
+                l.bitmapWords,
+                base,
+                base + l.offPeers,
+                report,
+                l.offCtrl,
+                l.offStage,
+                l.stageStride,
+                l.stFormat,
+                l.stCsr,
+                l.stTokens,
+                l.stBf16,
+                l.stFp8,
+                l.stScales,
+                l.offLayout,
+                l.offCombRows,
+                l.offPayload,
+                l.payloadStride,
+                l.offState,
+                l.offMask,
+                l.offMet,
+                l.offCmet,
+                l.offRouted,
+                l.offPosition,
+                l.offBitmap,
+                l.offSent,
+                l.offValid,
+                l.offRowBase,
+                l.offCumRecv,
+                l.offDwait,
+                l.offCwait,
+                l.offRecvX,
+                l.offRecvScales,
+                l.offSrcRank,
+                l.offSrcToken,
+                l.offRecvCount,
+                l.offOut,
+                l.offLost,
+                l.offGatherIn,
+                l.offGatherOut,
+                l.offInputX,
+                l.offInputIdx,
+                l.offInputW,
+                l.recvCapacity,
+                l.scaleGroups,
+                l.offSrcBegin,
+                l.offTrace,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0
+            };
             assertEquals(Arrays.toString(expected), Arrays.toString(d));
             assertEquals(1, l.descriptor(rank, true, base, report)[Field.ELASTIC.word]);
         }
@@ -140,7 +224,8 @@ class CudaRankLayoutTest {
         altered.setProperty("config.TR_EP_BATCH_RANKS", "32");
         altered.remove("phase.AGREE");
         altered.setProperty("phase.DRAIN", "9");
-        IllegalStateException e = assertThrows(IllegalStateException.class,
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class,
                 () -> CudaRankLayout.checkKernelAbi(KernelAbi.of("altered.properties", altered)));
         String text = e.getMessage();
         assertTrue(text.contains("7 entries"), text);
@@ -181,8 +266,10 @@ class CudaRankLayoutTest {
     }
 
     private static KernelAbi bundledAbi() {
-        assumeTrue(KernelAbi.isBundled(), "no kernel ABI: the build did not compile the kernels ("
-                + KernelImage.buildInfo().getProperty("reason", "no kernels.properties") + ")");
+        assumeTrue(
+                KernelAbi.isBundled(),
+                "no kernel ABI: the build did not compile the kernels ("
+                        + KernelImage.buildInfo().getProperty("reason", "no kernels.properties") + ")");
         return KernelAbi.bundled();
     }
 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -29,12 +44,10 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * before the step. The "expert" is {@link ExpertFunction} applied on the host to the rows the rank received.
  */
 public final class CudaStepChecker {
-    private CudaStepChecker() {
-    }
+    private CudaStepChecker() {}
 
     /** What one step did. */
-    record Outcome(int[][] dispatchNewly, int[][] combineNewly) {
-    }
+    record Outcome(int[][] dispatchNewly, int[][] combineNewly) {}
 
     /**
      * @param launched which ranks take part ({@code null} input entries otherwise)
@@ -44,9 +57,17 @@ public final class CudaStepChecker {
      * @param combineLaunched which ranks take part in the combine
      * @param zeroCopy expert outputs written into the combine-send rows, else passed as host batches
      */
-    static Outcome step(CudaLocalGroup group, BufferAllocator allocator, RankInput[] inputs, DispatchOptions options,
-            boolean[] launched, boolean[] combineLaunched, boolean[] checked, boolean[][] dispatchSources,
-            boolean[][] combineExperts, boolean zeroCopy) {
+    static Outcome step(
+            CudaLocalGroup group,
+            BufferAllocator allocator,
+            RankInput[] inputs,
+            DispatchOptions options,
+            boolean[] launched,
+            boolean[] combineLaunched,
+            boolean[] checked,
+            boolean[][] dispatchSources,
+            boolean[][] combineExperts,
+            boolean zeroCopy) {
         int ranks = group.ranks();
         int localExperts = group.config().localExperts();
         int hidden = group.config().hidden();
@@ -64,17 +85,21 @@ public final class CudaStepChecker {
                 if (launched[r] && d != null) {
                     dispatchNewly[r] = d.newlyMasked();
                 }
-                seen.add(checked[r] ? checkDispatch(group, d, inputs, r, localExperts, options, dispatchSources[r])
-                        : received(group, d, r, localExperts, hidden, options));
+                seen.add(
+                        checked[r]
+                                ? checkDispatch(group, d, inputs, r, localExperts, options, dispatchSources[r])
+                                : received(group, d, r, localExperts, hidden, options));
             }
             List<List<VectorSchemaRoot>> outputs = zeroCopy ? null : new ArrayList<>();
             try {
                 for (int r = 0; r < ranks; r++) {
                     CudaDispatched d = dispatched.get(r);
-                    List<VectorSchemaRoot> mine = zeroCopy || d == null || !combineLaunched[r] ? null : new ArrayList<>();
+                    List<VectorSchemaRoot> mine =
+                            zeroCopy || d == null || !combineLaunched[r] ? null : new ArrayList<>();
                     if (d != null && combineLaunched[r]) {
                         for (int l = 0; l < localExperts; l++) {
-                            short[] rows = expertOutputs(r * localExperts + l, seen.get(r).get(l));
+                            short[] rows = expertOutputs(
+                                    r * localExperts + l, seen.get(r).get(l));
                             if (zeroCopy) {
                                 Memcpy.toDevice(d.expertOutputAddress(l), rows, group.stream(r));
                             } else {
@@ -122,8 +147,12 @@ public final class CudaStepChecker {
     }
 
     /** Everyone launched and checked, nobody absent. */
-    static Outcome healthyStep(CudaLocalGroup group, BufferAllocator allocator, RankInput[] inputs,
-            DispatchOptions options, boolean zeroCopy) {
+    static Outcome healthyStep(
+            CudaLocalGroup group,
+            BufferAllocator allocator,
+            RankInput[] inputs,
+            DispatchOptions options,
+            boolean zeroCopy) {
         int ranks = group.ranks();
         boolean[] all = new boolean[ranks];
         Arrays.fill(all, true);
@@ -135,8 +164,14 @@ public final class CudaStepChecker {
     }
 
     /** Rows as the expert sees them (bf16, or fp8 dequantised then rounded to bf16), per local expert. */
-    public static List<short[]> checkDispatch(CudaLocalGroup group, CudaDispatched d, RankInput[] inputs, int self,
-            int localExperts, DispatchOptions options, boolean[] sources) {
+    public static List<short[]> checkDispatch(
+            CudaLocalGroup group,
+            CudaDispatched d,
+            RankInput[] inputs,
+            int self,
+            int localExperts,
+            DispatchOptions options,
+            boolean[] sources) {
         assertNotNull(d, "rank " + self + " dispatch result");
         int hidden = group.config().hidden();
         CudaStream stream = streamOf(group, self);
@@ -175,8 +210,8 @@ public final class CudaStepChecker {
                 assertEquals(row.srcToken(), srcToken[i], at + " src_token");
                 perSource[row.srcRank()]++;
                 if (!options.fp8()) {
-                    assertArrayEquals(row.bits(), Arrays.copyOfRange(view, i * hidden, (i + 1) * hidden),
-                            at + " hidden bits");
+                    assertArrayEquals(
+                            row.bits(), Arrays.copyOfRange(view, i * hidden, (i + 1) * hidden), at + " hidden bits");
                 } else {
                     byte[] wantQ = new byte[hidden];
                     float[] wantS = new float[groups];
@@ -186,7 +221,9 @@ public final class CudaStepChecker {
                         if (ue8m0 != null) {
                             assertEquals(Ue8m0.pack(wantS[g]), ue8m0[i * groups + g], at + " ue8m0 scale " + g);
                         } else {
-                            assertEquals(Float.floatToIntBits(wantS[g]), Float.floatToIntBits(scales[i * groups + g]),
+                            assertEquals(
+                                    Float.floatToIntBits(wantS[g]),
+                                    Float.floatToIntBits(scales[i * groups + g]),
                                     at + " scale " + g);
                         }
                     }
@@ -205,8 +242,8 @@ public final class CudaStepChecker {
     }
 
     /** An unchecked rank's rows as received (bf16 view; for fp8 the dequantised rows), so its expert can run. */
-    public static List<short[]> received(CudaLocalGroup group, CudaDispatched d, int self, int localExperts, int hidden,
-            DispatchOptions options) {
+    public static List<short[]> received(
+            CudaLocalGroup group, CudaDispatched d, int self, int localExperts, int hidden, DispatchOptions options) {
         List<short[]> seen = new ArrayList<>();
         for (int l = 0; l < localExperts; l++) {
             int rows = d == null ? 0 : d.recvCount(l);
@@ -243,15 +280,19 @@ public final class CudaStepChecker {
             for (int i = 0; i < rows.length; i++) {
                 data.setShort(2L * i, rows[i]);
             }
-            return ColumnViews.load(new Schema(List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN,
-                    HiddenDtype.BF16, hidden))), allocator, rows.length / hidden, List.of(data));
+            return ColumnViews.load(
+                    new Schema(
+                            List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden))),
+                    allocator,
+                    rows.length / hidden,
+                    List.of(data));
         }
     }
 
-    public static void checkCombine(CudaCombined c, RankInput mine, int localExperts, boolean[] present,
-            DispatchOptions options) {
-        Reference.CombineResult expected = Reference.combine(mine, localExperts, present,
-                Reference.dispatchedRows(mine, options));
+    public static void checkCombine(
+            CudaCombined c, RankInput mine, int localExperts, boolean[] present, DispatchOptions options) {
+        Reference.CombineResult expected =
+                Reference.combine(mine, localExperts, present, Reference.dispatchedRows(mine, options));
         assertEquals(mine.n(), c.numTokens());
         assertEquals(mine.n(), c.batch().getRowCount());
         short[] bits = new short[mine.n() * mine.hidden()];
@@ -259,7 +300,9 @@ public final class CudaStepChecker {
         c.copyHiddenTo(bits);
         c.copyLostWeightTo(lost);
         for (int t = 0; t < mine.n(); t++) {
-            assertEquals(Float.floatToIntBits(expected.lostWeight()[t]), Float.floatToIntBits(lost[t]),
+            assertEquals(
+                    Float.floatToIntBits(expected.lostWeight()[t]),
+                    Float.floatToIntBits(lost[t]),
                     "rank " + c.rank() + " lost weight of token " + t);
             for (int h = 0; h < mine.hidden(); h++) {
                 short want = expected.bits()[t * mine.hidden() + h];

@@ -20,8 +20,7 @@ package io.tokenroute.routing.cuda;
  * they are package-private in the group so that they stay out of its public API.
  */
 public final class CudaTestSupport {
-    private CudaTestSupport() {
-    }
+    private CudaTestSupport() {}
 
     /**
      * Overwrites the hosted ranks' results with the byte 0xA5 before a checked step (see

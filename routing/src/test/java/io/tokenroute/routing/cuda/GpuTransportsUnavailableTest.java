@@ -39,16 +39,21 @@ import org.junit.jupiter.api.Test;
  * NVSHMEM) is missing, that is in CI; on a GPU machine they skip and the GPU tests open the transports for real.
  */
 class GpuTransportsUnavailableTest {
-    private static final BufferConfig CONFIG = BufferConfig.builder().ranks(2).experts(4).maxTopK(2).hidden(64)
-            .maxTokensPerRank(4).build();
+    private static final BufferConfig CONFIG = BufferConfig.builder()
+            .ranks(2)
+            .experts(4)
+            .maxTopK(2)
+            .hidden(64)
+            .maxTokensPerRank(4)
+            .build();
 
     @Test
     void cudaLocalWithoutCudaNamesTheTransportAndTheReason() {
         assumeFalse(Cuda.isAvailable(), "CUDA is available here: the GPU tests open cuda-local for real");
         for (String spec : new String[] {"cuda-local", "cuda-local:0", "CUDA-LOCAL:1"}) {
             try (BufferAllocator allocator = new RootAllocator()) {
-                CudaUnavailableException e = assertThrows(CudaUnavailableException.class,
-                        () -> ElasticGroup.open(spec, CONFIG, allocator));
+                CudaUnavailableException e =
+                        assertThrows(CudaUnavailableException.class, () -> ElasticGroup.open(spec, CONFIG, allocator));
                 assertEquals("transport cuda-local: CUDA is unavailable: " + Cuda.unavailableReason(), e.getMessage());
                 assertEquals(0, allocator.getAllocatedMemory());
             }
@@ -58,13 +63,15 @@ class GpuTransportsUnavailableTest {
     @Test
     void nvshmemWithoutTheLibraryNamesTheTransportAndWhatIsMissing() {
         assumeFalse(NvshmemLibrary.isAvailable(), "NVSHMEM is available here: the nvshmem process tests use it");
-        LaunchEnvironment env = LaunchEnvironment.of(Map.of("RANK", "1", "WORLD_SIZE", "2", "LOCAL_RANK", "1",
-                "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", "29999"));
+        LaunchEnvironment env = LaunchEnvironment.of(Map.of(
+                "RANK", "1", "WORLD_SIZE", "2", "LOCAL_RANK", "1", "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", "29999"));
         for (String spec : new String[] {"nvshmem", "nvshmem:0"}) {
             try (BufferAllocator allocator = new RootAllocator()) {
-                NvshmemUnavailableException e = assertThrows(NvshmemUnavailableException.class,
+                NvshmemUnavailableException e = assertThrows(
+                        NvshmemUnavailableException.class,
                         () -> TransportSpec.parse(spec).open(CONFIG, allocator, env));
-                assertEquals("transport nvshmem: NVSHMEM is unavailable: " + NvshmemLibrary.unavailableReason(),
+                assertEquals(
+                        "transport nvshmem: NVSHMEM is unavailable: " + NvshmemLibrary.unavailableReason(),
                         e.getMessage());
                 assertTrue(e.getMessage().contains("libtokenroute_nvshmem.so"), e.getMessage());
                 assertEquals(0, allocator.getAllocatedMemory());
@@ -75,11 +82,14 @@ class GpuTransportsUnavailableTest {
     @Test
     void nvshmemChecksTheLaunchEnvironmentFirst() {
         try (BufferAllocator allocator = new RootAllocator()) {
-            IllegalStateException noRank = assertThrows(IllegalStateException.class,
+            IllegalStateException noRank = assertThrows(
+                    IllegalStateException.class,
                     () -> TransportSpec.parse("nvshmem").open(CONFIG, allocator, LaunchEnvironment.of(Map.of())));
             assertTrue(noRank.getMessage().contains("needs the rank from the environment"), noRank.getMessage());
-            IllegalStateException size = assertThrows(IllegalStateException.class, () -> TransportSpec.parse("nvshmem")
-                    .open(CONFIG, allocator, LaunchEnvironment.of(Map.of("RANK", "0", "WORLD_SIZE", "3"))));
+            IllegalStateException size = assertThrows(
+                    IllegalStateException.class,
+                    () -> TransportSpec.parse("nvshmem")
+                            .open(CONFIG, allocator, LaunchEnvironment.of(Map.of("RANK", "0", "WORLD_SIZE", "3"))));
             assertTrue(size.getMessage().contains("3 ranks"), size.getMessage());
         }
     }

@@ -24,8 +24,8 @@ import java.time.Duration;
 class LocalAgreementTest extends AgreementSuite {
 
     @Override
-    protected void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
-            ConformanceSuite.GroupBody body) {
+    protected void runGroup(
+            BufferConfig config, boolean[] checked, Runnable releaseUnchecked, ConformanceSuite.GroupBody body) {
         LocalGroups.run(config, checked, releaseUnchecked, Duration.ofMinutes(2), body);
     }
 }

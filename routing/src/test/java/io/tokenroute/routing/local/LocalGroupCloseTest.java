@@ -19,11 +19,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.testkit.ParkAt;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker;
@@ -49,12 +49,21 @@ class LocalGroupCloseTest {
     private static final int VICTIM = 3;
 
     @ParameterizedTest(name = "victim parked at {0}")
-    @EnumSource(value = Phase.class, names = {"BEFORE_DISPATCH", "DISPATCH_RECV", "COMBINE_SEND", "COMBINE_RECV",
-        "BARRIER", "AGREE"})
+    @EnumSource(
+            value = Phase.class,
+            names = {"BEFORE_DISPATCH", "DISPATCH_RECV", "COMBINE_SEND", "COMBINE_RECV", "BARRIER", "AGREE"})
     void closeFreesEverythingWhileARankIsParkedInsideACall(Phase phase) throws Exception {
         ParkAt park = new ParkAt(VICTIM, phase, 2);
-        BufferConfig config = PhaseHooks.listening(BufferConfig.builder().ranks(RANKS).experts(8).maxTopK(4).hidden(64)
-                .maxTokensPerRank(8).timeout(Duration.ofSeconds(20)).build(), park);
+        BufferConfig config = PhaseHooks.listening(
+                BufferConfig.builder()
+                        .ranks(RANKS)
+                        .experts(8)
+                        .maxTopK(4)
+                        .hidden(64)
+                        .maxTokensPerRank(8)
+                        .timeout(Duration.ofSeconds(20))
+                        .build(),
+                park);
         ExecutorService pool = Executors.newFixedThreadPool(RANKS);
         try (BufferAllocator root = new RootAllocator()) {
             BufferAllocator groupMemory = root.newChildAllocator("group", 0, Long.MAX_VALUE);
@@ -96,8 +105,8 @@ class LocalGroupCloseTest {
             groupMemory.close();
 
             park.release();
-            ExecutionException resumed = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
-                    () -> ranks[VICTIM].get(30, TimeUnit.SECONDS));
+            ExecutionException resumed = org.junit.jupiter.api.Assertions.assertThrows(
+                    ExecutionException.class, () -> ranks[VICTIM].get(30, TimeUnit.SECONDS));
             IllegalStateException e = assertInstanceOf(IllegalStateException.class, resumed.getCause());
             assertTrue(e.getMessage().contains("closed"), e.getMessage());
         } finally {

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.local;
 
 import io.tokenroute.routing.BufferConfig;
@@ -9,11 +24,14 @@ import org.apache.arrow.memory.RootAllocator;
 
 /** Runs a test body on every rank of a fresh {@link LocalGroup}, one thread per rank, with leak-checked allocators. */
 final class LocalGroups {
-    private LocalGroups() {
-    }
+    private LocalGroups() {}
 
     /** See {@link RankThreads#run(int, boolean[], Runnable, Duration, RankThreads.RankBody)}. */
-    static void run(BufferConfig config, boolean[] checked, Runnable releaseUnchecked, Duration bound,
+    static void run(
+            BufferConfig config,
+            boolean[] checked,
+            Runnable releaseUnchecked,
+            Duration bound,
             ConformanceSuite.GroupBody body) {
         try (BufferAllocator allocator = new RootAllocator();
                 LocalGroup group = new LocalGroup(allocator, config)) {
@@ -27,6 +45,6 @@ final class LocalGroups {
 
     /** Every rank checked. */
     static void run(BufferConfig config, Duration bound, ConformanceSuite.GroupBody body) {
-        run(config, null, () -> { }, bound, body);
+        run(config, null, () -> {}, bound, body);
     }
 }

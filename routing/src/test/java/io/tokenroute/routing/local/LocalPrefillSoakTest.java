@@ -25,6 +25,6 @@ class LocalPrefillSoakTest extends PrefillSoakSuite {
 
     @Override
     protected void runGroup(BufferConfig config, ConformanceSuite.GroupBody body) {
-        LocalGroups.run(config, null, () -> { }, Duration.ofMinutes(10), body);
+        LocalGroups.run(config, null, () -> {}, Duration.ofMinutes(10), body);
     }
 }

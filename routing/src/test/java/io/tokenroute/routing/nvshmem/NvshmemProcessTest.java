@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.nvshmem;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -37,11 +52,13 @@ class NvshmemProcessTest {
     static final String CLASSPATH_PROPERTY = "tokenroute.test.classpath";
     /** Set (true) when the PEs run under CUDA MPS. */
     static final String MPS_PROPERTY = "tokenroute.test.mps";
+
     private static final Duration RUN_BOUND = Duration.ofMinutes(4);
     /** From a survivor's last step to its exit: close never waits on a peer, so this is process teardown only. */
     private static final Duration EXIT_BOUND = Duration.ofSeconds(30);
     /** A step that meets a dead peer costs one timeout; the margin covers the PEs' time-slicing of one GPU. */
     private static final long STEP_MARGIN_MICROS = 2_000_000;
+
     private static final int SIGKILL = 9;
     private static final int RANKS = 4;
     private static final int VICTIM = NvshmemRankMain.VICTIM;
@@ -55,11 +72,19 @@ class NvshmemProcessTest {
     }
 
     private static RankLauncher.Builder ranks(int ranks, String... scenario) throws IOException {
-        List<String> options = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Xmx512m", "-XX:-UsePerfData",
+        List<String> options = new ArrayList<>(List.of(
+                "-XX:+UseSerialGC",
+                "-Xmx512m",
+                "-XX:-UsePerfData",
                 "-D" + NvshmemOptions.RENDEZVOUS_PROPERTY + "=127.0.0.1:" + freePort()));
-        for (String forwarded : new String[] {"org.bytedeco.javacpp.cachedir", "arrow.memory.debug.allocator",
-                NvshmemLibrary.LIBRARY_PROPERTY, NvshmemRankMain.DEVICE_KERNELS_PROPERTY,
-                NvshmemRankMain.FORCE_DEVICE_CALLS_PROPERTY, "tokenroute.test.timeoutMillis"}) {
+        for (String forwarded : new String[] {
+            "org.bytedeco.javacpp.cachedir",
+            "arrow.memory.debug.allocator",
+            NvshmemLibrary.LIBRARY_PROPERTY,
+            NvshmemRankMain.DEVICE_KERNELS_PROPERTY,
+            NvshmemRankMain.FORCE_DEVICE_CALLS_PROPERTY,
+            "tokenroute.test.timeoutMillis"
+        }) {
             String value = System.getProperty(forwarded);
             if (value != null) {
                 options.add("-D" + forwarded + "=" + value);
@@ -67,7 +92,8 @@ class NvshmemProcessTest {
         }
         return RankLauncher.builder(NvshmemRankMain.class.getName(), ranks)
                 .classpath(System.getProperty(CLASSPATH_PROPERTY, System.getProperty("java.class.path")))
-                .jvmOptions(options.toArray(String[]::new)).args((r, f) -> List.of(scenario));
+                .jvmOptions(options.toArray(String[]::new))
+                .args((r, f) -> List.of(scenario));
     }
 
     private static int freePort() throws IOException {
@@ -90,8 +116,12 @@ class NvshmemProcessTest {
         for (int i = 0; i < survivors.length; i++) {
             RankResult result = out.get(i);
             if (!done[i] || !result.exitedInTime() || result.exitCode() != 0) {
-                failures.append(done[i] ? "rank " + survivors[i] + " did not exit cleanly within " + EXIT_BOUND
-                        : "rank " + survivors[i] + " never finished its steps").append(": ").append(result.describe())
+                failures.append(
+                                done[i]
+                                        ? "rank " + survivors[i] + " did not exit cleanly within " + EXIT_BOUND
+                                        : "rank " + survivors[i] + " never finished its steps")
+                        .append(": ")
+                        .append(result.describe())
                         .append('\n');
             } else {
                 System.out.println("rank " + result.rank() + ": exit 0, events " + result.events() + ", result "
@@ -103,22 +133,27 @@ class NvshmemProcessTest {
     }
 
     private static int[] allBut(int ranks, int... dead) {
-        return IntStream.range(0, ranks).filter(r -> Arrays.stream(dead).noneMatch(d -> d == r)).toArray();
+        return IntStream.range(0, ranks)
+                .filter(r -> Arrays.stream(dead).noneMatch(d -> d == r))
+                .toArray();
     }
 
     /** R = 4 and 8 (PEs share GPUs when there are fewer) and, on a machine with several GPUs, one PE per GPU. */
     static IntStream conformanceRanks() {
         int gpus = Cuda.deviceCount();
-        return IntStream.concat(IntStream.of(4, 8), gpus > 1 && gpus != 4 && gpus != 8 ? IntStream.of(gpus)
-                : IntStream.empty());
+        return IntStream.concat(
+                IntStream.of(4, 8), gpus > 1 && gpus != 4 && gpus != 8 ? IntStream.of(gpus) : IntStream.empty());
     }
 
     @ParameterizedTest(name = "R={0}")
     @MethodSource("conformanceRanks")
     void conformanceAgainstReference(int ranks) throws Exception {
         try (RankLauncher launcher = ranks(ranks, "conformance").start()) {
-            for (RankResult r : awaitSurvivors(launcher, IntStream.range(0, ranks).toArray())) {
-                assertEquals(Integer.toString(NvshmemRankMain.cases(ranks).size()), r.values().get("cases"),
+            for (RankResult r :
+                    awaitSurvivors(launcher, IntStream.range(0, ranks).toArray())) {
+                assertEquals(
+                        Integer.toString(NvshmemRankMain.cases(ranks).size()),
+                        r.values().get("cases"),
                         r.describe());
             }
         }
@@ -129,12 +164,15 @@ class NvshmemProcessTest {
     }
 
     @ParameterizedTest(name = "victim SIGKILLed at {0}")
-    @EnumSource(value = Phase.class, names = {"DISPATCH_SEND", "DISPATCH_RECV", "COMBINE_SEND", "COMBINE_RECV",
-        "CLEAN", "BARRIER", "ALL_GATHER"})
+    @EnumSource(
+            value = Phase.class,
+            names = {"DISPATCH_SEND", "DISPATCH_RECV", "COMBINE_SEND", "COMBINE_RECV", "CLEAN", "BARRIER", "ALL_GATHER"
+            })
     void sigkilledPeIsMaskedAndSurvivorsStayExact(Phase phase) throws Exception {
         String collective = isCollective(phase) ? phase.name() : "NONE";
         try (RankLauncher launcher = ranks(RANKS, "kill", collective, VICTIM + ":" + phase)
-                .fault(VICTIM, RankFault.kill(phase, FAIL_STEP + 1)).start()) {
+                .fault(VICTIM, RankFault.kill(phase, FAIL_STEP + 1))
+                .start()) {
             List<RankResult> results = awaitSurvivors(launcher, allBut(RANKS, VICTIM));
             RankResult victim = launcher.await(VICTIM, EXIT_BOUND);
             assertTrue(victim.hasEvent("fault"), "the victim reached " + phase + ": " + victim.describe());
@@ -150,7 +188,8 @@ class NvshmemProcessTest {
     void twoPesDieInOneStep() throws Exception {
         try (RankLauncher launcher = ranks(RANKS, "kill", "BARRIER", "2:DISPATCH_SEND", "1:COMBINE_RECV")
                 .fault(2, RankFault.kill(Phase.DISPATCH_SEND, FAIL_STEP + 1))
-                .fault(1, RankFault.kill(Phase.COMBINE_RECV, FAIL_STEP + 1)).start()) {
+                .fault(1, RankFault.kill(Phase.COMBINE_RECV, FAIL_STEP + 1))
+                .start()) {
             List<RankResult> results = awaitSurvivors(launcher, allBut(RANKS, 1, 2));
             for (int v : new int[] {1, 2}) {
                 RankResult victim = launcher.await(v, EXIT_BOUND);
@@ -175,31 +214,45 @@ class NvshmemProcessTest {
         long fail = Long.parseLong(r.values().get("failStepMicros"));
         long after = Long.parseLong(r.values().get("afterStepMicros"));
         // One line per survivor that the GPU script gathers into its detection table.
-        System.out.printf("DETECTION %s | rank %d on GPU %d | healthy %d us | failing step %d us | later %d us%n",
+        System.out.printf(
+                "DETECTION %s | rank %d on GPU %d | healthy %d us | failing step %d us | later %d us%n",
                 scenario, r.rank(), r.rank() % Cuda.deviceCount(), healthy, fail, after);
         long slicing = Boolean.getBoolean(MPS_PROPERTY) ? 1 : (RANKS + Cuda.deviceCount() - 1) / Cuda.deviceCount();
         long bound = timeouts * slicing * (NvshmemRankMain.TIMEOUT.toNanos() / 1000) + STEP_MARGIN_MICROS;
-        assertTrue(fail <= bound, "rank " + r.rank() + ": the failing step took " + fail + " us, more than " + bound
-                + " us (" + timeouts + " timeout(s) x " + slicing + " PEs time-slicing a GPU + margin): "
-                + r.describe());
-        assertTrue(after <= STEP_MARGIN_MICROS, "rank " + r.rank() + ": a step after detection took " + after
-                + " us (no more waiting on the dead peer expected): " + r.describe());
+        assertTrue(
+                fail <= bound,
+                "rank " + r.rank() + ": the failing step took " + fail + " us, more than " + bound
+                        + " us (" + timeouts + " timeout(s) x " + slicing + " PEs time-slicing a GPU + margin): "
+                        + r.describe());
+        assertTrue(
+                after <= STEP_MARGIN_MICROS,
+                "rank " + r.rank() + ": a step after detection took " + after
+                        + " us (no more waiting on the dead peer expected): " + r.describe());
     }
 
     @ParameterizedTest(name = "victim SIGSTOPped at {0}, resumed and readmitted")
-    @EnumSource(value = Phase.class, names = {"DISPATCH_SEND", "COMBINE_RECV"})
+    @EnumSource(
+            value = Phase.class,
+            names = {"DISPATCH_SEND", "COMBINE_RECV"})
     void stoppedPeIsMaskedThenResumedAndReadmitted(Phase phase) throws Exception {
         try (RankLauncher launcher = ranks(RANKS, "stall", phase.name())
-                .fault(VICTIM, RankFault.stop(phase, FAIL_STEP + 1)).start()) {
+                .fault(VICTIM, RankFault.stop(phase, FAIL_STEP + 1))
+                .start()) {
             for (int r : allBut(RANKS, VICTIM)) {
                 boolean ready = launcher.awaitEvent(r, "ready", RUN_BOUND);
-                assertTrue(ready, "survivor " + r + " masked the stopped PE and got ready to readmit it: "
-                        + (ready ? "" : launcher.await(r, Duration.ofSeconds(1)).describe()));
+                assertTrue(
+                        ready,
+                        "survivor " + r + " masked the stopped PE and got ready to readmit it: "
+                                + (ready
+                                        ? ""
+                                        : launcher.await(r, Duration.ofSeconds(1))
+                                                .describe()));
             }
             assertTrue(launcher.awaitEvent(VICTIM, "fault", Duration.ofSeconds(10)), "the victim reached " + phase);
             assertTrue(launcher.awaitStopped(VICTIM, Duration.ofSeconds(10)), "the victim's process is stopped");
             launcher.resume(VICTIM);
-            List<RankResult> all = awaitSurvivors(launcher, IntStream.range(0, RANKS).toArray());
+            List<RankResult> all =
+                    awaitSurvivors(launcher, IntStream.range(0, RANKS).toArray());
             assertTrue(all.get(VICTIM).hasEvent("resumed"), all.get(VICTIM).describe());
         }
     }

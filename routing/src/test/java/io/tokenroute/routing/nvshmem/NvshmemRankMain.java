@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.nvshmem;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -5,20 +20,19 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
 import io.tokenroute.device.Memcpy;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
-import io.tokenroute.routing.PeerTimeoutException;
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.cuda.CudaCombined;
 import io.tokenroute.routing.cuda.CudaDispatched;
 import io.tokenroute.routing.cuda.CudaStepChecker;
 import io.tokenroute.routing.cuda.CudaTestSupport;
 import io.tokenroute.routing.launch.LaunchedRank;
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.testkit.KillScenario;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
@@ -37,8 +51,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * One rank of an {@code nvshmem} test group, as its own process (one NVSHMEM PE):
  * {@code NvshmemRankMain <scenario> ...}, rank and group size from {@link LaunchedRank}, the rendezvous address from
  * {@value NvshmemOptions#RENDEZVOUS_PROPERTY}, optional NVSHMEM-linked kernels from {@value #DEVICE_KERNELS_PROPERTY}
- * (with {@value #FORCE_DEVICE_CALLS_PROPERTY}{@code =true} every peer goes through NVSHMEM device calls). The checks are
- * those of {@code ShmRankMain}: every survivor's every step against the plain-loop reference
+ * (with {@value #FORCE_DEVICE_CALLS_PROPERTY}{@code =true} every peer goes through NVSHMEM device calls). The checks
+ * are those of {@code ShmRankMain}: every survivor's every step against the plain-loop reference
  * ({@link CudaStepChecker}), outputs poisoned before each step. PE p runs on GPU {@code p % deviceCount}.
  *
  * <ul>
@@ -64,14 +78,14 @@ public final class NvshmemRankMain {
     static final int FAIL_STEP = 3;
     static final int AFTER_STEPS = 20;
     /**
-     * Without MPS the PEs' kernels time-slice the GPU (rounds of several ms) and a killed PE's context teardown can hold
-     * the others' CUDA calls for a while: the timeout covers that. Under MPS the GPU script passes 100 ms.
+     * Without MPS the PEs' kernels time-slice the GPU (rounds of several ms) and a killed PE's context teardown can
+     * hold the others' CUDA calls for a while: the timeout covers that. Under MPS the GPU script passes 100 ms.
      */
     static final Duration TIMEOUT = Duration.ofMillis(Long.getLong("tokenroute.test.timeoutMillis", 1000));
+
     static final Duration WARM_UP_TIMEOUT = Duration.ofSeconds(60);
 
-    private NvshmemRankMain() {
-    }
+    private NvshmemRankMain() {}
 
     public static void main(String[] args) {
         LaunchedRank.start();
@@ -108,25 +122,36 @@ public final class NvshmemRankMain {
         return options;
     }
 
-    static BufferConfig config(int ranks, int rank, int experts, int topK, int hidden, int maxTokens,
-            boolean listen) {
-        BufferConfig config = BufferConfig.builder().ranks(ranks).rank(rank).experts(experts).maxTopK(topK)
-                .hidden(hidden).maxTokensPerRank(maxTokens).timeout(WARM_UP_TIMEOUT).build();
+    static BufferConfig config(int ranks, int rank, int experts, int topK, int hidden, int maxTokens, boolean listen) {
+        BufferConfig config = BufferConfig.builder()
+                .ranks(ranks)
+                .rank(rank)
+                .experts(experts)
+                .maxTopK(topK)
+                .hidden(hidden)
+                .maxTokensPerRank(maxTokens)
+                .timeout(WARM_UP_TIMEOUT)
+                .build();
         return listen ? PhaseHooks.listening(config, LaunchedRank.faultListener()) : config;
     }
 
     // ------------------------------------------------------------------------------------------------ one step
 
     /** What one step reported on this rank. */
-    record Outcome(int[] dispatchNewly, int[] combineNewly) {
-    }
+    record Outcome(int[] dispatchNewly, int[] combineNewly) {}
 
     /**
      * Dispatches {@code inputs[self]}, checks the received rows, runs the expert on them, combines and checks the
      * output (or, {@code check} false, only runs the step).
      */
-    static Outcome step(NvshmemBuffer buffer, BufferAllocator allocator, RankInput[] inputs, DispatchOptions options,
-            boolean zeroCopy, Presence presence, boolean check) {
+    static Outcome step(
+            NvshmemBuffer buffer,
+            BufferAllocator allocator,
+            RankInput[] inputs,
+            DispatchOptions options,
+            boolean zeroCopy,
+            Presence presence,
+            boolean check) {
         int self = buffer.rank();
         int localExperts = buffer.config().localExperts();
         int hidden = buffer.config().hidden();
@@ -135,8 +160,8 @@ public final class NvshmemRankMain {
             CudaDispatched d = buffer.dispatch(batch, options);
             int[] dispatchNewly = d.newlyMasked();
             List<short[]> seen = check
-                    ? CudaStepChecker.checkDispatch(buffer.group(), d, inputs, self, localExperts, options,
-                            presence.dispatchSources())
+                    ? CudaStepChecker.checkDispatch(
+                            buffer.group(), d, inputs, self, localExperts, options, presence.dispatchSources())
                     : CudaStepChecker.received(buffer.group(), d, self, localExperts, hidden, options);
             List<VectorSchemaRoot> outputs = zeroCopy ? null : new ArrayList<>();
             try {
@@ -163,8 +188,7 @@ public final class NvshmemRankMain {
 
     // ------------------------------------------------------------------------------------------------ conformance
 
-    record Case(int experts, int topK, int hidden, int maxTokens, DispatchOptions options, int steps) {
-    }
+    record Case(int experts, int topK, int hidden, int maxTokens, DispatchOptions options, int steps) {}
 
     static List<Case> cases(int ranks) {
         return List.of(
@@ -183,17 +207,19 @@ public final class NvshmemRankMain {
         for (Case c : cases) {
             long seed = 1000L * ranks + c.experts() + c.hidden();
             try (BufferAllocator allocator = new RootAllocator();
-                    NvshmemBuffer buffer = NvshmemBuffer.open(session,
-                            config(ranks, rank, c.experts(), c.topK(), c.hidden(), c.maxTokens(), false), allocator)) {
+                    NvshmemBuffer buffer = NvshmemBuffer.open(
+                            session,
+                            config(ranks, rank, c.experts(), c.topK(), c.hidden(), c.maxTokens(), false),
+                            allocator)) {
                 for (int s = 0; s < c.steps(); s++) {
                     RankInput[] inputs = new RankInput[ranks];
                     for (int r = 0; r < ranks; r++) {
-                        inputs[r] = RankInput.random(seed, s, r, c.maxTokens(), c.hidden(), c.topK(), c.experts(),
-                                true);
+                        inputs[r] =
+                                RankInput.random(seed, s, r, c.maxTokens(), c.hidden(), c.topK(), c.experts(), true);
                     }
                     try {
-                        Outcome out = step(buffer, allocator, inputs, c.options(), s % 2 == 0, Presence.all(ranks),
-                                true);
+                        Outcome out =
+                                step(buffer, allocator, inputs, c.options(), s % 2 == 0, Presence.all(ranks), true);
                         assertEquals(0, out.dispatchNewly().length, "healthy dispatch masked nobody");
                         assertEquals(0, out.combineNewly().length, "healthy combine masked nobody");
                     } catch (AssertionError e) {
@@ -218,16 +244,16 @@ public final class NvshmemRankMain {
         int ranks = session.ranks();
         int experts = 2 * ranks;
         try (BufferAllocator allocator = new RootAllocator();
-                NvshmemBuffer buffer = NvshmemBuffer.open(session, config(ranks, rank, experts, 2, 64, 4, false),
-                        allocator)) {
+                NvshmemBuffer buffer =
+                        NvshmemBuffer.open(session, config(ranks, rank, experts, 2, 64, 4, false), allocator)) {
             buffer.setTimeout(TIMEOUT);
             RankInput good = RankInput.random(7, 0, rank, 4, 64, 2, experts, false);
             long[] idx = good.idx().clone();
             idx[0] = experts;
             RankInput bad = new RankInput(good.n(), good.hidden(), good.topK(), good.bits(), idx, good.weights());
             try (TokenBatch batch = bad.toBatch(allocator)) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                        () -> buffer.dispatch(batch, DispatchOptions.BF16));
+                IllegalArgumentException e = assertThrows(
+                        IllegalArgumentException.class, () -> buffer.dispatch(batch, DispatchOptions.BF16));
                 assertTrue(e.getMessage().contains("outside"), e.getMessage());
             }
             RankInput[] inputs = new RankInput[ranks];
@@ -249,8 +275,8 @@ public final class NvshmemRankMain {
         return in;
     }
 
-    static void collective(NvshmemBuffer buffer, Phase collective, int s, KillScenario scenario,
-            boolean checkPayloads) {
+    static void collective(
+            NvshmemBuffer buffer, Phase collective, int s, KillScenario scenario, boolean checkPayloads) {
         if (collective == null) {
             return;
         }
@@ -278,8 +304,10 @@ public final class NvshmemRankMain {
         long failStepNanos = 0;
         long maxAfterNanos = 0;
         try (BufferAllocator allocator = new RootAllocator();
-                NvshmemBuffer buffer = NvshmemBuffer.open(session, config(ranks, rank, EXPERTS_PER_RANK * ranks,
-                        TOP_K, HIDDEN, MAX_TOKENS, true), allocator)) {
+                NvshmemBuffer buffer = NvshmemBuffer.open(
+                        session,
+                        config(ranks, rank, EXPERTS_PER_RANK * ranks, TOP_K, HIDDEN, MAX_TOKENS, true),
+                        allocator)) {
             KillScenario.Survivor survivor = scenario.survivor(rank);
             for (int s = 0; s < steps; s++) {
                 if (s == TIGHTEN_STEP) {
@@ -288,12 +316,20 @@ public final class NvshmemRankMain {
                 long start = System.nanoTime();
                 Outcome out;
                 try {
-                    out = step(buffer, allocator, inputs(ranks, s), DispatchOptions.BF16, s % 2 == 0,
-                            scenario.presence(s), true);
+                    out = step(
+                            buffer,
+                            allocator,
+                            inputs(ranks, s),
+                            DispatchOptions.BF16,
+                            s % 2 == 0,
+                            scenario.presence(s),
+                            true);
                     collective(buffer, collective, s, scenario, true);
                 } catch (AssertionError e) {
-                    throw new AssertionError("rank " + rank + " step " + s + " (mask "
-                            + KillScenario.maskString(buffer.queryMask()) + "): " + e.getMessage(), e);
+                    throw new AssertionError(
+                            "rank " + rank + " step " + s + " (mask " + KillScenario.maskString(buffer.queryMask())
+                                    + "): " + e.getMessage(),
+                            e);
                 }
                 long took = System.nanoTime() - start;
                 if (s >= TIGHTEN_STEP && s < FAIL_STEP) {
@@ -303,8 +339,13 @@ public final class NvshmemRankMain {
                 } else if (s > FAIL_STEP + 1) {
                     maxAfterNanos = Math.max(maxAfterNanos, took);
                 }
-                survivor.afterStep(s, out.dispatchNewly(), out.combineNewly(), buffer.dispatchWaitNanos(),
-                        buffer.combineWaitNanos(), buffer::queryMask);
+                survivor.afterStep(
+                        s,
+                        out.dispatchNewly(),
+                        out.combineNewly(),
+                        buffer.dispatchWaitNanos(),
+                        buffer.combineWaitNanos(),
+                        buffer::queryMask);
             }
             assertArrayEquals(expectedMask, buffer.agreeMask(), "survivors agree");
             LaunchedRank.event("done", null);
@@ -328,8 +369,10 @@ public final class NvshmemRankMain {
         int readmitStep = FAIL_STEP + 2;
         int steps = readmitStep + 5;
         try (BufferAllocator allocator = new RootAllocator();
-                NvshmemBuffer buffer = NvshmemBuffer.open(session, config(ranks, rank, EXPERTS_PER_RANK * ranks,
-                        TOP_K, HIDDEN, MAX_TOKENS, true), allocator)) {
+                NvshmemBuffer buffer = NvshmemBuffer.open(
+                        session,
+                        config(ranks, rank, EXPERTS_PER_RANK * ranks, TOP_K, HIDDEN, MAX_TOKENS, true),
+                        allocator)) {
             if (rank == VICTIM) {
                 for (int s = 0; s <= FAIL_STEP; s++) {
                     if (s == TIGHTEN_STEP) {
@@ -337,7 +380,13 @@ public final class NvshmemRankMain {
                     }
                     boolean checked = s < FAIL_STEP;
                     try {
-                        step(buffer, allocator, inputs(ranks, s), DispatchOptions.BF16, true, Presence.all(ranks),
+                        step(
+                                buffer,
+                                allocator,
+                                inputs(ranks, s),
+                                DispatchOptions.BF16,
+                                true,
+                                Presence.all(ranks),
                                 checked);
                         collective(buffer, collective, s, scenario, false);
                     } catch (IllegalStateException e) {
@@ -354,8 +403,14 @@ public final class NvshmemRankMain {
                         buffer.setTimeout(TIMEOUT);
                     }
                     try {
-                        step(buffer, allocator, inputs(ranks, s), DispatchOptions.BF16, true,
-                                scenario.presence(s), true);
+                        step(
+                                buffer,
+                                allocator,
+                                inputs(ranks, s),
+                                DispatchOptions.BF16,
+                                true,
+                                scenario.presence(s),
+                                true);
                         collective(buffer, collective, s, scenario, false);
                     } catch (AssertionError e) {
                         throw new AssertionError("rank " + rank + " step " + s + ": " + e.getMessage(), e);
@@ -370,8 +425,14 @@ public final class NvshmemRankMain {
             assertArrayEquals(new int[ranks], buffer.queryMask(), "everyone active again");
             for (int s = readmitStep; s < steps; s++) {
                 try {
-                    Outcome out = step(buffer, allocator, inputs(ranks, s), DispatchOptions.BF16, s % 2 == 1,
-                            Presence.all(ranks), true);
+                    Outcome out = step(
+                            buffer,
+                            allocator,
+                            inputs(ranks, s),
+                            DispatchOptions.BF16,
+                            s % 2 == 1,
+                            Presence.all(ranks),
+                            true);
                     assertEquals(0, out.dispatchNewly().length, "nobody masked after the readmit");
                     collective(buffer, collective, s, scenario, false);
                 } catch (AssertionError e) {

@@ -59,7 +59,9 @@ class RendezvousHostileInputTest {
     private static final Duration JOIN_BOUND = Duration.ofSeconds(20);
     /** How long a test waits on any socket of its own: a hang fails instead of blocking the build. */
     private static final int TEST_READ_MS = 20_000;
-    private static final InetSocketAddress ANY_LOOPBACK_PORT = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+
+    private static final InetSocketAddress ANY_LOOPBACK_PORT =
+            new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
     /** The first server message: magic, status, nonce and proof. */
     private static final int CHALLENGE_BYTES = 8 + RendezvousHandshake.NONCE_BYTES + RendezvousHandshake.PROOF_BYTES;
 
@@ -75,8 +77,10 @@ class RendezvousHostileInputTest {
         }
         threads.shutdownNow();
         assertTrue(threads.awaitTermination(30, TimeUnit.SECONDS), "test threads did not finish");
-        List<String> left = Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
-                .filter(name -> name.startsWith("tokenroute-rendezvous-")).toList();
+        List<String> left = Thread.getAllStackTraces().keySet().stream()
+                .map(Thread::getName)
+                .filter(name -> name.startsWith("tokenroute-rendezvous-"))
+                .toList();
         assertEquals(List.of(), left, "server threads still alive after close()");
     }
 
@@ -86,8 +90,9 @@ class RendezvousHostileInputTest {
     void aRankWithTheWrongSecretIsToldAtOnceAndTheJobStillJoins() throws Exception {
         try (UniqueIdRendezvous.Server server = serve()) {
             long start = System.nanoTime();
-            RendezvousException e = assertThrows(RendezvousException.class, () -> UniqueIdRendezvous.fetch(
-                    server.address(), 1, RANKS, JobSecret.generate(), JOIN_BOUND));
+            RendezvousException e = assertThrows(
+                    RendezvousException.class,
+                    () -> UniqueIdRendezvous.fetch(server.address(), 1, RANKS, JobSecret.generate(), JOIN_BOUND));
             assertTrue(System.nanoTime() - start < JOIN_BOUND.toNanos() / 2, "no retrying with a wrong secret");
             assertMentions(e, "rank 1 of 4", "did not prove", "different secrets");
             assertEquals(List.of(), server.joinedRanks());
@@ -107,8 +112,8 @@ class RendezvousHostileInputTest {
                 assertEquals(UniqueIdRendezvous.CHALLENGE, in.readInt());
                 byte[] serverNonce = in.readNBytes(RendezvousHandshake.NONCE_BYTES);
                 in.readNBytes(RendezvousHandshake.PROOF_BYTES);
-                RendezvousHandshake forged = new RendezvousHandshake(JobSecret.generate(), 1, RANKS, clientNonce,
-                        serverNonce);
+                RendezvousHandshake forged =
+                        new RendezvousHandshake(JobSecret.generate(), 1, RANKS, clientNonce, serverNonce);
                 out.write(forged.clientProof());
                 out.flush();
                 assertClosedWithNothingMore(s);
@@ -120,21 +125,24 @@ class RendezvousHostileInputTest {
 
     @Test
     void aSilentClientDoesNotDelayTheJoinAndIsDroppedAtItsDeadline() throws Exception {
-        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, RANKS, secret,
-                Duration.ofMillis(500), 64)) {
+        try (UniqueIdRendezvous.Server server =
+                UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, RANKS, secret, Duration.ofMillis(500), 64)) {
             Socket silent = connect(server);
             bogus.add(silent);
             realJoin(server);
             assertClosedWithNothingMore(silent);
         }
-        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, 2, secret,
-                Duration.ofMillis(300), 64)) {
+        try (UniqueIdRendezvous.Server server =
+                UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, 2, secret, Duration.ofMillis(300), 64)) {
             try (Socket silent = connect(server)) {
                 assertClosedWithNothingMore(silent);
             }
-            RendezvousException e = assertThrows(RendezvousException.class,
-                    () -> server.awaitAllJoined(Duration.ofMillis(100)));
-            assertMentions(e, "rank [1] did not fetch", "1 connection dropped before authenticating",
+            RendezvousException e =
+                    assertThrows(RendezvousException.class, () -> server.awaitAllJoined(Duration.ofMillis(100)));
+            assertMentions(
+                    e,
+                    "rank [1] did not fetch",
+                    "1 connection dropped before authenticating",
                     "silent past the deadline");
         }
     }
@@ -142,8 +150,8 @@ class RendezvousHostileInputTest {
     @Test
     void aClientTricklingBytesIsDroppedAtTheConnectionDeadlineNotPerRead() throws Exception {
         ScheduledExecutorService pacer = Executors.newSingleThreadScheduledExecutor();
-        try (UniqueIdRendezvous.Server server = UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, RANKS, secret,
-                Duration.ofMillis(500), 64);
+        try (UniqueIdRendezvous.Server server =
+                        UniqueIdRendezvous.serve(ANY_LOOPBACK_PORT, id, RANKS, secret, Duration.ofMillis(500), 64);
                 Socket trickle = connect(server)) {
             // one byte of a well-formed hello every 100 ms: each read is quick, the whole hello would take 4.8 s
             ByteArrayOutputStream helloBytes = new ByteArrayOutputStream();
@@ -151,21 +159,27 @@ class RendezvousHostileInputTest {
             byte[] hello = helloBytes.toByteArray();
             AtomicInteger sent = new AtomicInteger();
             OutputStream out = trickle.getOutputStream();
-            pacer.scheduleAtFixedRate(() -> {
-                int i = sent.get();
-                if (i < hello.length) {
-                    try {
-                        out.write(hello[i]);
-                        out.flush();
-                        sent.incrementAndGet();
-                    } catch (IOException closed) {
-                        throw new IllegalStateException(closed); // ends the schedule
-                    }
-                }
-            }, 0, 100, TimeUnit.MILLISECONDS);
+            pacer.scheduleAtFixedRate(
+                    () -> {
+                        int i = sent.get();
+                        if (i < hello.length) {
+                            try {
+                                out.write(hello[i]);
+                                out.flush();
+                                sent.incrementAndGet();
+                            } catch (IOException closed) {
+                                throw new IllegalStateException(closed); // ends the schedule
+                            }
+                        }
+                    },
+                    0,
+                    100,
+                    TimeUnit.MILLISECONDS);
             assertClosedWithNothingMore(trickle);
-            assertTrue(sent.get() < hello.length, "dropped after " + sent.get() + " of " + hello.length
-                    + " bytes: the deadline covers the connection, not each read");
+            assertTrue(
+                    sent.get() < hello.length,
+                    "dropped after " + sent.get() + " of " + hello.length
+                            + " bytes: the deadline covers the connection, not each read");
             realJoin(server);
         } finally {
             pacer.shutdownNow();
@@ -203,7 +217,11 @@ class RendezvousHostileInputTest {
             try (Socket s = connect(server)) {
                 // a hello claiming an absurd rank and group size, then nothing more: refused without a reply
                 DataOutputStream out = new DataOutputStream(s.getOutputStream());
-                hello(out, UniqueIdRendezvous.VERSION, Integer.MAX_VALUE, Integer.MAX_VALUE,
+                hello(
+                        out,
+                        UniqueIdRendezvous.VERSION,
+                        Integer.MAX_VALUE,
+                        Integer.MAX_VALUE,
                         RendezvousHandshake.nonce());
                 new DataInputStream(s.getInputStream()).readNBytes(CHALLENGE_BYTES);
                 writeIgnoringReset(s, new byte[RendezvousHandshake.PROOF_BYTES]);
@@ -257,10 +275,15 @@ class RendezvousHostileInputTest {
                         writeIgnoringReset(s, garbage);
                     } else if (kind == 2) {
                         try {
-                            hello(new DataOutputStream(s.getOutputStream()), UniqueIdRendezvous.VERSION, 1, RANKS,
+                            hello(
+                                    new DataOutputStream(s.getOutputStream()),
+                                    UniqueIdRendezvous.VERSION,
+                                    1,
+                                    RANKS,
                                     RendezvousHandshake.nonce());
                         } catch (java.net.SocketException e) {
-                            // The server pushed this pending connection out for a newer one (it holds a bounded number).
+                            // The server pushed this pending connection out for a newer one (it holds a bounded
+                            // number).
                         }
                     } // kind 0 stays silent
                     return null;
@@ -296,8 +319,8 @@ class RendezvousHostileInputTest {
                 }
             });
             InetSocketAddress at = new InetSocketAddress(InetAddress.getLoopbackAddress(), impostor.getLocalPort());
-            RendezvousException e = assertThrows(RendezvousException.class,
-                    () -> UniqueIdRendezvous.fetch(at, 1, RANKS, secret, JOIN_BOUND));
+            RendezvousException e = assertThrows(
+                    RendezvousException.class, () -> UniqueIdRendezvous.fetch(at, 1, RANKS, secret, JOIN_BOUND));
             assertMentions(e, "did not prove", "nothing was asked of it");
             assertEquals(0, afterChallenge.get(30, TimeUnit.SECONDS), "the rank sent no proof to an impostor");
         }
@@ -322,8 +345,8 @@ class RendezvousHostileInputTest {
                             out.writeShort(0xffff); // a 64 KiB message
                         } else {
                             byte[] serverNonce = RendezvousHandshake.nonce();
-                            RendezvousHandshake h = new RendezvousHandshake(secret, rank, ranks, clientNonce,
-                                    serverNonce);
+                            RendezvousHandshake h =
+                                    new RendezvousHandshake(secret, rank, ranks, clientNonce, serverNonce);
                             out.writeInt(UniqueIdRendezvous.CHALLENGE);
                             out.write(serverNonce);
                             out.write(h.serverProof());
@@ -338,9 +361,11 @@ class RendezvousHostileInputTest {
                     }
                 });
                 InetSocketAddress at = new InetSocketAddress(InetAddress.getLoopbackAddress(), fake.getLocalPort());
-                RendezvousException e = assertThrows(RendezvousException.class,
-                        () -> UniqueIdRendezvous.fetch(at, 1, RANKS, secret, JOIN_BOUND));
-                assertMentions(e, afterAuthentication ? "malformed answer" : "malformed refusal",
+                RendezvousException e = assertThrows(
+                        RendezvousException.class, () -> UniqueIdRendezvous.fetch(at, 1, RANKS, secret, JOIN_BOUND));
+                assertMentions(
+                        e,
+                        afterAuthentication ? "malformed answer" : "malformed refusal",
                         afterAuthentication ? "length 2147483647" : "65535 bytes");
             }
         }
@@ -350,15 +375,17 @@ class RendezvousHostileInputTest {
     void theIdTravelsEncryptedAndAChangedIdIsRejected() throws Exception {
         try (UniqueIdRendezvous.Server server = serve();
                 Relay clean = new Relay(server.address(), -1);
-                Relay tampering = new Relay(server.address(), 8 + RendezvousHandshake.NONCE_BYTES
-                        + RendezvousHandshake.PROOF_BYTES + 12 + 20)) {
+                Relay tampering = new Relay(
+                        server.address(),
+                        8 + RendezvousHandshake.NONCE_BYTES + RendezvousHandshake.PROOF_BYTES + 12 + 20)) {
             assertArrayEquals(id, UniqueIdRendezvous.fetch(clean.address(), 1, RANKS, secret, JOIN_BOUND));
             byte[] seen = clean.serverToClient();
             for (int at = 0; at + 16 <= id.length; at += 16) {
                 byte[] window = Arrays.copyOfRange(id, at, at + 16);
                 assertFalse(contains(seen, window), "id bytes " + at + ".." + (at + 16) + " crossed the wire in clear");
             }
-            RendezvousException e = assertThrows(RendezvousException.class,
+            RendezvousException e = assertThrows(
+                    RendezvousException.class,
                     () -> UniqueIdRendezvous.fetch(tampering.address(), 2, RANKS, secret, JOIN_BOUND));
             assertMentions(e, "rank 2 of 4", "integrity check");
             assertEquals(List.of(1), server.joinedRanks(), "a rank whose id was changed did not count as joined");
@@ -376,8 +403,7 @@ class RendezvousHostileInputTest {
         List<Future<byte[]>> fetched = new ArrayList<>();
         for (int rank = 1; rank < RANKS; rank++) {
             int r = rank;
-            fetched.add(threads.submit(() -> UniqueIdRendezvous.fetch(server.address(), r, RANKS, secret,
-                    JOIN_BOUND)));
+            fetched.add(threads.submit(() -> UniqueIdRendezvous.fetch(server.address(), r, RANKS, secret, JOIN_BOUND)));
         }
         server.awaitAllJoined(JOIN_BOUND);
         for (Future<byte[]> bytes : fetched) {
@@ -392,8 +418,7 @@ class RendezvousHostileInputTest {
         return s;
     }
 
-    private static void hello(DataOutputStream out, int version, int rank, int ranks, byte[] nonce)
-            throws IOException {
+    private static void hello(DataOutputStream out, int version, int rank, int ranks, byte[] nonce) throws IOException {
         out.writeInt(UniqueIdRendezvous.MAGIC);
         out.writeInt(version);
         out.writeInt(rank);
@@ -460,10 +485,11 @@ class RendezvousHostileInputTest {
         Relay(InetSocketAddress server, int flipAt) throws IOException {
             listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
             done = threads.submit(() -> {
-                try (Socket client = listener.accept(); Socket upstream = new Socket()) {
+                try (Socket client = listener.accept();
+                        Socket upstream = new Socket()) {
                     upstream.connect(server, TEST_READ_MS);
-                    Future<?> up = threads.submit(() -> pump(client.getInputStream(), upstream.getOutputStream(),
-                            -1, null));
+                    Future<?> up =
+                            threads.submit(() -> pump(client.getInputStream(), upstream.getOutputStream(), -1, null));
                     pump(upstream.getInputStream(), client.getOutputStream(), flipAt, fromServer);
                     up.cancel(true);
                 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.nvshmem;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -30,7 +45,8 @@ class UniqueIdRendezvousTest {
 
     private static final Duration TIMEOUT = Duration.ofSeconds(20);
     private static final JobSecret SECRET = JobSecret.generate();
-    private static final InetSocketAddress ANY_LOOPBACK_PORT = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+    private static final InetSocketAddress ANY_LOOPBACK_PORT =
+            new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
 
     private final ExecutorService ranks = Executors.newCachedThreadPool();
 
@@ -89,10 +105,10 @@ class UniqueIdRendezvousTest {
     @Test
     void aGroupSizeMismatchIsRefusedWithBothSizes() {
         try (UniqueIdRendezvous.Server server = serve(randomId(1), 4)) {
-            RendezvousException e = assertThrows(RendezvousException.class,
-                    () -> UniqueIdRendezvous.fetch(server.address(), 1, 3, SECRET, TIMEOUT));
-            assertMentions(e, "rank 1 of 3", "group size mismatch", "expects 3", "serves 4",
-                    hostPort(server.address()));
+            RendezvousException e = assertThrows(
+                    RendezvousException.class, () -> UniqueIdRendezvous.fetch(server.address(), 1, 3, SECRET, TIMEOUT));
+            assertMentions(
+                    e, "rank 1 of 3", "group size mismatch", "expects 3", "serves 4", hostPort(server.address()));
             assertEquals(List.of(), server.joinedRanks());
         }
     }
@@ -101,7 +117,8 @@ class UniqueIdRendezvousTest {
     void aRankOutOfRangeIsRefused() {
         try (UniqueIdRendezvous.Server server = serve(randomId(2), 4)) {
             for (int rank : new int[] {4, 0, -1}) {
-                RendezvousException e = assertThrows(RendezvousException.class,
+                RendezvousException e = assertThrows(
+                        RendezvousException.class,
                         () -> UniqueIdRendezvous.fetch(server.address(), rank, 4, SECRET, TIMEOUT));
                 assertMentions(e, "rank " + rank + " of 4", "out of range", "1..3");
             }
@@ -113,8 +130,8 @@ class UniqueIdRendezvousTest {
         byte[] id = randomId(3);
         try (UniqueIdRendezvous.Server server = serve(id, 3)) {
             assertArrayEquals(id, UniqueIdRendezvous.fetch(server.address(), 2, 3, SECRET, TIMEOUT));
-            RendezvousException e = assertThrows(RendezvousException.class,
-                    () -> UniqueIdRendezvous.fetch(server.address(), 2, 3, SECRET, TIMEOUT));
+            RendezvousException e = assertThrows(
+                    RendezvousException.class, () -> UniqueIdRendezvous.fetch(server.address(), 2, 3, SECRET, TIMEOUT));
             assertMentions(e, "duplicate rank", "rank 2 already fetched");
             assertEquals(List.of(2), server.joinedRanks());
         }
@@ -126,8 +143,8 @@ class UniqueIdRendezvousTest {
         InetSocketAddress at = new InetSocketAddress(InetAddress.getLoopbackAddress(), port);
         Duration timeout = Duration.ofMillis(600);
         long start = System.nanoTime();
-        RendezvousException e = assertThrows(RendezvousException.class,
-                () -> UniqueIdRendezvous.fetch(at, 1, 2, SECRET, timeout));
+        RendezvousException e =
+                assertThrows(RendezvousException.class, () -> UniqueIdRendezvous.fetch(at, 1, 2, SECRET, timeout));
         long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
         assertMentions(e, "rank 1 of 2", "no server at " + hostPort(at) + " within 600 ms");
         assertTrue(elapsedMs >= 600 && elapsedMs < 5_000, "gave up after " + elapsedMs + " ms");
@@ -137,10 +154,10 @@ class UniqueIdRendezvousTest {
     void awaitAllJoinedListsTheMissingRanks() {
         try (UniqueIdRendezvous.Server server = serve(randomId(4), 4)) {
             UniqueIdRendezvous.fetch(server.address(), 1, 4, SECRET, TIMEOUT);
-            assertThrows(RendezvousException.class,
-                    () -> UniqueIdRendezvous.fetch(server.address(), 9, 4, SECRET, TIMEOUT));
-            RendezvousException e = assertThrows(RendezvousException.class,
-                    () -> server.awaitAllJoined(Duration.ofMillis(200)));
+            assertThrows(
+                    RendezvousException.class, () -> UniqueIdRendezvous.fetch(server.address(), 9, 4, SECRET, TIMEOUT));
+            RendezvousException e =
+                    assertThrows(RendezvousException.class, () -> server.awaitAllJoined(Duration.ofMillis(200)));
             assertMentions(e, "ranks [2, 3] did not fetch the unique id within 200 ms", "rank 9 is out of range");
         }
     }
@@ -155,8 +172,8 @@ class UniqueIdRendezvousTest {
         assertEquals("::1", v6.getHostString());
         assertEquals(0, v6.getPort());
         for (String bad : new String[] {"", "host", "host:", ":80", "host:65536", "host:-1", "::1:80", "[::1]80"}) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> UniqueIdRendezvous.parseAddress(bad), bad);
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> UniqueIdRendezvous.parseAddress(bad), bad);
             assertTrue(e.getMessage().contains("host:port") || e.getMessage().contains("port"), e.getMessage());
         }
     }
@@ -181,18 +198,22 @@ class UniqueIdRendezvousTest {
     @Test
     void aWildcardAddressIsNeverBound() {
         for (String wildcard : new String[] {"0.0.0.0", "::"}) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            IllegalArgumentException e = assertThrows(
+                    IllegalArgumentException.class,
                     () -> UniqueIdRendezvous.serve(new InetSocketAddress(wildcard, 0), randomId(5), 2, SECRET));
             assertMentions(e, "every interface", "127.0.0.1");
         }
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> UniqueIdRendezvous.serve(UniqueIdRendezvous.parseAddress("0.0.0.0:0"), randomId(5), 2, SECRET));
     }
 
     @Test
     void theServerListensOnTheLoopbackInterfaceItWasGiven() {
         try (UniqueIdRendezvous.Server server = serve(randomId(6), 2)) {
-            assertTrue(server.address().getAddress().isLoopbackAddress(), server.address().toString());
+            assertTrue(
+                    server.address().getAddress().isLoopbackAddress(),
+                    server.address().toString());
         }
     }
 
@@ -224,8 +245,10 @@ class UniqueIdRendezvousTest {
     }
 
     private static void assertNoServerThreads() {
-        List<String> left = Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
-                .filter(name -> name.startsWith("tokenroute-rendezvous-")).toList();
+        List<String> left = Thread.getAllStackTraces().keySet().stream()
+                .map(Thread::getName)
+                .filter(name -> name.startsWith("tokenroute-rendezvous-"))
+                .toList();
         assertEquals(List.of(), left, "server threads still alive after close()");
     }
 }

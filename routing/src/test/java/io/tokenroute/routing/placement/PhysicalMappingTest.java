@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.placement;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -6,10 +21,10 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.memory.DeviceMemoryAccessException;
 import io.tokenroute.arrow.memory.MemoryLocation;
+import io.tokenroute.arrow.testkit.RandomTokenBatches;
 import io.tokenroute.arrow.types.HiddenDtype;
 import java.util.Arrays;
 import java.util.Random;
@@ -183,16 +198,18 @@ class PhysicalMappingTest {
     void batchVariantRejectsBadIdsAndDeviceBatchesWithoutLeaking() {
         ExpertPlacement p = ExpertPlacement.initial(16, 4, 1);
         try (BufferAllocator allocator = new RootAllocator()) {
-            try (TokenBatch bad = TokenBatch.fromFloats(allocator, HiddenDtype.FP32, 2, new float[] {1, 2, 3, 4}, 2,
-                    new long[] {1, 2, 3, 16}, new float[] {0.5f, 0.5f, 0.5f, 0.5f})) {
+            try (TokenBatch bad = TokenBatch.fromFloats(
+                    allocator, HiddenDtype.FP32, 2, new float[] {1, 2, 3, 4}, 2, new long[] {1, 2, 3, 16}, new float[] {
+                        0.5f, 0.5f, 0.5f, 0.5f
+                    })) {
                 assertThrows(IllegalArgumentException.class, () -> p.toPhysical(allocator, bad));
             }
             // host buffers labelled as CUDA memory: nothing may read them, and toPhysical must refuse
             try (ArrowBuf h = allocator.buffer(16);
                     ArrowBuf i = allocator.buffer(32);
                     ArrowBuf w = allocator.buffer(16);
-                    TokenBatch device = TokenBatch.fromBuffers(allocator, MemoryLocation.cuda(0), HiddenDtype.FP32, 2,
-                            2, 2, h, i, w)) {
+                    TokenBatch device = TokenBatch.fromBuffers(
+                            allocator, MemoryLocation.cuda(0), HiddenDtype.FP32, 2, 2, 2, h, i, w)) {
                 assertThrows(DeviceMemoryAccessException.class, () -> p.toPhysical(allocator, device));
             }
             assertEquals(0, allocator.getAllocatedMemory());

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.placement;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -56,7 +71,9 @@ class ReplanTest {
                         for (int r = 0; r < ranks; r++) {
                             if (!masked[r]) {
                                 int r0 = r;
-                                long onRank = IntStream.range(0, experts).filter(e -> e / base == r0).count();
+                                long onRank = IntStream.range(0, experts)
+                                        .filter(e -> e / base == r0)
+                                        .count();
                                 free += initial.slotsPerRank() - (int) onRank;
                             }
                         }
@@ -92,8 +109,8 @@ class ReplanTest {
                 masked[failed] = true;
                 ExpertPlacement next = initial.replan(masked, randomLoad(rng, experts));
                 int base = experts / ranks;
-                assertArrayEquals(IntStream.range(failed * base, (failed + 1) * base).toArray(),
-                        next.unhostedExperts());
+                assertArrayEquals(
+                        IntStream.range(failed * base, (failed + 1) * base).toArray(), next.unhostedExperts());
                 assertEquals(false, next.isComplete());
                 assertEquals(List.of(), next.movesFrom(initial));
                 for (int slot = 0; slot < next.physicalExperts(); slot++) {
@@ -160,9 +177,12 @@ class ReplanTest {
         ExpertPlacement p3 = p2.replan(mask(4, 2), load);
         assertArrayEquals(referenceReplan(p2, mask(4, 2), load), slotTable(p3));
         assertTrue(p3.isComplete());
-        int heaviestLost = IntStream.range(0, 16).filter(e -> p2.rankOf(p2.hostsOf(e)[0]) == 2).boxed()
+        int heaviestLost = IntStream.range(0, 16)
+                .filter(e -> p2.rankOf(p2.hostsOf(e)[0]) == 2)
+                .boxed()
                 .sorted((a, b) -> load[a] != load[b] ? Long.compare(load[b], load[a]) : Integer.compare(a, b))
-                .findFirst().orElseThrow();
+                .findFirst()
+                .orElseThrow();
         assertEquals(1, p3.rankOf(p3.hostsOf(heaviestLost)[0]), "the idle readmitted rank is the lightest");
         for (int e = 4; e < 8; e++) {
             if (p1.rankOf(p1.hostsOf(e)[0]) != 2) {
@@ -181,8 +201,13 @@ class ReplanTest {
         assertTrue(p2.isComplete());
         // heaviest first (5 and 6 tie at 9: lower id first), each into rank 1's lowest empty slot
         assertArrayEquals(new int[] {5, 6, 4, 7}, Arrays.copyOfRange(slotTable(p2), 4, 8));
-        assertEquals(List.of(new ExpertMove(5, 4, -1), new ExpertMove(6, 5, -1), new ExpertMove(4, 6, -1),
-                new ExpertMove(7, 7, -1)), p2.movesFrom(p1));
+        assertEquals(
+                List.of(
+                        new ExpertMove(5, 4, -1),
+                        new ExpertMove(6, 5, -1),
+                        new ExpertMove(4, 6, -1),
+                        new ExpertMove(7, 7, -1)),
+                p2.movesFrom(p1));
     }
 
     @Test

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.placement;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -24,7 +39,8 @@ class StepStatusTest {
             int[] expected = IntStream.range(0, n).filter(t -> lost[t] > 0).toArray();
             StepStatus status = StepStatus.of(new int[] {5, 2}, lost, n);
             assertArrayEquals(expected, status.damagedTokens(), "trial " + trial);
-            assertArrayEquals(expected, StepStatus.of(new int[] {5, 2}, t -> lost[t], n).damagedTokens());
+            assertArrayEquals(
+                    expected, StepStatus.of(new int[] {5, 2}, t -> lost[t], n).damagedTokens());
             assertArrayEquals(new int[] {2, 5}, status.newlyMaskedRanks());
             assertEquals(n, status.numTokens());
             assertFalse(status.isHealthy());
@@ -60,9 +76,12 @@ class StepStatusTest {
 
     @Test
     void newlyMaskedIsTheDifferenceOfTwoMaskSnapshots() {
-        assertArrayEquals(new int[] {2, 6}, StepStatus.newlyMasked(new int[] {0, 1, 0, 0, 0, 1, 0, 0},
-                new int[] {0, 1, 1, 0, 0, 1, 1, 0}));
-        assertArrayEquals(new int[0], StepStatus.newlyMasked(new int[] {1, 0}, new int[] {0, 0}),
+        assertArrayEquals(
+                new int[] {2, 6},
+                StepStatus.newlyMasked(new int[] {0, 1, 0, 0, 0, 1, 0, 0}, new int[] {0, 1, 1, 0, 0, 1, 1, 0}));
+        assertArrayEquals(
+                new int[0],
+                StepStatus.newlyMasked(new int[] {1, 0}, new int[] {0, 0}),
                 "a readmitted rank is not a new failure");
         assertThrows(IllegalArgumentException.class, () -> StepStatus.newlyMasked(new int[2], new int[3]));
     }

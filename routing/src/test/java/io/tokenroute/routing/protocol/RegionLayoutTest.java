@@ -25,7 +25,12 @@ import org.junit.jupiter.api.Test;
 class RegionLayoutTest {
 
     private static BufferConfig.Builder deepSeekShape() {
-        return BufferConfig.builder().ranks(8).experts(256).maxTopK(8).hidden(7168).maxTokensPerRank(128);
+        return BufferConfig.builder()
+                .ranks(8)
+                .experts(256)
+                .maxTopK(8)
+                .hidden(7168)
+                .maxTokensPerRank(128);
     }
 
     @Test
@@ -38,12 +43,17 @@ class RegionLayoutTest {
     @Test
     void prefillQueuesCostWhatTheirShapeSays() {
         BufferConfig without = deepSeekShape().build();
-        BufferConfig with = deepSeekShape().prefillMaxTokensPerRank(8192).prefillChunkRows(64).prefillChunks(4).build();
+        BufferConfig with = deepSeekShape()
+                .prefillMaxTokensPerRank(8192)
+                .prefillChunkRows(64)
+                .prefillChunks(4)
+                .build();
         RegionLayout layout = new RegionLayout(with);
         long queues = 8L * 4 * 64 * (layout.prefillEntryBytes() + RegionLayout.prefillBackEntryRow() + 2L * 7168);
         long extra = with.regionBytes() - without.regionBytes();
-        assertTrue(extra >= queues && extra < queues + 4096, "prefill adds its queues plus a few control words: "
-                + extra + " vs " + queues);
+        assertTrue(
+                extra >= queues && extra < queues + 4096,
+                "prefill adds its queues plus a few control words: " + extra + " vs " + queues);
     }
 
     @Test

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.protocol;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -11,7 +26,10 @@ class RowAccumulatorTest {
     @Test
     void testsRunWithTheVectorImplementation() {
         // surefire starts the JVM with --add-modules=jdk.incubator.vector, as the launcher and benchmarks do
-        assertNotSame(RowAccumulator.SCALAR, RowAccumulator.best(), RowAccumulator.best().name());
+        assertNotSame(
+                RowAccumulator.SCALAR,
+                RowAccumulator.best(),
+                RowAccumulator.best().name());
     }
 
     @Test
@@ -35,7 +53,8 @@ class RowAccumulatorTest {
                 RowAccumulator.best().accumulate(bits, w, vector, hidden);
             }
             for (int h = 0; h < hidden; h++) {
-                assertEquals(Float.floatToRawIntBits(scalar[h]) | (Float.isNaN(scalar[h]) ? -1 : 0),
+                assertEquals(
+                        Float.floatToRawIntBits(scalar[h]) | (Float.isNaN(scalar[h]) ? -1 : 0),
                         Float.floatToRawIntBits(vector[h]) | (Float.isNaN(vector[h]) ? -1 : 0),
                         "H = " + hidden + ", channel " + h);
             }

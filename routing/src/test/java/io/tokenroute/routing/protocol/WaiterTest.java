@@ -64,8 +64,7 @@ class WaiterTest {
         }
 
         @Override
-        public void beat() {
-        }
+        public void beat() {}
     }
 
     private final ScriptedClock clock = new ScriptedClock();
@@ -95,7 +94,9 @@ class WaiterTest {
         assertEquals(1, peer.suspicions(), "suspected once before the mask");
         assertTrue(peer.masked());
         assertEquals(0, w.localHealthMultiplier(), "no descheduled gap, no stretch");
-        assertEquals(HealthReport.worstCaseDetection(java.time.Duration.ofNanos(TIMEOUT)).toNanos(),
+        assertEquals(
+                HealthReport.worstCaseDetection(java.time.Duration.ofNanos(TIMEOUT))
+                        .toNanos(),
                 detection * (1 + HealthReport.MAX_LOCAL_HEALTH_MULTIPLIER));
     }
 
@@ -114,7 +115,8 @@ class WaiterTest {
         long observed = took - gaps * 50 * MS;
         long detection = TIMEOUT + TIMEOUT / 4;
         assertTrue(gaps > 10, "many descheduled gaps happened: " + gaps);
-        assertTrue(observed > detection && observed <= detection + 2 * 100_000,
+        assertTrue(
+                observed > detection && observed <= detection + 2 * 100_000,
                 "masked after 1.25 timeouts of observed waiting, the " + gaps + " gaps of 50 ms not counted: " + took);
         assertEquals(1, w.localHealthMultiplier(), "the starving waiter stretches its next timeouts");
     }
@@ -133,8 +135,12 @@ class WaiterTest {
         // masked it after 1.25; at multiplier 1 it suspects only after 2.
         clock.gapAtRead = i -> 100_000;
         long start = clock.now;
-        w.awaitAll(new boolean[] {false, false, true}, got, p -> clock.now - start > TIMEOUT * 3 / 2,
-                Phase.COMBINE_RECV, null);
+        w.awaitAll(
+                new boolean[] {false, false, true},
+                got,
+                p -> clock.now - start > TIMEOUT * 3 / 2,
+                Phase.COMBINE_RECV,
+                null);
         assertTrue(got[2], "waited for");
         assertFalse(three.isMasked(2), "not masked under the stretched timeout");
         assertEquals(0, w.report().peers().get(2).suspicions(), "not even suspected");
@@ -144,8 +150,12 @@ class WaiterTest {
         assertEquals(0, w.localHealthMultiplier(), "decays after " + Waiter.RECOVERY_WAITS + " healthy waits");
 
         long again = clock.now;
-        w.awaitAll(new boolean[] {false, false, true}, got, p -> clock.now - again > TIMEOUT * 3 / 2,
-                Phase.COMBINE_RECV, null);
+        w.awaitAll(
+                new boolean[] {false, false, true},
+                got,
+                p -> clock.now - again > TIMEOUT * 3 / 2,
+                Phase.COMBINE_RECV,
+                null);
         assertTrue(three.isMasked(2), "back to the plain timeout: 1.5 timeouts of silence is a death");
     }
 
@@ -154,8 +164,9 @@ class WaiterTest {
         Waiter w = waiter(true, new Beats(i -> i / 20));
         long took = await(w, p -> false);
         assertTrue(mask.isMasked(1), "given up on after the live-wait limit");
-        assertTrue(took >= Waiter.LIVE_WAIT_LIMIT * TIMEOUT, "only after " + Waiter.LIVE_WAIT_LIMIT
-                + " timeouts of waiting: " + took);
+        assertTrue(
+                took >= Waiter.LIVE_WAIT_LIMIT * TIMEOUT,
+                "only after " + Waiter.LIVE_WAIT_LIMIT + " timeouts of waiting: " + took);
     }
 
     @Test
@@ -173,7 +184,8 @@ class WaiterTest {
 
     @Test
     void aMaskEndsAStreamingWaitAtOnce() {
-        // Peer 1 is alive (beating) but has nothing for us; peer 2 is masked by gossip after 20 polls (2 ms). The stream must
+        // Peer 1 is alive (beating) but has nothing for us; peer 2 is masked by gossip after 20 polls (2 ms). The
+        // stream must
         // get control back then (it no longer needs peer 2, and peer 1 may be waiting on it), not a timeout later.
         MaskState three = new MaskState(3, 0);
         long[] reads = new long[1];
@@ -184,8 +196,7 @@ class WaiterTest {
             }
 
             @Override
-            public void beat() {
-            }
+            public void beat() {}
         };
         Waiter w = new Waiter(0, true, three, liveness, new CallGuard(0), TIMEOUT, clock);
         int[] polls = new int[1];
@@ -193,16 +204,21 @@ class WaiterTest {
         boolean[] met = new boolean[3];
         w.beginStream();
         long start = clock.now;
-        int progressed = w.awaitAny(pending, met, p -> {
-            if (p == 1 && ++polls[0] == 20) {
-                three.maskOnTimeout(2);
-            }
-            return false;
-        }, Phase.PREFILL_COMBINE);
+        int progressed = w.awaitAny(
+                pending,
+                met,
+                p -> {
+                    if (p == 1 && ++polls[0] == 20) {
+                        three.maskOnTimeout(2);
+                    }
+                    return false;
+                },
+                Phase.PREFILL_COMBINE);
         assertEquals(0, progressed, "nobody met the condition");
         assertTrue(three.isMasked(2) && !three.isMasked(1));
         assertTrue(pending[1] && !pending[2], "peer 1 still pending, peer 2 dropped");
-        assertTrue(clock.now - start < TIMEOUT / 2, "returned on the mask, not after a timeout: " + (clock.now - start));
+        assertTrue(
+                clock.now - start < TIMEOUT / 2, "returned on the mask, not after a timeout: " + (clock.now - start));
     }
 
     @Test

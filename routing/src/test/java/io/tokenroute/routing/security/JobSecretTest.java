@@ -75,21 +75,25 @@ class JobSecretTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> JobSecret.of(" hunter2 \n"));
         assertTrue(e.getMessage().contains("7 bytes") && e.getMessage().contains("16"), e.getMessage());
         assertFalse(e.getMessage().contains("hunter2"), e.getMessage());
-        assertTrue(JobSecret.of("  " + TEXT + "\n").sameSecret(JobSecret.of(TEXT)), "surrounding whitespace is not"
-                + " part of the secret");
+        assertTrue(
+                JobSecret.of("  " + TEXT + "\n").sameSecret(JobSecret.of(TEXT)),
+                "surrounding whitespace is not" + " part of the secret");
     }
 
     @Test
     void theEnvironmentVariableOrAPrivateFileProvideIt() throws IOException {
         assertEquals(Optional.empty(), JobSecret.fromEnvironment(Map.of()));
-        assertTrue(JobSecret.fromEnvironment(Map.of(JobSecret.ENV, TEXT)).orElseThrow()
+        assertTrue(JobSecret.fromEnvironment(Map.of(JobSecret.ENV, TEXT))
+                .orElseThrow()
                 .sameSecret(JobSecret.of(TEXT)));
         Path file = privateFile("secret", TEXT + "\n");
-        JobSecret fromFile = JobSecret.fromEnvironment(Map.of(JobSecret.FILE_ENV, file.toString())).orElseThrow();
+        JobSecret fromFile = JobSecret.fromEnvironment(Map.of(JobSecret.FILE_ENV, file.toString()))
+                .orElseThrow();
         assertTrue(fromFile.sameSecret(JobSecret.of(TEXT)), "the file's trailing newline is not part of it");
         assertTrue(fromFile.source().contains(file.toString()), fromFile.source());
-        IllegalArgumentException both = assertThrows(IllegalArgumentException.class, () -> JobSecret.fromEnvironment(
-                Map.of(JobSecret.ENV, TEXT, JobSecret.FILE_ENV, file.toString())));
+        IllegalArgumentException both = assertThrows(
+                IllegalArgumentException.class,
+                () -> JobSecret.fromEnvironment(Map.of(JobSecret.ENV, TEXT, JobSecret.FILE_ENV, file.toString())));
         assertTrue(both.getMessage().contains("set only one"), both.getMessage());
     }
 
@@ -109,11 +113,13 @@ class JobSecretTest {
     @Test
     void aSecretFileOfAnotherUserIsRefused() throws IOException {
         UserPrincipalLookupService users = dir.getFileSystem().getUserPrincipalLookupService();
-        assumeTrue(PrivateFiles.currentUser().equals(users.lookupPrincipalByName("0")),
+        assumeTrue(
+                PrivateFiles.currentUser().equals(users.lookupPrincipalByName("0")),
                 "not root: cannot give a file to another user, so this case is skipped");
         Path file = privateFile("secret", TEXT);
         Files.setOwner(file, users.lookupPrincipalByName("65534"));
-        assertMentions(assertThrows(IllegalArgumentException.class, () -> JobSecret.fromFile(file)),
+        assertMentions(
+                assertThrows(IllegalArgumentException.class, () -> JobSecret.fromFile(file)),
                 "belongs to another user");
     }
 
@@ -123,7 +129,8 @@ class JobSecretTest {
         Path link = Files.createSymbolicLink(dir.resolve("link"), target);
         assertTrue(JobSecret.fromFile(link).sameSecret(JobSecret.of(TEXT)));
         Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rw----r--"));
-        assertMentions(assertThrows(IllegalArgumentException.class, () -> JobSecret.fromFile(link)),
+        assertMentions(
+                assertThrows(IllegalArgumentException.class, () -> JobSecret.fromFile(link)),
                 "other users may read it");
     }
 
@@ -147,8 +154,8 @@ class JobSecretTest {
     }
 
     private Path privateFile(String name, String content) throws IOException {
-        Path file = Files.createFile(dir.resolve(name),
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Path file = Files.createFile(
+                dir.resolve(name), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         Files.writeString(file, content);
         return file;
     }

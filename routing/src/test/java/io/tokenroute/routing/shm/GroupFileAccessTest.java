@@ -76,8 +76,14 @@ class GroupFileAccessTest {
     }
 
     static BufferConfig config() {
-        return BufferConfig.builder().ranks(2).experts(8).maxTopK(2).hidden(64).maxTokensPerRank(4)
-                .timeout(Duration.ofSeconds(10)).build();
+        return BufferConfig.builder()
+                .ranks(2)
+                .experts(8)
+                .maxTopK(2)
+                .hidden(64)
+                .maxTokensPerRank(4)
+                .timeout(Duration.ofSeconds(10))
+                .build();
     }
 
     // ------------------------------------------------------------------------------------------------ creating
@@ -100,11 +106,19 @@ class GroupFileAccessTest {
     @ValueSource(strings = {"000", "277"})
     void permissionsDoNotDependOnTheUmask(String umask) throws Exception {
         Path nested = dir.resolve("u" + umask).resolve("group.shm");
-        List<String> command = new ArrayList<>(List.of("/bin/sh", "-c", "umask " + umask + " && exec \"$@\"", "sh",
+        List<String> command = new ArrayList<>(List.of(
+                "/bin/sh",
+                "-c",
+                "umask " + umask + " && exec \"$@\"",
+                "sh",
                 ProcessHandle.current().info().command().orElseThrow()));
         command.addAll(RankLauncher.requiredJvmOptions());
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), PrivateFilesProbe.class.getName(),
-                "create", nested.toString()));
+        command.addAll(List.of(
+                "-cp",
+                System.getProperty("java.class.path"),
+                PrivateFilesProbe.class.getName(),
+                "create",
+                nested.toString()));
         Process probe = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(probe.getInputStream().readAllBytes());
         assertTrue(probe.waitFor(60, TimeUnit.SECONDS), "probe did not exit");
@@ -115,17 +129,22 @@ class GroupFileAccessTest {
 
     @Test
     void aSharedGroupMakesGroupReadableFilesOfThatGroup() throws IOException {
-        GroupPrincipal group = Files.readAttributes(dir, PosixFileAttributes.class).group();
+        GroupPrincipal group =
+                Files.readAttributes(dir, PosixFileAttributes.class).group();
         Path nested = dir.resolve("shared").resolve("group.shm");
-        ShmMemory.openOrCreate(nested, config(), ShmAccess.sharedWithGroup(group.getName())).close();
+        ShmMemory.openOrCreate(nested, config(), ShmAccess.sharedWithGroup(group.getName()))
+                .close();
         assertMode("rw-rw----", nested);
         assertMode("rwxrwx---", nested.getParent());
-        assertEquals(group, Files.readAttributes(nested, PosixFileAttributes.class).group());
+        assertEquals(
+                group, Files.readAttributes(nested, PosixFileAttributes.class).group());
     }
 
     @Test
     void theLauncherDirectoryIsOwnerOnly() throws IOException {
-        try (RankLauncher launcher = RankLauncher.builder(PrivateFilesProbe.class.getName(), 2).only().start()) {
+        try (RankLauncher launcher = RankLauncher.builder(PrivateFilesProbe.class.getName(), 2)
+                .only()
+                .start()) {
             assertMode("rwx------", launcher.directory());
         }
     }
@@ -138,8 +157,12 @@ class GroupFileAccessTest {
         Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-r--r--"));
         byte[] before = Files.readAllBytes(file);
         ShmJoinException e = assertThrows(ShmJoinException.class, () -> join(file, ShmAccess.ownerOnly()));
-        assertMentions(e, "cannot join group file " + file, "owner " + PrivateFiles.currentUser().getName(),
-                "mode 0644 (rw-r--r--)", "other users may read it");
+        assertMentions(
+                e,
+                "cannot join group file " + file,
+                "owner " + PrivateFiles.currentUser().getName(),
+                "mode 0644 (rw-r--r--)",
+                "other users may read it");
         assertEquals(file, e.groupFile());
         assertMode("rw-r--r--", file);
         assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(file)), "a refused join wrote nothing");
@@ -149,11 +172,16 @@ class GroupFileAccessTest {
     void aGroupReadableOrWorldWritableFileIsRefused() throws IOException {
         ShmMemory.openOrCreate(file, config()).close();
         Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-r-----"));
-        assertMentions(assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config())),
-                "mode 0640 (rw-r-----)", "its group", "may read it");
+        assertMentions(
+                assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config())),
+                "mode 0640 (rw-r-----)",
+                "its group",
+                "may read it");
         Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-----w-"));
-        assertMentions(assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config())),
-                "mode 0602 (rw-----w-)", "other users may write it");
+        assertMentions(
+                assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config())),
+                "mode 0602 (rw-----w-)",
+                "other users may write it");
     }
 
     @Test
@@ -163,7 +191,11 @@ class GroupFileAccessTest {
         Files.setOwner(file, NOBODY);
         String owner = Files.getOwner(file).getName();
         ShmJoinException e = assertThrows(ShmJoinException.class, () -> join(file, ShmAccess.ownerOnly()));
-        assertMentions(e, file.toString(), "owner " + owner, "mode 0600 (rw-------)",
+        assertMentions(
+                e,
+                file.toString(),
+                "owner " + owner,
+                "mode 0600 (rw-------)",
                 "belongs to another user than the one this process runs as");
         assertEquals(NOBODY, Files.getOwner(file), "left as it was");
     }
@@ -171,23 +203,30 @@ class GroupFileAccessTest {
     @Test
     void aNamedGroupAdmitsItsFilesAndNoOthers() throws IOException {
         ShmMemory.openOrCreate(file, config()).close();
-        GroupPrincipal group = Files.readAttributes(file, PosixFileAttributes.class).group();
+        GroupPrincipal group =
+                Files.readAttributes(file, PosixFileAttributes.class).group();
         Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-rw----"));
-        ShmMemory.openOrCreate(file, config(), ShmAccess.sharedWithGroup(group.getName())).close();
+        ShmMemory.openOrCreate(file, config(), ShmAccess.sharedWithGroup(group.getName()))
+                .close();
         assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config()), "owner-only by default");
         Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-rw-r--"));
-        assertMentions(assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config(),
-                ShmAccess.sharedWithGroup(group.getName()))), "other users may read it");
+        assertMentions(
+                assertThrows(
+                        ShmJoinException.class,
+                        () -> ShmMemory.openOrCreate(file, config(), ShmAccess.sharedWithGroup(group.getName()))),
+                "other users may read it");
     }
 
     @Test
     void aNamedGroupAdmitsAnotherMembersFile() throws IOException {
         assumeRoot();
         ShmMemory.openOrCreate(file, config()).close();
-        GroupPrincipal group = Files.readAttributes(file, PosixFileAttributes.class).group();
+        GroupPrincipal group =
+                Files.readAttributes(file, PosixFileAttributes.class).group();
         Files.setOwner(file, NOBODY);
         Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-rw----"));
-        ShmMemory.openOrCreate(file, config(), ShmAccess.sharedWithGroup(group.getName())).close();
+        ShmMemory.openOrCreate(file, config(), ShmAccess.sharedWithGroup(group.getName()))
+                .close();
         ShmJoinException e = assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config()));
         assertMentions(e, "belongs to another user", "its group " + group.getName() + " may read and write it");
     }
@@ -197,14 +236,16 @@ class GroupFileAccessTest {
         Path real = dir.resolve("real.shm");
         ShmMemory.openOrCreate(real, config()).close();
         Files.createSymbolicLink(file, real);
-        assertMentions(assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config())),
+        assertMentions(
+                assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, config())),
                 "not a regular file (a symbolic link)");
         assertTrue(Files.isSymbolicLink(file), "the link was not replaced");
     }
 
     @Test
     void anUnknownGroupIsNamed() {
-        ShmJoinException e = assertThrows(ShmJoinException.class,
+        ShmJoinException e = assertThrows(
+                ShmJoinException.class,
                 () -> ShmMemory.openOrCreate(file, config(), ShmAccess.sharedWithGroup("no-such-group-tr22")));
         assertMentions(e, "no Unix group 'no-such-group-tr22'");
         assertFalse(Files.exists(file, LinkOption.NOFOLLOW_LINKS), "nothing was created");
@@ -218,7 +259,9 @@ class GroupFileAccessTest {
         JobSecret secret = JobSecret.of("a-test-secret-of-tokenroute-22");
         try (RankLauncher launcher = RankLauncher.builder(PrivateFilesProbe.class.getName(), 2)
                 .jvmOptions("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx64m")
-                .args((rank, f) -> List.of("secret")).jobSecret(secret).start()) {
+                .args((rank, f) -> List.of("secret"))
+                .jobSecret(secret)
+                .start()) {
             for (RankLauncher.RankResult r : launcher.awaitAll(Duration.ofMinutes(2))) {
                 assertTrue(r.ok(), r.describe());
                 assertEquals("a-test-secret-of-tokenroute-22", r.values().get("secret"), r.describe());
@@ -237,7 +280,8 @@ class GroupFileAccessTest {
     }
 
     private static void assumeRoot() throws IOException {
-        assumeTrue(PrivateFiles.currentUser().equals(user("0")),
+        assumeTrue(
+                PrivateFiles.currentUser().equals(user("0")),
                 "not root: cannot give a file to another user, so the foreign-owner case is skipped");
     }
 

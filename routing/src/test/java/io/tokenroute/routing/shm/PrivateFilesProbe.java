@@ -35,14 +35,15 @@ import java.util.Map;
  * Exit 0 on success, 1 on any error (printed).
  */
 public final class PrivateFilesProbe {
-    private PrivateFilesProbe() {
-    }
+    private PrivateFilesProbe() {}
 
     public static void main(String[] args) {
         int code = 0;
         try {
             switch (args[0]) {
-                case "create" -> ShmMemory.openOrCreate(Path.of(args[1]), GroupFileAccessTest.config()).close();
+                case "create" ->
+                    ShmMemory.openOrCreate(Path.of(args[1]), GroupFileAccessTest.config())
+                            .close();
                 case "secret" -> {
                     LaunchedRank.start();
                     JobSecret secret = JobSecret.fromEnvironment().orElseThrow();

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.shm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -7,11 +22,11 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.launch.RankFault;
 import io.tokenroute.routing.protocol.RegionLayout;
 import io.tokenroute.routing.testkit.RankInput;
@@ -54,8 +69,14 @@ class ShmMemoryTest {
     }
 
     private static BufferConfig config(int ranks) {
-        return BufferConfig.builder().ranks(ranks).experts(4 * ranks).maxTopK(2).hidden(64).maxTokensPerRank(4)
-                .timeout(Duration.ofSeconds(10)).build();
+        return BufferConfig.builder()
+                .ranks(ranks)
+                .experts(4 * ranks)
+                .maxTopK(2)
+                .hidden(64)
+                .maxTokensPerRank(4)
+                .timeout(Duration.ofSeconds(10))
+                .build();
     }
 
     @Test
@@ -63,8 +84,11 @@ class ShmMemoryTest {
         BufferConfig base = config(2);
         long print = ShmMemory.fingerprint(base);
         assertEquals(print, ShmMemory.fingerprint(base.withRank(1)));
-        assertEquals(print, ShmMemory.fingerprint(base.toBuilder().timeout(Duration.ofMillis(3)).build()));
-        assertEquals(print, ShmMemory.fingerprint(PhaseHooks.listening(base, (r, p, s) -> { })));
+        assertEquals(
+                print,
+                ShmMemory.fingerprint(
+                        base.toBuilder().timeout(Duration.ofMillis(3)).build()));
+        assertEquals(print, ShmMemory.fingerprint(PhaseHooks.listening(base, (r, p, s) -> {})));
         BufferConfig[] others = {
             base.toBuilder().ranks(4).experts(8).build(),
             base.toBuilder().experts(16).build(),
@@ -73,7 +97,8 @@ class ShmMemoryTest {
             base.toBuilder().maxTopK(3).build(),
             base.toBuilder().dtype(HiddenDtype.FP32).build(),
             base.toBuilder().elastic(false).build(),
-            base.toBuilder().collectiveBytes(7).build()};
+            base.toBuilder().collectiveBytes(7).build()
+        };
         for (BufferConfig other : others) {
             assertNotEquals(print, ShmMemory.fingerprint(other), other.toString());
         }
@@ -82,7 +107,12 @@ class ShmMemoryTest {
     @Test
     void attachingWithAnotherConfigurationNamesEveryDifference() {
         try (ShmMemory created = ShmMemory.openOrCreate(file, config(2))) {
-            BufferConfig other = config(2).toBuilder().rank(1).hidden(128).elastic(false).collectiveBytes(9).build();
+            BufferConfig other = config(2).toBuilder()
+                    .rank(1)
+                    .hidden(128)
+                    .elastic(false)
+                    .collectiveBytes(9)
+                    .build();
             ShmJoinException e = assertThrows(ShmJoinException.class, () -> ShmMemory.openOrCreate(file, other));
             assertTrue(e.getMessage().contains("rank 1 cannot join group file " + file), e.getMessage());
             assertTrue(e.getMessage().contains("hidden: group has 64, this rank 128"), e.getMessage());
@@ -122,8 +152,10 @@ class ShmMemoryTest {
                 ShmMemory b = ShmMemory.openOrCreate(file, config(2).withRank(1))) {
             a.claim(0);
             ShmJoinException twice = assertThrows(ShmJoinException.class, () -> b.claim(0));
-            assertTrue(twice.getMessage().contains("rank 0 of group file " + file + " is already attached by this"
-                    + " process"), twice.getMessage());
+            assertTrue(
+                    twice.getMessage()
+                            .contains("rank 0 of group file " + file + " is already attached by this" + " process"),
+                    twice.getMessage());
             b.claim(1);
             assertEquals(ProcessHandle.current().pid(), a.attachWord(1));
             assertEquals(ShmMemory.fingerprint(config(2)), a.region(1).getAcquire(RegionLayout.CONFIG_FINGERPRINT));
@@ -139,11 +171,14 @@ class ShmMemoryTest {
     @Test
     void joinTimeoutListsTheMissingRanks() {
         try (BufferAllocator allocator = new RootAllocator()) {
-            ShmJoinException e = assertThrows(ShmJoinException.class,
+            ShmJoinException e = assertThrows(
+                    ShmJoinException.class,
                     () -> ShmGroup.join(file, config(4).withRank(2), allocator, Duration.ofMillis(200)));
             assertArrayEquals(new int[] {0, 1, 3}, e.missingRanks());
-            assertTrue(e.getMessage().contains("rank 2: ranks 0, 1, 3 of 4 did not join group file " + file
-                    + " within 200 ms"), e.getMessage());
+            assertTrue(
+                    e.getMessage()
+                            .contains("rank 2: ranks 0, 1, 3 of 4 did not join group file " + file + " within 200 ms"),
+                    e.getMessage());
             assertFalse(Files.exists(file), "the only rank removed the file when it gave up");
         }
     }
@@ -159,8 +194,11 @@ class ShmMemoryTest {
             }
             assertFalse(memory.isLive(0));
             ShmJoinException e = assertThrows(ShmJoinException.class, () -> memory.claim(1));
-            assertTrue(e.getMessage().contains("left over from a group whose ranks are all gone (rank 0 pid "
-                    + gone.pid() + " dead)"), e.getMessage());
+            assertTrue(
+                    e.getMessage()
+                            .contains("left over from a group whose ranks are all gone (rank 0 pid " + gone.pid()
+                                    + " dead)"),
+                    e.getMessage());
         }
     }
 
@@ -173,7 +211,12 @@ class ShmMemoryTest {
                 assertEquals(ProcessHandle.current().pid(), group.pidOf(0));
                 for (int s = 0; s < 3; s++) {
                     RankInput[] in = {RankInput.random(5, s, 0, 4, 64, 2, 4, true)};
-                    StepChecker.step(group.buffer(), allocator, in, DispatchOptions.BF16, s % 2 == 0,
+                    StepChecker.step(
+                            group.buffer(),
+                            allocator,
+                            in,
+                            DispatchOptions.BF16,
+                            s % 2 == 0,
                             StepChecker.Presence.all(1));
                 }
             }

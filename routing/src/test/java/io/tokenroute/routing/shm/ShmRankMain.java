@@ -1,16 +1,30 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.shm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.Phase;
-import io.tokenroute.routing.PeerTimeoutException;
 import io.tokenroute.routing.launch.LaunchedRank;
+import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.launch.RankFault;
 import io.tokenroute.routing.testkit.KillScenario;
 import io.tokenroute.routing.testkit.RankInput;
@@ -58,14 +72,14 @@ public final class ShmRankMain {
     static final int VICTIM = 2;
     /** Steps 0 and 1 run with the warm-up timeout (class loading, JIT in four fresh JVMs); step 2 tightens it. */
     static final int TIGHTEN_STEP = 2;
+
     static final int FAIL_STEP = 3;
     static final int AFTER_STEPS = 20;
     static final Duration TIMEOUT = Duration.ofMillis(300);
     static final Duration WARM_UP_TIMEOUT = Duration.ofSeconds(30);
     static final Duration JOIN_TIMEOUT = Duration.ofSeconds(60);
 
-    private ShmRankMain() {
-    }
+    private ShmRankMain() {}
 
     public static void main(String[] args) {
         LaunchedRank.start();
@@ -78,8 +92,13 @@ public final class ShmRankMain {
                 case "conformance" -> conformance(groupFile, rank, Integer.parseInt(rest[0]));
                 case "kill" -> kill(groupFile, rank, rest);
                 case "stall" -> stall(groupFile, rank, Phase.valueOf(rest[0]));
-                case "join" -> join(groupFile, rank, Integer.parseInt(rest[0]), Integer.parseInt(rest[1]),
-                        Duration.ofMillis(Long.parseLong(rest[2])));
+                case "join" ->
+                    join(
+                            groupFile,
+                            rank,
+                            Integer.parseInt(rest[0]),
+                            Integer.parseInt(rest[1]),
+                            Duration.ofMillis(Long.parseLong(rest[2])));
                 default -> throw new IllegalArgumentException("unknown scenario " + args[2]);
             };
             LaunchedRank.result(result);
@@ -102,8 +121,7 @@ public final class ShmRankMain {
     // ------------------------------------------------------------------------------------------------ conformance
 
     /** A conformance case: shape, options, steps. */
-    record Case(int ranks, int experts, int topK, int hidden, int maxTokens, DispatchOptions options, int steps) {
-    }
+    record Case(int ranks, int experts, int topK, int hidden, int maxTokens, DispatchOptions options, int steps) {}
 
     /** ConformanceSuite's shapes and fp8 checks for R ranks. */
     static List<Case> conformanceCases(int ranks) {
@@ -132,9 +150,15 @@ public final class ShmRankMain {
         int checked = 0;
         for (int i = 0; i < cases.size(); i++) {
             Case c = cases.get(i);
-            BufferConfig config = BufferConfig.builder().ranks(c.ranks()).rank(rank).experts(c.experts())
-                    .maxTopK(c.topK()).hidden(c.hidden()).maxTokensPerRank(c.maxTokens())
-                    .timeout(WARM_UP_TIMEOUT).build();
+            BufferConfig config = BufferConfig.builder()
+                    .ranks(c.ranks())
+                    .rank(rank)
+                    .experts(c.experts())
+                    .maxTopK(c.topK())
+                    .hidden(c.hidden())
+                    .maxTokensPerRank(c.maxTokens())
+                    .timeout(WARM_UP_TIMEOUT)
+                    .build();
             long seed = 1000L * c.ranks() + c.experts() + c.hidden();
             Path file = groupFile.resolveSibling(groupFile.getFileName() + "." + i);
             try (BufferAllocator allocator = new RootAllocator();
@@ -143,12 +167,12 @@ public final class ShmRankMain {
                 for (int s = 0; s < c.steps(); s++) {
                     RankInput[] inputs = new RankInput[c.ranks()];
                     for (int r = 0; r < c.ranks(); r++) {
-                        inputs[r] = RankInput.random(seed, s, r, c.maxTokens(), c.hidden(), c.topK(), c.experts(),
-                                true);
+                        inputs[r] =
+                                RankInput.random(seed, s, r, c.maxTokens(), c.hidden(), c.topK(), c.experts(), true);
                     }
                     try {
-                        StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs, c.options(),
-                                s % 2 == 0, Presence.all(c.ranks()));
+                        StepChecker.StepOutcome out = StepChecker.step(
+                                buffer, allocator, inputs, c.options(), s % 2 == 0, Presence.all(c.ranks()));
                         assertEquals(0, out.dispatchMaskedCount(), "healthy step masked nobody");
                         assertEquals(0, out.combineNewlyMasked().length);
                     } catch (AssertionError e) {
@@ -169,8 +193,16 @@ public final class ShmRankMain {
     // ------------------------------------------------------------------------------------------------ kill
 
     private static BufferConfig faultConfig(int rank) {
-        return PhaseHooks.listening(BufferConfig.builder().ranks(RANKS).rank(rank).experts(EXPERTS).maxTopK(TOP_K)
-                .hidden(HIDDEN).maxTokensPerRank(MAX_TOKENS).timeout(WARM_UP_TIMEOUT).build(),
+        return PhaseHooks.listening(
+                BufferConfig.builder()
+                        .ranks(RANKS)
+                        .rank(rank)
+                        .experts(EXPERTS)
+                        .maxTopK(TOP_K)
+                        .hidden(HIDDEN)
+                        .maxTokensPerRank(MAX_TOKENS)
+                        .timeout(WARM_UP_TIMEOUT)
+                        .build(),
                 LaunchedRank.faultListener());
     }
 
@@ -183,7 +215,8 @@ public final class ShmRankMain {
     }
 
     /** The collective called after each step ({@code FaultSuite.collective}); null for none. */
-    static void collective(ElasticBuffer buffer, Phase collective, int s, KillScenario scenario, boolean checkPayloads) {
+    static void collective(
+            ElasticBuffer buffer, Phase collective, int s, KillScenario scenario, boolean checkPayloads) {
         if (collective == null) {
             return;
         }
@@ -199,8 +232,8 @@ public final class ShmRankMain {
             case AGREE -> {
                 int[] agreed = buffer.agreeMask();
                 if (checkPayloads && s > scenario.failStep()) {
-                    org.junit.jupiter.api.Assertions.assertArrayEquals(scenario.expectedMask(), agreed,
-                            "agreed mask after step " + s);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(
+                            scenario.expectedMask(), agreed, "agreed mask after step " + s);
                 }
             }
             default -> throw new IllegalArgumentException(collective + " is not a collective");
@@ -229,8 +262,8 @@ public final class ShmRankMain {
                 long start = System.nanoTime();
                 StepChecker.StepOutcome out;
                 try {
-                    out = StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, s % 2 == 0,
-                            scenario.presence(s));
+                    out = StepChecker.step(
+                            buffer, allocator, inputs(s), DispatchOptions.BF16, s % 2 == 0, scenario.presence(s));
                     collective(buffer, collective, s, scenario, true);
                 } catch (AssertionError e) {
                     throw new AssertionError("rank " + rank + " step " + s + ": " + e.getMessage(), e);
@@ -242,8 +275,13 @@ public final class ShmRankMain {
                 if (s == FAIL_STEP) {
                     failStepNanos = took;
                 }
-                survivor.afterStep(s, out.dispatchNewlyMasked(), out.combineNewlyMasked(), buffer.dispatchWaitNanos(),
-                        buffer.combineWaitNanos(), buffer::queryMask);
+                survivor.afterStep(
+                        s,
+                        out.dispatchNewlyMasked(),
+                        out.combineNewlyMasked(),
+                        buffer.dispatchWaitNanos(),
+                        buffer.combineWaitNanos(),
+                        buffer::queryMask);
             }
             assertArrayEquals(expectedMask, buffer.agreeMask(), "survivors agree");
             LaunchedRank.event("done", null);
@@ -260,8 +298,10 @@ public final class ShmRankMain {
 
     /** FaultSuite.stalledRankIsMaskedThenReadmitted, with a real SIGSTOP and SIGCONT. */
     private static Map<String, Object> stall(Path groupFile, int rank, Phase phase) throws Exception {
-        Phase collective = phase == Phase.CLEAN || phase == Phase.BARRIER || phase == Phase.ALL_GATHER
-                || phase == Phase.AGREE ? phase : null;
+        Phase collective =
+                phase == Phase.CLEAN || phase == Phase.BARRIER || phase == Phase.ALL_GATHER || phase == Phase.AGREE
+                        ? phase
+                        : null;
         KillScenario scenario = new KillScenario(RANKS, FAIL_STEP, new int[] {VICTIM}, new Phase[] {phase});
         int readmitStep = FAIL_STEP + 2;
         int steps = readmitStep + 5;
@@ -274,8 +314,7 @@ public final class ShmRankMain {
                         buffer.setTimeout(TIMEOUT);
                     }
                     if (s < FAIL_STEP) {
-                        StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true,
-                                Presence.all(RANKS));
+                        StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true, Presence.all(RANKS));
                         collective(buffer, collective, s, scenario, false);
                     } else {
                         try {
@@ -293,8 +332,8 @@ public final class ShmRankMain {
                         buffer.setTimeout(TIMEOUT);
                     }
                     try {
-                        StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16, true,
-                                scenario.presence(s));
+                        StepChecker.step(
+                                buffer, allocator, inputs(s), DispatchOptions.BF16, true, scenario.presence(s));
                         collective(buffer, collective, s, scenario, false);
                     } catch (AssertionError e) {
                         throw new AssertionError("rank " + rank + " step " + s + ": " + e.getMessage(), e);
@@ -309,8 +348,8 @@ public final class ShmRankMain {
             assertArrayEquals(new int[RANKS], buffer.queryMask(), "everyone active again");
             for (int s = readmitStep; s < steps; s++) {
                 try {
-                    StepChecker.StepOutcome out = StepChecker.step(buffer, allocator, inputs(s), DispatchOptions.BF16,
-                            s % 2 == 1, Presence.all(RANKS));
+                    StepChecker.StepOutcome out = StepChecker.step(
+                            buffer, allocator, inputs(s), DispatchOptions.BF16, s % 2 == 1, Presence.all(RANKS));
                     assertEquals(0, out.dispatchMaskedCount(), "nobody masked after the readmit");
                     collective(buffer, collective, s, scenario, false);
                 } catch (AssertionError e) {
@@ -329,8 +368,15 @@ public final class ShmRankMain {
     // ------------------------------------------------------------------------------------------------ join
 
     static BufferConfig joinConfig(int ranks, int rank, int hidden) {
-        return BufferConfig.builder().ranks(ranks).rank(rank).experts(2 * ranks).maxTopK(2).hidden(hidden)
-                .maxTokensPerRank(4).timeout(WARM_UP_TIMEOUT).build();
+        return BufferConfig.builder()
+                .ranks(ranks)
+                .rank(rank)
+                .experts(2 * ranks)
+                .maxTopK(2)
+                .hidden(hidden)
+                .maxTokensPerRank(4)
+                .timeout(WARM_UP_TIMEOUT)
+                .build();
     }
 
     private static Map<String, Object> join(Path groupFile, int rank, int ranks, int hidden, Duration joinTimeout) {

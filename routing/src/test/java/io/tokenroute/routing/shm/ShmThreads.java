@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.shm;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -19,10 +34,13 @@ import org.apache.arrow.memory.RootAllocator;
  * mapped-file memory and the join/leave lifecycle without process start-up costs.
  */
 final class ShmThreads {
-    private ShmThreads() {
-    }
+    private ShmThreads() {}
 
-    static void run(BufferConfig config, boolean[] checked, Runnable releaseUnchecked, Duration bound,
+    static void run(
+            BufferConfig config,
+            boolean[] checked,
+            Runnable releaseUnchecked,
+            Duration bound,
             ConformanceSuite.GroupBody body) {
         Path dir;
         try {

@@ -25,6 +25,6 @@ class ShmThreadsMisuseTest extends MisuseSuite {
 
     @Override
     protected void runGroup(BufferConfig config, ConformanceSuite.GroupBody body) {
-        ShmThreads.run(config, null, () -> { }, Duration.ofMinutes(1), body);
+        ShmThreads.run(config, null, () -> {}, Duration.ofMinutes(1), body);
     }
 }

@@ -25,6 +25,6 @@ class ShmThreadsPrefillSoakTest extends PrefillSoakSuite {
 
     @Override
     protected void runGroup(BufferConfig config, ConformanceSuite.GroupBody body) {
-        ShmThreads.run(config, null, () -> { }, Duration.ofMinutes(10), body);
+        ShmThreads.run(config, null, () -> {}, Duration.ofMinutes(10), body);
     }
 }

@@ -24,8 +24,8 @@ import java.time.Duration;
 class ShmThreadsPrefillTest extends PrefillSuite {
 
     @Override
-    protected void runGroup(BufferConfig config, boolean[] checked, Runnable releaseUnchecked,
-            ConformanceSuite.GroupBody body) {
+    protected void runGroup(
+            BufferConfig config, boolean[] checked, Runnable releaseUnchecked, ConformanceSuite.GroupBody body) {
         ShmThreads.run(config, checked, releaseUnchecked, Duration.ofMinutes(1), body);
     }
 }

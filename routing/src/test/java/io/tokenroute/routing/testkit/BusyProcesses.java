@@ -31,7 +31,9 @@ public final class BusyProcesses implements AutoCloseable {
         try {
             for (int i = 0; i < count; i++) {
                 processes.add(new ProcessBuilder("timeout", "3600", "sh", "-c", "while :; do :; done")
-                        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start());
+                        .redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                        .start());
             }
         } catch (IOException e) {
             close();

@@ -27,8 +27,7 @@ import java.util.Set;
  * on it, with the reason, instead of failing or losing the assertion on the transports that have it.
  */
 public final class Capabilities {
-    private Capabilities() {
-    }
+    private Capabilities() {}
 
     /** Skips unless the transport has {@code needed}; {@code why} says what the test relies on. */
     public static void require(Set<Capability> have, Capability needed, String why) {

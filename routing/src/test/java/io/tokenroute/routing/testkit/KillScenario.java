@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.testkit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -11,7 +26,8 @@ import java.util.function.Supplier;
 
 /**
  * What survivors must see when victims fail at given phases of one step: shared by the process-level fault scenarios
- * of every transport ({@code ShmRankMain}, {@code NvshmemRankMain}), whose buffers differ but whose expectations do not.
+ * of every transport ({@code ShmRankMain}, {@code NvshmemRankMain}), whose buffers differ but whose expectations do
+ * not.
  *
  * @param ranks R
  * @param failStep the step in which every victim fails
@@ -50,8 +66,11 @@ public record KillScenario(int ranks, int failStep, int[] victims, Phase[] phase
             if (s > failStep || phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND) {
                 p.dispatchSources()[v] = false;
             }
-            if (s > failStep || phase == Phase.BEFORE_DISPATCH || phase == Phase.DISPATCH_SEND
-                    || phase == Phase.DISPATCH_RECV || phase == Phase.COMBINE_SEND) {
+            if (s > failStep
+                    || phase == Phase.BEFORE_DISPATCH
+                    || phase == Phase.DISPATCH_SEND
+                    || phase == Phase.DISPATCH_RECV
+                    || phase == Phase.COMBINE_SEND) {
                 p.combineExperts()[v] = false;
             }
         }
@@ -123,18 +142,23 @@ public record KillScenario(int ranks, int failStep, int[] victims, Phase[] phase
          * @param combineWaitNanos its cumulative combine wait per peer
          * @param mask its current mask, read only in the step after the failure
          */
-        public void afterStep(int s, int[] dispatchNewly, int[] combineNewly, long[] dispatchWaitNanos,
-                long[] combineWaitNanos, Supplier<int[]> mask) {
+        public void afterStep(
+                int s,
+                int[] dispatchNewly,
+                int[] combineNewly,
+                long[] dispatchWaitNanos,
+                long[] combineWaitNanos,
+                Supplier<int[]> mask) {
             assertMaskedOnlyVictims(dispatchNewly, "dispatch", s);
             assertMaskedOnlyVictims(combineNewly, "combine", s);
             long[] waits = victimWaits(dispatchWaitNanos, combineWaitNanos);
             if (s == failStep + 1) {
-                assertArrayEquals(expectedMask(), mask.get(), "survivor " + rank + " masks exactly "
-                        + Arrays.toString(victims));
+                assertArrayEquals(
+                        expectedMask(), mask.get(), "survivor " + rank + " masks exactly " + Arrays.toString(victims));
                 waitsAtDetection = waits;
             } else if (s > failStep + 1) {
-                assertArrayEquals(waitsAtDetection, waits,
-                        "step " + s + ": no further waiting on masked ranks after detection");
+                assertArrayEquals(
+                        waitsAtDetection, waits, "step " + s + ": no further waiting on masked ranks after detection");
             }
         }
     }

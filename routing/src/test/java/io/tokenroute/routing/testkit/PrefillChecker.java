@@ -41,16 +41,14 @@ import org.apache.arrow.vector.complex.FixedSizeListVector;
  * for one set of doubtful destinations left out, all of them masked after the call. Nothing else passes.
  */
 public final class PrefillChecker {
-    private PrefillChecker() {
-    }
+    private PrefillChecker() {}
 
     /** What a checked step reported. */
-    public record Outcome(int[] dispatchNewlyMasked, int[] combineNewlyMasked, int received) {
-    }
+    public record Outcome(int[] dispatchNewlyMasked, int[] combineNewlyMasked, int received) {}
 
     /** A step where every peer takes part. */
-    public static Outcome healthy(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
-            DispatchOptions options) {
+    public static Outcome healthy(
+            ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs, DispatchOptions options) {
         return step(buffer, allocator, inputs, options, new boolean[inputs.length], new boolean[inputs.length]);
     }
 
@@ -60,8 +58,13 @@ public final class PrefillChecker {
      * @param absent peers masked before the step
      * @param doubtful peers that may fail during it
      */
-    public static Outcome step(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
-            DispatchOptions options, boolean[] absent, boolean[] doubtful) {
+    public static Outcome step(
+            ElasticBuffer buffer,
+            BufferAllocator allocator,
+            RankInput[] inputs,
+            DispatchOptions options,
+            boolean[] absent,
+            boolean[] doubtful) {
         int self = buffer.rank();
         int ranks = inputs.length;
         int localExperts = buffer.config().localExperts();
@@ -74,13 +77,20 @@ public final class PrefillChecker {
             for (int p = 0; p < ranks; p++) {
                 sources[p] = !absent[p] && !(doubtful[p] && maskAfterDispatch[p] != 0 && d.sourceCount(p) == 0);
             }
-            List<PrefillReference.Row> expected = PrefillReference.received(inputs, self, localExperts, maxTopK,
-                    sources, p -> Reference.bf16Rows(inputs[p]));
+            List<PrefillReference.Row> expected = PrefillReference.received(
+                    inputs, self, localExperts, maxTopK, sources, p -> Reference.bf16Rows(inputs[p]));
             short[][] seen = checkReceived(d, expected, inputs, self, maxTopK, options);
             checkExpertIndex(d, expected, localExperts);
             runExperts(d, self, localExperts, seen);
             Combined c = buffer.prefillCombine(d, batch);
-            checkCombine(c, inputs[self], localExperts, ranks, absent, doubtful, maskOf(buffer),
+            checkCombine(
+                    c,
+                    inputs[self],
+                    localExperts,
+                    ranks,
+                    absent,
+                    doubtful,
+                    maskOf(buffer),
                     Reference.dispatchedRows(inputs[self], options));
             Outcome outcome = new Outcome(dispatchMasked, c.newlyMasked(), d.numReceived());
             StepChecker.poisonRoot(d.batch());
@@ -111,8 +121,13 @@ public final class PrefillChecker {
     }
 
     /** Checks rows, routing and provenance of the receive batch; returns each row as the experts see it (bf16). */
-    private static short[][] checkReceived(PrefillDispatched d, List<PrefillReference.Row> expected,
-            RankInput[] inputs, int self, int maxTopK, DispatchOptions options) {
+    private static short[][] checkReceived(
+            PrefillDispatched d,
+            List<PrefillReference.Row> expected,
+            RankInput[] inputs,
+            int self,
+            int maxTopK,
+            DispatchOptions options) {
         String who = "rank " + self + " prefill step " + d.step();
         assertEquals(expected.size(), d.numReceived(), who + ": received rows");
         VectorSchemaRoot root = d.batch();
@@ -122,8 +137,8 @@ public final class PrefillChecker {
         long ids = hiddenAddress(root, "topk_idx");
         long weights = hiddenAddress(root, "topk_weights");
         int hidden = inputs[self].hidden();
-        StepChecker.RowBlock block = StepChecker.RowBlock.read(ResultAccess.host(), root, expected.size(), hidden,
-                options);
+        StepChecker.RowBlock block =
+                StepChecker.RowBlock.read(ResultAccess.host(), root, expected.size(), hidden, options);
         int[] perSource = new int[inputs.length];
         short[][] seen = new short[expected.size()][];
         for (int i = 0; i < expected.size(); i++) {
@@ -139,7 +154,8 @@ public final class PrefillChecker {
             }
             assertArrayEquals(row.localIds(), gotIds, where + " topk_idx (local ids)");
             assertArrayEquals(row.weights(), gotWeights, 0f, where + " topk_weights");
-            seen[i] = options.fp8() ? StepChecker.checkFp8Row(block, i, hidden, row.bits(), options, where)
+            seen[i] = options.fp8()
+                    ? StepChecker.checkFp8Row(block, i, hidden, row.bits(), options, where)
                     : StepChecker.checkBf16Row(block, i, hidden, row.bits(), where);
             perSource[row.srcRank()]++;
         }
@@ -191,10 +207,19 @@ public final class PrefillChecker {
      * Each token's output and lost weight equal the reference for some subset of the doubtful destinations left out
      * (all of which must be masked after the call), the absent ones always left out.
      */
-    private static void checkCombine(Combined c, RankInput mine, int localExperts, int ranks, boolean[] absent,
-            boolean[] doubtful, int[] maskAfter, Reference.RowSource rows) {
+    private static void checkCombine(
+            Combined c,
+            RankInput mine,
+            int localExperts,
+            int ranks,
+            boolean[] absent,
+            boolean[] doubtful,
+            int[] maskAfter,
+            Reference.RowSource rows) {
         assertEquals(mine.n(), c.numTokens(), "combined rows");
-        int[] doubt = java.util.stream.IntStream.range(0, ranks).filter(r -> doubtful[r]).toArray();
+        int[] doubt = java.util.stream.IntStream.range(0, ranks)
+                .filter(r -> doubtful[r])
+                .toArray();
         List<Reference.CombineResult> candidates = new ArrayList<>();
         List<boolean[]> leftOut = new ArrayList<>();
         for (int subset = 0; subset < 1 << doubt.length; subset++) {
@@ -259,10 +284,15 @@ public final class PrefillChecker {
 
     /** The rank's mask; all zeros in non-elastic mode (a failure there throws instead of masking). */
     private static int[] maskOf(ElasticBuffer buffer) {
-        return buffer.config().elastic() ? buffer.queryMask() : new int[buffer.config().ranks()];
+        return buffer.config().elastic()
+                ? buffer.queryMask()
+                : new int[buffer.config().ranks()];
     }
 
     private static long hiddenAddress(VectorSchemaRoot root, String column) {
-        return ((FixedSizeListVector) root.getVector(column)).getDataVector().getDataBuffer().memoryAddress();
+        return ((FixedSizeListVector) root.getVector(column))
+                .getDataVector()
+                .getDataBuffer()
+                .memoryAddress();
     }
 }

@@ -23,21 +23,25 @@ import java.util.List;
  * rank receives (rows, restricted routing, sources), what its experts see, and what its combine must return.
  */
 public final class PrefillReference {
-    private PrefillReference() {
-    }
+    private PrefillReference() {}
 
     /** One received row. */
-    public record Row(int srcRank, int srcToken, short[] bits, long[] localIds, float[] weights) {
-    }
+    public record Row(int srcRank, int srcToken, short[] bits, long[] localIds, float[] weights) {}
 
     /**
      * The rows rank {@code self} receives from the sources flagged in {@code sources}: for each source (ascending),
      * each of its tokens (ascending) with at least one expert on {@code self}, with ids restricted to {@code self}'s
-     * experts as local ids (-1 elsewhere and past k, up to {@code maxTopK} slots) and the matching weights (0 elsewhere).
+     * experts as local ids (-1 elsewhere and past k, up to {@code maxTopK} slots) and the matching weights (0
+     * elsewhere).
      *
      * @param rows the row each source sent for a token (bf16 as given, or its fp8 round trip)
      */
-    public static List<Row> received(RankInput[] inputs, int self, int localExperts, int maxTopK, boolean[] sources,
+    public static List<Row> received(
+            RankInput[] inputs,
+            int self,
+            int localExperts,
+            int maxTopK,
+            boolean[] sources,
             java.util.function.IntFunction<Reference.RowSource> rows) {
         List<Row> out = new ArrayList<>();
         for (int p = 0; p < inputs.length; p++) {
@@ -75,8 +79,12 @@ public final class PrefillReference {
      *
      * @param present per token, which destination ranks contributed ({@code present.test(t, r)})
      */
-    public static Reference.CombineResult combine(RankInput mine, int localExperts, int ranks,
-            java.util.function.BiPredicate<Integer, Integer> present, Reference.RowSource received) {
+    public static Reference.CombineResult combine(
+            RankInput mine,
+            int localExperts,
+            int ranks,
+            java.util.function.BiPredicate<Integer, Integer> present,
+            Reference.RowSource received) {
         int h = mine.hidden();
         int k = mine.topK();
         short[] out = new short[mine.n() * h];

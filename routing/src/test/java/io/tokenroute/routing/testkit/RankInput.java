@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.testkit;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -11,8 +26,8 @@ import org.apache.arrow.memory.BufferAllocator;
 public record RankInput(int n, int hidden, int topK, short[] bits, long[] idx, float[] weights) {
 
     /** Deterministic inputs for (seed, step, rank). */
-    public static RankInput random(long seed, long step, int rank, int maxTokens, int hidden, int topK, int experts,
-            boolean allowEmpty) {
+    public static RankInput random(
+            long seed, long step, int rank, int maxTokens, int hidden, int topK, int experts, boolean allowEmpty) {
         Random rng = new Random(seed * 1_000_003L + step * 7919L + rank);
         int n = allowEmpty ? rng.nextInt(maxTokens + 1) : 1 + rng.nextInt(maxTokens);
         if (rng.nextInt(5) == 0) {

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.testkit;
 
 import java.time.Duration;
@@ -12,8 +27,7 @@ import java.util.concurrent.TimeoutException;
 
 /** Runs one body per rank, each on its own thread, and fails loudly when one throws or hangs past a bound. */
 public final class RankThreads {
-    private RankThreads() {
-    }
+    private RankThreads() {}
 
     /** Work of one rank. */
     @FunctionalInterface
@@ -64,8 +78,9 @@ public final class RankThreads {
         }
     }
 
-    private static void awaitRanks(List<Future<?>> futures, boolean[] which, boolean report, long deadline,
-            Duration bound) throws InterruptedException {
+    private static void awaitRanks(
+            List<Future<?>> futures, boolean[] which, boolean report, long deadline, Duration bound)
+            throws InterruptedException {
         for (int r = 0; r < futures.size(); r++) {
             if (which != null && !which[r]) {
                 continue;
@@ -79,7 +94,8 @@ public final class RankThreads {
                     continue;
                 }
                 Throwable cause = e.getCause();
-                AssertionError failure = cause instanceof AssertionError a ? a
+                AssertionError failure = cause instanceof AssertionError a
+                        ? a
                         : new AssertionError("rank " + r + " failed: " + cause, cause);
                 attachOtherFailures(futures, r, failure);
                 throw failure;
@@ -95,8 +111,8 @@ public final class RankThreads {
                 try {
                     f.get();
                 } catch (ExecutionException e) {
-                    failure.addSuppressed(new AssertionError("rank " + other + " failed too: " + e.getCause(),
-                            e.getCause()));
+                    failure.addSuppressed(
+                            new AssertionError("rank " + other + " failed too: " + e.getCause(), e.getCause()));
                 } catch (InterruptedException | java.util.concurrent.CancellationException e) {
                     Thread.currentThread().interrupt();
                 }
@@ -113,8 +129,10 @@ public final class RankThreads {
                     f.get();
                 } catch (ExecutionException | InterruptedException | java.util.concurrent.CancellationException e) {
                     Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-                    return new AssertionError("rank " + r + " did not finish within " + bound + " (hang); rank "
-                            + other + " had failed: " + cause, cause);
+                    return new AssertionError(
+                            "rank " + r + " did not finish within " + bound + " (hang); rank " + other + " had failed: "
+                                    + cause,
+                            cause);
                 }
             }
         }
@@ -123,6 +141,6 @@ public final class RankThreads {
 
     /** {@link #run(int, boolean[], Runnable, Duration, RankBody)} checking every rank. */
     public static void run(int ranks, Duration bound, RankBody body) {
-        run(ranks, null, () -> { }, bound, body);
+        run(ranks, null, () -> {}, bound, body);
     }
 }

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.testkit;
 
 import io.tokenroute.arrow.numeric.Float8E4M3;
@@ -7,23 +22,20 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The independent reference of docs/contract.md §2 in plain loops over Java arrays: what a rank must receive and what its combine
- * must return, given every rank's inputs and which ranks count as present.
+ * The independent reference of docs/contract.md §2 in plain loops over Java arrays: what a rank must receive and what
+ * its combine must return, given every rank's inputs and which ranks count as present.
  */
 public final class Reference {
-    private Reference() {
-    }
+    private Reference() {}
 
     /** One received row. */
-    public record Row(int srcRank, int srcToken, short[] bits) {
-    }
+    public record Row(int srcRank, int srcToken, short[] bits) {}
 
     /**
      * Rows of local expert {@code l} on rank {@code self}: sources ascending, tokens ascending; only sources with
      * {@code sourcePresent[p]}.
      */
-    public static List<Row> expertRows(RankInput[] inputs, int self, int localExperts, int l,
-            boolean[] sourcePresent) {
+    public static List<Row> expertRows(RankInput[] inputs, int self, int localExperts, int l, boolean[] sourcePresent) {
         int e = self * localExperts + l;
         List<Row> rows = new ArrayList<>();
         for (int p = 0; p < inputs.length; p++) {
@@ -45,16 +57,15 @@ public final class Reference {
     }
 
     /** Combine output: bf16 bits {@code [n][H]} and lost weight {@code [n]}. */
-    public record CombineResult(short[] bits, float[] lostWeight) {
-    }
+    public record CombineResult(short[] bits, float[] lostWeight) {}
 
     /**
      * Combine of rank {@code mine} where expert {@code e} contributes {@link ExpertFunction#apply} of the token's row
      * (as received: {@code receivedRow} gives the row the expert saw, e.g. dequantised fp8) iff
      * {@code expertRankPresent[e / L]}; fp32 accumulation in top-k order, one rounding.
      */
-    public static CombineResult combine(RankInput mine, int localExperts, boolean[] expertRankPresent,
-            RowSource receivedRow) {
+    public static CombineResult combine(
+            RankInput mine, int localExperts, boolean[] expertRankPresent, RowSource receivedRow) {
         int h = mine.hidden();
         short[] out = new short[mine.n() * h];
         float[] lost = new float[mine.n()];
@@ -111,8 +122,8 @@ public final class Reference {
         if (!options.fp8()) {
             return plain;
         }
-        return t -> fp8RoundTrip(plain.row(t), options.roundScale(), new byte[in.hidden()],
-                new float[in.hidden() / 128]);
+        return t ->
+                fp8RoundTrip(plain.row(t), options.roundScale(), new byte[in.hidden()], new float[in.hidden() / 128]);
     }
 
     /** Token t's bf16 row of {@code in}. */

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.testkit;
 
 import io.tokenroute.arrow.batch.TokenBatch;
@@ -24,8 +39,13 @@ public final class SplitStep implements AutoCloseable {
     private final Dispatched dispatched;
     private final List<short[][]> seen;
 
-    private SplitStep(ElasticBuffer buffer, RankInput[] inputs, Presence presence, TokenBatch batch,
-            Dispatched dispatched, List<short[][]> seen) {
+    private SplitStep(
+            ElasticBuffer buffer,
+            RankInput[] inputs,
+            Presence presence,
+            TokenBatch batch,
+            Dispatched dispatched,
+            List<short[][]> seen) {
         this.buffer = buffer;
         this.inputs = inputs;
         this.presence = presence;
@@ -35,15 +55,15 @@ public final class SplitStep implements AutoCloseable {
     }
 
     /** Dispatches {@code inputs[rank]} (bf16) and checks the received rows; close the step when done. */
-    public static SplitStep dispatch(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
-            Presence presence) {
+    public static SplitStep dispatch(
+            ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs, Presence presence) {
         int self = buffer.rank();
         int localExperts = buffer.config().localExperts();
         TokenBatch batch = inputs[self].toBatch(allocator);
         try {
             Dispatched d = buffer.dispatch(batch, DispatchOptions.BF16);
-            List<short[][]> seen = StepChecker.checkDispatch(d, inputs, self, localExperts, DispatchOptions.BF16,
-                    presence.dispatchSources());
+            List<short[][]> seen = StepChecker.checkDispatch(
+                    d, inputs, self, localExperts, DispatchOptions.BF16, presence.dispatchSources());
             return new SplitStep(buffer, inputs, presence, batch, d, seen);
         } catch (RuntimeException | Error e) {
             batch.close();
@@ -81,8 +101,8 @@ public final class SplitStep implements AutoCloseable {
             for (int l = 0; l < dispatched.numLocalExperts(); l++) {
                 short[][] rows = seen.get(l);
                 int hidden = buffer.config().hidden();
-                VectorSchemaRoot root = TestBatches.hiddenRoot(allocator, io.tokenroute.arrow.types.HiddenDtype.BF16,
-                        hidden, rows.length);
+                VectorSchemaRoot root = TestBatches.hiddenRoot(
+                        allocator, io.tokenroute.arrow.types.HiddenDtype.BF16, hidden, rows.length);
                 StepChecker.writeRows(ResultAccess.host(), TestBatches.hiddenAddress(root), expert(l), rows);
                 out.add(root);
             }
@@ -99,8 +119,8 @@ public final class SplitStep implements AutoCloseable {
      */
     public Combined combineAndCheck(List<VectorSchemaRoot> outputs) {
         Combined c = buffer.combine(dispatched, outputs, batch);
-        StepChecker.checkCombine(c, mine(), buffer.config().localExperts(), presence.combineExperts(),
-                DispatchOptions.BF16);
+        StepChecker.checkCombine(
+                c, mine(), buffer.config().localExperts(), presence.combineExperts(), DispatchOptions.BF16);
         return c;
     }
 

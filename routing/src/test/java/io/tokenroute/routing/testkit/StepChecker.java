@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.testkit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -29,8 +44,7 @@ import org.apache.arrow.vector.complex.FixedSizeListVector;
 public final class StepChecker {
     private static final byte POISON = (byte) 0xA5;
 
-    private StepChecker() {
-    }
+    private StepChecker() {}
 
     /** Which ranks count as present for this rank's step. */
     public record Presence(boolean[] dispatchSources, boolean[] combineExperts) {
@@ -51,8 +65,13 @@ public final class StepChecker {
     }
 
     /** Dispatches {@code inputs[self]}, checks, runs the expert, combines, checks; returns the step's reports. */
-    public static StepOutcome step(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
-            DispatchOptions options, boolean zeroCopy, Presence presence) {
+    public static StepOutcome step(
+            ElasticBuffer buffer,
+            BufferAllocator allocator,
+            RankInput[] inputs,
+            DispatchOptions options,
+            boolean zeroCopy,
+            Presence presence) {
         return step(buffer, allocator, inputs, options, zeroCopy, presence, presence);
     }
 
@@ -61,8 +80,12 @@ public final class StepChecker {
      * checked against the reference for the rank's own mask right after the call. That the mask after a call explains
      * its result exactly (the masked peers are those whose data it did not use) is what this checks.
      */
-    public static StepOutcome stepByOwnMask(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
-            DispatchOptions options, boolean zeroCopy) {
+    public static StepOutcome stepByOwnMask(
+            ElasticBuffer buffer,
+            BufferAllocator allocator,
+            RankInput[] inputs,
+            DispatchOptions options,
+            boolean zeroCopy) {
         return step(buffer, allocator, inputs, options, zeroCopy, null, null);
     }
 
@@ -75,8 +98,14 @@ public final class StepChecker {
         return new Presence(active, active.clone());
     }
 
-    private static StepOutcome step(ElasticBuffer buffer, BufferAllocator allocator, RankInput[] inputs,
-            DispatchOptions options, boolean zeroCopy, Presence dispatchPresence, Presence combinePresence) {
+    private static StepOutcome step(
+            ElasticBuffer buffer,
+            BufferAllocator allocator,
+            RankInput[] inputs,
+            DispatchOptions options,
+            boolean zeroCopy,
+            Presence dispatchPresence,
+            Presence combinePresence) {
         int self = buffer.rank();
         int localExperts = buffer.config().localExperts();
         try (TokenBatch batch = inputs[self].toBatch(allocator)) {
@@ -84,8 +113,8 @@ public final class StepChecker {
             int dispatchMasked = d.newlyMaskedCount();
             int[] dispatchMaskedRanks = d.newlyMasked();
             Presence afterDispatch = dispatchPresence != null ? dispatchPresence : ofMask(buffer);
-            List<short[][]> seen = checkDispatch(d, inputs, self, localExperts, options,
-                    afterDispatch.dispatchSources());
+            List<short[][]> seen =
+                    checkDispatch(d, inputs, self, localExperts, options, afterDispatch.dispatchSources());
             List<VectorSchemaRoot> outputs = zeroCopy ? null : new ArrayList<>();
             ResultAccess access = ResultAccess.of(d);
             for (int l = 0; l < localExperts; l++) {
@@ -138,13 +167,12 @@ public final class StepChecker {
     }
 
     /** What one step reported. */
-    public record StepOutcome(Dispatched dispatched, int[] dispatchNewlyMasked, int[] combineNewlyMasked,
-            int dispatchMaskedCount) {
-    }
+    public record StepOutcome(
+            Dispatched dispatched, int[] dispatchNewlyMasked, int[] combineNewlyMasked, int dispatchMaskedCount) {}
 
     /** Checks every expert's rows, provenance and layout; returns the rows as the expert sees them (bf16). */
-    public static List<short[][]> checkDispatch(Dispatched d, RankInput[] inputs, int self, int localExperts,
-            DispatchOptions options, boolean[] sources) {
+    public static List<short[][]> checkDispatch(
+            Dispatched d, RankInput[] inputs, int self, int localExperts, DispatchOptions options, boolean[] sources) {
         List<short[][]> seen = new ArrayList<>();
         ResultAccess access = ResultAccess.of(d);
         for (int l = 0; l < localExperts; l++) {
@@ -153,8 +181,10 @@ public final class StepChecker {
             VectorSchemaRoot root = d.expert(l);
             assertEquals(expected.size(), root.getRowCount());
             int n = expected.size();
-            int[] srcRank = access.ints(root.getVector("src_rank").getDataBuffer().memoryAddress(), n);
-            int[] srcToken = access.ints(root.getVector("src_token").getDataBuffer().memoryAddress(), n);
+            int[] srcRank =
+                    access.ints(root.getVector("src_rank").getDataBuffer().memoryAddress(), n);
+            int[] srcToken =
+                    access.ints(root.getVector("src_token").getDataBuffer().memoryAddress(), n);
             int hidden = inputs[self].hidden();
             RowBlock block = RowBlock.read(access, root, n, hidden, options);
             short[][] rows = new short[n][];
@@ -165,7 +195,8 @@ public final class StepChecker {
                 assertEquals(row.srcRank(), srcRank[i], where + " src_rank");
                 assertEquals(row.srcToken(), srcToken[i], where + " src_token");
                 perSource[row.srcRank()]++;
-                rows[i] = options.fp8() ? checkFp8Row(block, i, hidden, row.bits(), options, where)
+                rows[i] = options.fp8()
+                        ? checkFp8Row(block, i, hidden, row.bits(), options, where)
                         : checkBf16Row(block, i, hidden, row.bits(), where);
             }
             int begin = 0;
@@ -182,13 +213,15 @@ public final class StepChecker {
     /** Received rows as host copies: bf16 bits, or fp8 codes and their scales' bytes. */
     public record RowBlock(short[] bf16, byte[] fp8, byte[] scales) {
         /** Copies the first {@code n} rows of {@code root}'s hidden (bf16) or fp8 and scales columns. */
-        public static RowBlock read(ResultAccess access, VectorSchemaRoot root, int n, int hidden,
-                DispatchOptions options) {
+        public static RowBlock read(
+                ResultAccess access, VectorSchemaRoot root, int n, int hidden, DispatchOptions options) {
             if (!options.fp8()) {
                 return new RowBlock(access.shorts(dataAddress(root, TokenBatchSchema.HIDDEN), n * hidden), null, null);
             }
             int scaleBytes = n * (hidden / 128) * (options.ue8m0() ? 1 : 4);
-            return new RowBlock(null, access.bytes(dataAddress(root, "fp8"), n * hidden),
+            return new RowBlock(
+                    null,
+                    access.bytes(dataAddress(root, "fp8"), n * hidden),
                     access.bytes(dataAddress(root, "scales"), scaleBytes));
         }
     }
@@ -204,8 +237,8 @@ public final class StepChecker {
      * Checks row {@code i} of {@code block}'s fp8 codes and scales against the quantiser applied to {@code source};
      * returns the row as the expert sees it (dequantised, bf16).
      */
-    public static short[] checkFp8Row(RowBlock block, int i, int hidden, short[] source, DispatchOptions options,
-            String where) {
+    public static short[] checkFp8Row(
+            RowBlock block, int i, int hidden, short[] source, DispatchOptions options, String where) {
         int groups = hidden / 128;
         byte[] q = new byte[hidden];
         float[] scales = new float[groups];
@@ -218,7 +251,9 @@ public final class StepChecker {
             if (options.ue8m0()) {
                 assertEquals(Ue8m0.pack(scales[g]), block.scales()[groups * i + g], where + " ue8m0");
             } else {
-                assertEquals(Float.floatToIntBits(scales[g]), scaleBytes.getInt(4 * (groups * i + g)),
+                assertEquals(
+                        Float.floatToIntBits(scales[g]),
+                        scaleBytes.getInt(4 * (groups * i + g)),
                         where + " scale " + g);
             }
         }
@@ -226,10 +261,10 @@ public final class StepChecker {
     }
 
     /** Checks combine output bits and lost weight against the reference. */
-    public static void checkCombine(Combined c, RankInput mine, int localExperts, boolean[] present,
-            DispatchOptions options) {
-        Reference.CombineResult expected = Reference.combine(mine, localExperts, present,
-                Reference.dispatchedRows(mine, options));
+    public static void checkCombine(
+            Combined c, RankInput mine, int localExperts, boolean[] present, DispatchOptions options) {
+        Reference.CombineResult expected =
+                Reference.combine(mine, localExperts, present, Reference.dispatchedRows(mine, options));
         assertEquals(mine.n(), c.numTokens());
         for (int t = 0; t < mine.n(); t++) {
             assertEquals(expected.lostWeight()[t], c.lostWeight(t), 0f, "lost weight of token " + t);
@@ -256,13 +291,16 @@ public final class StepChecker {
         access.write(address, out);
     }
 
-    private static VectorSchemaRoot expertOutputBatch(BufferAllocator allocator, int hidden, int expert,
-            short[][] rows) {
+    private static VectorSchemaRoot expertOutputBatch(
+            BufferAllocator allocator, int hidden, int expert, short[][] rows) {
         try (ArrowBuf data = allocator.buffer(Math.max(1, 2L * hidden * rows.length))) {
             writeRows(ResultAccess.host(), data.memoryAddress(), expert, rows);
-            return io.tokenroute.arrow.batch.ColumnViews.load(new org.apache.arrow.vector.types.pojo.Schema(List.of(
-                    TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden))), allocator,
-                    rows.length, List.of(data));
+            return io.tokenroute.arrow.batch.ColumnViews.load(
+                    new org.apache.arrow.vector.types.pojo.Schema(
+                            List.of(TokenBatchSchema.hiddenField(TokenBatchSchema.HIDDEN, HiddenDtype.BF16, hidden))),
+                    allocator,
+                    rows.length,
+                    List.of(data));
         }
     }
 

@@ -1,3 +1,18 @@
+/*
+ * Copyright 2026 The TokenRoute Authors
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
 package io.tokenroute.routing.testkit;
 
 import io.tokenroute.arrow.batch.ColumnViews;
@@ -28,8 +43,7 @@ public final class TestBatches {
     /** A made-up device pointer: only ever carried as a number, never dereferenced. */
     public static final long FAKE_DEVICE_ADDRESS = 0x7f5e_0000_0000L;
 
-    private TestBatches() {
-    }
+    private TestBatches() {}
 
     /** A root with one zeroed {@code hidden} column {@code FixedSizeList<dtype>[width]} of {@code rows} rows. */
     public static VectorSchemaRoot hiddenRoot(BufferAllocator allocator, HiddenDtype dtype, int width, int rows) {
@@ -37,19 +51,24 @@ public final class TestBatches {
     }
 
     /** A root with one zeroed column {@code name}: {@code FixedSizeList<dtype>[width]} of {@code rows} rows. */
-    public static VectorSchemaRoot zeroedRoot(BufferAllocator allocator, String name, HiddenDtype dtype, int width,
-            int rows) {
+    public static VectorSchemaRoot zeroedRoot(
+            BufferAllocator allocator, String name, HiddenDtype dtype, int width, int rows) {
         long bytes = (long) rows * width * dtype.bytes();
         try (ArrowBuf data = allocator.buffer(Math.max(1, bytes))) {
             data.setZero(0, data.capacity());
-            return ColumnViews.load(new Schema(List.of(TokenBatchSchema.hiddenField(name, dtype, width))), allocator,
-                    rows, List.of(data));
+            return ColumnViews.load(
+                    new Schema(List.of(TokenBatchSchema.hiddenField(name, dtype, width))),
+                    allocator,
+                    rows,
+                    List.of(data));
         }
     }
 
     /** Address of the first value of a root's {@code hidden} column. */
     public static long hiddenAddress(VectorSchemaRoot root) {
-        return ((FixedSizeListVector) root.getVector(TokenBatchSchema.HIDDEN)).getDataVector().getDataBuffer()
+        return ((FixedSizeListVector) root.getVector(TokenBatchSchema.HIDDEN))
+                .getDataVector()
+                .getDataBuffer()
                 .memoryAddress();
     }
 
@@ -62,26 +81,30 @@ public final class TestBatches {
         int n = in.n();
         List<FieldVector> vectors = new ArrayList<>();
         try {
-            FixedSizeListVector hidden = list(allocator, TokenBatchSchema.HIDDEN, in.hidden(), BFloat16Type.INSTANCE,
-                    n);
+            FixedSizeListVector hidden =
+                    list(allocator, TokenBatchSchema.HIDDEN, in.hidden(), BFloat16Type.INSTANCE, n);
             vectors.add(hidden);
             BFloat16Vector bits = (BFloat16Vector) hidden.getDataVector();
             for (int i = 0; i < n * in.hidden(); i++) {
                 bits.getUnderlyingVector().set(i, (char) in.bits()[i]);
             }
-            FixedSizeListVector idx = list(allocator, TokenBatchSchema.TOPK_IDX, in.topK(), new ArrowType.Int(64, true),
-                    n);
+            FixedSizeListVector idx =
+                    list(allocator, TokenBatchSchema.TOPK_IDX, in.topK(), new ArrowType.Int(64, true), n);
             vectors.add(idx);
             for (int i = 0; i < n * in.topK(); i++) {
                 ((BigIntVector) idx.getDataVector()).set(i, in.idx()[i]);
             }
-            FixedSizeListVector w = list(allocator, TokenBatchSchema.TOPK_WEIGHTS, weightsK,
-                    new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE), n);
+            FixedSizeListVector w = list(
+                    allocator,
+                    TokenBatchSchema.TOPK_WEIGHTS,
+                    weightsK,
+                    new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE),
+                    n);
             vectors.add(w);
             for (int t = 0; t < n; t++) {
                 for (int j = 0; j < weightsK; j++) {
-                    ((Float4Vector) w.getDataVector()).set(t * weightsK + j,
-                            j < in.topK() ? in.weights()[t * in.topK() + j] : 0.5f);
+                    ((Float4Vector) w.getDataVector())
+                            .set(t * weightsK + j, j < in.topK() ? in.weights()[t * in.topK() + j] : 0.5f);
                 }
             }
             for (FieldVector v : vectors) {
@@ -105,8 +128,8 @@ public final class TestBatches {
         return ((FixedSizeListVector) root.getVector(column)).getDataVector();
     }
 
-    private static FixedSizeListVector list(BufferAllocator allocator, String name, int width, ArrowType element,
-            int rows) {
+    private static FixedSizeListVector list(
+            BufferAllocator allocator, String name, int width, ArrowType element, int rows) {
         FixedSizeListVector list = FixedSizeListVector.empty(name, width, allocator);
         try {
             list.addOrGetVector(FieldType.nullable(element));
@@ -128,15 +151,18 @@ public final class TestBatches {
     }
 
     /** {@link #fakeDeviceBatch(BufferAllocator, int, int, int)} claiming to live in {@code location}. */
-    public static TokenBatch fakeDeviceBatch(BufferAllocator allocator, MemoryLocation location, int n, int hidden,
-            int topK) {
+    public static TokenBatch fakeDeviceBatch(
+            BufferAllocator allocator, MemoryLocation location, int n, int hidden, int topK) {
         long hiddenBytes = 2L * n * hidden;
         long idxBytes = 8L * n * topK;
-        try (ArrowBuf h = ExternalMemory.wrap(allocator, FAKE_DEVICE_ADDRESS, hiddenBytes, () -> { });
-                ArrowBuf idx = ExternalMemory.wrap(allocator, FAKE_DEVICE_ADDRESS + align(hiddenBytes), idxBytes,
-                        () -> { });
-                ArrowBuf w = ExternalMemory.wrap(allocator, FAKE_DEVICE_ADDRESS + align(hiddenBytes) + align(idxBytes),
-                        4L * n * topK, () -> { })) {
+        try (ArrowBuf h = ExternalMemory.wrap(allocator, FAKE_DEVICE_ADDRESS, hiddenBytes, () -> {});
+                ArrowBuf idx =
+                        ExternalMemory.wrap(allocator, FAKE_DEVICE_ADDRESS + align(hiddenBytes), idxBytes, () -> {});
+                ArrowBuf w = ExternalMemory.wrap(
+                        allocator,
+                        FAKE_DEVICE_ADDRESS + align(hiddenBytes) + align(idxBytes),
+                        4L * n * topK,
+                        () -> {})) {
             return TokenBatch.fromBuffers(allocator, location, HiddenDtype.BF16, n, hidden, topK, h, idx, w);
         }
     }
