@@ -19,10 +19,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.testkit.BusyProcesses;
 import io.tokenroute.routing.testkit.PrefillChecker;
 import io.tokenroute.routing.testkit.RankInput;
+import io.tokenroute.routing.testkit.Stalls.Injector;
+import io.tokenroute.routing.testkit.Stalls.Stall;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
 import java.time.Duration;
@@ -32,7 +33,6 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -71,39 +71,10 @@ public abstract class PrefillSoakSuite {
     }
 
     /**
-     * One injected stall: {@code victim} parks at the {@code skip + 1}-th report of {@code phase} in {@code step} (with
-     * {@link #TOKENS} tokens per rank it writes more chunks than that) and is readmitted at {@code back}.
+     * Stalls at random steps; a streaming phase parks at a random one of its first chunks (with {@link #TOKENS} tokens
+     * per rank a rank writes more chunks than that).
      */
-    record Stall(int step, int victim, Phase phase, int skip, int back, CountDownLatch survivorsReady) {}
-
-    /** Parks a rank at a phase it armed for itself; released when every survivor is ready to readmit it. */
-    static final class Injector implements PhaseListener {
-        private final AtomicReferenceArray<Stall> armed = new AtomicReferenceArray<>(RANKS);
-        private final int[] seen = new int[RANKS];
-        final AtomicInteger parkings = new AtomicInteger();
-
-        void arm(int rank, Stall stall) {
-            seen[rank] = 0;
-            armed.set(rank, stall);
-        }
-
-        @Override
-        public void onPhase(int rank, Phase phase, long step) {
-            Stall stall = armed.get(rank);
-            if (stall == null || stall.phase() != phase || seen[rank]++ < stall.skip()) {
-                return;
-            }
-            armed.set(rank, null);
-            parkings.incrementAndGet();
-            try {
-                stall.survivorsReady().await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-    }
-
-    static List<Stall> schedule(long seed, int steps) {
+    private static List<Stall> schedule(long seed, int steps) {
         Random rng = new Random(seed);
         List<Stall> out = new ArrayList<>();
         int s = 5 + rng.nextInt(5);
@@ -126,7 +97,7 @@ public abstract class PrefillSoakSuite {
     void randomStallsMidStreamNeverCorruptSurvivors() {
         int steps = Integer.getInteger("tokenroute.soak.prefillSteps", 150);
         List<Stall> stalls = schedule(1717, steps);
-        Injector injector = new Injector();
+        Injector injector = new Injector(RANKS);
         AtomicInteger checkedSteps = new AtomicInteger();
         runGroup(shape().phaseListener(injector).build(), (buffer, allocator) -> {
             int self = buffer.rank();
@@ -163,7 +134,7 @@ public abstract class PrefillSoakSuite {
                 }
             }
         });
-        assertEquals(stalls.size(), injector.parkings.get(), "every scheduled stall happened");
+        assertEquals(stalls.size(), injector.parkings(), "every scheduled stall happened");
         assertTrue(checkedSteps.get() > steps / 2, "most steps were checked on rank 0");
     }
 

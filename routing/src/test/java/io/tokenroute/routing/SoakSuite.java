@@ -19,8 +19,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenroute.routing.launch.PhaseListener;
 import io.tokenroute.routing.testkit.RankInput;
+import io.tokenroute.routing.testkit.Stalls.Injector;
+import io.tokenroute.routing.testkit.Stalls.Stall;
 import io.tokenroute.routing.testkit.StepChecker;
 import io.tokenroute.routing.testkit.StepChecker.Presence;
 import java.time.Duration;
@@ -30,7 +31,6 @@ import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -64,40 +64,14 @@ public abstract class SoakSuite {
         return ElasticGroup.Capability.javaProtocol();
     }
 
-    /** One injected stall: {@code victim} parks at {@code phase} of {@code step} and is readmitted at {@code back}. */
-    record Stall(int step, int victim, Phase phase, int back, CountDownLatch survivorsReady) {}
-
-    /** Parks a rank at a phase it armed for itself; released when every survivor is ready to readmit it. */
-    static final class Injector implements PhaseListener {
-        private final AtomicReferenceArray<Stall> armed = new AtomicReferenceArray<>(RANKS);
-        final AtomicInteger parkings = new AtomicInteger();
-
-        void arm(int rank, Stall stall) {
-            armed.set(rank, stall);
-        }
-
-        @Override
-        public void onPhase(int rank, Phase phase, long step) {
-            Stall stall = armed.get(rank);
-            if (stall != null && stall.phase() == phase && armed.compareAndSet(rank, stall, null)) {
-                parkings.incrementAndGet();
-                try {
-                    stall.survivorsReady().await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        }
-    }
-
-    static List<Stall> schedule(long seed, int steps) {
+    private static List<Stall> schedule(long seed, int steps) {
         Random rng = new Random(seed);
         List<Stall> out = new ArrayList<>();
         int s = 20 + rng.nextInt(20);
         while (s + 10 < steps) {
             int back = s + 2 + rng.nextInt(4);
             out.add(new Stall(
-                    s, rng.nextInt(RANKS), PHASES[rng.nextInt(PHASES.length)], back, new CountDownLatch(RANKS - 1)));
+                    s, rng.nextInt(RANKS), PHASES[rng.nextInt(PHASES.length)], 0, back, new CountDownLatch(RANKS - 1)));
             s = back + 60 + rng.nextInt(200);
         }
         return out;
@@ -107,7 +81,7 @@ public abstract class SoakSuite {
     void randomStallsAndReadmitsNeverCorruptSurvivors() {
         int steps = Integer.getInteger("tokenroute.soak.steps", 10_000);
         List<Stall> stalls = schedule(4242, steps);
-        Injector injector = new Injector();
+        Injector injector = new Injector(RANKS);
         BufferConfig config = BufferConfig.builder()
                 .ranks(RANKS)
                 .experts(EXPERTS)
@@ -155,7 +129,7 @@ public abstract class SoakSuite {
                 }
             }
         });
-        assertEquals(stalls.size(), injector.parkings.get(), "every scheduled stall happened");
+        assertEquals(stalls.size(), injector.parkings(), "every scheduled stall happened");
         assertTrue(checkedSteps.get() > steps / 2, "most steps were checked on rank 0");
     }
 
