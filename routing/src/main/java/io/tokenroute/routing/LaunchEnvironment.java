@@ -47,6 +47,13 @@ import java.util.OptionalInt;
 public record LaunchEnvironment(
         OptionalInt rank, OptionalInt worldSize, OptionalInt localRank, InetSocketAddress rendezvous, String jobId) {
 
+    /** TokenRoute's own variable for the rank; read before every launcher's. */
+    public static final String RANK_ENV = "TOKENROUTE_RANK";
+    /** TokenRoute's own variable for the world size. */
+    public static final String WORLD_SIZE_ENV = "TOKENROUTE_WORLD_SIZE";
+    /** TokenRoute's own variable for the local rank (which GPU of the host). */
+    public static final String LOCAL_RANK_ENV = "TOKENROUTE_LOCAL_RANK";
+
     /** The current process's environment. */
     public static LaunchEnvironment fromSystem() {
         return of(System.getenv());
@@ -55,12 +62,11 @@ public record LaunchEnvironment(
     /** Reads {@code env} (see the class comment). */
     public static LaunchEnvironment of(Map<String, String> env) {
         return new LaunchEnvironment(
-                firstInt(env, "TOKENROUTE_RANK", "RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"),
-                firstInt(
-                        env, "TOKENROUTE_WORLD_SIZE", "WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"),
+                firstInt(env, RANK_ENV, "RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"),
+                firstInt(env, WORLD_SIZE_ENV, "WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"),
                 firstInt(
                         env,
-                        "TOKENROUTE_LOCAL_RANK",
+                        LOCAL_RANK_ENV,
                         "LOCAL_RANK",
                         "SLURM_LOCALID",
                         "OMPI_COMM_WORLD_LOCAL_RANK",

@@ -21,10 +21,7 @@ import io.tokenroute.routing.LaunchEnvironment;
 import io.tokenroute.routing.TransportSpec;
 import io.tokenroute.routing.launch.LaunchedRank;
 import io.tokenroute.routing.launch.PhaseListener;
-import io.tokenroute.routing.nvshmem.NvshmemOptions;
 import java.util.Arrays;
-import java.util.HashMap;
-import java.util.Map;
 import org.apache.arrow.memory.RootAllocator;
 
 /**
@@ -71,7 +68,8 @@ public final class DemoRankProcess {
             LaunchedRank.start();
             DemoTransport transport = DemoTransport.of(args[0]);
             DemoConfig config = RankProcesses.parse(Arrays.copyOfRange(args, 1, args.length));
-            LaunchEnvironment env = launchEnvironment(System.getenv());
+            // RankLauncher sets the rank variables a launcher would; under torchrun, Slurm or mpirun they are theirs.
+            LaunchEnvironment env = LaunchEnvironment.fromSystem();
             DemoRankProcess process = new DemoRankProcess(env.requireRank(transport.id()), config);
             if (config.rehearse()) {
                 // On local threads of this process: its peers are other processes, which rehearse on their own.
@@ -85,26 +83,6 @@ public final class DemoRankProcess {
         System.out.flush();
         System.err.flush();
         Runtime.getRuntime().halt(code);
-    }
-
-    /**
-     * The environment {@link ElasticGroup#open} reads, with what {@link io.tokenroute.routing.launch.RankLauncher}
-     * tells its ranks through system properties added as the variables that carry it ({@code TOKENROUTE_RANK},
-     * {@code TOKENROUTE_WORLD_SIZE}, {@code TOKENROUTE_LOCAL_RANK}: all ranks on this host, and
-     * {@code TOKENROUTE_RENDEZVOUS}); under another launcher, {@code system} as it is.
-     */
-    static LaunchEnvironment launchEnvironment(Map<String, String> system) {
-        Map<String, String> env = new HashMap<>(system);
-        if (LaunchedRank.isLaunched()) {
-            env.put("TOKENROUTE_RANK", Integer.toString(LaunchedRank.rank()));
-            env.put("TOKENROUTE_WORLD_SIZE", Integer.toString(LaunchedRank.ranks()));
-            env.put("TOKENROUTE_LOCAL_RANK", Integer.toString(LaunchedRank.rank()));
-            String rendezvous = System.getProperty(NvshmemOptions.RENDEZVOUS_PROPERTY);
-            if (rendezvous != null) {
-                env.put(NvshmemOptions.RENDEZVOUS_ENV, rendezvous);
-            }
-        }
-        return LaunchEnvironment.of(env);
     }
 
     /**

@@ -69,6 +69,9 @@ final class RankProcesses {
                 .classpath(System.getProperty(CLASSPATH_PROPERTY, System.getProperty("java.class.path")))
                 .jvmOptions(jvmOptions(transport).toArray(String[]::new))
                 .args((rank, file) -> args);
+        if (transport == DemoTransport.NVSHMEM) {
+            builder.environment(NvshmemOptions.RENDEZVOUS_ENV, "127.0.0.1:" + freePort());
+        }
         List<RankResult> results;
         Path groupFile;
         try (RankLauncher launcher = builder.start()) {
@@ -105,7 +108,7 @@ final class RankProcesses {
 
     /**
      * The rank JVMs' options: heap and GC settings; on the GPU, a heap for the staging copies, this JVM's JavaCPP and
-     * NVSHMEM library properties, and the {@code nvshmem} rendezvous address.
+     * NVSHMEM library properties.
      */
     private static List<String> jvmOptions(DemoTransport transport) throws IOException {
         List<String> options = new ArrayList<>(RANK_JVM);
@@ -115,9 +118,6 @@ final class RankProcesses {
             if (value != null) {
                 options.add("-D" + property + "=" + value);
             }
-        }
-        if (transport == DemoTransport.NVSHMEM) {
-            options.add("-D" + NvshmemOptions.RENDEZVOUS_PROPERTY + "=127.0.0.1:" + freePort());
         }
         return options;
     }

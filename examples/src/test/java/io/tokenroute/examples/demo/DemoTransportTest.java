@@ -16,19 +16,13 @@
 package io.tokenroute.examples.demo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.tokenroute.device.Cuda;
-import io.tokenroute.routing.LaunchEnvironment;
-import io.tokenroute.routing.launch.LaunchedRank;
-import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import java.util.OptionalInt;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -111,46 +105,5 @@ class DemoTransportTest {
     @Test
     void rankProcessesReceiveTheConfigurationUnchanged() {
         assertEquals(FAILING, RankProcesses.parse(RankProcesses.args(FAILING).toArray(String[]::new)));
-    }
-
-    @Test
-    void underAnotherLauncherTheEnvironmentIsReadAsItIs() {
-        assumeFalse(LaunchedRank.isLaunched(), "this JVM was started by RankLauncher");
-        LaunchEnvironment env = DemoRankProcess.launchEnvironment(Map.of(
-                "RANK",
-                "3",
-                "WORLD_SIZE",
-                "4",
-                "MASTER_ADDR",
-                "10.0.0.7",
-                "MASTER_PORT",
-                "29500",
-                "SLURM_JOB_ID",
-                "77"));
-        assertEquals(OptionalInt.of(3), env.rank());
-        assertEquals(OptionalInt.of(4), env.worldSize());
-        assertEquals(InetSocketAddress.createUnresolved("10.0.0.7", 29500), env.rendezvous());
-        assertEquals("77", env.jobId());
-    }
-
-    @Test
-    void aLaunchedRankTakesItsRankAndRendezvousFromTheLauncher() {
-        assumeFalse(LaunchedRank.isLaunched(), "this JVM was started by RankLauncher");
-        try {
-            System.setProperty(LaunchedRank.RANK_PROPERTY, "2");
-            System.setProperty(LaunchedRank.RANKS_PROPERTY, "4");
-            System.setProperty("tokenroute.rendezvous", "127.0.0.1:40123");
-            // The launcher's word wins over a launcher-style environment inherited from the parent.
-            LaunchEnvironment env = DemoRankProcess.launchEnvironment(Map.of("RANK", "0", "WORLD_SIZE", "8"));
-            assertEquals(OptionalInt.of(2), env.rank());
-            assertEquals(OptionalInt.of(4), env.worldSize());
-            assertEquals(OptionalInt.of(2), env.localRank());
-            assertEquals(InetSocketAddress.createUnresolved("127.0.0.1", 40123), env.rendezvous());
-        } finally {
-            System.clearProperty(LaunchedRank.RANK_PROPERTY);
-            System.clearProperty(LaunchedRank.RANKS_PROPERTY);
-            System.clearProperty("tokenroute.rendezvous");
-        }
-        assertFalse(LaunchedRank.isLaunched());
     }
 }

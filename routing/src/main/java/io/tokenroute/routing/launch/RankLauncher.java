@@ -15,6 +15,7 @@
  */
 package io.tokenroute.routing.launch;
 
+import io.tokenroute.routing.LaunchEnvironment;
 import io.tokenroute.routing.security.JobSecret;
 import io.tokenroute.routing.security.PrivateFiles;
 import io.tokenroute.routing.shm.Processes;
@@ -141,6 +142,7 @@ public final class RankLauncher implements AutoCloseable {
         private final List<String> jvmOptions = new ArrayList<>();
         private RankArgs args = (rank, file) -> List.of();
         private final Map<Integer, RankFault> faults = new LinkedHashMap<>();
+        private final Map<String, String> environment = new LinkedHashMap<>();
         private boolean[] only;
         private Path groupFile;
         private JobSecret jobSecret;
@@ -204,6 +206,15 @@ public final class RankLauncher implements AutoCloseable {
          * {@link JobSecret#fromEnvironment()}, else a fresh {@link JobSecret#generate()}). Pass one when this process
          * takes part in the job itself, with the same secret.
          */
+        /**
+         * Sets {@code name=value} in every rank's environment (for example the {@code nvshmem} rendezvous address,
+         * {@code TOKENROUTE_RENDEZVOUS}); the rank variables themselves are set by the launcher.
+         */
+        public Builder environment(String name, String value) {
+            environment.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+            return this;
+        }
+
         public Builder jobSecret(JobSecret secret) {
             this.jobSecret = Objects.requireNonNull(secret);
             return this;
@@ -242,7 +253,7 @@ public final class RankLauncher implements AutoCloseable {
             try {
                 for (int r = 0; r < ranks; r++) {
                     if (only == null || only[r]) {
-                        launcher.launch(r, command(r, launcher.groupFile), secret);
+                        launcher.launch(r, command(r, launcher.groupFile), secret, environment);
                     }
                 }
             } catch (IOException | RuntimeException e) {
@@ -361,9 +372,20 @@ public final class RankLauncher implements AutoCloseable {
         this.results = new RankResult[ranks];
     }
 
-    private void launch(int rank, List<String> command, JobSecret secret) throws IOException {
+    /**
+     * Starts rank {@code rank} with the variables a launcher such as torchrun, Slurm or Open MPI would set
+     * (TokenRoute's own names, which {@link LaunchEnvironment} reads first, so a launcher-style environment inherited
+     * from this process does not override them): rank, world size and local rank (all ranks run on this host).
+     */
+    private void launch(int rank, List<String> command, JobSecret secret, Map<String, String> environment)
+            throws IOException {
         ProcessBuilder builder = new ProcessBuilder(command);
-        secret.exportTo(builder.environment());
+        Map<String, String> env = builder.environment();
+        env.putAll(environment);
+        env.put(LaunchEnvironment.RANK_ENV, Integer.toString(rank));
+        env.put(LaunchEnvironment.WORLD_SIZE_ENV, Integer.toString(ranks.length));
+        env.put(LaunchEnvironment.LOCAL_RANK_ENV, Integer.toString(rank));
+        secret.exportTo(env);
         Process p = builder.start();
         ranks[rank] = new Rank(rank, p);
     }

@@ -270,6 +270,31 @@ class GroupFileAccessTest {
         }
     }
 
+    /**
+     * A launched rank finds its place the way it would under torchrun, Slurm or mpirun, from the environment alone,
+     * and the launcher's word wins over a launcher-style environment inherited from this process.
+     */
+    @Test
+    void launchedRanksFindRankWorldSizeAndRendezvousInTheirEnvironment() throws Exception {
+        try (RankLauncher launcher = RankLauncher.builder(PrivateFilesProbe.class.getName(), 3)
+                .jvmOptions("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx64m")
+                .args((rank, f) -> List.of("environment"))
+                .environment("TOKENROUTE_RENDEZVOUS", "127.0.0.1:40123")
+                .environment("RANK", "7")
+                .environment("WORLD_SIZE", "9")
+                .start()) {
+            List<RankLauncher.RankResult> results = launcher.awaitAll(Duration.ofMinutes(2));
+            for (int r = 0; r < results.size(); r++) {
+                RankLauncher.RankResult result = results.get(r);
+                assertTrue(result.ok(), result.describe());
+                assertEquals(Integer.toString(r), result.values().get("rank"), result.describe());
+                assertEquals("3", result.values().get("worldSize"), result.describe());
+                assertEquals(Integer.toString(r), result.values().get("localRank"), result.describe());
+                assertEquals("127.0.0.1:40123", result.values().get("rendezvous"), result.describe());
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------ helpers
 
     private static void join(Path groupFile, ShmAccess access) {

@@ -15,6 +15,7 @@
  */
 package io.tokenroute.routing.shm;
 
+import io.tokenroute.routing.LaunchEnvironment;
 import io.tokenroute.routing.launch.LaunchedRank;
 import io.tokenroute.routing.launch.RankLauncher;
 import io.tokenroute.routing.security.JobSecret;
@@ -54,6 +55,19 @@ public final class PrivateFilesProbe {
                     Map<String, Object> result = new LinkedHashMap<>();
                     result.put("secret", text);
                     result.put("onCommandLine", commandLine.contains(text));
+                    LaunchedRank.result(result);
+                }
+                case "environment" -> {
+                    LaunchedRank.start();
+                    LaunchEnvironment env = LaunchEnvironment.fromSystem();
+                    Map<String, Object> result = new LinkedHashMap<>();
+                    result.put("rank", env.rank().orElse(-1));
+                    result.put("worldSize", env.worldSize().orElse(-1));
+                    result.put("localRank", env.localRank().orElse(-1));
+                    result.put(
+                            "rendezvous",
+                            env.rendezvous().getHostString() + ":"
+                                    + env.rendezvous().getPort());
                     LaunchedRank.result(result);
                 }
                 default -> throw new IllegalArgumentException("unknown probe " + args[0]);
