@@ -110,8 +110,7 @@ final class NumericReference {
 
     /**
      * Quantises {@code rows x hidden} bfloat16 values: codes into {@code q}, one float32 {@code scaleInv} per group
-     * into
-     * {@code scaleInv}.
+     * into {@code scaleInv}.
      */
     static void quantize(short[] x, int rows, int hidden, boolean roundScale, byte[] q, float[] scaleInv) {
         int groups = rows * (hidden / GROUP);

@@ -68,9 +68,8 @@ public interface ElasticBuffer extends AutoCloseable {
      * Sends each token to the ranks owning its top-k experts and returns what this rank received.
      *
      * @param batch {@code n <= T} tokens in {@link #location()} memory: {@code hidden [n][H]} of the configured dtype
-     *     (bf16, or fp16/fp32 converted to bf16 for the wire), {@code topk_idx [n][k]} with {@code k <= maxTopK}, ids
-     * in
-     *     {@code [0, E)} or {@code -1}, no expert twice in one token; {@code topk_weights} is not read here
+     *     (bf16, or fp16/fp32 converted to bf16 for the wire), {@code topk_idx [n][k]} with {@code k <= maxTopK},
+     *     ids in {@code [0, E)} or {@code -1}, no expert twice in one token; {@code topk_weights} is not read here
      * @param options bf16 or fp8 rows; equal on every rank
      * @return the buffer's reusable result, valid until the next dispatch
      * @throws IllegalArgumentException on bad input (nothing was sent)

@@ -64,8 +64,7 @@ public final class Nvshmem implements AutoCloseable {
      *     that reaches rank 0 (e.g. {@code "eth0"}) across hosts, {@code null} to let NVSHMEM pick
      * @param remoteTransport {@code false} sets {@code NVSHMEM_REMOTE_TRANSPORT=none} (unless the process environment
      *     sets it): peers are reached only by load/store over NVLink/PCIe, as on one host; {@code true} leaves
-     * NVSHMEM's
-     *     remote transport (IB) selection alone
+     *     NVSHMEM's remote transport (IB) selection alone
      */
     public record Options(long symmetricHeapBytes, String socketInterface, boolean remoteTransport) {
 

@@ -26,6 +26,7 @@ import io.tokenroute.examples.demo.DemoSummary;
 import io.tokenroute.examples.demo.DemoTransport;
 import io.tokenroute.examples.demo.FailureSpec;
 import io.tokenroute.examples.demo.ReadmitSpec;
+import io.tokenroute.examples.demo.RoutingSkew;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -33,6 +34,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -245,6 +247,17 @@ public final class DemoCommand implements Callable<Integer> {
     private long seed;
 
     @Option(
+            names = "--skew",
+            paramLabel = "ROUTING",
+            defaultValue = "mild",
+            converter = SkewConverter.class,
+            description = "How unevenly the router spreads tokens over the experts: mild (every expert nearly as "
+                    + "popular), zipf:S (expert popularity by Zipf's law with exponent S, e.g. zipf:1.2; the hot "
+                    + "experts on different ranks) or hot (one expert in every token's top-k). Default: "
+                    + "${DEFAULT-VALUE}.")
+    private RoutingSkew skew;
+
+    @Option(
             names = "--plot",
             paramLabel = "FILE",
             defaultValue = "target/tokenroute-demo.png",
@@ -365,7 +378,8 @@ public final class DemoCommand implements Callable<Integer> {
             DemoConfig.Builder b = DemoConfig.builder(mode)
                     .warmupTimeout(warmupTimeout)
                     .rehearse(!noRehearsal && !transport.onGpu())
-                    .seed(seed);
+                    .seed(seed)
+                    .skew(skew);
             setGiven(b);
             DemoConfig shape = b.build();
             // Default failures and readmissions scale to the run; the default readmissions are dropped with --fail,
@@ -459,39 +473,49 @@ public final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    /** {@code --mode} values. */
-    static final class ModeConverter implements ITypeConverter<DemoMode> {
+    /** A value parsed by the demo's own parser; its message becomes picocli's one line. */
+    abstract static class Parsed<T> implements ITypeConverter<T> {
+        private final Function<String, T> parser;
+
+        Parsed(Function<String, T> parser) {
+            this.parser = parser;
+        }
+
         @Override
-        public DemoMode convert(String value) {
+        public T convert(String value) {
             try {
-                return DemoMode.parse(value);
+                return parser.apply(value);
             } catch (IllegalArgumentException e) {
                 throw new TypeConversionException(e.getMessage());
             }
+        }
+    }
+
+    /** {@code --mode} values. */
+    static final class ModeConverter extends Parsed<DemoMode> {
+        ModeConverter() {
+            super(DemoMode::parse);
         }
     }
 
     /** {@code --fail} values. */
-    static final class FailureConverter implements ITypeConverter<FailureSpec> {
-        @Override
-        public FailureSpec convert(String value) {
-            try {
-                return FailureSpec.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
+    static final class FailureConverter extends Parsed<FailureSpec> {
+        FailureConverter() {
+            super(FailureSpec::parse);
         }
     }
 
     /** {@code --readmit} values. */
-    static final class ReadmitConverter implements ITypeConverter<ReadmitSpec> {
-        @Override
-        public ReadmitSpec convert(String value) {
-            try {
-                return ReadmitSpec.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new TypeConversionException(e.getMessage());
-            }
+    static final class ReadmitConverter extends Parsed<ReadmitSpec> {
+        ReadmitConverter() {
+            super(ReadmitSpec::parse);
+        }
+    }
+
+    /** {@code --skew} values. */
+    static final class SkewConverter extends Parsed<RoutingSkew> {
+        SkewConverter() {
+            super(RoutingSkew::parse);
         }
     }
 }

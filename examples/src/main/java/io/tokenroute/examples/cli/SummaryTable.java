@@ -22,6 +22,7 @@ import io.tokenroute.examples.demo.DemoSummary.FailureReport;
 import io.tokenroute.examples.demo.DemoSummary.LatencyStats;
 import io.tokenroute.examples.demo.DemoSummary.ReadmitReport;
 import io.tokenroute.examples.demo.DemoSummary.StepKind;
+import io.tokenroute.examples.demo.RoutingSkew;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Locale;
@@ -36,23 +37,25 @@ final class SummaryTable {
     /** One line describing the run about to start. */
     static String header(DemoConfig c, String transport) {
         return String.format(
-                Locale.ROOT,
-                "tokenroute demo: transport %s, %d ranks, %d experts on %d slots (%d per"
-                        + " rank, %d redundant), %d tokens/rank/step, H %d, top-%d, %d steps, timeout %s (first %d "
-                        + "steps: %s)",
-                transport,
-                c.ranks(),
-                c.experts(),
-                c.physicalExperts(),
-                c.slotsPerRank(),
-                c.redundant(),
-                c.tokens(),
-                c.hidden(),
-                c.topK(),
-                c.steps(),
-                duration(c.timeout()),
-                c.warmupSteps(),
-                duration(c.warmupTimeout()));
+                        Locale.ROOT,
+                        "tokenroute demo: transport %s, %d ranks, %d experts on %d slots (%d per"
+                                + " rank, %d redundant), %d tokens/rank/step, H %d, top-%d, %d steps, timeout %s "
+                                + "(first %d "
+                                + "steps: %s)",
+                        transport,
+                        c.ranks(),
+                        c.experts(),
+                        c.physicalExperts(),
+                        c.slotsPerRank(),
+                        c.redundant(),
+                        c.tokens(),
+                        c.hidden(),
+                        c.topK(),
+                        c.steps(),
+                        duration(c.timeout()),
+                        c.warmupSteps(),
+                        duration(c.warmupTimeout()))
+                + (c.skew().equals(RoutingSkew.MILD) ? "" : ", routing " + c.skew());
     }
 
     /** One line on the prefill queues the run's rows stream through (docs/contract.md §3b.4). */

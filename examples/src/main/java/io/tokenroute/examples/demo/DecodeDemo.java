@@ -162,6 +162,7 @@ public final class DecodeDemo {
                 .readmits(List.of())
                 .prefillChunkRows(c.prefillChunkRows())
                 .prefillChunks(c.prefillChunks())
+                .skew(c.skew())
                 .build();
     }
 
@@ -211,7 +212,8 @@ public final class DecodeDemo {
         long start = System.nanoTime();
         FaultInjector faults = new FaultInjector(config.ranks(), config.failures());
         DemoRecorder recorder = new DemoRecorder(config, listener);
-        SyntheticModel model = new SyntheticModel(config.seed(), config.experts(), config.hidden(), config.topK());
+        SyntheticModel model =
+                new SyntheticModel(config.seed(), config.experts(), config.hidden(), config.topK(), config.skew());
         BlockExperts experts = new BlockExperts(config.seed(), config.experts(), config.hidden());
         BufferConfig bufferConfig = bufferConfig(config, config.failures().isEmpty() ? PhaseListener.NONE : faults);
         RootAllocator allocator = new RootAllocator();

@@ -48,6 +48,7 @@ import java.util.stream.IntStream;
  * @param prefillChunkRows rows per chunk of a prefill queue (prefill mode only)
  * @param prefillChunks chunks per prefill queue (prefill mode only): each pair of ranks streams through
  *     {@code prefillChunks × prefillChunkRows} rows, far fewer than a step's tokens, so the rows stream
+ * @param skew how unevenly the router spreads tokens over the experts ({@link RoutingSkew})
  */
 public record DemoConfig(
         DemoMode mode,
@@ -66,7 +67,8 @@ public record DemoConfig(
         List<FailureSpec> failures,
         List<ReadmitSpec> readmits,
         int prefillChunkRows,
-        int prefillChunks) {
+        int prefillChunks,
+        RoutingSkew skew) {
 
     /** The CLI's defaults of the decode mode, as compile-time constants so picocli annotations can show them. */
     public static final class Defaults {
@@ -399,6 +401,7 @@ public record DemoConfig(
         private List<ReadmitSpec> readmits = List.of();
         private int prefillChunkRows = Defaults.PREFILL_CHUNK_ROWS;
         private int prefillChunks = Defaults.PREFILL_CHUNKS;
+        private RoutingSkew skew = RoutingSkew.MILD;
 
         private Builder() {}
 
@@ -414,6 +417,11 @@ public record DemoConfig(
 
         public Builder prefillChunks(int v) {
             prefillChunks = v;
+            return this;
+        }
+
+        public Builder skew(RoutingSkew v) {
+            skew = Objects.requireNonNull(v, "skew");
             return this;
         }
 
@@ -506,7 +514,8 @@ public record DemoConfig(
                     failures,
                     readmits,
                     prefillChunkRows,
-                    prefillChunks);
+                    prefillChunks,
+                    skew);
         }
     }
 }

@@ -58,7 +58,7 @@ public final class DemoRankProcess {
                 }
             }
         });
-        this.model = new SyntheticModel(config.seed(), config.experts(), config.hidden(), config.topK());
+        this.model = new SyntheticModel(config.seed(), config.experts(), config.hidden(), config.topK(), config.skew());
         this.experts = new BlockExperts(config.seed(), config.experts(), config.hidden());
     }
 

@@ -175,12 +175,13 @@ final class RankProcesses {
                 .map(String::valueOf)
                 .toList());
         a.add(String.join(",", c.failures().stream().map(FailureSpec::toString).toList()));
+        a.add(c.skew().toString());
         return a;
     }
 
     /** The configuration {@link #args} wrote (no readmissions: a killed process cannot come back). */
     static DemoConfig parse(String[] a) {
-        List<FailureSpec> failures = a.length < 16 || a[15].isEmpty()
+        List<FailureSpec> failures = a[15].isEmpty()
                 ? List.of()
                 : Arrays.stream(a[15].split(",")).map(FailureSpec::parse).toList();
         return DemoConfig.builder(DemoMode.parse(a[12]))
@@ -198,6 +199,7 @@ final class RankProcesses {
                 .seed(Long.parseLong(a[11]))
                 .prefillChunkRows(Integer.parseInt(a[13]))
                 .prefillChunks(Integer.parseInt(a[14]))
+                .skew(RoutingSkew.parse(a[16]))
                 .failures(failures)
                 .readmits(List.of())
                 .build();

@@ -15,8 +15,6 @@
  */
 package io.tokenroute.examples.demo;
 
-import java.util.Random;
-
 /**
  * The demo's stand-in for a model's decode step: the hidden states each rank holds and the router's top-k choice for
  * them. Both are pure functions of {@code (seed, step, rank, token)}, so any thread can regenerate any rank's inputs
@@ -25,22 +23,22 @@ import java.util.Random;
  * <p>The router picks the k largest of {@code popularity[e] + noise} (noise uniform in [0, 2.5)) and weights them with
  * a softmax over the chosen logits (weights sum to 1, so a token's lost weight reads as the fraction of its output
  * that went missing). A fixed per-expert popularity makes some experts hotter than others, which gives load-aware
- * re-placement something to balance, but only mildly (σ = {@value #POPULARITY_SIGMA}: the ranks' loads stay within
- * about 10% of each other), since a rank hosting hot experts computes longer and its peers' waits for it count against
- * the timeout.
+ * re-placement something to balance, but by default only mildly (the ranks' loads stay within about 10% of each
+ * other), since a rank hosting hot experts computes longer and its peers' waits for it count against the timeout;
+ * {@link RoutingSkew} makes it Zipf-shaped or gives one expert every token.
  *
  * <p>Immutable and thread-safe; allocates nothing (callers pass scratch).
  */
 public final class SyntheticModel {
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
     private static final float NOISE = 2.5f;
-    private static final double POPULARITY_SIGMA = 0.05;
 
     private final long seed;
     private final int experts;
     private final int hidden;
     private final int topK;
     private final float[] popularity;
+    private final boolean gumbel;
 
     /**
      * @param seed the run's seed
@@ -49,6 +47,17 @@ public final class SyntheticModel {
      * @param topK experts per token, at most {@code experts}
      */
     public SyntheticModel(long seed, int experts, int hidden, int topK) {
+        this(seed, experts, hidden, topK, RoutingSkew.MILD);
+    }
+
+    /**
+     * @param seed the run's seed
+     * @param experts logical experts the router chooses from
+     * @param hidden H
+     * @param topK experts per token, at most {@code experts}
+     * @param skew how unevenly tokens spread over the experts
+     */
+    public SyntheticModel(long seed, int experts, int hidden, int topK, RoutingSkew skew) {
         if (topK > experts) {
             throw new IllegalArgumentException("topK " + topK + " exceeds experts " + experts);
         }
@@ -56,11 +65,8 @@ public final class SyntheticModel {
         this.experts = experts;
         this.hidden = hidden;
         this.topK = topK;
-        this.popularity = new float[experts];
-        Random rng = new Random(seed);
-        for (int e = 0; e < experts; e++) {
-            popularity[e] = (float) (POPULARITY_SIGMA * rng.nextGaussian());
-        }
+        this.popularity = skew.popularity(seed, experts, NOISE);
+        this.gumbel = skew.samplesInProportion();
     }
 
     /**
@@ -98,7 +104,7 @@ public final class SyntheticModel {
         float bestUnhosted = Float.NEGATIVE_INFINITY;
         for (int e = 0; e < experts; e++) {
             long r = splitMix(base + e * GOLDEN);
-            logits[e] = popularity[e] + NOISE * ((r >>> 40) * 0x1p-24f);
+            logits[e] = popularity[e] + (gumbel ? gumbel(r) : NOISE * ((r >>> 40) * 0x1p-24f));
             if (!hosted[e]) {
                 bestUnhosted = Math.max(bestUnhosted, logits[e]);
                 logits[e] = Float.NEGATIVE_INFINITY;
@@ -146,5 +152,11 @@ public final class SyntheticModel {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return z ^ (z >>> 31);
+    }
+
+    /** Standard Gumbel noise from 53 random bits: top-k of {@code ln p + gumbel} samples without replacement ~ p. */
+    private static float gumbel(long r) {
+        double u = ((r >>> 11) + 0.5) * 0x1p-53;
+        return (float) -Math.log(-Math.log(u));
     }
 }

@@ -102,6 +102,9 @@ class CliBadInputTest {
                         + " prefill",
                 "--mode prefill --chunks 0 | --chunks must be >= 1, got 0",
                 "--mode prefill --fail 1@2:prefill-combine | step 2 is inside the warm-up",
+                "--skew uneven | --skew uneven: expected mild, hot or zipf:S",
+                "--skew zipf:x | --skew zipf:x: the Zipf exponent is not a number",
+                "--skew zipf:0 | --skew zipf: exponent 0.0 outside (0, 10]",
             })
     void demoRefusesWithAClearMessage(String args, String message) {
         Result r = run(("demo " + args.trim()).split("\\s+"));

@@ -49,6 +49,45 @@ class DemoCommandTest {
     @TempDir
     Path dir;
 
+    /** Zipf-skewed routing loads some ranks more than others; failures, readmission and every output stay exact. */
+    @Test
+    void skewedRoutingStaysExact() {
+        StringWriter out = new StringWriter();
+        CommandLine cli = TokenRouteCli.commandLine();
+        cli.setOut(new PrintWriter(out));
+        int exit = cli.execute(
+                "demo",
+                "--ranks",
+                "4",
+                "--experts",
+                "16",
+                "--tokens",
+                "16",
+                "--hidden",
+                "64",
+                "--steps",
+                "40",
+                "--timeout",
+                TIMEOUT,
+                "--skew",
+                "zipf:1.2",
+                "--fail",
+                "2@10:dispatch",
+                "--readmit",
+                "2@20",
+                "--no-progress",
+                "--plot",
+                dir.resolve("skew.png").toString());
+        DemoSummary s = ((DemoCommand) cli.getSubcommands().get("demo").getCommand()).summary();
+        String printed = out.toString();
+        assertEquals(0, exit, printed);
+        assertTrue(printed.contains("routing zipf:1.2"), printed);
+        assertEquals(0, s.mismatches(), printed);
+        assertTrue(s.errors().isEmpty(), "no rank failed: " + s.errors());
+        assertEquals(s.damagedTokens(), s.recomputedTokens(), printed);
+        assertTrue(s.damagedTokens() > 0, printed);
+    }
+
     @Test
     void failuresAreDetectedRecomputedAndReadmitted() throws Exception {
         Path plot = dir.resolve("plots/demo.png");
@@ -103,8 +142,7 @@ class DemoCommandTest {
         }
         assertEquals(s.damagedTokens(), s.recomputedTokens());
         // Rank 2's 4 experts fit into the others' 6 redundant slots; rank 1's experts (and those it took over) then
-        // find
-        // only 2 free slots, so some stay unhosted until rank 2 returns, and the router sends tokens around them.
+        // find only 2 free slots, so some stay unhosted until rank 2 returns, and the router sends tokens around them.
         assertEquals(0, first.unhostedExperts().length, "the redundant slots re-host the first rank's experts");
         assertTrue(second.unhostedExperts().length > 0, "two of four ranks down exceed the redundant slots");
         assertTrue(s.tokensRerouted() > 0, "tokens were routed around unhosted experts");

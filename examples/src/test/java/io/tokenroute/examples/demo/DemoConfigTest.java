@@ -150,6 +150,7 @@ class DemoConfigTest {
                 .tokens(300)
                 .prefillChunkRows(8)
                 .prefillChunks(3)
+                .skew(RoutingSkew.parse("zipf:1.2"))
                 .failures(List.of(FailureSpec.parse("2@10:prefill-combine")))
                 .build();
         DemoConfig back = RankProcesses.parse(RankProcesses.args(c).toArray(String[]::new));

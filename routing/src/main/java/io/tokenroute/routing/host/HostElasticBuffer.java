@@ -177,9 +177,8 @@ public final class HostElasticBuffer implements ElasticBuffer {
      *
      * @param dispatched this buffer's latest, not yet combined dispatch result
      * @param expertOutputs null for zero-copy, else one host batch per local expert {@code l} with a {@code hidden}
-     *     column FixedSizeList&lt;tokenroute.bfloat16&gt;[H] of exactly {@code dispatched.recvCount(l)} rows, aligned
-     * with
-     *     the received rows; copied into the send memory
+     *     column FixedSizeList&lt;tokenroute.bfloat16&gt;[H] of exactly {@code dispatched.recvCount(l)} rows,
+     *     aligned with the received rows; copied into the send memory
      * @param routing the batch that was dispatched
      * @throws IllegalArgumentException on bad input (nothing was sent)
      */
