@@ -29,6 +29,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,11 +53,7 @@ class DemoCommandTest {
     /** Zipf-skewed routing loads some ranks more than others; failures, readmission and every output stay exact. */
     @Test
     void skewedRoutingStaysExact() {
-        StringWriter out = new StringWriter();
-        CommandLine cli = TokenRouteCli.commandLine();
-        cli.setOut(new PrintWriter(out));
-        int exit = cli.execute(
-                "demo",
+        DemoRuns.Run run = DemoRuns.demo(List.of(
                 "--ranks",
                 "4",
                 "--experts",
@@ -77,15 +74,14 @@ class DemoCommandTest {
                 "2@20",
                 "--no-progress",
                 "--plot",
-                dir.resolve("skew.png").toString());
-        DemoSummary s = ((DemoCommand) cli.getSubcommands().get("demo").getCommand()).summary();
-        String printed = out.toString();
-        assertEquals(0, exit, printed);
-        assertTrue(printed.contains("routing zipf:1.2"), printed);
-        assertEquals(0, s.mismatches(), printed);
+                dir.resolve("skew.png").toString()));
+        DemoSummary s = run.summary();
+        assertEquals(0, run.exit(), run.printed());
+        assertTrue(run.printed().contains("routing zipf:1.2"), run.printed());
+        assertEquals(0, s.mismatches(), run.printed());
         assertTrue(s.errors().isEmpty(), "no rank failed: " + s.errors());
-        assertEquals(s.damagedTokens(), s.recomputedTokens(), printed);
-        assertTrue(s.damagedTokens() > 0, printed);
+        assertEquals(s.damagedTokens(), s.recomputedTokens(), run.printed());
+        assertTrue(s.damagedTokens() > 0, run.printed());
     }
 
     @Test
