@@ -37,8 +37,8 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Low-latency dispatch and combine on the {@code local} transport at the issue's size (n = T = 128, H = 7168, k = 8,
- * E = 64, bf16), next to a memcpy of exactly the bytes dispatch copies (staging + received rows); see
+ * Low-latency dispatch and combine on the {@code local} transport at DeepSeek's decode size (n = T = 128, H = 7168, k =
+ * 8, E = 64, bf16), next to a memcpy of exactly the bytes dispatch copies (staging + received rows); see
  * {@link HostStepBench}. Run: {@code java -cp ... org.openjdk.jmh.Main RoutingBench}.
  */
 @BenchmarkMode(Mode.AverageTime)
