@@ -17,7 +17,7 @@
 
 """The Python bridge on the GPU machine (pyarrow 25 and torch there; JPype built there by gpu/run-gpu-check.sh).
 
-Checks, each printed as PASS/FAIL/SKIP, then the line ``N passed, N failed``:
+Checks, each printed as PASS or FAIL, then the line ``N passed, N failed``:
 
 1. host results into pyarrow: a ``local`` step (identity experts) exported through the C Data Interface and imported
    with ``pa.RecordBatch._import_from_c``: same buffer addresses as Java's, values equal to the numpy reference;
@@ -25,8 +25,8 @@ Checks, each printed as PASS/FAIL/SKIP, then the line ``N passed, N failed``:
 3. a device token batch (``DeviceBuffer`` memory filled with ``Memcpy``, exported through ``DeviceExport`` with a
    ``CudaEvent`` sync event) into torch: ``data_ptr()`` equals the device pointer, values checked on the host after a
    copy by torch, the export released (and the device memory freed) once the tensors are gone;
-4. when the ``cuda-local`` transport is present: a step on it (identity experts as device copies) into torch, equal
-   bit for bit to the numpy reference (skipped, not failed, without that transport);
+4. a step on ``cuda-local`` through the one rank API (``ElasticGroup.open("cuda-local:0", ...)``, one thread per rank,
+   identity experts as device copies on each rank's stream) into torch, equal bit for bit to the numpy reference;
 5. a sliced pyarrow batch (``batch.slice(5, 7)``, columns at offset 5) into Java: exactly rows 5..11, every value, over
    pyarrow's own memory from row 5 on, and a step on it equal to the reference;
 6. a sliced torch tensor's export into Java: ``t[5:12]`` (data pointer moved) and the whole tensor exported with
@@ -58,10 +58,6 @@ from tokenroute.bf16 import to_float32  # noqa: E402
 
 RANKS, EXPERTS, HIDDEN, TOKENS, TOP_K = 4, 16, 256, 32, 4
 LOCAL = EXPERTS // RANKS
-
-
-class Skip(Exception):
-    pass
 
 
 def inputs(seed, n=TOKENS):
@@ -164,55 +160,84 @@ def check_device_batch_into_torch():
     device.close()
 
 
+def _on_rank_threads(ranks, work):
+    """Runs ``work(r)`` for every rank on its own thread (ranks wait for each other inside a call) and re-raises the
+    first failure; JPype attaches each thread to the JVM."""
+    import threading
+
+    failures = [None] * ranks
+
+    def run(r):
+        try:
+            work(r)
+        except BaseException as e:  # noqa: B902 - reported below, on the caller's thread
+            failures[r] = e
+
+    threads = [threading.Thread(target=run, args=(r,), name="rank-%d" % r) for r in range(ranks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in failures:
+        if e is not None:
+            raise e
+
+
 def check_cuda_local_into_torch():
-    import jpype
+    """The one rank API on ``cuda-local``, as an engine uses it: ``ElasticGroup.open("cuda-local:0", ...)``, one
+    thread per rank, identity experts written zero-copy on each rank's stream."""
     import torch
     from tokenroute.device import to_torch
 
-    try:
-        group_class = tr.jclass("io.tokenroute.routing.cuda.CudaLocalGroup")
-    except (jpype.JException, TypeError) as e:
-        raise Skip("no cuda-local transport in this build (%s)" % e)
-    device = _device()
+    _device().close()  # fails the check with the reason when Java cannot use CUDA
     allocator = tr.jclass("org.apache.arrow.memory.RootAllocator")()
     config = tr.jclass("io.tokenroute.routing.BufferConfig").builder().ranks(RANKS).experts(EXPERTS) \
         .hidden(HIDDEN).maxTokensPerRank(TOKENS).maxTopK(TOP_K).elastic(True) \
         .timeout(tr.jclass("java.time.Duration").ofSeconds(1)).build()
     memcpy = tr.jclass("io.tokenroute.device.Memcpy")
     data = inputs(4)
-    group = group_class.open(device, config, allocator)
+    group = tr.jclass("io.tokenroute.routing.ElasticGroup").open("cuda-local:0", config, allocator)
+    batches = [_host_batch(allocator, x, idx, w) for x, _, idx, w in data]
+    dispatched = [None] * RANKS
+    combined = [None] * RANKS
+
+    def step(r):
+        buffer = group.buffer(r)
+        d = buffer.dispatch(batches[r])
+        stream = buffer.stream()
+        if d.readyEvent() is not None:
+            stream.waitFor(d.readyEvent())
+        for l in range(LOCAL):
+            rows = d.expert(l).getVector("hidden").getDataVector().getDataBuffer().memoryAddress()
+            if d.recvCount(l) > 0:
+                memcpy.deviceToDevice(d.expertOutputAddress(l), rows, 2 * HIDDEN * d.recvCount(l), stream)
+        stream.synchronize()
+        dispatched[r] = d
+        combined[r] = buffer.combine(d, batches[r])
+
     try:
-        batches = tr.jclass("java.util.ArrayList")()
-        for x, _, idx, w in data:
-            batches.add(_host_batch(allocator, x, idx, w))
-        dispatched = group.dispatch(batches, tr.jclass("io.tokenroute.routing.DispatchOptions").BF16)
-        rows = to_torch(dispatched.get(1).exportExpert(0, allocator))
+        _on_rank_threads(RANKS, step)
+        rows = to_torch(dispatched[1].exportExpert(0, allocator))
         want_rows = ref.received([(b, i) for _, b, i, _ in data], RANKS, LOCAL)[(1, 0)]
         np.testing.assert_array_equal([s for s, _ in want_rows], rows["src_rank"].cpu().numpy())
         np.testing.assert_array_equal(np.array([data[s][1][t] for s, t in want_rows], np.uint16).view(np.int16),
                                       rows["hidden"].view(torch.int16).cpu().numpy())
         del rows
         for r in range(RANKS):
-            d = dispatched.get(r)
-            for l in range(LOCAL):
-                memcpy.deviceToDevice(d.expertOutputAddress(l), d.rowsAddress(l), 2 * HIDDEN * d.recvCount(l),
-                                      group.stream(r))
-        combined = group.combine(batches)
-        for r in range(RANKS):
-            out = to_torch(combined.get(r).export(allocator))
-            assert out["hidden"].data_ptr() == int(combined.get(r).hiddenAddress())
+            assert len(combined[r].newlyMasked()) == 0, "rank %d masked %s" % (r, list(combined[r].newlyMasked()))
+            out = to_torch(combined[r].export(allocator))
+            assert out["hidden"].data_ptr() == int(combined[r].hiddenAddress())
             want, lost = ref.combine(data[r][1], data[r][2], data[r][3], LOCAL)
             np.testing.assert_array_equal(want.view(np.int16), out["hidden"].view(torch.int16).cpu().numpy())
             np.testing.assert_array_equal(lost, out["lost_weight"].cpu().numpy())
             del out
         gc.collect()
         torch.cuda.synchronize()
+    finally:
         for b in batches:
             b.close()
-    finally:
         group.close()
         allocator.close()
-        device.close()
 
 
 def check_sliced_pyarrow_batch_into_java():
@@ -334,9 +359,6 @@ def main():
         name = check.__name__[len("check_"):]
         try:
             check()
-        except Skip as e:
-            print("SKIP %s: %s" % (name, e), flush=True)
-            continue
         except Exception:  # noqa: BLE001 - report every check
             failed += 1
             print("FAIL %s\n%s" % (name, traceback.format_exc()), flush=True)
