@@ -194,6 +194,16 @@ final class BenchArgs {
         return message.startsWith(prefix) ? message.substring(prefix.length()) : part + ": " + message;
     }
 
+    /** The value of {@code --tokens} that parses back to {@link #tokens}. */
+    String tokensValue() {
+        return tokens.isEmpty() ? "none" : tokens.stream().map(String::valueOf).collect(Collectors.joining(","));
+    }
+
+    /** The value of {@code --skew} that parses back to {@link #skews}. */
+    String skewValue() {
+        return skews.isEmpty() ? "none" : skews.stream().map(BenchSkew::name).collect(Collectors.joining(","));
+    }
+
     @Override
     public String toString() {
         return String.format(
@@ -203,8 +213,8 @@ final class BenchArgs {
                 warmup,
                 sets,
                 ranks,
-                tokens.isEmpty() ? "none" : tokens.stream().map(String::valueOf).collect(Collectors.joining(",")),
-                skews.isEmpty() ? "none" : skews.stream().map(BenchSkew::name).collect(Collectors.joining(",")));
+                tokensValue(),
+                skewValue());
     }
 
     /** The accepted set as a varargs convenience. */
