@@ -57,8 +57,8 @@ import org.apache.arrow.memory.RootAllocator;
  * checks them and times the PyTorch version. Prints a table, then the decode-shaped tables of {@link CudaDecodeShapes}
  * (small batches {@code --tokens} next to their zero-row floor, skewed routing {@code --skew} next to uniform).
  *
- * <p>Options ({@link BenchArgs}): {@code --iters N --warmup N --sets N --dir PATH --tokens T,... --skew FORM,...}. Run on
- * the GPU machine through {@code device/scripts/run-cuda-bench.sh}.
+ * <p>Options ({@link BenchArgs}): {@code --iters N --warmup N --sets N --dir PATH --tokens T,... --skew FORM,...}.
+ * Run on the GPU machine through {@code device/scripts/run-cuda-bench.sh}.
  */
 public final class CudaLocalBench {
     private static final int R = 8;

@@ -21,6 +21,7 @@ import io.tokenroute.examples.bench.DecodeTables.SmallBatchRow;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import org.openjdk.jmh.results.Result;
 import org.openjdk.jmh.results.RunResult;
@@ -66,8 +67,13 @@ public final class DecodeShapeReport {
                 .run();
         List<RunResult> all = new ArrayList<>(small);
         all.addAll(skew);
+        List<Integer> ranks = all.stream()
+                .map(r -> Integer.parseInt(r.getParams().getParam("ranks")))
+                .distinct()
+                .sorted()
+                .toList();
         System.out.println();
-        System.out.print(report(all));
+        System.out.print(report(ranks, lookup(all)));
     }
 
     private static Options options(CommandLineOptions given, String[] tokens, String... routing) {
@@ -79,44 +85,52 @@ public final class DecodeShapeReport {
                 .build();
     }
 
-    /** The two tables per R found in {@code results}. */
-    static String report(List<RunResult> results) {
+    /** A measured configuration's latencies, or null when it was not run. */
+    interface Lookup {
+        Latency find(int ranks, int tokens, String routing);
+    }
+
+    /** The two tables for each R in {@code ranks}, from what {@code lookup} finds; missing rows are left out. */
+    static String report(List<Integer> ranks, Lookup lookup) {
         StringBuilder sb = new StringBuilder();
-        results.stream()
-                .map(r -> Integer.parseInt(r.getParams().getParam("ranks")))
-                .distinct()
-                .sorted()
-                .forEach(ranks -> {
-                    sb.append("local, R = ")
-                            .append(ranks)
-                            .append(": small batches next to the floor (same calls, every topk_idx = -1)\n\n");
-                    List<SmallBatchRow> rows = new ArrayList<>();
-                    for (int t : BenchArgs.DEFAULT_TOKENS) {
-                        Latency routed = find(results, ranks, t, BenchSkew.UNIFORM);
-                        Latency floor = find(results, ranks, t, RoutingBench.ZERO_ROWS);
-                        if (routed != null && floor != null) {
-                            rows.add(new SmallBatchRow(t, routed, floor));
-                        }
-                    }
-                    sb.append(DecodeTables.smallBatch(rows)).append('\n');
-                    sb.append("local, R = ")
-                            .append(ranks)
-                            .append(", T = ")
-                            .append(SKEW_TOKENS)
-                            .append(": skewed routing next to uniform, ")
-                            .append(String.format("%.1f MB", RoutingBench.phaseBytes(ranks, SKEW_TOKENS) / 1e6))
-                            .append(" per dispatch and per combine in every row\n\n");
-                    List<SkewRow> skews = new ArrayList<>();
-                    for (String s : BenchArgs.DEFAULT_SKEWS) {
-                        Latency l = find(results, ranks, SKEW_TOKENS, s);
-                        if (l != null) {
-                            skews.add(new SkewRow(s, l));
-                        }
-                    }
-                    sb.append(DecodeTables.skew(skews, RoutingBench.phaseBytes(ranks, SKEW_TOKENS)))
-                            .append('\n');
-                });
+        for (int r : ranks) {
+            sb.append("local, R = ")
+                    .append(r)
+                    .append(": small batches next to the floor (same calls, every topk_idx = -1)\n\n");
+            List<SmallBatchRow> rows = new ArrayList<>();
+            for (int t : BenchArgs.DEFAULT_TOKENS) {
+                Latency routed = lookup.find(r, t, BenchSkew.UNIFORM);
+                Latency floor = lookup.find(r, t, RoutingBench.ZERO_ROWS);
+                if (routed != null && floor != null) {
+                    rows.add(new SmallBatchRow(t, routed, floor));
+                }
+            }
+            sb.append(DecodeTables.smallBatch(rows)).append('\n');
+            long bytes = RoutingBench.phaseBytes(r, SKEW_TOKENS);
+            sb.append(String.format(
+                    Locale.ROOT,
+                    "local, R = %d, T = %d: skewed routing next to uniform, %.1f MB per dispatch and per combine"
+                            + " in every row%n%n",
+                    r,
+                    SKEW_TOKENS,
+                    bytes / 1e6));
+            List<SkewRow> skews = new ArrayList<>();
+            for (String s : BenchArgs.DEFAULT_SKEWS) {
+                Latency l = lookup.find(r, SKEW_TOKENS, s);
+                if (l != null) {
+                    skews.add(new SkewRow(s, l));
+                }
+            }
+            boolean hasUniform = skews.stream().anyMatch(row -> row.routing().equals(BenchSkew.UNIFORM));
+            sb.append(hasUniform ? DecodeTables.skew(skews, bytes) : "(uniform not measured)\n")
+                    .append('\n');
+        }
         return sb.toString();
+    }
+
+    /** JMH's results as a {@link Lookup}: rank 0's mean phase times per step and the step's score. */
+    private static Lookup lookup(List<RunResult> results) {
+        return (ranks, tokens, routing) -> find(results, ranks, tokens, routing);
     }
 
     private static Latency find(List<RunResult> results, int ranks, int tokens, String routing) {
