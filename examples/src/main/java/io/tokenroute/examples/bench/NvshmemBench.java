@@ -18,7 +18,6 @@ package io.tokenroute.examples.bench;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
-import io.tokenroute.examples.python.DeviceTokenBatch;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.Dispatched;
@@ -142,7 +141,7 @@ public final class NvshmemBench {
     private static double[] cudaLocal(int ranks, int iters, int warmup) {
         try (CudaDevice device = CudaDevice.open(0);
                 BufferAllocator allocator = new RootAllocator();
-                Inputs in = new Inputs(allocator, device, allRanks(ranks));
+                DeviceInputSets in = inputs(allocator, device, allRanks(ranks));
                 CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks, T, true), allocator)) {
             group.setValidateDeviceInputs(false);
             long[][] times = new long[4][iters];
@@ -257,7 +256,7 @@ public final class NvshmemBench {
         try (CudaDevice device = CudaDevice.open(rank % Cuda.deviceCount());
                 NvshmemSession session = NvshmemSession.join(device, rank, ranks, NvshmemOptions.singleHost(heap));
                 BufferAllocator allocator = new RootAllocator();
-                Inputs in = new Inputs(allocator, device, new int[] {rank});
+                DeviceInputSets in = inputs(allocator, device, new int[] {rank});
                 NvshmemBuffer elastic = NvshmemBuffer.open(session, config(ranks, maxTokens, true), allocator);
                 NvshmemBuffer plain = NvshmemBuffer.open(session, config(ranks, maxTokens, false), allocator)) {
             elastic.group().setValidateDeviceInputs(false);
@@ -314,26 +313,14 @@ public final class NvshmemBench {
     }
 
     /** SETS rotating sets of device-resident batches for the given ranks (same random draw for every process). */
-    private static final class Inputs implements AutoCloseable {
-        final List<List<TokenBatch>> sets = new ArrayList<>();
-        private final List<DeviceTokenBatch> uploads = new ArrayList<>();
-
-        Inputs(BufferAllocator allocator, CudaDevice device, int[] which) {
-            for (int s = 0; s < SETS; s++) {
-                List<TokenBatch> batches = new ArrayList<>();
-                for (int r : which) {
-                    DeviceTokenBatch uploaded = BenchInputs.upload(
-                            allocator, device, BenchInputs.draw(new Random(1000L * s + r), T, H, K, E), H, K);
-                    uploads.add(uploaded);
-                    batches.add(uploaded.batch());
-                }
-                sets.add(batches);
-            }
-        }
-
-        @Override
-        public void close() {
-            uploads.forEach(DeviceTokenBatch::close);
-        }
+    private static DeviceInputSets inputs(BufferAllocator allocator, CudaDevice device, int[] which) {
+        return new DeviceInputSets(
+                allocator,
+                device,
+                SETS,
+                which,
+                H,
+                K,
+                (s, r) -> BenchInputs.draw(new Random(1000L * s + r), T, H, K, E));
     }
 }
