@@ -289,7 +289,12 @@ public final class NvshmemBench {
             }
             result.put(NON_ELASTIC_KEY, medians(plainTimes)[3]);
             // The decode-shaped figures (same calls on every PE, so they pair up), then the mask after all of them.
-            result.putAll(NvshmemDecodeShapes.measure(elastic, device, allocator, rank, a));
+            try {
+                result.putAll(NvshmemDecodeShapes.measure(elastic, device, allocator, rank, a));
+            } catch (RuntimeException e) {
+                // The figures above still come back; the report names the failure.
+                result.put(NvshmemDecodeShapes.ERROR, e.toString());
+            }
             result.put("masked", Arrays.toString(elastic.queryMask()));
             LaunchedRank.result(result);
         }

@@ -49,7 +49,10 @@ final class NvshmemDecodeShapes {
     private static final int E = 256;
     private static final int SETS = 4;
     private static final long ROUTER_SEED = 20261208L;
+    /** Key of the failure that ended the graph part on a PE (the host figures came back). */
     static final String GRAPH_ERROR = "graphError";
+    /** Key of the failure that ended the whole decode-shaped part on a PE. */
+    static final String ERROR = "decodeShapesError";
 
     private NvshmemDecodeShapes() {}
 
@@ -200,15 +203,21 @@ final class NvshmemDecodeShapes {
             }
         }
         for (int r = 0; r < perRank.size(); r++) {
-            String error = perRank.get(r).get(GRAPH_ERROR);
-            if (error != null) {
-                sb.append("\nPE ")
-                        .append(r)
-                        .append(": the graph part failed: ")
-                        .append(error)
-                        .append('\n');
-            }
+            failure(sb, r, "the decode-shaped part", perRank.get(r).get(ERROR));
+            failure(sb, r, "the graph part", perRank.get(r).get(GRAPH_ERROR));
         }
         return sb.toString();
+    }
+
+    private static void failure(StringBuilder sb, int rank, String part, String error) {
+        if (error != null) {
+            sb.append("\nPE ")
+                    .append(rank)
+                    .append(": ")
+                    .append(part)
+                    .append(" failed: ")
+                    .append(error)
+                    .append('\n');
+        }
     }
 }

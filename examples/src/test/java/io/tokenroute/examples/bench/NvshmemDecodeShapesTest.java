@@ -82,7 +82,11 @@ class NvshmemDecodeShapesTest {
                 pe1.remove(key);
             }
         }
+        pe0.put(NvshmemDecodeShapes.ERROR, "io.tokenroute.routing.PeerTimeoutException: peer 1");
         String failed = NvshmemDecodeShapes.report(List.of(pe0, pe1), args, 1);
+        assertTrue(
+                failed.contains("PE 0: the decode-shaped part failed: io.tokenroute.routing.PeerTimeoutException"),
+                failed);
         assertTrue(failed.contains("(not measured)"), failed);
         assertTrue(
                 failed.contains("PE 1: the graph part failed: java.lang.IllegalStateException: capture failed"),
