@@ -45,11 +45,6 @@ final class BenchInputs {
             Arrays.fill(none, -1L);
             return new Draw(x, none, w);
         }
-
-        /** Tokens in the draw. */
-        int tokens(int topK) {
-            return idx.length / topK;
-        }
     }
 
     /**
