@@ -42,6 +42,9 @@ final class BenchArgs {
 
     static final int MAX_TOKENS = 1024;
 
+    /** Tokens per rank of the skew tables (DeepSeek's decode batch). */
+    static final int SKEW_TOKENS = 128;
+
     /** The options, by their command-line names. */
     enum Option {
         ITERS("--iters"),

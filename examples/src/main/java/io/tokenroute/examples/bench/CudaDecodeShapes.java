@@ -40,7 +40,7 @@ import org.apache.arrow.memory.BufferAllocator;
  * <ol>
  *   <li>for each {@code --tokens} T, uniform routing next to its floor, the same calls on the same shapes with every
  *       {@code topk_idx} = -1, measured in the same run, with the phase breakdown of both;
- *   <li>at T = 128 (or the largest {@code --tokens} below it), each {@code --skew} next to uniform: every distribution
+ *   <li>at T = 128, each {@code --skew} next to uniform: every distribution
  *       routes R × T × k (token, expert) pairs, so each phase moves the same bytes and the bandwidth ratio is the
  *       inverse ratio of the times.
  * </ol>
@@ -110,7 +110,7 @@ final class CudaDecodeShapes implements AutoCloseable {
     }
 
     private void skews(CudaLocalGroup group) {
-        int tokens = skewTokens();
+        int tokens = BenchArgs.SKEW_TOKENS;
         List<SkewRow> replay = new ArrayList<>();
         List<SkewRow> host = new ArrayList<>();
         for (BenchSkew skew : args.skews) {
@@ -128,11 +128,6 @@ final class CudaDecodeShapes implements AutoCloseable {
         System.out.print(DecodeTables.skew(replay, bytes));
         System.out.println("\nhost wall time per blocking call:\n");
         System.out.print(DecodeTables.skew(host, bytes));
-    }
-
-    /** T = 128, the skew size, unless the buffers are smaller (they are not: at least 128). */
-    private int skewTokens() {
-        return Math.min(BenchArgs.BUFFER_TOKENS, args.bufferTokens());
     }
 
     /** {graph replay, host wall time} of T tokens per rank routed by {@code skew} (or none, for the floor). */

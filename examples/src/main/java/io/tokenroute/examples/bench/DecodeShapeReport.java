@@ -43,7 +43,7 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
  */
 public final class DecodeShapeReport {
     private static final String STEP = RoutingBench.class.getName() + ".step$";
-    private static final int SKEW_TOKENS = 128;
+    private static final int SKEW_TOKENS = BenchArgs.SKEW_TOKENS;
 
     private DecodeShapeReport() {}
 

@@ -70,7 +70,7 @@ final class NvshmemDecodeShapes {
                 keys.add("small." + t + ".floor");
                 inputs.add(inputs(device, allocator, rank, t, uniform, true));
             }
-            int skewTokens = Math.min(BenchArgs.BUFFER_TOKENS, args.bufferTokens());
+            int skewTokens = BenchArgs.SKEW_TOKENS;
             for (BenchSkew skew : args.skews) {
                 keys.add("skew." + skew.name());
                 inputs.add(inputs(device, allocator, rank, skewTokens, skew, false));
@@ -181,7 +181,7 @@ final class NvshmemDecodeShapes {
                 sb.append(rows.isEmpty() ? "(not measured)\n" : DecodeTables.smallBatch(rows));
             }
             if (!args.skews.isEmpty()) {
-                int tokens = Math.min(BenchArgs.BUFFER_TOKENS, args.bufferTokens());
+                int tokens = BenchArgs.SKEW_TOKENS;
                 long bytes = (long) tokens * K * 2L * H * 2L;
                 List<SkewRow> rows = new ArrayList<>();
                 for (BenchSkew skew : args.skews) {

@@ -44,7 +44,7 @@ class BenchArgsTest {
     }
 
     @Test
-    void defaultsAreTheIssuesShapes() {
+    void defaultsAreTheDecodeShapes() {
         BenchArgs a = parse("");
         assertEquals(List.of(1, 8, 32, 128), a.tokens);
         assertEquals(List.of("uniform", "zipf:1.0", "zipf:1.2", "half-hot"), names(a));

@@ -24,7 +24,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** The CPU report: per R, the small-batch table over the sizes and the skew table at T = 128. */
+/** The CPU report: per R, the small-batch table over T = 1, 8, 32, 128 and the skew table at T = 128. */
 class DecodeShapeReportTest {
     @Test
     void printsBothTablesPerRankCountFromTheMeasuredConfigurations() {
