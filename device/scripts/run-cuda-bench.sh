@@ -17,12 +17,15 @@
 
 # Runs the cuda-local benchmark on the GPU machine, from the repository root, with the bundle of pack-gpu-bundle.sh:
 #
-#   device/scripts/run-cuda-bench.sh [--iters N] [--warmup N] [--sets N]
+#   device/scripts/run-cuda-bench.sh [--iters N] [--warmup N] [--sets N] [--tokens T,T,...] [--skew FORM,...]
 #
 # 1. io.tokenroute.examples.bench.CudaLocalBench (R = 8 emulated ranks, T = 128, H = 7168, k = 8, E = 256): bf16 and
 #    fp8 dispatch, bf16 combine, copy bandwidth, elastic vs non-elastic, masked and detection steps, host cost;
 #    it writes set 0's inputs and results to $TOKENROUTE_BENCH_DIR (default /tmp/tokenroute-bench; ~150 MB, kept off
-#    $OUT on purpose);
+#    $OUT on purpose); then the decode-shaped tables, CUDA-graph replay and host wall time per call: for each
+#    --tokens T (default 1,8,32,128; none skips) uniform routing next to its floor (the same calls with every
+#    topk_idx = -1) with the phase breakdown of both, and at T = 128 each --skew (default
+#    uniform,zipf:1.0,zipf:1.2,half-hot; none skips) next to uniform with the same bytes;
 # 2. device/scripts/torch_ep_bench.py: checks PyTorch against those results and times the same math in PyTorch.
 # Logs go to $OUT (else .gpu/logs); each part prints its table last.
 set -uo pipefail

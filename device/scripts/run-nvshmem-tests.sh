@@ -29,8 +29,11 @@
 #                path, forced on for PEs of one GPU); mps-forced: the same under CUDA MPS
 #   mps-tests [JUNIT_OPTION ...]   the same tests as "tests" under CUDA MPS (see below)
 #   demo         the decode demo over nvshmem (examples' NvshmemDemoGpuTest: 4 rank processes, a rank SIGKILLed)
-#   bench [R ...]               NvshmemBench for each R (default 4 8): nvshmem vs cuda-local latency, copy and (with
-#                several GPUs) GPU-to-GPU bandwidth; under CUDA MPS unless TOKENROUTE_MPS=0 (one PE per GPU)
+#   bench [R ...] [-- OPTION ...]   NvshmemBench for each R (default 4 8): nvshmem vs cuda-local latency, copy and
+#                (with several GPUs) GPU-to-GPU bandwidth, then the decode-shaped tables (small batches next to their
+#                floor, skewed routing next to uniform); options after -- go to NvshmemBench: --iters N, --warmup N,
+#                --tokens T,T,... (default 1,8,32,128; none skips), --skew FORM,... (default
+#                uniform,zipf:1.0,zipf:1.2,half-hot; none skips); under CUDA MPS unless TOKENROUTE_MPS=0 (one PE per GPU)
 #
 # MPS: the script starts its own control daemon with private pipe and log folders (no compute-mode change, nothing
 # system-wide) and stops it at the end (echo quit). NVSHMEM_DISABLE_NVLS=1 and NCCL_NVLS_ENABLE=0 are always exported.
@@ -137,10 +140,15 @@ case "$stage" in
     . "$repo/device/scripts/bundle-env.sh"
     bundle_java
     bundle_cudart
+    rank_counts=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do rank_counts+=("$1"); shift; done
+    [ "${1:-}" = -- ] && shift
+    [ ${#rank_counts[@]} -gt 0 ] || rank_counts=(4 8)
     status=0
-    for r in ${@:-4 8}; do
-      bundle_bench io.tokenroute.examples.bench.NvshmemBench --ranks "$r" 2>&1 | tee "$logs/nvshmem-bench-$r.log" \
-        | tail -n 9
+    for r in "${rank_counts[@]}"; do
+      # Everything from the first table on (the per-rank lines stay in the log).
+      bundle_bench io.tokenroute.examples.bench.NvshmemBench --ranks "$r" "$@" 2>&1 | tee "$logs/nvshmem-bench-$r.log" \
+        | sed -n '/^nvshmem vs cuda-local/,$p'
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
     done
     exit $status

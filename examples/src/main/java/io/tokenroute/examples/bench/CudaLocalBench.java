@@ -39,7 +39,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -55,9 +54,11 @@ import org.apache.arrow.memory.RootAllocator;
  * the bandwidth ceiling. Bytes moved count each (token, expert) row once read and once written. Also: elastic versus
  * non-elastic, steps after a rank was masked, the step that detects a dead rank, and the host Java cost of one
  * dispatch/combine call. Writes set 0's inputs and results under {@code --dir} for {@code torch_ep_bench.py}, which
- * checks them and times the PyTorch version. Prints a table last.
+ * checks them and times the PyTorch version. Prints a table, then the decode-shaped tables of {@link CudaDecodeShapes}
+ * (small batches {@code --tokens} next to their zero-row floor, skewed routing {@code --skew} next to uniform).
  *
- * <p>Run on the GPU machine through {@code device/scripts/run-cuda-bench.sh}.
+ * <p>Options ({@link BenchArgs}): {@code --iters N --warmup N --sets N --dir PATH --tokens T,... --skew FORM,...}.
+ * Run on the GPU machine through {@code device/scripts/run-cuda-bench.sh}.
  */
 public final class CudaLocalBench {
     private static final int R = 8;
@@ -78,8 +79,8 @@ public final class CudaLocalBench {
     private final List<List<TokenBatch>> inputs = new ArrayList<>();
     private final Map<String, String> table = new LinkedHashMap<>();
     private final CudaEvent start;
-    private final CudaEvent mid;
     private final CudaEvent end;
+    private final GraphTiming graphs;
     private final java.util.Set<Boolean> breakdowns = new java.util.HashSet<>();
 
     private CudaLocalBench(CudaDevice device, BufferAllocator allocator, int sets, int warmup, int iters, Path dir) {
@@ -90,27 +91,35 @@ public final class CudaLocalBench {
         this.iters = iters;
         this.dir = dir;
         this.start = CudaEvent.create();
-        this.mid = CudaEvent.create();
         this.end = CudaEvent.create();
+        this.graphs = new GraphTiming(warmup, iters);
     }
 
     public static void main(String[] args) throws Exception {
-        int sets = 6;
-        int warmup = 30;
-        int iters = 200;
-        Path dir = Path.of("/tmp/tokenroute-bench");
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--sets" -> sets = Integer.parseInt(args[++i]);
-                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
-                case "--iters" -> iters = Integer.parseInt(args[++i]);
-                case "--dir" -> dir = Path.of(args[++i]);
-                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+        BenchArgs a;
+        try {
+            a = BenchArgs.parse(
+                    args,
+                    K,
+                    BenchArgs.accepting(
+                            BenchArgs.Option.SETS,
+                            BenchArgs.Option.WARMUP,
+                            BenchArgs.Option.ITERS,
+                            BenchArgs.Option.DIR,
+                            BenchArgs.Option.TOKENS,
+                            BenchArgs.Option.SKEW));
+            if (a.sets % 2 != 0) {
+                throw new IllegalArgumentException("--sets must be even (fp8 graphs alternate staging slots)");
             }
+        } catch (IllegalArgumentException e) {
+            System.err.println("CudaLocalBench: " + e.getMessage());
+            System.exit(2);
+            return;
         }
-        if (sets % 2 != 0) {
-            throw new IllegalArgumentException("--sets must be even (fp8 graphs alternate staging slots)");
-        }
+        int sets = a.sets;
+        int warmup = a.warmup;
+        int iters = a.iters;
+        Path dir = a.dir;
         if (!Cuda.isAvailable()) {
             System.out.println("SKIPPED: " + Cuda.unavailableReason());
             return;
@@ -123,6 +132,9 @@ public final class CudaLocalBench {
                 bench.run();
             } finally {
                 bench.close();
+            }
+            try (CudaDecodeShapes shapes = new CudaDecodeShapes(device, allocator, a)) {
+                shapes.run();
             }
         }
     }
@@ -287,103 +299,13 @@ public final class CudaLocalBench {
      * the other ranks are left out. combine=false: dispatch graphs only (fp8 timing).
      */
     private double[] timeSteps(CudaLocalGroup group, DispatchOptions options, boolean[] survivors, boolean combine) {
-        group.synchronize();
-        List<CudaGraph> dispatchGraphs = new ArrayList<>();
-        List<CudaGraph> combineGraphs = new ArrayList<>();
-        try {
-            for (int s = 0; s < sets; s++) {
-                List<TokenBatch> batch = launched(inputs.get(s), survivors);
-                dispatchGraphs.add(group.captureGraph(() -> group.queueDispatch(batch, options)));
-                if (combine) {
-                    combineGraphs.add(group.captureGraph(() -> group.queueCombine(batch)));
-                }
-            }
-            CudaStream origin = group.originStream();
-            int warm = (warmup + sets - 1) / sets * sets;
-            int n = (iters + sets - 1) / sets * sets;
-            double[] dispatchMs = new double[n];
-            double[] combineMs = new double[n];
-            double[] stepMs = new double[n];
-            for (int i = -warm; i < n; i++) {
-                int s = Math.floorMod(i, sets);
-                start.record(origin);
-                group.replay(dispatchGraphs.get(s));
-                mid.record(origin);
-                if (combine) {
-                    group.replay(combineGraphs.get(s));
-                }
-                end.record(origin);
-                end.synchronize();
-                if (i >= 0) {
-                    dispatchMs[i] = CudaEvent.elapsedMillis(start, mid);
-                    combineMs[i] = CudaEvent.elapsedMillis(mid, end);
-                    stepMs[i] = CudaEvent.elapsedMillis(start, end);
-                }
-            }
-            group.synchronize();
-            if (survivors == null && group.config().elastic() && breakdowns.add(options.fp8())) {
-                breakdown(group, dispatchGraphs, combine ? combineGraphs : null, options.fp8() ? "fp8" : "bf16");
-            }
-            return new double[] {1e3 * median(dispatchMs), 1e3 * median(combineMs), 1e3 * median(stepMs)};
-        } finally {
-            dispatchGraphs.forEach(CudaGraph::close);
-            combineGraphs.forEach(CudaGraph::close);
+        List<List<TokenBatch>> launchedSets = new ArrayList<>();
+        for (List<TokenBatch> set : inputs) {
+            launchedSets.add(launched(set, survivors));
         }
-    }
-
-    /** Trace phases in CudaLocalGroup#phaseTrace order; the last two are parts of the dispatch send. */
-    private static final String[] PHASES = {
-        "dispatch send",
-        "dispatch wait",
-        "dispatch copy",
-        "combine send",
-        "combine wait",
-        "combine reduce",
-        " send: plan",
-        " send: stage"
-    };
-
-    private static final int[] DISPATCH_PHASES = {0, 6, 7, 1, 2};
-    private static final int[] STEP_PHASES = {0, 6, 7, 1, 2, 3, 4, 5};
-
-    /**
-     * Where a step's time goes: the kernels stamp the first start and last end of each phase (%globaltimer); per
-     * phase, the earliest start and latest end over the ranks, relative to the earliest dispatch-send start, median
-     * of 21 traced replays.
-     */
-    private void breakdown(CudaLocalGroup group, List<CudaGraph> dispatch, List<CudaGraph> combine, String what) {
-        int n = 21;
-        double[][] starts = new double[PHASES.length][n];
-        double[][] ends = new double[PHASES.length][n];
-        for (int i = 0; i < n; i++) {
-            int s = i % sets;
-            group.resetTrace();
-            group.replay(dispatch.get(s));
-            if (combine != null) {
-                group.replay(combine.get(s));
-            }
-            group.synchronize();
-            long[][] trace = new long[R][];
-            long t0 = Long.MAX_VALUE;
-            for (int r = 0; r < R; r++) {
-                trace[r] = group.phaseTrace(r);
-                t0 = Math.min(t0, trace[r][0]);
-            }
-            for (int p = 0; p < PHASES.length; p++) {
-                long first = Long.MAX_VALUE;
-                long last = 0;
-                for (int r = 0; r < R; r++) {
-                    first = Math.min(first, trace[r][2 * p]);
-                    last = Math.max(last, trace[r][2 * p + 1]);
-                }
-                starts[p][i] = (first - t0) / 1e3;
-                ends[p][i] = (last - t0) / 1e3;
-            }
-        }
-        System.out.println("step breakdown (" + what + ", us from the first dispatch-send start; all 8 ranks):");
-        for (int p : combine == null ? DISPATCH_PHASES : STEP_PHASES) {
-            System.out.printf("  %-16s %7.1f .. %7.1f%n", PHASES[p], median(starts[p]), median(ends[p]));
-        }
+        boolean traced = survivors == null && group.config().elastic() && breakdowns.add(options.fp8());
+        String label = traced ? (options.fp8() ? "fp8" : "bf16") : null;
+        return graphs.time(group, launchedSets, options, combine, label);
     }
 
     private static List<TokenBatch> launched(List<TokenBatch> all, boolean[] survivors) {
@@ -436,13 +358,7 @@ public final class CudaLocalBench {
                 combine[i] = c / 1e3;
             }
         }
-        return new double[] {median(dispatch), median(combine)};
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+        return new double[] {GraphTiming.median(dispatch), GraphTiming.median(combine)};
     }
 
     // ------------------------------------------------------------------------------------------------ files
@@ -492,7 +408,7 @@ public final class CudaLocalBench {
     private void close() {
         uploads.forEach(DeviceTokenBatch::close);
         start.close();
-        mid.close();
         end.close();
+        graphs.close();
     }
 }

@@ -18,7 +18,6 @@ package io.tokenroute.examples.bench;
 import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.device.Cuda;
 import io.tokenroute.device.CudaDevice;
-import io.tokenroute.examples.python.DeviceTokenBatch;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.Dispatched;
@@ -68,19 +67,27 @@ public final class NvshmemBench {
     private NvshmemBench() {}
 
     public static void main(String[] args) throws Exception {
-        int ranks = 8;
-        int iters = 200;
-        int warmup = 30;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--ranks" -> ranks = Integer.parseInt(args[++i]);
-                case "--iters" -> iters = Integer.parseInt(args[++i]);
-                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
-                default -> throw new IllegalArgumentException("unknown option " + args[i]);
-            }
+        BenchArgs a;
+        try {
+            a = BenchArgs.parse(
+                    args,
+                    K,
+                    BenchArgs.accepting(
+                            BenchArgs.Option.RANKS,
+                            BenchArgs.Option.ITERS,
+                            BenchArgs.Option.WARMUP,
+                            BenchArgs.Option.TOKENS,
+                            BenchArgs.Option.SKEW));
+        } catch (IllegalArgumentException e) {
+            System.err.println("NvshmemBench: " + e.getMessage());
+            System.exit(2);
+            return;
         }
+        int ranks = a.ranks;
+        int iters = a.iters;
+        int warmup = a.warmup;
         if (LaunchedRank.isLaunched()) {
-            rank(ranks, iters, warmup);
+            rank(a);
             return;
         }
         if (!Cuda.isAvailable()) {
@@ -91,7 +98,8 @@ public final class NvshmemBench {
         double copy = CopyBandwidth.measure(0, 0, 1L << 30);
         double nvlink = gpus > 1 ? CopyBandwidth.measure(0, 1, 1L << 30) : Double.NaN;
         double[] local = cudaLocal(ranks, iters, warmup);
-        double[] shmem = launch(ranks, iters, warmup);
+        List<Map<String, String>> perRank = new ArrayList<>();
+        double[] shmem = launch(a, perRank);
         long bf16Bytes = 2L * T * K * 2L * H;
         long fp8Bytes = 2L * T * K * ((long) H + 4L * (H / 128));
         long[] bytes = {bf16Bytes, fp8Bytes, bf16Bytes, 2 * bf16Bytes};
@@ -113,15 +121,17 @@ public final class NvshmemBench {
         System.out.printf(
                 "  nvshmem bf16 step, non-elastic: %.1f us; elastic vs non-elastic %+.1f %%%n",
                 nonElastic, 100 * (shmem[3] / nonElastic - 1));
+        System.out.print(NvshmemDecodeShapes.report(perRank, a, gpus));
     }
 
-    static BufferConfig config(int ranks, boolean elastic) {
+    /** Buffers for at least T = 128 tokens per rank (more when the decode-shaped part asks for larger batches). */
+    static BufferConfig config(int ranks, int maxTokens, boolean elastic) {
         return BufferConfig.builder()
                 .ranks(ranks)
                 .experts(E)
                 .maxTopK(K)
                 .hidden(H)
-                .maxTokensPerRank(T)
+                .maxTokensPerRank(maxTokens)
                 .elastic(elastic)
                 .timeout(Duration.ofSeconds(10))
                 .build();
@@ -131,8 +141,8 @@ public final class NvshmemBench {
     private static double[] cudaLocal(int ranks, int iters, int warmup) {
         try (CudaDevice device = CudaDevice.open(0);
                 BufferAllocator allocator = new RootAllocator();
-                Inputs in = new Inputs(allocator, device, allRanks(ranks));
-                CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks, true), allocator)) {
+                DeviceInputSets in = inputs(allocator, device, allRanks(ranks));
+                CudaLocalGroup group = CudaLocalGroup.open(device, config(ranks, T, true), allocator)) {
             group.setValidateDeviceInputs(false);
             long[][] times = new long[4][iters];
             for (int s = 0; s < warmup + iters; s++) {
@@ -178,8 +188,12 @@ public final class NvshmemBench {
         return out;
     }
 
-    /** Starts the rank processes; returns the slowest rank's medians (a step is as slow as its slowest rank). */
-    private static double[] launch(int ranks, int iters, int warmup) throws Exception {
+    /**
+     * Starts the rank processes; returns the slowest rank's medians (a step is as slow as its slowest rank) and adds
+     * each rank's reported values to {@code perRank}, in rank order.
+     */
+    private static double[] launch(BenchArgs a, List<Map<String, String>> perRank) throws Exception {
+        int ranks = a.ranks;
         int port;
         try (ServerSocket socket = new ServerSocket(0)) {
             port = socket.getLocalPort();
@@ -194,9 +208,13 @@ public final class NvshmemBench {
                 "--ranks",
                 Integer.toString(ranks),
                 "--iters",
-                Integer.toString(iters),
+                Integer.toString(a.iters),
                 "--warmup",
-                Integer.toString(warmup));
+                Integer.toString(a.warmup),
+                "--tokens",
+                a.tokensValue(),
+                "--skew",
+                a.skewValue());
         try (RankLauncher launcher = RankLauncher.builder(NvshmemBench.class.getName(), ranks)
                 .jvmOptions(options.toArray(String[]::new))
                 .args((r, f) -> rankArgs)
@@ -210,7 +228,13 @@ public final class NvshmemBench {
                     String key = i < RESULT_KEYS.length ? RESULT_KEYS[i] : NON_ELASTIC_KEY;
                     worst[i] = Math.max(worst[i], Double.parseDouble(r.values().get(key)));
                 }
-                System.out.println("rank " + r.rank() + ": " + r.values());
+                Map<String, String> legacy = new LinkedHashMap<>();
+                for (String key : RESULT_KEYS) {
+                    legacy.put(key, r.values().get(key));
+                }
+                legacy.put(NON_ELASTIC_KEY, r.values().get(NON_ELASTIC_KEY));
+                System.out.println("rank " + r.rank() + ": " + legacy);
+                perRank.add(r.values());
             }
             return worst;
         }
@@ -220,17 +244,21 @@ public final class NvshmemBench {
      * One PE: joins, opens an elastic and a non-elastic buffer and alternates them step by step (so clocks and
      * neighbours treat both alike), times its own calls, reports the elastic medians and the non-elastic bf16 step.
      */
-    private static void rank(int ranks, int iters, int warmup) {
+    private static void rank(BenchArgs a) {
+        int ranks = a.ranks;
+        int iters = a.iters;
+        int warmup = a.warmup;
         LaunchedRank.start();
         int rank = LaunchedRank.rank();
+        int maxTokens = a.bufferTokens();
         // Symmetric allocations stay with the session until it ends, so the heap holds both buffers.
-        long heap = 2 * NvshmemBuffer.symmetricBytes(config(ranks, true)) + (64L << 20);
+        long heap = 2 * NvshmemBuffer.symmetricBytes(config(ranks, maxTokens, true)) + (64L << 20);
         try (CudaDevice device = CudaDevice.open(rank % Cuda.deviceCount());
                 NvshmemSession session = NvshmemSession.join(device, rank, ranks, NvshmemOptions.singleHost(heap));
                 BufferAllocator allocator = new RootAllocator();
-                Inputs in = new Inputs(allocator, device, new int[] {rank});
-                NvshmemBuffer elastic = NvshmemBuffer.open(session, config(ranks, true), allocator);
-                NvshmemBuffer plain = NvshmemBuffer.open(session, config(ranks, false), allocator)) {
+                DeviceInputSets in = inputs(allocator, device, new int[] {rank});
+                NvshmemBuffer elastic = NvshmemBuffer.open(session, config(ranks, maxTokens, true), allocator);
+                NvshmemBuffer plain = NvshmemBuffer.open(session, config(ranks, maxTokens, false), allocator)) {
             elastic.group().setValidateDeviceInputs(false);
             plain.group().setValidateDeviceInputs(false);
             long[][] times = new long[4][iters];
@@ -260,6 +288,13 @@ public final class NvshmemBench {
                 result.put(RESULT_KEYS[i], m[i]);
             }
             result.put(NON_ELASTIC_KEY, medians(plainTimes)[3]);
+            // The decode-shaped figures (same calls on every PE, so they pair up), then the mask after all of them.
+            try {
+                result.putAll(NvshmemDecodeShapes.measure(elastic, device, allocator, rank, a));
+            } catch (RuntimeException e) {
+                // The figures above still come back; the report names the failure.
+                result.put(NvshmemDecodeShapes.ERROR, e.toString());
+            }
             result.put("masked", Arrays.toString(elastic.queryMask()));
             LaunchedRank.result(result);
         }
@@ -283,26 +318,14 @@ public final class NvshmemBench {
     }
 
     /** SETS rotating sets of device-resident batches for the given ranks (same random draw for every process). */
-    private static final class Inputs implements AutoCloseable {
-        final List<List<TokenBatch>> sets = new ArrayList<>();
-        private final List<DeviceTokenBatch> uploads = new ArrayList<>();
-
-        Inputs(BufferAllocator allocator, CudaDevice device, int[] which) {
-            for (int s = 0; s < SETS; s++) {
-                List<TokenBatch> batches = new ArrayList<>();
-                for (int r : which) {
-                    DeviceTokenBatch uploaded = BenchInputs.upload(
-                            allocator, device, BenchInputs.draw(new Random(1000L * s + r), T, H, K, E), H, K);
-                    uploads.add(uploaded);
-                    batches.add(uploaded.batch());
-                }
-                sets.add(batches);
-            }
-        }
-
-        @Override
-        public void close() {
-            uploads.forEach(DeviceTokenBatch::close);
-        }
+    private static DeviceInputSets inputs(BufferAllocator allocator, CudaDevice device, int[] which) {
+        return new DeviceInputSets(
+                allocator,
+                device,
+                SETS,
+                which,
+                H,
+                K,
+                (s, r) -> BenchInputs.draw(new Random(1000L * s + r), T, H, K, E));
     }
 }

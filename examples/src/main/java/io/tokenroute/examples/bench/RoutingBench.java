@@ -16,7 +16,7 @@
 package io.tokenroute.examples.bench;
 
 import io.tokenroute.arrow.batch.TokenBatch;
-import io.tokenroute.arrow.types.HiddenDtype;
+import io.tokenroute.examples.demo.SyntheticModel;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticGroup;
@@ -37,9 +37,16 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Low-latency dispatch and combine on the {@code local} transport at DeepSeek's decode size (n = T = 128, H = 7168, k =
- * 8, E = 64, bf16), next to a memcpy of exactly the bytes dispatch copies (staging + received rows); see
- * {@link HostStepBench}. Run: {@code java -cp ... org.openjdk.jmh.Main RoutingBench}.
+ * Low-latency dispatch and combine on the {@code local} transport at DeepSeek's decode size (buffers for T = 128
+ * tokens per rank, H = 7168, k = 8, E = 64, bf16), next to a memcpy of exactly the bytes dispatch copies (staging +
+ * received rows); see {@link HostStepBench}. Run: {@code java -cp ... org.openjdk.jmh.Main RoutingBench}, or
+ * {@link DecodeShapeReport} for the decode-shaped tables.
+ *
+ * <p>Parameters: {@code ranks} R; {@code tokens}, the batch n each rank dispatches (1 to 128, the buffers stay sized
+ * for 128 as an engine's are); {@code routing}: {@code uniform}, a skew of {@link BenchSkew} ({@code zipf:1.0},
+ * {@code zipf:1.2}, {@code half-hot}), or {@code zero-rows}, the floor: the same batch and calls with every
+ * {@code topk_idx} = -1, so nothing is routed. Every routing but the floor routes n × k (token, expert) pairs per rank,
+ * so they all move the same bytes.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -52,13 +59,22 @@ import org.openjdk.jmh.annotations.Warmup;
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class RoutingBench extends HostStepBench {
-    private static final int TOKENS = 128;
-    private static final int HIDDEN = 7168;
-    private static final int TOP_K = 8;
-    private static final int EXPERTS = 64;
+    static final int HIDDEN = 7168;
+    static final int TOP_K = 8;
+    static final int EXPERTS = 64;
+    /** The routing value of the floor: every {@code topk_idx} = -1. */
+    static final String ZERO_ROWS = "zero-rows";
+
+    private static final long ROUTER_SEED = 20261208L;
 
     @Param({"2", "8"})
     public int ranks;
+
+    @Param({"1", "8", "32", "128"})
+    public int tokens;
+
+    @Param({ZERO_ROWS, "uniform", "zipf:1.0", "zipf:1.2", "half-hot"})
+    public String routing;
 
     private BufferAllocator allocator;
     private ElasticGroup group;
@@ -75,33 +91,27 @@ public class RoutingBench extends HostStepBench {
                         .experts(EXPERTS)
                         .hidden(HIDDEN)
                         .maxTopK(TOP_K)
-                        .maxTokensPerRank(TOKENS)
+                        .maxTokensPerRank(Math.max(BenchArgs.BUFFER_TOKENS, tokens))
                         .timeout(Duration.ofSeconds(30))
                         .build(),
                 allocator);
         batches = new TokenBatch[ranks];
         dispatched = new Dispatched[ranks];
+        boolean floor = routing.equals(ZERO_ROWS);
+        BenchSkew skew = BenchSkew.parse(floor ? BenchSkew.UNIFORM : routing, TOP_K);
+        SyntheticModel router = BenchInputs.router(ROUTER_SEED, EXPERTS, HIDDEN, TOP_K, skew);
         Random rng = new Random(1);
         for (int r = 0; r < ranks; r++) {
-            float[] x = new float[TOKENS * HIDDEN];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (float) rng.nextGaussian();
+            BenchInputs.Draw draw = BenchInputs.draw(rng, tokens, HIDDEN, TOP_K, EXPERTS, router, 0, r);
+            if (floor) {
+                draw = draw.withoutRows();
             }
-            long[] idx = new long[TOKENS * TOP_K];
-            float[] w = new float[TOKENS * TOP_K];
-            for (int t = 0; t < TOKENS; t++) {
-                int[] perm = rng.ints(0, EXPERTS).distinct().limit(TOP_K).toArray();
-                for (int j = 0; j < TOP_K; j++) {
-                    idx[t * TOP_K + j] = perm[j];
-                    w[t * TOP_K + j] = rng.nextFloat();
-                }
-            }
-            batches[r] = TokenBatch.fromFloats(allocator, HiddenDtype.BF16, HIDDEN, x, TOP_K, idx, w);
+            batches[r] = TokenBatch.fromBf16Bits(allocator, HIDDEN, draw.x(), TOP_K, draw.idx(), draw.w());
         }
         long total = startRanks(ranks, allocator);
         System.out.printf(
-                "%n[RoutingBench] R=%d: dispatch copies %.1f MiB per step (staging + received rows)%n",
-                ranks, total / 1048576.0);
+                "%n[RoutingBench] R=%d T=%d %s: dispatch copies %.1f MiB per step (staging + received rows)%n",
+                ranks, tokens, routing, total / 1048576.0);
     }
 
     @Override
@@ -116,11 +126,19 @@ public class RoutingBench extends HostStepBench {
 
     @Override
     protected long bytesMoved(int rank) {
-        long rows = TOKENS;
+        long rows = tokens;
         for (int l = 0; l < dispatched[rank].numLocalExperts(); l++) {
             rows += dispatched[rank].recvCount(l);
         }
         return rows * 2L * HIDDEN;
+    }
+
+    /**
+     * Bytes one dispatch (and one combine) moves over all ranks when every token has k experts: each (token, expert)
+     * row of H bf16 values counted once read and once written, as the GPU benches count it.
+     */
+    static long phaseBytes(int ranks, int tokens) {
+        return (long) ranks * tokens * TOP_K * 2L * HIDDEN * 2L;
     }
 
     @TearDown(Level.Trial)

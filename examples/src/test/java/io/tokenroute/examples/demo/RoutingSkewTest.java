@@ -32,13 +32,18 @@ class RoutingSkewTest {
 
     @Test
     void parsesItsFormsAndRefusesOthersInOneLine() {
-        for (String form : List.of("mild", "hot", "zipf:1.2", "zipf:1.0")) {
+        for (String form : List.of("mild", "hot", "zipf:1.2", "zipf:1.0", "uniform", "hot:4", "hot:1")) {
             RoutingSkew skew = RoutingSkew.parse(form);
             assertEquals(skew, RoutingSkew.parse(skew.toString()), form);
         }
         assertEquals(RoutingSkew.MILD, RoutingSkew.parse("MILD"));
         assertEquals(1.2, RoutingSkew.parse("zipf:1.2").exponent());
-        for (String bad : List.of("uneven", "zipf:", "zipf:x", "zipf:0", "zipf:-1", "zipf:11")) {
+        assertEquals(RoutingSkew.hot(1), RoutingSkew.parse("hot:1"));
+        assertEquals("hot", RoutingSkew.parse("hot:1").toString());
+        assertEquals(4, RoutingSkew.parse("hot:4").hotExperts());
+        assertEquals(RoutingSkew.UNIFORM, RoutingSkew.parse("Uniform"));
+        for (String bad :
+                List.of("uneven", "zipf:", "zipf:x", "zipf:0", "zipf:-1", "zipf:11", "hot:0", "hot:17", "hot:x")) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RoutingSkew.parse(bad));
             assertTrue(e.getMessage().startsWith("--skew "), e.getMessage());
             assertEquals(1, e.getMessage().lines().count(), e.getMessage());
@@ -83,6 +88,39 @@ class RoutingSkewTest {
                 assertTrue(weights[0] > weights[j], "token " + t + ": expert 0 weighs most");
             }
         }
+    }
+
+    @Test
+    void hotNPutsItsExpertsInEveryTokenFirstSoTheyTakeNOverKOfThePairs() {
+        int hot = TOP_K / 2;
+        SyntheticModel model = new SyntheticModel(42, EXPERTS, 16, TOP_K, RoutingSkew.hot(hot));
+        long[] idx = routes(model);
+        for (int t = 0; t < TOKENS; t++) {
+            long[] first = Arrays.copyOfRange(idx, t * TOP_K, t * TOP_K + hot);
+            Arrays.sort(first);
+            assertArrayEquals(new long[] {0, 1, 2, 3}, first, "token " + t + ": the hot experts lead its top-k");
+        }
+        double[] share = shares(model);
+        assertEquals(0.5, share[0] + share[1] + share[2] + share[3], 1e-9, "half of all (token, expert) pairs");
+        // The rest as mild, whose small offsets matter more when only k - N of the other experts are picked: each
+        // cold expert well below a hot one, none starved.
+        double cold = 0.5 / (EXPERTS - hot);
+        for (int e = hot; e < EXPERTS; e++) {
+            assertTrue(share[e] > cold / 4 && share[e] < 4 * cold, "cold expert " + e + ": " + share[e]);
+        }
+    }
+
+    @Test
+    void uniformGivesEveryExpertAnEvenShare() {
+        SyntheticModel model = new SyntheticModel(42, EXPERTS, 16, TOP_K, RoutingSkew.UNIFORM);
+        double[] share = shares(model);
+        for (int e = 0; e < EXPERTS; e++) {
+            // 32,000 pairs: 500 expected per expert, sd about 21; 20 % is about 5 sd.
+            assertEquals(1.0 / EXPERTS, share[e], 0.2 / EXPERTS, "expert " + e);
+        }
+        assertTrue(
+                !Arrays.equals(routes(model), routes(new SyntheticModel(42, EXPERTS, 16, TOP_K, RoutingSkew.MILD))),
+                "uniform is not mild's slightly uneven popularity");
     }
 
     /** Every token's chosen experts, concatenated. */
