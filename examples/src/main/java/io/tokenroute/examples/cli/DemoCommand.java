@@ -253,8 +253,9 @@ public final class DemoCommand implements Callable<Integer> {
             converter = SkewConverter.class,
             description = "How unevenly the router spreads tokens over the experts: mild (every expert nearly as "
                     + "popular), zipf:S (expert popularity by Zipf's law with exponent S, e.g. zipf:1.2; the hot "
-                    + "experts on different ranks) or hot (one expert in every token's top-k). Default: "
-                    + "${DEFAULT-VALUE}.")
+                    + "experts on different ranks), uniform (every set of k experts equally likely), hot (one "
+                    + "expert in every token's top-k) or hot:N (experts 0 to N-1 in every token's top-k; hot:4 gives "
+                    + "them half of all (token, expert) pairs at k = 8). Default: ${DEFAULT-VALUE}.")
     private RoutingSkew skew;
 
     @Option(
