@@ -418,9 +418,10 @@ tr_pf_wait(const TrEp* __restrict__ d, const TrPfArgs a) {
 
 // ------------------------------------------------------------------------------------------------ dispatch rows
 
-// Round `round` of the dispatch's send: for every live destination with a chunk in this round, its tokens' entries
-// (token, local expert ids restricted to it, matching weights, the row as bf16 or fp8 codes + float32 scales) into
-// slot round % C of its queue; the last block publishes DISPATCH_SENT = round + 1. One warp per entry.
+// Round `round` of the dispatch's send: for every live destination with a chunk in this round (only destination `kind`
+// when kind >= 0: the host then writes a round's chunks one launch each), its tokens' entries (token, local expert
+// ids restricted to it, matching weights, the row as bf16 or fp8 codes + float32 scales) into slot round % C of its
+// queue; the last block publishes DISPATCH_SENT = round + 1. One warp per entry.
 extern "C" __global__ void __launch_bounds__(TR_PF_ROW_THREADS)
 tr_pf_pack(const TrEp* __restrict__ d, const TrPfArgs a) {
     using namespace tr_pf;
@@ -447,7 +448,7 @@ tr_pf_pack(const TrEp* __restrict__ d, const TrPfArgs a) {
         const int r = static_cast<int>(item / CR);
         const int m = static_cast<int>(item % CR);
         const int i = c * CR + m;
-        if (i >= dest_count[r] || !live(d, f, r)) continue;
+        if (i >= dest_count[r] || (a.kind >= 0 && r != a.kind) || !live(d, f, r)) continue;
         const int t = dest_tokens[dest_start[r] + i];
         uint8_t* entry = base(d) + f->off_queues + ((static_cast<int64_t>(r) * C + c % C) * CR + m) * f->entry_bytes;
         if (lane == 0) *reinterpret_cast<int*>(entry) = t;
@@ -480,7 +481,7 @@ tr_pf_pack(const TrEp* __restrict__ d, const TrPfArgs a) {
     if (last_block(&arr<TrPfState>(d, f->off_state)->pack_done)) {
         __threadfence_system();
         for (int r = threadIdx.x; r < R; r += blockDim.x) {
-            if (c < chunks_of(dest_count[r], CR) && live(d, f, r)) {
+            if (c < chunks_of(dest_count[r], CR) && (a.kind < 0 || r == a.kind) && live(d, f, r)) {
                 st_release(progress(base(d), f, TR_PF_DISPATCH_SENT, r, R), tag(a.step, c + 1));
             }
         }
@@ -701,7 +702,8 @@ tr_pf_combine_start(const TrEp* __restrict__ d, const TrPfArgs a) {
     }
 }
 
-// Round `round` of the combine's send: for every live source with a chunk in this round, each received row's partial
+// Round `round` of the combine's send: for every live source with a chunk in this round (only source `kind` when
+// kind >= 0, as in tr_pf_pack), each received row's partial
 // output sum over its slots of weight x expert output (fp32 in slot order, a separate multiply and add per term,
 // rounded once to bf16: PrefillEngine#writeBackChunk) into slot round % C of the combine queue towards that source,
 // with the source's token; the last block publishes COMBINE_SENT = round + 1. One warp per row.
@@ -727,7 +729,7 @@ tr_pf_reduce(const TrEp* __restrict__ d, const TrPfArgs a) {
         const int s = static_cast<int>(item / CR);
         const int m = static_cast<int>(item % CR);
         const int i = c * CR + m;
-        if (i >= back_to[s] || !live(d, f, s)) continue;
+        if (i >= back_to[s] || (a.kind >= 0 && s != a.kind) || !live(d, f, s)) continue;
         const int64_t row = recv_begin[s] + i;
         uint8_t* entry =
             base(d) + f->off_back_queues + ((static_cast<int64_t>(s) * C + c % C) * CR + m) * f->back_entry_bytes;
@@ -776,7 +778,7 @@ tr_pf_reduce(const TrEp* __restrict__ d, const TrPfArgs a) {
     if (last_block(&arr<TrPfState>(d, f->off_state)->reduce_done)) {
         __threadfence_system();
         for (int s = threadIdx.x; s < R; s += blockDim.x) {
-            if (c < chunks_of(back_to[s], CR) && live(d, f, s)) {
+            if (c < chunks_of(back_to[s], CR) && (a.kind < 0 || s == a.kind) && live(d, f, s)) {
                 st_release(progress(base(d), f, TR_PF_COMBINE_SENT, s, R), tag(a.step, c + 1));
             }
         }

@@ -301,7 +301,7 @@ struct TrPfArgs {
     int32_t dtype;             // TR_EP_DTYPE_* of x
     int32_t format;            // TR_EP_FORMAT_* bits
     int32_t round;             // the chunk round of a round kernel
-    int32_t kind;              // TR_PF_WAIT_* of tr_pf_wait
+    int32_t kind;              // TR_PF_WAIT_* of tr_pf_wait; the one peer of tr_pf_pack/reduce, or -1 (all)
     int32_t rows;              // rows received (handle, reduce)
     int32_t pad;
 };

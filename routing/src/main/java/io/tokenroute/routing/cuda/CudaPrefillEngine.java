@@ -77,6 +77,9 @@ final class CudaPrefillEngine implements AutoCloseable {
     private final CudaCombined combined;
     private final VectorSchemaRoot output;
     private final long[] routed;
+    /** The ids of a dispatch being checked; they replace {@link #routed} once every check passed. */
+    private final long[] checking;
+
     private final int[] summary;
     private final int[] destCount;
     private final int[] sourceCount;
@@ -94,6 +97,7 @@ final class CudaPrefillEngine implements AutoCloseable {
         this.config = rank.config;
         this.layout = rank.layout.prefill;
         this.routed = new long[layout.maxTokens * layout.maxTopK];
+        this.checking = new long[routed.length];
         this.summary = new int[layout.summaryInts];
         this.destCount = new int[layout.ranks];
         this.sourceCount = new int[layout.ranks];
@@ -165,7 +169,7 @@ final class CudaPrefillEngine implements AutoCloseable {
     /** Checks, then runs one prefill dispatch; see the class comment. */
     PrefillDispatched dispatch(TokenBatch batch, DispatchOptions options, Teller teller, boolean listening) {
         rank.ensureWorking();
-        checkTokens(batch, DISPATCH, routed);
+        checkTokens(batch, DISPATCH, checking);
         if (stepOpen) {
             throw new IllegalStateException("rank " + rank.id + ": " + DISPATCH + ": prefill step " + step
                     + " is not combined yet; call prefillCombine (or cleanBuffer) first");
@@ -178,11 +182,12 @@ final class CudaPrefillEngine implements AutoCloseable {
                     "fp8 dispatch reads rows with 16-byte loads; the batch's hidden data at 0x"
                             + Long.toHexString(batch.hiddenAddress()) + " is not 16-byte aligned");
         }
+        int n = batch.numTokens();
+        int k = batch.topK();
+        System.arraycopy(checking, 0, routed, 0, n * k);
         long next = step + 1;
         teller.tell(Phase.PREFILL_NOTIFY, next);
         dispatched.closeViews();
-        int n = batch.numTokens();
-        int k = batch.topK();
         stage(batch, n, k);
         launches.set(Arg.N, n)
                 .set(Arg.K, k)
@@ -210,8 +215,7 @@ final class CudaPrefillEngine implements AutoCloseable {
             if (CudaPrefillSchedule.waitsForCredit(c, layout.chunks)) {
                 launches.await(Wait.DISPATCH_CREDIT, rank.stream);
             }
-            tellRound(Phase.PREFILL_DISPATCH, c, destCount, teller, listening);
-            launches.launch(Kernel.PACK, rowsPerRound, rank.stream);
+            send(Kernel.PACK, Phase.PREFILL_DISPATCH, c, destCount, teller, listening);
             launches.await(Wait.DISPATCH_TAIL, rank.stream);
             launches.launch(Kernel.COPY, rowsPerRound, rank.stream);
         }
@@ -264,14 +268,23 @@ final class CudaPrefillEngine implements AutoCloseable {
                 .set(Arg.PARTIALS, buffers.partialsAddress());
     }
 
-    /** Tells the listener of every chunk this rank writes in round {@code c}, after the earlier rounds finished. */
-    private void tellRound(Phase phase, int c, int[] rows, Teller teller, boolean listening) {
+    /**
+     * Queues the writing kernel of round {@code c} ({@code tr_pf_pack} or {@code tr_pf_reduce}) for every peer with a
+     * chunk in it. With a listener, the earlier rounds finish first and each peer's chunk is one launch after the
+     * listener heard of it, so a rank stopped there has written exactly the chunks before.
+     */
+    private void send(Kernel kernel, Phase phase, int c, int[] rows, Teller teller, boolean listening) {
+        long rowsPerRound = (long) layout.ranks * layout.chunkRows;
         if (!listening) {
+            launches.set(Arg.KIND, -1).launch(kernel, rowsPerRound, rank.stream);
             return;
         }
         rank.stream.synchronize();
-        for (int i = CudaPrefillSchedule.chunksIn(c, rows, layout.chunkRows); i > 0; i--) {
-            teller.tell(phase, step);
+        for (int p = 0; p < rows.length; p++) {
+            if (c < CudaPrefillSchedule.chunksOf(rows[p], layout.chunkRows)) {
+                teller.tell(phase, step);
+                launches.set(Arg.KIND, p).launch(kernel, layout.chunkRows, rank.stream);
+            }
         }
     }
 
@@ -309,14 +322,12 @@ final class CudaPrefillEngine implements AutoCloseable {
             if (CudaPrefillSchedule.waitsForCredit(c, layout.chunks)) {
                 launches.await(Wait.COMBINE_CREDIT, rank.stream);
             }
-            tellRound(Phase.PREFILL_COMBINE, c, sourceCount, teller, listening);
-            launches.launch(Kernel.REDUCE, rowsPerRound, rank.stream);
+            send(Kernel.REDUCE, Phase.PREFILL_COMBINE, c, sourceCount, teller, listening);
             launches.await(Wait.COMBINE_TAIL, rank.stream);
             launches.launch(Kernel.GATHER, rowsPerRound, rank.stream);
         }
         launches.launch(Kernel.MERGE, tokens, rank.stream);
         combineReady.record(rank.stream);
-        rank.ranOn(combineReady, rank.stream, false);
         combineReady.synchronize();
         rank.completedCalls++;
         RuntimeException fault = rank.faultOf(Phase.PREFILL_COMBINE);

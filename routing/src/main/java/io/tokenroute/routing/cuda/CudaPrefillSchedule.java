@@ -42,15 +42,6 @@ final class CudaPrefillSchedule {
         return rounds;
     }
 
-    /** Queues among {@code rows} that have a chunk in round {@code round}: the chunks written in that round. */
-    static int chunksIn(int round, int[] rows, int chunkRows) {
-        int count = 0;
-        for (int r : rows) {
-            count += round < chunksOf(r, chunkRows) ? 1 : 0;
-        }
-        return count;
-    }
-
     /** Whether round {@code round} rewrites a slot and so waits for the credit of chunk {@code round - chunks}. */
     static boolean waitsForCredit(int round, int chunks) {
         return round >= chunks;
