@@ -16,6 +16,7 @@
 package io.tokenroute.routing.cuda;
 
 import io.tokenroute.arrow.internal.Closeables;
+import io.tokenroute.device.CudaStream;
 import io.tokenroute.device.DeviceBuffer;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
@@ -26,10 +27,13 @@ import org.apache.arrow.memory.BufferAllocator;
  * ({@code H / 128} float32), restricted ids (int64 [maxTopK]), weights (float32 [maxTopK]), src_rank and src_token
  * (int32), each slot's entry in the handle (int32 [maxTopK]) and room for the handle's row list (int32 per (row,
  * local expert) entry, sized before the handle counts them); per entry the expert output (bf16 {@code H}, sized by
- * the count); per row this rank sent, the partial row its destination sends back (bf16
- * {@code H}). Three CUDA allocations, each grown by half again when a step needs more and kept after it, so steady
- * steps allocate nothing. This object owns them (and an Arrow view of each, for the results' batches); the prefill
- * engine owns this object.
+ * the count); per row this rank sent, the partial row its destination sends back (bf16 {@code H}).
+ *
+ * <p>Three CUDA allocations, each grown by half again when a step needs more and kept after it, so steady steps
+ * allocate nothing. They come from the stream-ordered pool on the rank's stream ({@link DeviceBuffer#allocateOrdered}):
+ * growing in the middle of a step must not wait for the whole device, where peers' kernels spin until this rank sends
+ * (a {@code cudaFree} would wait for them, and they for it). This object owns them and an Arrow view of each (for the
+ * results' batches); the prefill engine owns this object.
  */
 final class CudaPrefillBuffers implements AutoCloseable {
     /** The per-row arrays, in their order inside the row allocation. */
@@ -46,6 +50,7 @@ final class CudaPrefillBuffers implements AutoCloseable {
     }
 
     private final BufferAllocator allocator;
+    private final CudaStream stream;
     private final int hidden;
     private final int maxTopK;
     private final int groups;
@@ -72,8 +77,10 @@ final class CudaPrefillBuffers implements AutoCloseable {
         }
     }
 
-    CudaPrefillBuffers(BufferAllocator allocator, int hidden, int maxTopK, int localExperts) {
+    /** @param stream the rank's stream: allocations and frees are ordered on it; close this object before it */
+    CudaPrefillBuffers(BufferAllocator allocator, CudaStream stream, int hidden, int maxTopK, int localExperts) {
         this.allocator = allocator;
+        this.stream = stream;
         this.hidden = hidden;
         this.maxTopK = maxTopK;
         this.groups = hidden / 128;
@@ -130,7 +137,7 @@ final class CudaPrefillBuffers implements AutoCloseable {
 
     private void allocate(Part part, int capacity, long bytes) {
         part.free();
-        part.memory = DeviceBuffer.allocate(Math.max(256, bytes));
+        part.memory = DeviceBuffer.allocateOrdered(Math.max(256, bytes), stream);
         try {
             part.view = part.memory.toArrowBuf(allocator);
         } catch (RuntimeException e) {

@@ -110,7 +110,7 @@ final class CudaPrefillEngine implements AutoCloseable {
         VectorSchemaRoot out = null;
         try {
             made = new CudaPrefillLaunches(module, rank.desc(), sharers);
-            memory = new CudaPrefillBuffers(allocator, layout.hidden, layout.maxTopK, layout.localExperts);
+            memory = new CudaPrefillBuffers(allocator, rank.stream, layout.hidden, layout.maxTopK, layout.localExperts);
             dispatchEvent = CudaEvent.create(CudaEvent.DISABLE_TIMING);
             combineEvent = CudaEvent.create(CudaEvent.DISABLE_TIMING);
             pinned = PinnedHostBuffer.allocate(Math.max(8, 8L * layout.maxTokens * layout.maxTopK));
