@@ -31,6 +31,8 @@
 #include "dispatch.cuh"
 #include "combine.cuh"
 #include "prefill.cuh"
+#include "prefill_dispatch.cuh"
+#include "prefill_combine.cuh"
 
 // The ABI this module was built with (tokenroute_abi.cuh): io.tokenroute.device.KernelModule reads it at load and
 // refuses a module whose fingerprint differs from the one in tokenroute-abi.properties.

@@ -46,7 +46,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
  * The prefill (high-throughput) mode of one GPU rank (docs/contract.md §3b), driven by the rank's thread: the host
- * checks the inputs (the text every transport uses), queues the kernels of {@code prefill.cuh} on the rank's stream in
+ * checks the inputs (the text every transport uses), queues the kernels of {@code prefill*.cuh} on the rank's stream in
  * chunk rounds, and synchronises twice per dispatch (after the notify, to learn the receive counts and size the
  * receive memory, as DeepEP's normal dispatch does; after the handle, to publish the result) and once per combine.
  *

@@ -24,7 +24,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The launches of one rank's prefill kernels ({@code prefill.cuh}): each takes the rank descriptor and the by-value
+ * The launches of one rank's prefill kernels ({@code prefill*.cuh}): each takes the rank descriptor and the by-value
  * {@code TrPfArgs} struct, whose byte layout {@link Arg} mirrors ({@link CudaPrefillLayout#checkKernelAbi} compares
  * them). The step's arguments are kept here once and written into a launch right before it is queued.
  */
