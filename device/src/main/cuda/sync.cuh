@@ -361,9 +361,14 @@ __device__ __forceinline__ void begin_call_report(const TrEp* d, int kind) {
     }
 }
 
+// The report's newly-masked flags a phase's timeouts go to: prefill dispatch and combine share them with the
+// low-latency calls of the same kind (one call of a kind runs at a time).
 __device__ __forceinline__ int call_kind(int phase) {
-    return phase == TR_EP_PHASE_DISPATCH_RECV ? TR_EP_CALL_DISPATCH
-           : phase == TR_EP_PHASE_COMBINE_RECV ? TR_EP_CALL_COMBINE : TR_EP_CALL_SYNC;
+    return phase == TR_EP_PHASE_DISPATCH_RECV || phase == TR_EP_PHASE_PREFILL_NOTIFY
+                   || phase == TR_EP_PHASE_PREFILL_DISPATCH
+               ? TR_EP_CALL_DISPATCH
+           : phase == TR_EP_PHASE_COMBINE_RECV || phase == TR_EP_PHASE_PREFILL_COMBINE ? TR_EP_CALL_COMBINE
+                                                                                       : TR_EP_CALL_SYNC;
 }
 
 // The last-block-done pattern: every block calls it after its work; it returns true in the one block that finished
@@ -673,6 +678,13 @@ tr_ep_clean(const TrEp* __restrict__ d, uint64_t timeout_ns) {
     st->total_rows = 0;
     int* counts = own<int>(d, d->off_recv_count);
     for (int l = 0; l < d->local_experts; ++l) counts[l] = 0;
+    if (d->off_prefill != 0) {
+        // The prefill mode's words restart with the steps (prefill.cuh): its notify word and every progress word.
+        const TrPf* f = own<TrPf>(d, d->off_prefill);
+        st_relaxed(own<uint64_t>(d, f->off_notify), 0);
+        uint64_t* progress = own<uint64_t>(d, f->off_progress);
+        for (int i = 0; i < TR_PF_PROGRESS_KINDS * r; ++i) st_relaxed(progress + i, 0);
+    }
     __threadfence_system();
     st_release(ctrl(base(d), d, TR_EP_DISP), base_seq << 1 | 1);
     st_release(ctrl(base(d), d, TR_EP_COMB), base_seq << 1 | 1);

@@ -41,7 +41,7 @@
 // (CudaRankLayout#descriptor, one long per word) and only read by the kernels. Offsets "symmetric" are equal on every
 // rank (a peer's word is the peer's base plus the offset); "private" ones only the owner's kernels use. T = max
 // tokens, k = max top-k, E = experts, L = local experts, R = ranks, H = hidden.
-constexpr int TR_EP_DESCRIPTOR_FIELDS = 55;  // words in use (Java: CudaRankLayout.FIELDS)
+constexpr int TR_EP_DESCRIPTOR_FIELDS = 56;  // words in use (Java: CudaRankLayout.FIELDS)
 constexpr int TR_EP_DESCRIPTOR_WORDS = 64;   // words in all (Java: CudaRankLayout.DESCRIPTOR_WORDS)
 struct TrEp {
     int64_t rank;              // this rank
@@ -101,10 +101,11 @@ struct TrEp {
     int64_t scale_groups;      // H / 128, or 0 when H % 128 != 0
     int64_t off_src_begin;     // int32[L][R]: where expert l's list starts in source p's token lists
     int64_t off_trace;         // uint64[TR_EP_TRACE_PHASES][2]: first block start, last block end (%globaltimer)
+    int64_t off_prefill;       // the prefill descriptor (TrPf) in this allocation; 0: no prefill mode
     int64_t spare[TR_EP_DESCRIPTOR_WORDS - TR_EP_DESCRIPTOR_FIELDS];  // zero; room to grow at the same size
 };
 static_assert(sizeof(TrEp) == 8 * TR_EP_DESCRIPTOR_WORDS, "the descriptor is 64 words");
-static_assert(offsetof(TrEp, spare) == 8 * TR_EP_DESCRIPTOR_FIELDS, "55 words in use before the spare ones");
+static_assert(offsetof(TrEp, spare) == 8 * TR_EP_DESCRIPTOR_FIELDS, "56 words in use before the spare ones");
 static_assert(offsetof(TrEp, rank) == 0, "descriptor word 0");
 static_assert(offsetof(TrEp, ranks) == 8, "descriptor word 1");
 static_assert(offsetof(TrEp, experts) == 16, "descriptor word 2");
@@ -160,6 +161,173 @@ static_assert(offsetof(TrEp, recv_capacity) == 408, "descriptor word 51");
 static_assert(offsetof(TrEp, scale_groups) == 416, "descriptor word 52");
 static_assert(offsetof(TrEp, off_src_begin) == 424, "descriptor word 53");
 static_assert(offsetof(TrEp, off_trace) == 432, "descriptor word 54");
+static_assert(offsetof(TrEp, off_prefill) == 440, "descriptor word 55");
+
+// ------------------------------------------------------------------------------------------------ prefill
+
+// The prefill (high-throughput) descriptor: TR_PF_DESCRIPTOR_WORDS int64 words in the rank's own allocation at
+// TrEp::off_prefill, written once by the host when the group opens (CudaPrefillLayout#descriptor) and only read by the
+// kernels (prefill.cuh). Tp = prefillMaxTokensPerRank, CR = prefillChunkRows, C = prefillChunks, S = min(k, R) (the most
+// destination ranks one token has). Offsets are relative to the rank's base like TrEp's; "symmetric" ones are read by
+// peers.
+constexpr int TR_PF_DESCRIPTOR_WORDS = 32;
+struct TrPf {
+    int64_t max_tokens;        // Tp
+    int64_t chunk_rows;        // CR
+    int64_t chunks;            // C: queue slots per (source, destination) pair
+    int64_t entry_bytes;       // dispatch queue entry: int32 token, int32 local ids [k], float32 weights [k], row
+    int64_t entry_row;         // offset of the staged row (bf16, or e4m3 codes + float32 scales) in an entry
+    int64_t back_entry_bytes;  // combine queue entry: int32 token, then the bf16 partial row at TR_PF_BACK_ROW
+    int64_t rank_words;        // ceil(R / 32): words of one token's destination bitmap
+    int64_t slots;             // S
+    // symmetric
+    int64_t off_notify;        // uint64: the prefill step whose counts are published
+    int64_t off_counts;        // int32[2][R]: tokens sent to each destination, by step parity
+    int64_t off_progress;      // uint64[TR_PF_PROGRESS_KINDS][R]: (step << 32 | chunks) per peer
+    int64_t off_queues;        // dispatch queues [R destinations][C][CR] entries
+    int64_t off_back_queues;   // combine queues [R sources][C][CR] back entries
+    // private
+    int64_t off_state;         // TrPfState
+    int64_t off_alive;         // int32[R]: peers answering in the current call
+    int64_t off_kept;          // int32[R]: sources whose rows the current dispatch keeps
+    int64_t off_recv_from;     // int32[R]: rows received from each source
+    int64_t off_recv_begin;    // int32[R + 1]: where each source's rows start in the receive batch
+    int64_t off_dest_count;    // int32[R]: tokens this rank sends each destination
+    int64_t off_dest_start;    // int32[R + 1]: each destination's list in dest_tokens
+    int64_t off_back_to;       // int32[R]: partial rows this rank sends back to each source in the combine
+    int64_t off_back_got;      // int32[R]: partial rows this rank received from each destination
+    int64_t off_in_rank;       // uint32[Tp][rank_words]: the destinations of each token (token_in_rank)
+    int64_t off_dest_tokens;   // int32[Tp S]: per destination, its tokens ascending (dest_start gives the lists)
+    int64_t off_tok_pos;       // int32[Tp][S]: token t's index in the list of its i-th destination (ascending rank)
+    int64_t off_routed;        // int32[Tp][k]: the dispatched expert ids (-1 = none), for lost_weight
+    int64_t off_input_x;       // host-batch input area: rows up to float32 [Tp][H]
+    int64_t off_input_idx;     // int64[Tp k]
+    int64_t off_input_w;       // float32[Tp k]
+    int64_t off_out;           // bf16 [Tp][H]: the combine output
+    int64_t off_lost;          // float32[Tp]
+    int64_t off_summary;       // int32[TR_PF_SUMMARY_HEADER + 3R + L]: what the host reads back after a sync
+};
+static_assert(sizeof(TrPf) == 8 * TR_PF_DESCRIPTOR_WORDS, "the prefill descriptor is 32 words");
+static_assert(offsetof(TrPf, max_tokens) == 0, "prefill word 0");
+static_assert(offsetof(TrPf, chunk_rows) == 8, "prefill word 1");
+static_assert(offsetof(TrPf, chunks) == 16, "prefill word 2");
+static_assert(offsetof(TrPf, entry_bytes) == 24, "prefill word 3");
+static_assert(offsetof(TrPf, entry_row) == 32, "prefill word 4");
+static_assert(offsetof(TrPf, back_entry_bytes) == 40, "prefill word 5");
+static_assert(offsetof(TrPf, rank_words) == 48, "prefill word 6");
+static_assert(offsetof(TrPf, slots) == 56, "prefill word 7");
+static_assert(offsetof(TrPf, off_notify) == 64, "prefill word 8");
+static_assert(offsetof(TrPf, off_counts) == 72, "prefill word 9");
+static_assert(offsetof(TrPf, off_progress) == 80, "prefill word 10");
+static_assert(offsetof(TrPf, off_queues) == 88, "prefill word 11");
+static_assert(offsetof(TrPf, off_back_queues) == 96, "prefill word 12");
+static_assert(offsetof(TrPf, off_state) == 104, "prefill word 13");
+static_assert(offsetof(TrPf, off_alive) == 112, "prefill word 14");
+static_assert(offsetof(TrPf, off_kept) == 120, "prefill word 15");
+static_assert(offsetof(TrPf, off_recv_from) == 128, "prefill word 16");
+static_assert(offsetof(TrPf, off_recv_begin) == 136, "prefill word 17");
+static_assert(offsetof(TrPf, off_dest_count) == 144, "prefill word 18");
+static_assert(offsetof(TrPf, off_dest_start) == 152, "prefill word 19");
+static_assert(offsetof(TrPf, off_back_to) == 160, "prefill word 20");
+static_assert(offsetof(TrPf, off_back_got) == 168, "prefill word 21");
+static_assert(offsetof(TrPf, off_in_rank) == 176, "prefill word 22");
+static_assert(offsetof(TrPf, off_dest_tokens) == 184, "prefill word 23");
+static_assert(offsetof(TrPf, off_tok_pos) == 192, "prefill word 24");
+static_assert(offsetof(TrPf, off_routed) == 200, "prefill word 25");
+static_assert(offsetof(TrPf, off_input_x) == 208, "prefill word 26");
+static_assert(offsetof(TrPf, off_input_idx) == 216, "prefill word 27");
+static_assert(offsetof(TrPf, off_input_w) == 224, "prefill word 28");
+static_assert(offsetof(TrPf, off_out) == 232, "prefill word 29");
+static_assert(offsetof(TrPf, off_lost) == 240, "prefill word 30");
+static_assert(offsetof(TrPf, off_summary) == 248, "prefill word 31");
+
+// Private prefill state at TrPf::off_state: the last-block counters of the grid kernels (each resets its own).
+struct TrPfState {
+    uint32_t pack_done;
+    uint32_t copy_done;
+    uint32_t reduce_done;
+    uint32_t gather_done;
+    uint32_t pad[12];
+};
+static_assert(sizeof(TrPfState) == 64, "the prefill state is 64 bytes");
+
+// Progress words (TrPf::off_progress + 8 (kind R + peer)), each (step << 32 | chunks) with the step's low 32 bits: a
+// word of another step counts as 0 chunks (io.tokenroute.routing.protocol.PrefillEngine, RegionLayout.Progress).
+constexpr int TR_PF_DISPATCH_SENT = 0;   // in the sender, per destination: dispatch chunks written for it
+constexpr int TR_PF_DISPATCH_TAKEN = 1;  // in the receiver, per source: dispatch chunks consumed (the credit)
+constexpr int TR_PF_COMBINE_SENT = 2;    // in the expert rank, per source: partial chunks written back
+constexpr int TR_PF_COMBINE_TAKEN = 3;   // in the source, per expert rank: partial chunks consumed (the credit)
+constexpr int TR_PF_PROGRESS_KINDS = 4;
+// Offset of the partial row in a combine queue entry (after the int32 token, padded to 16 bytes).
+constexpr int TR_PF_BACK_ROW = 16;
+
+// What tr_pf_wait waits for (TrPfArgs::kind).
+constexpr int TR_PF_WAIT_DISPATCH_CREDIT = 0;  // destinations consumed chunk round - C (their DISPATCH_TAKEN)
+constexpr int TR_PF_WAIT_DISPATCH_TAIL = 1;    // sources wrote chunk round (their DISPATCH_SENT)
+constexpr int TR_PF_WAIT_COMBINE_CREDIT = 2;   // sources consumed partial chunk round - C (their COMBINE_TAKEN)
+constexpr int TR_PF_WAIT_COMBINE_TAIL = 3;     // destinations wrote partial chunk round (their COMBINE_SENT)
+
+// The summary (int32 words at TrPf::off_summary) the host copies back after a sync: a header, then kept[R],
+// recv_from[R], dest_count[R], expert_count[L].
+constexpr int TR_PF_SUM_FLAGS = 0;       // TR_PF_FLAG_* bits
+constexpr int TR_PF_SUM_ROWS = 1;        // rows received (after the handle)
+constexpr int TR_PF_SUM_ENTRIES = 2;     // (row, local expert) entries of the handle
+constexpr int TR_PF_SUM_SENT = 3;        // rows this rank sends, all destinations (its partial rows come back)
+constexpr int TR_PF_SUMMARY_HEADER = 8;
+constexpr int TR_PF_FLAG_COMPACT = 1;    // a source was dropped mid-stream: its rows must leave the receive batch
+constexpr int TR_PF_FLAG_BAD_COUNT = 2;  // a peer announced more tokens than prefillMaxTokensPerRank (dropped)
+
+// The by-value argument of every prefill kernel (with the rank descriptor): the step's buffers and scalars. Java
+// (CudaPrefillLaunches) fills it at the byte offsets asserted here; the receive-side buffers live in rank-private
+// device memory that grows with the traffic (CudaPrefillBuffers).
+struct TrPfArgs {
+    uint64_t x;                // dispatch: n x H rows of dtype (device)
+    uint64_t idx;              // dispatch: n x k int64 expert ids (device)
+    uint64_t weights;          // dispatch: the batch's n x k float32 weights; combine: the routing batch's
+    uint64_t recv_rows;        // bf16 [rows][H] or e4m3 [rows][H]
+    uint64_t recv_scales;      // [rows][H / 128] float32 or ue8m0 bytes
+    uint64_t recv_ids;         // int64 [rows][k max]
+    uint64_t recv_weights;     // float32 [rows][k max]
+    uint64_t recv_src_rank;    // int32 [rows]
+    uint64_t recv_src_token;   // int32 [rows]
+    uint64_t recv_expert_pos;  // int32 [rows][k max]: the slot's entry in the handle, or -1
+    uint64_t expert_rows;      // int32 [entries]: per local expert, its rows ascending
+    uint64_t expert_out;       // bf16 [entries][H]: the experts' outputs (zero-copy)
+    uint64_t partials;         // bf16 [sent rows][H]: partial rows back from the destinations, by dest_start
+    uint64_t step;             // the prefill step (restarts at 1 after every rendezvous)
+    uint64_t timeout_ns;       // wait timeout
+    int32_t n;                 // tokens of the step
+    int32_t k;                 // top-k of the step
+    int32_t dtype;             // TR_EP_DTYPE_* of x
+    int32_t format;            // TR_EP_FORMAT_* bits
+    int32_t round;             // the chunk round of a round kernel
+    int32_t kind;              // TR_PF_WAIT_* of tr_pf_wait; the one peer of tr_pf_pack/reduce, or -1 (all)
+    int32_t rows;              // rows received (handle, reduce)
+    int32_t pad;
+};
+static_assert(offsetof(TrPfArgs, x) == 0, "TrPfArgs.x");
+static_assert(offsetof(TrPfArgs, idx) == 8, "TrPfArgs.idx");
+static_assert(offsetof(TrPfArgs, weights) == 16, "TrPfArgs.weights");
+static_assert(offsetof(TrPfArgs, recv_rows) == 24, "TrPfArgs.recv_rows");
+static_assert(offsetof(TrPfArgs, recv_scales) == 32, "TrPfArgs.recv_scales");
+static_assert(offsetof(TrPfArgs, recv_ids) == 40, "TrPfArgs.recv_ids");
+static_assert(offsetof(TrPfArgs, recv_weights) == 48, "TrPfArgs.recv_weights");
+static_assert(offsetof(TrPfArgs, recv_src_rank) == 56, "TrPfArgs.recv_src_rank");
+static_assert(offsetof(TrPfArgs, recv_src_token) == 64, "TrPfArgs.recv_src_token");
+static_assert(offsetof(TrPfArgs, recv_expert_pos) == 72, "TrPfArgs.recv_expert_pos");
+static_assert(offsetof(TrPfArgs, expert_rows) == 80, "TrPfArgs.expert_rows");
+static_assert(offsetof(TrPfArgs, expert_out) == 88, "TrPfArgs.expert_out");
+static_assert(offsetof(TrPfArgs, partials) == 96, "TrPfArgs.partials");
+static_assert(offsetof(TrPfArgs, step) == 104, "TrPfArgs.step");
+static_assert(offsetof(TrPfArgs, timeout_ns) == 112, "TrPfArgs.timeout_ns");
+static_assert(offsetof(TrPfArgs, n) == 120, "TrPfArgs.n");
+static_assert(offsetof(TrPfArgs, k) == 124, "TrPfArgs.k");
+static_assert(offsetof(TrPfArgs, dtype) == 128, "TrPfArgs.dtype");
+static_assert(offsetof(TrPfArgs, format) == 132, "TrPfArgs.format");
+static_assert(offsetof(TrPfArgs, round) == 136, "TrPfArgs.round");
+static_assert(offsetof(TrPfArgs, kind) == 140, "TrPfArgs.kind");
+static_assert(offsetof(TrPfArgs, rows) == 144, "TrPfArgs.rows");
+static_assert(sizeof(TrPfArgs) == 152, "TrPfArgs size");
 
 // ------------------------------------------------------------------------------------------------ step state
 
@@ -252,7 +420,7 @@ constexpr int TR_EP_PHASE_CLEAN = 5;
 constexpr int TR_EP_PHASE_BARRIER = 6;
 constexpr int TR_EP_PHASE_ALL_GATHER = 7;
 constexpr int TR_EP_PHASE_AGREE = 8;
-// Phases of the high-throughput (prefill) mode; no kernel reports them yet (the mode runs on the host transports).
+// Phases of the high-throughput (prefill) mode (prefill.cuh).
 constexpr int TR_EP_PHASE_PREFILL_NOTIFY = 9;
 constexpr int TR_EP_PHASE_PREFILL_DISPATCH = 10;
 constexpr int TR_EP_PHASE_PREFILL_COMBINE = 11;
@@ -291,6 +459,8 @@ constexpr int TR_EP_TRACE_PHASES = 8;
 // the properties file; Java checks the ones it mirrors, and for descriptor.*, phase.* and format.* also that it knows
 // every entry of the family.
 #define TR_ABI_DESCRIPTOR_FIELD(X, field) X("descriptor." #field, offsetof(TrEp, field))
+#define TR_ABI_PREFILL_FIELD(X, field) X("prefill." #field, offsetof(TrPf, field))
+#define TR_ABI_PREFILL_ARG(X, field) X("prefill_args." #field, offsetof(TrPfArgs, field))
 #define TR_ABI_ENTRIES(X)                                                                                             \
     X("descriptor.bytes", sizeof(TrEp))                                                                               \
     X("descriptor.words", TR_EP_DESCRIPTOR_WORDS)                                                                     \
@@ -319,6 +489,46 @@ constexpr int TR_EP_TRACE_PHASES = 8;
     TR_ABI_DESCRIPTOR_FIELD(X, off_input_idx) TR_ABI_DESCRIPTOR_FIELD(X, off_input_w)                                 \
     TR_ABI_DESCRIPTOR_FIELD(X, recv_capacity) TR_ABI_DESCRIPTOR_FIELD(X, scale_groups)                                \
     TR_ABI_DESCRIPTOR_FIELD(X, off_src_begin) TR_ABI_DESCRIPTOR_FIELD(X, off_trace)                                   \
+    TR_ABI_DESCRIPTOR_FIELD(X, off_prefill)                                                                           \
+    X("prefill.bytes", sizeof(TrPf))                                                                                  \
+    X("prefill.words", TR_PF_DESCRIPTOR_WORDS)                                                                        \
+    TR_ABI_PREFILL_FIELD(X, max_tokens) TR_ABI_PREFILL_FIELD(X, chunk_rows) TR_ABI_PREFILL_FIELD(X, chunks)           \
+    TR_ABI_PREFILL_FIELD(X, entry_bytes) TR_ABI_PREFILL_FIELD(X, entry_row) TR_ABI_PREFILL_FIELD(X, back_entry_bytes) \
+    TR_ABI_PREFILL_FIELD(X, rank_words) TR_ABI_PREFILL_FIELD(X, slots) TR_ABI_PREFILL_FIELD(X, off_notify)            \
+    TR_ABI_PREFILL_FIELD(X, off_counts) TR_ABI_PREFILL_FIELD(X, off_progress) TR_ABI_PREFILL_FIELD(X, off_queues)     \
+    TR_ABI_PREFILL_FIELD(X, off_back_queues) TR_ABI_PREFILL_FIELD(X, off_state) TR_ABI_PREFILL_FIELD(X, off_alive)    \
+    TR_ABI_PREFILL_FIELD(X, off_kept) TR_ABI_PREFILL_FIELD(X, off_recv_from) TR_ABI_PREFILL_FIELD(X, off_recv_begin)  \
+    TR_ABI_PREFILL_FIELD(X, off_dest_count) TR_ABI_PREFILL_FIELD(X, off_dest_start)                                   \
+    TR_ABI_PREFILL_FIELD(X, off_back_to) TR_ABI_PREFILL_FIELD(X, off_back_got) TR_ABI_PREFILL_FIELD(X, off_in_rank)   \
+    TR_ABI_PREFILL_FIELD(X, off_dest_tokens) TR_ABI_PREFILL_FIELD(X, off_tok_pos) TR_ABI_PREFILL_FIELD(X, off_routed) \
+    TR_ABI_PREFILL_FIELD(X, off_input_x) TR_ABI_PREFILL_FIELD(X, off_input_idx)                                       \
+    TR_ABI_PREFILL_FIELD(X, off_input_w) TR_ABI_PREFILL_FIELD(X, off_out) TR_ABI_PREFILL_FIELD(X, off_lost)           \
+    TR_ABI_PREFILL_FIELD(X, off_summary)                                                                              \
+    X("prefill_state.bytes", sizeof(TrPfState))                                                                       \
+    TR_ABI_PREFILL_ARG(X, x) TR_ABI_PREFILL_ARG(X, idx) TR_ABI_PREFILL_ARG(X, weights)                                \
+    TR_ABI_PREFILL_ARG(X, recv_rows) TR_ABI_PREFILL_ARG(X, recv_scales) TR_ABI_PREFILL_ARG(X, recv_ids)               \
+    TR_ABI_PREFILL_ARG(X, recv_weights) TR_ABI_PREFILL_ARG(X, recv_src_rank) TR_ABI_PREFILL_ARG(X, recv_src_token)    \
+    TR_ABI_PREFILL_ARG(X, recv_expert_pos) TR_ABI_PREFILL_ARG(X, expert_rows) TR_ABI_PREFILL_ARG(X, expert_out)       \
+    TR_ABI_PREFILL_ARG(X, partials) TR_ABI_PREFILL_ARG(X, step) TR_ABI_PREFILL_ARG(X, timeout_ns)                     \
+    TR_ABI_PREFILL_ARG(X, n) TR_ABI_PREFILL_ARG(X, k) TR_ABI_PREFILL_ARG(X, dtype) TR_ABI_PREFILL_ARG(X, format)      \
+    TR_ABI_PREFILL_ARG(X, round) TR_ABI_PREFILL_ARG(X, kind) TR_ABI_PREFILL_ARG(X, rows)                              \
+    X("prefill_args.bytes", sizeof(TrPfArgs))                                                                         \
+    X("prefill_progress.DISPATCH_SENT", TR_PF_DISPATCH_SENT)                                                          \
+    X("prefill_progress.DISPATCH_TAKEN", TR_PF_DISPATCH_TAKEN)                                                        \
+    X("prefill_progress.COMBINE_SENT", TR_PF_COMBINE_SENT)                                                            \
+    X("prefill_progress.COMBINE_TAKEN", TR_PF_COMBINE_TAKEN)                                                          \
+    X("prefill_wait.DISPATCH_CREDIT", TR_PF_WAIT_DISPATCH_CREDIT)                                                     \
+    X("prefill_wait.DISPATCH_TAIL", TR_PF_WAIT_DISPATCH_TAIL)                                                         \
+    X("prefill_wait.COMBINE_CREDIT", TR_PF_WAIT_COMBINE_CREDIT)                                                       \
+    X("prefill_wait.COMBINE_TAIL", TR_PF_WAIT_COMBINE_TAIL)                                                           \
+    X("prefill_summary.flags", TR_PF_SUM_FLAGS)                                                                       \
+    X("prefill_summary.rows", TR_PF_SUM_ROWS)                                                                         \
+    X("prefill_summary.entries", TR_PF_SUM_ENTRIES)                                                                   \
+    X("prefill_summary.sent", TR_PF_SUM_SENT)                                                                         \
+    X("prefill_summary.header", TR_PF_SUMMARY_HEADER)                                                                 \
+    X("prefill_summary.flag_compact", TR_PF_FLAG_COMPACT)                                                             \
+    X("prefill_summary.flag_bad_count", TR_PF_FLAG_BAD_COUNT)                                                         \
+    X("prefill_config.back_row", TR_PF_BACK_ROW)                                                                      \
     X("state.bytes", sizeof(TrEpState))                                                                               \
     X("batch.bytes", sizeof(TrEpBatch))                                                                               \
     X("batch.send.x", offsetof(TrEpSendBatch, x))                                                                     \

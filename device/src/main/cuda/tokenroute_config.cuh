@@ -93,3 +93,12 @@
 // A wait on a peer that beats but never arrives still ends after this many timeouts of waiting (ranks that called
 // different collectives must fail, not hang).
 #define TR_EP_LIVE_WAIT_TIMEOUTS 16ull
+
+// ---- prefill (high-throughput) kernels (prefill.cuh) ----
+// The one block that plans a prefill step (destinations, per-destination token lists) and waits for the peers' counts,
+// and the one block that builds the receive handle: one warp per 32 tokens (rows) of a tile.
+#define TR_PF_PLAN_THREADS 1024
+// The handle counts this many local experts per pass over the rows (shared-memory warp counts [32][this]).
+#define TR_PF_HANDLE_EXPERTS 64
+// The row kernels (pack, copy, reduce, gather, merge): one warp per row.
+#define TR_PF_ROW_THREADS 256

@@ -25,10 +25,14 @@
 #include "cast.cuh"
 #include "fp8.cuh"
 // Elastic EP (cuda-local, and nvshmem: nvshmem_ptr peers here, NVSHMEM gets for the others with -DTR_EP_NVSHMEM as
-// build-nvshmem-kernels.sh compiles it): shared helpers + peer access + collectives, dispatch, combine.
+// build-nvshmem-kernels.sh compiles it): shared helpers + peer access + collectives, dispatch, combine, and the
+// high-throughput (prefill) mode.
 #include "sync.cuh"
 #include "dispatch.cuh"
 #include "combine.cuh"
+#include "prefill.cuh"
+#include "prefill_dispatch.cuh"
+#include "prefill_combine.cuh"
 
 // The ABI this module was built with (tokenroute_abi.cuh): io.tokenroute.device.KernelModule reads it at load and
 // refuses a module whose fingerprint differs from the one in tokenroute-abi.properties.

@@ -16,7 +16,9 @@
 package io.tokenroute.device;
 
 import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaFreeAsync;
 import static org.bytedeco.cuda.global.cudart.cudaMalloc;
+import static org.bytedeco.cuda.global.cudart.cudaMallocAsync;
 
 import io.tokenroute.arrow.memory.MemoryLocation;
 import java.util.Objects;
@@ -56,6 +58,43 @@ public final class DeviceBuffer extends CudaBuffer {
             address = out.address();
         }
         return new DeviceBuffer(new Allocation(MemoryKind.DEVICE, address, bytes, device, a -> free(device, a)));
+    }
+
+    /**
+     * Allocates {@code bytes} on the calling thread's current device from its stream-ordered pool, on {@code stream}
+     * ({@code cudaMallocAsync}). Unlike {@link #allocate}, whose {@code cudaFree} waits for the whole device, neither
+     * the allocation nor its release waits for work on other streams: a kernel spinning on another stream (a peer
+     * waiting for this rank, say) cannot hold it up. The memory is usable by work queued on {@code stream} after this
+     * call (and on other streams ordered after it by an event); the release ({@code close()}) frees it on the same
+     * stream ({@code cudaFreeAsync}), after the work queued there, so close the buffer before the stream.
+     *
+     * @param bytes size, {@code >= 0}; a zero-byte buffer has address 0 and allocates nothing
+     * @return the owning handle; the caller closes it
+     * @throws CudaException if {@code cudaMallocAsync} fails
+     */
+    public static DeviceBuffer allocateOrdered(long bytes, CudaStream stream) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("negative size " + bytes);
+        }
+        Cuda.requireAvailable("DeviceBuffer.allocateOrdered(" + bytes + ")");
+        int device = Native.currentDevice();
+        long address = 0;
+        if (bytes > 0) {
+            Pointer out = new Pointer();
+            CudaException.check(
+                    cudaMallocAsync(out, bytes, stream.handle()),
+                    "cudaMallocAsync(" + bytes + " bytes) on cuda:" + device);
+            address = out.address();
+        }
+        return new DeviceBuffer(new Allocation(MemoryKind.DEVICE, address, bytes, device, a -> {
+            if (a != 0) {
+                Native.onDevice(
+                        device,
+                        () -> CudaException.check(
+                                cudaFreeAsync(Native.at(a), stream.handle()),
+                                "cudaFreeAsync(0x" + Long.toHexString(a) + ") on cuda:" + device));
+            }
+        }));
     }
 
     /**

@@ -20,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenroute.routing.testkit.BusyProcesses;
+import io.tokenroute.routing.testkit.Capabilities;
 import io.tokenroute.routing.testkit.PrefillChecker;
 import io.tokenroute.routing.testkit.RankInput;
 import io.tokenroute.routing.testkit.Stalls.Injector;
@@ -31,6 +32,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -56,6 +58,14 @@ public abstract class PrefillSoakSuite {
 
     /** Runs {@code body} on every rank of a fresh group, each on its own thread; all ranks are checked. */
     protected abstract void runGroup(BufferConfig config, ConformanceSuite.GroupBody body);
+
+    /**
+     * What the transport under test does ({@link ElasticGroup#capabilities()}); the Java protocol's by default. A test
+     * that relies on a capability the transport lacks is skipped, with the reason.
+     */
+    protected Set<ElasticGroup.Capability> capabilities() {
+        return ElasticGroup.Capability.javaProtocol();
+    }
 
     private static BufferConfig.Builder shape() {
         return BufferConfig.builder()
@@ -95,6 +105,10 @@ public abstract class PrefillSoakSuite {
 
     @Test
     void randomStallsMidStreamNeverCorruptSurvivors() {
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.MASKED_RANK_NOTICE,
+                "the stalled rank must be told that its peers masked it");
         int steps = Integer.getInteger("tokenroute.soak.prefillSteps", 150);
         List<Stall> stalls = schedule(1717, steps);
         Injector injector = new Injector(RANKS);
@@ -194,6 +208,18 @@ public abstract class PrefillSoakSuite {
 
     @Test
     void healthyPrefillOnAnOverloadedHostStaysExactAndAgreed() {
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.CONFIRMED_AGREEMENT,
+                "every agreement must give every live rank the same mask");
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.MASKED_RANK_NOTICE,
+                "a rank masked by mistake must be told, to ask to come back");
+        Capabilities.require(
+                capabilities(),
+                ElasticGroup.Capability.READMIT_REQUESTS,
+                "the survivors readmit the ranks that ask (readmitRequesting)");
         int steps = Integer.getInteger("tokenroute.overload.prefillSteps", 150);
         Duration timeout = Duration.ofMillis(Long.getLong("tokenroute.overload.timeoutMillis", 20));
         List<String> splits = java.util.Collections.synchronizedList(new ArrayList<>());

@@ -490,7 +490,7 @@ public abstract class PrefillSuite {
                     }
                 }
                 for (int l = 0; l < d.numLocalExperts(); l++) {
-                    StepChecker.poisonRoot(d.expertOutput(l));
+                    PrefillChecker.poison(d, d.expertOutput(l));
                 }
                 buffer.prefillCombine(d, batch);
                 if (buffer.rank() == REJECTER) {

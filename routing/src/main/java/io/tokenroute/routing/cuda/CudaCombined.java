@@ -24,6 +24,8 @@ import io.tokenroute.device.CudaStream;
 import io.tokenroute.device.Memcpy;
 import io.tokenroute.routing.Combined;
 import java.nio.ByteOrder;
+import java.util.function.IntFunction;
+import java.util.function.Supplier;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
@@ -37,11 +39,17 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * {@link #hiddenBits}, {@code copy*To}) copy the output to host memory with CUDA copies (never a CPU read of device
  * memory), once per combine: later calls read that host copy.
  *
- * <p>Owned by the rank's buffer and reused: valid until the rank's next combine. Do not close it or its batch.
+ * <p>Owned by the rank's buffer and reused: valid until the rank's next combine of the same mode (low-latency or
+ * prefill, each has its own). Do not close it or its batch.
  */
 public final class CudaCombined extends Combined implements AutoCloseable {
     private final CudaRankEngine rank;
     private final CudaRankLayout layout;
+    private final long outOffset;
+    private final long lostOffset;
+    private final int capacity;
+    private final IntFunction<VectorSchemaRoot> view;
+    private final Supplier<CudaEvent> ready;
     private final boolean[] newly;
     private int tokens;
     /** Host copy of hidden then lost_weight, allocated on the first value read; valid while {@link #copied}. */
@@ -49,10 +57,38 @@ public final class CudaCombined extends Combined implements AutoCloseable {
 
     private boolean copied;
 
+    /** The low-latency combine's result: the rank's output area of {@code maxTokensPerRank} rows. */
     CudaCombined(CudaRankEngine rank) {
+        this(
+                rank,
+                rank.layout.offOut,
+                rank.layout.offLost,
+                rank.layout.maxTokens,
+                n -> rank.views.combined(n),
+                () -> rank.lastCombineEvent);
+    }
+
+    /**
+     * A combine result over {@code capacity} rows at the given offsets of the rank's allocation.
+     *
+     * @param view the output batch over those rows, resized to a row count
+     * @param ready the event after the combine's last kernel
+     */
+    CudaCombined(
+            CudaRankEngine rank,
+            long outOffset,
+            long lostOffset,
+            int capacity,
+            IntFunction<VectorSchemaRoot> view,
+            Supplier<CudaEvent> ready) {
         super(rank.layout.ranks);
         this.rank = rank;
         this.layout = rank.layout;
+        this.outOffset = outOffset;
+        this.lostOffset = lostOffset;
+        this.capacity = capacity;
+        this.view = view;
+        this.ready = ready;
         this.newly = new boolean[layout.ranks];
     }
 
@@ -77,20 +113,20 @@ public final class CudaCombined extends Combined implements AutoCloseable {
     @Override
     public VectorSchemaRoot batch() {
         ensureReadable();
-        return rank.views.combined(tokens);
+        return view.apply(tokens);
     }
 
     /** Device address of {@code hidden[0][0]} ({@code n × H} bf16, row-major). */
     @Override
     public long hiddenAddress() {
         ensureReadable();
-        return rank.base + layout.offOut;
+        return rank.base + outOffset;
     }
 
     /** Device address of {@code lost_weight[0]} ({@code n} float32). */
     public long lostWeightAddress() {
         ensureReadable();
-        return rank.base + layout.offLost;
+        return rank.base + lostOffset;
     }
 
     /** {@code lost_weight[t]}, from the host copy of this combine's output. */
@@ -147,7 +183,7 @@ public final class CudaCombined extends Combined implements AutoCloseable {
     /** The event recorded after the reduce: a consumer's stream waits on it; the export's sync event. */
     @Override
     public CudaEvent readyEvent() {
-        return rank.lastCombineEvent;
+        return ready.get();
     }
 
     /**
@@ -157,20 +193,24 @@ public final class CudaCombined extends Combined implements AutoCloseable {
      */
     public ExportedDeviceBatch export(BufferAllocator allocator) {
         return DeviceExport.export(
-                allocator, batch(), location(), NullCounts.KNOWN_ZERO, rank.lastCombineEvent.syncEventSlotAddress());
+                allocator,
+                batch(),
+                location(),
+                NullCounts.KNOWN_ZERO,
+                ready.get().syncEventSlotAddress());
     }
 
     /** The host copy of this combine's output, made on the first call after the combine. */
     private ArrowBuf copied() {
         if (!copied) {
             if (hostCopy == null) {
-                hostCopy = rank.views.allocator().buffer(2L * layout.hidden * layout.maxTokens + 4L * layout.maxTokens);
+                hostCopy = rank.views.allocator().buffer(2L * layout.hidden * capacity + 4L * capacity);
             }
             rank.device.makeCurrent();
             long hidden = hiddenBytes();
-            Memcpy.deviceToHost(hostCopy.memoryAddress(), rank.base + layout.offOut, hidden, rank.resultStream);
+            Memcpy.deviceToHost(hostCopy.memoryAddress(), rank.base + outOffset, hidden, rank.resultStream);
             Memcpy.deviceToHost(
-                    hostCopy.memoryAddress() + hidden, rank.base + layout.offLost, 4L * tokens, rank.resultStream);
+                    hostCopy.memoryAddress() + hidden, rank.base + lostOffset, 4L * tokens, rank.resultStream);
             rank.resultStream.synchronize();
             copied = true;
         }

@@ -19,12 +19,14 @@ import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.device.CudaStream;
 import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.Combined;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.PeerHealth;
 import io.tokenroute.routing.Phase;
+import io.tokenroute.routing.PrefillDispatched;
 import io.tokenroute.routing.launch.PhaseHooks;
 import io.tokenroute.routing.launch.PhaseListener;
 import java.time.Duration;
@@ -151,6 +153,48 @@ public final class CudaElasticBuffer implements ElasticBuffer {
         } finally {
             exit();
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------ prefill
+
+    /**
+     * The prefill (high-throughput) dispatch on the device (docs/contract.md §3b; {@link CudaPrefillEngine}): the same
+     * checks and results as the host transports', the receive batch and expert outputs in CUDA memory of the group's
+     * device ({@link CudaPrefillDispatched}, ready after its event on {@link #stream()}).
+     *
+     * @throws UnsupportedOperationException when the buffer was built with {@code prefillMaxTokensPerRank == 0}
+     */
+    @Override
+    public PrefillDispatched prefillDispatch(TokenBatch batch, DispatchOptions options) {
+        enter(CudaPrefillEngine.DISPATCH);
+        try {
+            return requirePrefill().dispatch(batch, options, this::tell, listening);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * The prefill combine on the device: the experts' outputs are in the result's {@code expertOutput} views (written
+     * on {@link #stream()}, or their writer synchronised first); the output ({@code hidden}, {@code lost_weight}) is
+     * a {@link CudaCombined} over the rank's prefill output area, valid until the next prefill combine.
+     */
+    @Override
+    public Combined prefillCombine(PrefillDispatched dispatched, TokenBatch routing) {
+        enter(CudaPrefillEngine.COMBINE);
+        try {
+            return requirePrefill().combine(dispatched, routing, this::tell, listening);
+        } finally {
+            exit();
+        }
+    }
+
+    private CudaPrefillEngine requirePrefill() {
+        if (rank.prefill == null) {
+            throw new UnsupportedOperationException("rank " + rank.id + ": this buffer has no prefill queues; build it"
+                    + " with BufferConfig.builder().prefillMaxTokensPerRank(T) (docs/contract.md §3b)");
+        }
+        return rank.prefill;
     }
 
     // ------------------------------------------------------------------------------------------------ collectives

@@ -197,6 +197,13 @@ public final class CudaLocalGroup implements ElasticGroup {
                     layout.descriptor(rank.id, config.elastic(), rank.base, rank.report.address()),
                     control);
             Memcpy.toDevice(rank.base + layout.offPeers, peers, control);
+            CudaPrefillLayout prefill = layout.prefill;
+            if (prefill != null) {
+                Memcpy.toDevice(rank.base + prefill.offDescriptor, prefill.descriptor(), control);
+                // The words peers poll and the kernels' counters start at 0 (the steps start at 1).
+                fill.fill(rank.base + prefill.offNotify, prefill.offQueues - prefill.offNotify, 1, 0, control);
+                fill.fill(rank.base + prefill.offState, CudaPrefillLayout.STATE_BYTES, 1, 0, control);
+            }
         }
         control.synchronize();
         memory.initialised();

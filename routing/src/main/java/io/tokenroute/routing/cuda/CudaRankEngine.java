@@ -101,6 +101,8 @@ final class CudaRankEngine implements AutoCloseable {
     private KernelLaunch clean;
     private KernelLaunch spin;
     CudaRankViews views;
+    /** The prefill mode, or null when the configuration has none. */
+    CudaPrefillEngine prefill;
 
     // Host-side step state, written by the driving thread.
     /** The event and stream the latest dispatch (combine) ran to: the results' ready event, the stream to copy on. */
@@ -231,6 +233,9 @@ final class CudaRankEngine implements AutoCloseable {
         spin = new KernelLaunch(module.function("tr_ep_spin"), 2).shape(1, 32, 0);
         launches.add(spin);
         setTimeoutArguments(timeoutNanos);
+        if (layout.prefill != null) {
+            prefill = new CudaPrefillEngine(this, module, allocator, sharers);
+        }
     }
 
     /** A launch of a batched kernel for this rank alone: {@code gridDim.y = 1}, its descriptor in slot 0. */
@@ -476,6 +481,9 @@ final class CudaRankEngine implements AutoCloseable {
         syncDone.record(stream);
         step = 0;
         stepOpen = false;
+        if (prefill != null) {
+            prefill.reset();
+        }
     }
 
     /** Waits for the rendezvous; on success the rank works again (a failure and pending unmasks are cleared). */
@@ -577,7 +585,7 @@ final class CudaRankEngine implements AutoCloseable {
     }
 
     /** The fault the kernels reported for the call just finished, or null; a timeout leaves the rank failed. */
-    private RuntimeException faultOf(Phase phase) {
+    RuntimeException faultOf(Phase phase) {
         int fault = report.fault();
         if (fault == 0) {
             return null;
@@ -648,7 +656,7 @@ final class CudaRankEngine implements AutoCloseable {
         closed = true;
         RuntimeException failed = null;
         for (AutoCloseable c : new AutoCloseable[] {
-            this::closeLaunches, combined, views, syncDone, combineDone, dispatchDone, control, stream, memory
+            this::closeLaunches, prefill, combined, views, syncDone, combineDone, dispatchDone, control, stream, memory
         }) {
             try {
                 if (c != null) {

@@ -50,6 +50,7 @@ import java.util.Map;
  *   [L][R T][H / 128] + src_rank/src_token int32[L][R T], combine output bf16 [T][H] + lost weight float32[T],
  *   allGather in/out, host-batch input area (x as up to float32 [T][H], topk_idx int64[T k], weights float32[T k]),
  *   the descriptor (64 int64) and the peer base table (int64[R])
+ * prefill (with prefillMaxTokensPerRank &gt; 0): the sections of {@link CudaPrefillLayout}
  * </pre>
  * Every section starts on a 256-byte boundary, so rows are 16-byte aligned whenever their size is.
  */
@@ -135,6 +136,9 @@ final class CudaRankLayout {
     final long offInputW;
     final long offDesc;
     final long offPeers;
+    /** The prefill sections after the others, or null without the prefill mode. */
+    final CudaPrefillLayout prefill;
+
     final long bytes;
 
     CudaRankLayout(BufferConfig c) {
@@ -240,7 +244,8 @@ final class CudaRankLayout {
         cursor = align(cursor + 8L * DESCRIPTOR_WORDS);
         offPeers = cursor;
         cursor = align(cursor + 8L * ranks);
-        bytes = cursor;
+        prefill = c.prefillMaxTokensPerRank() > 0 ? new CudaPrefillLayout(c, cursor) : null;
+        bytes = prefill == null ? cursor : prefill.end;
     }
 
     /**
@@ -362,7 +367,8 @@ final class CudaRankLayout {
         RECV_CAPACITY(51),
         SCALE_GROUPS(52),
         OFF_SRC_BEGIN(53),
-        OFF_TRACE(54);
+        OFF_TRACE(54),
+        OFF_PREFILL(55);
 
         /** Word index in the descriptor; the field's byte offset is 8 times it. */
         final int word;
@@ -444,6 +450,7 @@ final class CudaRankLayout {
                 case SCALE_GROUPS -> scaleGroups;
                 case OFF_SRC_BEGIN -> offSrcBegin;
                 case OFF_TRACE -> offTrace;
+                case OFF_PREFILL -> prefill == null ? 0 : prefill.offDescriptor;
             };
         }
         return d;
@@ -477,6 +484,7 @@ final class CudaRankLayout {
             return;
         }
         checkKernelAbi(KernelAbi.bundled());
+        CudaPrefillLayout.checkKernelAbi(KernelAbi.bundled());
         abiChecked = true;
     }
 

@@ -19,11 +19,13 @@ import io.tokenroute.arrow.batch.TokenBatch;
 import io.tokenroute.arrow.memory.MemoryLocation;
 import io.tokenroute.device.CudaStream;
 import io.tokenroute.routing.BufferConfig;
+import io.tokenroute.routing.Combined;
 import io.tokenroute.routing.DispatchOptions;
 import io.tokenroute.routing.Dispatched;
 import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.PeerTimeoutException;
+import io.tokenroute.routing.PrefillDispatched;
 import io.tokenroute.routing.cuda.CudaCombined;
 import io.tokenroute.routing.cuda.CudaDispatched;
 import io.tokenroute.routing.cuda.CudaElasticBuffer;
@@ -40,7 +42,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * forced ({@link NvshmemOptions#forceDeviceCalls()}). It is the {@link ElasticBuffer} of a {@link CudaElasticBuffer}
  * ({@code cuda-local}'s per-rank buffer, with its semantics and what it does not do yet), plus the session's
  * bookkeeping: a call that masked a peer marks the session failed, so that nothing collective runs at teardown.
- * Results are {@link CudaDispatched} / {@link CudaCombined} in device memory. Open one with
+ * Results are {@link CudaDispatched} / {@link CudaCombined} (and the prefill mode's
+ * {@link io.tokenroute.routing.cuda.CudaPrefillDispatched}) in device memory. Open one with
  * {@code ElasticGroup.open("nvshmem", config, allocator)} ({@link NvshmemGroup}), or with {@link #open} on a session.
  *
  * <p>Every operation except the mask queries is collective over the active ranks, one call per process, in the same
@@ -152,6 +155,36 @@ public final class NvshmemBuffer implements ElasticBuffer {
     public CudaCombined combine(Dispatched dispatched, List<VectorSchemaRoot> expertOutputs, TokenBatch routing) {
         try {
             CudaCombined c = rank.combine(dispatched, expertOutputs, routing);
+            if (c.newlyMaskedCount() > 0) {
+                session.markFailed();
+            }
+            return c;
+        } catch (PeerTimeoutException e) {
+            session.markFailed();
+            throw e;
+        }
+    }
+
+    /** {@link CudaElasticBuffer#prefillDispatch}; a call that masked a peer marks the session failed. */
+    @Override
+    public PrefillDispatched prefillDispatch(TokenBatch batch, DispatchOptions options) {
+        try {
+            PrefillDispatched d = rank.prefillDispatch(batch, options);
+            if (d.newlyMaskedCount() > 0) {
+                session.markFailed();
+            }
+            return d;
+        } catch (PeerTimeoutException e) {
+            session.markFailed();
+            throw e;
+        }
+    }
+
+    /** {@link CudaElasticBuffer#prefillCombine}; a call that masked a peer marks the session failed. */
+    @Override
+    public Combined prefillCombine(PrefillDispatched dispatched, TokenBatch routing) {
+        try {
+            Combined c = rank.prefillCombine(dispatched, routing);
             if (c.newlyMaskedCount() > 0) {
                 session.markFailed();
             }

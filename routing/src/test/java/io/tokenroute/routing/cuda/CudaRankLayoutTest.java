@@ -128,7 +128,7 @@ class CudaRankLayoutTest {
             long report = (1L + random.nextInt(1 << 20)) << 6;
             long[] d = l.descriptor(rank, false, base, report);
             assertEquals(CudaRankLayout.DESCRIPTOR_WORDS, d.length);
-            assertEquals(55, CudaRankLayout.FIELDS);
+            assertEquals(56, CudaRankLayout.FIELDS);
             // Independent of Field.word: the kernels' word order, spelled out.
             long[] expected = {
                 rank,
@@ -186,7 +186,7 @@ class CudaRankLayoutTest {
                 l.scaleGroups,
                 l.offSrcBegin,
                 l.offTrace,
-                0,
+                0, // no prefill sections: CudaPrefillLayoutTest checks the word with them
                 0,
                 0,
                 0,

@@ -26,14 +26,13 @@ import io.tokenroute.routing.PrefillDispatched;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.util.MemoryUtil;
-import org.apache.arrow.vector.IntVector;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
 
 /**
  * Runs one prefill dispatch → experts → combine on one rank and checks every output against {@link PrefillReference},
- * outputs poisoned before they are written. Shared by every transport's prefill tests.
+ * outputs poisoned before they are written. Shared by every transport's prefill tests; results in device memory are
+ * read, written and poisoned through {@link ResultAccess} (CUDA copies on the result's stream), never by the CPU.
  *
  * <p>Peers are either present, {@code absent} (masked before the step: the reference leaves them out), or
  * {@code doubtful} (a peer that may fail during the step). A doubtful source's rows are all there, exactly, or none
@@ -93,8 +92,8 @@ public final class PrefillChecker {
                     maskOf(buffer),
                     Reference.dispatchedRows(inputs[self], options));
             Outcome outcome = new Outcome(dispatchMasked, c.newlyMasked(), d.numReceived());
-            StepChecker.poisonRoot(d.batch());
-            StepChecker.poisonRoot(c.batch());
+            StepChecker.poisonRoot(ResultAccess.of(d), d.batch());
+            StepChecker.poisonRoot(ResultAccess.of(c), c.batch());
             return outcome;
         }
     }
@@ -108,12 +107,10 @@ public final class PrefillChecker {
         int hidden = buffer.config().hidden();
         try (TokenBatch batch = mine.toBatch(allocator)) {
             PrefillDispatched d = buffer.prefillDispatch(batch, DispatchOptions.BF16);
-            long rows = hiddenAddress(d.batch(), "hidden");
+            short[] rows = ResultAccess.of(d).shorts(hiddenAddress(d.batch(), "hidden"), d.numReceived() * hidden);
             short[][] seen = new short[d.numReceived()][hidden];
             for (int i = 0; i < seen.length; i++) {
-                for (int c = 0; c < hidden; c++) {
-                    seen[i][c] = MemoryUtil.getShort(rows + 2L * ((long) i * hidden + c));
-                }
+                System.arraycopy(rows, i * hidden, seen[i], 0, hidden);
             }
             runExperts(d, buffer.rank(), buffer.config().localExperts(), seen);
             buffer.prefillCombine(d, batch);
@@ -132,25 +129,29 @@ public final class PrefillChecker {
         assertEquals(expected.size(), d.numReceived(), who + ": received rows");
         VectorSchemaRoot root = d.batch();
         assertEquals(expected.size(), root.getRowCount(), who + ": batch rows");
-        IntVector srcRank = (IntVector) root.getVector("src_rank");
-        IntVector srcToken = (IntVector) root.getVector("src_token");
-        long ids = hiddenAddress(root, "topk_idx");
-        long weights = hiddenAddress(root, "topk_weights");
+        ResultAccess access = ResultAccess.of(d);
+        int rows = expected.size();
+        int[] srcRank = access.ints(root.getVector("src_rank").getDataBuffer().memoryAddress(), rows);
+        int[] srcToken = access.ints(root.getVector("src_token").getDataBuffer().memoryAddress(), rows);
+        byte[] ids = access.bytes(hiddenAddress(root, "topk_idx"), 8 * rows * maxTopK);
+        int[] weights = access.ints(hiddenAddress(root, "topk_weights"), rows * maxTopK);
+        java.nio.LongBuffer idValues = java.nio.ByteBuffer.wrap(ids)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .asLongBuffer();
         int hidden = inputs[self].hidden();
-        StepChecker.RowBlock block =
-                StepChecker.RowBlock.read(ResultAccess.host(), root, expected.size(), hidden, options);
+        StepChecker.RowBlock block = StepChecker.RowBlock.read(access, root, rows, hidden, options);
         int[] perSource = new int[inputs.length];
         short[][] seen = new short[expected.size()][];
         for (int i = 0; i < expected.size(); i++) {
             PrefillReference.Row row = expected.get(i);
             String where = who + " row " + i;
-            assertEquals(row.srcRank(), srcRank.get(i), where + " src_rank");
-            assertEquals(row.srcToken(), srcToken.get(i), where + " src_token");
+            assertEquals(row.srcRank(), srcRank[i], where + " src_rank");
+            assertEquals(row.srcToken(), srcToken[i], where + " src_token");
             long[] gotIds = new long[maxTopK];
             float[] gotWeights = new float[maxTopK];
             for (int j = 0; j < maxTopK; j++) {
-                gotIds[j] = MemoryUtil.getLong(ids + 8L * ((long) i * maxTopK + j));
-                gotWeights[j] = Float.intBitsToFloat(MemoryUtil.getInt(weights + 4L * ((long) i * maxTopK + j)));
+                gotIds[j] = idValues.get(i * maxTopK + j);
+                gotWeights[j] = Float.intBitsToFloat(weights[i * maxTopK + j]);
             }
             assertArrayEquals(row.localIds(), gotIds, where + " topk_idx (local ids)");
             assertArrayEquals(row.weights(), gotWeights, 0f, where + " topk_weights");
@@ -194,12 +195,12 @@ public final class PrefillChecker {
     /** Poisons each expert's output rows, then writes {@link ExpertFunction} of each routed row into them. */
     private static void runExperts(PrefillDispatched d, int self, int localExperts, short[][] seen) {
         for (int l = 0; l < localExperts; l++) {
-            StepChecker.poisonRoot(d.expertOutput(l));
+            poison(d, d.expertOutput(l));
             short[][] rows = new short[d.expertCount(l)][];
             for (int i = 0; i < rows.length; i++) {
                 rows[i] = seen[d.expertRow(l, i)];
             }
-            StepChecker.writeRows(ResultAccess.host(), d.expertOutputAddress(l), self * localExperts + l, rows);
+            StepChecker.writeRows(ResultAccess.of(d), d.expertOutputAddress(l), self * localExperts + l, rows);
         }
     }
 
@@ -287,6 +288,11 @@ public final class PrefillChecker {
         return buffer.config().elastic()
                 ? buffer.queryMask()
                 : new int[buffer.config().ranks()];
+    }
+
+    /** Overwrites every data buffer of {@code root}, one of {@code d}'s batches, with the poison pattern. */
+    public static void poison(PrefillDispatched d, VectorSchemaRoot root) {
+        StepChecker.poisonRoot(ResultAccess.of(d), root);
     }
 
     private static long hiddenAddress(VectorSchemaRoot root, String column) {

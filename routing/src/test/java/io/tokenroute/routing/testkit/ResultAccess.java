@@ -19,8 +19,10 @@ import io.tokenroute.device.CudaStream;
 import io.tokenroute.device.Memcpy;
 import io.tokenroute.routing.Combined;
 import io.tokenroute.routing.Dispatched;
+import io.tokenroute.routing.PrefillDispatched;
 import io.tokenroute.routing.cuda.CudaCombined;
 import io.tokenroute.routing.cuda.CudaDispatched;
+import io.tokenroute.routing.cuda.CudaPrefillDispatched;
 import java.util.Arrays;
 import org.apache.arrow.memory.util.MemoryUtil;
 
@@ -48,6 +50,14 @@ public final class ResultAccess {
             return new ResultAccess(null);
         }
         return new ResultAccess(((CudaDispatched) d).stream());
+    }
+
+    /** Access to a prefill dispatch result's receive batch and expert outputs. */
+    public static ResultAccess of(PrefillDispatched d) {
+        if (d.location().isCpuAccessible()) {
+            return new ResultAccess(null);
+        }
+        return new ResultAccess(((CudaPrefillDispatched) d).stream());
     }
 
     /** Access to a combine result's output. */

@@ -326,7 +326,8 @@ public final class StepChecker {
         poisonRoot(ResultAccess.host(), root);
     }
 
-    private static void poisonRoot(ResultAccess access, VectorSchemaRoot root) {
+    /** Overwrites every data buffer of {@code root} with the poison pattern, through {@code access}. */
+    public static void poisonRoot(ResultAccess access, VectorSchemaRoot root) {
         for (FieldVector v : root.getFieldVectors()) {
             FieldVector data = v instanceof FixedSizeListVector list ? list.getDataVector() : v;
             ArrowBuf buf = data.getDataBuffer();
