@@ -61,8 +61,8 @@ public enum DemoMode {
     }
 
     /**
-     * Whether {@code transport} runs this mode; the prefill mode runs on the host transports in this version (the GPU
-     * transports' buffers refuse {@code prefillDispatch}).
+     * Whether {@code transport} runs this mode; the prefill mode runs on the host transports in this version (its
+     * GPU kernels have not run on a GPU yet, and the demo's prefill experts read the receive batch on the host).
      */
     public boolean runsOn(DemoTransport transport) {
         return this == DECODE || !transport.onGpu();
