@@ -27,6 +27,7 @@ import io.tokenroute.routing.protocol.PrefillEngine;
 import io.tokenroute.routing.protocol.RankProtocol;
 import io.tokenroute.routing.transport.InputChecks;
 import java.util.List;
+import java.util.function.LongUnaryOperator;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.types.FloatingPointPrecision;
@@ -49,11 +50,14 @@ final class HostPrefill implements AutoCloseable {
     private final HostPrefillDispatched dispatched;
     private final VectorSchemaRoot output;
     private final HostCombined combined;
+    /** The ids the step dispatched, for the combine's routing check; one instance, so the check allocates nothing. */
+    private final LongUnaryOperator dispatchedIds;
 
     HostPrefill(BufferConfig config, RankProtocol protocol, BufferAllocator allocator) {
         this.config = config;
         this.protocol = protocol;
         this.engine = protocol.prefill();
+        this.dispatchedIds = i -> engine.routedIdx((int) i);
         this.dispatched = new HostPrefillDispatched(
                 protocol, allocator, config.ranks(), config.hidden(), config.maxTopK(), config.localExperts());
         Schema schema = new Schema(List.of(
@@ -96,15 +100,9 @@ final class HostPrefill implements AutoCloseable {
         }
         check(routing, COMBINE);
         InputChecks.checkCombineRouting(
-                config.rank(),
-                routing,
-                engine.tokens(),
-                engine.topK(),
-                routing.topkIdxAddress(),
-                i -> engine.routedIdx((int) i));
+                config.rank(), routing, engine.tokens(), engine.topK(), routing.topkIdxAddress(), dispatchedIds);
         dispatched.markCombined();
         engine.combine(routing.topkWeightsAddress());
-        output.setRowCount(engine.tokens());
         combined.publish(engine.tokens());
         return combined;
     }

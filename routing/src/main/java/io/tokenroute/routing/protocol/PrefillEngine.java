@@ -16,13 +16,10 @@
 package io.tokenroute.routing.protocol;
 
 import io.tokenroute.arrow.internal.Closeables;
-import io.tokenroute.arrow.numeric.BFloat16;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
 import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.protocol.RegionLayout.Progress;
-import java.nio.ByteOrder;
-import java.nio.ShortBuffer;
 import java.util.Arrays;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
@@ -74,7 +71,6 @@ public final class PrefillEngine implements AutoCloseable {
     private final int capacity;
     private final int chunkRows;
     private final int chunks;
-    private final ShortBuffer[] regionShorts;
 
     // The rank's own tokens (as a source).
     private final long[] routed;
@@ -100,14 +96,16 @@ public final class PrefillEngine implements AutoCloseable {
     private final int[] backChunksTo;
     private final int[] expertCount;
     private final int[] expertBegin;
+    private final int[] expertFill;
     private final PrefillReceive recv;
     private int received;
 
     private final boolean[] pending;
     private final boolean[] met;
     private final boolean[] used;
-    private final float[] acc;
-    private final short[] rowBits;
+    private final long[] sumRows;
+    private final float[] sumWeights;
+    private final RowAccumulator.Scratch scratch;
     private final Waiter.PeerCondition notified;
     private final Waiter.PeerCondition dispatchReady;
     private final Waiter.PeerCondition combineReady;
@@ -132,12 +130,6 @@ public final class PrefillEngine implements AutoCloseable {
         this.capacity = config.prefillMaxTokensPerRank();
         this.chunkRows = config.prefillChunkRows();
         this.chunks = config.prefillChunks();
-        this.regionShorts = new ShortBuffer[ranks];
-        for (int r = 0; r < ranks; r++) {
-            regionShorts[r] = MemoryUtil.directBuffer(view.regions[r].address(0), (int) layout.regionBytes())
-                    .order(ByteOrder.nativeOrder())
-                    .asShortBuffer();
-        }
         this.routed = new long[capacity * maxTopK];
         this.inRank = new boolean[capacity * ranks];
         this.destCount = new int[ranks];
@@ -157,11 +149,14 @@ public final class PrefillEngine implements AutoCloseable {
         this.backChunksTo = new int[ranks];
         this.expertCount = new int[localExperts];
         this.expertBegin = new int[localExperts + 1];
+        this.expertFill = new int[localExperts];
         this.pending = new boolean[ranks];
         this.met = new boolean[ranks];
         this.used = new boolean[ranks];
-        this.acc = new float[hidden];
-        this.rowBits = new short[hidden];
+        int sumMax = Math.max(maxTopK, ranks);
+        this.sumRows = new long[sumMax];
+        this.sumWeights = new float[sumMax];
+        this.scratch = new RowAccumulator.Scratch(sumMax, hidden);
         this.notified = p -> view.stateOf(p, RegionLayout.PREFILL_STATE) >= (step << 4 | NOTIFIED);
         this.dispatchReady = p -> canSend(p) || canReceive(p);
         this.combineReady = p -> canSendBack(p) || awaitingBack[p] && backAvailable(p) > backRow[p];
@@ -401,7 +396,8 @@ public final class PrefillEngine implements AutoCloseable {
             expertBegin[l + 1] = expertBegin[l] + expertCount[l];
         }
         recv.ensureEntries(expertBegin[localExperts]);
-        int[] fill = Arrays.copyOf(expertBegin, localExperts);
+        int[] fill = expertFill;
+        System.arraycopy(expertBegin, 0, fill, 0, localExperts);
         for (int row = 0; row < received; row++) {
             for (int j = 0; j < maxTopK; j++) {
                 long l = MemoryUtil.getLong(recv.ids().memoryAddress() + 8L * (row * maxTopK + j));
@@ -522,9 +518,13 @@ public final class PrefillEngine implements AutoCloseable {
         return ready;
     }
 
-    /** Sums token {@code t}'s partial rows in ascending rank order; the weights of the ranks left out are lost. */
+    /**
+     * Sums token {@code t}'s partial rows in ascending rank order straight from the queues into the output row, then
+     * hands the queue slots back (not before: a destination may rewrite a slot once it is credited); the weights of
+     * the ranks left out are lost.
+     */
     private void mergeToken(int t, long weights) {
-        Arrays.fill(acc, 0f);
+        int count = 0;
         for (int r = 0; r < ranks; r++) {
             used[r] = inRank[t * ranks + r] && !view.mask.isMasked(r);
             if (!used[r]) {
@@ -537,14 +537,10 @@ public final class PrefillEngine implements AutoCloseable {
                 throw new IllegalStateException("rank " + self + ": peer rank " + r + " sent the partial row of token "
                         + token + " where token " + t + " was due");
             }
-            regionShorts[r].get((int) ((entry + RegionLayout.prefillBackEntryRow()) >> 1), rowBits, 0, hidden);
-            accumulator.accumulate(rowBits, 1f, acc, hidden);
-            backRow[r]++;
-            if (backRow[r] % chunkRows == 0 || backRow[r] == destCount[r]) {
-                backTaken[r]++;
-                view.own.setRelease(layout.prefillProgress(Progress.COMBINE_TAKEN, r), tag(backTaken[r]));
-            }
+            sumRows[count] = view.regions[r].address(entry + RegionLayout.prefillBackEntryRow());
+            sumWeights[count++] = 1f;
         }
+        accumulator.reduce(sumRows, sumWeights, count, outHidden.memoryAddress() + 2L * hidden * t, hidden, scratch);
         float lost = 0f;
         for (int j = 0; j < topK; j++) {
             long e = routed[t * topK + j];
@@ -552,11 +548,16 @@ public final class PrefillEngine implements AutoCloseable {
                 lost += Float.intBitsToFloat(MemoryUtil.getInt(weights + 4L * (t * topK + j)));
             }
         }
-        long dst = outHidden.memoryAddress() + 2L * hidden * t;
-        for (int h = 0; h < hidden; h++) {
-            MemoryUtil.putShort(dst + 2L * h, BFloat16.fromFloat(acc[h]));
-        }
         MemoryUtil.putInt(outLost.memoryAddress() + 4L * t, Float.floatToRawIntBits(lost));
+        for (int r = 0; r < ranks; r++) {
+            if (used[r]) {
+                backRow[r]++;
+                if (backRow[r] % chunkRows == 0 || backRow[r] == destCount[r]) {
+                    backTaken[r]++;
+                    view.own.setRelease(layout.prefillProgress(Progress.COMBINE_TAKEN, r), tag(backTaken[r]));
+                }
+            }
+        }
     }
 
     /** Reduces the received rows of chunk {@code c} of source {@code s} into partial rows in its combine queue. */
@@ -565,26 +566,19 @@ public final class PrefillEngine implements AutoCloseable {
         int last = Math.min(first + chunkRows, recvFrom[s]);
         for (int m = first; m < last; m++) {
             int row = recvBegin[s] + m;
-            Arrays.fill(acc, 0f);
+            int count = 0;
             for (int j = 0; j < maxTopK; j++) {
                 int at = MemoryUtil.getInt(recv.expertPos().memoryAddress() + 4L * (row * maxTopK + j));
                 if (at < 0) {
                     continue;
                 }
-                float w = Float.intBitsToFloat(
+                sumWeights[count] = Float.intBitsToFloat(
                         MemoryUtil.getInt(recv.weights().memoryAddress() + 4L * (row * maxTopK + j)));
-                long y = recv.expertOut().memoryAddress() + 2L * hidden * at;
-                for (int h = 0; h < hidden; h++) {
-                    rowBits[h] = MemoryUtil.getShort(y + 2L * h);
-                }
-                accumulator.accumulate(rowBits, w, acc, hidden);
+                sumRows[count++] = recv.expertOut().memoryAddress() + 2L * hidden * at;
             }
             long entry = view.own.address(layout.prefillBackEntry(s, c % chunks, m - first));
             MemoryUtil.putInt(entry, MemoryUtil.getInt(recv.srcToken().memoryAddress() + 4L * row));
-            long dst = entry + RegionLayout.prefillBackEntryRow();
-            for (int h = 0; h < hidden; h++) {
-                MemoryUtil.putShort(dst + 2L * h, BFloat16.fromFloat(acc[h]));
-            }
+            accumulator.reduce(sumRows, sumWeights, count, entry + RegionLayout.prefillBackEntryRow(), hidden, scratch);
         }
     }
 
