@@ -15,7 +15,6 @@
  */
 package io.tokenroute.routing.protocol;
 
-import io.tokenroute.arrow.numeric.BFloat16;
 import io.tokenroute.arrow.numeric.Fp8Quantizer;
 import io.tokenroute.arrow.types.HiddenDtype;
 import io.tokenroute.routing.BufferConfig;
@@ -23,8 +22,6 @@ import io.tokenroute.routing.Phase;
 import io.tokenroute.routing.memory.RankRegion;
 import io.tokenroute.routing.memory.SymmetricMemory;
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
-import java.nio.ShortBuffer;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.util.MemoryUtil;
@@ -61,7 +58,6 @@ public final class RankProtocol implements AutoCloseable {
     private final RegionLayout layout;
     private final RankRegion own;
     private final RankRegion[] regions;
-    private final ShortBuffer[] regionShorts;
     private final int self;
     private final int ranks;
     private final int localExperts;
@@ -93,8 +89,10 @@ public final class RankProtocol implements AutoCloseable {
     private final int[] layoutCount;
     private final long[] routedIdx;
     private final long[] position;
-    private final float[] acc;
-    private final short[] rowBits;
+    private final int[] combineBegin;
+    private final long[] sumRows;
+    private final float[] sumWeights;
+    private final RowAccumulator.Scratch scratch;
     private final long[] cumulativeRecv;
     private final long[] dispatchWait;
     private final long[] combineWait;
@@ -124,12 +122,6 @@ public final class RankProtocol implements AutoCloseable {
         this.capacity = layout.recvCapacity();
         this.own = view.own;
         this.regions = view.regions;
-        this.regionShorts = new ShortBuffer[ranks];
-        for (int r = 0; r < ranks; r++) {
-            regionShorts[r] = MemoryUtil.directBuffer(regions[r].address(0), (int) memory.regionBytes())
-                    .order(ByteOrder.nativeOrder())
-                    .asShortBuffer();
-        }
         this.mask = view.mask;
         this.met = view.met;
         this.collectives = new Collectives(view);
@@ -188,8 +180,10 @@ public final class RankProtocol implements AutoCloseable {
         this.layoutCount = new int[localExperts * ranks];
         this.routedIdx = new long[config.maxTokensPerRank() * config.maxTopK()];
         this.position = new long[config.maxTokensPerRank() * config.maxTopK()];
-        this.acc = new float[hidden];
-        this.rowBits = new short[hidden];
+        this.combineBegin = new int[config.experts()];
+        this.sumRows = new long[config.maxTopK()];
+        this.sumWeights = new float[config.maxTopK()];
+        this.scratch = new RowAccumulator.Scratch(config.maxTopK(), hidden);
         this.cumulativeRecv = new long[localExperts];
         this.dispatchWait = new long[ranks];
         this.combineWait = new long[ranks];
@@ -357,21 +351,43 @@ public final class RankProtocol implements AutoCloseable {
         checkNobodyMovedOn(RegionLayout.COMBINE_STATE, ready(q) + 1, Phase.COMBINE_RECV);
     }
 
-    /** An expert's outputs are usable when its rank published and received exactly the rows this rank sent. */
+    /**
+     * An expert's outputs are usable when its rank published and received exactly the rows this rank sent. Where they
+     * start is read once here and checked to lie in the expert's combine rows, since {@link #reduce} reads them by
+     * address, not through a bounds-checked buffer.
+     */
     private void markValidExperts() {
         for (int e = 0; e < expertValid.length; e++) {
             int r = e / localExperts;
-            expertValid[e] = met[r]
-                    && sentCount[e] > 0
-                    && MemoryUtil.getInt(regions[r].address(layout.combineLayout(e % localExperts, self) + 4))
-                            == sentCount[e];
+            expertValid[e] = false;
+            if (!met[r] || sentCount[e] <= 0) {
+                continue;
+            }
+            long entry = regions[r].address(layout.combineLayout(e % localExperts, self));
+            if (MemoryUtil.getInt(entry + 4) != sentCount[e]) {
+                continue;
+            }
+            int begin = MemoryUtil.getInt(entry);
+            if (begin < 0 || begin > capacity - sentCount[e]) {
+                // a peer that masked this rank may be rewriting its layout for its next step: that is reported first
+                checkNobodyMovedOn(RegionLayout.COMBINE_STATE, ready(view.seq) + 1, Phase.COMBINE_RECV);
+                throw new IllegalStateException("rank " + self + ": peer rank " + r + " published its rows of expert "
+                        + e + " at " + begin + ", outside its " + capacity + " combine rows");
+            }
+            combineBegin[e] = begin;
+            expertValid[e] = true;
         }
     }
 
+    /**
+     * Sums, per token, its valid experts' rows weighted in top-k order (fp32, rounded to bf16 once, straight into the
+     * output row); the weights of the experts it cannot use go to {@code lost_weight}.
+     */
     private void reduce(long topkWeightsAddress) {
         long out = combineOut.memoryAddress();
+        long rowBytes = layout.bf16RowBytes();
         for (int t = 0; t < tokens; t++) {
-            java.util.Arrays.fill(acc, 0f);
+            int count = 0;
             float lost = 0f;
             for (int j = 0; j < topK; j++) {
                 int i = t * topK + j;
@@ -386,15 +402,11 @@ public final class RankProtocol implements AutoCloseable {
                 }
                 int r = (int) e / localExperts;
                 int l = (int) e % localExperts;
-                int begin = MemoryUtil.getInt(regions[r].address(layout.combineLayout(l, self)));
-                long rowByte = layout.combineRows(l) + layout.bf16RowBytes() * (begin + position[i]);
-                regionShorts[r].get((int) (rowByte >> 1), rowBits, 0, hidden);
-                accumulator.accumulate(rowBits, w, acc, hidden);
+                sumRows[count] =
+                        regions[r].address(layout.combineRows(l) + rowBytes * (combineBegin[(int) e] + position[i]));
+                sumWeights[count++] = w;
             }
-            long dst = out + 2L * hidden * t;
-            for (int h = 0; h < hidden; h++) {
-                MemoryUtil.putShort(dst + 2L * h, BFloat16.fromFloat(acc[h]));
-            }
+            accumulator.reduce(sumRows, sumWeights, count, out + 2L * hidden * t, hidden, scratch);
             MemoryUtil.putInt(lostWeight.memoryAddress() + 4L * t, Float.floatToRawIntBits(lost));
         }
     }

@@ -20,8 +20,8 @@ import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
  * The combine arithmetic, in float with a separate multiply and add (Java never fuses them), so every implementation
- * gives the same bits: {@link #accumulate} adds one weighted bf16 row to a float accumulator, and {@link #reduce} sums
- * weighted bf16 rows in host memory and rounds the sum to bf16 once, straight into its destination.
+ * gives the same bits: {@link #reduce} sums weighted bf16 rows in host memory and rounds the sum to bf16 once,
+ * straight into its destination.
  *
  * <p>{@link #best()} picks a SIMD implementation on the incubating Vector API when the JVM was started with
  * {@code --add-modules jdk.incubator.vector} (the launcher, tests and benchmarks do), and plain loops otherwise.
@@ -29,14 +29,6 @@ import org.apache.arrow.memory.util.MemoryUtil;
  * {@link Scratch} owned by the caller.
  */
 public interface RowAccumulator {
-
-    /**
-     * @param bits the row's bf16 bit patterns, {@code length >= hidden}
-     * @param weight w
-     * @param acc the float accumulator, {@code length >= hidden}
-     * @param hidden H
-     */
-    void accumulate(short[] bits, float weight, float[] acc, int hidden);
 
     /**
      * Sums {@code count} weighted bf16 rows and rounds once: for every channel {@code h < hidden},
@@ -59,13 +51,6 @@ public interface RowAccumulator {
 
     /** The plain-loop implementation. */
     RowAccumulator SCALAR = new RowAccumulator() {
-        @Override
-        public void accumulate(short[] bits, float weight, float[] acc, int hidden) {
-            for (int h = 0; h < hidden; h++) {
-                acc[h] += weight * Float.intBitsToFloat(bits[h] << 16);
-            }
-        }
-
         @Override
         public void reduce(
                 long[] rowAddresses, float[] weights, int count, long outAddress, int hidden, Scratch scratch) {

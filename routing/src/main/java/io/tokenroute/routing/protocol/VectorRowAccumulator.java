@@ -19,7 +19,6 @@ import io.tokenroute.arrow.numeric.BFloat16;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -28,7 +27,7 @@ import org.apache.arrow.memory.util.MemoryUtil;
 /**
  * {@link RowAccumulator} on the Vector API, loaded reflectively by {@link RowAccumulator#best()} only when
  * {@code jdk.incubator.vector} is in the boot layer. Same operations as the scalar loops, lane by lane: widen (bf16
- * bits into the float's high half), multiply, add (two roundings), and for {@link #reduce} the narrowing of
+ * bits into the float's high half), multiply, add (two roundings), and the narrowing of
  * {@link BFloat16#fromFloat} in integer lanes.
  *
  * <p>{@link #reduce} reads each pair of adjacent bf16 values as one int lane (in native order, as it writes them
@@ -40,8 +39,6 @@ import org.apache.arrow.memory.util.MemoryUtil;
 final class VectorRowAccumulator implements RowAccumulator {
     private static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> INTS = IntVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Short> SHORTS =
-            VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
     /** bf16 values per int vector (two per lane). */
     private static final int PAIR_STEP = 2 * INTS.length();
     /** The order the scalar loops read and write bf16 values in ({@code MemoryUtil} is native-order). */
@@ -52,23 +49,6 @@ final class VectorRowAccumulator implements RowAccumulator {
     private static final int INFINITY = 0x7F80_0000;
     private static final int QUIET = 0x0040;
     private static final int HALF_MINUS_ONE = 0x7FFF;
-
-    @Override
-    public void accumulate(short[] bits, float weight, float[] acc, int hidden) {
-        FloatVector w = FloatVector.broadcast(FLOATS, weight);
-        int lanes = FLOATS.length();
-        int h = 0;
-        for (int bound = hidden - hidden % lanes; h < bound; h += lanes) {
-            FloatVector x = ((IntVector)
-                            ShortVector.fromArray(SHORTS, bits, h).convertShape(VectorOperators.S2I, INTS, 0))
-                    .lanewise(VectorOperators.LSHL, 16)
-                    .reinterpretAsFloats();
-            FloatVector.fromArray(FLOATS, acc, h).add(x.mul(w)).intoArray(acc, h);
-        }
-        for (; h < hidden; h++) {
-            acc[h] += weight * Float.intBitsToFloat(bits[h] << 16);
-        }
-    }
 
     @Override
     public void reduce(long[] rowAddresses, float[] weights, int count, long outAddress, int hidden, Scratch scratch) {

@@ -36,9 +36,9 @@ import org.junit.jupiter.api.Test;
 /**
  * docs/contract.md §3b: the prefill combine (the reduction at each destination, the partial rows streamed back, the
  * merge at each source) allocates nothing on the Java heap per call. Runs in the JVM of its own that the build gives
- * every {@code HotPathAllocationTest}, so profiles of unrelated tests do not decide what the JIT scalar-replaces.
+ * every {@code *HotPathAllocationTest}, so profiles of unrelated tests do not decide what the JIT scalar-replaces.
  */
-class HotPathAllocationTest {
+class PrefillHotPathAllocationTest {
     private static final int WARM_UP_STEPS = 12_000;
     private static final int MEASURED_STEPS = 1000;
 
