@@ -26,12 +26,14 @@ import io.tokenroute.routing.ElasticBuffer;
 import io.tokenroute.routing.HealthReport;
 import io.tokenroute.routing.PeerTimeoutException;
 import io.tokenroute.routing.PrefillDispatched;
+import io.tokenroute.routing.StepReport;
 import io.tokenroute.routing.cuda.CudaCombined;
 import io.tokenroute.routing.cuda.CudaDispatched;
 import io.tokenroute.routing.cuda.CudaElasticBuffer;
 import io.tokenroute.routing.cuda.CudaLocalGroup;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Supplier;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
 
@@ -139,56 +141,37 @@ public final class NvshmemBuffer implements ElasticBuffer {
 
     @Override
     public CudaDispatched dispatch(TokenBatch batch, DispatchOptions options) {
-        try {
-            CudaDispatched d = rank.dispatch(batch, options);
-            if (d.newlyMaskedCount() > 0) {
-                session.markFailed();
-            }
-            return d;
-        } catch (PeerTimeoutException e) {
-            session.markFailed();
-            throw e;
-        }
+        return watched(() -> rank.dispatch(batch, options));
     }
 
     @Override
     public CudaCombined combine(Dispatched dispatched, List<VectorSchemaRoot> expertOutputs, TokenBatch routing) {
-        try {
-            CudaCombined c = rank.combine(dispatched, expertOutputs, routing);
-            if (c.newlyMaskedCount() > 0) {
-                session.markFailed();
-            }
-            return c;
-        } catch (PeerTimeoutException e) {
-            session.markFailed();
-            throw e;
-        }
+        return watched(() -> rank.combine(dispatched, expertOutputs, routing));
     }
 
     /** {@link CudaElasticBuffer#prefillDispatch}; a call that masked a peer marks the session failed. */
     @Override
     public PrefillDispatched prefillDispatch(TokenBatch batch, DispatchOptions options) {
-        try {
-            PrefillDispatched d = rank.prefillDispatch(batch, options);
-            if (d.newlyMaskedCount() > 0) {
-                session.markFailed();
-            }
-            return d;
-        } catch (PeerTimeoutException e) {
-            session.markFailed();
-            throw e;
-        }
+        return watched(() -> rank.prefillDispatch(batch, options));
     }
 
     /** {@link CudaElasticBuffer#prefillCombine}; a call that masked a peer marks the session failed. */
     @Override
     public Combined prefillCombine(PrefillDispatched dispatched, TokenBatch routing) {
+        return watched(() -> rank.prefillCombine(dispatched, routing));
+    }
+
+    /**
+     * Runs a step call; one that masked a peer, or timed out on one, marks the session failed, so that teardown never
+     * waits on the dead.
+     */
+    private <T extends StepReport> T watched(Supplier<T> call) {
         try {
-            Combined c = rank.prefillCombine(dispatched, routing);
-            if (c.newlyMaskedCount() > 0) {
+            T result = call.get();
+            if (result.newlyMaskedCount() > 0) {
                 session.markFailed();
             }
-            return c;
+            return result;
         } catch (PeerTimeoutException e) {
             session.markFailed();
             throw e;
